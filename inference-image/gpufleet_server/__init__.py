@@ -1,0 +1,1 @@
+"""gpufleet-server: the torch runtime, a KServe v2 / Triton-protocol inference server."""

@@ -1,0 +1,1 @@
+"""Pure domain code: no kopf, no Kubernetes client, no Prometheus client, no I/O."""

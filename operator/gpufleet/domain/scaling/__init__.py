@@ -1,0 +1,1 @@
+"""The scaling policy: a pure function the operator and the simulator both call."""

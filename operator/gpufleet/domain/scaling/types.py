@@ -1,0 +1,121 @@
+"""The contract of the scaling policy: what it reads and what it decides.
+
+``decide(spec, fleet, observations, history, now) -> Decision`` lives in
+``gpufleet.domain.scaling.policy``. The operator fills these types from Kubernetes
+and Prometheus; the simulator fills them from its simulated fleet and simulated
+scrapes. Neither may reach into the other's sources: this module is the seam.
+
+A signal that could not be measured is ``None`` (*unknown*), never ``0``: a lost
+metric must never look like an idle fleet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """Fleet-wide measurements of one ModelDeployment at one tick.
+
+    Rates are per second over the operator's rate window; latencies in ms.
+    ``unknown`` names each signal that is ``None`` with why (stale, missing pods,
+    NaN, empty result, Prometheus unreachable), for status and Events.
+    """
+
+    at: float
+    request_rate: float | None = None
+    queue_depth: float | None = None
+    p95_latency_ms: float | None = None
+    avg_latency_ms: float | None = None
+    avg_queue_ms: float | None = None
+    compute_ms_per_exec: float | None = None
+    inferences_per_exec: float | None = None
+    failure_rate: float | None = None
+    pods_reporting: int = 0
+    unknown: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_unknown(self) -> bool:
+        return self.request_rate is None and self.queue_depth is None and self.p95_latency_ms is None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """What Kubernetes says about the ModelDeployment's pods right now."""
+
+    replicas: int
+    """The Deployment's ``spec.replicas``: pods asked for (ready or starting)."""
+    ready_replicas: int
+    """Pods passing readiness: the capacity serving traffic now."""
+    gpus_per_replica: int
+    gpu_hourly_price: float
+    """USD per GPU-hour, resolved from the spec override or the price catalog."""
+
+    @property
+    def starting_replicas(self) -> int:
+        return max(0, self.replicas - self.ready_replicas)
+
+
+class ReasonCode(StrEnum):
+    """Machine-readable reason of a decision (Events' ``reason``)."""
+
+    SCALE_UP_LATENCY = "ScaleUpLatency"
+    SCALE_UP_QUEUE = "ScaleUpQueue"
+    SCALE_UP_LOAD = "ScaleUpLoad"
+    SCALE_DOWN = "ScaleDown"
+    SCALE_DOWN_STABILIZING = "ScaleDownStabilizing"
+    WAITING_FOR_STARTING_PODS = "WaitingForStartingPods"
+    STEADY = "Steady"
+    MIN_REPLICAS = "MinReplicas"
+    MAX_REPLICAS = "MaxReplicas"
+    COST_CAPPED = "CostCapped"
+    METRICS_UNKNOWN_HOLD = "MetricsUnknownHold"
+    METRICS_UNKNOWN_FALLBACK = "MetricsUnknownFallback"
+
+
+class Bound(StrEnum):
+    MIN_REPLICAS = "minReplicas"
+    MAX_REPLICAS = "maxReplicas"
+    BUDGET = "maxHourlyCost"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalerHistory:
+    """What the policy remembers between ticks; owned and evolved by the policy.
+
+    The caller stores the ``history`` of the last ``Decision`` and hands it back
+    on the next tick. A fresh ``ScalerHistory()`` (operator restart) must be safe:
+    the policy then assumes nothing it has not seen.
+    """
+
+    recommendations: tuple[tuple[float, int], ...] = ()
+    """(time, replicas the load needed) over the longest stabilization window."""
+    last_scale_time: float | None = None
+    last_scale_reason: str = ""
+    scale_ups: tuple[tuple[float, int], ...] = ()
+    """(time, replicas added) not yet ready: capacity on its way."""
+    observed_cold_start_s: float | None = None
+    """Cold start learned from how long added replicas took to become ready."""
+    capacity_rps_per_replica: float | None = None
+    """Learned sustainable request rate of one replica (smoothed)."""
+    metrics_unknown_since: float | None = None
+    last_ready_replicas: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    desired_replicas: int
+    reason_code: ReasonCode
+    reason: str
+    """One sentence a person reads in status and Events, with the numbers."""
+    bounds_hit: frozenset[Bound]
+    predicted_p95_ms: float | None
+    """p95 the model predicts at ``desired_replicas`` for the measured load."""
+    hourly_cost: float
+    """USD per hour at ``desired_replicas``."""
+    metrics_available: bool
+    slo_met: bool | None
+    """Measured p95 within target; ``None`` when unknown."""
+    history: ScalerHistory

@@ -1,0 +1,98 @@
+"""Operator settings, read once from the environment (``GPUFLEET_*``).
+
+The Helm chart sets these; ``gpufleet run --help`` documents the flags that
+override them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
+
+
+class MetricLabels(BaseModel):
+    """Prometheus label names that identify where a sample came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str = "namespace"
+    modeldeployment: str = "modeldeployment"
+    pod: str = "pod"
+
+
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    tick_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    rate_window_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """Window of ``rate()``; at least 2 scrape intervals."""
+    scrape_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
+    stale_after_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """A sample older than this (or a pod absent from the result) is unknown."""
+    query_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    gpu_prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
+    labels: MetricLabels = Field(default_factory=MetricLabels)
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means the whole cluster."""
+    autoscaling_enabled: bool = True
+
+    @field_validator("gpu_prices")
+    @classmethod
+    def _positive_prices(cls, prices: dict[str, float]) -> dict[str, float]:
+        for gpu, price in prices.items():
+            if price <= 0:
+                raise ValueError(f"GPU price for {gpu!r} must be > 0, got {price}")
+        return prices
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> OperatorSettings:
+        """Build settings from ``GPUFLEET_*`` variables; unknown ones are ignored."""
+        values: dict[str, object] = {}
+        simple = {
+            "GPUFLEET_PROMETHEUS_URL": "prometheus_url",
+            "GPUFLEET_TICK_SECONDS": "tick_seconds",
+            "GPUFLEET_RATE_WINDOW_SECONDS": "rate_window_seconds",
+            "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "scrape_interval_seconds",
+            "GPUFLEET_STALE_AFTER_SECONDS": "stale_after_seconds",
+            "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
+        }
+        for var, name in simple.items():
+            if var in env:
+                values[name] = env[var]
+        if "GPUFLEET_AUTOSCALING" in env:
+            values["autoscaling_enabled"] = env["GPUFLEET_AUTOSCALING"].lower() not in {
+                "0", "false", "no", "off"
+            }
+        if env.get("GPUFLEET_NAMESPACES"):
+            values["namespaces"] = tuple(
+                ns.strip() for ns in env["GPUFLEET_NAMESPACES"].split(",") if ns.strip()
+            )
+        prices = env.get("GPUFLEET_GPU_PRICES")
+        if prices:
+            # Either inline JSON ({"nvidia-l4": 0.8}) or a path to a JSON/YAML file.
+            text = prices if prices.lstrip().startswith("{") else Path(prices).read_text()
+            loaded = json.loads(text) if text.lstrip().startswith("{") else _yaml(text)
+            values["gpu_prices"] = {str(k): float(v) for k, v in loaded.items()}
+        labels = {
+            key: env[f"GPUFLEET_LABEL_{key.upper()}"]
+            for key in ("namespace", "modeldeployment", "pod")
+            if f"GPUFLEET_LABEL_{key.upper()}" in env
+        }
+        if labels:
+            values["labels"] = MetricLabels(**labels)
+        return cls.model_validate(values)
+
+
+def _yaml(text: str) -> dict[str, object]:
+    import yaml
+
+    loaded = yaml.safe_load(text)
+    if not isinstance(loaded, dict):
+        raise ValueError("GPUFLEET_GPU_PRICES must be a mapping of gpuType to USD per GPU-hour")
+    return loaded
