@@ -67,7 +67,10 @@ class OperatorSettings(BaseModel):
                 values[name] = env[var]
         if "GPUFLEET_AUTOSCALING" in env:
             values["autoscaling_enabled"] = env["GPUFLEET_AUTOSCALING"].lower() not in {
-                "0", "false", "no", "off"
+                "0",
+                "false",
+                "no",
+                "off",
             }
         if env.get("GPUFLEET_NAMESPACES"):
             values["namespaces"] = tuple(
@@ -78,7 +81,7 @@ class OperatorSettings(BaseModel):
             # Either inline JSON ({"nvidia-l4": 0.8}) or a path to a JSON/YAML file.
             text = prices if prices.lstrip().startswith("{") else Path(prices).read_text()
             loaded = json.loads(text) if text.lstrip().startswith("{") else _yaml(text)
-            values["gpu_prices"] = {str(k): float(v) for k, v in loaded.items()}
+            values["gpu_prices"] = {str(k): float(str(v)) for k, v in loaded.items()}
         labels = {
             key: env[f"GPUFLEET_LABEL_{key.upper()}"]
             for key in ("namespace", "modeldeployment", "pod")

@@ -107,11 +107,16 @@ class EnvVar(WireModel):
 
 class RuntimeSpec(WireModel):
     type: Annotated[
-        RuntimeType, Field(description="Inference server: NVIDIA Triton or gpufleet's torch server.")
+        RuntimeType,
+        Field(description="Inference server: NVIDIA Triton or gpufleet's torch server."),
     ] = RuntimeType.TRITON
     image: Annotated[
         str | None,
-        Field(default=None, min_length=1, description="Container image; a default per type when unset."),
+        Field(
+            default=None,
+            min_length=1,
+            description="Container image; a default per type when unset.",
+        ),
     ] = None
     args: Annotated[
         list[str], Field(default_factory=list, description="Extra server arguments, appended.")
@@ -119,7 +124,9 @@ class RuntimeSpec(WireModel):
     env: Annotated[list[EnvVar], Field(default_factory=list, description="Extra environment.")]
     exit_timeout_seconds: Annotated[
         int,
-        Field(ge=1, le=3600, description="How long in-flight requests may take to drain on shutdown."),
+        Field(
+            ge=1, le=3600, description="How long in-flight requests may take to drain on shutdown."
+        ),
     ] = 30
 
     @property
@@ -149,7 +156,9 @@ class ResourcesSpec(WireModel):
         ),
     ] = "nvidia-l4"
     cpu: Annotated[str, Field(pattern=_QUANTITY, description="CPU request per replica.")] = "2"
-    memory: Annotated[str, Field(pattern=_QUANTITY, description="Memory request and limit.")] = "8Gi"
+    memory: Annotated[str, Field(pattern=_QUANTITY, description="Memory request and limit.")] = (
+        "8Gi"
+    )
     node_selector: Annotated[dict[str, str], Field(default_factory=dict)]
     tolerations: Annotated[list[Toleration], Field(default_factory=list)]
 
@@ -157,13 +166,16 @@ class ResourcesSpec(WireModel):
 class SLOSpec(WireModel):
     latency_p95_ms: Annotated[
         float,
-        Field(gt=0, le=600_000, description="Target 95th-percentile request latency, milliseconds."),
+        Field(
+            gt=0, le=600_000, description="Target 95th-percentile request latency, milliseconds."
+        ),
     ]
 
 
 class CostSpec(WireModel):
     max_hourly_cost: Annotated[
-        float, Field(gt=0, description="Budget: the fleet never costs more than this, USD per hour.")
+        float,
+        Field(gt=0, description="Budget: the fleet never costs more than this, USD per hour."),
     ]
     gpu_hourly_price: Annotated[
         float | None,
@@ -226,7 +238,8 @@ CEL_RULES: list[dict[str, str]] = [
         "rule": (
             "!has(self.cost.gpuHourlyPrice) || "
             "double(self.scaling.minReplicas) * "
-            "(self.resources.gpus > 0 ? double(self.resources.gpus) : 1.0) * self.cost.gpuHourlyPrice"
+            "(self.resources.gpus > 0 ? double(self.resources.gpus) : 1.0) * "
+            "self.cost.gpuHourlyPrice"
             " <= self.cost.maxHourlyCost"
         ),
         "message": (
@@ -272,11 +285,13 @@ class ModelDeploymentSpec(WireModel):
         price = self.cost.gpu_hourly_price
         gpu_units = max(self.resources.gpus, 1)  # a CPU-only replica is billed as one unit
         if price is not None and s.min_replicas * gpu_units * price > self.cost.max_hourly_cost:
-            raise ValueError(
-                "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"
-            )
+            raise ValueError(_BUDGET_TOO_LOW)
         return self
 
+
+_BUDGET_TOO_LOW = (
+    "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"
+)
 
 # Flags the operator sets itself; a user overriding them would break probes/metrics.
 RESERVED_SERVER_FLAGS = frozenset(

@@ -1,0 +1,5 @@
+"""Thin kopf handlers. Importing this package registers them with kopf."""
+
+from gpufleet.handlers import autoscale, children, lifecycle, modeldeployment
+
+__all__ = ["autoscale", "children", "lifecycle", "modeldeployment"]

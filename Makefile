@@ -1,0 +1,107 @@
+# gpufleet -- `make help` lists every target.
+# Every target bootstraps what it needs: the venv (from Debian's /usr/bin/python3, which
+# Triton's Python backend links against) and, when run as root, Debian's prometheus.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SYSTEM_PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help: every target and what it does
+	@awk 'BEGIN {FS = ":.*## "; printf "gpufleet make targets:\n"} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(SYSTEM_PYTHON) || { echo "need $(SYSTEM_PYTHON) (Debian python3 with venv)"; exit 1; }
+	@test -d $(VENV) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first and pinned: 2.13.0 resolves to the local CPU wheel, anything else pulls GBs of CUDA.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev,server,sim]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv from /usr/bin/python3 and install gpufleet with all extras
+
+.PHONY: system-deps
+system-deps: ## Install Debian's prometheus when missing (needs root; tests skip without it)
+	@if ! command -v prometheus >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+	      || echo "warning: could not install prometheus; tests that need it will skip"; \
+	    systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+	  else echo "note: not root, prometheus not installed; tests that need it will skip"; fi; \
+	fi
+
+.PHONY: lint
+lint: $(STAMP) ## ruff: lint and format check
+	$(VENV)/bin/ruff check operator inference-image tests benchmarks
+	$(VENV)/bin/ruff format --check operator inference-image tests benchmarks
+
+.PHONY: format
+format: $(STAMP) ## ruff: fix what can be fixed and format
+	$(VENV)/bin/ruff check --fix operator inference-image tests benchmarks
+	$(VENV)/bin/ruff format operator inference-image tests benchmarks
+
+.PHONY: typecheck
+typecheck: $(STAMP) ## mypy --strict on the operator and the torch runtime
+	$(VENV)/bin/mypy
+
+.PHONY: importlint
+importlint: $(STAMP) ## import-linter: the domain imports no kopf/kubernetes/prometheus client
+	$(VENV)/bin/lint-imports
+
+.PHONY: check
+check: lint typecheck importlint ## All static checks
+
+.PHONY: crds
+crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
+	$(PY) -m gpufleet crds -o crds/modeldeployments.gpufleet.io.yaml
+	@if [ -x charts/gpufleet/ci/sync-crds.sh ]; then charts/gpufleet/ci/sync-crds.sh; fi
+
+.PHONY: test
+test: $(STAMP) system-deps check ## Static checks, then every test (real Prometheus/Triton/torch where they exist)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## Tests that start no real servers
+	$(VENV)/bin/pytest -m 'not slow' $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: $(STAMP) system-deps ## Run the autoscaling demo on the embedded local fleet
+	@if $(PY) -c 'import gpufleet.local.cli' 2>/dev/null; then \
+	  $(VENV)/bin/gpufleet local demo; \
+	else \
+	  echo "The local fleet is not built yet: running the operator against your kubeconfig instead."; \
+	  echo "Apply crds/ and examples/ to a cluster, then Ctrl-C to stop."; \
+	  $(VENV)/bin/gpufleet run --standalone; \
+	fi
+
+.PHONY: bench
+bench: $(STAMP) ## Simulator comparison on the Azure trace -> docs/benchmarks/sim.md
+	$(PY) benchmarks/sim/compare.py
+
+.PHONY: bench-reconcile
+bench-reconcile: $(STAMP) ## 1,000 ModelDeployments on the API emulator -> docs/benchmarks/reconcile.md
+	$(PY) benchmarks/reconcile/bench_reconcile.py
+
+.PHONY: bench-policy
+bench-policy: $(STAMP) ## Decision time and Prometheus queries per tick -> docs/benchmarks/policy.md
+	$(PY) benchmarks/policy/bench_policy.py
+
+.PHONY: bench-runtime
+bench-runtime: $(STAMP) ## Torch runtime vs Triton throughput and latency -> docs/benchmarks/runtime.md
+	$(PY) benchmarks/runtime/bench_runtime.py
+
+.PHONY: e2e
+e2e: $(STAMP) ## Opt-in kind e2e tests (needs Docker and kind; GPUFLEET_E2E=1)
+	GPUFLEET_E2E=1 $(VENV)/bin/pytest -m e2e tests/e2e
+
+.PHONY: clean
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .gpufleet

@@ -1,0 +1,3 @@
+from gpufleet.cli import app
+
+app(prog_name="gpufleet")

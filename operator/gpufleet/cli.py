@@ -1,0 +1,122 @@
+"""The ``gpufleet`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="gpufleet: autoscale GPU inference fleets to a latency target within a cost budget.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def run(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Watch only these namespaces (repeatable)."),
+    ] = None,
+    liveness: Annotated[
+        str | None,
+        typer.Option(help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."),
+    ] = None,
+    standalone: Annotated[
+        bool, typer.Option(help="Run without kopf peering (a single operator instance).")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: Annotated[str, typer.Option(help="plain or json")] = "plain",
+) -> None:
+    """Run the operator against the current kubeconfig (or in-cluster credentials).
+
+    Settings come from GPUFLEET_* environment variables (see gpufleet.settings).
+    """
+    import kopf
+
+    import gpufleet.handlers  # noqa: F401  (registers the handlers)
+
+    _configure_logging(verbose, log_format)
+    namespaces = list(namespace or [])
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=liveness,
+        standalone=standalone,
+    )
+
+
+def _configure_logging(verbose: bool, log_format: str) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+    elif log_format == "plain":
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        raise typer.BadParameter("--log-format must be plain or json")
+
+
+@app.command()
+def crds(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the ModelDeployment CRD generated from the spec models."""
+    from gpufleet.domain.crd import render_crd_yaml
+
+    text = render_crd_yaml()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+@app.command()
+def validate(
+    manifest: Annotated[Path, typer.Argument(help="A ModelDeployment YAML file.")],
+) -> None:
+    """Check a ModelDeployment manifest as the operator would, naming any bad field."""
+    import yaml
+
+    from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
+    from gpufleet.domain.spec import SpecError
+    from gpufleet.services.reconcile import validate as validate_spec
+
+    for doc in yaml.safe_load_all(manifest.read_text()):
+        if not doc or doc.get("kind") != "ModelDeployment":
+            continue
+        name = doc.get("metadata", {}).get("name", "?")
+        try:
+            _, price = validate_spec(doc.get("spec") or {}, DEFAULT_GPU_PRICES)
+        except SpecError as error:
+            typer.echo(f"{name}: invalid: {error}", err=True)
+            raise typer.Exit(1) from error
+        typer.echo(f"{name}: valid ({price:g} USD per GPU-hour)")
+
+
+def _mount_sub_apps() -> None:
+    """Sub-commands that live in their own packages, mounted once they exist."""
+    import importlib
+    import importlib.util
+
+    for module, name, text in (
+        ("gpufleet.sim.cli", "sim", "Simulate a fleet on a request trace."),
+        ("gpufleet.local.cli", "local", "Run a whole fleet on this machine."),
+    ):
+        if importlib.util.find_spec(module) is not None:
+            app.add_typer(importlib.import_module(module).app, name=name, help=text)
+
+
+_mount_sub_apps()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

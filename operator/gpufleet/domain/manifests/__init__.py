@@ -1,0 +1,1 @@
+"""Pure builders of the children a ModelDeployment owns: Deployment, Service, PDB."""

@@ -1,0 +1,58 @@
+"""All children of a ModelDeployment, by kind: one reconciler per kind uses these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpufleet.domain.manifests.deployment import build_deployment
+from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.manifests.pdb import build_pdb
+from gpufleet.domain.manifests.service import build_service
+from gpufleet.domain.spec import ModelDeploymentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ChildKind:
+    """A kind of child: how to address it and which fields the operator owns."""
+
+    api_version: str
+    kind: str
+    plural: str
+    build: Callable[[Owner, ModelDeploymentSpec], dict[str, Any]]
+    not_owned: tuple[tuple[str, ...], ...] = ()
+    """Paths the operator sets on create only (then another owner takes over)."""
+    exclusive_maps: tuple[tuple[str, ...], ...] = ()
+    """Maps the operator owns whole: keys it no longer sets are removed."""
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rsplit("/", 1)[0] if "/" in self.api_version else ""
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rsplit("/", 1)[-1]
+
+
+def _deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
+    return build_deployment(owner, spec, initial_replicas=initial_replicas(spec))
+
+
+def initial_replicas(spec: ModelDeploymentSpec) -> int:
+    """Replicas a new Deployment starts with, before the autoscaler has measured anything."""
+    return spec.scaling.min_replicas
+
+
+DEPLOYMENT = ChildKind(
+    "apps/v1",
+    "Deployment",
+    "deployments",
+    _deployment,
+    not_owned=(("spec", "replicas"),),
+    exclusive_maps=(("spec", "template", "spec", "nodeSelector"),),
+)
+SERVICE = ChildKind("v1", "Service", "services", build_service)
+PDB = ChildKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", build_pdb)
+
+CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, PDB)

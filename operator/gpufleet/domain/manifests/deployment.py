@@ -1,0 +1,161 @@
+"""The Deployment that runs the model's GPU pods."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from gpufleet.domain.manifests.identity import (
+    Owner,
+    child_metadata,
+    common_labels,
+    selector_labels,
+)
+from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
+from gpufleet.domain.manifests.repository import plan_repository
+from gpufleet.domain.manifests.server import server_command
+from gpufleet.domain.spec import ModelDeploymentSpec
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TYPE_NODE_LABEL = "gpufleet.io/gpu-type"
+PRE_STOP_SECONDS = 10
+"""Time for endpoints to drop a terminating pod before the server stops taking work."""
+PROBE_PERIOD_SECONDS = 5
+UID = 1000
+
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": UID,
+    "fsGroup": UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def _startup_failure_threshold(cold_start_seconds: int) -> int:
+    # Allow twice the expected model load before the kubelet gives up on the pod:
+    # a slow load is better than a restart loop that never finishes loading.
+    return max(6, math.ceil(2 * cold_start_seconds / PROBE_PERIOD_SECONDS))
+
+
+def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
+    res = spec.resources
+    requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, Any] = {"memory": res.memory}
+    if res.gpus:
+        limits[GPU_RESOURCE] = res.gpus
+    return {"requests": requests, "limits": limits}
+
+
+def _scheduling(spec: ModelDeploymentSpec) -> dict[str, Any]:
+    res = spec.resources
+    tolerations = [t.to_wire() for t in res.tolerations]
+    if res.gpus:
+        node_selector = dict(res.node_selector) or {GPU_TYPE_NODE_LABEL: res.gpu_type}
+        gpu_taint = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+        if gpu_taint not in tolerations:
+            tolerations.append(gpu_taint)
+    else:
+        node_selector = dict(res.node_selector)
+    return {"nodeSelector": node_selector, "tolerations": tolerations}
+
+
+def build_deployment(
+    owner: Owner, spec: ModelDeploymentSpec, initial_replicas: int
+) -> dict[str, Any]:
+    """The desired Deployment; ``spec.replicas`` is only used when creating it.
+
+    After creation the replica count belongs to the autoscaler: reconciling a spec
+    change never resets it (see :func:`gpufleet.domain.manifests.diff.owned_patch`).
+    """
+    labels = common_labels(owner, spec.model.name, spec.runtime.type.value)
+    env = [e.to_wire() for e in spec.runtime.env]
+    repo = plan_repository(spec, CONTAINER_SECURITY_CONTEXT, env)
+    shm = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}
+    container = {
+        "name": "server",
+        "image": spec.runtime.effective_image,
+        "command": server_command(spec, repo.server_path),
+        "env": env,
+        "ports": [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
+        "resources": _resources(spec),
+        "startupProbe": _probe(
+            "/v2/health/ready",
+            PROBE_PERIOD_SECONDS,
+            _startup_failure_threshold(spec.scaling.cold_start_seconds),
+        ),
+        "readinessProbe": _probe("/v2/health/ready", PROBE_PERIOD_SECONDS, 2),
+        "livenessProbe": _probe("/v2/health/live", 10, 3),
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
+        "volumeMounts": [*repo.mounts, {"name": "dshm", "mountPath": "/dev/shm"}],
+        "securityContext": CONTAINER_SECURITY_CONTEXT,
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": POD_SECURITY_CONTEXT,
+        # preStop pause + drain of in-flight requests + a margin to exit.
+        "terminationGracePeriodSeconds": PRE_STOP_SECONDS + spec.runtime.exit_timeout_seconds + 5,
+        "initContainers": repo.init_containers,
+        "containers": [container],
+        "volumes": [*repo.volumes, shm],
+        **_scheduling(spec),
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector_labels(owner)},
+            }
+        ],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": child_metadata(owner, labels),
+        "spec": {
+            "replicas": initial_replicas,
+            "selector": {"matchLabels": selector_labels(owner)},
+            # Never drop below the serving capacity during a rollout: a new GPU pod
+            # must be ready before an old one goes.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "progressDeadlineSeconds": max(600, 3 * spec.scaling.cold_start_seconds),
+            "revisionHistoryLimit": 5,
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(METRICS_PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+    # No shared sub-objects: callers may mutate what they get (and YAML gets no anchors).
+    return dict(json.loads(json.dumps(deployment)))

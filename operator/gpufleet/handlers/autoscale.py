@@ -1,0 +1,1 @@
+"""The scaling loop (wired in by the autoscaler work)."""

@@ -1,0 +1,136 @@
+"""Child handlers: restore what is deleted or edited by hand; mirror replica counts.
+
+One handler per child kind, all filtered to objects gpufleet manages. The owner's
+spec comes from the ``modeldeployments`` index, so an event costs no extra GET
+unless a child must be recreated.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+
+from gpufleet import GROUP, KIND, PLURAL, VERSION
+from gpufleet.domain.manifests.children import DEPLOYMENT, PDB, SERVICE, ChildKind
+from gpufleet.domain.manifests.identity import MANAGED_BY, Owner
+from gpufleet.domain.spec import SpecError
+from gpufleet.handlers.context import context_of
+from gpufleet.k8s.client import Resource
+from gpufleet.services.children import ChildOutcome, ensure_child
+from gpufleet.services.reconcile import status_from_deployment, validate
+
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
+
+
+def _owner_name(body: kopf.Body) -> str | None:
+    for ref in body.meta.get("ownerReferences") or []:
+        if ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
+            return str(ref.get("name"))
+    return None
+
+
+def _md_body(namespace: str, name: str, uid: str) -> kopf.Body:
+    """Enough of the owner for kopf to post Events about it."""
+    return kopf.Body(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"namespace": namespace, "name": name, "uid": uid},
+        }
+    )
+
+
+async def _child_event(
+    kind: ChildKind,
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    modeldeployments: kopf.Index[tuple[str, str], dict[str, Any]],
+) -> None:
+    namespace = body.meta.get("namespace") or ""
+    owner_name = _owner_name(body)
+    if owner_name is None:
+        return
+    ctx = context_of(memo)
+    entries = list(modeldeployments.get((namespace, owner_name), []))
+    if not entries:
+        return  # the owner is gone: garbage collection takes the child
+    md = entries[0]
+    try:
+        spec, price = validate(md["spec"], ctx.settings.gpu_prices)
+    except SpecError:
+        return  # reported on the ModelDeployment; children are not touched
+    owner = Owner(owner_name, namespace, md["uid"])
+    md_ref = _md_body(namespace, owner_name, md["uid"])
+    deleted = event.get("type") == "DELETED"
+    if deleted:
+        # The index may lag a ModelDeployment's own deletion: confirm it still lives.
+        live_md = await ctx.api.get(MODELDEPLOYMENTS, namespace, owner_name)
+        if (
+            not live_md
+            or live_md["metadata"].get("uid") != owner.uid
+            or live_md["metadata"].get("deletionTimestamp")
+        ):
+            return
+    result = await ensure_child(ctx.api, kind, owner, spec, live=None if deleted else dict(body))
+    if result.outcome is ChildOutcome.CREATED:
+        kopf.event(
+            md_ref,
+            type="Warning",
+            reason=f"{kind.kind}Restored",
+            message=f"recreated {kind.kind} {namespace}/{owner_name} deleted outside gpufleet",
+        )
+    elif result.outcome is ChildOutcome.UPDATED:
+        kopf.event(
+            md_ref,
+            type="Warning",
+            reason=f"{kind.kind}Reverted",
+            message=f"reverted {kind.kind} {namespace}/{owner_name}: edited outside gpufleet",
+        )
+    if kind is DEPLOYMENT:
+        await _mirror_replicas(ctx, owner, spec, price, result.live, md, md_ref)
+
+
+async def _mirror_replicas(
+    ctx: Any,
+    owner: Owner,
+    spec: Any,
+    price: float,
+    deployment: dict[str, Any],
+    md: dict[str, Any],
+    md_ref: kopf.Body,
+) -> None:
+    current = md.get("status") or {}
+    report = status_from_deployment(
+        spec, price, deployment, current, md.get("generation"), time.time()
+    )
+    changed = {k: v for k, v in report.status.items() if current.get(k) != v}
+    if not changed:
+        return
+    await ctx.api.merge_patch(
+        MODELDEPLOYMENTS, owner.namespace, owner.name, {"status": changed}, subresource="status"
+    )
+    for note in report.events:
+        kopf.event(md_ref, type=note.type, reason=note.reason, message=note.message)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_event(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _child_event(DEPLOYMENT, event, body, memo, kwargs["modeldeployments"])
+
+
+@kopf.on.event("", "v1", "services", labels=MANAGED)
+async def service_event(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _child_event(SERVICE, event, body, memo, kwargs["modeldeployments"])
+
+
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
+async def pdb_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    await _child_event(PDB, event, body, memo, kwargs["modeldeployments"])

@@ -1,0 +1,83 @@
+"""Ensure one child exists with the fields the operator owns (one reconciler per kind)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from gpufleet.domain.manifests.children import ChildKind
+from gpufleet.domain.manifests.diff import owned_patch
+from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.spec import ModelDeploymentSpec
+from gpufleet.k8s.client import KubernetesApi, Resource
+from gpufleet.k8s.errors import ConflictError
+
+
+class ChildOutcome(StrEnum):
+    CREATED = "Created"
+    UPDATED = "Updated"
+    UNCHANGED = "Unchanged"
+
+
+class ChildOwnedByOther(Exception):
+    """An object with the child's name exists and belongs to someone else: never clobber it."""
+
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(
+            f"a {kind} named {namespace}/{name} exists and is not owned by this ModelDeployment; "
+            "rename or delete it"
+        )
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class ChildResult:
+    kind: ChildKind
+    outcome: ChildOutcome
+    live: dict[str, Any]
+
+
+def resource_of(kind: ChildKind) -> Resource:
+    return Resource(kind.group, kind.version, kind.plural)
+
+
+def _owned_by(live: dict[str, Any], owner: Owner) -> bool:
+    refs = live.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == owner.uid for ref in refs)
+
+
+_FETCH: dict[str, Any] = {}
+
+
+async def ensure_child(
+    api: KubernetesApi,
+    kind: ChildKind,
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    live: dict[str, Any] | None = _FETCH,
+) -> ChildResult:
+    """Create the child or patch its owned fields; ``live`` skips the GET when known.
+
+    Pass ``live=None`` when the child is known to be gone (a DELETED event).
+    """
+    desired = kind.build(owner, spec)
+    resource = resource_of(kind)
+    if live is _FETCH:
+        live = await api.get(resource, owner.namespace, owner.name)
+    if live is None:
+        try:
+            created = await api.create(resource, owner.namespace, desired)
+            return ChildResult(kind, ChildOutcome.CREATED, created)
+        except ConflictError:
+            # Created meanwhile (a concurrent event); fall through to the diff.
+            live = await api.get(resource, owner.namespace, owner.name)
+            if live is None:
+                raise
+    if not _owned_by(live, owner):
+        raise ChildOwnedByOther(kind.kind, owner.namespace, owner.name)
+    patch = owned_patch(desired, live, not_owned=kind.not_owned, exclusive_maps=kind.exclusive_maps)
+    if patch is None:
+        return ChildResult(kind, ChildOutcome.UNCHANGED, live)
+    patched = await api.merge_patch(resource, owner.namespace, owner.name, patch)
+    return ChildResult(kind, ChildOutcome.UPDATED, patched)

@@ -1,0 +1,71 @@
+"""Bad input gets a clear error naming the field; good input gets its defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
+from gpufleet.domain.spec import RuntimeType, SpecError, parse_spec
+from gpufleet.services.reconcile import validate
+from tests.operator.specs import minimal_spec
+
+
+def test_defaults_fill_a_minimal_spec() -> None:
+    spec = parse_spec(minimal_spec())
+    assert spec.runtime.type is RuntimeType.TRITON
+    assert spec.runtime.effective_image.startswith("nvcr.io/nvidia/tritonserver")
+    assert (spec.scaling.min_replicas, spec.scaling.max_replicas) == (1, 10)
+    assert spec.resources.gpus == 1
+
+
+BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
+    ("unknown runtime", {"runtime": {"type": "onnx"}}, "runtime.type"),
+    ("ftp repository", {"model": {"name": "m", "repository": "ftp://x/y"}}, "model.repository"),
+    ("negative gpus", {"resources": {"gpus": -1}}, "resources.gpus"),
+    ("zero latency", {"slo": {"latencyP95Ms": 0}}, "slo.latencyP95Ms"),
+    ("missing budget", {"cost": {}}, "cost.maxHourlyCost"),
+    ("bad memory", {"resources": {"memory": "lots"}}, "resources.memory"),
+    ("unknown field", {"scaling": {"maxReplica": 3}}, "scaling.maxReplica"),
+    ("reserved arg", {"runtime": {"args": ["--http-port=9000"]}}, "runtime"),
+    ("bad env name", {"runtime": {"env": [{"name": "", "value": "x"}]}}, "runtime.env[0].name"),
+    ("min above max", {"scaling": {"minReplicas": 3, "maxReplicas": 2}}, "scaling.minReplicas"),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "field"), BAD_SPECS)
+def test_bad_specs_name_the_field(case: str, overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(minimal_spec(**overrides))
+    assert caught.value.field == field, f"{case}: {caught.value}"
+    assert str(caught.value).startswith(f"spec.{field}:")
+
+
+def test_unknown_gpu_type_without_price_is_rejected_by_the_operator() -> None:
+    raw = minimal_spec(resources={"gpuType": "nvidia-b300"})
+    parse_spec(raw)  # the schema cannot know the catalog...
+    with pytest.raises(SpecError) as caught:
+        validate(raw, DEFAULT_GPU_PRICES)  # ...the operator can
+    assert caught.value.field == "resources.gpuType"
+    assert "gpuHourlyPrice" in str(caught.value)
+
+
+def test_price_override_makes_an_unknown_gpu_type_valid() -> None:
+    raw = minimal_spec(
+        resources={"gpuType": "nvidia-b300"}, cost={"maxHourlyCost": 50, "gpuHourlyPrice": 12.5}
+    )
+    _, price = validate(raw, DEFAULT_GPU_PRICES)
+    assert price == 12.5
+
+
+def test_budget_below_min_replicas_at_catalog_price_is_rejected() -> None:
+    raw = minimal_spec(
+        resources={"gpuType": "nvidia-h100", "gpus": 2},
+        scaling={"minReplicas": 2},
+        cost={"maxHourlyCost": 20},
+    )
+    with pytest.raises(SpecError) as caught:
+        validate(raw, DEFAULT_GPU_PRICES)
+    assert caught.value.field == "cost.maxHourlyCost"
+    assert "28" in str(caught.value)  # 2 replicas x 2 GPUs x 7 $/h
