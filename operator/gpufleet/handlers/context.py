@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import kopf
 
 from gpufleet.domain.scaling.types import ScalerHistory
 from gpufleet.k8s.client import KubernetesApi
+from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
 
@@ -16,9 +16,12 @@ from gpufleet.settings import OperatorSettings
 class OperatorContext:
     settings: OperatorSettings
     api: KubernetesApi
+    sampler: TickSampler | None = None
+    """Fleet-wide metrics, one sample per tick; ``None`` when autoscaling is off."""
     histories: dict[str, ScalerHistory] = field(default_factory=dict)
     """Scaling memory per ModelDeployment uid (lost on restart, by design: see policy)."""
-    extras: dict[str, Any] = field(default_factory=dict)
+    status_written: dict[str, float] = field(default_factory=dict)
+    """When each ModelDeployment's scaling numbers were last written to status."""
 
 
 def context_of(memo: kopf.Memo) -> OperatorContext:

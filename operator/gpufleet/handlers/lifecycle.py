@@ -29,6 +29,16 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 30
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account, else the kubeconfig named by ``KUBECONFIG`` now.
+
+    kopf's default login through kubernetes_asyncio reads ``KUBECONFIG`` once, at
+    import time; kopf's own loaders read it when called.
+    """
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure_kopf(settings)

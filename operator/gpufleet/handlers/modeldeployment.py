@@ -94,3 +94,4 @@ async def forget_modeldeployment(uid: str, memo: kopf.Memo, **_: Any) -> None:
     ctx = memo.get("gpufleet")
     if ctx is not None:
         ctx.histories.pop(uid, None)
+        ctx.status_written.pop(uid, None)

@@ -7,6 +7,7 @@ pure domain code go out unchanged, and nothing is lost in model round-trips.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -67,7 +68,10 @@ class KubernetesApi:
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except ConfigException:
-            await config.load_kube_config(client_configuration=configuration)
+            # Read KUBECONFIG now: the library reads it once, at import time.
+            await config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
         return cls(client.ApiClient(configuration=configuration))
 
     async def close(self) -> None:

@@ -1,0 +1,193 @@
+"""The operator, in-process (kopf in its own thread and loop), against the API emulator.
+
+What a user sees: applying a ModelDeployment makes its children; editing the spec
+updates them without touching the autoscaler's replicas; deleting or editing a
+child by hand is undone; deleting the ModelDeployment leaves nothing behind; a
+restarted operator duplicates nothing; bad input is refused with the field named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.operator.specs import minimal_spec
+from tests.support.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    MODELDEPLOYMENTS,
+    PDBS,
+    SERVICES,
+    Kube,
+    condition,
+    modeldeployment,
+)
+from tests.support.operator import running_operator
+from tests.support.waiting import wait_for
+
+NS = "default"
+CHILD_KINDS = (DEPLOYMENTS, SERVICES, PDBS)
+
+
+@pytest.fixture
+def operator(kube: Kube, kubeconfig: str) -> Iterator[None]:
+    with running_operator(kubeconfig):
+        yield
+
+
+def _children(kube: Kube, name: str) -> list[dict[str, Any] | None]:
+    return [kube.get(kind, NS, name) for kind in CHILD_KINDS]
+
+
+def _apply(kube: Kube, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    response = kube.create(MODELDEPLOYMENTS, NS, modeldeployment(name, spec, NS))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _reconciled(kube: Kube, name: str, generation: int) -> dict[str, Any] | None:
+    md = kube.get(MODELDEPLOYMENTS, NS, name)
+    ok = md and (md.get("status") or {}).get("observedGeneration") == generation
+    return md if ok and (condition(md, "Reconciled") or {}).get("status") == "True" else None
+
+
+def test_create_makes_owned_children_and_reports_status(kube: Kube, operator: None) -> None:
+    md = _apply(kube, "resnet", minimal_spec())
+    children = wait_for(
+        lambda: all(_children(kube, "resnet")) and _children(kube, "resnet"), what="children"
+    )
+    for child in children:
+        assert child is not None
+        refs = child["metadata"]["ownerReferences"]
+        assert [(r["kind"], r["uid"], r["controller"]) for r in refs] == [
+            ("ModelDeployment", md["metadata"]["uid"], True)
+        ]
+    assert children[0]["spec"]["replicas"] == 1  # minReplicas to start
+    status = wait_for(lambda: _reconciled(kube, "resnet", 1), what="status")
+    ready = condition(status, "Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("Unknown", "PodsStarting")
+    for key in ("type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"):
+        assert key in ready
+    # The pods come up (a kubelet would write this): Ready turns True.
+    kube.merge_patch(
+        DEPLOYMENTS, NS, "resnet", {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+    )
+    wait_for(
+        lambda: (
+            (condition(kube.get(MODELDEPLOYMENTS, NS, "resnet"), "Ready") or {}).get("status")
+            == "True"
+        ),
+        what="Ready=True",
+    )
+    assert kube.get(MODELDEPLOYMENTS, NS, "resnet")["status"]["readyReplicas"] == 1  # type: ignore[index]
+
+
+def test_spec_change_updates_children_but_not_replicas(kube: Kube, operator: None) -> None:
+    _apply(kube, "bert", minimal_spec())
+    wait_for(lambda: _reconciled(kube, "bert", 1), what="first reconcile")
+    # The autoscaler (or a person) scaled the Deployment.
+    assert kube.merge_patch(DEPLOYMENTS, NS, "bert", {"spec": {"replicas": 5}}).ok
+    assert kube.merge_patch(
+        MODELDEPLOYMENTS, NS, "bert", {"spec": {"runtime": {"image": "my/triton:2"}}}
+    ).ok
+    wait_for(lambda: _reconciled(kube, "bert", 2), what="second reconcile")
+    deployment = kube.get(DEPLOYMENTS, NS, "bert")
+    assert deployment is not None
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "my/triton:2"
+    assert deployment["spec"]["replicas"] == 5
+
+
+def test_deleted_and_edited_children_are_restored(kube: Kube, operator: None) -> None:
+    _apply(kube, "vit", minimal_spec())
+    wait_for(lambda: _reconciled(kube, "vit", 1), what="reconcile")
+    old_service = kube.get(SERVICES, NS, "vit")
+    assert old_service is not None
+    assert kube.delete(SERVICES, NS, "vit").ok
+    restored = wait_for(
+        lambda: (
+            (s := kube.get(SERVICES, NS, "vit"))
+            and s["metadata"]["uid"] != old_service["metadata"]["uid"]
+            and s
+        ),
+        what="service restored",
+    )
+    assert [p["port"] for p in restored["spec"]["ports"]] == [8000, 8001, 8002]
+    image = kube.get(DEPLOYMENTS, NS, "vit")["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
+    edit = {
+        "spec": {"template": {"spec": {"containers": [{"name": "server", "image": "evil:latest"}]}}}
+    }
+    assert kube.merge_patch(DEPLOYMENTS, NS, "vit", edit).ok
+    wait_for(
+        lambda: (
+            kube.get(DEPLOYMENTS, NS, "vit")["spec"]["template"]["spec"]["containers"][0]["image"]
+            == image
+        ),  # type: ignore[index]
+        what="edit reverted",
+    )
+    reasons = {e.get("reason") for e in kube.list(EVENTS, NS)}
+    assert {"ServiceRestored", "DeploymentReverted"} <= reasons
+
+
+def test_deleting_the_modeldeployment_leaves_no_child(kube: Kube, operator: None) -> None:
+    _apply(kube, "gone", minimal_spec())
+    wait_for(lambda: all(_children(kube, "gone")), what="children")
+    assert kube.delete(MODELDEPLOYMENTS, NS, "gone").ok
+    wait_for(lambda: not any(_children(kube, "gone")), what="children collected")
+    assert kube.get(MODELDEPLOYMENTS, NS, "gone") is None
+
+
+def test_restarted_operator_duplicates_nothing(kube: Kube, kubeconfig: str) -> None:
+    with running_operator(kubeconfig):
+        _apply(kube, "stable", minimal_spec())
+        wait_for(lambda: _reconciled(kube, "stable", 1), what="reconcile")
+        uids = [c["metadata"]["uid"] for c in _children(kube, "stable") if c]
+        versions = [c["metadata"]["resourceVersion"] for c in _children(kube, "stable") if c]
+    with running_operator(kubeconfig):
+        # Resumed: the status is re-confirmed, and the children are neither recreated nor rewritten.
+        wait_for(lambda: _reconciled(kube, "stable", 1), what="resume")
+        after = _children(kube, "stable")
+        assert [c["metadata"]["uid"] for c in after if c] == uids
+        assert [c["metadata"]["resourceVersion"] for c in after if c] == versions
+        assert len(kube.list(DEPLOYMENTS, NS)) == len(
+            {d["metadata"]["name"] for d in kube.list(DEPLOYMENTS, NS)}
+        )
+
+
+INVALID_MANIFESTS = [
+    ({"scaling": {"minReplicas": 4, "maxReplicas": 2}}, "spec.scaling.minReplicas"),
+    ({"runtime": {"type": "onnx"}}, "spec.runtime.type"),
+    ({"slo": {"latencyP95Ms": -5}}, "spec.slo.latencyP95Ms"),
+    ({"cost": {"maxHourlyCost": 1.0, "gpuHourlyPrice": 3.0}}, "spec.cost.maxHourlyCost"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field"), INVALID_MANIFESTS)
+def test_invalid_manifests_are_refused_with_the_field_named(
+    kube: Kube, overrides: dict[str, Any], field: str
+) -> None:
+    response = kube.create(
+        MODELDEPLOYMENTS, NS, modeldeployment("bad", minimal_spec(**overrides), NS)
+    )
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert field in body["message"]
+    assert field in [c.get("field") for c in body["details"]["causes"]]
+    assert kube.get(MODELDEPLOYMENTS, NS, "bad") is None
+
+
+def test_spec_the_operator_rejects_gets_a_condition_and_no_child(
+    kube: Kube, operator: None
+) -> None:
+    _apply(kube, "b300", minimal_spec(resources={"gpuType": "nvidia-b300"}))
+    md = wait_for(
+        lambda: (m := kube.get(MODELDEPLOYMENTS, NS, "b300")) and condition(m, "Ready") and m,
+        what="condition",
+    )
+    ready = condition(md, "Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "resources.gpuType" in ready["message"]
+    assert not any(_children(kube, "b300"))
