@@ -40,13 +40,13 @@ system-deps: ## Install Debian's prometheus when missing (needs root; tests skip
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
-	$(VENV)/bin/ruff check operator inference-image tests benchmarks
-	$(VENV)/bin/ruff format --check operator inference-image tests benchmarks
+	$(VENV)/bin/ruff check operator inference-image tests benchmarks charts/gpufleet/ci
+	$(VENV)/bin/ruff format --check operator inference-image tests benchmarks charts/gpufleet/ci
 
 .PHONY: format
 format: $(STAMP) ## ruff: fix what can be fixed and format
-	$(VENV)/bin/ruff check --fix operator inference-image tests benchmarks
-	$(VENV)/bin/ruff format operator inference-image tests benchmarks
+	$(VENV)/bin/ruff check --fix operator inference-image tests benchmarks charts/gpufleet/ci
+	$(VENV)/bin/ruff format operator inference-image tests benchmarks charts/gpufleet/ci
 
 .PHONY: typecheck
 typecheck: $(STAMP) ## mypy --strict on the operator and the torch runtime
@@ -63,6 +63,18 @@ check: lint typecheck importlint ## All static checks
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m gpufleet crds -o crds/modeldeployments.gpufleet.io.yaml
 	@if [ -x charts/gpufleet/ci/sync-crds.sh ]; then charts/gpufleet/ci/sync-crds.sh; fi
+
+.PHONY: docs-values
+docs-values: $(STAMP) ## Regenerate docs/configuration.md from the chart's values.schema.json
+	$(PY) charts/gpufleet/ci/values_doc.py
+
+.PHONY: chart-test
+chart-test: $(STAMP) ## Render, lint and validate the Helm chart (no helm binary needed)
+	$(VENV)/bin/pytest tests/chart
+
+.PHONY: golden-update
+golden-update: $(STAMP) ## Rewrite golden files (manifests, chart) after an intended change; review the diff
+	GPUFLEET_UPDATE_GOLDEN=1 $(VENV)/bin/pytest tests/operator/test_manifests_golden.py tests/chart/test_golden.py
 
 .PHONY: test
 test: $(STAMP) system-deps check ## Static checks, then every test (real Prometheus/Triton/torch where they exist)
@@ -89,6 +101,10 @@ bench: $(STAMP) ## Simulator comparison on the Azure trace -> docs/benchmarks/si
 .PHONY: bench-reconcile
 bench-reconcile: $(STAMP) ## 1,000 ModelDeployments on the API emulator -> docs/benchmarks/reconcile.md
 	$(PY) benchmarks/reconcile/bench_reconcile.py
+
+.PHONY: bench-apiserver
+bench-apiserver: $(STAMP) ## The API emulator alone: 1,000 ModelDeployments and 3,000 children
+	$(PY) -m gpufleet.devtools.apiserver.benchmark --crd crds/modeldeployments.gpufleet.io.yaml --owners 1000 --out docs/benchmarks/apiserver.json
 
 .PHONY: bench-policy
 bench-policy: $(STAMP) ## Decision time and Prometheus queries per tick -> docs/benchmarks/policy.md

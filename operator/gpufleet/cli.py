@@ -29,6 +29,10 @@ def run(
     standalone: Annotated[
         bool, typer.Option(help="Run without kopf peering (a single operator instance).")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the operator's own Prometheus metrics on this port (/metrics)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: Annotated[str, typer.Option(help="plain or json")] = "plain",
 ) -> None:
@@ -39,14 +43,19 @@ def run(
     import kopf
 
     import gpufleet.handlers  # noqa: F401  (registers the handlers)
+    from gpufleet.observability.metrics import OperatorMetrics
 
     _configure_logging(verbose, log_format)
+    metrics = OperatorMetrics()
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
     namespaces = list(namespace or [])
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
         standalone=standalone,
+        memo=kopf.Memo(metrics=metrics),
     )
 
 

@@ -2,9 +2,8 @@
 
 Inputs come without extra API calls: the Deployment's replica counts from a
 watch-fed index, metrics from one shared fleet-wide sample per tick. Status is
-written when something a person acts on changes (replicas, conditions, a scale),
-and the measured numbers at most every ``NUMBERS_REFRESH_SECONDS`` -- a thousand
-ModelDeployments must not patch their status every tick.
+written when something a person acts on changes (see
+:class:`gpufleet.services.autoscale.TickOutcome`).
 """
 
 from __future__ import annotations
@@ -18,17 +17,17 @@ import kopf
 from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.identity import MANAGED_BY, Owner
 from gpufleet.domain.readiness import replica_counts
-from gpufleet.domain.scaling.types import ScalerHistory
+from gpufleet.domain.scaling.types import Bound, ScalerHistory
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import context_of
+from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.autoscale import autoscale_tick
 from gpufleet.services.reconcile import validate
+from gpufleet.services.status import update_status
 from gpufleet.settings import OperatorSettings
 
 TICK_SECONDS = OperatorSettings.from_env(dict(os.environ)).tick_seconds
-NUMBERS_REFRESH_SECONDS = 15.0
-MATERIAL_STATUS_KEYS = ("desiredReplicas", "conditions", "lastScaleTime", "lastScaleReason")
 
 
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
@@ -39,25 +38,14 @@ def deployment_replicas(
     return {(namespace or "", name): replica_counts(dict(body))}
 
 
-def _worth_writing(
-    patch: dict[str, Any], status: dict[str, Any], last_write: float, now: float
-) -> bool:
-    if any(patch.get(key) != status.get(key) for key in MATERIAL_STATUS_KEYS):
-        return True
-    changed = any(patch.get(key) != status.get(key) for key in patch)
-    return changed and now - last_write >= NUMBERS_REFRESH_SECONDS
-
-
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
 async def autoscale(
     body: kopf.Body,
     spec: kopf.Spec,
-    status: kopf.Status,
     meta: kopf.Meta,
     namespace: str | None,
     name: str,
     uid: str,
-    patch: kopf.Patch,
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
@@ -74,30 +62,41 @@ async def autoscale(
         return  # the Deployment is not there (yet); reconciliation restores it
     replicas, ready = counts[0]
     now = time.time()
-    current = dict(status)
-    try:
-        outcome = await autoscale_tick(
-            ctx.api,
-            ctx.sampler,
-            Owner(name, namespace or "", uid),
-            parsed,
-            price,
-            replicas,
-            ready,
-            ctx.histories.get(uid, ScalerHistory()),
-            current,
-            meta.get("generation"),
-            now,
-        )
-    except KubernetesApiError as error:
-        if error.retryable:
-            raise kopf.TemporaryError(str(error), delay=TICK_SECONDS) from error
-        raise
-    ctx.histories[uid] = outcome.decision.history
-    report = outcome.report
-    if _worth_writing(report.status_patch, current, ctx.status_written.get(uid, 0.0), now):
-        for key, value in report.status_patch.items():
-            patch.status[key] = value
+    with ctx.metrics.time_tick():
+        try:
+            outcome = await autoscale_tick(
+                ctx.api,
+                ctx.sampler,
+                Owner(name, namespace or "", uid),
+                parsed,
+                price,
+                replicas,
+                ready,
+                ctx.histories.get(uid, ScalerHistory()),
+                now,
+            )
+            ctx.histories[uid] = outcome.decision.history
+            compute = outcome.status(meta.get("generation"), now, ctx.status_written.get(uid, 0.0))
+            write = await update_status(ctx.api, namespace or "", name, compute)
+        except KubernetesApiError as error:
+            if error.retryable:
+                raise kopf.TemporaryError(str(error), delay=TICK_SECONDS) from error
+            raise
+    decision = outcome.decision
+    ctx.metrics.record_decision(namespace or "", name, decision.reason_code.value)
+    ctx.metrics.set_state(
+        namespace or "",
+        name,
+        desired_replicas=decision.desired_replicas,
+        ready_replicas=ready,
+        hourly_cost=decision.hourly_cost,
+        max_hourly_cost=parsed.cost.max_hourly_cost,
+        p95_latency_ms=outcome.observations.p95_latency_ms,
+        slo_target_ms=parsed.slo.latency_p95_ms,
+        slo_met=decision.slo_met,
+        metrics_available=decision.metrics_available,
+        cost_capped=Bound.BUDGET in decision.bounds_hit,
+    )
+    if write.written:
         ctx.status_written[uid] = now
-    for note in report.events:
-        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+    post_events(body, write.events)

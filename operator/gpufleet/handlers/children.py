@@ -12,17 +12,17 @@ from typing import Any
 
 import kopf
 
-from gpufleet import GROUP, KIND, PLURAL, VERSION
+from gpufleet import GROUP, KIND, VERSION
 from gpufleet.domain.manifests.children import DEPLOYMENT, PDB, SERVICE, ChildKind
 from gpufleet.domain.manifests.identity import MANAGED_BY, Owner
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import context_of
-from gpufleet.k8s.client import Resource
+from gpufleet.handlers.reporting import post_events
 from gpufleet.services.children import ChildOutcome, ensure_child
-from gpufleet.services.reconcile import status_from_deployment, validate
+from gpufleet.services.reconcile import from_deployment, validate
+from gpufleet.services.status import MODELDEPLOYMENTS, update_status
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
 
 
 def _owner_name(body: kopf.Body) -> str | None:
@@ -91,30 +91,10 @@ async def _child_event(
             message=f"reverted {kind.kind} {namespace}/{owner_name}: edited outside gpufleet",
         )
     if kind is DEPLOYMENT:
-        await _mirror_replicas(ctx, owner, spec, price, result.live, md, md_ref)
-
-
-async def _mirror_replicas(
-    ctx: Any,
-    owner: Owner,
-    spec: Any,
-    price: float,
-    deployment: dict[str, Any],
-    md: dict[str, Any],
-    md_ref: kopf.Body,
-) -> None:
-    current = md.get("status") or {}
-    report = status_from_deployment(
-        spec, price, deployment, current, md.get("generation"), time.time()
-    )
-    changed = {k: v for k, v in report.status.items() if current.get(k) != v}
-    if not changed:
-        return
-    await ctx.api.merge_patch(
-        MODELDEPLOYMENTS, owner.namespace, owner.name, {"status": changed}, subresource="status"
-    )
-    for note in report.events:
-        kopf.event(md_ref, type=note.type, reason=note.reason, message=note.message)
+        # Ready and replica counts come from the Deployment's own events: the freshest view.
+        compute = from_deployment(spec, price, result.live, md.get("generation"), time.time())
+        write = await update_status(ctx.api, namespace, owner_name, compute)
+        post_events(md_ref, write.events)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)

@@ -8,6 +8,7 @@ import kopf
 
 from gpufleet.domain.scaling.types import ScalerHistory
 from gpufleet.k8s.client import KubernetesApi
+from gpufleet.observability.metrics import OperatorMetrics
 from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
@@ -16,6 +17,8 @@ from gpufleet.settings import OperatorSettings
 class OperatorContext:
     settings: OperatorSettings
     api: KubernetesApi
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    """The operator's own Prometheus metrics (served by ``gpufleet run --metrics-port``)."""
     sampler: TickSampler | None = None
     """Fleet-wide metrics, one sample per tick; ``None`` when autoscaling is off."""
     histories: dict[str, ScalerHistory] = field(default_factory=dict)

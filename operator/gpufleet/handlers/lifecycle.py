@@ -11,6 +11,7 @@ import kopf
 from gpufleet import GROUP
 from gpufleet.handlers.context import OperatorContext
 from gpufleet.k8s.client import KubernetesApi
+from gpufleet.observability.metrics import OperatorMetrics
 from gpufleet.settings import OperatorSettings
 
 
@@ -43,7 +44,11 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure_kopf(settings)
     config = OperatorSettings.from_env(dict(os.environ))
-    memo["gpufleet"] = OperatorContext(settings=config, api=await KubernetesApi.connect())
+    ctx = OperatorContext(settings=config, api=await KubernetesApi.connect())
+    metrics = memo.get("metrics")
+    if isinstance(metrics, OperatorMetrics):
+        ctx.metrics = metrics  # the instance `gpufleet run --metrics-port` serves
+    memo["gpufleet"] = ctx
 
 
 @kopf.on.cleanup()

@@ -10,16 +10,12 @@ import kopf
 from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import SpecError
-from gpufleet.handlers.context import context_of
-from gpufleet.handlers.reporting import apply_report
+from gpufleet.handlers.context import OperatorContext, context_of
+from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.children import ChildOwnedByOther
-from gpufleet.services.reconcile import (
-    failure_report,
-    invalid_spec_report,
-    reconcile,
-    validate,
-)
+from gpufleet.services.reconcile import not_reconciled, reconcile, reconciled, validate
+from gpufleet.services.status import StatusComputer, update_status
 
 RETRY_DELAY_SECONDS = 5
 
@@ -33,10 +29,15 @@ def modeldeployments(
         (namespace or "", name): {
             "uid": uid,
             "spec": dict(body.get("spec") or {}),
-            "status": dict(body.get("status") or {}),
             "generation": body.meta.get("generation"),
         }
     }
+
+
+async def _report(
+    ctx: OperatorContext, body: kopf.Body, namespace: str, name: str, compute: StatusComputer
+) -> None:
+    post_events(body, (await update_status(ctx.api, namespace, name, compute)).events)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -45,53 +46,68 @@ def modeldeployments(
 async def reconcile_modeldeployment(
     body: kopf.Body,
     spec: kopf.Spec,
-    status: kopf.Status,
     meta: kopf.Meta,
     namespace: str | None,
     name: str,
     uid: str,
-    patch: kopf.Patch,
     memo: kopf.Memo,
+    reason: str,
     **_: Any,
 ) -> None:
     ctx = context_of(memo)
+    with ctx.metrics.time_reconcile(reason):
+        await _reconcile(ctx, body, spec, meta, namespace or "", name, uid)
+
+
+async def _reconcile(
+    ctx: OperatorContext,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    ns: str,
+    name: str,
+    uid: str,
+) -> None:
     generation = meta.get("generation")
     now = time.time()
-    current = dict(status)
     try:
-        parsed, price = validate(dict(spec), ctx.settings.gpu_prices)
+        parsed, _price = validate(dict(spec), ctx.settings.gpu_prices)
     except SpecError as error:
         # Nothing is touched: children (if any) keep running the last valid spec.
-        apply_report(invalid_spec_report(error, current, generation, now), patch, body)
+        await _report(
+            ctx, body, ns, name, not_reconciled("InvalidSpec", str(error), generation, now)
+        )
         raise kopf.PermanentError(str(error)) from error
     try:
-        report = await reconcile(
-            ctx.api, Owner(name, namespace or "", uid), parsed, price, current, generation, now
-        )
+        outcome = await reconcile(ctx.api, Owner(name, ns, uid), parsed)
     except ChildOwnedByOther as error:
-        apply_report(
-            failure_report("ChildConflict", str(error), current, generation, now), patch, body
+        await _report(
+            ctx, body, ns, name, not_reconciled("ChildConflict", str(error), generation, now)
         )
         raise kopf.TemporaryError(str(error), delay=60) from error
     except KubernetesApiError as error:
         if error.invalid:
             message = f"the API server rejected a child: {error.message}"
-            apply_report(
-                failure_report("ChildRejected", message, current, generation, now), patch, body
+            await _report(
+                ctx, body, ns, name, not_reconciled("ChildRejected", message, generation, now)
             )
             raise kopf.TemporaryError(message, delay=60) from error
         raise kopf.TemporaryError(str(error), delay=RETRY_DELAY_SECONDS) from error
-    apply_report(report, patch, body)
+    post_events(body, outcome.events)
+    await _report(ctx, body, ns, name, reconciled(parsed, outcome.deployment, generation, now))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-async def forget_modeldeployment(uid: str, memo: kopf.Memo, **_: Any) -> None:
+async def forget_modeldeployment(
+    uid: str, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+) -> None:
     """Children go by ownerReference garbage collection; only our memory needs clearing.
 
     ``optional=True``: no finalizer, so a ModelDeployment never hangs in deletion
     when the operator is down.
     """
     ctx = memo.get("gpufleet")
-    if ctx is not None:
+    if isinstance(ctx, OperatorContext):
         ctx.histories.pop(uid, None)
         ctx.status_written.pop(uid, None)
+        ctx.metrics.forget(namespace or "", name)

@@ -1,14 +1,14 @@
-"""Turn a service's report into kopf's status patch and Events."""
+"""Post the Events a service asked for."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import kopf
 
-from gpufleet.services.reconcile import ReconcileReport
+from gpufleet.services.status import EventNote
 
 
-def apply_report(report: ReconcileReport, patch: kopf.Patch, body: kopf.Body) -> None:
-    for key, value in report.status.items():
-        patch.status[key] = value
-    for note in report.events:
+def post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
+    for note in notes:
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)

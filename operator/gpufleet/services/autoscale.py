@@ -14,22 +14,50 @@ from typing import Any
 from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.scaling.policy import decide
-from gpufleet.domain.scaling.report import ScalingReport, build_report
-from gpufleet.domain.scaling.types import Decision, FleetState, ScalerHistory
+from gpufleet.domain.scaling.report import build_report
+from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.services.children import resource_of
 from gpufleet.services.sampling import TickSampler
+from gpufleet.services.status import EventNote, StatusChange, StatusComputer
 
 AUTOSCALER_FIELD_MANAGER = "gpufleet-autoscaler"
+NUMBERS_REFRESH_SECONDS = 15.0
+"""Measured numbers alone are rewritten at most this often: a thousand ModelDeployments
+must not patch their status every tick."""
+MATERIAL_STATUS_KEYS = ("desiredReplicas", "conditions", "lastScaleTime", "lastScaleReason")
 
 
 @dataclass(frozen=True, slots=True)
 class TickOutcome:
+    spec: ModelDeploymentSpec
     decision: Decision
-    report: ScalingReport
-    scaled_from: int | None
-    """Replicas before, when this tick patched the Deployment."""
+    observations: Observations
+    replicas_before: int
+    scaled: bool
+
+    def status(self, generation: int | None, now: float, last_write: float) -> StatusComputer:
+        """Status and Events of this tick, merged onto the live status when written."""
+
+        def compute(live: Mapping[str, Any]) -> StatusChange | None:
+            report = build_report(
+                self.spec,
+                self.decision,
+                self.observations,
+                previous_status=live,
+                replicas_before=self.replicas_before,
+                generation=generation,
+                now=now,
+            )
+            patch = report.status_patch
+            material = any(patch.get(key) != live.get(key) for key in MATERIAL_STATUS_KEYS)
+            if not material and now - last_write < NUMBERS_REFRESH_SECONDS:
+                return None
+            events = tuple(EventNote(e.type, e.reason, e.message) for e in report.events)
+            return StatusChange(patch, events)
+
+        return compute
 
 
 async def autoscale_tick(
@@ -41,8 +69,6 @@ async def autoscale_tick(
     replicas: int,
     ready_replicas: int,
     history: ScalerHistory,
-    previous_status: Mapping[str, Any],
-    generation: int | None,
     now: float,
 ) -> TickOutcome:
     fleet = FleetState(
@@ -54,8 +80,8 @@ async def autoscale_tick(
     sample = await sampler.latest()
     observations = sample.observations(owner.namespace, owner.name, expected_pods=ready_replicas)
     decision = decide(spec, fleet, observations, history, now)
-    scaled_from: int | None = None
-    if decision.desired_replicas != replicas:
+    scaled = decision.desired_replicas != replicas
+    if scaled:
         await api.merge_patch(
             resource_of(DEPLOYMENT),
             owner.namespace,
@@ -63,14 +89,4 @@ async def autoscale_tick(
             {"spec": {"replicas": decision.desired_replicas}},
             field_manager=AUTOSCALER_FIELD_MANAGER,
         )
-        scaled_from = replicas
-    report = build_report(
-        spec,
-        decision,
-        observations,
-        previous_status=previous_status,
-        replicas_before=replicas,
-        generation=generation,
-        now=now,
-    )
-    return TickOutcome(decision, report, scaled_from)
+    return TickOutcome(spec, decision, observations, replicas, scaled)

@@ -1,7 +1,14 @@
 """Reconcile a ModelDeployment into its children, and say what happened.
 
-Handlers call :func:`reconcile` and turn its :class:`ReconcileReport` into a
-status patch and Events; they hold no logic of their own.
+Status is split between writers by what each one knows first-hand:
+
+- the reconcile handler: ``observedGeneration`` and ``Reconciled`` (or why not);
+- the Deployment mirror: replica counts, cost at the current replicas, ``Ready``
+  -- from the Deployment's own watch events, the freshest view there is;
+- the scaling loop: measurements, decisions, ``SLOMet``/``CostCapped``/``MetricsAvailable``.
+
+Each gives a :data:`~gpufleet.services.status.StatusComputer` to
+:func:`~gpufleet.services.status.update_status`, which merges it onto the live status.
 """
 
 from __future__ import annotations
@@ -10,27 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, merge_conditions
+from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType
 from gpufleet.domain.manifests.children import CHILD_KINDS, DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.pricing import check_budget, gpu_hourly_price, replica_hourly_cost
 from gpufleet.domain.readiness import ready_condition, replica_counts
-from gpufleet.domain.spec import ModelDeploymentSpec, SpecError, parse_spec
+from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.services.children import ChildOutcome, ensure_child
-
-
-@dataclass(frozen=True, slots=True)
-class EventNote:
-    type: str  # "Normal" | "Warning"
-    reason: str
-    message: str
-
-
-@dataclass(slots=True)
-class ReconcileReport:
-    status: dict[str, Any] = field(default_factory=dict)
-    events: list[EventNote] = field(default_factory=list)
+from gpufleet.services.status import EventNote, StatusChange, StatusComputer, with_conditions
 
 
 def validate(
@@ -43,127 +38,110 @@ def validate(
     return spec, price
 
 
-def _with_conditions(
-    report: ReconcileReport,
-    current_status: Mapping[str, Any],
-    updates: list[Condition],
-    generation: int | None,
-    now: float,
-) -> None:
-    conditions, changes = merge_conditions(
-        current_status.get("conditions"), updates, generation=generation, now=now
-    )
-    report.status["conditions"] = conditions
-    for _old, new in changes:
-        kind = "Warning" if new["status"] == ConditionStatus.FALSE else "Normal"
-        report.events.append(
-            EventNote(kind, str(new["reason"]), f"{new['type']}={new['status']}: {new['message']}")
+def not_reconciled(reason: str, message: str, generation: int | None, now: float) -> StatusComputer:
+    """``Ready=False`` and ``Reconciled=False`` with why (``InvalidSpec``, ``ChildConflict``...)."""
+
+    def compute(current: Mapping[str, Any]) -> StatusChange:
+        return with_conditions(
+            current,
+            {"observedGeneration": generation},
+            [
+                Condition(ConditionType.READY, ConditionStatus.FALSE, reason, message),
+                Condition(ConditionType.RECONCILED, ConditionStatus.FALSE, reason, message),
+            ],
+            generation,
+            now,
         )
 
-
-def invalid_spec_report(
-    error: SpecError, current_status: Mapping[str, Any], generation: int | None, now: float
-) -> ReconcileReport:
-    report = ReconcileReport(status={"observedGeneration": generation})
-    reason = "InvalidSpec"
-    _with_conditions(
-        report,
-        current_status,
-        [
-            Condition(ConditionType.READY, ConditionStatus.FALSE, reason, str(error)),
-            Condition(ConditionType.RECONCILED, ConditionStatus.FALSE, reason, str(error)),
-        ],
-        generation,
-        now,
-    )
-    return report
+    return compute
 
 
-def failure_report(
-    reason: str, message: str, current_status: Mapping[str, Any], generation: int | None, now: float
-) -> ReconcileReport:
-    report = ReconcileReport()
-    _with_conditions(
-        report,
-        current_status,
-        [
-            Condition(ConditionType.READY, ConditionStatus.FALSE, reason, message),
-            Condition(ConditionType.RECONCILED, ConditionStatus.FALSE, reason, message),
-        ],
-        generation,
-        now,
-    )
-    return report
+BLOCKING_REASONS = frozenset({"InvalidSpec", "ChildConflict", "ChildRejected"})
+"""Why ``Ready`` is False when the operator could not apply the spec; only a
+successful reconcile clears them (the Deployment says nothing about them)."""
 
 
-def status_from_deployment(
+def _ready_reason(current: Mapping[str, Any]) -> str | None:
+    for condition in current.get("conditions") or ():
+        if condition.get("type") == ConditionType.READY:
+            return str(condition.get("reason"))
+    return None
+
+
+def reconciled(
     spec: ModelDeploymentSpec,
-    price: float,
     deployment: dict[str, Any] | None,
-    current_status: Mapping[str, Any],
     generation: int | None,
     now: float,
-) -> ReconcileReport:
-    """Replica counts, cost and ``Ready`` from the live Deployment."""
-    asked, ready = replica_counts(deployment)
-    report = ReconcileReport(
-        status={
-            "replicas": asked,
-            "readyReplicas": ready,
-            "gpuHourlyPrice": price,
-            "hourlyCost": round(asked * replica_hourly_cost(spec, price), 4),
-        }
-    )
-    _with_conditions(
-        report,
-        current_status,
-        [ready_condition(deployment, spec.scaling.cold_start_seconds)],
-        generation,
-        now,
-    )
-    return report
+) -> StatusComputer:
+    """``Reconciled=True``; ``Ready`` from the Deployment just applied if none is set or a
+    blocking reason is now fixed (afterwards the Deployment mirror keeps it fresh)."""
+    ready = ready_condition(deployment, spec.scaling.cold_start_seconds)
 
-
-async def reconcile(
-    api: KubernetesApi,
-    owner: Owner,
-    spec: ModelDeploymentSpec,
-    price: float,
-    current_status: Mapping[str, Any],
-    generation: int | None,
-    now: float,
-) -> ReconcileReport:
-    """Create or update every child; report outcomes, replicas, ``Reconciled`` and ``Ready``."""
-    events: list[EventNote] = []
-    deployment: dict[str, Any] | None = None
-    for kind in CHILD_KINDS:
-        result = await ensure_child(api, kind, owner, spec)
-        if result.outcome is not ChildOutcome.UNCHANGED:
-            events.append(
-                EventNote(
-                    "Normal",
-                    f"{kind.kind}{result.outcome.value}",
-                    f"{result.outcome.value.lower()} {kind.kind} {owner.namespace}/{owner.name}",
-                )
-            )
-        if kind is DEPLOYMENT:
-            deployment = result.live
-    report = status_from_deployment(spec, price, deployment, current_status, generation, now)
-    report.status["observedGeneration"] = generation
-    report.events[:0] = events
-    merged = {**current_status, **report.status}
-    _with_conditions(
-        report,
-        merged,
-        [
+    def compute(current: Mapping[str, Any]) -> StatusChange:
+        conditions = [
             Condition(
                 ConditionType.RECONCILED,
                 ConditionStatus.TRUE,
                 "ChildrenApplied",
                 "Deployment, Service and PodDisruptionBudget match the spec",
             )
-        ],
-        generation,
-        now,
-    )
-    return report
+        ]
+        reason = _ready_reason(current)
+        if reason is None or reason in BLOCKING_REASONS:
+            conditions.append(ready)
+        fields = {"observedGeneration": generation}
+        return with_conditions(current, fields, conditions, generation, now)
+
+    return compute
+
+
+def from_deployment(
+    spec: ModelDeploymentSpec,
+    price: float,
+    deployment: dict[str, Any] | None,
+    generation: int | None,
+    now: float,
+) -> StatusComputer:
+    """Replica counts, cost and ``Ready`` from the live Deployment."""
+    asked, ready = replica_counts(deployment)
+    fields = {
+        "replicas": asked,
+        "readyReplicas": ready,
+        "gpuHourlyPrice": price,
+        "hourlyCost": round(asked * replica_hourly_cost(spec, price), 4),
+    }
+    condition = ready_condition(deployment, spec.scaling.cold_start_seconds)
+
+    def compute(current: Mapping[str, Any]) -> StatusChange | None:
+        if _ready_reason(current) in BLOCKING_REASONS:
+            return StatusChange(fields)  # Ready stays with the reason that needs a person
+        return with_conditions(current, fields, [condition], generation, now)
+
+    return compute
+
+
+@dataclass(slots=True)
+class ReconcileOutcome:
+    events: list[EventNote] = field(default_factory=list)
+    deployment: dict[str, Any] | None = None
+
+
+async def reconcile(
+    api: KubernetesApi, owner: Owner, spec: ModelDeploymentSpec
+) -> ReconcileOutcome:
+    """Create or update every child; an Event for each one that changed."""
+    outcome = ReconcileOutcome()
+    for kind in CHILD_KINDS:
+        result = await ensure_child(api, kind, owner, spec)
+        if kind is DEPLOYMENT:
+            outcome.deployment = result.live
+        if result.outcome is not ChildOutcome.UNCHANGED:
+            outcome.events.append(
+                EventNote(
+                    "Normal",
+                    f"{kind.kind}{result.outcome.value}",
+                    f"{result.outcome.value.lower()} {kind.kind} {owner.namespace}/{owner.name}",
+                )
+            )
+    return outcome

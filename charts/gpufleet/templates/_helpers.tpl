@@ -1,0 +1,81 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "gpufleet.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every object name: the release name, unless it already holds the chart name. */}}
+{{- define "gpufleet.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gpufleet.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gpufleet.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "gpufleet.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "gpufleet.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: gpufleet
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "gpufleet.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gpufleet.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "gpufleet.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Namespaces the operator watches, as a JSON list: empty in Cluster scope,
+else watch.namespaces or the release namespace.
+*/}}
+{{- define "gpufleet.watchNamespaces" -}}
+{{- if eq .Values.watch.scope "Cluster" }}
+{{- list | toJson }}
+{{- else if .Values.watch.namespaces }}
+{{- .Values.watch.namespaces | toJson }}
+{{- else }}
+{{- list .Release.Namespace | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* Mount point of the price catalog ConfigMap. */}}
+{{- define "gpufleet.pricesPath" -}}
+/etc/gpufleet/prices/gpu-prices.json
+{{- end }}
+
+{{/* Cross-value rules JSON Schema cannot express (numbers compared with each other). */}}
+{{- define "gpufleet.validate" -}}
+{{- $op := .Values.operator }}
+{{- if lt (float64 $op.rateWindowSeconds) (mulf 2 $op.scrapeIntervalSeconds) }}
+{{- fail (printf "operator.rateWindowSeconds (%v) must be at least 2 x operator.scrapeIntervalSeconds (%v): rate() needs two samples" $op.rateWindowSeconds $op.scrapeIntervalSeconds) }}
+{{- end }}
+{{- if lt (float64 $op.staleAfterSeconds) (float64 $op.scrapeIntervalSeconds) }}
+{{- fail (printf "operator.staleAfterSeconds (%v) must be at least operator.scrapeIntervalSeconds (%v)" $op.staleAfterSeconds $op.scrapeIntervalSeconds) }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled" }}
+{{- end }}
+{{- end }}

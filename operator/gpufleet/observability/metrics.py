@@ -1,0 +1,259 @@
+"""The operator's own Prometheus metrics (``gpufleet_*``), on a dedicated registry.
+
+The chart's alerts (PrometheusRule), Grafana dashboard and runbooks query these
+names, and ``tests/chart`` checks that every ``gpufleet_*`` series they use is
+defined here. Rename a metric and those tests fail until the chart follows.
+
+A dedicated :class:`CollectorRegistry` (not the process-global one) keeps the
+exposition limited to what we define and lets tests build fresh instances.
+
+Per-ModelDeployment gauges carry the labels ``namespace`` and ``modeldeployment``
+(the same names the model pods' metrics get from the chart's PodMonitor), so a
+dashboard can join the operator's view with Triton's ``nv_inference_*`` series.
+Unknown values (no p95 measured yet) are exported as NaN, never as 0: a lost
+signal must not look like a perfect latency.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Final
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import start_http_server
+
+from gpufleet import __version__
+
+NAMESPACE_LABEL: Final = "namespace"
+MODELDEPLOYMENT_LABEL: Final = "modeldeployment"
+MD_LABELS: Final = (NAMESPACE_LABEL, MODELDEPLOYMENT_LABEL)
+
+# Reconciles finish in well under a second unless the API server is slow; ticks
+# include a Prometheus round trip bounded by GPUFLEET_QUERY_TIMEOUT_SECONDS.
+_RECONCILE_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_TICK_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+RECONCILE_KINDS: Final = ("create", "update", "resume", "delete")
+"""kopf handler kinds exported at 0 from the start.
+
+A counter series that first appears already at 1 shows no increase to ``rate()``,
+so the first error of a kind would never alert; pre-created series start at 0.
+"""
+
+
+class OperatorMetrics:
+    """Every metric the operator exports; one instance per process."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+
+        self.build_info = Gauge(
+            "gpufleet_build_info",
+            "Always 1; labels carry the operator version.",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version=__version__).set(1)
+
+        # Reconciles: one per kopf handler run; ``kind`` is the handler's kind
+        # (create, update, resume, delete, ...), a small fixed set.
+        self.reconcile_total = Counter(
+            "gpufleet_reconcile_total", "Reconciles run, by handler kind.", ["kind"], registry=r
+        )
+        self.reconcile_errors_total = Counter(
+            "gpufleet_reconcile_errors_total",
+            "Reconciles that raised (kopf will retry), by handler kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.reconcile_duration_seconds = Histogram(
+            "gpufleet_reconcile_duration_seconds",
+            "Wall time of one reconcile, by handler kind.",
+            ["kind"],
+            buckets=_RECONCILE_BUCKETS,
+            registry=r,
+        )
+        for kind in RECONCILE_KINDS:
+            self.reconcile_total.labels(kind=kind)
+            self.reconcile_errors_total.labels(kind=kind)
+
+        # The scaling loop: one tick per ModelDeployment every GPUFLEET_TICK_SECONDS.
+        self.scaling_ticks_total = Counter(
+            "gpufleet_scaling_ticks_total", "Scaling loop ticks run.", registry=r
+        )
+        self.scaling_tick_errors_total = Counter(
+            "gpufleet_scaling_tick_errors_total",
+            "Scaling loop ticks that failed before a decision was applied.",
+            registry=r,
+        )
+        self.scaling_tick_duration_seconds = Histogram(
+            "gpufleet_scaling_tick_duration_seconds",
+            "Wall time of one scaling tick (query, decide, patch).",
+            buckets=_TICK_BUCKETS,
+            registry=r,
+        )
+        self.scaling_decisions_total = Counter(
+            "gpufleet_scaling_decisions_total",
+            "Scaling decisions, by ModelDeployment and ReasonCode.",
+            [*MD_LABELS, "reason_code"],
+            registry=r,
+        )
+        self.prometheus_query_errors_total = Counter(
+            "gpufleet_prometheus_query_errors_total",
+            "Prometheus queries that failed (unreachable, timeout, bad response).",
+            registry=r,
+        )
+
+        # Per-ModelDeployment state, refreshed every tick.
+        def md_gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, list(MD_LABELS), registry=r)
+
+        self.desired_replicas = md_gauge(
+            "gpufleet_modeldeployment_desired_replicas", "Replicas the autoscaler decided on."
+        )
+        self.ready_replicas = md_gauge(
+            "gpufleet_modeldeployment_ready_replicas", "Replicas passing readiness."
+        )
+        self.hourly_cost_dollars = md_gauge(
+            "gpufleet_modeldeployment_hourly_cost_dollars", "USD per hour at the desired replicas."
+        )
+        self.budget_dollars_per_hour = md_gauge(
+            "gpufleet_modeldeployment_budget_dollars_per_hour", "spec.cost.maxHourlyCost, USD/h."
+        )
+        self.p95_latency_seconds = md_gauge(
+            "gpufleet_modeldeployment_p95_latency_seconds",
+            "Measured p95 request latency; NaN when unknown.",
+        )
+        self.slo_target_seconds = md_gauge(
+            "gpufleet_modeldeployment_slo_target_seconds", "spec.slo.latencyP95Ms, in seconds."
+        )
+        self.slo_met = md_gauge(
+            "gpufleet_modeldeployment_slo_met", "1 when the measured p95 meets the target, else 0."
+        )
+        self.metrics_available = md_gauge(
+            "gpufleet_modeldeployment_metrics_available",
+            "1 when the metrics the autoscaler needs are known, else 0.",
+        )
+        self.cost_capped = md_gauge(
+            "gpufleet_modeldeployment_cost_capped",
+            "1 when the budget holds replicas below what the load needs, else 0.",
+        )
+        self._md_gauges: tuple[Gauge, ...] = (
+            self.desired_replicas,
+            self.ready_replicas,
+            self.hourly_cost_dollars,
+            self.budget_dollars_per_hour,
+            self.p95_latency_seconds,
+            self.slo_target_seconds,
+            self.slo_met,
+            self.metrics_available,
+            self.cost_capped,
+        )
+
+    @contextmanager
+    def time_reconcile(self, kind: str) -> Iterator[None]:
+        """Count, time and (on exception) count as error one reconcile; re-raises."""
+        self.reconcile_total.labels(kind=kind).inc()
+        with self.reconcile_duration_seconds.labels(kind=kind).time():
+            try:
+                yield
+            except BaseException:
+                self.reconcile_errors_total.labels(kind=kind).inc()
+                raise
+
+    @contextmanager
+    def time_tick(self) -> Iterator[None]:
+        """Count, time and (on exception) count as error one scaling tick; re-raises."""
+        self.scaling_ticks_total.inc()
+        with self.scaling_tick_duration_seconds.time():
+            try:
+                yield
+            except BaseException:
+                self.scaling_tick_errors_total.inc()
+                raise
+
+    def record_decision(self, namespace: str, name: str, reason_code: str) -> None:
+        self.scaling_decisions_total.labels(namespace, name, reason_code).inc()
+
+    def set_state(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        desired_replicas: int,
+        ready_replicas: int,
+        hourly_cost: float,
+        max_hourly_cost: float,
+        p95_latency_ms: float | None,
+        slo_target_ms: float,
+        slo_met: bool | None,
+        metrics_available: bool,
+        cost_capped: bool,
+    ) -> None:
+        """Publish one ModelDeployment's state after a tick.
+
+        ``slo_met=None`` (unknown) is exported as NaN, so ``slo_met == 0`` (the
+        SLO alert) never fires on missing metrics; the metrics-lost alert does.
+        """
+        labels = (namespace, name)
+        self.desired_replicas.labels(*labels).set(desired_replicas)
+        self.ready_replicas.labels(*labels).set(ready_replicas)
+        self.hourly_cost_dollars.labels(*labels).set(hourly_cost)
+        self.budget_dollars_per_hour.labels(*labels).set(max_hourly_cost)
+        self.p95_latency_seconds.labels(*labels).set(
+            math.nan if p95_latency_ms is None else p95_latency_ms / 1000.0
+        )
+        self.slo_target_seconds.labels(*labels).set(slo_target_ms / 1000.0)
+        self.slo_met.labels(*labels).set(math.nan if slo_met is None else float(slo_met))
+        self.metrics_available.labels(*labels).set(float(metrics_available))
+        self.cost_capped.labels(*labels).set(float(cost_capped))
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a deleted ModelDeployment's series so dashboards stop showing it."""
+        for gauge in self._md_gauges:
+            with suppress(KeyError):  # never published: deleted before its first tick
+                gauge.remove(namespace, name)
+        # Decision counters are keyed by reason too; remove every reason seen.
+        for labels in _label_sets(self.scaling_decisions_total):
+            if labels[:2] == (namespace, name):
+                self.scaling_decisions_total.remove(*labels)
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes (also handy in tests)."""
+        return generate_latest(self.registry)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> WSGIServer:
+        """Serve ``/metrics`` on ``addr:port`` from a daemon thread; returns the server.
+
+        All interfaces by default: in a pod, Prometheus scrapes the pod IP.
+        ``shutdown()`` the returned server to stop it.
+        """
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return server
+
+
+def _label_sets(metric: Counter) -> list[tuple[str, ...]]:
+    """Label value tuples a labelled metric has children for."""
+    return [
+        tuple(sample.labels[name] for name in (*MD_LABELS, "reason_code"))
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    ]
+
+
+def metric_names(metrics: OperatorMetrics) -> frozenset[str]:
+    """Every sample name the registry can expose (``_total``, ``_bucket``... included)."""
+    names: set[str] = set()
+    for family in metrics.registry.collect():
+        # A counter family is named without ``_total``; only the suffixed names exist.
+        suffixes = {
+            "counter": ("_total", "_created"),
+            "histogram": ("_bucket", "_count", "_sum", "_created"),
+        }.get(family.type, ("",))
+        names.update(family.name + suffix for suffix in suffixes)
+    return frozenset(names)

@@ -1,0 +1,99 @@
+"""The one way ModelDeployment status is written: read, merge, write if unchanged since.
+
+Three writers touch a ModelDeployment's status -- the reconcile handler, the
+Deployment mirror and the scaling loop -- and ``conditions`` is a list, which a
+merge patch replaces whole. Each write therefore re-reads the object, merges its
+updates onto the *current* status, and patches with that ``resourceVersion`` as a
+precondition; on a conflict it starts over. Nothing another writer set is lost,
+and condition-change Events are computed against what really changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpufleet import GROUP, PLURAL, VERSION
+from gpufleet.domain.conditions import Condition, ConditionStatus, merge_conditions
+from gpufleet.k8s.client import KubernetesApi, Resource
+from gpufleet.k8s.errors import ConflictError
+
+MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class EventNote:
+    type: str  # "Normal" | "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """Fields to set and the Events that go with them (``None`` fields: nothing to write)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    events: tuple[EventNote, ...] = ()
+
+
+StatusComputer = Callable[[Mapping[str, Any]], StatusChange | None]
+"""From the current status, what to change; ``None`` when nothing is worth writing."""
+
+
+def with_conditions(
+    current: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    conditions: list[Condition],
+    generation: int | None,
+    now: float,
+) -> StatusChange:
+    """``fields`` plus ``conditions`` merged into the current ones, with an Event per change."""
+    merged, changes = merge_conditions(
+        current.get("conditions"), conditions, generation=generation, now=now
+    )
+    events = tuple(
+        EventNote(
+            "Warning" if new["status"] == ConditionStatus.FALSE else "Normal",
+            str(new["reason"]),
+            f"{new['type']} is {new['status']}: {new['message']}",
+        )
+        for old, new in changes
+        if old is None or (old.get("status"), old.get("reason")) != (new["status"], new["reason"])
+    )
+    return StatusChange({**fields, "conditions": merged}, events)
+
+
+def _differs(current: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    return any(current.get(key) != value for key, value in fields.items())
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    written: bool
+    events: tuple[EventNote, ...] = ()
+
+
+async def update_status(
+    api: KubernetesApi, namespace: str, name: str, compute: StatusComputer
+) -> StatusWrite:
+    """Apply ``compute`` to the live status; what was written and the Events to post."""
+    for _ in range(MAX_ATTEMPTS):
+        live = await api.get(MODELDEPLOYMENTS, namespace, name)
+        if live is None:
+            return StatusWrite(written=False)
+        current = dict(live.get("status") or {})
+        change = compute(current)
+        if change is None or not _differs(current, change.fields):
+            return StatusWrite(written=False)
+        patch = {
+            "metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
+            "status": change.fields,
+        }
+        try:
+            await api.merge_patch(MODELDEPLOYMENTS, namespace, name, patch, subresource="status")
+        except ConflictError:
+            continue  # someone wrote in between: recompute on what they wrote
+        return StatusWrite(written=True, events=change.events)
+    raise ConflictError(409, "Conflict", f"status of {namespace}/{name} kept changing; will retry")

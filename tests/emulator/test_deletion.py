@@ -1,0 +1,141 @@
+"""Finalizers, deletionTimestamp, and ownerReference garbage collection."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.emulator.conftest import WIDGETS, widget
+from tests.emulator.waiting import eventually
+
+MERGE = {"Content-Type": "application/merge-patch+json"}
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+
+
+async def _status(api: aiohttp.ClientSession, url: str) -> int:
+    async with api.get(url) as response:
+        return response.status
+
+
+async def test_finalizers_hold_deletion_until_removed(api: aiohttp.ClientSession) -> None:
+    body = widget("held")
+    body["metadata"]["finalizers"] = ["example.com/cleanup"]  # type: ignore[index]
+    await api.post(WIDGETS, json=body)
+    async with api.delete(f"{WIDGETS}/held") as response:
+        marked = await response.json()
+    stamp = marked["metadata"]["deletionTimestamp"]
+    assert stamp
+    async with api.get(f"{WIDGETS}/held") as response:
+        assert (await response.json())["metadata"]["deletionTimestamp"] == stamp
+    # A second DELETE keeps the original mark.
+    async with api.delete(f"{WIDGETS}/held") as response:
+        assert (await response.json())["metadata"]["deletionTimestamp"] == stamp
+    # No new finalizers on an object being deleted.
+    async with api.patch(
+        f"{WIDGETS}/held",
+        headers=MERGE,
+        json={"metadata": {"finalizers": ["example.com/cleanup", "x/y"]}},
+    ) as r:
+        assert r.status == 422
+    async with api.patch(
+        f"{WIDGETS}/held", json={"metadata": {"finalizers": None}}, headers=MERGE
+    ) as response:
+        assert response.status == 200
+    assert await _status(api, f"{WIDGETS}/held") == 404
+
+
+async def test_owner_deletion_collects_dependents(api: aiohttp.ClientSession) -> None:
+    async with api.post(WIDGETS, json=widget("owner")) as response:
+        owner = await response.json()
+    reference = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "name": "owner",
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+    }
+    for name in ("child-1", "child-2"):
+        await api.post(
+            CONFIGMAPS, json={"metadata": {"name": name, "ownerReferences": [reference]}}
+        )
+    await api.post(CONFIGMAPS, json={"metadata": {"name": "unrelated"}})
+    await api.delete(f"{WIDGETS}/owner")
+
+    async def children_gone() -> bool:
+        return all(
+            [await _status(api, f"{CONFIGMAPS}/{name}") == 404 for name in ("child-1", "child-2")]
+        )
+
+    await eventually(children_gone)
+    assert await _status(api, f"{CONFIGMAPS}/unrelated") == 200
+
+
+async def test_dependent_with_a_remaining_owner_survives(api: aiohttp.ClientSession) -> None:
+    owners = []
+    for name in ("first", "second"):
+        async with api.post(WIDGETS, json=widget(name)) as response:
+            owners.append((await response.json())["metadata"])
+    references = [
+        {"apiVersion": "example.com/v1", "kind": "Widget", "name": m["name"], "uid": m["uid"]}
+        for m in owners
+    ]
+    await api.post(CONFIGMAPS, json={"metadata": {"name": "shared", "ownerReferences": references}})
+    await api.delete(f"{WIDGETS}/first")
+    await api.delete(f"{WIDGETS}/second")
+
+    async def shared_gone() -> bool:
+        return await _status(api, f"{CONFIGMAPS}/shared") == 404
+
+    await eventually(shared_gone)
+
+
+async def test_orphan_propagation_keeps_dependents(api: aiohttp.ClientSession) -> None:
+    async with api.post(WIDGETS, json=widget("parent")) as response:
+        uid = (await response.json())["metadata"]["uid"]
+    reference = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "parent", "uid": uid}
+    await api.post(
+        CONFIGMAPS, json={"metadata": {"name": "orphan", "ownerReferences": [reference]}}
+    )
+    async with api.delete(f"{WIDGETS}/parent", json={"propagationPolicy": "Orphan"}) as response:
+        assert response.status == 200
+    async with api.get(f"{CONFIGMAPS}/orphan") as response:
+        orphan = await response.json()
+    assert response.status == 200
+    assert "ownerReferences" not in orphan["metadata"]
+
+
+async def test_foreground_propagation_deletes_dependents_first(
+    api: aiohttp.ClientSession,
+) -> None:
+    async with api.post(WIDGETS, json=widget("fg")) as response:
+        uid = (await response.json())["metadata"]["uid"]
+    reference = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "fg", "uid": uid}
+    await api.post(
+        CONFIGMAPS, json={"metadata": {"name": "fg-child", "ownerReferences": [reference]}}
+    )
+    await api.delete(f"{WIDGETS}/fg", params={"propagationPolicy": "Foreground"})
+    assert await _status(api, f"{CONFIGMAPS}/fg-child") == 404
+    assert await _status(api, f"{WIDGETS}/fg") == 404
+
+
+async def test_deleting_a_namespace_deletes_its_objects(api: aiohttp.ClientSession) -> None:
+    await api.post("/api/v1/namespaces", json={"metadata": {"name": "doomed"}})
+    url = "/api/v1/namespaces/doomed/configmaps"
+    await api.post(url, json={"metadata": {"name": "inside"}})
+    async with api.delete("/api/v1/namespaces/doomed") as response:
+        assert response.status == 200
+
+    async def emptied() -> bool:
+        return await _status(api, f"{url}/inside") == 404
+
+    await eventually(emptied)
+    assert await _status(api, "/api/v1/namespaces/doomed") == 404
+
+
+async def test_delete_collection_by_label(api: aiohttp.ClientSession) -> None:
+    for name, team in (("c1", "a"), ("c2", "a"), ("c3", "b")):
+        await api.post(CONFIGMAPS, json={"metadata": {"name": name, "labels": {"team": team}}})
+    async with api.delete(CONFIGMAPS, params={"labelSelector": "team=a"}) as response:
+        assert response.status == 200
+    async with api.get(CONFIGMAPS) as response:
+        remaining = [item["metadata"]["name"] for item in (await response.json())["items"]]
+    assert remaining == ["c3"]

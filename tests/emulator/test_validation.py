@@ -1,0 +1,137 @@
+"""Admission of custom resources: schema validation, defaults, pruning, CEL rules."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gpufleet.devtools.apiserver import EmulatedApiServer
+from tests.emulator.conftest import WIDGETS, widget
+
+MERGE = {"Content-Type": "application/merge-patch+json"}
+REPO = pathlib.Path(__file__).resolve().parents[2]
+MODEL_DEPLOYMENT_CRD = REPO / "crds" / "modeldeployments.gpufleet.io.yaml"
+
+
+async def _create(api: aiohttp.ClientSession, body: dict[str, Any]) -> tuple[int, Any]:
+    async with api.post(WIDGETS, json=body) as response:
+        return response.status, await response.json()
+
+
+async def test_defaults_applied_and_unknown_fields_pruned(api: aiohttp.ClientSession) -> None:
+    body = widget("d", extra={"anything": {"goes": 1}})
+    body["spec"]["unknown"] = "dropped"  # type: ignore[index]
+    status, created = await _create(api, body)
+    assert status == 201
+    assert created["spec"]["size"] == 3
+    assert created["spec"]["minSize"] == 1
+    assert "unknown" not in created["spec"]
+    assert created["spec"]["extra"] == {"anything": {"goes": 1}}  # preserve-unknown-fields
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "fragment"),
+    [
+        ({"size": 11}, "spec.size", "should be less than or equal to 10"),
+        ({"size": 0}, "spec.size", "should be greater than or equal to 1"),
+        ({"size": "big"}, "spec.size", "must be of type integer"),
+        ({"color": "pink"}, "spec.color", 'supported values: "red", "green", "blue"'),
+        ({"label": "Upper"}, "spec.label", "should match '^[a-z]+$'"),
+        ({"label": "abcdefghij"}, "spec.label", "may not be more than 8"),
+        ({"ratio": 0}, "spec.ratio", "should be greater than 0"),
+        ({"tags": ["a", "b", "c", "d"]}, "spec.tags", "must have at most 3 items"),
+        ({"tags": [1]}, "spec.tags[0]", "must be of type string"),
+        ({"minSize": 5, "maxSize": 2}, "spec.minSize", "minSize must be <= maxSize"),
+        ({"since": "yesterday"}, "spec.since", "must be of type date-time"),
+        ({"budget": 7}, "spec.budget", "budget must be a multiple of 5, not 7"),
+    ],
+)
+async def test_invalid_values_are_422_naming_the_field(
+    api: aiohttp.ClientSession, spec: dict[str, Any], field: str, fragment: str
+) -> None:
+    status, body = await _create(api, widget("bad", **spec))
+    assert status == 422
+    assert body["kind"] == "Status"
+    assert body["reason"] == "Invalid"
+    assert body["message"].startswith(f'Widget.example.com "bad" is invalid: {field}: ')
+    assert fragment in body["message"]
+    causes = body["details"]["causes"]
+    assert [cause["field"] for cause in causes] == [field]
+    assert body["details"]["kind"] == "Widget"
+    assert body["details"]["group"] == "example.com"
+
+
+async def test_required_field(api: aiohttp.ClientSession) -> None:
+    status, body = await _create(api, {"metadata": {"name": "r"}, "spec": {"size": 2}})
+    assert status == 422
+    assert body["details"]["causes"][0] == {
+        "reason": "FieldValueRequired",
+        "message": "Required value",
+        "field": "spec.color",
+    }
+
+
+async def test_patches_are_validated_too(api: aiohttp.ClientSession) -> None:
+    await _create(api, widget("p"))
+    async with api.patch(f"{WIDGETS}/p", json={"spec": {"size": 99}}, headers=MERGE) as response:
+        assert response.status == 422
+    async with api.get(f"{WIDGETS}/p") as response:
+        assert (await response.json())["spec"]["size"] == 3
+
+
+async def test_transition_rule_compares_with_old_self(api: aiohttp.ClientSession) -> None:
+    status, _ = await _create(api, widget("t", immutable="first"))
+    assert status == 201
+    async with api.patch(
+        f"{WIDGETS}/t", json={"spec": {"immutable": "second"}}, headers=MERGE
+    ) as response:
+        body = await response.json()
+    assert response.status == 422
+    assert body["details"]["causes"][0]["field"] == "spec.immutable"
+    assert "immutable cannot change" in body["message"]
+
+
+async def test_invalid_object_name(api: aiohttp.ClientSession) -> None:
+    status, body = await _create(api, widget("Not_A_Name"))
+    assert status == 422
+    assert body["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def _model_deployment(name: str, **scaling: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "llama", "repository": "s3://models/llama"},
+            "slo": {"latencyP95Ms": 200},
+            "cost": {"maxHourlyCost": 10},
+            "scaling": scaling,
+        },
+    }
+
+
+async def test_model_deployment_crd_rejects_min_above_max() -> None:
+    if not MODEL_DEPLOYMENT_CRD.exists():
+        pytest.skip(f"{MODEL_DEPLOYMENT_CRD} is not generated yet")
+    url = "/apis/gpufleet.io/v1alpha1/namespaces/default/modeldeployments"
+    async with (
+        EmulatedApiServer(crds=[MODEL_DEPLOYMENT_CRD]) as server,
+        aiohttp.ClientSession(base_url=server.url) as api,
+    ):
+        async with api.post(
+            url, json=_model_deployment("ok", minReplicas=1, maxReplicas=3)
+        ) as response:
+            assert response.status == 201, await response.text()
+        async with api.post(
+            url, json=_model_deployment("bad", minReplicas=5, maxReplicas=2)
+        ) as response:
+            body = await response.json()
+    assert response.status == 422
+    assert body["message"].startswith(
+        'ModelDeployment.gpufleet.io "bad" is invalid: spec.scaling.minReplicas: Invalid value'
+    )
+    assert body["details"]["causes"][0]["field"] == "spec.scaling.minReplicas"
