@@ -1,0 +1,69 @@
+"""Build each policy by name, with its main setting, and the grid the comparison sweeps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gpufleet.domain.spec import ModelDeploymentSpec
+from gpufleet.settings import OperatorSettings
+from gpufleet.sim.policies.base import Policy
+from gpufleet.sim.policies.gpufleet import GpufleetPolicy
+from gpufleet.sim.policies.hpa import HpaPolicy
+from gpufleet.sim.policies.keda import KedaPolicy
+from gpufleet.sim.policies.kpa import KpaPolicy
+from gpufleet.sim.policies.oracle import OraclePolicy
+from gpufleet.sim.policies.static import PEAK_WINDOW_S, StaticPolicy
+from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.trace import Trace
+
+POLICY_NAMES = ("gpufleet", "hpa", "keda", "kpa", "static", "oracle")
+
+QUEUE_DEPTH_GRID = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+CONCURRENCY_GRID = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+UTILIZATION_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a policy is built from."""
+
+    spec: ModelDeploymentSpec
+    profile: ServiceProfile
+    trace: Trace
+    operator: OperatorSettings
+
+
+def make_policy(name: str, setup: Setup, knob: float | None = None) -> Policy:
+    lo, hi = setup.spec.scaling.min_replicas, setup.spec.scaling.max_replicas
+    if name == "gpufleet":
+        return GpufleetPolicy(setup.spec, setup.operator)
+    if name == "hpa":
+        return HpaPolicy(knob or setup.spec.scaling.target_queue_depth, lo, hi)
+    if name == "keda":
+        return KedaPolicy(knob or setup.spec.scaling.target_queue_depth, lo, hi)
+    if name == "kpa":
+        return KpaPolicy(knob or float(setup.profile.max_batch), lo, hi)
+    if name == "static":
+        return StaticPolicy(None if knob is None else round(knob), lo, hi)
+    if name == "oracle":
+        return OraclePolicy(knob or 0.8, lo, hi)
+    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+
+
+def sweep_grid(name: str, setup: Setup) -> tuple[float | None, ...]:
+    """Settings the comparison tries for ``name``; (None,) for its defaults only."""
+    if name in ("hpa", "keda"):
+        return QUEUE_DEPTH_GRID
+    if name == "kpa":
+        return CONCURRENCY_GRID
+    if name == "oracle":
+        return UTILIZATION_GRID
+    if name == "static":
+        peak = setup.trace.peak_rate(PEAK_WINDOW_S, work=True)
+        full = setup.profile.max_throughput_rps
+        bounds = setup.spec.scaling
+        low = min(max(1, bounds.min_replicas, math.ceil(peak / full)), bounds.max_replicas)
+        high = min(max(low + 1, math.ceil(peak / (0.5 * full))), bounds.max_replicas)
+        return tuple(float(r) for r in range(low, high + 1))
+    return (None,)

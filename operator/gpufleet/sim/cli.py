@@ -1,0 +1,153 @@
+"""``gpufleet sim``: replay a trace against gpufleet's policy and the peers it replaces."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gpufleet.domain.spec import SpecError
+from gpufleet.sim import plots, report
+from gpufleet.sim.catalog import POLICY_NAMES, sweep_grid
+from gpufleet.sim.compare import PolicyOutcome, compare
+from gpufleet.sim.scenario import ScenarioInputs, build
+
+app = typer.Typer(
+    help="Replay a trace against gpufleet's policy and the autoscalers it replaces.",
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+ROUTINGS = ("least-outstanding", "random")
+H_TRACE = (
+    "Trace file (Azure LLM CSV, CSV/JSONL of timestamps) or "
+    "synthetic:constant|step|ramp|diurnal|bursty[?k=v&...]"
+)
+H_RATE = "Compress time by X: X times the rate for 1/X of the duration."
+H_SLO = "Latency target, ms (default: the manifest's, else 3000)."
+H_COLD = "Cold start: N, uniform:N:SPREAD or lognormal:N:SIGMA (default: manifest's, else 60)."
+H_PLOT = "PNG of replicas vs demand; with --sweep also NAME-sweep.png (cost vs attainment)."
+H_SWEEP = "Sweep each baseline's main setting; report the cheapest that meets the target."
+H_PROFILE = "Replica profile YAML/JSON (a_ms, c_ms, max_batch, max_queue_delay_ms)."
+H_TOKENS = "Scale each request's service time by its GeneratedTokens (mean 1)."
+H_INITIAL = "Ready replicas at t=0 (default: the first minute's load at 70 % of capacity)."
+H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
+
+
+def _outage(text: str) -> tuple[float, float]:
+    start, _, end = text.partition(":")
+    return float(start), float(end)
+
+
+@app.callback(invoke_without_command=True)
+def sim(
+    trace: Annotated[str, typer.Option(help=H_TRACE)],
+    rate_scale: Annotated[float, typer.Option(help=H_RATE)] = 1.0,
+    manifest: Annotated[Path | None, typer.Option(help="ModelDeployment YAML.")] = None,
+    policies: Annotated[str, typer.Option(help="Comma-separated.")] = ",".join(POLICY_NAMES),
+    slo_ms: Annotated[float | None, typer.Option(help=H_SLO)] = None,
+    cold_start_s: Annotated[str | None, typer.Option(help=H_COLD)] = None,
+    seed: Annotated[int, typer.Option(help="Seeds traces, cold starts, routing.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write JSON.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write every run as CSV.")] = None,
+    plot: Annotated[Path | None, typer.Option(help=H_PLOT)] = None,
+    duration: Annotated[float | None, typer.Option(help="Only the first S seconds.")] = None,
+    sweep: Annotated[bool, typer.Option(help=H_SWEEP)] = True,
+    profile: Annotated[Path | None, typer.Option(help=H_PROFILE)] = None,
+    token_sized: Annotated[bool, typer.Option(help=H_TOKENS)] = False,
+    routing: Annotated[str, typer.Option(help="least-outstanding or random.")] = (
+        "least-outstanding"
+    ),
+    timeout_s: Annotated[float, typer.Option(help="Request timeout (a failure).")] = 60.0,
+    attainment: Annotated[float, typer.Option(help="Share within target to meet.")] = 0.99,
+    initial_replicas: Annotated[int | None, typer.Option(help=H_INITIAL)] = None,
+    metrics_outage: Annotated[list[str] | None, typer.Option(help=H_OUTAGE)] = None,
+) -> None:
+    """Simulate the fleet under each policy and compare GPU cost and SLO attainment."""
+    console = Console(stderr=True)
+    names = [n.strip() for n in policies.split(",") if n.strip()]
+    if routing not in ROUTINGS:
+        raise typer.BadParameter(f"--routing must be one of {', '.join(ROUTINGS)}")
+    unknown = sorted(set(names) - set(POLICY_NAMES))
+    if unknown:
+        raise typer.BadParameter(f"unknown policies {unknown}; known: {', '.join(POLICY_NAMES)}")
+    inputs = ScenarioInputs(
+        trace=trace,
+        rate_scale=rate_scale,
+        duration=duration,
+        token_sized=token_sized,
+        profile=profile,
+        manifest=manifest,
+        slo_ms=slo_ms,
+        cold_start=cold_start_s,
+        seed=seed,
+        routing=routing,
+        request_timeout_s=timeout_s,
+        attainment=attainment,
+        initial_replicas=initial_replicas,
+        metrics_outages=tuple(_outage(o) for o in metrics_outage or ()),
+    )
+    try:
+        setup, settings = build(inputs)
+    except (SpecError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+    runs = sum(len(sweep_grid(n, setup)) if sweep else 1 for n in names)
+    outcomes = _run_with_progress(
+        console, runs, lambda on_run: compare(setup, settings, names, sweep=sweep, on_run=on_run)
+    )
+    Console(width=None if sys.stdout.isatty() else 140).print(
+        report.table(
+            outcomes,
+            settings.attainment_target,
+            report.oracle_gpu_hours(outcomes),
+            swept=sweep,
+        )
+    )
+    meta: dict[str, Any] = {
+        "command": shlex.join(["gpufleet", "sim", *sys.argv[1:]]),
+        "trace": {
+            "name": setup.trace.name,
+            "requests": len(setup.trace),
+            "duration_s": setup.trace.duration,
+            "peak_rps_60s": setup.trace.peak_rate(),
+        },
+        "profile": setup.profile.model_dump(),
+        "settings": settings.model_dump(mode="json"),
+    }
+    if json_out:
+        report.to_json(outcomes, meta, json_out)
+    if csv_out:
+        report.to_csv(outcomes, csv_out)
+    if plot:
+        plots.replicas_vs_demand(outcomes, setup.profile.max_throughput_rps, plot)
+        if sweep:
+            sweep_png = plot.with_name(f"{plot.stem}-sweep{plot.suffix}")
+            plots.cost_vs_attainment(outcomes, settings.attainment_target, sweep_png)
+
+
+def _run_with_progress(console: Console, runs: int, work: Any) -> list[PolicyOutcome]:
+    columns = (
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total} runs"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=runs)
+        finished = [0]
+
+        def on_run(name: str, knob: float | None, fraction: float) -> None:
+            if fraction >= 1.0:
+                finished[0] += 1
+            label = name if knob is None else f"{name} {knob:g}"
+            bar.update(task, completed=finished[0] + min(fraction, 0.999), description=label)
+
+        outcomes: list[PolicyOutcome] = work(on_run)
+        return outcomes

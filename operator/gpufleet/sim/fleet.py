@@ -1,0 +1,131 @@
+"""The fleet: pods created, made ready after a cold start, drained on scale-in, billed.
+
+Routing is like a Kubernetes Service in front of ready pods: ``least-outstanding``
+(the default: the pod with the fewest requests queued or executing, as a
+least-request load balancer does) or ``random`` (kube-proxy's iptables mode).
+Scale-in removes starting pods first (newest first), then the ready pods with the
+least work; a removed ready pod takes no new requests, finishes its queue, and is
+billed until it exits. A pod is billed from creation, not from ready.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import partial
+from operator import attrgetter
+
+import numpy as np
+
+from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.replica import PodState, Replica
+from gpufleet.sim.request_log import RequestLog
+from gpufleet.sim.scheduler import Scheduler
+from gpufleet.sim.settings import SimSettings
+
+_BY_OUTSTANDING = attrgetter("outstanding")
+
+
+class Fleet:
+    def __init__(
+        self,
+        settings: SimSettings,
+        profile: ServiceProfile,
+        log: RequestLog,
+        sched: Scheduler,
+    ) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.log = log
+        self.sched = sched
+        self.pods: list[Replica] = []
+        """Every pod ever created, in creation order."""
+        self.routable: list[Replica] = []
+        self.starting: list[Replica] = []
+        self.scale_events = 0
+        self._rng = np.random.default_rng(settings.seed)
+        self._pick = random.Random(settings.seed)
+        self._least_outstanding = settings.routing == "least-outstanding"
+
+    @property
+    def replicas(self) -> int:
+        """Pods asked for: starting or ready (the Deployment's spec.replicas)."""
+        return len(self.routable) + len(self.starting)
+
+    @property
+    def ready_replicas(self) -> int:
+        return len(self.routable)
+
+    def serving_pods(self) -> list[Replica]:
+        """Pods whose server is up (ready or draining): the ones Prometheus scrapes."""
+        return [p for p in self.pods if p.state is PodState.READY or p.state is PodState.DRAINING]
+
+    def pending_requests(self) -> int:
+        return sum(p.outstanding for p in self.pods if p.state is not PodState.EXITED)
+
+    def start_warm(self, count: int) -> None:
+        """Pods already ready at t=0 (the fleet before the trace starts)."""
+        for _ in range(count):
+            pod = self._new_pod(0.0)
+            self._make_ready(pod, 0.0)
+
+    def scale_to(self, desired: int, now: float) -> None:
+        desired = max(0, desired)
+        current = self.replicas
+        if desired == current:
+            return
+        self.scale_events += 1
+        if desired > current:
+            for _ in range(desired - current):
+                pod = self._new_pod(now)
+                self.starting.append(pod)
+                ready_at = now + self.settings.cold_start.sample(self._rng)
+                self.sched.at(ready_at, partial(self._on_ready, pod))
+            return
+        surplus = current - desired
+        while surplus and self.starting:
+            self.starting.pop().exit(now)
+            surplus -= 1
+        if surplus:
+            # Newest first among equals; fewest outstanding requests first overall.
+            victims = sorted(reversed(self.routable), key=_BY_OUTSTANDING)[:surplus]
+            for pod in victims:
+                self.routable.remove(pod)
+                pod.state = PodState.DRAINING
+                if pod.idle:
+                    pod.exit(now)
+
+    def route(self, rid: int, now: float) -> None:
+        routable = self.routable
+        if not routable:
+            self.log.drop(rid)  # no ready endpoint: the Service refuses the request
+            return
+        if self._least_outstanding:
+            pod = min(routable, key=_BY_OUTSTANDING)
+        else:
+            pod = routable[self._pick.randrange(len(routable))]
+        pod.accept(rid, now)
+
+    def gpu_seconds(self, until: float) -> float:
+        gpus = max(self.settings.gpus_per_replica, 1)
+        total = 0.0
+        for pod in self.pods:
+            end = until if pod.exited_at is None else min(pod.exited_at, until)
+            total += max(0.0, end - pod.created_at)
+        return total * gpus
+
+    def _new_pod(self, now: float) -> Replica:
+        pod = Replica(
+            len(self.pods), now, self.profile, self.log, self.sched, self.settings.request_timeout_s
+        )
+        self.pods.append(pod)
+        return pod
+
+    def _on_ready(self, pod: Replica, now: float) -> None:
+        if pod.state is PodState.STARTING:
+            self.starting.remove(pod)
+            self._make_ready(pod, now)
+
+    def _make_ready(self, pod: Replica, now: float) -> None:
+        pod.state = PodState.READY
+        pod.ready_at = now
+        self.routable.append(pod)

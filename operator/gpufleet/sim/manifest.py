@@ -1,0 +1,50 @@
+"""The ModelDeployment the gpufleet policy runs with: a manifest file or defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpufleet.domain.spec import ModelDeploymentSpec, SpecError, parse_spec
+
+
+def load_manifest(path: Path) -> ModelDeploymentSpec:
+    """Parse a ModelDeployment YAML (the first document of kind ModelDeployment)."""
+    for doc in yaml.safe_load_all(path.read_text()):
+        if isinstance(doc, dict) and doc.get("kind", "ModelDeployment") == "ModelDeployment":
+            spec = doc.get("spec", doc)
+            if not isinstance(spec, dict):
+                raise SpecError("", f"{path}: spec must be a mapping")
+            return parse_spec(spec)
+    raise SpecError("", f"{path}: no ModelDeployment document")
+
+
+def default_spec(
+    *, slo_ms: float, cold_start_s: float, max_replicas: int, gpu_hourly_price: float
+) -> ModelDeploymentSpec:
+    """A spec with every gpufleet default except the SLO, cold start and a roomy ceiling."""
+    raw: dict[str, Any] = {
+        "model": {"name": "sim", "repository": "pvc://sim/model"},
+        "slo": {"latencyP95Ms": slo_ms},
+        # Budget large enough never to bind: the comparison is about the policy.
+        "cost": {"maxHourlyCost": 1e6, "gpuHourlyPrice": gpu_hourly_price},
+        "scaling": {
+            "maxReplicas": max_replicas,
+            "coldStartSeconds": max(1, round(cold_start_s)),
+        },
+    }
+    return parse_spec(raw)
+
+
+def with_overrides(
+    spec: ModelDeploymentSpec, *, slo_ms: float | None, cold_start_s: float | None
+) -> ModelDeploymentSpec:
+    """The spec with the command line's SLO / cold start, validated again."""
+    raw = spec.to_wire()
+    if slo_ms is not None:
+        raw["slo"] = {"latencyP95Ms": slo_ms}
+    if cold_start_s is not None:
+        raw.setdefault("scaling", {})["coldStartSeconds"] = max(1, round(cold_start_s))
+    return parse_spec(raw)

@@ -1,0 +1,123 @@
+"""The simulated Prometheus: periodic scrapes of every serving pod's Triton metrics.
+
+Each scrape stores, per pod that serves (ready or draining), a sample of its
+counters and its pending-request gauge. Queries see only what was scraped, so
+every scaler gets the delay it would get in a cluster. ``rate()`` is
+(last - first) / (t_last - t_first) over a pod's samples in the window, and needs
+two of them (Prometheus also extrapolates to the window's edges; we do not).
+During a metrics outage scrapes fail: Prometheus marks the series stale, so
+instant queries come back empty at once, while ``rate()`` keeps using the older
+samples still inside its window.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from gpufleet.sim.fleet import Fleet
+from gpufleet.sim.replica import PodState, Replica
+
+
+@dataclass(frozen=True, slots=True)
+class PodSample:
+    at: float
+    success: int
+    failure: int
+    inferences: int
+    executions: int
+    request_s: float
+    queue_s: float
+    compute_s: float
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """One successful scrape of the whole fleet."""
+
+    at: float
+    pods: dict[int, PodSample]
+
+    @property
+    def pending(self) -> int:
+        """``sum(nv_inference_pending_request_count)``: queued or executing, all pods."""
+        return sum(s.pending for s in self.pods.values())
+
+
+@dataclass(frozen=True, slots=True)
+class PodRates:
+    """Per-second increases of one pod's counters over a window."""
+
+    success: float
+    failure: float
+    inferences: float
+    executions: float
+    request_s: float
+    queue_s: float
+    compute_s: float
+
+
+class MetricsPipeline:
+    def __init__(self, fleet: Fleet, outages: tuple[tuple[float, float], ...] = ()) -> None:
+        self.fleet = fleet
+        self.outages = outages
+        self.scrapes: list[Scrape] = []
+        self._series: dict[int, tuple[list[float], list[PodSample]]] = {}
+        self._stale = False
+
+    def scrape(self, now: float) -> None:
+        if any(start <= now < end for start, end in self.outages):
+            self._stale = True  # a failed scrape writes staleness markers
+            return
+        self._stale = False
+        pods = {p.name: _snapshot(p, now) for p in self.fleet.pods if _serving(p)}
+        for name, sample in pods.items():
+            times, samples = self._series.setdefault(name, ([], []))
+            times.append(now)
+            samples.append(sample)
+        self.scrapes.append(Scrape(now, pods))
+
+    def latest(self, now: float, max_age: float) -> Scrape | None:
+        """The newest scrape no older than ``max_age`` (an instant query's lookback)."""
+        if self._stale or not self.scrapes or now - self.scrapes[-1].at > max_age:
+            return None
+        return self.scrapes[-1]
+
+    def rates(self, pod: int, now: float, window: float) -> PodRates | None:
+        """``rate(counter[window])`` of one pod; None with fewer than 2 samples."""
+        times, samples = self._series.get(pod, ([], []))
+        lo = bisect.bisect_left(times, now - window)
+        hi = bisect.bisect_right(times, now)
+        if hi - lo < 2:
+            return None
+        a, b = samples[lo], samples[hi - 1]
+        dt = b.at - a.at
+        return PodRates(
+            success=(b.success - a.success) / dt,
+            failure=(b.failure - a.failure) / dt,
+            inferences=(b.inferences - a.inferences) / dt,
+            executions=(b.executions - a.executions) / dt,
+            request_s=(b.request_s - a.request_s) / dt,
+            queue_s=(b.queue_s - a.queue_s) / dt,
+            compute_s=(b.compute_s - a.compute_s) / dt,
+        )
+
+
+def _serving(pod: Replica) -> bool:
+    return pod.state is PodState.READY or pod.state is PodState.DRAINING
+
+
+def _snapshot(pod: Replica, now: float) -> PodSample:
+    c = pod.counters
+    return PodSample(
+        at=now,
+        success=c.success,
+        failure=c.failure,
+        inferences=c.inferences,
+        executions=c.executions,
+        request_s=c.request_s,
+        queue_s=c.queue_s,
+        compute_s=c.compute_s,
+        pending=pod.outstanding,
+    )

@@ -1,0 +1,63 @@
+"""``gpufleet``: the operator's own ``decide``, fed as the operator feeds it.
+
+Observations come from the operator's own aggregation of its Prometheus queries
+(``gpufleet.metrics.sample``), answered from the simulated scrapes
+(:mod:`gpufleet.sim.operator_view`): rates over the rate window, the pending gauge
+summed over fresh pods, the pods' p95 summaries; unknown when pods are stale or
+missing. The history of each Decision is handed back on the next tick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpufleet.domain.scaling import policy as scaling_policy
+from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
+from gpufleet.domain.spec import ModelDeploymentSpec
+from gpufleet.settings import OperatorSettings
+from gpufleet.sim.metrics import MetricsPipeline
+from gpufleet.sim.operator_view import SIM_FLEET, fleet_sample
+from gpufleet.sim.policies.base import Policy, PolicyContext
+
+
+def observe(now: float, metrics: MetricsPipeline, operator: OperatorSettings) -> Observations:
+    """What the operator's Prometheus reader would report at ``now``."""
+    sample = fleet_sample(metrics, metrics.fleet, now, operator)
+    return sample.observations(*SIM_FLEET, expected_pods=metrics.fleet.ready_replicas)
+
+
+class GpufleetPolicy(Policy):
+    name = "gpufleet"
+
+    def __init__(self, spec: ModelDeploymentSpec, operator: OperatorSettings | None = None):
+        self.spec = spec
+        self.operator = operator or OperatorSettings()
+        self.tick_seconds = self.operator.tick_seconds
+        self.history = ScalerHistory()
+        self.decisions: list[tuple[float, Decision]] = []
+
+    def decide(self, now: float, ctx: PolicyContext) -> int | None:
+        fleet = FleetState(
+            replicas=ctx.fleet.replicas,
+            ready_replicas=ctx.fleet.ready_replicas,
+            gpus_per_replica=ctx.settings.gpus_per_replica,
+            gpu_hourly_price=ctx.settings.gpu_hourly_price,
+        )
+        observations = observe(now, ctx.metrics, self.operator)
+        decision = scaling_policy.decide(self.spec, fleet, observations, self.history, now)
+        self.history = decision.history
+        self.decisions.append((now, decision))
+        return decision.desired_replicas
+
+    def decision_log(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "at": at,
+                "desired_replicas": d.desired_replicas,
+                "reason_code": d.reason_code.value,
+                "reason": d.reason,
+                "predicted_p95_ms": d.predicted_p95_ms,
+                "metrics_available": d.metrics_available,
+            }
+            for at, d in self.decisions
+        ]

@@ -1,0 +1,74 @@
+"""Replica service profile: how long a dynamic batch takes, and how big it may get.
+
+A batch of ``b`` requests takes ``a + c * b`` milliseconds (``c`` scaled by the
+requests' sizes when the trace is token-sized). The numbers come from a YAML/JSON
+file: the shipped default, or one fitted from measurements of the real runtimes
+(``gpufleet_server`` or Triton with ``perf_analyzer``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
+
+
+class ServiceProfile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "custom"
+    a_ms: Annotated[float, Field(ge=0, description="Fixed cost of one batch execution, ms.")]
+    c_ms: Annotated[float, Field(gt=0, description="Cost per request in the batch, ms.")]
+    max_batch: Annotated[int, Field(ge=1, le=4096)] = 1
+    max_queue_delay_ms: Annotated[
+        float, Field(ge=0, description="Longest the oldest request waits for a fuller batch.")
+    ] = 0.0
+
+    def batch_seconds(self, work: float) -> float:
+        """Service time of a batch whose requests add up to ``work`` unit-sized requests."""
+        return (self.a_ms + self.c_ms * work) / 1000.0
+
+    @property
+    def max_throughput_rps(self) -> float:
+        """Requests per second one replica sustains with full batches of unit requests."""
+        return self.max_batch / self.batch_seconds(self.max_batch)
+
+
+def load_profile(path: Path | None = None) -> ServiceProfile:
+    """Read a profile from YAML or JSON; the shipped default when ``path`` is None."""
+    source = path or DEFAULT_PROFILE_PATH
+    text = source.read_text()
+    raw = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+    return ServiceProfile.model_validate(raw)
+
+
+def fit_profile(
+    batch_sizes: list[int],
+    batch_ms: list[float],
+    *,
+    max_queue_delay_ms: float = 0.0,
+    name: str = "fitted",
+) -> ServiceProfile:
+    """Least-squares ``a + c*b`` through measured (batch size, batch latency) points.
+
+    Feed it ``perf_analyzer`` results from Triton or the torch runtime's compute time
+    per execution (``compute_ms_per_exec`` at a known ``inferences_per_exec``).
+    """
+    if len(batch_sizes) != len(batch_ms) or len(set(batch_sizes)) < 2:
+        raise ValueError("need latencies at two or more distinct batch sizes")
+    sizes = np.asarray(batch_sizes, dtype=np.float64)
+    times = np.asarray(batch_ms, dtype=np.float64)
+    c, a = np.polyfit(sizes, times, 1)
+    return ServiceProfile(
+        name=name,
+        a_ms=max(0.0, float(a)),
+        c_ms=float(c),
+        max_batch=int(sizes.max()),
+        max_queue_delay_ms=max_queue_delay_ms,
+    )

@@ -1,0 +1,165 @@
+"""One replica: a dynamic-batching inference server (Triton's dynamic batcher).
+
+A batch is dispatched when the server is idle and either ``max_batch`` requests wait
+or the oldest has waited ``max_queue_delay``. A batch of total work ``w`` takes
+``a + c * w``. A request that waited longer than the request timeout is dropped at
+dispatch as failed (the client has given up).
+
+Each replica keeps the counters Triton exports (``nv_inference_request_success``,
+``..._failure``, ``nv_inference_count``, ``nv_inference_exec_count``, the duration
+counters) and the latencies of its answered requests for its p95 summary.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import IntEnum
+
+from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.request_log import RequestLog
+from gpufleet.sim.scheduler import Scheduler
+
+
+@dataclass(slots=True)
+class PodCounters:
+    """Cumulative, like Triton's counters (durations in seconds, not microseconds)."""
+
+    success: int = 0
+    failure: int = 0
+    inferences: int = 0
+    executions: int = 0
+    request_s: float = 0.0
+    queue_s: float = 0.0
+    compute_s: float = 0.0
+
+
+class PodState(IntEnum):
+    STARTING = 0
+    READY = 1
+    DRAINING = 2
+    EXITED = 3
+
+
+class Replica:
+    __slots__ = (
+        "counters",
+        "created_at",
+        "done_at",
+        "done_latency",
+        "exited_at",
+        "in_service",
+        "log",
+        "name",
+        "outstanding",
+        "profile",
+        "queue",
+        "ready_at",
+        "sched",
+        "state",
+        "timeout_s",
+        "timer_at",
+    )
+
+    def __init__(
+        self,
+        name: int,
+        created_at: float,
+        profile: ServiceProfile,
+        log: RequestLog,
+        sched: Scheduler,
+        timeout_s: float,
+    ) -> None:
+        self.name = name
+        self.created_at = created_at
+        self.ready_at = float("inf")
+        self.exited_at: float | None = None
+        self.state = PodState.STARTING
+        self.profile = profile
+        self.log = log
+        self.sched = sched
+        self.timeout_s = timeout_s
+        self.queue: deque[int] = deque()
+        self.in_service: list[int] = []
+        self.outstanding = 0
+        """Requests queued or executing (Triton's nv_inference_pending_request_count)."""
+        self.timer_at = float("inf")
+        self.counters = PodCounters()
+        self.done_at: list[float] = []
+        self.done_latency: list[float] = []
+
+    @property
+    def idle(self) -> bool:
+        return self.outstanding == 0
+
+    def accept(self, rid: int, now: float) -> None:
+        self.queue.append(rid)
+        self.outstanding += 1
+        if not self.in_service:
+            self._try_dispatch(now)
+
+    def _try_dispatch(self, now: float) -> None:
+        queue, log = self.queue, self.log
+        arrivals = log.arrivals
+        deadline = now - self.timeout_s
+        while queue and arrivals[queue[0]] <= deadline:
+            log.drop(queue.popleft())
+            self.counters.failure += 1
+            self.outstanding -= 1
+        if not queue:
+            return
+        profile = self.profile
+        oldest_due = arrivals[queue[0]] + profile.max_queue_delay_ms / 1000.0
+        if len(queue) < profile.max_batch and now < oldest_due:
+            if self.timer_at != oldest_due:
+                self.timer_at = oldest_due
+                self.sched.at(oldest_due, self._on_timer)
+            return
+        take = min(len(queue), profile.max_batch)
+        batch = [queue.popleft() for _ in range(take)]
+        sizes = log.sizes
+        work = float(take) if sizes is None else sum(sizes[r] for r in batch)
+        service = profile.batch_seconds(work)
+        counters = self.counters
+        counters.queue_s += now * take - sum(arrivals[r] for r in batch)
+        counters.compute_s += service
+        counters.executions += 1
+        counters.inferences += take
+        self.in_service = batch
+        self.sched.at(now + service, self._on_done)
+
+    def _on_timer(self, now: float) -> None:
+        if now == self.timer_at:
+            self.timer_at = float("inf")
+            if not self.in_service:
+                self._try_dispatch(now)
+                self._exit_if_drained(now)
+
+    def _on_done(self, now: float) -> None:
+        log = self.log
+        arrivals, latency, failed = log.arrivals, log.latency, log.failed
+        counters = self.counters
+        done_at, done_latency = self.done_at, self.done_latency
+        timeout = self.timeout_s
+        for rid in self.in_service:
+            waited = now - arrivals[rid]
+            latency[rid] = waited
+            done_at.append(now)
+            done_latency.append(waited)
+            counters.request_s += waited
+            if waited > timeout:  # answered, but after the client gave up
+                failed[rid] = True
+        counters.success += len(self.in_service)
+        log.answered += len(self.in_service)
+        self.outstanding -= len(self.in_service)
+        self.in_service = []
+        self._try_dispatch(now)
+        self._exit_if_drained(now)
+
+    def _exit_if_drained(self, now: float) -> None:
+        if self.outstanding == 0 and self.state is PodState.DRAINING:
+            self.exit(now)
+
+    def exit(self, now: float) -> None:
+        self.state = PodState.EXITED
+        self.exited_at = now

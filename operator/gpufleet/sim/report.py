@@ -1,0 +1,122 @@
+"""Comparison output: a terminal table, JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from gpufleet.sim.compare import PolicyOutcome
+from gpufleet.sim.result import RunResult
+
+COLUMNS = (
+    "policy",
+    "knob",
+    "gpu_hours",
+    "cost_usd",
+    "within_slo",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "failed",
+    "scale_events",
+    "max_replicas",
+)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def table(
+    outcomes: Sequence[PolicyOutcome],
+    attainment: float,
+    oracle_hours: float | None,
+    *,
+    swept: bool,
+) -> Table:
+    title = (
+        f"Cheapest setting per policy with >= {attainment:.1%} of requests within the target"
+        if swept
+        else f"Each policy at its default setting (target: {attainment:.1%} within the SLO)"
+    )
+    out = Table(title=title)
+    for name in (
+        "policy",
+        "setting",
+        "GPU-h",
+        "over oracle",
+        "cost $",
+        "within SLO",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "failed",
+        "scale events",
+        "meets",
+    ):
+        out.add_column(name, justify="left" if name in ("policy", "setting") else "right")
+    for o in outcomes:
+        r = o.best
+        extra = None if oracle_hours is None else r.gpu_hours - oracle_hours
+        out.add_row(
+            r.policy,
+            "default" if r.knob is None else f"{r.knob_name}={r.knob:g}",
+            _fmt(r.gpu_hours, 2),
+            _fmt(extra, 2),
+            _fmt(r.cost_usd, 2),
+            f"{r.within_slo:.2%}",
+            _fmt(r.p50_ms, 0),
+            _fmt(r.p95_ms, 0),
+            _fmt(r.p99_ms, 0),
+            str(r.failed),
+            str(r.scale_events),
+            "yes" if o.meets_target else "no",
+        )
+    return out
+
+
+def oracle_gpu_hours(outcomes: Sequence[PolicyOutcome]) -> float | None:
+    return next((o.best.gpu_hours for o in outcomes if o.policy == "oracle"), None)
+
+
+def to_json(outcomes: Sequence[PolicyOutcome], meta: dict[str, Any], path: Path) -> None:
+    doc = {
+        **meta,
+        "policies": [
+            {
+                "policy": o.policy,
+                "meets_target": o.meets_target,
+                "best": o.best.summary(),
+                "runs": [r.summary() for r in o.runs],
+                "decisions": o.best.decisions,
+                "timeline": {
+                    "at": o.best.timeline.at,
+                    "replicas": o.best.timeline.replicas,
+                    "ready": o.best.timeline.ready,
+                    "in_system": o.best.timeline.in_system,
+                    "demand_rps": o.best.timeline.demand_rps,
+                },
+            }
+            for o in outcomes
+        ],
+    }
+    path.write_text(json.dumps(doc, indent=2))
+
+
+def to_csv(outcomes: Sequence[PolicyOutcome], path: Path) -> None:
+    runs: list[tuple[RunResult, bool]] = [(r, r is o.best) for o in outcomes for r in o.runs]
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*COLUMNS, "knob_name", "requests", "best"])
+        for run, best in runs:
+            row = run.summary()
+            writer.writerow([*(row[c] for c in COLUMNS), run.knob_name, run.requests, best])

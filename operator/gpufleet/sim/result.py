@@ -1,0 +1,85 @@
+"""What one simulated run reports: cost, SLO attainment, latency, failures, scaling."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gpufleet.sim.request_log import RequestLog
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Fleet over time, one point every ``SimSettings.timeline_s``."""
+
+    at: list[float] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    in_system: list[int] = field(default_factory=list)
+    """Requests queued or executing in the fleet at that instant."""
+    demand_rps: list[float] = field(default_factory=list)
+    """Arrival rate over the preceding interval."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    policy: str
+    knob: float | None
+    knob_name: str
+    trace: str
+    duration_s: float
+    requests: int
+    served: int
+    failed: int
+    """Not answered in time: refused (no ready pod), dropped after the timeout, or late."""
+    answered: int
+    """Answered by a server (Triton's success counter), late ones included."""
+    dropped: int
+    """Refused or dropped by the fleet (Triton's failure counter)."""
+    within_slo: float
+    """Fraction of all requests answered within the latency target (failures count as misses)."""
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    gpu_hours: float
+    cost_usd: float
+    scale_events: int
+    mean_replicas: float
+    max_replicas: int
+    wall_s: float
+    timeline: Timeline
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    """The policy's own account of its ticks, when it gives one (gpufleet does)."""
+
+    def meets(self, attainment: float) -> bool:
+        return self.within_slo >= attainment
+
+    def summary(self) -> dict[str, Any]:
+        """Flat fields for tables, CSV and JSON (no timeline)."""
+        data = asdict(self)
+        data.pop("timeline")
+        data.pop("decisions")
+        return data
+
+
+def latency_stats(log: RequestLog, slo_ms: float) -> dict[str, Any]:
+    latency_ms = np.asarray(log.latency, dtype=np.float64) * 1000.0
+    failed = np.asarray(log.failed, dtype=bool)
+    served = ~failed & ~np.isnan(latency_ms)
+    n = len(latency_ms)
+    within = int(np.count_nonzero(served & (latency_ms <= slo_ms)))
+    ok = latency_ms[served]
+    pct = np.percentile(ok, [50, 95, 99]) if len(ok) else [None, None, None]
+    return {
+        "requests": n,
+        "served": int(np.count_nonzero(served)),
+        "failed": int(n - np.count_nonzero(served)),
+        "within_slo": within / n if n else 1.0,
+        "mean_ms": float(ok.mean()) if len(ok) else None,
+        "p50_ms": None if pct[0] is None else float(pct[0]),
+        "p95_ms": None if pct[1] is None else float(pct[1]),
+        "p99_ms": None if pct[2] is None else float(pct[2]),
+    }

@@ -1,0 +1,80 @@
+"""Assemble a comparison from user inputs: trace, profile, spec, simulation settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpufleet.domain.pricing import gpu_hourly_price
+from gpufleet.settings import OperatorSettings
+from gpufleet.sim.catalog import Setup
+from gpufleet.sim.manifest import default_spec, load_manifest, with_overrides
+from gpufleet.sim.profile import load_profile
+from gpufleet.sim.settings import ColdStart, SimSettings
+from gpufleet.sim.trace_files import load_trace
+
+DEFAULT_SLO_MS = 3000.0
+DEFAULT_COLD_START_S = 60.0
+DEFAULT_MAX_REPLICAS = 100
+
+
+@dataclass(frozen=True)
+class ScenarioInputs:
+    trace: str
+    rate_scale: float = 1.0
+    duration: float | None = None
+    token_sized: bool = False
+    profile: Path | None = None
+    manifest: Path | None = None
+    slo_ms: float | None = None
+    cold_start: str | None = None
+    seed: int = 0
+    routing: str = "least-outstanding"
+    request_timeout_s: float = 60.0
+    attainment: float = 0.99
+    initial_replicas: int | None = None
+    metrics_outages: tuple[tuple[float, float], ...] = ()
+
+
+def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
+    operator = OperatorSettings()
+    cold = ColdStart.parse(inputs.cold_start) if inputs.cold_start else None
+    if inputs.manifest is not None:
+        spec = with_overrides(
+            load_manifest(inputs.manifest),
+            slo_ms=inputs.slo_ms,
+            cold_start_s=None if cold is None else cold.seconds,
+        )
+        if cold is None:
+            cold = ColdStart(seconds=float(spec.scaling.cold_start_seconds))
+    else:
+        cold = cold or ColdStart(seconds=DEFAULT_COLD_START_S)
+        spec = default_spec(
+            slo_ms=inputs.slo_ms or DEFAULT_SLO_MS,
+            cold_start_s=cold.seconds,
+            max_replicas=DEFAULT_MAX_REPLICAS,
+            gpu_hourly_price=operator.gpu_prices["nvidia-l4"],
+        )
+    settings = SimSettings(
+        slo_ms=spec.slo.latency_p95_ms,
+        attainment_target=inputs.attainment,
+        cold_start=cold,
+        request_timeout_s=inputs.request_timeout_s,
+        routing=inputs.routing,
+        seed=inputs.seed,
+        gpus_per_replica=spec.resources.gpus,
+        gpu_hourly_price=gpu_hourly_price(spec, operator.gpu_prices),
+        initial_replicas=inputs.initial_replicas,
+        min_replicas=spec.scaling.min_replicas,
+        max_replicas=spec.scaling.max_replicas,
+        scrape_interval_s=operator.scrape_interval_seconds,
+        metrics_outages=inputs.metrics_outages,
+    )
+    trace = load_trace(
+        inputs.trace,
+        seed=inputs.seed,
+        rate_scale=inputs.rate_scale,
+        duration=inputs.duration,
+        token_sized=inputs.token_sized,
+    )
+    return Setup(spec, load_profile(inputs.profile), trace, operator), settings

@@ -1,0 +1,72 @@
+"""Settings of one simulated run: the fleet, the cold start, the metrics pipeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ColdStart(BaseModel):
+    """Delay from pod creation to ready: fixed, uniform, or lognormal around ``seconds``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seconds: Annotated[float, Field(ge=0)] = 60.0
+    distribution: Literal["fixed", "uniform", "lognormal"] = "fixed"
+    spread: Annotated[float, Field(ge=0)] = 0.0
+    """uniform: +/- this many seconds; lognormal: sigma of log(delay)."""
+
+    @classmethod
+    def parse(cls, text: str) -> ColdStart:
+        """``60``, ``uniform:60:20`` (60 +/- 20 s) or ``lognormal:60:0.3`` (median 60 s)."""
+        parts = text.split(":")
+        usage = f"cold start {text!r}: expected N, uniform:N:SPREAD or lognormal:N:SIGMA"
+        try:
+            if len(parts) == 1:
+                return cls(seconds=float(parts[0]))
+            if len(parts) == 3 and parts[0] in ("fixed", "uniform", "lognormal"):
+                return cls(seconds=float(parts[1]), distribution=parts[0], spread=float(parts[2]))
+        except ValueError as exc:
+            raise ValueError(usage) from exc
+        raise ValueError(usage)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        if self.distribution == "uniform":
+            return max(
+                0.0, float(rng.uniform(self.seconds - self.spread, self.seconds + self.spread))
+            )
+        if self.distribution == "lognormal":
+            return float(self.seconds * np.exp(rng.normal(0.0, self.spread)))
+        return self.seconds
+
+
+class SimSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slo_ms: Annotated[float, Field(gt=0, description="Latency target of every request.")] = 3000.0
+    attainment_target: Annotated[float, Field(gt=0, le=1)] = 0.99
+    cold_start: ColdStart = ColdStart()
+    request_timeout_s: Annotated[
+        float, Field(gt=0, description="A request not answered within this fails.")
+    ] = 60.0
+    routing: Literal["least-outstanding", "random"] = "least-outstanding"
+    seed: int = 0
+    gpus_per_replica: Annotated[int, Field(ge=0)] = 1
+    gpu_hourly_price: Annotated[float, Field(gt=0)] = 0.80
+    initial_replicas: Annotated[int | None, Field(ge=0)] = None
+    """Ready replicas at t=0; ``None``: enough for the first minute at 70 % of capacity."""
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 100
+    scrape_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    """Prometheus scrape interval (the operator's rate window and staleness come from
+    its ``OperatorSettings``)."""
+    metrics_outages: tuple[tuple[float, float], ...] = ()
+    """(start, end) seconds during which Prometheus scrapes fail (no samples)."""
+    timeline_s: Annotated[float, Field(gt=0)] = 5.0
+
+    @property
+    def replica_hourly_cost(self) -> float:
+        # A GPU-less replica is billed as one unit, as in gpufleet.domain.pricing.
+        return max(self.gpus_per_replica, 1) * self.gpu_hourly_price

@@ -1,0 +1,87 @@
+"""Seeded synthetic traces: ``synthetic:step``, ``ramp``, ``diurnal``, ``bursty``.
+
+Each shape is a rate function lambda(t) in requests/s; arrivals are a
+non-homogeneous Poisson process drawn by thinning, so a seed fixes the trace.
+Parameters come from the query string: ``synthetic:step?base=20&peak=80&at=600``.
+``sizes=exp`` draws exponential request sizes (mean 1) instead of unit sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from gpufleet.sim.trace import FloatArray, Trace
+
+RateFn = Callable[[FloatArray], FloatArray]
+
+_COMMON = {"base": 5.0, "peak": 20.0, "duration": 1800.0}
+_DEFAULTS: dict[str, dict[str, float]] = {
+    "constant": {"rate": 10.0, "duration": 1800.0},
+    "step": {**_COMMON, "at": 600.0},
+    "ramp": {**_COMMON, "start": 300.0, "end": 1200.0},
+    "diurnal": {**_COMMON, "period": 1800.0},
+    "bursty": {**_COMMON, "burst": 60.0, "every": 300.0},
+}
+SHAPES = tuple(_DEFAULTS)
+
+
+def parse_synthetic(text: str) -> tuple[str, dict[str, float], str]:
+    """Split ``synthetic:shape?k=v`` into (shape, numeric params, size distribution)."""
+    body = text.removeprefix("synthetic:")
+    shape, _, query = body.partition("?")
+    if shape not in _DEFAULTS:
+        raise ValueError(f"unknown synthetic shape {shape!r}; known: {', '.join(SHAPES)}")
+    params = dict(_DEFAULTS[shape])
+    sizes = "unit"
+    for key, value in parse_qsl(query, strict_parsing=bool(query)):
+        if key == "sizes":
+            if value not in ("unit", "exp"):
+                raise ValueError("sizes must be 'unit' or 'exp'")
+            sizes = value
+        elif key in params:
+            params[key] = float(value)
+        else:
+            raise ValueError(f"synthetic:{shape} has no parameter {key!r}; known: {sorted(params)}")
+    return shape, params, sizes
+
+
+def _rate_fn(shape: str, p: dict[str, float], rng: np.random.Generator) -> RateFn:
+    base, peak = p.get("base", 0.0), p.get("peak", 0.0)
+    if shape == "constant":
+        return lambda t: np.full_like(t, p["rate"])
+    if shape == "step":
+        return lambda t: np.where(t < p["at"], base, peak)
+    if shape == "ramp":
+        span = max(p["end"] - p["start"], 1e-9)
+        return lambda t: base + (peak - base) * np.clip((t - p["start"]) / span, 0.0, 1.0)
+    if shape == "diurnal":
+        return lambda t: base + (peak - base) * (1 - np.cos(2 * np.pi * t / p["period"])) / 2
+    # bursty: bursts of `burst` seconds at the peak rate, starting at Poisson times.
+    gaps = rng.exponential(p["every"], size=int(p["duration"] / max(p["every"], 1.0)) * 3 + 3)
+    starts = np.cumsum(gaps)
+
+    def bursty(t: FloatArray) -> FloatArray:
+        idx = np.searchsorted(starts, t, side="right") - 1
+        inside = (idx >= 0) & (t - starts[np.maximum(idx, 0)] < p["burst"])
+        return np.where(inside, peak, base)
+
+    return bursty
+
+
+def synthetic_trace(text: str, seed: int) -> Trace:
+    shape, params, sizes = parse_synthetic(text)
+    rng = np.random.default_rng(seed)
+    duration = params["duration"]
+    rate = _rate_fn(shape, params, rng)
+    grid = np.linspace(0.0, duration, 10_001)
+    ceiling = float(rate(grid).max())
+    if ceiling <= 0:
+        return Trace(name=text, arrivals=np.zeros(0), duration=duration)
+    candidates = np.sort(rng.uniform(0.0, duration, size=rng.poisson(ceiling * duration)))
+    keep = rng.uniform(0.0, ceiling, size=len(candidates)) < rate(candidates)
+    arrivals = candidates[keep]
+    work = rng.exponential(1.0, size=len(arrivals)) if sizes == "exp" else None
+    return Trace(name=text, arrivals=arrivals, sizes=work, duration=duration)

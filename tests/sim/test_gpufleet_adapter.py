@@ -1,0 +1,121 @@
+"""The gpufleet policy runs in the simulator on what the operator would observe."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from gpufleet.domain.scaling import policy as scaling_policy
+from gpufleet.domain.scaling.types import Decision, Observations, ScalerHistory
+from gpufleet.settings import OperatorSettings
+from gpufleet.sim.engine import simulate
+from gpufleet.sim.manifest import default_spec
+from gpufleet.sim.policies.base import PolicyContext
+from gpufleet.sim.policies.gpufleet import GpufleetPolicy, observe
+from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.settings import ColdStart, SimSettings
+from gpufleet.sim.synthetic import synthetic_trace
+from tests.sim.scripted import ScriptedPolicy
+
+BATCHING = ServiceProfile(a_ms=100.0, c_ms=25.0, max_batch=4, max_queue_delay_ms=20.0)
+
+
+class Probe(ScriptedPolicy):
+    """Holds the fleet and records what the operator's reader would report each tick."""
+
+    tick_seconds = 5.0
+
+    def __init__(self, replicas: int) -> None:
+        super().__init__(replicas, {})
+        self.seen: list[tuple[Observations, int]] = []
+
+    def decide(self, now: float, ctx: PolicyContext) -> int | None:
+        self.seen.append((observe(now, ctx.metrics, OperatorSettings()), ctx.fleet.ready_replicas))
+        return None
+
+
+def test_observations_are_what_prometheus_shows_of_triton() -> None:
+    trace = synthetic_trace("synthetic:constant?rate=30&duration=600", seed=5)
+    probe = Probe(replicas=3)
+    simulate(trace, BATCHING, SimSettings(seed=5), probe)
+    steady = [obs for obs, _ in probe.seen if obs.at >= 60]
+    assert steady
+    for obs in steady:
+        assert obs.request_rate == pytest.approx(30, rel=0.3)
+        assert obs.inferences_per_exec is not None
+        assert obs.inferences_per_exec >= 1
+        # Compute time per execution follows the batch size: a + c * batch.
+        assert obs.compute_ms_per_exec == pytest.approx(100 + 25 * obs.inferences_per_exec)
+        assert obs.p95_latency_ms is not None
+        assert obs.p95_latency_ms >= 125
+        assert obs.avg_queue_ms is not None
+        assert obs.avg_queue_ms >= 0
+        assert obs.pods_reporting == 3
+        assert obs.unknown == {}
+    mean_rate = sum(o.request_rate or 0 for o in steady) / len(steady)
+    assert mean_rate == pytest.approx(30, rel=0.05)
+
+
+def test_a_metrics_outage_makes_signals_unknown_not_zero() -> None:
+    trace = synthetic_trace("synthetic:constant?rate=30&duration=300", seed=5)
+    probe = Probe(replicas=3)
+    simulate(trace, BATCHING, SimSettings(seed=5, metrics_outages=((100.0, 200.0),)), probe)
+    during = [obs for obs, _ in probe.seen if 140 <= obs.at < 200]
+    assert during
+    for obs in during:
+        assert obs.queue_depth is None
+        assert obs.request_rate is None
+        assert obs.all_unknown
+        assert "queue_depth" in obs.unknown
+        assert "request_rate" in obs.unknown
+    after = [obs for obs, _ in probe.seen if obs.at >= 240]
+    assert all(o.request_rate is not None for o in after)
+
+
+def test_the_operators_decide_runs_with_its_history_carried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[ScalerHistory, Decision, int]] = []
+    real_decide = scaling_policy.decide
+
+    def spy(*args: object, **kwargs: object) -> Decision:
+        decision = real_decide(*args, **kwargs)  # type: ignore[arg-type]
+        history = args[3]
+        assert isinstance(history, ScalerHistory)
+        calls.append((history, decision, args[1].replicas))  # type: ignore[attr-defined]
+        return decision
+
+    monkeypatch.setattr(scaling_policy, "decide", spy)
+    spec = default_spec(slo_ms=2000, cold_start_s=30, max_replicas=50, gpu_hourly_price=1.0)
+    trace = synthetic_trace("synthetic:step?base=10&peak=60&at=200&duration=400", seed=2)
+    policy = GpufleetPolicy(spec)
+    simulate(trace, BATCHING, SimSettings(seed=2), policy)
+    assert len(calls) == 400 // 5
+    for (_, previous, _), (history, _, replicas) in itertools.pairwise(calls):
+        assert history is previous.history
+        assert replicas == previous.desired_replicas  # the fleet asked for what was decided
+
+
+class ScaleUpProbe(Probe):
+    """Adds a replica at t=100 and records observations around its arrival."""
+
+    def decide(self, now: float, ctx: PolicyContext) -> int | None:
+        super().decide(now, ctx)
+        return 4 if now == 100.0 else None
+
+
+def test_a_pod_not_yet_scraped_makes_the_reader_report_unknown() -> None:
+    # The operator's reader refuses sums over fewer pods than are ready: a pod that
+    # became ready after the last scrape would read as a drop in load.
+    trace = synthetic_trace("synthetic:constant?rate=30&duration=200", seed=5)
+    probe = ScaleUpProbe(replicas=3)
+    simulate(trace, BATCHING, SimSettings(seed=5, cold_start=ColdStart(seconds=12)), probe)
+    after = [(obs, ready) for obs, ready in probe.seen if obs.at > 112]  # ready at t=112
+    first, ready = after[0]
+    assert ready == 4
+    assert first.request_rate is None
+    assert "3 of 4 pods reporting" in first.unknown["request_rate"]
+    settled = [obs for obs, _ in after if obs.at >= 112 + 3 * 5]
+    assert settled
+    assert all(obs.unknown == {} and obs.pods_reporting == 4 for obs in settled)
