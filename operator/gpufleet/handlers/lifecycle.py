@@ -11,7 +11,10 @@ import kopf
 from gpufleet import GROUP
 from gpufleet.handlers.context import OperatorContext
 from gpufleet.k8s.client import KubernetesApi
+from gpufleet.metrics.reader import FleetMetricsReader
+from gpufleet.metrics.sample import FleetSample
 from gpufleet.observability.metrics import OperatorMetrics
+from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
 
@@ -48,7 +51,26 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics = memo.get("metrics")
     if isinstance(metrics, OperatorMetrics):
         ctx.metrics = metrics  # the instance `gpufleet run --metrics-port` serves
+    if config.autoscaling_enabled:
+        source = _CountingQueryErrors(FleetMetricsReader(config), ctx.metrics)
+        # A little under one tick: every timer of a tick shares one set of queries.
+        ctx.sampler = TickSampler(source, max_age=0.8 * config.tick_seconds)
     memo["gpufleet"] = ctx
+
+
+class _CountingQueryErrors:
+    """Counts failed Prometheus queries into the operator's own metrics."""
+
+    def __init__(self, reader: FleetMetricsReader, metrics: OperatorMetrics) -> None:
+        self._reader = reader
+        self._metrics = metrics
+
+    async def sample(self) -> FleetSample:
+        sample = await self._reader.sample()
+        failed = sum(1 for result in sample.signals.values() if result.error is not None)
+        if failed:
+            self._metrics.prometheus_query_errors_total.inc(failed)
+        return sample
 
 
 @kopf.on.cleanup()

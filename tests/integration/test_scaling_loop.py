@@ -1,0 +1,192 @@
+"""The scaling loop with real parts: Prometheus scraping Triton under load, the operator on
+the API emulator deciding the Deployment's replicas.
+
+There is no kubelet here, so one real Triton server stands for the Deployment's first
+pod; the test marks that one pod ready and leaves any added replicas "starting". What
+is checked is what the operator decides and says: it scales up under load, holds and
+reports when Prometheus is lost mid-load, resumes when it is back, and scales down to
+``minReplicas`` once the load has stopped and the stabilization window has passed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from tests.support.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    MODELDEPLOYMENTS,
+    Kube,
+    condition,
+    modeldeployment,
+)
+from tests.support.operator import running_operator
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+CRD = Path(__file__).resolve().parents[2] / "crds" / "modeldeployments.gpufleet.io.yaml"
+NS = "default"
+NAME = "mlp"
+
+
+def _require_binaries() -> None:
+    if shutil.which("prometheus") is None:
+        pytest.skip("the Debian prometheus binary is not installed (make system-deps)")
+    from gpufleet.devtools.triton import bundled_tritonserver
+
+    try:
+        bundled_tritonserver()
+    except FileNotFoundError as exc:
+        pytest.skip(f"no tritonserver from nvidia-pytriton: {exc}")
+
+
+class ClosedLoopLoad:
+    """``clients`` threads each sending one inference after another until stopped."""
+
+    def __init__(self, url: str, clients: int) -> None:
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(url,), daemon=True) for _ in range(clients)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, url: str) -> None:
+        import tritonclient.http as http
+
+        client = http.InferenceServerClient(url)
+        data = np.ones((1, 16), dtype=np.float32)
+        while not self._stop.is_set():
+            tensor = http.InferInput("INPUT", [1, 16], "FP32")
+            tensor.set_data_from_numpy(data)
+            try:
+                client.infer("mlp", [tensor])
+            except Exception:  # noqa: BLE001 - a refused request under overload; keep going
+                self._stop.wait(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def real_parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    _require_binaries()
+    from gpufleet.devtools.prometheus import PrometheusServer, ScrapeTarget
+    from gpufleet.devtools.triton import TritonServer, write_torch_model
+
+    # 40 ms per batch of at most 2: about 50 requests/s at best; 12 clients overload it.
+    triton = TritonServer(
+        write_torch_model(tmp_path / "repo", "mlp", work_ms=40.0, max_batch_size=2)
+    )
+    prometheus = PrometheusServer(scrape_interval_s=1.0)
+    with triton, prometheus:
+        labels = {"namespace": NS, "modeldeployment": NAME, "pod": f"{NAME}-0"}
+        prometheus.set_targets([ScrapeTarget(triton.metrics_address, labels)])
+        with EmulatedApiServer(crds=[CRD]) as apiserver:
+            yield {"triton": triton, "prometheus": prometheus, "apiserver": apiserver}
+
+
+def _spec() -> dict[str, Any]:
+    return {
+        "model": {"name": "mlp", "repository": "pvc://models/repo"},
+        "runtime": {"type": "triton"},
+        "resources": {"gpus": 0, "gpuType": "cpu", "cpu": "1", "memory": "1Gi"},
+        "slo": {"latencyP95Ms": 100},
+        "cost": {"maxHourlyCost": 1.0},
+        "scaling": {
+            "minReplicas": 1,
+            "maxReplicas": 6,
+            "coldStartSeconds": 5,
+            "scaleDownStabilizationSeconds": 10,
+        },
+    }
+
+
+def _replicas(kube: Kube) -> int:
+    deployment = kube.get(DEPLOYMENTS, NS, NAME)
+    return int(deployment["spec"]["replicas"]) if deployment else -1
+
+
+def _condition_status(kube: Kube, type_: str) -> str | None:
+    return (condition(kube.get(MODELDEPLOYMENTS, NS, NAME), type_) or {}).get("status")
+
+
+def test_scales_on_real_metrics_and_holds_when_they_are_lost(real_parts: dict[str, Any]) -> None:
+    apiserver: EmulatedApiServer = real_parts["apiserver"]
+    prometheus = real_parts["prometheus"]
+    kube = Kube(apiserver.url)
+    env = {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
+        "GPUFLEET_TICK_SECONDS": "1",
+        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
+        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
+        "GPUFLEET_STALE_AFTER_SECONDS": "5",
+        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
+    }
+    with running_operator(str(apiserver.kubeconfig_path), **env):
+        assert (
+            kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, _spec(), NS)).status_code == 201
+        )
+        wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
+        # The one real server is the Deployment's first pod, and it is ready.
+        kube.merge_patch(
+            DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+        )
+        wait_for(
+            lambda: _condition_status(kube, "MetricsAvailable") == "True",
+            timeout=60,
+            what="metrics",
+        )
+        assert _replicas(kube) == 1  # idle: nothing to add
+
+        load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
+        try:
+            wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+            scaled_to = _replicas(kube)
+            status = kube.get(MODELDEPLOYMENTS, NS, NAME)["status"]  # type: ignore[index]
+            assert status["desiredReplicas"] == scaled_to
+            assert status["requestRate"] > 0  # measured load (the rate window is still filling)
+            assert status["lastScaleReason"]
+
+            # Prometheus goes away mid-load: hold, and say so -- never scale down.
+            prometheus.stop(keep_data=True)
+            wait_for(
+                lambda: _condition_status(kube, "MetricsAvailable") == "False",
+                timeout=30,
+                what="metrics lost",
+            )
+            held = _replicas(kube)
+            assert held >= scaled_to
+            md = kube.get(MODELDEPLOYMENTS, NS, NAME)
+            assert "Prometheus unreachable" in (condition(md, "MetricsAvailable") or {}).get(
+                "message", ""
+            )
+            assert _replicas(kube) >= held
+
+            prometheus.start()
+            wait_for(
+                lambda: _condition_status(kube, "MetricsAvailable") == "True",
+                timeout=60,
+                what="metrics back",
+            )
+        finally:
+            load.stop()
+        # Load gone: after the stabilization window, back to minReplicas.
+        wait_for(lambda: _replicas(kube) == 1, timeout=120, what="scale-down after load")
+        reasons = [e.get("reason") for e in kube.list(EVENTS, NS)]
+        assert any(r and r.startswith("ScaleUp") for r in reasons), reasons
+        assert "MetricsUnknown" in reasons
+        assert "ScaleDown" in reasons
