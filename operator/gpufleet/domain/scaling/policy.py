@@ -1,7 +1,32 @@
-"""PLACEHOLDER -- replaced by the autoscaler work (issue 3). Holds replicas."""
+"""The scaling policy: ``decide(spec, fleet, observations, history, now) -> Decision``.
+
+Pure, deterministic and cheap (tens of microseconds): the operator calls it every
+tick per ModelDeployment, the simulator calls it for hours of simulated time.
+
+One tick:
+
+1. Limits: ``[minReplicas, maxReplicas]`` and what ``maxHourlyCost`` affords.
+2. Pods on their way: match newly ready pods to past scale-ups, learn the cold start.
+3. If the request rate and the queue depth are both unknown: hold (or raise to
+   ``fallbackReplicas``), never scale down -- a lost metric is not an idle fleet.
+4. Need: the fewest replicas whose M/M/c p95 (``queueing.py``) meets the target for
+   the arrival rate (completions + queue growth), projected one cold start ahead
+   when rising (``demand.py``), plus a backlog that must drain; with the per-replica
+   capacity measured from compute time and batch size and corrected by the measured
+   p95 (``capacity.py``). ``spec.replicas`` already counts starting pods, so a need
+   they cover adds nothing: no piling on during a spike.
+5. Stabilise (``stabilization.py``): up at once, down to the highest need of the
+   scale-down window, at most half per decision; up-only while a signal is unknown.
+6. Clamp to the limits (``budget.py``) and explain (``explain.py``).
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
+from gpufleet.domain.scaling import budget, capacity, coldstart, demand, explain, stabilization
+from gpufleet.domain.scaling.need import Need
 from gpufleet.domain.scaling.types import (
     Decision,
     FleetState,
@@ -9,7 +34,18 @@ from gpufleet.domain.scaling.types import (
     ReasonCode,
     ScalerHistory,
 )
-from gpufleet.domain.spec import ModelDeploymentSpec
+from gpufleet.domain.spec import MetricsLossBehavior, ModelDeploymentSpec
+
+MAX_UTILIZATION = 0.9
+"""Headroom against the noise of a windowed rate, whatever the queueing model says."""
+MIN_DRAIN_S = 30.0
+"""A backlog is drained over max(cold start, this): faster needs pods that cannot come sooner."""
+LEARN_SETTLE_S = 30.0
+"""A measured p95 describes one fleet size only this long after the ready count changed."""
+LATENCY_STEP_MAX = 2.0
+"""Without a capacity model, one latency-driven step at most doubles the fleet."""
+ESSENTIAL_SIGNALS = ("request_rate", "queue_depth")
+"""Signals without which the fleet cannot be sized; latency is a correction."""
 
 
 def decide(
@@ -19,15 +55,237 @@ def decide(
     history: ScalerHistory,
     now: float,
 ) -> Decision:
-    replicas = min(max(fleet.replicas, spec.scaling.min_replicas), spec.scaling.max_replicas)
+    obs = observations
+    lim = budget.limits(spec, fleet)
+    history = coldstart.track(history, fleet, now)
+    unknown = tuple(name for name in ESSENTIAL_SIGNALS if getattr(obs, name) is None)
+    if len(unknown) == len(ESSENTIAL_SIGNALS):
+        return _metrics_lost(spec, fleet, obs, history, now, lim)
+
+    need, history = _need(spec, fleet, obs, history, now, lim)
+    current = fleet.replicas
+    scaling = spec.scaling
+    window = max(scaling.scale_up_stabilization_seconds, scaling.scale_down_stabilization_seconds)
+    # Blind to a signal, a low need is no evidence: remember at least the current size.
+    needed = max(need.replicas, current) if unknown else need.replicas
+    recs = stabilization.remember(history.recommendations, now, needed, window)
+    if needed > current:
+        wanted = max(
+            current,
+            stabilization.scale_up_target(recs, now, scaling.scale_up_stabilization_seconds),
+        )
+    elif needed < current:
+        if not history.recommendations:
+            # A fresh history (operator restart) has seen no quiet window: count
+            # the current size as recommended now, so scale-down waits a window.
+            recs = stabilization.remember(((now, current),), now, needed, window)
+        wanted = stabilization.scale_down_target(
+            recs, now, scaling.scale_down_stabilization_seconds, current
+        )
+    else:
+        wanted = current
+    desired, bounds = budget.clamp(wanted, lim)
+    if need.replicas > lim.upper:
+        bounds = frozenset({lim.upper_bound})
+
+    history = replace(
+        history,
+        recommendations=recs,
+        metrics_unknown_since=((history.metrics_unknown_since or now) if unknown else None),
+        last_queue_depth=obs.queue_depth,
+        last_observed_at=obs.at,
+    )
+    code, reason = explain.scaling_reason(spec, fleet, obs, need, desired, bounds, lim, unknown)
+    history = _record_change(history, current, desired, now, reason)
+    predicted = None
+    if need.model is not None:
+        rate = obs.request_rate if obs.request_rate is not None else 0.0
+        predicted = need.model.p95_ms(desired, rate)
     return Decision(
-        desired_replicas=replicas,
-        reason_code=ReasonCode.STEADY,
-        reason=f"holding {replicas} replicas",
-        bounds_hit=frozenset(),
-        predicted_p95_ms=None,
-        hourly_cost=replicas * max(fleet.gpus_per_replica, 1) * fleet.gpu_hourly_price,
-        metrics_available=not observations.all_unknown,
-        slo_met=None,
+        desired_replicas=desired,
+        reason_code=code,
+        reason=reason,
+        bounds_hit=bounds,
+        predicted_p95_ms=predicted if predicted is None or math.isfinite(predicted) else None,
+        hourly_cost=desired * lim.replica_hourly_cost,
+        metrics_available=not unknown,
+        slo_met=_slo_met(spec, obs),
         history=history,
     )
+
+
+def _need(
+    spec: ModelDeploymentSpec,
+    fleet: FleetState,
+    obs: Observations,
+    history: ScalerHistory,
+    now: float,
+    lim: budget.Limits,
+) -> tuple[Need, ScalerHistory]:
+    target = spec.slo.latency_p95_ms
+    search_limit = max(4 * lim.upper, 64)
+    horizon = coldstart.horizon_s(spec, history)
+    history = capacity.observe(obs, history)
+    arrivals: float | None = None
+    if obs.request_rate is not None:
+        arrivals = demand.arrival_rate(
+            obs.request_rate,
+            obs.queue_depth,
+            history.last_queue_depth,
+            history.last_observed_at,
+            now,
+            backlog_threshold=_normal_queue(spec, fleet, obs),
+        )
+        history = replace(
+            history,
+            rate_samples=demand.remember_rate(
+                history.rate_samples, now, arrivals, demand.trend_window_s(horizon)
+            ),
+        )
+    latency_high = obs.p95_latency_ms is not None and obs.p95_latency_ms > target
+    history = capacity.learn_tail_factor(
+        history,
+        obs,
+        fleet.ready_replicas,
+        trustworthy=_trustworthy(spec, fleet, obs, history, now),
+    )
+    model = capacity.replica_model(history)
+    if model is None:
+        # No capacity model yet (no request executed since start): the queue and the
+        # measured latency are all there is, HPA-style.
+        replicas = 0 if arrivals is None or arrivals <= 0.0 else fleet.ready_replicas
+        code = ReasonCode.SCALE_UP_LOAD
+        if latency_high and obs.p95_latency_ms is not None:
+            step = min(LATENCY_STEP_MAX, obs.p95_latency_ms / target)
+            replicas = max(replicas, math.ceil(max(fleet.ready_replicas, 1) * step))
+            code = ReasonCode.SCALE_UP_LATENCY
+        backlog = _backlog_replicas(spec, fleet, obs)
+        if backlog > replicas:
+            replicas, code = backlog, ReasonCode.SCALE_UP_QUEUE
+        return Need(replicas, code, arrivals, None, None), history
+
+    per_replica = model.rate_within(target)
+    history = replace(history, capacity_rps_per_replica=per_replica)
+    replicas, code = 0, ReasonCode.SCALE_UP_LOAD
+    if arrivals is not None:
+        sized_for = demand.projected_rate(history.rate_samples, now, arrivals, horizon)
+        replicas = model.replicas_for(sized_for, target, MAX_UTILIZATION, search_limit)
+        if latency_high:
+            code = ReasonCode.SCALE_UP_LATENCY
+    excess = _excess_backlog(spec, fleet, obs)
+    if excess > 0.0:
+        drain_rate = excess / max(horizon, MIN_DRAIN_S)
+        backlog = model.replicas_for(
+            (arrivals or 0.0) + drain_rate, target, MAX_UTILIZATION, search_limit
+        )
+        if backlog > replicas:
+            replicas, code = backlog, ReasonCode.SCALE_UP_QUEUE
+    need = Need(
+        replicas,
+        code,
+        arrivals,
+        per_replica,
+        model,
+        lower_bound=replicas > search_limit,
+    )
+    return need, history
+
+
+def _trustworthy(
+    spec: ModelDeploymentSpec,
+    fleet: FleetState,
+    obs: Observations,
+    history: ScalerHistory,
+    now: float,
+) -> bool:
+    """Whether the measured p95 describes the ready replicas serving the measured rate.
+
+    Not if the ready count changed within ``LEARN_SETTLE_S`` (the latency window
+    mixes two fleet sizes), nor while a backlog drains (a queue left over from a
+    burst raises p95 without saying anything about capacity).
+    """
+    if history.ready_since is None or now - history.ready_since < LEARN_SETTLE_S:
+        return False
+    queue = obs.queue_depth
+    if queue is None:
+        return False
+    if queue <= _normal_queue(spec, fleet, obs):
+        return True
+    # A steady queue is the fleet's normal state under load; one that grows or
+    # drains is a burst arriving or leaving, whose latency says nothing about it.
+    last = history.last_queue_depth
+    return last is not None and abs(queue - last) <= max(fleet.ready_replicas, 0.1 * queue)
+
+
+def _normal_queue(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> float:
+    """Requests a healthy fleet holds: ``targetQueueDepth`` per ready replica, plus
+    the batch forming behind the one executing (a batching server's queue is
+    never empty under load, and that is no backlog)."""
+    batch = obs.inferences_per_exec
+    forming = batch if batch is not None and math.isfinite(batch) and batch > 1.0 else 1.0
+    return fleet.ready_replicas * (spec.scaling.target_queue_depth + 2.0 * forming)
+
+
+def _excess_backlog(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> float:
+    if obs.queue_depth is None or fleet.starting_replicas > 0:
+        # Starting pods will drain it; counting it again would pile pods on.
+        return 0.0
+    return max(0.0, obs.queue_depth - _normal_queue(spec, fleet, obs))
+
+
+def _backlog_replicas(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> int:
+    excess = _excess_backlog(spec, fleet, obs)
+    if excess <= 0.0:
+        return 0
+    return fleet.ready_replicas + math.ceil(excess / spec.scaling.target_queue_depth)
+
+
+def _metrics_lost(
+    spec: ModelDeploymentSpec,
+    fleet: FleetState,
+    obs: Observations,
+    history: ScalerHistory,
+    now: float,
+    lim: budget.Limits,
+) -> Decision:
+    current = fleet.replicas
+    wanted, code = current, ReasonCode.METRICS_UNKNOWN_HOLD
+    fallback = spec.scaling.fallback_replicas
+    if spec.scaling.on_metrics_loss is MetricsLossBehavior.FALLBACK and fallback is not None:
+        # Fallback raises to a safe size; lowering would be scaling down blind.
+        wanted, code = max(current, fallback), ReasonCode.METRICS_UNKNOWN_FALLBACK
+    desired, bounds = budget.clamp(wanted, lim)
+    since = history.metrics_unknown_since if history.metrics_unknown_since is not None else now
+    reason = explain.metrics_lost_reason(obs, now - since, current, desired, code, bounds, lim)
+    history = replace(
+        history, metrics_unknown_since=since, last_queue_depth=None, last_observed_at=None
+    )
+    history = _record_change(history, current, desired, now, reason)
+    return Decision(
+        desired_replicas=desired,
+        reason_code=code if not bounds else explain.bound_code(bounds),
+        reason=reason,
+        bounds_hit=bounds,
+        predicted_p95_ms=None,
+        hourly_cost=desired * lim.replica_hourly_cost,
+        metrics_available=False,
+        slo_met=_slo_met(spec, obs),
+        history=history,
+    )
+
+
+def _record_change(
+    history: ScalerHistory, current: int, desired: int, now: float, reason: str
+) -> ScalerHistory:
+    if desired == current:
+        return history
+    if desired > current:
+        history = coldstart.record_scale_up(history, now, desired - current)
+    return replace(history, last_scale_time=now, last_scale_reason=reason)
+
+
+def _slo_met(spec: ModelDeploymentSpec, obs: Observations) -> bool | None:
+    p95 = obs.p95_latency_ms
+    if p95 is None or not math.isfinite(p95):
+        return None
+    return p95 <= spec.slo.latency_p95_ms

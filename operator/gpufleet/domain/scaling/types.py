@@ -38,7 +38,9 @@ class Observations:
 
     @property
     def all_unknown(self) -> bool:
-        return self.request_rate is None and self.queue_depth is None and self.p95_latency_ms is None
+        return (
+            self.request_rate is None and self.queue_depth is None and self.p95_latency_ms is None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +101,24 @@ class ScalerHistory:
     observed_cold_start_s: float | None = None
     """Cold start learned from how long added replicas took to become ready."""
     capacity_rps_per_replica: float | None = None
-    """Learned sustainable request rate of one replica (smoothed)."""
+    """Learned request rate one replica sustains within the latency target."""
     metrics_unknown_since: float | None = None
     last_ready_replicas: int | None = None
+    # Added by the autoscaler (all defaulted: a fresh history stays valid).
+    tail_factor: float | None = None
+    """Learned p95 latency in batch times (None: the prior, 2)."""
+    batch_fit: tuple[float, ...] = ()
+    """Decayed sums (w, w*b, w*b^2, w*t, w*b*t) fitting batch time t = a + c*b, ms."""
+    batch_time: tuple[float, float] | None = None
+    """Last physically sensible fit ``(a, c)`` ms, kept while batch sizes vary too little."""
+    max_batch_seen: float | None = None
+    """Largest mean batch (inferences per execution) measured."""
+    rate_samples: tuple[tuple[float, float], ...] = ()
+    """(time, arrival rate) over the trend window, to anticipate growth."""
+    last_queue_depth: float | None = None
+    last_observed_at: float | None = None
+    ready_since: float | None = None
+    """When the ready replica count last changed (measurements before mix two sizes)."""
 
 
 @dataclass(frozen=True, slots=True)
