@@ -1,0 +1,86 @@
+"""``gpufleet-server``: command line flags mirroring ``tritonserver``'s."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from gpufleet_server.options import ServerOptions
+from gpufleet_server.server import serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpufleet-server",
+        description="PyTorch model server speaking Triton's HTTP/gRPC protocol and metrics.",
+        allow_abbrev=False,  # an abbreviation of a flag is an unknown flag, as in tritonserver
+    )
+    parser.add_argument("--model-repository", "--model-store", required=True)
+    parser.add_argument("--host", default="0.0.0.0", help="address all three ports bind to")
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--exit-timeout-secs", type=float, default=30.0)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32")
+    parser.add_argument(
+        "--metrics-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only summary_latencies=true|false is supported (default true)",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def _summary_latencies(settings: list[str], parser: argparse.ArgumentParser) -> bool:
+    enabled = True
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key != "summary_latencies" or value not in ("true", "false"):
+            parser.error(f"unsupported --metrics-config '{setting}'")
+        enabled = value == "true"
+    return enabled
+
+
+def parse_options(argv: Sequence[str]) -> tuple[ServerOptions, str]:
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(
+            f"unknown flag(s): {' '.join(unknown)} "
+            "(gpufleet-server accepts only the flags listed by --help)"
+        )
+    try:
+        options = ServerOptions(
+            model_repository=args.model_repository,
+            host=args.host,
+            http_port=args.http_port,
+            grpc_port=args.grpc_port,
+            metrics_port=args.metrics_port,
+            exit_timeout_secs=args.exit_timeout_secs,
+            device=args.device,
+            dtype=args.dtype,
+            summary_latencies=_summary_latencies(args.metrics_config, parser),
+        )
+    except ValidationError as error:
+        parser.error(str(error))
+    return options, args.log_level
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    options, log_level = parse_options(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sys.exit(asyncio.run(serve(options)))
+
+
+if __name__ == "__main__":
+    main()
