@@ -9,12 +9,14 @@ One tick:
 2. Pods on their way: match newly ready pods to past scale-ups, learn the cold start.
 3. If the request rate and the queue depth are both unknown: hold (or raise to
    ``fallbackReplicas``), never scale down -- a lost metric is not an idle fleet.
-4. Need: the fewest replicas whose M/M/c p95 (``queueing.py``) meets the target for
-   the arrival rate (completions + queue growth), projected one cold start ahead
-   when rising (``demand.py``), plus a backlog that must drain; with the per-replica
-   capacity measured from compute time and batch size and corrected by the measured
-   p95 (``capacity.py``). ``spec.replicas`` already counts starting pods, so a need
-   they cover adds nothing: no piling on during a spike.
+4. Need: the fewest replicas whose predicted p95 meets ``AIM`` x the target for the
+   arrival rate (completions + queue growth), projected one cold start ahead when
+   rising (``demand.py``), plus a backlog that must drain. The prediction
+   (``batching.py``) is a dynamic-batching replica -- batch time ``a + c*b`` fitted
+   from compute time and batch size, p95 = ``tail_factor`` batch times -- plus an
+   Erlang C wait when the fleet runs short (``queueing.py``); the tail factor is
+   learned from the measured p95 (``capacity.py``). ``spec.replicas`` already
+   counts starting pods, so a need they cover adds nothing: no piling on.
 5. Stabilise (``stabilization.py``): up at once, down to the highest need of the
    scale-down window, at most half per decision; up-only while a signal is unknown.
 6. Clamp to the limits (``budget.py``) and explain (``explain.py``).
@@ -36,11 +38,14 @@ from gpufleet.domain.scaling.types import (
 )
 from gpufleet.domain.spec import MetricsLossBehavior, ModelDeploymentSpec
 
+AIM = 0.9
+"""Size for a predicted p95 of this share of the target: the measured p95 is a noisy,
+lagging estimate, and a fleet sized exactly at the target misses it half the time."""
 MAX_UTILIZATION = 0.9
 """Headroom against the noise of a windowed rate, whatever the queueing model says."""
 MIN_DRAIN_S = 30.0
 """A backlog is drained over max(cold start, this): faster needs pods that cannot come sooner."""
-LEARN_SETTLE_S = 30.0
+LEARN_SETTLE_S = 60.0
 """A measured p95 describes one fleet size only this long after the ready count changed."""
 LATENCY_STEP_MAX = 2.0
 """Without a capacity model, one latency-driven step at most doubles the fleet."""
@@ -123,6 +128,7 @@ def _need(
     lim: budget.Limits,
 ) -> tuple[Need, ScalerHistory]:
     target = spec.slo.latency_p95_ms
+    aim = AIM * target
     search_limit = max(4 * lim.upper, 64)
     horizon = coldstart.horizon_s(spec, history)
     history = capacity.observe(obs, history)
@@ -164,19 +170,19 @@ def _need(
             replicas, code = backlog, ReasonCode.SCALE_UP_QUEUE
         return Need(replicas, code, arrivals, None, None), history
 
-    per_replica = model.rate_within(target)
+    per_replica = model.rate_within(aim)
     history = replace(history, capacity_rps_per_replica=per_replica)
     replicas, code = 0, ReasonCode.SCALE_UP_LOAD
     if arrivals is not None:
         sized_for = demand.projected_rate(history.rate_samples, now, arrivals, horizon)
-        replicas = model.replicas_for(sized_for, target, MAX_UTILIZATION, search_limit)
+        replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
         if latency_high:
             code = ReasonCode.SCALE_UP_LATENCY
     excess = _excess_backlog(spec, fleet, obs)
     if excess > 0.0:
         drain_rate = excess / max(horizon, MIN_DRAIN_S)
         backlog = model.replicas_for(
-            (arrivals or 0.0) + drain_rate, target, MAX_UTILIZATION, search_limit
+            (arrivals or 0.0) + drain_rate, aim, MAX_UTILIZATION, search_limit
         )
         if backlog > replicas:
             replicas, code = backlog, ReasonCode.SCALE_UP_QUEUE
@@ -201,20 +207,14 @@ def _trustworthy(
     """Whether the measured p95 describes the ready replicas serving the measured rate.
 
     Not if the ready count changed within ``LEARN_SETTLE_S`` (the latency window
-    mixes two fleet sizes), nor while a backlog drains (a queue left over from a
-    burst raises p95 without saying anything about capacity).
+    mixes two fleet sizes), nor with a backlog queued: a burst arriving or leaving
+    raises p95 without saying anything about one replica's latency.
     """
     if history.ready_since is None or now - history.ready_since < LEARN_SETTLE_S:
         return False
-    queue = obs.queue_depth
-    if queue is None:
-        return False
-    if queue <= _normal_queue(spec, fleet, obs):
-        return True
-    # A steady queue is the fleet's normal state under load; one that grows or
-    # drains is a burst arriving or leaving, whose latency says nothing about it.
-    last = history.last_queue_depth
-    return last is not None and abs(queue - last) <= max(fleet.ready_replicas, 0.1 * queue)
+    queue, last = obs.queue_depth, history.last_queue_depth
+    normal = _normal_queue(spec, fleet, obs)
+    return queue is not None and last is not None and queue <= normal and last <= normal
 
 
 def _normal_queue(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> float:

@@ -1,0 +1,23 @@
+"""What the load needs this tick, with the numbers that explain it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpufleet.domain.scaling.batching import ReplicaModel
+from gpufleet.domain.scaling.types import ReasonCode
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    replicas: int
+    code: ReasonCode
+    """Which signal set ``replicas``: load, queue backlog or measured latency."""
+    arrival_rate: float | None
+    """Requests/s arriving (completions + queue growth); ``None`` when unknown."""
+    rate_per_replica: float | None
+    """Requests/s one replica may carry within the target; ``None`` before any was measured."""
+    model: ReplicaModel | None
+    """The replica model the need was sized with."""
+    lower_bound: bool = False
+    """``replicas`` is only a lower bound: the search stopped there (far past the limits)."""

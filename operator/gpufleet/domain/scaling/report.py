@@ -1,0 +1,190 @@
+"""Turn a scaling ``Decision`` into what the operator writes: status, conditions, Events.
+
+Pure. The autoscaling timer, per ModelDeployment and tick::
+
+    decision = decide(spec, fleet, observations, history, now)
+    report = build_report(spec, decision, observations, previous_status=body.status,
+                          replicas_before=fleet.replicas, generation=meta.generation, now=now)
+    # 1. patch the Deployment's spec.replicas to decision.desired_replicas (if changed)
+    # 2. patch the ModelDeployment's status with report.status_patch
+    #    (camelCase keys; "conditions" already merged with the other conditions)
+    # 3. post each of report.events: kopf.event(body, type=e.type, reason=e.reason,
+    #    message=e.message)
+    # 4. keep decision.history for the next tick
+
+``status_patch`` holds ``desiredReplicas``, ``queueDepth``, ``requestRate``,
+``p95LatencyMs``, ``predictedP95LatencyMs``, ``hourlyCost``, ``lastScaleTime``,
+``lastScaleReason``, ``metricsUnknown`` and ``conditions`` (``SLOMet``, ``CostCapped``,
+``MetricsAvailable`` merged into the previous list by
+:func:`gpufleet.domain.conditions.merge_conditions`). Unknown measurements are
+written as ``None`` so a stale number never lingers in status.
+
+Events: one per scale change (``reason`` = the decision's ReasonCode) and one per
+condition whose status or reason changed (a changed number in a message alone
+is not news and would flood the Events list every tick).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gpufleet.domain.conditions import (
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    merge_conditions,
+    rfc3339,
+)
+from gpufleet.domain.scaling.types import Bound, Decision, Observations
+from gpufleet.domain.spec import ModelDeploymentSpec
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventMessage:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingReport:
+    status_patch: dict[str, Any]
+    events: tuple[EventMessage, ...]
+
+
+def scaling_conditions(
+    spec: ModelDeploymentSpec, decision: Decision, obs: Observations
+) -> tuple[Condition, ...]:
+    return (
+        _slo_condition(spec, decision, obs),
+        _cost_condition(spec, decision),
+        _metrics_condition(obs, decision),
+    )
+
+
+def _slo_condition(spec: ModelDeploymentSpec, decision: Decision, obs: Observations) -> Condition:
+    target = spec.slo.latency_p95_ms
+    if decision.slo_met is None or obs.p95_latency_ms is None:
+        why = obs.unknown.get("p95_latency_ms", "no p95 latency measured")
+        return Condition(
+            ConditionType.SLO_MET,
+            ConditionStatus.UNKNOWN,
+            "LatencyUnknown",
+            f"p95 latency unknown: {why}",
+        )
+    if decision.slo_met:
+        return Condition(
+            ConditionType.SLO_MET,
+            ConditionStatus.TRUE,
+            "LatencyWithinTarget",
+            f"p95 {obs.p95_latency_ms:.0f} ms <= {target:g} ms target",
+        )
+    return Condition(
+        ConditionType.SLO_MET,
+        ConditionStatus.FALSE,
+        "LatencyAboveTarget",
+        f"p95 {obs.p95_latency_ms:.0f} ms > {target:g} ms target",
+    )
+
+
+def _cost_condition(spec: ModelDeploymentSpec, decision: Decision) -> Condition:
+    budget = spec.cost.max_hourly_cost
+    if Bound.BUDGET in decision.bounds_hit:
+        return Condition(
+            ConditionType.COST_CAPPED,
+            ConditionStatus.TRUE,
+            "BudgetLimitsReplicas",
+            f"capped at {decision.desired_replicas} replicas "
+            f"({decision.hourly_cost:.2f} $/h) by maxHourlyCost {budget:g} $/h",
+        )
+    return Condition(
+        ConditionType.COST_CAPPED,
+        ConditionStatus.FALSE,
+        "WithinBudget",
+        f"{decision.hourly_cost:.2f} $/h of {budget:g} $/h budget",
+    )
+
+
+def _metrics_condition(obs: Observations, decision: Decision) -> Condition:
+    if decision.metrics_available:
+        return Condition(
+            ConditionType.METRICS_AVAILABLE,
+            ConditionStatus.TRUE,
+            "MetricsFresh",
+            f"{obs.pods_reporting} pods reporting",
+        )
+    why = "; ".join(f"{name}: {reason}" for name, reason in sorted(obs.unknown.items()))
+    return Condition(
+        ConditionType.METRICS_AVAILABLE,
+        ConditionStatus.FALSE,
+        "MetricsUnknown",
+        why or "request rate and queue depth unknown",
+    )
+
+
+def _event_type(condition: dict[str, Any]) -> EventType:
+    bad = {
+        ConditionType.SLO_MET.value: "False",
+        ConditionType.METRICS_AVAILABLE.value: "False",
+        ConditionType.COST_CAPPED.value: "True",
+    }
+    return "Warning" if bad.get(condition["type"]) == condition["status"] else "Normal"
+
+
+def build_report(
+    spec: ModelDeploymentSpec,
+    decision: Decision,
+    obs: Observations,
+    *,
+    previous_status: Mapping[str, Any] | None,
+    replicas_before: int,
+    generation: int | None,
+    now: float,
+) -> ScalingReport:
+    previous = previous_status or {}
+    conditions, changes = merge_conditions(
+        previous.get("conditions"),
+        scaling_conditions(spec, decision, obs),
+        generation=generation,
+        now=now,
+    )
+    history = decision.history
+    status: dict[str, Any] = {
+        "desiredReplicas": decision.desired_replicas,
+        "queueDepth": obs.queue_depth,
+        "requestRate": obs.request_rate,
+        "p95LatencyMs": obs.p95_latency_ms,
+        "predictedP95LatencyMs": decision.predicted_p95_ms,
+        "hourlyCost": decision.hourly_cost,
+        "lastScaleTime": (
+            rfc3339(history.last_scale_time)
+            if history.last_scale_time is not None
+            else previous.get("lastScaleTime")
+        ),
+        "lastScaleReason": history.last_scale_reason or previous.get("lastScaleReason"),
+        "metricsUnknown": dict(obs.unknown) or None,
+        "conditions": conditions,
+    }
+    events: list[EventMessage] = []
+    if decision.desired_replicas != replicas_before:
+        kind: EventType = "Warning" if decision.bounds_hit else "Normal"
+        events.append(EventMessage(kind, decision.reason_code.value, decision.reason))
+    for old, new in changes:
+        if (
+            old is not None
+            and old.get("status") == new["status"]
+            and old.get("reason") == new["reason"]
+        ):
+            continue
+        events.append(
+            EventMessage(
+                _event_type(new),
+                new["reason"],
+                f"{new['type']} is {new['status']}: {new['message']}",
+            )
+        )
+    return ScalingReport(status_patch=status, events=tuple(events))

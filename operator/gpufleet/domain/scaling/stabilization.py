@@ -1,0 +1,34 @@
+"""Scale up fast, scale down slowly: recommendation windows and a rate limit.
+
+Like the HPA's ``behavior``: a scale-up takes the *lowest* recommendation of the
+scale-up window (0 s by default: act at once), a scale-down the *highest* of the
+scale-down window, so one quiet tick cannot shed the capacity a busy minute
+needed; and one decision removes at most half of the replicas.
+"""
+
+from __future__ import annotations
+
+import math
+
+Recommendations = tuple[tuple[float, int], ...]
+
+MAX_DOWN_FRACTION = 0.5
+
+
+def remember(recs: Recommendations, now: float, needed: int, window_s: float) -> Recommendations:
+    start = now - window_s
+    kept = [r for r in recs if start <= r[0] <= now]
+    kept.append((now, needed))
+    return tuple(kept)
+
+
+def scale_up_target(recs: Recommendations, now: float, window_s: float) -> int:
+    start = now - window_s
+    return min(r[1] for r in recs if r[0] >= start)
+
+
+def scale_down_target(recs: Recommendations, now: float, window_s: float, current: int) -> int:
+    start = now - window_s
+    highest = max(r[1] for r in recs if r[0] >= start)
+    step = max(1, math.ceil(current * MAX_DOWN_FRACTION))
+    return min(current, max(highest, current - step))

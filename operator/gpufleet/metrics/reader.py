@@ -1,0 +1,97 @@
+"""Read the whole fleet's metrics from Prometheus: a fixed set of queries per tick.
+
+Usage, once per autoscaling tick::
+
+    reader = FleetMetricsReader(settings)
+    sample = await reader.sample()               # len(QUERY_TEMPLATES) queries, concurrent
+    obs = sample.observations(namespace, name, expected_pods=ready_replicas)
+
+prometheus-api-client is synchronous, so each query runs in a worker thread.
+Every query of a tick is evaluated at the same instant (``time=``), so the
+signals of one sample are mutually consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from gpufleet.metrics.queries import Signal, build_queries
+from gpufleet.metrics.sample import FleetKey, FleetSample, PerPod, SignalResult
+from gpufleet.settings import MetricLabels, OperatorSettings
+
+
+class FleetMetricsReader:
+    def __init__(self, settings: OperatorSettings, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._labels = settings.labels
+        self._queries = build_queries(settings.labels, settings.rate_window_seconds)
+        self._clock = clock
+        # No retries: a tick that cannot read Prometheus reports "unknown" now and
+        # tries again next tick, instead of stalling the operator in back-offs.
+        self._client = PrometheusConnect(
+            url=settings.prometheus_url,
+            retry=Retry(total=0),
+            timeout=math.ceil(settings.query_timeout_seconds),
+        )
+        self.queries_sent = 0
+        """Queries issued since start (the benchmark and tests check it per tick)."""
+
+    @property
+    def queries(self) -> dict[Signal, str]:
+        return dict(self._queries)
+
+    async def sample(self) -> FleetSample:
+        at = self._clock()
+        self.queries_sent += len(self._queries)
+        results = await asyncio.gather(
+            *(asyncio.to_thread(self._run, promql, at) for promql in self._queries.values())
+        )
+        signals = dict(zip(self._queries, results, strict=True))
+        errors = [r.error for r in results if r.error is not None]
+        unreachable = errors[0] if errors and len(errors) == len(results) else None
+        return FleetSample(
+            at=at,
+            stale_after_seconds=self._settings.stale_after_seconds,
+            signals=signals,
+            unreachable=unreachable,
+        )
+
+    def _run(self, promql: str, at: float) -> SignalResult:
+        try:
+            raw = self._client.custom_query(promql, params={"time": f"{at:.3f}"})
+        except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
+            return SignalResult(error=_short_error(exc))
+        return SignalResult(values=parse_vector(raw, self._labels))
+
+
+def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> dict[FleetKey, PerPod]:
+    """An instant vector as {(namespace, modeldeployment): {pod: value}}.
+
+    Prometheus encodes NaN/Inf as the strings "NaN", "+Inf"; ``float`` parses them,
+    and the aggregation treats them as unknown.
+    """
+    out: dict[FleetKey, PerPod] = {}
+    for series in raw:
+        metric = series.get("metric", {})
+        key = (metric.get(labels.namespace, ""), metric.get(labels.modeldeployment, ""))
+        pod = metric.get(labels.pod, "")
+        try:
+            value = float(series["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            value = math.nan
+        out.setdefault(key, {})[pod] = value
+    return out
+
+
+def _short_error(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:197] + "..."

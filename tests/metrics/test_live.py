@@ -1,0 +1,203 @@
+"""The metrics reader against real parts: Prometheus scraping two Triton servers under load.
+
+Slow (~1-2 min): starts the Debian ``prometheus`` and the ``tritonserver`` bundled
+in nvidia-pytriton, and drives them with tritonclient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpufleet.domain.scaling.types import Observations
+from gpufleet.metrics.reader import FleetMetricsReader
+from gpufleet.settings import OperatorSettings
+
+pytestmark = pytest.mark.slow
+
+NAMESPACE = "test"
+
+
+def _skip_without_binaries() -> None:
+    if shutil.which("prometheus") is None:
+        pytest.skip("the Debian prometheus binary is not installed")
+    try:
+        from gpufleet.devtools.triton import bundled_tritonserver
+
+        bundled_tritonserver()
+    except (ImportError, FileNotFoundError) as exc:
+        pytest.skip(f"no tritonserver from nvidia-pytriton: {exc}")
+
+
+class LoadGenerator:
+    """Threads sending inferences to one Triton server until stopped."""
+
+    def __init__(self, url: str, *, clients: int, rate_per_client: float | None) -> None:
+        self._url = url
+        self._stop = threading.Event()
+        self._interval = None if rate_per_client is None else 1.0 / rate_per_client
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        import tritonclient.http as http
+
+        client = http.InferenceServerClient(self._url)
+        data = np.ones((1, 16), dtype=np.float32)
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            tensor = http.InferInput("INPUT", [1, 16], "FP32")
+            tensor.set_data_from_numpy(data)
+            try:
+                client.infer("mlp", [tensor])
+            except Exception:  # the server was stopped under us
+                if self._stop.wait(0.1):
+                    break
+                continue
+            with self._lock:
+                self.sent += 1
+            if self._interval is not None:
+                next_at += self._interval
+                # Pacing an open-loop load generator, not waiting for a condition.
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        client.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+async def wait_for(
+    reader: FleetMetricsReader,
+    name: str,
+    expected_pods: int | None,
+    condition: Callable[[Observations], bool],
+    timeout_s: float = 40.0,
+) -> Observations:
+    deadline = time.monotonic() + timeout_s
+    obs: Observations | None = None
+    while time.monotonic() < deadline:
+        sample = await reader.sample()
+        obs = sample.observations(NAMESPACE, name, expected_pods)
+        if condition(obs):
+            return obs
+        await asyncio.sleep(0.5)  # the next scrape; polling a condition
+    raise AssertionError(f"condition not met within {timeout_s} s; last: {obs}")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    _skip_without_binaries()
+    from gpufleet.devtools.prometheus import PrometheusServer, ScrapeTarget
+    from gpufleet.devtools.triton import TritonServer, write_torch_model
+
+    root: Path = tmp_path_factory.mktemp("live")
+    alpha = TritonServer(write_torch_model(root / "alpha", "mlp", work_ms=5.0))
+    beta = TritonServer(write_torch_model(root / "beta", "mlp", work_ms=100.0, max_batch_size=2))
+    prometheus = PrometheusServer(scrape_interval_s=1.0)
+    try:
+        alpha.start()
+        beta.start()
+        prometheus.start()
+        prometheus.set_targets(
+            [
+                ScrapeTarget(
+                    alpha.metrics_address,
+                    {"namespace": NAMESPACE, "modeldeployment": "alpha", "pod": "alpha-0"},
+                ),
+                ScrapeTarget(
+                    beta.metrics_address,
+                    {"namespace": NAMESPACE, "modeldeployment": "beta", "pod": "beta-0"},
+                ),
+            ]
+        )
+        yield {"alpha": alpha, "beta": beta, "prometheus": prometheus}
+    finally:
+        prometheus.stop()
+        beta.stop()
+        alpha.stop()
+
+
+async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
+    fleet: dict[str, object],
+) -> None:
+    from gpufleet.devtools.prometheus import PrometheusServer
+    from gpufleet.devtools.triton import TritonServer
+
+    alpha = fleet["alpha"]
+    beta = fleet["beta"]
+    prometheus = fleet["prometheus"]
+    assert isinstance(alpha, TritonServer)
+    assert isinstance(beta, TritonServer)
+    assert isinstance(prometheus, PrometheusServer)
+    settings = OperatorSettings(
+        prometheus_url=prometheus.url,
+        rate_window_seconds=5.0,
+        scrape_interval_seconds=1.0,
+        stale_after_seconds=5.0,
+        query_timeout_seconds=2.0,
+    )
+    reader = FleetMetricsReader(settings)
+
+    # Open-loop 20 req/s on alpha; 8 closed-loop clients on beta, which serves at
+    # most 2 requests per 100 ms batch: about 6 of them queue at any time.
+    steady = LoadGenerator(alpha.http_url, clients=2, rate_per_client=10.0)
+    flood = LoadGenerator(beta.http_url, clients=8, rate_per_client=None)
+    try:
+        obs = await wait_for(
+            reader,
+            "alpha",
+            1,
+            lambda o: o.request_rate is not None and 16.0 <= o.request_rate <= 24.0,
+        )
+        assert obs.compute_ms_per_exec is not None
+        assert obs.compute_ms_per_exec >= 5.0  # the model's work_ms
+        assert obs.p95_latency_ms is not None
+        assert obs.pods_reporting == 1
+
+        busy = await wait_for(
+            reader, "beta", 1, lambda o: o.queue_depth is not None and o.queue_depth >= 3.0
+        )
+        assert busy.request_rate is not None
+        assert 10.0 <= busy.request_rate <= 21.0  # <= 2 per 100 ms batch
+        assert busy.inferences_per_exec is not None
+        assert busy.inferences_per_exec > 1.2  # the queue lets batches fill
+
+        queries_before = reader.queries_sent
+        await reader.sample()
+        assert reader.queries_sent - queries_before == len(reader.queries)
+
+        # A stopped server: its pod's signals become unknown, not zero.
+        flood.stop()
+        beta.stop()
+        lost = await wait_for(reader, "beta", 1, lambda o: o.request_rate is None, timeout_s=30)
+        assert lost.queue_depth is None
+        assert lost.unknown["request_rate"]
+        still = (await reader.sample()).observations(NAMESPACE, "alpha", 1)
+        assert still.request_rate is not None
+        assert still.request_rate > 10.0
+
+        # Prometheus down: everything unknown, with the reason; back: known again.
+        prometheus.stop(keep_data=True)
+        down = (await reader.sample()).observations(NAMESPACE, "alpha", 1)
+        assert down.all_unknown
+        assert down.unknown["request_rate"].startswith("Prometheus unreachable")
+        prometheus.start()
+        back = await wait_for(
+            reader, "alpha", 1, lambda o: o.request_rate is not None and o.request_rate > 10.0
+        )
+        assert back.queue_depth is not None
+    finally:
+        steady.stop()
+        flood.stop()

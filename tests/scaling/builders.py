@@ -1,0 +1,93 @@
+"""Small builders for policy tests: a spec, a fleet, observations of a steady load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpufleet.domain.scaling.types import FleetState, Observations
+from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
+
+# One replica runs batches of b requests in 600 + 300*b ms (the simulator's default
+# LLM profile): batch 1 takes 900 ms, batch 4 takes 1.8 s.
+FIXED_MS = 600.0
+PER_REQUEST_MS = 300.0
+PRICE = 1.0
+
+
+def spec(
+    *,
+    target_ms: float = 3000.0,
+    budget: float = 1000.0,
+    price: float | None = PRICE,
+    **scaling: Any,
+) -> ModelDeploymentSpec:
+    raw: dict[str, Any] = {
+        "model": {"name": "llm", "repository": "s3://models/llm"},
+        "slo": {"latencyP95Ms": target_ms},
+        "cost": {"maxHourlyCost": budget},
+        "scaling": {"minReplicas": 1, "maxReplicas": 50, "coldStartSeconds": 60, **scaling},
+    }
+    if price is not None:
+        raw["cost"]["gpuHourlyPrice"] = price
+    return parse_spec(raw)
+
+
+def fleet(replicas: int, ready: int | None = None, *, gpus: int = 1) -> FleetState:
+    return FleetState(
+        replicas=replicas,
+        ready_replicas=replicas if ready is None else ready,
+        gpus_per_replica=gpus,
+        gpu_hourly_price=PRICE,
+    )
+
+
+def load(
+    at: float,
+    rate: float,
+    *,
+    batch: float = 1.0,
+    queue: float = 0.0,
+    p95_ms: float | None = None,
+    pods: int = 1,
+) -> Observations:
+    """What the metrics reader reports for a steady ``rate`` served in batches of ``batch``.
+
+    The p95 defaults to two batch times: the wait for the batch in flight plus one's own.
+    """
+    exec_ms = FIXED_MS + PER_REQUEST_MS * batch
+    if p95_ms is None:
+        p95_ms = 2.0 * exec_ms
+    return Observations(
+        at=at,
+        request_rate=rate,
+        queue_depth=queue,
+        p95_latency_ms=p95_ms,
+        avg_latency_ms=exec_ms,
+        avg_queue_ms=0.0,
+        compute_ms_per_exec=exec_ms,
+        inferences_per_exec=batch,
+        failure_rate=0.0,
+        pods_reporting=pods,
+    )
+
+
+def unknown(at: float, reason: str = "Prometheus unreachable: connection refused") -> Observations:
+    signals = ("request_rate", "queue_depth", "p95_latency_ms")
+    return Observations(at=at, unknown=dict.fromkeys(signals, reason))
+
+
+class PodClock:
+    """Pods that become ready ``cold_start_s`` after they are asked for (newest removed first)."""
+
+    def __init__(self, replicas: int, cold_start_s: float) -> None:
+        self.cold_start_s = cold_start_s
+        self.started_at: list[float] = [-1e9] * replicas
+
+    def state(self, now: float) -> FleetState:
+        ready = sum(1 for t in self.started_at if now - t >= self.cold_start_s)
+        return fleet(len(self.started_at), ready)
+
+    def scale_to(self, replicas: int, now: float) -> None:
+        while len(self.started_at) < replicas:
+            self.started_at.append(now)
+        del self.started_at[replicas:]

@@ -1,0 +1,256 @@
+"""The policy's decisions, case by case (KEDA-style tables) and over short scenarios."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+
+from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.types import Bound, Observations, ReasonCode, ScalerHistory
+from gpufleet.domain.spec import ModelDeploymentSpec
+from tests.scaling.builders import PodClock, fleet, load, spec, unknown
+
+TICK = 5.0
+
+
+def warm(
+    s: ModelDeploymentSpec, replicas: int, rate: float, batch: float, ticks: int = 120
+) -> tuple[ScalerHistory, int]:
+    """History and fleet size after ``ticks`` of this load, the fleet following decisions."""
+    history = ScalerHistory()
+    for i in range(ticks):
+        now = i * TICK
+        obs = load(now, rate, batch=1.0 + (batch - 1.0) * (i % 2))  # two batch sizes: a fit
+        d = decide(s, fleet(replicas), obs, history, now)
+        history, replicas = d.history, d.desired_replicas
+    return history, replicas
+
+
+# The load of ``load()``: batches of b take 600 + 300 b ms. At the largest batch the
+# 3 s target allows (4: 1.8 s + a wait for the batch in flight), one replica serves
+# at most 4 / 1.8 s = 2.2 req/s; so R req/s need at least R / 2.2 replicas.
+MAX_RPS = 4 / 1.8
+SETTLED = None
+"""Marks a case run on the fleet size the policy settled at for 10 req/s."""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    replicas: int | None
+    obs: Observations
+    expect_min: int | None
+    """None: the settled size (the decision holds)."""
+    expect_max: int | None
+    code: ReasonCode | None = None
+    bounds: frozenset[Bound] = frozenset()
+
+
+# A fleet that served 10 req/s for ten minutes, then sees one of these ticks.
+CASES = [
+    Case("steady load holds", SETTLED, load(600, 10.0, batch=2.0), None, None, ReasonCode.STEADY),
+    Case(
+        "spike x3 scales up at once",
+        SETTLED,
+        load(600, 30.0, batch=2.0),
+        int(30 / MAX_RPS) + 1,
+        27,
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
+        "a quiet tick waits for the stabilization window",
+        SETTLED,
+        load(600, 0.0),
+        None,
+        None,
+        ReasonCode.SCALE_DOWN_STABILIZING,
+    ),
+    Case("all metrics unknown: hold", 10, unknown(600), 10, 10, ReasonCode.METRICS_UNKNOWN_HOLD),
+    Case(
+        "queue unknown and load low: no scale-down",
+        10,
+        replace(load(600, 1.0), queue_depth=None, unknown={"queue_depth": "stale"}),
+        10,
+        10,
+        ReasonCode.METRICS_UNKNOWN_HOLD,
+    ),
+    Case(
+        "queue unknown and load high: scale-up allowed",
+        SETTLED,
+        replace(load(600, 40.0, batch=2.0), queue_depth=None, unknown={"queue_depth": "stale"}),
+        int(40 / MAX_RPS) + 1,
+        50,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def settled() -> tuple[ScalerHistory, int]:
+    return warm(spec(), 10, 10.0, 2.0)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decision_table(case: Case, settled: tuple[ScalerHistory, int]) -> None:
+    history, size = settled
+    replicas = size if case.replicas is SETTLED else case.replicas
+    d = decide(spec(), fleet(replicas), case.obs, history, case.obs.at)
+    low = size if case.expect_min is None else case.expect_min
+    high = size if case.expect_max is None else case.expect_max
+    assert low <= d.desired_replicas <= high, d.reason
+    if case.code is not None:
+        assert d.reason_code is case.code, d.reason
+    assert d.bounds_hit == case.bounds
+
+
+def test_budget_caps_replicas_and_says_so() -> None:
+    s = spec(budget=12.0)  # 12 replicas at 1 $/h
+    d = decide(s, fleet(10), load(0, 100.0, batch=2.0), ScalerHistory(), 0.0)
+    assert d.desired_replicas == 12
+    assert d.bounds_hit == {Bound.BUDGET}
+    assert d.reason_code is ReasonCode.COST_CAPPED
+    assert "maxHourlyCost 12.0 $/h" in d.reason
+    assert d.hourly_cost == pytest.approx(12.0)
+
+
+def test_budget_counts_gpus_per_replica() -> None:
+    s = spec(budget=12.0)
+    d = decide(s, fleet(2, gpus=4), load(0, 100.0, batch=2.0), ScalerHistory(), 0.0)
+    assert d.desired_replicas == 3  # 3 replicas x 4 GPUs x 1 $/h = 12 $/h
+    assert d.hourly_cost == pytest.approx(12.0)
+
+
+def test_max_replicas_caps() -> None:
+    s = spec(maxReplicas=8)
+    d = decide(s, fleet(4), load(0, 100.0, batch=2.0), ScalerHistory(), 0.0)
+    assert d.desired_replicas == 8
+    assert d.bounds_hit == {Bound.MAX_REPLICAS}
+    assert d.reason_code is ReasonCode.MAX_REPLICAS
+
+
+def test_min_replicas_floor_after_the_window() -> None:
+    s = spec(minReplicas=2, scaleDownStabilizationSeconds=60)
+    history = ScalerHistory()
+    replicas = 6
+    for i in range(60):
+        d = decide(s, fleet(replicas), load(i * TICK, 0.0), history, i * TICK)
+        assert d.desired_replicas >= 2
+        history, replicas = d.history, d.desired_replicas
+    assert replicas == 2
+    assert d.bounds_hit == {Bound.MIN_REPLICAS}
+
+
+def test_fallback_raises_to_fallback_replicas_but_never_lowers() -> None:
+    s = spec(onMetricsLoss="Fallback", fallbackReplicas=8)
+    up = decide(s, fleet(3), unknown(0), ScalerHistory(), 0.0)
+    assert up.desired_replicas == 8
+    assert up.reason_code is ReasonCode.METRICS_UNKNOWN_FALLBACK
+    held = decide(s, fleet(12), unknown(0), ScalerHistory(), 0.0)
+    assert held.desired_replicas == 12
+
+
+def test_metrics_loss_reason_counts_the_seconds() -> None:
+    s = spec()
+    history = ScalerHistory()
+    for now in (100.0, 105.0, 130.0):
+        d = decide(s, fleet(5), unknown(now), history, now)
+        history = d.history
+    assert d.desired_replicas == 5
+    assert d.reason.startswith("metrics unknown for 30 s: holding 5 replicas")
+    assert "Prometheus unreachable" in d.reason
+    assert not d.metrics_available
+
+
+def test_scale_up_reason_reads_with_numbers() -> None:
+    s = spec(target_ms=3000)
+    d = decide(s, fleet(3), load(0, 20.0, batch=2.0, p95_ms=4120.0), ScalerHistory(), 0.0)
+    assert d.reason.startswith(f"scaled 3\u2192{d.desired_replicas}: p95 4120 ms > 3000 ms target")
+    assert "20.0 req/s" in d.reason
+    assert d.slo_met is False
+
+
+def test_the_settled_fleet_fits_the_load(settled: tuple[ScalerHistory, int]) -> None:
+    _, size = settled
+    assert 10 / MAX_RPS <= size <= 10, f"10 req/s settled at {size} replicas"
+
+
+def test_backlog_drains() -> None:
+    s = spec()
+    history, size = warm(s, 10, 10.0, 2.0)
+    history = replace(history, last_queue_depth=300.0)
+    for now in (600.0, 605.0):  # a backlog that stays: the fleet serves what arrives
+        d = decide(s, fleet(size), load(now, 10.0, batch=2.0, queue=300.0), history, now)
+        history = d.history
+    assert d.desired_replicas > size
+    assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
+    assert "300 requests queued" in d.reason
+
+
+def test_scales_down_after_the_window_never_below_the_need() -> None:
+    s = spec(scaleDownStabilizationSeconds=120)
+    history, replicas = warm(s, 20, 20.0, 2.0)
+    big = replicas
+    seen = []
+    for i in range(120, 200):
+        d = decide(s, fleet(replicas), load(i * TICK, 5.0, batch=2.0), history, i * TICK)
+        history, replicas = d.history, d.desired_replicas
+        seen.append(replicas)
+    assert seen[20] == big, "scaled down inside the stabilization window"
+    assert replicas < big
+    assert replicas >= 5 / MAX_RPS
+    assert d.predicted_p95_ms is not None
+    assert d.predicted_p95_ms <= 3000
+
+
+def test_spike_with_cold_start_does_not_pile_on() -> None:
+    """Load triples; pods take 60 s; the fleet asks once, then waits for them."""
+    s = spec(coldStartSeconds=60)
+    history, size = warm(s, 10, 10.0, 2.0)
+    pods = PodClock(size, cold_start_s=60)
+    asked = []
+    for i in range(120, 132):  # one minute after the spike
+        now = i * TICK
+        state = pods.state(now)
+        served = min(30.0, state.ready_replicas * 2.2)
+        queue = 10.0 + (30.0 - served) * (now - 595)  # the backlog grows while pods start
+        obs = load(now, served, batch=3.0, queue=queue, p95_ms=2500.0)
+        d = decide(s, state, obs, history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+        asked.append(d.desired_replicas)
+    assert asked[0] >= 30 / MAX_RPS, f"no scale-up in the first tick of the spike: {asked}"
+    assert max(asked) <= asked[0] + 2, f"piled on while pods were starting: {asked}"
+
+
+def test_cold_start_is_learned_from_pods_becoming_ready() -> None:
+    s = spec(coldStartSeconds=300)
+    pods = PodClock(2, cold_start_s=45)
+    history = ScalerHistory()
+    for i in range(40):
+        now = i * TICK
+        rate = 2.0 if i < 5 else 8.0
+        d = decide(s, pods.state(now), load(now, rate, batch=1.5), history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+    assert history.observed_cold_start_s is not None
+    assert 45 <= history.observed_cold_start_s <= 45 + TICK
+
+
+def test_measured_latency_beats_the_model() -> None:
+    """The model says 10 replicas suffice; p95 keeps missing: it learns less capacity."""
+    s = spec()
+    history, size = warm(s, 10, 10.0, 2.0)
+    replicas = size
+    for i in range(120, 150):
+        obs = load(i * TICK, 10.0, batch=2.0, p95_ms=4500.0)
+        d = decide(s, fleet(replicas), obs, history, i * TICK)
+        history, replicas = d.history, d.desired_replicas
+    assert history.tail_factor is not None
+    assert history.tail_factor > 2.0  # more batch times per p95 than the prior
+    assert replicas > size
+
+
+def test_fresh_history_is_safe() -> None:
+    """An operator restart: no history, a big fleet, light load: no immediate scale-down."""
+    d = decide(spec(), fleet(30), load(0, 1.0), ScalerHistory(), 0.0)
+    assert d.desired_replicas == 30
