@@ -187,6 +187,10 @@ class CostSpec(WireModel):
     ] = None
 
 
+MIN_AUTO_SCALE_DOWN_WINDOW_S = 60
+"""Below this, a window would chase the noise of a 30 s rate window."""
+
+
 class ScalingSpec(WireModel):
     min_replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     max_replicas: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -195,7 +199,19 @@ class ScalingSpec(WireModel):
         Field(gt=0, description="Pending requests per replica the fleet aims to stay below."),
     ] = 4.0
     scale_up_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
-    scale_down_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    scale_down_stabilization_seconds: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=0,
+            le=3600,
+            description=(
+                "How long the load must stay low before replicas are removed. Unset: twice "
+                "coldStartSeconds (at least 60 s) -- a removed GPU pod takes a cold start to "
+                "come back, so holding it that long is the cheapest insurance."
+            ),
+        ),
+    ] = None
     cold_start_seconds: Annotated[
         int,
         Field(
@@ -209,6 +225,13 @@ class ScalingSpec(WireModel):
         Field(description="Hold the current replicas, or go to fallbackReplicas."),
     ] = MetricsLossBehavior.HOLD
     fallback_replicas: Annotated[int | None, Field(default=None, ge=0, le=1000)] = None
+
+    @property
+    def scale_down_window_seconds(self) -> int:
+        """The scale-down stabilization window in effect (explicit, or from the cold start)."""
+        if self.scale_down_stabilization_seconds is not None:
+            return self.scale_down_stabilization_seconds
+        return max(MIN_AUTO_SCALE_DOWN_WINDOW_S, 2 * self.cold_start_seconds)
 
 
 # Cross-field rules. Each is enforced twice: by the API server through the CRD's CEL

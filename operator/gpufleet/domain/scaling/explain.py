@@ -87,7 +87,7 @@ def scaling_reason(
             f"{verb}: {_unknown_text(obs, unknown)}; no scale-down while blind ({load})"
         )
     if need.replicas < current:
-        window = spec.scaling.scale_down_stabilization_seconds
+        window = spec.scaling.scale_down_window_seconds
         return ReasonCode.SCALE_DOWN_STABILIZING, (
             f"{verb}: {load}, but more were needed within the last {window} s"
         )

@@ -70,7 +70,7 @@ def decide(
     need, history = _need(spec, fleet, obs, history, now, lim)
     current = fleet.replicas
     scaling = spec.scaling
-    window = max(scaling.scale_up_stabilization_seconds, scaling.scale_down_stabilization_seconds)
+    window = max(scaling.scale_up_stabilization_seconds, scaling.scale_down_window_seconds)
     # Blind to a signal, a low need is no evidence: remember at least the current size.
     needed = max(need.replicas, current) if unknown else need.replicas
     recs = stabilization.remember(history.recommendations, now, needed, window)
@@ -85,7 +85,7 @@ def decide(
             # the current size as recommended now, so scale-down waits a window.
             recs = stabilization.remember(((now, current),), now, needed, window)
         wanted = stabilization.scale_down_target(
-            recs, now, scaling.scale_down_stabilization_seconds, current
+            recs, now, scaling.scale_down_window_seconds, current
         )
     else:
         wanted = current
