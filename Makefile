@@ -107,8 +107,10 @@ bench-apiserver: $(STAMP) ## The API emulator alone: 1,000 ModelDeployments and 
 	$(PY) -m gpufleet.devtools.apiserver.benchmark --crd crds/modeldeployments.gpufleet.io.yaml --owners 1000 --out docs/benchmarks/apiserver.json
 
 .PHONY: bench-policy
-bench-policy: $(STAMP) ## Decision time and Prometheus queries per tick -> docs/benchmarks/policy.md
-	$(PY) benchmarks/policy/bench_policy.py
+bench-policy: $(STAMP) system-deps ## Decision time, Prometheus queries per tick, the policy in the simulator -> docs/benchmarks/policy.md
+	@mkdir -p .gpufleet
+	$(PY) benchmarks/policy/sim_check.py --seeds 2 --out .gpufleet/policy-sim.json
+	$(PY) benchmarks/policy/run.py --sim-json .gpufleet/policy-sim.json
 
 .PHONY: bench-runtime
 bench-runtime: $(STAMP) ## Torch runtime vs Triton throughput and latency -> docs/benchmarks/runtime.md

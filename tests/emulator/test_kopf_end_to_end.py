@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kopf
@@ -63,6 +63,14 @@ def _gone(server: EmulatedApiServer, name: str) -> bool:
     except ApiError as error:
         return error.code == 404
     return False
+
+
+@pytest.fixture(autouse=True)
+def _restore_kopf_default_registry() -> Iterator[None]:
+    """`kopf run` with a registry makes it kopf's default; later tests must not inherit it."""
+    default = kopf.get_default_registry()
+    yield
+    kopf.set_default_registry(default)
 
 
 @pytest.mark.slow

@@ -6,7 +6,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import kopf
 from kopf.testing import KopfRunner
+
+import gpufleet.handlers  # noqa: F401  (registers the handlers in the registry captured below)
+
+# The registry gpufleet's decorators registered into at import. Passed explicitly:
+# `kopf run` with another registry (another test's operator) replaces kopf's default.
+GPUFLEET_REGISTRY = kopf.get_default_registry()
 
 
 @contextmanager
@@ -20,8 +27,8 @@ def running_operator(kubeconfig: str, **env: str) -> Iterator[KopfRunner]:
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
     try:
-        args = ["run", "--standalone", "--all-namespaces", "-m", "gpufleet.handlers"]
-        with KopfRunner(args, timeout=60) as runner:
+        args = ["run", "--standalone", "--all-namespaces"]
+        with KopfRunner(args, registry=GPUFLEET_REGISTRY, timeout=60) as runner:
             yield runner
         assert runner.exception is None, runner.output
         assert runner.exit_code == 0, runner.output
