@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gpufleet.devtools.apiserver.server import EmulatedApiServer
 from tests.operator.specs import minimal_spec
 from tests.support.kube import (
     DEPLOYMENTS,
@@ -191,3 +192,18 @@ def test_spec_the_operator_rejects_gets_a_condition_and_no_child(
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "resources.gpuType" in ready["message"]
     assert not any(_children(kube, "b300"))
+
+
+def test_api_errors_are_retried_and_nothing_is_lost(
+    kube: Kube, apiserver: EmulatedApiServer, operator: None
+) -> None:
+    # The API server fails the first two Deployment creations (503) and the first
+    # status write conflicts (409), as a busy real one might.
+    apiserver.handler[f"post {DEPLOYMENTS.path(NS)}"][:2] << 503
+    apiserver.handler[f"patch {MODELDEPLOYMENTS.path(NS, 'flaky', 'status')}"][:1] << 409
+    _apply(kube, "flaky", minimal_spec())
+    wait_for(lambda: _reconciled(kube, "flaky", 1), timeout=60, what="reconciled despite errors")
+    assert all(_children(kube, "flaky"))
+    assert len([d for d in kube.list(DEPLOYMENTS, NS) if d["metadata"]["name"] == "flaky"]) == 1
+    # The failures really happened: two refused creations, then the one that worked.
+    assert len(list(apiserver.handler[f"post {DEPLOYMENTS.path(NS)}"])) == 3
