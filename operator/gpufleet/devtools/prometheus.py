@@ -18,25 +18,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from gpufleet.devtools import processes
+
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the OS picks; a race with others is unlikely)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = processes.free_port  # kept here too: callers import it from this module
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,38 +115,28 @@ class PrometheusServer:
         tmp.write_text(json.dumps(payload))
         os.replace(tmp, self.targets_file)
 
+    def _log_path(self) -> Path | None:
+        return None if self._workdir is None else self._workdir / "prometheus.log"
+
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(
-                    f"prometheus exited with {self._process.returncode}: {self.log()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"prometheus not ready within {self._startup_timeout_s} s")
+        try:
+            processes.wait_until_healthy(
+                self._process,
+                f"{self.url}/-/ready",
+                name="prometheus",
+                timeout_s=self._startup_timeout_s,
+                log=self._log_path(),
+            )
+        except TimeoutError:
+            self.stop()
+            raise
 
     def log(self) -> str:
-        if self._workdir is None:
-            return ""
-        path = self._workdir / "prometheus.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return processes.tail(self._log_path())
 
     def stop(self, *, keep_data: bool = False) -> None:
         """Stop the server; ``keep_data=True`` keeps config, targets and TSDB for ``start()``."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        processes.stop(self._process, signal.SIGTERM, timeout_s=15)
         self._process = None
         if not keep_data and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)

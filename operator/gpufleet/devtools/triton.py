@@ -21,30 +21,22 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from textwrap import dedent
 from types import TracebackType
+
+from gpufleet.devtools import processes
 
 
 def _pytriton_root() -> Path:
     import pytriton
 
     return Path(pytriton.__file__).parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bundled_tritonserver() -> Path:
@@ -143,9 +135,9 @@ class TritonServer:
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.model_repository = model_repository
-        self.http_port = _free_port()
-        self.grpc_port = _free_port()
-        self.metrics_port = _free_port()
+        self.http_port = processes.free_port()
+        self.grpc_port = processes.free_port()
+        self.metrics_port = processes.free_port()
         self._startup_timeout_s = startup_timeout_s
         self._extra_args = extra_args
         self._shm_prefix = f"gpufleet-triton-{uuid.uuid4().hex[:8]}-"
@@ -223,40 +215,30 @@ class TritonServer:
         self._wait_ready()
         return self
 
+    def _log_path(self) -> Path | None:
+        return None if self._workdir is None else self._workdir / "tritonserver.log"
+
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout_s
-        url = f"http://{self.http_url}/v2/health/ready"
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                log = self.log()
-                self.stop()
-                raise RuntimeError(f"tritonserver exited early: {log}")
-            try:
-                with urllib.request.urlopen(url, timeout=1.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"tritonserver not ready within {self._startup_timeout_s} s")
+        try:
+            processes.wait_until_healthy(
+                self._process,
+                f"http://{self.http_url}/v2/health/ready",
+                name="tritonserver",
+                timeout_s=self._startup_timeout_s,
+                log=self._log_path(),
+                poll_s=0.2,
+            )
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
 
     def log(self) -> str:
-        if self._workdir is None:
-            return ""
-        path = self._workdir / "tritonserver.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return processes.tail(self._log_path())
 
     def stop(self) -> None:
         """SIGINT (Triton's graceful shutdown), then SIGKILL if it hangs; clean up."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes.stop(process, signal.SIGINT, timeout_s=20)
         for leftover in Path("/dev/shm").glob(f"{self._shm_prefix}*"):
             leftover.unlink(missing_ok=True)
         if self._workdir is not None:
