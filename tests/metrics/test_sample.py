@@ -61,12 +61,40 @@ def test_a_stale_pod_makes_the_fleet_unknown_not_smaller() -> None:
     assert obs.queue_depth is None
     assert "1 of 2 pods reporting" in obs.unknown["request_rate"]
     assert "llm-b" in obs.unknown["request_rate"]
+    # What the fresh pod serves is known: a lower bound of the load, never a drop.
+    assert obs.lower_bounds == {"request_rate": pytest.approx(5.0), "queue_depth": 3.0}
 
 
 def test_a_missing_pod_makes_the_fleet_unknown() -> None:
     obs = fleet_sample({"llm-a": NOW - 2}).observations("prod", "llm", expected_pods=2)
     assert obs.request_rate is None
     assert obs.unknown["queue_depth"] == "1 of 2 pods reporting"
+    assert obs.lower_bounds["queue_depth"] == pytest.approx(3.0)
+
+
+def test_a_new_pod_without_a_rate_yet_leaves_a_lower_bound_of_the_rate() -> None:
+    # A pod just became ready: scraped once, so rate() has no value for it yet.
+    sample = fleet_sample({"llm-a": NOW - 2, "llm-b": NOW - 2, "llm-c": NOW - 2})
+    for signal in (Signal.SUCCESS_RATE, Signal.EXEC_RATE, Signal.COMPUTE_US_RATE):
+        del sample.signals[signal].values[KEY]["llm-c"]
+    obs = sample.observations("prod", "llm", expected_pods=3)
+    assert obs.request_rate is None
+    assert "llm-c" in obs.unknown["request_rate"]
+    assert obs.lower_bounds == {"request_rate": pytest.approx(10.0)}
+    assert obs.queue_depth == pytest.approx(9.0)  # every pod has a pending gauge
+    assert obs.compute_ms_per_exec is None  # a ratio needs both sides over the same pods
+
+
+def test_a_complete_fleet_has_no_lower_bounds() -> None:
+    assert fleet_sample().observations("prod", "llm", expected_pods=2).lower_bounds == {}
+
+
+def test_all_pods_stale_leaves_no_lower_bound() -> None:
+    sample = fleet_sample({"llm-a": NOW - 120, "llm-b": NOW - 120})
+    obs = sample.observations("prod", "llm", expected_pods=2)
+    assert obs.all_unknown
+    assert obs.lower_bounds == {}
+    assert "all pods stale" in obs.unknown["request_rate"]
 
 
 def test_without_expectation_the_fresh_pods_count() -> None:

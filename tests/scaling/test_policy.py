@@ -9,7 +9,7 @@ import pytest
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.types import Bound, Observations, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
-from tests.scaling.builders import PodClock, fleet, load, spec, unknown
+from tests.scaling.builders import FIXED_MS, PER_REQUEST_MS, PodClock, fleet, load, spec, unknown
 
 TICK = 5.0
 
@@ -47,6 +47,21 @@ class Case:
     bounds: frozenset[Bound] = frozenset()
 
 
+def some_pods(obs: Observations) -> Observations:
+    """``obs`` as read while one of the ready pods is not scraped yet: the load is
+    unknown, the reporting pods' sums are its lower bounds."""
+    assert obs.request_rate is not None
+    assert obs.queue_depth is not None
+    why = "9 of 10 pods reporting"
+    return replace(
+        obs,
+        request_rate=None,
+        queue_depth=None,
+        unknown={"request_rate": why, "queue_depth": why},
+        lower_bounds={"request_rate": obs.request_rate, "queue_depth": obs.queue_depth},
+    )
+
+
 # A fleet that served 10 req/s for ten minutes, then sees one of these ticks.
 CASES = [
     Case("steady load holds", SETTLED, load(600, 10.0, batch=2.0), None, None, ReasonCode.STEADY),
@@ -74,6 +89,21 @@ CASES = [
         10,
         10,
         ReasonCode.METRICS_UNKNOWN_HOLD,
+    ),
+    Case(
+        "a pod not reporting yet, lower bound low: no scale-down",
+        10,
+        some_pods(load(600, 1.0)),
+        10,
+        10,
+        ReasonCode.METRICS_UNKNOWN_HOLD,
+    ),
+    Case(
+        "a pod not reporting yet, lower bound high: scale-up allowed",
+        SETTLED,
+        some_pods(load(600, 40.0, batch=2.0)),
+        int(40 / MAX_RPS) + 1,
+        50,
     ),
     Case(
         "queue unknown and load high: scale-up allowed",
@@ -254,3 +284,63 @@ def test_fresh_history_is_safe() -> None:
     """An operator restart: no history, a big fleet, light load: no immediate scale-down."""
     d = decide(spec(), fleet(30), load(0, 1.0), ScalerHistory(), 0.0)
     assert d.desired_replicas == 30
+
+
+def test_a_lower_bound_holds_and_says_why() -> None:
+    obs = some_pods(load(600, 1.0))
+    d = decide(spec(), fleet(10), obs, ScalerHistory(recommendations=((0.0, 10),)), 600.0)
+    assert d.desired_replicas == 10
+    assert "request_rate unknown (9 of 10 pods reporting)" in d.reason
+    assert not d.metrics_available
+
+
+def test_a_drained_backlog_does_not_hold_pods_for_the_whole_window() -> None:
+    """A backlog asks for pods to drain it; once drained, the fleet goes back to what
+    the arrivals need after one cold start, not after the scale-down window."""
+    s = spec(coldStartSeconds=60, scaleDownStabilizationSeconds=600)
+    history, size = warm(s, 10, 10.0, 2.0)
+    history = replace(history, last_queue_depth=800.0)
+    replicas = size
+    for now in (600.0, 605.0):  # a backlog that stays: the fleet serves what arrives
+        obs = load(now, 10.0, batch=2.0, queue=800.0)
+        d = decide(s, fleet(replicas), obs, history, now)
+        history, replicas = d.history, d.desired_replicas
+    assert replicas > size, d.reason
+    for i in range(122, 150):  # the new pods are ready; the queue is gone; 10 req/s again
+        now = i * TICK
+        d = decide(s, fleet(replicas), load(now, 10.0, batch=2.0), history, now)
+        history, replicas = d.history, d.desired_replicas
+    assert replicas <= size, f"still {replicas} replicas two minutes after the backlog drained"
+
+
+def test_pods_ordered_for_a_forecast_are_kept_while_they_start() -> None:
+    """A rising load orders pods ahead; if the rise pauses while they start, they stay."""
+    s = spec(coldStartSeconds=60)
+    history, replicas = warm(s, 10, 10.0, 2.0)
+    pods = PodClock(replicas, cold_start_s=60)
+    asked = []
+    for i in range(120, 150):  # rising 0.1 req/s per second for 100 s, then flat
+        now = i * TICK
+        rate = 10.0 + 0.1 * min(now - 600.0, 100.0)
+        state = pods.state(now)
+        d = decide(s, state, load(now, rate, batch=2.0), history, now)
+        history = d.history
+        if state.starting_replicas > 0:
+            assert d.desired_replicas >= state.replicas, f"cancelled starting pods: {d.reason}"
+        pods.scale_to(d.desired_replicas, now)
+        asked.append(d.desired_replicas)
+    assert max(asked) > asked[0], f"no scale-up on a rising load: {asked}"
+
+
+def test_a_lightly_loaded_fleet_does_not_teach_a_low_tail() -> None:
+    """Over-provisioned (each replica ~77 % busy), requests rarely wait for a batch in
+    flight and p95 is 1.4 batch times; the fleet is sized near full batches, where it
+    is about 2. Learning 1.4 there would under-size the next rise."""
+    s = spec()
+    history = ScalerHistory()
+    for i in range(60):
+        now = i * TICK
+        batch = 1.4 + 0.2 * (i % 2)
+        obs = load(now, 11.0, batch=batch, p95_ms=1.4 * (FIXED_MS + PER_REQUEST_MS * batch))
+        history = decide(s, fleet(10), obs, history, now).history
+    assert history.tail_factor is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gpufleet.domain.scaling.types import Observations
 from gpufleet.metrics.queries import Signal
@@ -52,7 +52,8 @@ class FleetSample:
 
         ``expected_pods`` is how many pods should be reporting (the ready replicas);
         fewer fresh ones make every signal unknown: a sum over some pods would
-        read as a drop in load.
+        read as a drop in load. The load signals' sums over the pods that do report
+        are kept as ``lower_bounds``: enough to scale up on, never to scale down.
         """
         if self.unreachable is not None:
             return _all_unknown(self.at, f"Prometheus unreachable: {self.unreachable}")
@@ -60,10 +61,17 @@ class FleetSample:
         if freshness.error is not None:
             return _all_unknown(self.at, f"freshness query failed: {freshness.error}")
         fresh, stale = self.fresh_pods(namespace, name)
-        problem = _pods_problem(fresh, stale, expected_pods, self.stale_after_seconds)
+        problem = _pods_problem(fresh, stale, self.stale_after_seconds)
         if problem is not None:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
-        return _Aggregator(self, (namespace, name), fresh).observations()
+        aggregator = _Aggregator(self, (namespace, name), fresh)
+        short = _pods_short(fresh, stale, expected_pods)
+        if short is not None:
+            return replace(
+                _all_unknown(self.at, short, pods_reporting=len(fresh)),
+                lower_bounds=aggregator.lower_bounds(),
+            )
+        return aggregator.observations()
 
 
 _ALL = (
@@ -78,17 +86,25 @@ _ALL = (
 )
 
 
+_LOAD_SIGNALS = {"request_rate": Signal.SUCCESS_RATE, "queue_depth": Signal.PENDING}
+"""Load signals whose sum over some pods is a lower bound of the fleet's."""
+
+
 def _all_unknown(at: float, reason: str, pods_reporting: int = 0) -> Observations:
     return Observations(at=at, pods_reporting=pods_reporting, unknown=dict.fromkeys(_ALL, reason))
 
 
-def _pods_problem(
-    fresh: list[str], stale: list[str], expected: int | None, stale_after: float
-) -> str | None:
+def _pods_problem(fresh: list[str], stale: list[str], stale_after: float) -> str | None:
+    """Why nothing at all can be said about the fleet's load, or ``None``."""
     if not fresh and not stale:
         return "no samples for this ModelDeployment"
     if not fresh:
         return f"all pods stale (no scrape for > {stale_after:g} s: {', '.join(stale)})"
+    return None
+
+
+def _pods_short(fresh: list[str], stale: list[str], expected: int | None) -> str | None:
+    """Why the fresh pods are fewer than the ready ones, or ``None``."""
     if expected is not None and len(fresh) < expected:
         detail = f"; stale: {', '.join(stale)}" if stale else ""
         return f"{len(fresh)} of {expected} pods reporting{detail}"
@@ -124,6 +140,19 @@ class _Aggregator:
             self.unknown[name] = values
             return None
         return sum(values.values())
+
+    def lower_bound(self, signal: Signal) -> float | None:
+        """Sum over the fresh pods that have a finite value: at most the fleet's total."""
+        result = self._sample.signals[signal]
+        if result.error is not None:
+            return None
+        values = result.values.get(self._key, {})
+        present = [values[p] for p in self._pods if p in values and math.isfinite(values[p])]
+        return sum(present) if present else None
+
+    def lower_bounds(self) -> dict[str, float]:
+        bounds = {name: self.lower_bound(signal) for name, signal in _LOAD_SIGNALS.items()}
+        return {name: value for name, value in bounds.items() if value is not None}
 
     def ratio(
         self, num: float | None, den: float | None, name: str, scale: float, idle_reason: str
@@ -179,4 +208,5 @@ class _Aggregator:
             failure_rate=failures,
             pods_reporting=len(self._pods),
             unknown=self.unknown,
+            lower_bounds={n: v for n, v in self.lower_bounds().items() if n in self.unknown},
         )

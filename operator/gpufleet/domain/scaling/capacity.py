@@ -39,8 +39,11 @@ MAX_TAIL_FACTOR = 4.0
 MAX_STEP = 1.25
 TAIL_SMOOTHING = 0.2
 """Share of the way (in log space) the tail factor moves toward one measurement."""
-BUSY_FOR_LEARNING = 0.7
-"""Per-replica busy fraction from which the p95 describes a loaded replica."""
+BUSY_FOR_LEARNING = 0.85
+"""Per-replica busy fraction from which the p95 describes a loaded replica. The p95 in
+batch times grows with load (a busier replica makes more requests wait for the batch
+in flight), and the fleet is sized near full batches: a factor learned on a lightly
+loaded fleet (after a scale-up overshoot, say) is too low and under-sizes the next rise."""
 
 
 def _finite_positive(value: float | None) -> bool:

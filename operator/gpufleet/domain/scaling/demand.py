@@ -5,26 +5,31 @@ throughput, not the demand, and a fleet draining a backlog reports more than
 the demand. Both show up in the queue, so ``arrivals = completions + d(queue)/dt``.
 
 Pods take a cold start to serve, so the fleet is sized for the load one cold
-start from now when the recent arrivals rise steadily (``projected_rate``),
-capped so that a noisy window cannot ask for more than ``MAX_TREND_GROWTH``
-times the current load.
+start from now when the arrivals of the last two cold starts rise steadily
+(``projected_rate``: a least-squares trend, acted on only when it stands out of
+the noise and both halves of the window agree), capped so that a noisy window
+cannot ask for more than ``MAX_TREND_GROWTH`` times the current load.
 """
 
 from __future__ import annotations
 
-import itertools
+import math
+from collections.abc import Sequence
 
 MIN_TREND_WINDOW_S = 60.0
 """Shortest window a trend is read over: shorter ones mostly show noise."""
 MAX_TREND_WINDOW_S = 300.0
+TREND_HORIZONS = 2.0
+"""The trend is read over this many cold starts (within the bounds above)."""
 MIN_TREND_SAMPLES = 8
-TREND_SEGMENTS = 4
-"""The window is cut in this many segments; a trend rises from each to the next."""
+"""Fewest rate samples in each half of the window."""
+TREND_SIGNIFICANCE = 2.0
+"""A trend counts when its rise over the window is this many times the scatter around it."""
 TREND_AGREEMENT = 3.0
-"""Largest ratio between the segments' rises still read as one steady trend."""
+"""Largest ratio between the two halves' slopes still read as one steady trend."""
 MAX_TREND_GROWTH = 1.5
-TREND_WEIGHT = 0.75
-"""Share of the extrapolated growth acted on: the slope of a bursty trace overshoots."""
+TREND_WEIGHT = 1.0
+"""Share of the extrapolated growth acted on."""
 
 
 def arrival_rate(
@@ -51,7 +56,7 @@ def arrival_rate(
 
 
 def trend_window_s(horizon_s: float) -> float:
-    return min(MAX_TREND_WINDOW_S, max(MIN_TREND_WINDOW_S, horizon_s))
+    return min(MAX_TREND_WINDOW_S, max(MIN_TREND_WINDOW_S, TREND_HORIZONS * horizon_s))
 
 
 def remember_rate(
@@ -64,9 +69,17 @@ def remember_rate(
     return tuple(kept)
 
 
-def _mean_rate(samples: tuple[tuple[float, float], ...], start: float, end: float) -> float | None:
-    rates = [r for t, r in samples if start <= t < end]
-    return sum(rates) / len(rates) if rates else None
+def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float, float] | None:
+    """Least-squares line through the samples: (slope, mean time, mean rate, residual sd)."""
+    n = float(len(samples))
+    mean_t = sum(t for t, _ in samples) / n
+    mean_r = sum(r for _, r in samples) / n
+    var_t = sum((t - mean_t) ** 2 for t, _ in samples) / n
+    if var_t <= 0.0:
+        return None
+    slope = sum((t - mean_t) * (r - mean_r) for t, r in samples) / n / var_t
+    scatter = sum((r - mean_r - slope * (t - mean_t)) ** 2 for t, r in samples) / n
+    return slope, mean_t, mean_r, math.sqrt(scatter)
 
 
 def projected_rate(
@@ -74,28 +87,29 @@ def projected_rate(
 ) -> float:
     """The rate to size for: ``rate``, or the trend's value ``horizon_s`` ahead if higher.
 
-    The window is cut in ``TREND_SEGMENTS``; a trend is a rise from each segment to
-    the next by amounts that agree (within ``TREND_AGREEMENT``). A ramp rises
-    everywhere alike; a step that already happened rises between two segments
-    only and is not extrapolated; noise rarely rises again and again.
+    The trend is the least-squares line through the window's rates. It is acted on
+    only when the rise it explains over the window is ``TREND_SIGNIFICANCE`` times
+    the scatter around it (a noisy flat load rarely is), and when both halves of the
+    window rise alike, within ``TREND_AGREEMENT`` (a ramp does; a step that already
+    happened rises in one half only, and extrapolating it would pile pods on).
     """
-    if len(samples) < MIN_TREND_SAMPLES or rate <= 0.0:
+    if len(samples) < 2 * MIN_TREND_SAMPLES or rate <= 0.0:
         return rate
-    start = samples[0][0]
-    span = now - start
+    span = now - samples[0][0]
     if span < MIN_TREND_WINDOW_S - 1e-6:
         return rate
-    width = span / TREND_SEGMENTS
-    means = [
-        _mean_rate(samples, start + k * width, start + (k + 1) * width)
-        for k in range(TREND_SEGMENTS - 1)
-    ]
-    means.append(_mean_rate(samples, start + (TREND_SEGMENTS - 1) * width, now + 1.0))
-    if any(m is None for m in means):
+    whole = _slope(samples)
+    middle = samples[0][0] + span / 2.0
+    first = _slope([s for s in samples if s[0] < middle])
+    second = _slope([s for s in samples if s[0] >= middle])
+    if whole is None or first is None or second is None:
         return rate
-    rises = [b - a for a, b in itertools.pairwise(means) if a is not None and b is not None]
-    rise = min(rises)
-    if rise <= 0.0 or max(rises) > TREND_AGREEMENT * rise:
+    slope, mean_t, mean_r, scatter = whole
+    if slope <= 0.0 or slope * span < TREND_SIGNIFICANCE * scatter:
         return rate
-    slope = rise / width
-    return min(rate + TREND_WEIGHT * slope * horizon_s, MAX_TREND_GROWTH * rate)
+    low, high = sorted((first[0], second[0]))
+    if low <= 0.0 or high > TREND_AGREEMENT * low:
+        return rate
+    level_now = mean_r + slope * (now - mean_t)
+    ahead = level_now + TREND_WEIGHT * slope * horizon_s
+    return min(max(rate, ahead), MAX_TREND_GROWTH * rate)

@@ -21,3 +21,11 @@ class Need:
     """The replica model the need was sized with."""
     lower_bound: bool = False
     """``replicas`` is only a lower bound: the search stopped there (far past the limits)."""
+    sustained: int | None = None
+    """Replicas the measured arrival rate alone needs (no forecast, no backlog to drain);
+    ``None``: same as ``replicas``. What the scale-down window remembers: a forecast
+    that did not come true or a drained backlog is no reason to keep pods."""
+
+    @property
+    def remembered(self) -> int:
+        return self.replicas if self.sustained is None else min(self.replicas, self.sustained)

@@ -7,8 +7,9 @@ One tick:
 
 1. Limits: ``[minReplicas, maxReplicas]`` and what ``maxHourlyCost`` affords.
 2. Pods on their way: match newly ready pods to past scale-ups, learn the cold start.
-3. If the request rate and the queue depth are both unknown: hold (or raise to
-   ``fallbackReplicas``), never scale down -- a lost metric is not an idle fleet.
+3. If the request rate and the queue depth are both unknown, without even a lower
+   bound: hold (or raise to ``fallbackReplicas``), never scale down -- a lost metric
+   is not an idle fleet.
 4. Need: the fewest replicas whose predicted p95 meets ``AIM`` x the target for the
    arrival rate (completions + queue growth), projected one cold start ahead when
    rising (``demand.py``), plus a backlog that must drain. The prediction
@@ -17,8 +18,11 @@ One tick:
    Erlang C wait when the fleet runs short (``queueing.py``); the tail factor is
    learned from the measured p95 (``capacity.py``). ``spec.replicas`` already
    counts starting pods, so a need they cover adds nothing: no piling on.
-5. Stabilise (``stabilization.py``): up at once, down to the highest need of the
-   scale-down window, at most half per decision; up-only while a signal is unknown.
+5. Stabilise (``stabilization.py``): up at once; down to the highest need of the
+   scale-down window at the *measured* rate (a forecast or a backlog to drain holds
+   pods only while it lasts, or while the pods it ordered start), at most half per
+   decision; up-only while an essential signal is unknown -- sized, where known, for
+   its lower bound (its sum over the pods that report it: a pod just became ready).
 6. Clamp to the limits (``budget.py``) and explain (``explain.py``).
 """
 
@@ -38,9 +42,11 @@ from gpufleet.domain.scaling.types import (
 )
 from gpufleet.domain.spec import MetricsLossBehavior, ModelDeploymentSpec
 
-AIM = 0.9
+AIM = 0.95
 """Size for a predicted p95 of this share of the target: the measured p95 is a noisy,
-lagging estimate, and a fleet sized exactly at the target misses it half the time."""
+lagging estimate, and a fleet sized exactly at the target misses it half the time.
+(0.9 before the trend and the lower bounds let the fleet follow rises in time; in
+the simulator 0.95 keeps >= 99 % within target on ramp, diurnal and Azure shapes.)"""
 MAX_UTILIZATION = 0.9
 """Headroom against the noise of a windowed rate, whatever the queueing model says."""
 MIN_DRAIN_S = 30.0
@@ -60,32 +66,48 @@ def decide(
     history: ScalerHistory,
     now: float,
 ) -> Decision:
-    obs = observations
     lim = budget.limits(spec, fleet)
     history = coldstart.track(history, fleet, now)
-    unknown = tuple(name for name in ESSENTIAL_SIGNALS if getattr(obs, name) is None)
-    if len(unknown) == len(ESSENTIAL_SIGNALS):
+    unknown = tuple(name for name in ESSENTIAL_SIGNALS if getattr(observations, name) is None)
+    obs, bounded = _with_lower_bounds(observations)
+    if all(getattr(obs, name) is None for name in ESSENTIAL_SIGNALS):
         return _metrics_lost(spec, fleet, obs, history, now, lim)
 
+    if "queue_depth" in bounded:
+        # A lower bound's change is no queue growth: forget the last depth.
+        history = replace(history, last_queue_depth=None)
     need, history = _need(spec, fleet, obs, history, now, lim)
     current = fleet.replicas
     scaling = spec.scaling
     window = max(scaling.scale_up_stabilization_seconds, scaling.scale_down_window_seconds)
-    # Blind to a signal, a low need is no evidence: remember at least the current size.
+    # Blind to a signal, or seeing only a lower bound of it, a low need is no
+    # evidence: remember at least the current size (scale up only).
     needed = max(need.replicas, current) if unknown else need.replicas
-    recs = stabilization.remember(history.recommendations, now, needed, window)
+    remembered = max(need.remembered, current) if unknown else need.remembered
+    recs = stabilization.remember(history.recommendations, now, remembered, window)
+    horizon = coldstart.horizon_s(spec, history)
+    forecasts = stabilization.remember(history.forecasts, now, needed, horizon)
     if needed > current:
         wanted = max(
             current,
-            stabilization.scale_up_target(recs, now, scaling.scale_up_stabilization_seconds),
+            stabilization.scale_up_target(
+                history.recommendations, now, scaling.scale_up_stabilization_seconds, needed
+            ),
         )
     elif needed < current:
         if not history.recommendations:
             # A fresh history (operator restart) has seen no quiet window: count
             # the current size as recommended now, so scale-down waits a window.
-            recs = stabilization.remember(((now, current),), now, needed, window)
-        wanted = stabilization.scale_down_target(
-            recs, now, scaling.scale_down_window_seconds, current
+            recs = stabilization.remember(((now, current),), now, remembered, window)
+        # Never below what the load needs now, forecast and backlog included; and
+        # pods ordered for a forecast are kept while they start, until it could have
+        # come true (one cold start): cancelling them would re-order them later.
+        keep = needed
+        if fleet.starting_replicas > 0:
+            keep = stabilization.highest(forecasts, now, horizon)
+        wanted = max(
+            keep,
+            stabilization.scale_down_target(recs, now, scaling.scale_down_window_seconds, current),
         )
     else:
         wanted = current
@@ -96,8 +118,9 @@ def decide(
     history = replace(
         history,
         recommendations=recs,
+        forecasts=forecasts,
         metrics_unknown_since=((history.metrics_unknown_since or now) if unknown else None),
-        last_queue_depth=obs.queue_depth,
+        last_queue_depth=None if "queue_depth" in bounded else obs.queue_depth,
         last_observed_at=obs.at,
     )
     code, reason = explain.scaling_reason(spec, fleet, obs, need, desired, bounds, lim, unknown)
@@ -117,6 +140,25 @@ def decide(
         slo_met=_slo_met(spec, obs),
         history=history,
     )
+
+
+def _with_lower_bounds(obs: Observations) -> tuple[Observations, tuple[str, ...]]:
+    """``obs`` with each unknown load signal replaced by its lower bound, if one is
+    known, and the names so replaced. Sizing for a lower bound of the load can only
+    under-size, so it may raise the fleet; the caller never lowers it on one."""
+    filled = {
+        name: obs.lower_bounds[name]
+        for name in ESSENTIAL_SIGNALS
+        if getattr(obs, name) is None and name in obs.lower_bounds
+    }
+    if not filled:
+        return obs, ()
+    bounded = replace(
+        obs,
+        request_rate=filled.get("request_rate", obs.request_rate),
+        queue_depth=filled.get("queue_depth", obs.queue_depth),
+    )
+    return bounded, tuple(filled)
 
 
 def _need(
@@ -173,7 +215,9 @@ def _need(
     per_replica = model.rate_within(aim)
     history = replace(history, capacity_rps_per_replica=per_replica)
     replicas, code = 0, ReasonCode.SCALE_UP_LOAD
+    sustained = 0
     if arrivals is not None:
+        sustained = model.replicas_for(arrivals, aim, MAX_UTILIZATION, search_limit)
         sized_for = demand.projected_rate(history.rate_samples, now, arrivals, horizon)
         replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
         if latency_high:
@@ -193,6 +237,7 @@ def _need(
         per_replica,
         model,
         lower_bound=replicas > search_limit,
+        sustained=sustained,
     )
     return need, history
 

@@ -22,9 +22,10 @@ def remember(recs: Recommendations, now: float, needed: int, window_s: float) ->
     return tuple(kept)
 
 
-def scale_up_target(recs: Recommendations, now: float, window_s: float) -> int:
+def scale_up_target(recs: Recommendations, now: float, window_s: float, needed: int) -> int:
+    """The lowest of ``needed`` now and the recommendations of the scale-up window."""
     start = now - window_s
-    return min(r[1] for r in recs if r[0] >= start)
+    return min([needed, *(r[1] for r in recs if start <= r[0] < now)])
 
 
 def scale_down_target(recs: Recommendations, now: float, window_s: float, current: int) -> int:
@@ -32,3 +33,9 @@ def scale_down_target(recs: Recommendations, now: float, window_s: float, curren
     highest = max(r[1] for r in recs if r[0] >= start)
     step = max(1, math.ceil(current * MAX_DOWN_FRACTION))
     return min(current, max(highest, current - step))
+
+
+def highest(recs: Recommendations, now: float, window_s: float) -> int:
+    """The highest recommendation of the window (``recs`` holds one at ``now``)."""
+    start = now - window_s
+    return max(r[1] for r in recs if r[0] >= start)

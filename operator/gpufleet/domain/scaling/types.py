@@ -35,6 +35,11 @@ class Observations:
     failure_rate: float | None = None
     pods_reporting: int = 0
     unknown: dict[str, str] = field(default_factory=dict)
+    lower_bounds: dict[str, float] = field(default_factory=dict)
+    """For a load signal that is unknown because some pods do not report it yet (a pod
+    just became ready and was scraped once, a scrape is late): its sum over the pods
+    that do. A known lower bound of the fleet's load, never evidence that the load
+    dropped: the policy may scale up on it, not down."""
 
     @property
     def all_unknown(self) -> bool:
@@ -119,6 +124,9 @@ class ScalerHistory:
     last_observed_at: float | None = None
     ready_since: float | None = None
     """When the ready replica count last changed (measurements before mix two sizes)."""
+    forecasts: tuple[tuple[float, int], ...] = ()
+    """(time, replicas the forecast load needed) over the last cold start: a forecast
+    holds the pods it ordered until it could have come true."""
 
 
 @dataclass(frozen=True, slots=True)
