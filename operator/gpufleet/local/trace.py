@@ -1,0 +1,82 @@
+"""Request arrival times: replayed from a CSV trace, or a synthetic burst for tests."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    """Send times in seconds from the start, ascending."""
+
+    offsets: tuple[float, ...]
+    duration_s: float
+    description: str
+
+    def rate_between(self, start: float, end: float) -> float:
+        count = sum(start <= t < end for t in self.offsets)
+        return count / max(end - start, 1e-9)
+
+
+def _timestamp(text: str) -> float:
+    # "2023-11-16 18:15:46.6805900": seven fractional digits, more than %f takes.
+    head, _, fraction = text.strip().partition(".")
+    stamp = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").timestamp()
+    return stamp + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def read_trace_times(path: Path) -> list[float]:
+    """Arrival times (s, from the first request) of a CSV with a ``TIMESTAMP`` column."""
+    with path.open(newline="") as handle:
+        stamps = sorted(_timestamp(row["TIMESTAMP"]) for row in csv.DictReader(handle))
+    if not stamps:
+        raise ValueError(f"{path}: no requests")
+    return [stamp - stamps[0] for stamp in stamps]
+
+
+def replay(
+    times: Sequence[float],
+    duration_s: float,
+    speedup: float,
+    rate_scale: float = 1.0,
+    seed: int = 0,
+    name: str = "trace",
+) -> Arrivals:
+    """The first ``duration_s * speedup`` seconds of a trace, played ``speedup`` times faster.
+
+    ``rate_scale`` < 1 keeps a random fraction of requests, > 1 adds copies jittered
+    within 50 ms: the load's shape stays the trace's, its level fits this machine.
+    """
+    rng = random.Random(seed)
+    offsets: list[float] = []
+    for time in times:
+        at = time / speedup
+        if at >= duration_s:
+            break
+        copies = int(rate_scale) + (rng.random() < rate_scale - int(rate_scale))
+        offsets.extend(at + (rng.random() * 0.05 if i else 0.0) for i in range(copies))
+    offsets.sort()
+    description = f"{name}: {speedup:.3g}x faster, rate x{rate_scale:g}"
+    return Arrivals(tuple(t for t in offsets if t < duration_s), duration_s, description)
+
+
+def poisson_phases(phases: Sequence[tuple[float, float]], seed: int = 0) -> Arrivals:
+    """Poisson arrivals at a constant rate per phase: ``[(seconds, requests/s), ...]``."""
+    rng = random.Random(seed)
+    offsets: list[float] = []
+    start = 0.0
+    for seconds, rate in phases:
+        at = start
+        while rate > 0:
+            at += rng.expovariate(rate)
+            if at >= start + seconds:
+                break
+            offsets.append(at)
+        start += seconds
+    shape = ", ".join(f"{rate:g}/s for {seconds:g} s" for seconds, rate in phases)
+    return Arrivals(tuple(offsets), start, f"synthetic: {shape}")

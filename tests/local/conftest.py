@@ -1,0 +1,102 @@
+"""Fixtures for the local fleet: the API emulator in this loop, a demo model repository."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from gpufleet.devtools.prometheus import PROMETHEUS_BINARY
+from gpufleet.local.demo_model import write_demo_model, write_triton_demo_model
+from gpufleet.local.fleet import FleetOptions, LocalFleet
+from gpufleet.local.manifest import load_manifest
+from gpufleet.local.paths import (
+    CRDS_DIR,
+    EXAMPLE_MANIFEST,
+    TRITON_EXAMPLE_MANIFEST,
+    LocalPaths,
+)
+from gpufleet.local.state import pid_alive
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], T | None], within: float, what: str) -> T:
+    """Poll ``probe`` until it returns something truthy (a wait, never a fixed sleep)."""
+    return await eventually_async(lambda: _ready(probe()), within, what)
+
+
+async def _ready(value: T | None) -> T | None:
+    return value
+
+
+async def eventually_async(probe: Callable[[], Awaitable[T | None]], within: float, what: str) -> T:
+    """:func:`eventually` for a probe that must await (an API call)."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {within:g} s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+async def apiserver() -> AsyncIterator[EmulatedApiServer]:
+    async with EmulatedApiServer(crds=[CRDS_DIR]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def example() -> dict[str, Any]:
+    return dict(yaml.safe_load(EXAMPLE_MANIFEST.read_text()))
+
+
+@pytest.fixture(scope="session")
+def volumes(tmp_path_factory: pytest.TempPathFactory, example: dict[str, Any]) -> Path:
+    """``pvc://models/repository`` of the example, with the demo model in it."""
+    root = tmp_path_factory.mktemp("volumes")
+    write_demo_model(root / "models" / "repository", example["spec"]["model"]["name"])
+    return root
+
+
+def needs_prometheus() -> None:
+    if not Path(PROMETHEUS_BINARY).exists():
+        pytest.skip(f"no Prometheus at {PROMETHEUS_BINARY} (make system-deps installs it)")
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path, example: dict[str, Any]) -> AsyncIterator[LocalFleet]:
+    """The whole local fleet, with a fast tick; checks that nothing outlives it."""
+    needs_prometheus()
+    paths = LocalPaths(tmp_path / ".gpufleet").ensure()
+    write_demo_model(paths.volumes / "models" / "repository", example["spec"]["model"]["name"])
+    triton = load_manifest(TRITON_EXAMPLE_MANIFEST)
+    write_triton_demo_model(triton.repository_dir(paths.volumes), triton.spec.model.name)
+    options = FleetOptions(tick_seconds=1.0, scrape_interval_s=1.0, rate_window_s=6.0)
+    local = LocalFleet(paths, options)
+    await local.start()
+    seen: dict[str, int] = {}
+    try:
+        yield local
+    finally:
+        seen.update(local.pids())
+        await local.stop()
+    assert [role for role, pid in seen.items() if pid_alive(pid)] == []
+    assert not paths.state_file.exists()
+
+
+def serving(url: str) -> bool:
+    """Whether something still listens at ``http://host:port`` (a leftover server)."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, int(port))) == 0

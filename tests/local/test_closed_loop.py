@@ -1,0 +1,95 @@
+"""The closed loop on real processes: load -> Prometheus -> operator -> Deployment -> pods.
+
+A burst arrives: replicas rise and latency comes back within the target; the burst
+ends: after the (short) stabilization window replicas fall, and no request fails
+while pods drain. Losing Prometheus: the operator holds replicas and says so.
+
+The burst runs on the Triton example: its replicas serve exactly 25 requests/s
+(each request waits 40 ms, as on a GPU) at little CPU, so the scaling the test
+expects does not depend on how busy this machine's two cores are. The torch
+runtime's CPU-bound replicas are what the Prometheus test runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from gpufleet import GROUP, PLURAL, VERSION
+from gpufleet.local.demo import DemoRun, replay_against, wait_for_endpoint
+from gpufleet.local.demo_model import TRITON_INPUT
+from gpufleet.local.endpoints import Endpoints
+from gpufleet.local.fleet import LocalFleet
+from gpufleet.local.kube import deployments_path
+from gpufleet.local.manifest import load_manifest
+from gpufleet.local.paths import EXAMPLE_MANIFEST, TRITON_EXAMPLE_MANIFEST
+from gpufleet.local.timeline import condition_status
+from gpufleet.local.trace import poisson_phases
+from tests.local.conftest import eventually_async
+
+pytestmark = pytest.mark.slow
+QUIET = Console(quiet=True)
+SHORT_WINDOWS = {"scaling": {"scaleDownStabilizationSeconds": 10, "coldStartSeconds": 5}}
+CALM_RPS, BURST_RPS = 5.0, 35.0
+"""The burst is 1.4 Triton replicas' worth: one cannot absorb it, two can."""
+CALM_S, BURST_S, AFTER_S = 10.0, 50.0, 35.0
+
+
+async def test_replicas_follow_a_burst_and_scale_in_fails_no_request(fleet: LocalFleet) -> None:
+    pytest.importorskip("pytriton", reason="nvidia-pytriton bundles the tritonserver binary")
+    manifest = load_manifest(TRITON_EXAMPLE_MANIFEST, SHORT_WINDOWS)
+    arrivals = poisson_phases([(CALM_S, CALM_RPS), (BURST_S, BURST_RPS), (AFTER_S, CALM_RPS)])
+    run = DemoRun(arrivals, live=False)
+    result = await replay_against(fleet, manifest, run, QUIET, TRITON_INPUT)
+    samples = result.timeline.samples
+    story = [(round(s.t), s.desired, s.ready, round(s.p95_ms or 0)) for s in samples]
+    target = manifest.spec.slo.latency_p95_ms
+    burst = [s for s in samples if CALM_S <= s.t < CALM_S + BURST_S]
+    peak = max(s.desired or 0 for s in burst)
+    assert peak >= 2, story
+    # Once absorbed (the last third of the burst), the fleet meets the target.
+    absorbed = [s.p95_ms for s in burst if s.t >= CALM_S + BURST_S * 2 / 3 and s.p95_ms]
+    assert absorbed
+    assert sorted(absorbed)[len(absorbed) // 2] <= target, story
+    # After the burst and the stabilization window, replicas come down ...
+    assert (samples[-1].desired or 0) < peak, story
+    # ... and draining pods fails nothing (nor does anything else).
+    assert result.summary.failed == 0, result.summary.failure_reasons
+    assert result.summary.max_hourly_cost <= manifest.spec.cost.max_hourly_cost
+
+
+async def test_without_prometheus_the_operator_holds_replicas_and_says_so(
+    fleet: LocalFleet,
+) -> None:
+    assert fleet.kube is not None
+    kube = fleet.kube
+    manifest = load_manifest(EXAMPLE_MANIFEST, SHORT_WINDOWS)
+    await kube.create(manifest.path, manifest.body)
+    await wait_for_endpoint(Endpoints(kube, manifest.namespace, manifest.name), 90)
+    md_path = f"/apis/{GROUP}/{VERSION}/namespaces/{manifest.namespace}/{PLURAL}/{manifest.name}"
+
+    async def metrics_available(expected: str) -> dict[str, Any] | None:
+        md = await kube.get(md_path)
+        return md if condition_status(md, "MetricsAvailable") == expected else None
+
+    await eventually_async(lambda: metrics_available("True"), 60, "MetricsAvailable=True")
+    deployment = await kube.get(deployments_path(manifest.namespace, manifest.name))
+    assert deployment is not None
+    replicas = deployment["spec"]["replicas"]
+    fleet.prometheus.stop(keep_data=True)
+    lost = await eventually_async(lambda: metrics_available("False"), 30, "MetricsAvailable=False")
+    message = next(
+        c["message"] for c in lost["status"]["conditions"] if c["type"] == "MetricsAvailable"
+    )
+    assert message  # says what is unknown and why
+    # That nothing changes can only be seen by letting ticks pass: a few of them.
+    await asyncio.sleep(4 * fleet.options.tick_seconds)
+    assert await metrics_available("False")
+    held = await kube.get(deployments_path(manifest.namespace, manifest.name))
+    assert held is not None
+    assert held["spec"]["replicas"] == replicas
+    fleet.prometheus.start()
+    await eventually_async(lambda: metrics_available("True"), 60, "MetricsAvailable=True again")
