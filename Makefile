@@ -84,15 +84,15 @@ test: $(STAMP) system-deps check ## Static checks, then every test (real Prometh
 test-fast: $(STAMP) ## Tests that start no real servers
 	$(VENV)/bin/pytest -m 'not slow' $(PYTEST_ARGS)
 
+DEMO_ARGS ?=
+
 .PHONY: demo
-demo: $(STAMP) system-deps ## Run the autoscaling demo on the embedded local fleet
-	@if $(PY) -c 'import gpufleet.local.cli' 2>/dev/null; then \
-	  $(VENV)/bin/gpufleet local demo; \
-	else \
-	  echo "The local fleet is not built yet: running the operator against your kubeconfig instead."; \
-	  echo "Apply crds/ and examples/ to a cluster, then Ctrl-C to stop."; \
-	  $(VENV)/bin/gpufleet run --standalone; \
-	fi
+demo: $(STAMP) system-deps ## Run the autoscaling demo on the embedded local fleet (torch runtime; DEMO_ARGS=...)
+	$(VENV)/bin/gpufleet local demo $(DEMO_ARGS)
+
+.PHONY: demo-triton
+demo-triton: $(STAMP) system-deps ## The same demo with Triton (the bundled tritonserver) serving the model
+	$(VENV)/bin/gpufleet local demo --runtime triton $(DEMO_ARGS)
 
 .PHONY: bench
 bench: $(STAMP) ## Simulator comparison on the Azure trace -> docs/benchmarks/sim.md
