@@ -344,3 +344,11 @@ def test_a_lightly_loaded_fleet_does_not_teach_a_low_tail() -> None:
         obs = load(now, 11.0, batch=batch, p95_ms=1.4 * (FIXED_MS + PER_REQUEST_MS * batch))
         history = decide(s, fleet(10), obs, history, now).history
     assert history.tail_factor is None
+
+
+def test_a_target_below_one_requests_latency_is_explained_not_reported_as_zero_capacity() -> None:
+    # One request alone takes 900 ms here: a 500 ms p95 target is out of reach.
+    s = spec(target_ms=500.0)
+    d = decide(s, fleet(2), load(0, 1.0, batch=1.0), ScalerHistory(), 0.0)
+    assert "0.00 req/s each" not in d.reason
+    assert "below one request's own p95" in d.reason, d.reason

@@ -42,6 +42,14 @@ def _load_text(need: Need, spec: ModelDeploymentSpec) -> str:
         return f"load needs {count}"
     if need.rate_per_replica is None:
         return f"{need.arrival_rate:.1f} req/s needs {count} (no capacity measured yet)"
+    if need.rate_per_replica <= 0.0 and need.model is not None:
+        # Even an idle replica answers slower than the target: more replicas cannot help.
+        floor_ms = need.model.p95_ms(1, 0.0)
+        return (
+            f"{need.arrival_rate:.1f} req/s needs {count} at full batches; p95 target "
+            f"{target:g} ms is below one request's own p95 (~{floor_ms:.0f} ms), which no "
+            "replica count can lower"
+        )
     return (
         f"{need.arrival_rate:.1f} req/s needs {count} replicas at "
         f"{need.rate_per_replica:.2f} req/s each for p95 <= {target:g} ms"
