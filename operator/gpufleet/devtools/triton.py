@@ -59,6 +59,40 @@ def _libs_dir() -> Path:
     raise FileNotFoundError("nvidia_pytriton.libs not found next to pytriton")
 
 
+def backends_dir(workdir: Path) -> Path:
+    """``workdir/backends``: the bundled python backend with this interpreter's stub.
+
+    The stub embeds libpython, so it must match the Python running the venv (Debian's
+    3.11 here). Idempotent: a pod restarted in the same workdir reuses it.
+    """
+    bundled = _pytriton_root() / "tritonserver"
+    python_dir = workdir / "backends" / "python"
+    if (python_dir / "triton_python_backend_stub").exists():
+        return workdir / "backends"
+    python_dir.mkdir(parents=True, exist_ok=True)
+    for item in (bundled / "backends" / "python").iterdir():
+        if item.name != "__pycache__" and not (python_dir / item.name).exists():
+            (python_dir / item.name).symlink_to(item)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = bundled / "python_backend_stubs" / version / "triton_python_backend_stub"
+    (python_dir / "triton_python_backend_stub").symlink_to(stub)
+    return workdir / "backends"
+
+
+def server_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus the bundle's libraries, and the venv's packages for the stub's Python."""
+
+    def prepend(name: str, value: str) -> str:
+        return f"{value}:{env[name]}" if env.get(name) else value
+
+    return {
+        **env,
+        "LD_LIBRARY_PATH": prepend("LD_LIBRARY_PATH", str(_libs_dir())),
+        "PYTHONPATH": prepend("PYTHONPATH", sysconfig.get_paths()["purelib"]),
+        "PATH": prepend("PATH", str(Path(sys.executable).parent)),
+    }
+
+
 _MODEL_PY = '''
 """A small torch MLP behind Triton's python backend; ``work_ms`` adds a fixed
 execution time so a load generator can build real queues without burning CPU."""
@@ -161,34 +195,9 @@ class TritonServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def _backends_dir(self, workdir: Path) -> Path:
-        """A backend directory whose python backend has this interpreter's stub."""
-        bundled = _pytriton_root() / "tritonserver"
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        python_dir = workdir / "backends" / "python"
-        python_dir.mkdir(parents=True)
-        for item in (bundled / "backends" / "python").iterdir():
-            if item.name != "__pycache__":
-                (python_dir / item.name).symlink_to(item)
-        stub = bundled / "python_backend_stubs" / version / "triton_python_backend_stub"
-        (python_dir / "triton_python_backend_stub").symlink_to(stub)
-        return workdir / "backends"
-
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        libs = str(_libs_dir())
-        env["LD_LIBRARY_PATH"] = (
-            f"{libs}:{env['LD_LIBRARY_PATH']}" if env.get("LD_LIBRARY_PATH") else libs
-        )
-        # The stub is a C++ program embedding libpython: give it this venv's packages.
-        site = sysconfig.get_paths()["purelib"]
-        env["PYTHONPATH"] = f"{site}:{env['PYTHONPATH']}" if env.get("PYTHONPATH") else site
-        env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-        return env
-
     def start(self) -> TritonServer:
         self._workdir = Path(tempfile.mkdtemp(prefix="gpufleet-triton-"))
-        backends = self._backends_dir(self._workdir)
+        backends = backends_dir(self._workdir)
         log = (self._workdir / "tritonserver.log").open("ab")
         self._process = subprocess.Popen(
             [
@@ -209,7 +218,7 @@ class TritonServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self._env(),
+            env=server_env(dict(os.environ)),
         )
         log.close()
         self._wait_ready()

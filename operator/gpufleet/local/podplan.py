@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gpufleet.devtools.triton import server_env
+
 PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
 # One thread per server: six replicas share two cores, and torch would otherwise
 # start one thread per core in every replica and thrash.
@@ -143,7 +145,7 @@ def plan_process(
         from gpufleet.local import triton
 
         argv += triton.local_flags(runtime_dir or volumes.parent / "runtime", pod)
-        env = triton.local_env(env)
+        env = server_env(env)
         shm = triton.shm_prefix(pod)
     container_ports = {
         str(port.get("name")): int(port["containerPort"])

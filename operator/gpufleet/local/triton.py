@@ -9,44 +9,11 @@ no ``/dev/shm`` segment outlives the fleet.
 from __future__ import annotations
 
 import os
-import sys
-import sysconfig
 from pathlib import Path
 
+from gpufleet.devtools.triton import backends_dir
+
 SHM_DIR = Path("/dev/shm")
-
-
-def _pytriton_root() -> Path:
-    import pytriton
-
-    return Path(pytriton.__file__).parent
-
-
-def _libs_dir() -> Path:
-    root = _pytriton_root()
-    for candidate in (
-        root.parent / "nvidia_pytriton.libs",
-        root / "tritonserver" / "external_libs",
-    ):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError("nvidia_pytriton.libs not found next to pytriton")
-
-
-def backends_dir(workdir: Path) -> Path:
-    """``workdir/backends`` with the bundled python backend and this Python's stub."""
-    bundled = _pytriton_root() / "tritonserver"
-    python_dir = workdir / "backends" / "python"
-    if (python_dir / "triton_python_backend_stub").exists():
-        return workdir / "backends"
-    python_dir.mkdir(parents=True, exist_ok=True)
-    for item in (bundled / "backends" / "python").iterdir():
-        if item.name != "__pycache__" and not (python_dir / item.name).exists():
-            (python_dir / item.name).symlink_to(item)
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = bundled / "python_backend_stubs" / version / "triton_python_backend_stub"
-    (python_dir / "triton_python_backend_stub").symlink_to(stub)
-    return workdir / "backends"
 
 
 def shm_prefix(pod: str) -> str:
@@ -59,20 +26,6 @@ def local_flags(workdir: Path, pod: str) -> list[str]:
         f"--backend-config=python,shm-region-prefix-name={shm_prefix(pod)}",
         "--allow-gpu-metrics=false",
     ]
-
-
-def local_env(env: dict[str, str]) -> dict[str, str]:
-    """The bundle's libraries; the venv's packages for the stub's embedded Python."""
-
-    def prepend(name: str, value: str) -> str:
-        return f"{value}:{env[name]}" if env.get(name) else value
-
-    return {
-        **env,
-        "LD_LIBRARY_PATH": prepend("LD_LIBRARY_PATH", str(_libs_dir())),
-        "PYTHONPATH": prepend("PYTHONPATH", sysconfig.get_paths()["purelib"]),
-        "PATH": prepend("PATH", str(Path(sys.executable).parent)),
-    }
 
 
 def remove_shm(prefix: str) -> list[str]:
