@@ -66,13 +66,18 @@ def status() -> None:
         typer.echo(line)
 
 
+DEFAULT_DURATION_S = 180.0
+
+
 def _arrivals(
     trace: Path, duration: float, speedup: float | None, rate_scale: float, console: Console
 ) -> Arrivals:
     if trace.exists():
         times = read_trace_times(trace)
-        # By default the whole trace plays in ``duration``: its rise and fall both show.
-        factor = speedup or max(1.0, times[-1] / duration)
+        # By default the whole trace plays in the default duration, so its rise and fall
+        # both show; a shorter --duration replays less of it at the same rate (faster
+        # would overload a small machine: the rate is what the example is sized for).
+        factor = speedup or max(1.0, times[-1] / DEFAULT_DURATION_S)
         return replay(times, duration, factor, rate_scale, name=trace.name)
     console.print(f"[yellow]{trace} not found: replaying a synthetic burst instead[/]")
     third = duration / 3
@@ -83,10 +88,12 @@ def _arrivals(
 
 @app.command()
 def demo(
-    duration: Annotated[float, typer.Option(help="Seconds of load to replay.")] = 180.0,
+    duration: Annotated[
+        float, typer.Option(help="Seconds of load to replay.")
+    ] = DEFAULT_DURATION_S,
     speedup: Annotated[
         float | None,
-        typer.Option(help="Trace time compression (default: the whole trace in --duration)."),
+        typer.Option(help="Trace time compression (default: the whole trace in 180 s)."),
     ] = None,
     rate_scale: Annotated[
         float | None,
