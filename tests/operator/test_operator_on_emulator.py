@@ -128,8 +128,12 @@ def test_deleted_and_edited_children_are_restored(kube: Kube, operator: None) ->
         ),  # type: ignore[index]
         what="edit reverted",
     )
-    reasons = {e.get("reason") for e in kube.list(EVENTS, NS)}
-    assert {"ServiceRestored", "DeploymentReverted"} <= reasons
+    # kopf posts Events in the background: wait for them to arrive.
+    wanted = {"ServiceRestored", "DeploymentReverted"}
+    wait_for(
+        lambda: wanted <= {e.get("reason") for e in kube.list(EVENTS, NS)},
+        what=f"Events {wanted}",
+    )
 
 
 def test_deleting_the_modeldeployment_leaves_no_child(kube: Kube, operator: None) -> None:
