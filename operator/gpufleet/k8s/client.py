@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -62,9 +63,14 @@ class KubernetesApi:
         self._api = api_client
 
     @classmethod
-    async def connect(cls) -> KubernetesApi:
-        """In-cluster credentials when in a pod, else the current kubeconfig context."""
+    async def connect(cls, kubeconfig: Path | None = None) -> KubernetesApi:
+        """``kubeconfig`` if given; else in-cluster credentials, else ``$KUBECONFIG``."""
         configuration = client.Configuration()
+        if kubeconfig is not None:
+            await config.load_kube_config(
+                config_file=str(kubeconfig), client_configuration=configuration
+            )
+            return cls(client.ApiClient(configuration=configuration))
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except ConfigException:
@@ -74,10 +80,15 @@ class KubernetesApi:
             )
         return cls(client.ApiClient(configuration=configuration))
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The underlying client, for what dicts cannot do (watch streams)."""
+        return self._api
+
     async def close(self) -> None:
         await self._api.close()
 
-    async def _call(
+    async def request(
         self,
         method: str,
         path: str,
@@ -86,6 +97,7 @@ class KubernetesApi:
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
+        """One REST call by path; Kubernetes errors as :class:`KubernetesApiError`."""
         try:
             result = await self._api.call_api(
                 path,
@@ -103,7 +115,7 @@ class KubernetesApi:
 
     async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._call("GET", resource.path(namespace, name))
+            return await self.request("GET", resource.path(namespace, name))
         except NotFoundError:
             return None
 
@@ -111,13 +123,13 @@ class KubernetesApi:
         self, resource: Resource, namespace: str, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
         query = [("labelSelector", label_selector)] if label_selector else []
-        result = await self._call("GET", resource.path(namespace), query=query)
+        result = await self.request("GET", resource.path(namespace), query=query)
         return list(result.get("items", []))
 
     async def create(
         self, resource: Resource, namespace: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return await self._call(
+        return await self.request(
             "POST", resource.path(namespace), body=body, query=[("fieldManager", FIELD_MANAGER)]
         )
 
@@ -131,7 +143,7 @@ class KubernetesApi:
         subresource: str | None = None,
         field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
-        return await self._call(
+        return await self.request(
             "PATCH",
             resource.path(namespace, name, subresource),
             body=patch,

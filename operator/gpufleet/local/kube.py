@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config, watch
-from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio import client, watch
+
+from gpufleet.k8s.client import MERGE_PATCH, KubernetesApi
+from gpufleet.k8s.errors import NotFoundError
 
 FIELD_MANAGER = "gpufleet-local-agent"
-MERGE_PATCH = "application/merge-patch+json"
 WATCH_TIMEOUT_S = 300
 
 
 class LocalKube:
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._api = api_client
+    """Path-based access for the agent and the load generator, over the operator's facade."""
+
+    def __init__(self, api: KubernetesApi) -> None:
+        self._api = api
 
     @classmethod
     async def connect(cls, kubeconfig: Path) -> LocalKube:
-        configuration = client.Configuration()
-        await config.load_kube_config(
-            config_file=str(kubeconfig), client_configuration=configuration
-        )
-        return cls(client.ApiClient(configuration=configuration))
+        return cls(await KubernetesApi.connect(kubeconfig))
 
     async def close(self) -> None:
         await self._api.close()
@@ -38,17 +38,9 @@ class LocalKube:
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
-        result = await self._api.call_api(
-            path,
-            method,
-            query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            response_types_map={200: "object", 201: "object", 202: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
+        return await self._api.request(
+            method, path, body=body, content_type=content_type, query=query
         )
-        return dict(result or {})
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.call("POST", path, body, query=[("fieldManager", FIELD_MANAGER)])
@@ -59,19 +51,14 @@ class LocalKube:
         )
 
     async def delete(self, path: str) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):  # already gone is what we wanted
             await self.call("DELETE", path)
-        except ApiException as error:
-            if error.status != 404:
-                raise
 
     async def get(self, path: str) -> dict[str, Any] | None:
         try:
             return await self.call("GET", path)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        except NotFoundError:
+            return None
 
     async def list(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
         query = [("labelSelector", label_selector)] if label_selector else []
@@ -82,7 +69,7 @@ class LocalKube:
 
         A fresh ``Watch`` each time: one reused after an error re-sends stale arguments.
         """
-        apps = client.AppsV1Api(self._api)
+        apps = client.AppsV1Api(self._api.api_client)
         stream = watch.Watch()
         try:
             async for event in stream.stream(
