@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -13,8 +14,41 @@ from pathlib import Path
 LOG_TAIL_CHARS = 4000
 
 
+LISTEN_PORTS_FLOOR = 20000
+"""Servers get ports from here up to the ephemeral range, never from inside it."""
+
+
+def _ephemeral_floor() -> int:
+    try:
+        low = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
+        return int(low)
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the OS picks; a race with others is unlikely)."""
+    """A TCP port free on 127.0.0.1 now, for a server that binds it a moment later.
+
+    Not one the OS hands out for port 0: those come from the ephemeral range, which
+    every outgoing connection (a load generator's, a scraper's) also draws from, so
+    one of them could take the port before the server binds it. A random port below
+    that range only races with another server picking the same one.
+    """
+    high = _ephemeral_floor() - 1
+    if high > LISTEN_PORTS_FLOOR:
+        for _ in range(200):
+            port = random.randint(LISTEN_PORTS_FLOOR, high)
+            if _bindable(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
