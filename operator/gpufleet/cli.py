@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -49,7 +51,7 @@ def run(
     metrics = OperatorMetrics()
     if metrics_port is not None:
         metrics.serve(metrics_port)
-    namespaces = list(namespace or [])
+    namespaces = watched_namespaces(namespace, os.environ)
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
@@ -57,6 +59,13 @@ def run(
         standalone=standalone,
         memo=kopf.Memo(metrics=metrics),
     )
+
+
+def watched_namespaces(flags: list[str] | None, env: Mapping[str, str]) -> list[str]:
+    """``--namespace`` flags, else ``GPUFLEET_NAMESPACES``; empty means cluster-wide."""
+    from gpufleet.settings import OperatorSettings
+
+    return list(flags or OperatorSettings.from_env(dict(env)).namespaces)
 
 
 def _configure_logging(verbose: bool, log_format: str) -> None:
