@@ -21,7 +21,7 @@ from wsgiref.simple_server import WSGIServer
 import pytest
 import yaml
 
-from gpufleet.devtools.prometheus import free_port
+from gpufleet.devtools.processes import free_port
 from gpufleet.observability.metrics import OperatorMetrics
 
 from .render import NAMESPACE, RELEASE, render

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import socket
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpufleet import __version__
+from gpufleet.devtools.processes import free_port
 from gpufleet.observability.metrics import OperatorMetrics
 
 
@@ -127,18 +127,11 @@ def test_instances_do_not_share_state() -> None:
     assert _samples(second)[("gpufleet_scaling_ticks_total", frozenset())] == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 def test_metrics_are_served_over_http() -> None:
     metrics = OperatorMetrics()
     _publish(metrics)
-    port = _free_port()
+    port = free_port()
     server = metrics.serve(port, addr="127.0.0.1")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:

@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+from gpufleet.domain.conditions import find_condition
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -75,7 +77,5 @@ def modeldeployment(name: str, spec: dict[str, Any], namespace: str = "default")
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
-    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return dict(item)
-    return None
+    found = find_condition(((obj or {}).get("status") or {}).get("conditions"), type_)
+    return None if found is None else dict(found)

@@ -30,9 +30,6 @@ from gpufleet.devtools import processes
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
 
 
-free_port = processes.free_port  # kept here too: callers import it from this module
-
-
 @dataclass(frozen=True, slots=True)
 class ScrapeTarget:
     address: str
@@ -68,7 +65,7 @@ class PrometheusServer:
         startup_timeout_s: float = 30.0,
     ) -> None:
         self.scrape_interval_s = scrape_interval_s
-        self.port = port or free_port()
+        self.port = port or processes.free_port()
         self._honor_labels = honor_labels
         self._binary = binary
         self._startup_timeout_s = startup_timeout_s

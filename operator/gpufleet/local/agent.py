@@ -20,7 +20,8 @@ from typing import Any
 
 import aiohttp
 
-from gpufleet.devtools.prometheus import ScrapeTarget, free_port
+from gpufleet.devtools.processes import free_port
+from gpufleet.devtools.prometheus import ScrapeTarget
 from gpufleet.domain.manifests.identity import MANAGED_BY, OWNER_LABEL
 from gpufleet.local.kube import LocalKube, deployments_path, events_path, pods_path
 from gpufleet.local.localpod import LocalPod

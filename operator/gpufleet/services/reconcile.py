@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType
+from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, find_condition
 from gpufleet.domain.manifests.children import CHILD_KINDS, DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.pricing import check_budget, gpu_hourly_price, replica_hourly_cost
@@ -62,10 +62,8 @@ successful reconcile clears them (the Deployment says nothing about them)."""
 
 
 def _ready_reason(current: Mapping[str, Any]) -> str | None:
-    for condition in current.get("conditions") or ():
-        if condition.get("type") == ConditionType.READY:
-            return str(condition.get("reason"))
-    return None
+    ready = find_condition(current.get("conditions"), ConditionType.READY)
+    return None if ready is None else str(ready.get("reason"))
 
 
 def reconciled(

@@ -213,7 +213,6 @@ def _need(
         return Need(replicas, code, arrivals, None, None), history
 
     per_replica = model.rate_within(aim)
-    history = replace(history, capacity_rps_per_replica=per_replica)
     replicas, code = 0, ReasonCode.SCALE_UP_LOAD
     sustained = 0
     if arrivals is not None:

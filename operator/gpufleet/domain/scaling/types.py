@@ -105,8 +105,6 @@ class ScalerHistory:
     """(time, replicas added) not yet ready: capacity on its way."""
     observed_cold_start_s: float | None = None
     """Cold start learned from how long added replicas took to become ready."""
-    capacity_rps_per_replica: float | None = None
-    """Learned request rate one replica sustains within the latency target."""
     metrics_unknown_since: float | None = None
     last_ready_replicas: int | None = None
     # Added by the autoscaler (all defaulted: a fresh history stays valid).
