@@ -204,16 +204,34 @@ def test_the_settled_fleet_fits_the_load(settled: tuple[ScalerHistory, int]) -> 
     assert 10 / MAX_RPS <= size <= 10, f"10 req/s settled at {size} replicas"
 
 
-def test_backlog_drains() -> None:
-    s = spec()
+def test_a_backlog_the_ready_pods_drain_before_new_ones_start_orders_none() -> None:
+    """New pods cannot take over queued requests; if the ready pods drain them within a
+    cold start, pods ordered now would drain nothing. Nor is a pod removed meanwhile."""
+    s = spec(coldStartSeconds=60)
     history, size = warm(s, 10, 10.0, 2.0)
     history = replace(history, last_queue_depth=300.0)
-    for now in (600.0, 605.0):  # a backlog that stays: the fleet serves what arrives
+    for now in (600.0, 605.0):
         d = decide(s, fleet(size), load(now, 10.0, batch=2.0, queue=300.0), history, now)
         history = d.history
-    assert d.desired_replicas > size
+    assert d.desired_replicas == size, d.reason
+
+
+def test_a_backlog_that_outlasts_a_cold_start_gets_the_arrivals_their_own_pods() -> None:
+    """30 req/s arrive, the ready pods serve 22 and hold a growing queue: when new pods
+    are ready, the ready ones are still busy draining, so the arrivals need their own."""
+    s = spec(coldStartSeconds=60)
+    history, _ = warm(s, 10, 10.0, 2.0)
+    ready = 10
+    history = replace(history, last_queue_depth=260.0)
+    for now in (600.0, 605.0):  # completions 22 req/s + the queue growing 8 req/s
+        queue = 300.0 + 8.0 * (now - 600.0)
+        obs = load(now, 22.0, batch=4.0, queue=queue)
+        d = decide(s, fleet(ready), obs, history, now)
+        history = d.history
     assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
-    assert "300 requests queued" in d.reason
+    assert d.desired_replicas >= ready + 30 / MAX_RPS, d.reason
+    assert "340 requests queued" in d.reason
+    assert "queued requests cannot move to new pods" in d.reason
 
 
 def test_scales_down_after_the_window_never_below_the_need() -> None:
@@ -295,17 +313,19 @@ def test_a_lower_bound_holds_and_says_why() -> None:
 
 
 def test_a_drained_backlog_does_not_hold_pods_for_the_whole_window() -> None:
-    """A backlog asks for pods to drain it; once drained, the fleet goes back to what
-    the arrivals need after one cold start, not after the scale-down window."""
+    """Pods ordered because a backlog kept the ready ones busy are released once it has
+    drained: back to what the arrivals need, not after the scale-down window."""
     s = spec(coldStartSeconds=60, scaleDownStabilizationSeconds=600)
     history, size = warm(s, 10, 10.0, 2.0)
-    history = replace(history, last_queue_depth=800.0)
-    replicas = size
-    for now in (600.0, 605.0):  # a backlog that stays: the fleet serves what arrives
-        obs = load(now, 10.0, batch=2.0, queue=800.0)
-        d = decide(s, fleet(replicas), obs, history, now)
+    ready = max(1, size // 2)  # too few for the load: the queue grows
+    served, growth = ready * 2.0, 4.0
+    history = replace(history, last_queue_depth=780.0)
+    replicas = ready
+    for now in (600.0, 605.0):
+        obs = load(now, served, batch=4.0, queue=800.0 + growth * (now - 600.0))
+        d = decide(s, fleet(replicas, ready=ready), obs, history, now)
         history, replicas = d.history, d.desired_replicas
-    assert replicas > size, d.reason
+    assert replicas >= ready + (served + growth) / MAX_RPS, d.reason
     for i in range(122, 150):  # the new pods are ready; the queue is gone; 10 req/s again
         now = i * TICK
         d = decide(s, fleet(replicas), load(now, 10.0, batch=2.0), history, now)

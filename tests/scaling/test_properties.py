@@ -152,6 +152,12 @@ def test_a_spike_is_answered_in_one_tick_and_not_piled_on(base: float, jump: flo
     assert asked[0] > before, "the spike's first tick did not scale up"
     # Queue growth counts as demand once the queue passes its normal level (a noise
     # filter), so the spike is fully measured within a few ticks; from then on the
-    # backlog keeps growing until pods are ready, but the ask holds.
-    assert set(asked[8:]) == {asked[8]}, f"piled on while pods were starting: {asked}"
-    assert max(asked) <= peak / (0.5 * MAX_RPS) + 1, f"asked far more than the load: {asked}"
+    # backlog keeps growing until pods are ready. The ask may rise once more, when the
+    # backlog is seen to outlast the cold start (the ready pods stay busy draining it,
+    # so the arrivals need pods of their own), and never again.
+    later = asked[8:]
+    assert later == sorted(later), f"cancelled pods it still waits for: {asked}"
+    assert len(set(later)) <= 2, f"piled on while pods were starting: {asked}"
+    # At most: the ready pods (busy with the backlog) plus the peak at half-batch throughput.
+    most = before + peak / (0.5 * MAX_RPS) + 1
+    assert max(asked) <= most, f"asked far more than the load: {asked}"

@@ -206,9 +206,9 @@ class ScalingSpec(WireModel):
             ge=0,
             le=3600,
             description=(
-                "How long the load must stay low before replicas are removed. Unset: twice "
-                "coldStartSeconds (at least 60 s) -- a removed GPU pod takes a cold start to "
-                "come back, so holding it that long is the cheapest insurance."
+                "How long the load must stay low before replicas are removed. Unset: "
+                "coldStartSeconds (at least 60 s) -- the rent-or-buy break-even: an idle pod "
+                "held that long costs what bringing it back would (a cold start billed)."
             ),
         ),
     ] = None
@@ -231,7 +231,7 @@ class ScalingSpec(WireModel):
         """The scale-down stabilization window in effect (explicit, or from the cold start)."""
         if self.scale_down_stabilization_seconds is not None:
             return self.scale_down_stabilization_seconds
-        return max(MIN_AUTO_SCALE_DOWN_WINDOW_S, 2 * self.cold_start_seconds)
+        return max(MIN_AUTO_SCALE_DOWN_WINDOW_S, self.cold_start_seconds)
 
 
 # Cross-field rules. Each is enforced twice: by the API server through the CRD's CEL

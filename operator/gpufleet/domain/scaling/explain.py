@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from gpufleet.domain.scaling.budget import Limits
 from gpufleet.domain.scaling.need import Need
 from gpufleet.domain.scaling.types import Bound, FleetState, Observations, ReasonCode
@@ -60,6 +62,21 @@ def _unknown_text(obs: Observations, names: tuple[str, ...]) -> str:
     return ", ".join(f"{name} unknown ({obs.unknown.get(name, 'no data')})" for name in names)
 
 
+def _backlog_text(
+    queue_depth: float, need: Need, fleet: FleetState, spec: ModelDeploymentSpec
+) -> str:
+    queued = f"backlog of {queue_depth:.0f} requests queued"
+    drain = need.backlog
+    if drain is None:  # no capacity model yet: sized HPA-style from the queue
+        return f"{queued} (targetQueueDepth {spec.scaling.target_queue_depth:g} per replica)"
+    busy = "for good" if math.isinf(drain.drain_s) else f"{drain.drain_s:.0f} s more"
+    return (
+        f"{queued}, about {drain.at_relief:.0f} when new pods can be ready in "
+        f"{drain.relief_s:.0f} s, keeps the {fleet.ready_replicas} ready replicas busy {busy}: "
+        "queued requests cannot move to new pods, so the arrivals need their own"
+    )
+
+
 def scaling_reason(
     spec: ModelDeploymentSpec,
     fleet: FleetState,
@@ -83,10 +100,7 @@ def scaling_reason(
                 f"target; {load}"
             )
         if need.code is ReasonCode.SCALE_UP_QUEUE and obs.queue_depth is not None:
-            return need.code, (
-                f"{verb}: backlog of {obs.queue_depth:.0f} requests queued must drain "
-                f"(targetQueueDepth {spec.scaling.target_queue_depth:g} per replica); {load}"
-            )
+            return need.code, f"{verb}: {_backlog_text(obs.queue_depth, need, fleet, spec)}; {load}"
         return ReasonCode.SCALE_UP_LOAD, f"{verb}: {load}"
     if desired < current:
         return ReasonCode.SCALE_DOWN, f"{verb}: {load}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpufleet.domain.scaling.backlog import Backlog
 from gpufleet.domain.scaling.batching import ReplicaModel
 from gpufleet.domain.scaling.types import ReasonCode
 
@@ -25,6 +26,8 @@ class Need:
     """Replicas the measured arrival rate alone needs (no forecast, no backlog to drain);
     ``None``: same as ``replicas``. What the scale-down window remembers: a forecast
     that did not come true or a drained backlog is no reason to keep pods."""
+    backlog: Backlog | None = None
+    """The queued backlog, projected to when new pods could be ready; ``None``: none."""
 
     @property
     def remembered(self) -> int:

@@ -12,7 +12,9 @@ One tick:
    is not an idle fleet.
 4. Need: the fewest replicas whose predicted p95 meets ``AIM`` x the target for the
    arrival rate (completions + queue growth), projected one cold start ahead when
-   rising (``demand.py``), plus a backlog that must drain. The prediction
+   rising (``demand.py``); and if a queued backlog will keep the ready pods busy
+   after new ones could be ready, replicas of their own for the arrivals
+   (``backlog.py``: queued requests cannot move to new pods). The prediction
    (``batching.py``) is a dynamic-batching replica -- batch time ``a + c*b`` fitted
    from compute time and batch size, p95 = ``tail_factor`` batch times -- plus an
    Erlang C wait when the fleet runs short (``queueing.py``); the tail factor is
@@ -31,7 +33,15 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from gpufleet.domain.scaling import budget, capacity, coldstart, demand, explain, stabilization
+from gpufleet.domain.scaling import (
+    backlog,
+    budget,
+    capacity,
+    coldstart,
+    demand,
+    explain,
+    stabilization,
+)
 from gpufleet.domain.scaling.need import Need
 from gpufleet.domain.scaling.types import (
     Decision,
@@ -49,8 +59,10 @@ lagging estimate, and a fleet sized exactly at the target misses it half the tim
 the simulator 0.95 keeps >= 99 % within target on ramp, diurnal and Azure shapes.)"""
 MAX_UTILIZATION = 0.9
 """Headroom against the noise of a windowed rate, whatever the queueing model says."""
-MIN_DRAIN_S = 30.0
-"""A backlog is drained over max(cold start, this): faster needs pods that cannot come sooner."""
+BUSY_TOLERANCE_S = 10.0
+"""A backlog the ready pods clear within this after new pods could be ready makes its
+arrivals wait a few seconds; not worth a set of fresh pods, each billed a whole cold
+start -- and a projection one cold start ahead is no more precise than this."""
 LEARN_SETTLE_S = 60.0
 """A measured p95 describes one fleet size only this long after the ready count changed."""
 LATENCY_STEP_MAX = 2.0
@@ -83,7 +95,11 @@ def decide(
     # Blind to a signal, or seeing only a lower bound of it, a low need is no
     # evidence: remember at least the current size (scale up only).
     needed = max(need.replicas, current) if unknown else need.replicas
-    remembered = max(need.remembered, current) if unknown else need.remembered
+    # A signal summed over the pods that report it (one just became ready) bounds the
+    # load from below: hold this tick, but remember only what that bound needs -- the
+    # current size remembered would restart the scale-down window at every scale-up.
+    blind = tuple(name for name in unknown if name not in bounded)
+    remembered = max(need.remembered, current) if blind else need.remembered
     recs = stabilization.remember(history.recommendations, now, remembered, window)
     horizon = coldstart.horizon_s(spec, history)
     forecasts = stabilization.remember(history.forecasts, now, needed, horizon)
@@ -207,9 +223,9 @@ def _need(
             step = min(LATENCY_STEP_MAX, obs.p95_latency_ms / target)
             replicas = max(replicas, math.ceil(max(fleet.ready_replicas, 1) * step))
             code = ReasonCode.SCALE_UP_LATENCY
-        backlog = _backlog_replicas(spec, fleet, obs)
-        if backlog > replicas:
-            replicas, code = backlog, ReasonCode.SCALE_UP_QUEUE
+        by_queue = _backlog_replicas(spec, fleet, obs)
+        if by_queue > replicas:
+            replicas, code = by_queue, ReasonCode.SCALE_UP_QUEUE
         return Need(replicas, code, arrivals, None, None), history
 
     per_replica = model.rate_within(aim)
@@ -221,14 +237,24 @@ def _need(
         replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
         if latency_high:
             code = ReasonCode.SCALE_UP_LATENCY
-    excess = _excess_backlog(spec, fleet, obs)
-    if excess > 0.0:
-        drain_rate = excess / max(horizon, MIN_DRAIN_S)
-        backlog = model.replicas_for(
-            (arrivals or 0.0) + drain_rate, aim, MAX_UTILIZATION, search_limit
+    queued = _excess_backlog(spec, fleet, obs)
+    drain: backlog.Backlog | None = None
+    if queued > 0.0:
+        drain = backlog.project(
+            queued,
+            arrivals or 0.0,
+            fleet.ready_replicas,
+            model.max_rate,
+            backlog.relief_s(history.scale_ups, horizon, now),
         )
-        if backlog > replicas:
-            replicas, code = backlog, ReasonCode.SCALE_UP_QUEUE
+        # The ready pods hold the backlog: removing one would strand its queue.
+        replicas = max(replicas, fleet.ready_replicas)
+        if drain.drain_s > max(BUSY_TOLERANCE_S, target / 1000.0):
+            # The ready pods stay busy with the backlog after new ones are ready: the
+            # arrivals then need replicas of their own.
+            busy = fleet.ready_replicas + sustained
+            if busy > replicas:
+                replicas, code = busy, ReasonCode.SCALE_UP_QUEUE
     need = Need(
         replicas,
         code,
@@ -237,6 +263,7 @@ def _need(
         model,
         lower_bound=replicas > search_limit,
         sustained=sustained,
+        backlog=drain,
     )
     return need, history
 
@@ -271,13 +298,16 @@ def _normal_queue(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observation
 
 
 def _excess_backlog(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> float:
-    if obs.queue_depth is None or fleet.starting_replicas > 0:
-        # Starting pods will drain it; counting it again would pile pods on.
+    if obs.queue_depth is None:
         return 0.0
     return max(0.0, obs.queue_depth - _normal_queue(spec, fleet, obs))
 
 
 def _backlog_replicas(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> int:
+    """Without a capacity model: HPA-style, a replica per ``targetQueueDepth`` queued."""
+    if fleet.starting_replicas > 0:
+        # Starting pods will take the arrivals; counting the queue again would pile pods on.
+        return 0
     excess = _excess_backlog(spec, fleet, obs)
     if excess <= 0.0:
         return 0
