@@ -372,3 +372,23 @@ def test_a_target_below_one_requests_latency_is_explained_not_reported_as_zero_c
     d = decide(s, fleet(2), load(0, 1.0, batch=1.0), ScalerHistory(), 0.0)
     assert "0.00 req/s each" not in d.reason
     assert "below one request's own p95" in d.reason, d.reason
+
+
+def test_a_pod_not_yet_scraped_does_not_restart_the_scale_down_window() -> None:
+    """Every scale-up brings a tick where the new pod is not scraped yet: the load is
+    then a lower bound. That tick holds, but must not count as a busy one, or each
+    scale-up would keep the fleet big for another whole window."""
+    s = spec(scaleDownStabilizationSeconds=120)
+    history, replicas = warm(s, 20, 20.0, 2.0)
+    big = replicas
+    shrunk_at = None
+    for i in range(120, 160):  # the load drops to 5 req/s at 600 s
+        now = i * TICK
+        obs = load(now, 5.0, batch=2.0)
+        if i == 130:  # 650 s: a new pod is not scraped yet
+            obs = some_pods(obs)
+        d = decide(s, fleet(replicas), obs, history, now)
+        history, replicas = d.history, d.desired_replicas
+        if replicas < big and shrunk_at is None:
+            shrunk_at = now
+    assert shrunk_at is not None and shrunk_at <= 600 + 120 + TICK, shrunk_at
