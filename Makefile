@@ -109,7 +109,8 @@ bench-apiserver: $(STAMP) ## The API emulator alone: 1,000 ModelDeployments and 
 .PHONY: bench-policy
 bench-policy: $(STAMP) system-deps ## Decision time, Prometheus queries per tick, the policy in the simulator -> docs/benchmarks/policy.md
 	@mkdir -p .gpufleet
-	$(PY) benchmarks/policy/sim_check.py --seeds 2 --out .gpufleet/policy-sim.json
+	@# Exits 1 when a scenario misses the target: a result to report, not a failed run.
+	-$(PY) benchmarks/policy/sim_check.py --seeds 2 --out .gpufleet/policy-sim.json
 	$(PY) benchmarks/policy/run.py --sim-json .gpufleet/policy-sim.json
 
 .PHONY: bench-runtime
