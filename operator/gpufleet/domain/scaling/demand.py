@@ -5,10 +5,14 @@ throughput, not the demand, and a fleet draining a backlog reports more than
 the demand. Both show up in the queue, so ``arrivals = completions + d(queue)/dt``.
 
 Pods take a cold start to serve, so the fleet is sized for the load one cold
-start from now when the arrivals of the last two cold starts rise steadily
-(``projected_rate``: a least-squares trend, acted on only when it stands out of
-the noise and both halves of the window agree), capped so that a noisy window
-cannot ask for more than ``MAX_TREND_GROWTH`` times the current load.
+start from now when the arrivals rise steadily (``projected_rate``: a
+least-squares trend, acted on only when it stands out of the noise and both
+halves of its window agree), capped so that a noisy window cannot ask for more
+than ``MAX_TREND_GROWTH`` times the current load. The trend is read over two
+windows and the higher projection wins: the last two cold starts (a long, steady
+rise) and the last ``MIN_TREND_WINDOW_S`` (a rise that began after a flat or
+falling spell, which the long window's halves would not agree on until it is a
+cold start old -- too late for pods that take a cold start).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ MIN_TREND_WINDOW_S = 60.0
 MAX_TREND_WINDOW_S = 300.0
 TREND_HORIZONS = 2.0
 """The trend is read over this many cold starts (within the bounds above)."""
-MIN_TREND_SAMPLES = 8
-"""Fewest rate samples in each half of the window."""
+MIN_TREND_SAMPLES = 6
+"""Fewest rate samples in each half of the window (the short window holds 13 at 5 s ticks)."""
 TREND_SIGNIFICANCE = 2.0
 """A trend counts when its rise over the window is this many times the scatter around it."""
 TREND_AGREEMENT = 3.0
@@ -85,7 +89,19 @@ def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float,
 def projected_rate(
     samples: tuple[tuple[float, float], ...], now: float, rate: float, horizon_s: float
 ) -> float:
-    """The rate to size for: ``rate``, or the trend's value ``horizon_s`` ahead if higher.
+    """The rate to size for: ``rate``, or the trend's value ``horizon_s`` ahead if higher,
+    read over the whole window and over its last ``MIN_TREND_WINDOW_S``."""
+    recent = tuple(s for s in samples if s[0] >= now - MIN_TREND_WINDOW_S - 1e-6)
+    projected = _trend_projection(samples, now, rate, horizon_s)
+    if len(recent) < len(samples):
+        projected = max(projected, _trend_projection(recent, now, rate, horizon_s))
+    return projected
+
+
+def _trend_projection(
+    samples: tuple[tuple[float, float], ...], now: float, rate: float, horizon_s: float
+) -> float:
+    """``rate``, or the trend of ``samples`` ``horizon_s`` ahead if higher.
 
     The trend is the least-squares line through the window's rates. It is acted on
     only when the rise it explains over the window is ``TREND_SIGNIFICANCE`` times

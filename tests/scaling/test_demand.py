@@ -1,0 +1,92 @@
+"""The load to size for: when a trend is acted on, and how far it is projected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from gpufleet.domain.scaling.demand import (
+    MAX_TREND_GROWTH,
+    arrival_rate,
+    projected_rate,
+    remember_rate,
+    trend_window_s,
+)
+
+TICK = 5.0
+COLD_START = 60.0
+NOW = 1000.0
+NOISE = (0.3, -0.2, 0.1, -0.3, 0.2, -0.1)
+"""A fixed wiggle (req/s) on every rate sample: a windowed rate is never smooth."""
+
+
+def samples(shape: Callable[[float], float]) -> tuple[tuple[float, float], ...]:
+    """Rate samples every tick over the trend window ending now, as the policy keeps them."""
+    kept: tuple[tuple[float, float], ...] = ()
+    window = trend_window_s(COLD_START)
+    steps = int(window / TICK)
+    for i in range(steps + 1):
+        at = NOW - (steps - i) * TICK
+        kept = remember_rate(kept, at, shape(NOW - at) + NOISE[i % len(NOISE)], window)
+    return kept
+
+
+def project(shape: Callable[[float], float]) -> tuple[float, float]:
+    kept = samples(shape)
+    rate = kept[-1][1]
+    return rate, projected_rate(kept, NOW, rate, COLD_START)
+
+
+def test_a_flat_load_is_not_extrapolated() -> None:
+    rate, sized = project(lambda ago: 20.0)
+    assert sized == rate
+
+
+def test_a_falling_load_is_sized_as_measured() -> None:
+    rate, sized = project(lambda ago: 10.0 + 0.05 * ago)
+    assert sized == rate
+
+
+def test_a_steady_rise_is_sized_one_cold_start_ahead() -> None:
+    """0.05 req/s per second for two cold starts: +3 req/s by the time pods are ready."""
+    rate, sized = project(lambda ago: 20.0 - 0.05 * ago)
+    assert sized == pytest.approx(20.0 + 0.05 * COLD_START, abs=0.5)
+    assert sized > rate
+
+
+def test_a_rise_that_began_a_minute_ago_is_seen_at_once() -> None:
+    """Flat, then rising for the last minute: the long window's halves disagree (one is
+    flat), so only the short window sees the rise -- while pods can still come in time."""
+    rate, sized = project(lambda ago: 20.0 if ago >= 60.0 else 20.0 + 0.1 * (60.0 - ago))
+    assert sized > rate + 3.0
+
+
+def test_a_step_that_already_happened_is_not_extrapolated() -> None:
+    """A jump between two flat levels rises in neither half of the short window alike."""
+    rate, sized = project(lambda ago: 10.0 if ago > 30.0 else 20.0)
+    assert sized == rate
+
+
+def test_a_steep_rise_asks_for_at_most_the_growth_cap() -> None:
+    """5 -> 65 req/s in a minute would be 125 a minute later; a noisy window must not
+    ask for that much at once."""
+    rate, sized = project(lambda ago: 5.0 if ago >= 60.0 else 5.0 + 1.0 * (60.0 - ago))
+    assert sized == pytest.approx(MAX_TREND_GROWTH * rate)
+
+
+@pytest.mark.parametrize(
+    ("queue", "last_queue", "expected"),
+    [
+        (10.0, 5.0, 20.0),  # below the backlog threshold: noise, completions only
+        (200.0, 150.0, 30.0),  # a growing backlog is demand the fleet did not serve
+        (150.0, 200.0, 10.0),  # a draining backlog is not new demand
+        (None, 150.0, 20.0),  # unknown queue: completions only
+    ],
+)
+def test_arrivals_are_completions_plus_backlog_growth(
+    queue: float | None, last_queue: float, expected: float
+) -> None:
+    assert arrival_rate(20.0, queue, last_queue, NOW - 5.0, NOW, backlog_threshold=50.0) == (
+        pytest.approx(expected)
+    )
