@@ -95,8 +95,9 @@ demo-triton: $(STAMP) system-deps ## The same demo with Triton (the bundled trit
 	$(VENV)/bin/gpufleet local demo --runtime triton $(DEMO_ARGS)
 
 .PHONY: bench
-bench: $(STAMP) ## Simulator comparison on the Azure trace -> docs/benchmarks/sim.md
+bench: $(STAMP) ## Simulator: policy vs baselines on the Azure trace and shapes -> docs/benchmarks/sim.md, sim-suite.md
 	$(PY) benchmarks/sim/compare.py
+	$(PY) benchmarks/sim/suite.py
 
 .PHONY: bench-reconcile
 bench-reconcile: $(STAMP) ## 1,000 ModelDeployments on the API emulator -> docs/benchmarks/reconcile.md

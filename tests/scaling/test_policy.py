@@ -393,3 +393,17 @@ def test_a_pod_not_yet_scraped_does_not_restart_the_scale_down_window() -> None:
             shrunk_at = now
     assert shrunk_at is not None, "never scaled down"
     assert shrunk_at <= 600 + 120 + TICK, shrunk_at
+
+
+def test_latency_headroom_buys_capacity_for_the_same_load() -> None:
+    """More headroom sizes for a lower predicted p95: more replicas for the same load,
+    and the prediction at the chosen size stays under the smaller aim."""
+    sizes = {}
+    for headroom in (0.0, 0.05, 0.2):
+        s = spec(latencyHeadroom=headroom)
+        history, _ = warm(s, 10, 20.0, 2.0)
+        d = decide(s, fleet(10), load(600, 20.0, batch=2.0), history, 600)
+        assert d.predicted_p95_ms is not None
+        assert d.predicted_p95_ms <= (1 - headroom) * 3000
+        sizes[headroom] = d.desired_replicas
+    assert sizes[0.0] <= sizes[0.05] < sizes[0.2], sizes

@@ -198,6 +198,20 @@ class ScalingSpec(WireModel):
         float,
         Field(gt=0, description="Pending requests per replica the fleet aims to stay below."),
     ] = 4.0
+    latency_headroom: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=0.5,
+            description=(
+                "Share of the latency target kept free when sizing the fleet: it is sized "
+                "for a predicted p95 of (1 - latencyHeadroom) x latencyP95Ms. More headroom "
+                "costs GPUs and misses the target less often when load rises faster than "
+                "pods start. The default keeps the p95; 0.15 keeps >= 99 % of requests "
+                "within the target on most simulated traffic (docs/benchmarks/sim-suite.md)."
+            ),
+        ),
+    ] = 0.05
     scale_up_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
     scale_down_stabilization_seconds: Annotated[
         int | None,

@@ -10,9 +10,9 @@ One tick:
 3. If the request rate and the queue depth are both unknown, without even a lower
    bound: hold (or raise to ``fallbackReplicas``), never scale down -- a lost metric
    is not an idle fleet.
-4. Need: the fewest replicas whose predicted p95 meets ``AIM`` x the target for the
-   arrival rate (completions + queue growth), projected one cold start ahead when
-   rising (``demand.py``); and if a queued backlog will keep the ready pods busy
+4. Need: the fewest replicas whose predicted p95 meets (1 - ``latencyHeadroom``) x
+   the target for the arrival rate (completions + queue growth), projected one cold
+   start ahead when rising (``demand.py``); and if a queued backlog will keep the ready pods busy
    after new ones could be ready, replicas of their own for the arrivals
    (``backlog.py``: queued requests cannot move to new pods). The prediction
    (``batching.py``) is a dynamic-batching replica -- batch time ``a + c*b`` fitted
@@ -52,11 +52,6 @@ from gpufleet.domain.scaling.types import (
 )
 from gpufleet.domain.spec import MetricsLossBehavior, ModelDeploymentSpec
 
-AIM = 0.95
-"""Size for a predicted p95 of this share of the target: the measured p95 is a noisy,
-lagging estimate, and a fleet sized exactly at the target misses it half the time.
-(0.9 before the trend and the lower bounds let the fleet follow rises in time; in
-the simulator 0.95 keeps >= 99 % within target on ramp, diurnal and Azure shapes.)"""
 MAX_UTILIZATION = 0.9
 """Headroom against the noise of a windowed rate, whatever the queueing model says."""
 BUSY_TOLERANCE_S = 10.0
@@ -186,7 +181,9 @@ def _need(
     lim: budget.Limits,
 ) -> tuple[Need, ScalerHistory]:
     target = spec.slo.latency_p95_ms
-    aim = AIM * target
+    # The measured p95 is a noisy, lagging estimate, and a fleet sized exactly at the
+    # target misses it half the time: size for a share of it.
+    aim = (1.0 - spec.scaling.latency_headroom) * target
     search_limit = max(4 * lim.upper, 64)
     horizon = coldstart.horizon_s(spec, history)
     history = capacity.observe(obs, history)
