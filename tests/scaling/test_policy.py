@@ -209,9 +209,10 @@ def test_a_backlog_the_ready_pods_drain_before_new_ones_start_orders_none() -> N
     cold start, pods ordered now would drain nothing. Nor is a pod removed meanwhile."""
     s = spec(coldStartSeconds=60)
     history, size = warm(s, 10, 10.0, 2.0)
-    history = replace(history, last_queue_depth=300.0)
-    for now in (600.0, 605.0):
-        d = decide(s, fleet(size), load(now, 10.0, batch=2.0, queue=300.0), history, now)
+    history = replace(history, last_queue_depth=165.0)
+    for now in (600.0, 605.0):  # flat out at 13 req/s; 10 arrive; the queue shrinks 3/s
+        queue = 150.0 - 3.0 * (now - 600.0)
+        d = decide(s, fleet(size), load(now, 13.0, batch=2.0, queue=queue), history, now)
         history = d.history
     assert d.desired_replicas == size, d.reason
 
@@ -407,3 +408,33 @@ def test_latency_headroom_buys_capacity_for_the_same_load() -> None:
         assert d.predicted_p95_ms <= (1 - headroom) * 3000
         sizes[headroom] = d.desired_replicas
     assert sizes[0.0] <= sizes[0.05] < sizes[0.2], sizes
+
+
+def test_a_miss_the_model_does_not_predict_scales_up_at_once_and_is_remembered() -> None:
+    """The model says the fleet meets the target; the measured p95 says it does not (a
+    cost the model cannot see, such as HTTP handling): the measurement wins at once,
+    and the pods it asked for are kept for the scale-down window like any measured need."""
+    s = spec(scaleDownStabilizationSeconds=60)
+    history, size = warm(s, 10, 10.0, 2.0)
+    d = decide(s, fleet(size), load(600, 10.0, batch=2.0, p95_ms=6000.0), history, 600)
+    assert d.reason_code is ReasonCode.SCALE_UP_LATENCY, d.reason
+    assert d.desired_replicas > size
+    history, replicas = d.history, d.desired_replicas
+    for i in range(121, 130):  # the new pods are ready and the p95 is fine again
+        now = i * TICK
+        d = decide(s, fleet(replicas), load(now, 10.0, batch=2.0, p95_ms=2000.0), history, now)
+        history = d.history
+        assert d.desired_replicas == replicas, f"dropped the pods it just asked for: {d.reason}"
+
+
+def test_a_backlog_is_projected_at_the_throughput_measured_not_the_model() -> None:
+    """The model says 10 ready replicas serve 22 req/s, but they complete 12 with a queue
+    that stays: they are slower than modelled, the queue will not drain by itself."""
+    s = spec(coldStartSeconds=60)
+    history, _ = warm(s, 10, 10.0, 2.0)
+    history = replace(history, last_queue_depth=400.0)
+    for now in (600.0, 605.0):
+        d = decide(s, fleet(10), load(now, 12.0, batch=4.0, queue=400.0), history, now)
+        history = d.history
+    assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
+    assert d.desired_replicas >= 10 + 12 / MAX_RPS

@@ -83,7 +83,12 @@ async def autoscale(
                 raise kopf.TemporaryError(str(error), delay=TICK_SECONDS) from error
             raise
     decision = outcome.decision
-    ctx.metrics.record_decision(namespace or "", name, decision.reason_code.value)
+    code = decision.reason_code.value
+    if ctx.last_reason_codes.get(uid) != code or decision.desired_replicas != replicas:
+        # Every change of mind in the log too, not only in Events (which expire).
+        kwargs["logger"].info(f"{code}: {decision.reason}")
+        ctx.last_reason_codes[uid] = code
+    ctx.metrics.record_decision(namespace or "", name, code)
     ctx.metrics.set_state(
         namespace or "",
         name,

@@ -24,6 +24,8 @@ class OperatorContext:
     histories: dict[str, ScalerHistory] = field(default_factory=dict)
     """Scaling memory per ModelDeployment uid (lost on restart, by design: see policy)."""
     status_written: dict[str, float] = field(default_factory=dict)
+    last_reason_codes: dict[str, str] = field(default_factory=dict)
+    """Per ModelDeployment uid: the last decision's reason code, to log when it changes."""
     """When each ModelDeployment's scaling numbers were last written to status."""
 
 

@@ -9,10 +9,14 @@ lasts past the moment new pods could be ready, the arrivals then need replicas o
 their own, on top of the busy ones.
 
 The backlog is projected to that moment: it grows (or shrinks) at arrivals minus
-what the ready pods serve at full batches, for as long as new pods take -- the
-remaining cold start of those already starting, or a whole cold start for pods
-ordered now. The projection does not move while the pods start (a growing backlog
-meets a shorter wait), so the ask does not pile on.
+what the ready pods serve, for as long as new pods take -- the remaining cold
+start of those already starting, or a whole cold start for pods ordered now. What
+the ready pods serve is the capacity model's full-batch throughput, but never
+more than they are measured to complete: with a backlog queued they are working
+flat out, so their completions *are* their throughput, and a model that leaves
+out some of a request's cost (HTTP, serialisation) must not talk the backlog
+away. The projection does not move while the pods start (a growing backlog meets
+a shorter wait), so the ask does not pile on.
 """
 
 from __future__ import annotations
@@ -32,11 +36,9 @@ class Backlog:
     """Seconds the ready pods then need to drain it, at full batches (``inf``: they cannot)."""
 
 
-def project(
-    queued: float, arrivals: float, ready_replicas: int, max_rate: float, relief_s: float
-) -> Backlog:
-    """The backlog when new pods could be ready, and how long it then keeps the ready ones busy."""
-    serving = ready_replicas * max_rate
+def project(queued: float, arrivals: float, serving: float, relief_s: float) -> Backlog:
+    """The backlog when new pods could be ready, and how long it then keeps the ready
+    ones busy; ``serving``: requests/s the ready pods complete at most."""
     at_relief = max(0.0, queued + (arrivals - serving) * relief_s)
     if at_relief <= 0.0:
         drain_s = 0.0

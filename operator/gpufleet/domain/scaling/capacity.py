@@ -124,8 +124,14 @@ def learn_tail_factor(
     ready_replicas: int,
     *,
     trustworthy: bool,
+    aim_ms: float,
 ) -> ScalerHistory:
-    """Move the tail factor toward measured p95 / batch time now (log space, smoothed)."""
+    """Move the tail factor toward measured p95 / batch time now (log space, smoothed).
+
+    Only from a busy replica -- or from one that misses ``aim_ms`` anyway: a replica
+    the model calls half idle yet answering late costs more per request than its
+    compute time says (HTTP, serialisation, a shared CPU), and only the measured p95
+    can say so."""
     p95, exec_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_exec, obs.request_rate
     batch = obs.inferences_per_exec or 1.0
     if (
@@ -139,7 +145,7 @@ def learn_tail_factor(
     ):
         return history
     busy = (rate / ready_replicas) / batch * exec_ms / 1000.0
-    if busy < BUSY_FOR_LEARNING:
+    if busy < BUSY_FOR_LEARNING and p95 <= aim_ms:
         return history
     old = tail_factor(history)
     # One measurement moves the factor at most MAX_STEP either way: a p95 window

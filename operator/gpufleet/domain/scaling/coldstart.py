@@ -45,7 +45,7 @@ def track(history: ScalerHistory, fleet: FleetState, now: float) -> ScalerHistor
             pending[-1] = (started, count - excess)
             excess = 0
     ready_since = history.ready_since
-    if last_ready is None or fleet.ready_replicas != last_ready or ready_since is None:
+    if last_ready is not None and fleet.ready_replicas != last_ready:
         ready_since = now
     return replace(
         history,

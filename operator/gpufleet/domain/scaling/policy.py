@@ -209,6 +209,7 @@ def _need(
         obs,
         fleet.ready_replicas,
         trustworthy=_trustworthy(spec, fleet, obs, history, now),
+        aim_ms=aim,
     )
     model = capacity.replica_model(history)
     if model is None:
@@ -234,14 +235,29 @@ def _need(
         replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
         if latency_high:
             code = ReasonCode.SCALE_UP_LATENCY
+    settled = _settled(history, now) and fleet.starting_replicas == 0
+    if latency_high and obs.p95_latency_ms is not None and settled:
+        # The measured p95 misses the target where the model says this fleet meets it:
+        # the model is wrong (a cost it does not see: HTTP, serialisation, a shared
+        # CPU), and the measurement wins until the tail factor has learned it.
+        ready = fleet.ready_replicas
+        if ready > 0 and model.p95_ms(ready, arrivals or 0.0) <= target:
+            step = min(LATENCY_STEP_MAX, obs.p95_latency_ms / target)
+            measured = max(ready + 1, math.ceil(ready * step))
+            # Measured, not forecast: the scale-down window remembers it.
+            sustained = max(sustained, measured)
+            if measured > replicas:
+                replicas, code = measured, ReasonCode.SCALE_UP_LATENCY
     queued = _excess_backlog(spec, fleet, obs)
     drain: backlog.Backlog | None = None
     if queued > 0.0:
+        serving = fleet.ready_replicas * model.max_rate
+        if obs.request_rate is not None:
+            serving = min(serving, obs.request_rate)  # flat out: completions are throughput
         drain = backlog.project(
             queued,
             arrivals or 0.0,
-            fleet.ready_replicas,
-            model.max_rate,
+            serving,
             backlog.relief_s(history.scale_ups, horizon, now),
         )
         # The ready pods hold the backlog: removing one would strand its queue.
@@ -278,11 +294,16 @@ def _trustworthy(
     mixes two fleet sizes), nor with a backlog queued: a burst arriving or leaving
     raises p95 without saying anything about one replica's latency.
     """
-    if history.ready_since is None or now - history.ready_since < LEARN_SETTLE_S:
+    if not _settled(history, now):
         return False
     queue, last = obs.queue_depth, history.last_queue_depth
     normal = _normal_queue(spec, fleet, obs)
     return queue is not None and last is not None and queue <= normal and last <= normal
+
+
+def _settled(history: ScalerHistory, now: float) -> bool:
+    """Whether the ready count has held long enough for the p95 window to describe it."""
+    return history.ready_since is None or now - history.ready_since >= LEARN_SETTLE_S
 
 
 def _normal_queue(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> float:

@@ -121,7 +121,8 @@ class ScalerHistory:
     last_queue_depth: float | None = None
     last_observed_at: float | None = None
     ready_since: float | None = None
-    """When the ready replica count last changed (measurements before mix two sizes)."""
+    """When the ready replica count last changed (measurements before mix two sizes);
+    ``None``: not seen to change since this history began."""
     forecasts: tuple[tuple[float, int], ...] = ()
     """(time, replicas the forecast load needed) over the last cold start: a forecast
     holds the pods it ordered until it could have come true."""
