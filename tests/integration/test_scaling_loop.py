@@ -10,6 +10,7 @@ reports when Prometheus is lost mid-load, resumes when it is back, and scales do
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from collections.abc import Iterator
@@ -123,7 +124,10 @@ def _condition_status(kube: Kube, type_: str) -> str | None:
     return (condition(kube.get(MODELDEPLOYMENTS, NS, NAME), type_) or {}).get("status")
 
 
-def test_scales_on_real_metrics_and_holds_when_they_are_lost(real_parts: dict[str, Any]) -> None:
+def test_scales_on_real_metrics_and_holds_when_they_are_lost(
+    real_parts: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kopf.objects")
     apiserver: EmulatedApiServer = real_parts["apiserver"]
     prometheus = real_parts["prometheus"]
     kube = Kube(apiserver.url)
@@ -193,3 +197,7 @@ def test_scales_on_real_metrics_and_holds_when_they_are_lost(real_parts: dict[st
         # Every decision was explained in an Event (kopf posts them in the background).
         wait_for(lambda: {"MetricsUnknown", "ScaleDown"} <= reasons(), what="Events")
         assert any(r.startswith("ScaleUp") for r in reasons()), reasons()
+        # ...and in the operator's log, with the same sentence.
+        logged = [r.getMessage() for r in caplog.records if r.name == "kopf.objects"]
+        assert any(m.startswith("ScaleUp") and "scaled 1\u2192" in m for m in logged), logged
+        assert any(m.startswith("MetricsUnknown") for m in logged), logged

@@ -17,7 +17,7 @@ import kopf
 from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.identity import MANAGED_BY, Owner
 from gpufleet.domain.readiness import replica_counts
-from gpufleet.domain.scaling.types import Bound, ScalerHistory
+from gpufleet.domain.scaling.types import Bound, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import context_of
 from gpufleet.handlers.reporting import post_events
@@ -28,6 +28,9 @@ from gpufleet.services.status import update_status
 from gpufleet.settings import OperatorSettings
 
 TICK_SECONDS = OperatorSettings.from_env(dict(os.environ)).tick_seconds
+ROUTINE_HOLDS = frozenset(
+    {ReasonCode.STEADY, ReasonCode.SCALE_DOWN_STABILIZING, ReasonCode.WAITING_FOR_STARTING_PODS}
+)
 
 
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
@@ -84,10 +87,13 @@ async def autoscale(
             raise
     decision = outcome.decision
     code = decision.reason_code.value
-    if ctx.last_reason_codes.get(uid) != code or decision.desired_replicas != replicas:
-        # Every change of mind in the log too, not only in Events (which expire).
+    # Scaling, and entering or leaving a state a person acts on (metrics lost, a limit
+    # or the budget reached), in the log too, not only in Events (which expire); the
+    # holds a need hovering at a boundary flips between are not worth a line each.
+    state = "holding" if decision.reason_code in ROUTINE_HOLDS else code
+    if ctx.last_reason_codes.get(uid) != state or decision.desired_replicas != replicas:
         kwargs["logger"].info(f"{code}: {decision.reason}")
-        ctx.last_reason_codes[uid] = code
+        ctx.last_reason_codes[uid] = state
     ctx.metrics.record_decision(namespace or "", name, code)
     ctx.metrics.set_state(
         namespace or "",

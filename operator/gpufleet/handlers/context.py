@@ -25,7 +25,8 @@ class OperatorContext:
     """Scaling memory per ModelDeployment uid (lost on restart, by design: see policy)."""
     status_written: dict[str, float] = field(default_factory=dict)
     last_reason_codes: dict[str, str] = field(default_factory=dict)
-    """Per ModelDeployment uid: the last decision's reason code, to log when it changes."""
+    """Per ModelDeployment uid: the last decision's state (a reason code, or "holding"
+    for the routine holds), to log when it changes."""
     """When each ModelDeployment's scaling numbers were last written to status."""
 
 
