@@ -428,13 +428,15 @@ def test_a_miss_the_model_does_not_predict_scales_up_at_once_and_is_remembered()
 
 
 def test_a_backlog_is_projected_at_the_throughput_measured_not_the_model() -> None:
-    """The model says 10 ready replicas serve 22 req/s, but they complete 12 with a queue
-    that stays: they are slower than modelled, the queue will not drain by itself."""
+    """The model says 10 ready replicas serve over 20 req/s, so 14 arriving would shrink
+    the queue; it grows, and they complete 12: they are slower than modelled, and the
+    queue will not drain by itself."""
     s = spec(coldStartSeconds=60)
     history, _ = warm(s, 10, 10.0, 2.0)
-    history = replace(history, last_queue_depth=400.0)
+    history = replace(history, last_queue_depth=390.0)
     for now in (600.0, 605.0):
-        d = decide(s, fleet(10), load(now, 12.0, batch=4.0, queue=400.0), history, now)
+        queue = 400.0 + 2.0 * (now - 600.0)
+        d = decide(s, fleet(10), load(now, 12.0, batch=4.0, queue=queue), history, now)
         history = d.history
     assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
     assert d.desired_replicas >= 10 + 12 / MAX_RPS

@@ -249,11 +249,15 @@ def _need(
             if measured > replicas:
                 replicas, code = measured, ReasonCode.SCALE_UP_LATENCY
     queued = _excess_backlog(spec, fleet, obs)
+    queued_now = obs.queue_depth or 0.0
     drain: backlog.Backlog | None = None
     if queued > 0.0:
         serving = fleet.ready_replicas * model.max_rate
-        if obs.request_rate is not None:
-            serving = min(serving, obs.request_rate)  # flat out: completions are throughput
+        growing = history.last_queue_depth is not None and queued_now > history.last_queue_depth
+        if growing and (arrivals or 0.0) < serving and obs.request_rate is not None:
+            # The model says the queue shrinks, and it grows: the pods are slower than
+            # modelled. Flat out, their completions are their throughput.
+            serving = min(serving, obs.request_rate)
         drain = backlog.project(
             queued,
             arrivals or 0.0,
