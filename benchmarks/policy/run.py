@@ -77,7 +77,7 @@ section, and `docs/benchmarks/sim-suite.md`):
   model rates it at about 57 requests/s where it serves about 45. Without these
   rules the backlog change below left one replica carrying the first minute late
   (54-63 % of seconds within target in three runs, against 92 % for the previous
-  policy in one run); with them, 88 % and 78 % in two runs
+  policy in one run); with them, 88 %, 78 % and 82 % in three runs
   (`docs/local-fleet.md`).
 - **A pod not yet scraped no longer restarts the scale-down window.** Right after
   a pod becomes ready the load is known only as a lower bound; that tick holds,
