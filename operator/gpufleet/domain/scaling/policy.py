@@ -12,9 +12,10 @@ One tick:
    is not an idle fleet.
 4. Need: the fewest replicas whose predicted p95 meets (1 - ``latencyHeadroom``) x
    the target for the arrival rate (completions + queue growth), projected one cold
-   start ahead when rising (``demand.py``); and if a queued backlog will keep the ready pods busy
-   after new ones could be ready, replicas of their own for the arrivals
-   (``backlog.py``: queued requests cannot move to new pods). The prediction
+   start ahead when rising (``demand.py``); more if the measured p95 misses where the
+   model says the fleet meets it (the model is wrong); and if a queued backlog will
+   keep the ready pods busy after new ones could be ready, replicas of their own for
+   the arrivals (``backlog.py``: queued requests cannot move to new pods). The prediction
    (``batching.py``) is a dynamic-batching replica -- batch time ``a + c*b`` fitted
    from compute time and batch size, p95 = ``tail_factor`` batch times -- plus an
    Erlang C wait when the fleet runs short (``queueing.py``); the tail factor is
@@ -42,6 +43,7 @@ from gpufleet.domain.scaling import (
     explain,
     stabilization,
 )
+from gpufleet.domain.scaling.batching import ReplicaModel
 from gpufleet.domain.scaling.need import Need
 from gpufleet.domain.scaling.types import (
     Decision,
@@ -235,35 +237,14 @@ def _need(
         replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
         if latency_high:
             code = ReasonCode.SCALE_UP_LATENCY
-    settled = _settled(history, now) and fleet.starting_replicas == 0
-    if latency_high and obs.p95_latency_ms is not None and settled:
-        # The measured p95 misses the target where the model says this fleet meets it:
-        # the model is wrong (a cost it does not see: HTTP, serialisation, a shared
-        # CPU), and the measurement wins until the tail factor has learned it.
-        ready = fleet.ready_replicas
-        if ready > 0 and model.p95_ms(ready, arrivals or 0.0) <= target:
-            step = min(LATENCY_STEP_MAX, obs.p95_latency_ms / target)
-            measured = max(ready + 1, math.ceil(ready * step))
-            # Measured, not forecast: the scale-down window remembers it.
-            sustained = max(sustained, measured)
-            if measured > replicas:
-                replicas, code = measured, ReasonCode.SCALE_UP_LATENCY
-    queued = _excess_backlog(spec, fleet, obs)
-    queued_now = obs.queue_depth or 0.0
-    drain: backlog.Backlog | None = None
-    if queued > 0.0:
-        serving = fleet.ready_replicas * model.max_rate
-        growing = history.last_queue_depth is not None and queued_now > history.last_queue_depth
-        if growing and (arrivals or 0.0) < serving and obs.request_rate is not None:
-            # The model says the queue shrinks, and it grows: the pods are slower than
-            # modelled. Flat out, their completions are their throughput.
-            serving = min(serving, obs.request_rate)
-        drain = backlog.project(
-            queued,
-            arrivals or 0.0,
-            serving,
-            backlog.relief_s(history.scale_ups, horizon, now),
-        )
+    measured = _measured_miss(fleet, obs, history, now, model, arrivals, target)
+    if measured is not None:
+        # Measured, not forecast: the scale-down window remembers it.
+        sustained = max(sustained, measured)
+        if measured > replicas:
+            replicas, code = measured, ReasonCode.SCALE_UP_LATENCY
+    drain = _backlog(spec, fleet, obs, history, now, model, arrivals, horizon)
+    if drain is not None:
         # The ready pods hold the backlog: removing one would strand its queue.
         replicas = max(replicas, fleet.ready_replicas)
         if drain.drain_s > max(BUSY_TOLERANCE_S, target / 1000.0):
@@ -283,6 +264,52 @@ def _need(
         backlog=drain,
     )
     return need, history
+
+
+def _measured_miss(
+    fleet: FleetState,
+    obs: Observations,
+    history: ScalerHistory,
+    now: float,
+    model: ReplicaModel,
+    arrivals: float | None,
+    target: float,
+) -> int | None:
+    """Replicas a measured p95 miss asks for where the model says the ready fleet meets
+    the target -- the model is wrong (a cost it does not see: HTTP, serialisation, a
+    shared CPU), and the measurement wins until the tail factor has learned it. Only
+    on a settled fleet: right after a change the p95 window still holds the old size."""
+    p95, ready = obs.p95_latency_ms, fleet.ready_replicas
+    if p95 is None or p95 <= target or ready <= 0 or fleet.starting_replicas > 0:
+        return None
+    if not _settled(history, now) or model.p95_ms(ready, arrivals or 0.0) > target:
+        return None
+    return max(ready + 1, math.ceil(ready * min(LATENCY_STEP_MAX, p95 / target)))
+
+
+def _backlog(
+    spec: ModelDeploymentSpec,
+    fleet: FleetState,
+    obs: Observations,
+    history: ScalerHistory,
+    now: float,
+    model: ReplicaModel,
+    arrivals: float | None,
+    horizon: float,
+) -> backlog.Backlog | None:
+    """The queued backlog projected to when new pods could be ready; ``None``: none."""
+    queued = _excess_backlog(spec, fleet, obs)
+    if queued <= 0.0:
+        return None
+    serving = fleet.ready_replicas * model.max_rate
+    last, queue = history.last_queue_depth, obs.queue_depth or 0.0
+    growing = last is not None and queue > last
+    if growing and (arrivals or 0.0) < serving and obs.request_rate is not None:
+        # The model says the queue shrinks, and it grows: the pods are slower than
+        # modelled. Flat out, their completions are their throughput.
+        serving = min(serving, obs.request_rate)
+    relief = backlog.relief_s(history.scale_ups, horizon, now)
+    return backlog.project(queued, arrivals or 0.0, serving, relief)
 
 
 def _trustworthy(
