@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpufleet.sim.compare import PolicyOutcome, compare
+from gpufleet.sim.compare import check_targets, compare
 from gpufleet.sim.scenario import ScenarioInputs, build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,30 +48,20 @@ def check(scenario: Scenario, seed: int) -> dict[str, object]:
         ScenarioInputs(trace=scenario.trace, rate_scale=scenario.rate_scale, seed=seed)
     )
     outcomes = compare(setup, settings, ["gpufleet", *BASELINES, "oracle"], sweep=True)
-    by_name: dict[str, PolicyOutcome] = {o.policy: o for o in outcomes}
-    oracle = by_name["oracle"].best.gpu_hours
-    ours = by_name["gpufleet"].best
-    meeting = [by_name[b].best for b in BASELINES if by_name[b].meets_target]
-    best = min(meeting, key=lambda r: r.gpu_hours) if meeting else None
-    ours_over = ours.gpu_hours - oracle
-    best_over = None if best is None else best.gpu_hours - oracle
-    ok = (
-        ours.within_slo >= settings.attainment_target
-        and ours.gpu_hours <= 1.25 * oracle
-        and (best_over is None or ours_over <= 0.5 * best_over + 1e-9)
-    )
+    target = check_targets(outcomes, settings.attainment_target, BASELINES)
+    ours, best, best_over = target.ours, target.best_baseline, target.best_over_oracle
     return {
         "scenario": scenario.name,
         "seed": seed,
         "within_slo": round(ours.within_slo, 4),
         "gpu_hours": round(ours.gpu_hours, 3),
-        "oracle_gpu_hours": round(oracle, 3),
+        "oracle_gpu_hours": round(target.oracle_gpu_hours, 3),
         "best_baseline": None if best is None else f"{best.policy} {best.knob}",
         "best_baseline_gpu_hours": None if best is None else round(best.gpu_hours, 3),
-        "over_oracle": round(ours_over, 3),
+        "over_oracle": round(target.over_oracle, 3),
         "best_over_oracle": None if best_over is None else round(best_over, 3),
-        "x_oracle": round(ours.gpu_hours / oracle, 3),
-        "meets_target": ok,
+        "x_oracle": round(target.x_oracle, 3),
+        "meets_target": target.met,
     }
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 
 from gpufleet.sim import plots
 from gpufleet.sim.catalog import POLICY_NAMES
-from gpufleet.sim.compare import PolicyOutcome, compare
+from gpufleet.sim.compare import PolicyOutcome, TargetCheck, check_targets, compare
 from gpufleet.sim.scenario import ScenarioInputs, build
 
 REPO = Path(__file__).resolve().parents[2]
 AZURE = REPO / ".." / "shared" / "data" / "azure-llm-2023-conv.csv"
 COLD_START = "60"
 SLO_MS = 3000.0
+ATTAINMENT = 0.99
 AZURE_RATE_SCALE = 3.0
 SHAPES = {
     "step": "synthetic:step?base=5&peak=25&at=1200&duration=3600",
@@ -116,10 +117,11 @@ def table(report: ScenarioReport) -> list[str]:
     return lines
 
 
-def _best_baseline(report: ScenarioReport) -> PolicyOutcome | None:
-    by = {o.policy: o for o in report.outcomes}
-    baselines = [by[n] for n in ("hpa", "keda", "kpa", "static") if by[n].meets_target]
-    return min(baselines, key=lambda o: o.best.gpu_hours) if baselines else None
+BASELINES = ("hpa", "keda", "kpa", "static")
+
+
+def _check(report: ScenarioReport) -> TargetCheck:
+    return check_targets(report.outcomes, ATTAINMENT, BASELINES)
 
 
 def _mark(ok: bool) -> str:
@@ -133,44 +135,39 @@ def robustness_table(reports: list[ScenarioReport]) -> list[str]:
         "|---|--:|--:|--:|---|---|---|---|",
     ]
     for report in reports:
-        by = {o.policy: o for o in report.outcomes}
-        ours, oracle = by["gpufleet"].best, by["oracle"].best.gpu_hours
-        best = _best_baseline(report)
-        if best is None:
+        check = _check(report)
+        ours, b = check.ours, check.best_baseline
+        if b is None or check.half_the_best_excess is None:
             baseline, half = "none meets", "-"
         else:
-            b = best.best
             baseline = f"{b.policy} {b.knob_name} = {b.knob:g}: {b.gpu_hours:.2f} GPU-h"
-            half = _mark(ours.gpu_hours - oracle <= 0.5 * (b.gpu_hours - oracle))
+            half = _mark(check.half_the_best_excess)
         lines.append(
-            f"| {report.key} | {ours.gpu_hours:.2f} | {ours.within_slo:.2%} | {oracle:.2f} "
-            f"| {baseline} | {_mark(ours.within_slo >= 0.99)} "
-            f"| {_mark(ours.gpu_hours <= 1.25 * oracle)} | {half} |"
+            f"| {report.key} | {ours.gpu_hours:.2f} | {ours.within_slo:.2%} "
+            f"| {check.oracle_gpu_hours:.2f} | {baseline} | {_mark(check.attainment_met)} "
+            f"| {_mark(check.within_oracle_factor)} | {half} |"
         )
     return lines
 
 
 def targets(report: ScenarioReport) -> list[str]:
-    by = {o.policy: o for o in report.outcomes}
-    gpufleet, oracle = by["gpufleet"].best, by["oracle"].best.gpu_hours
-    best = _best_baseline(report)
-    extra = gpufleet.gpu_hours - oracle
+    check = _check(report)
+    ours = check.ours
     rows = [
         f"- gpufleet keeps >= 99 % of requests within {SLO_MS:g} ms: "
-        f"**{'met' if gpufleet.within_slo >= 0.99 else 'NOT met'}** ({gpufleet.within_slo:.2%}).",
+        f"**{'met' if check.attainment_met else 'NOT met'}** ({ours.within_slo:.2%}).",
         f"- gpufleet within 1.25x the oracle's GPU-hours: "
-        f"**{'met' if gpufleet.gpu_hours <= 1.25 * oracle else 'NOT met'}** "
-        f"({gpufleet.gpu_hours / oracle:.2f}x).",
+        f"**{'met' if check.within_oracle_factor else 'NOT met'}** ({check.x_oracle:.2f}x).",
     ]
-    if best is None:
+    best, best_extra = check.best_baseline, check.best_over_oracle
+    if best is None or best_extra is None:
         rows.append("- No baseline reached the attainment target at any swept setting.")
     else:
-        best_extra = best.best.gpu_hours - oracle
-        ok = extra <= 0.5 * best_extra
         rows.append(
             f"- gpufleet's GPU-hours above the oracle at most half the best baseline's "
-            f"({best.policy}, {best_extra:+.2f} GPU-h): **{'met' if ok else 'NOT met'}** "
-            f"(gpufleet {extra:+.2f} GPU-h)."
+            f"({best.policy}, {best_extra:+.2f} GPU-h): "
+            f"**{'met' if check.half_the_best_excess else 'NOT met'}** "
+            f"(gpufleet {check.over_oracle:+.2f} GPU-h)."
         )
     return rows
 

@@ -54,3 +54,67 @@ def compare(
         best, ok = pick_best(runs, settings.attainment_target)
         outcomes.append(PolicyOutcome(name, tuple(runs), best, ok))
     return outcomes
+
+
+TARGET_X_ORACLE = 1.25
+"""gpufleet's GPU-hours at most this many times the oracle's."""
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """gpufleet against the issue's target, from one comparison's outcomes."""
+
+    ours: RunResult
+    oracle_gpu_hours: float
+    best_baseline: RunResult | None
+    """The cheapest baseline run meeting the attainment target; ``None``: none does."""
+    attainment: float
+
+    @property
+    def attainment_met(self) -> bool:
+        return self.ours.within_slo >= self.attainment
+
+    @property
+    def x_oracle(self) -> float:
+        return self.ours.gpu_hours / self.oracle_gpu_hours
+
+    @property
+    def over_oracle(self) -> float:
+        return self.ours.gpu_hours - self.oracle_gpu_hours
+
+    @property
+    def best_over_oracle(self) -> float | None:
+        best = self.best_baseline
+        return None if best is None else best.gpu_hours - self.oracle_gpu_hours
+
+    @property
+    def within_oracle_factor(self) -> bool:
+        return self.ours.gpu_hours <= TARGET_X_ORACLE * self.oracle_gpu_hours
+
+    @property
+    def half_the_best_excess(self) -> bool | None:
+        """Over the oracle by at most half the best baseline's excess; ``None``: no baseline."""
+        best = self.best_over_oracle
+        return None if best is None else self.over_oracle <= 0.5 * best
+
+    @property
+    def met(self) -> bool:
+        return (
+            self.attainment_met
+            and self.within_oracle_factor
+            and self.half_the_best_excess is not False
+        )
+
+
+def check_targets(
+    outcomes: list[PolicyOutcome], attainment: float, baselines: tuple[str, ...]
+) -> TargetCheck:
+    """The target check of ``outcomes`` (which hold gpufleet, the oracle and ``baselines``)."""
+    by = {o.policy: o for o in outcomes}
+    meeting = [by[b].best for b in baselines if by[b].meets_target]
+    return TargetCheck(
+        ours=by["gpufleet"].best,
+        oracle_gpu_hours=by["oracle"].best.gpu_hours,
+        best_baseline=min(meeting, key=lambda r: r.gpu_hours) if meeting else None,
+        attainment=attainment,
+    )
