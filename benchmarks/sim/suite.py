@@ -91,12 +91,14 @@ def suite() -> list[Scenario]:
 def run_setting(job: tuple[Scenario, str, float | None]) -> Run:
     scenario, policy, knob = job
     setup, settings = build(scenario.inputs())
+    policy_knob = knob
     if policy == "gpufleet" and knob is not None:
+        # gpufleet's knob is a spec field, not a constructor argument.
         scaling = setup.spec.scaling.model_copy(update={"latency_headroom": knob})
         setup = replace(setup, spec=setup.spec.model_copy(update={"scaling": scaling}))
-        knob = None
-    result = simulate(setup.trace, setup.profile, settings, make_policy(policy, setup, knob))
-    knob = job[2]
+        policy_knob = None
+    made = make_policy(policy, setup, policy_knob)
+    result = simulate(setup.trace, setup.profile, settings, made)
     return Run(scenario.label, policy, knob, result.gpu_hours, result.within_slo)
 
 

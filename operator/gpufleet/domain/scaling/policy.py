@@ -220,8 +220,8 @@ def _need(
         replicas = 0 if arrivals is None or arrivals <= 0.0 else fleet.ready_replicas
         code = ReasonCode.SCALE_UP_LOAD
         if latency_high and obs.p95_latency_ms is not None:
-            step = min(LATENCY_STEP_MAX, obs.p95_latency_ms / target)
-            replicas = max(replicas, math.ceil(max(fleet.ready_replicas, 1) * step))
+            stepped = _latency_step(fleet.ready_replicas, obs.p95_latency_ms, target)
+            replicas = max(replicas, stepped)
             code = ReasonCode.SCALE_UP_LATENCY
         by_queue = _backlog_replicas(spec, fleet, obs)
         if by_queue > replicas:
@@ -284,7 +284,12 @@ def _measured_miss(
         return None
     if not _settled(history, now) or model.p95_ms(ready, arrivals or 0.0) > target:
         return None
-    return max(ready + 1, math.ceil(ready * min(LATENCY_STEP_MAX, p95 / target)))
+    return max(ready + 1, _latency_step(ready, p95, target))
+
+
+def _latency_step(ready: int, p95_ms: float, target: float) -> int:
+    """HPA-style on latency: the ready fleet times the miss ratio, at most doubled."""
+    return math.ceil(max(ready, 1) * min(LATENCY_STEP_MAX, p95_ms / target))
 
 
 def _backlog(
