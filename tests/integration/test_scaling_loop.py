@@ -120,6 +120,11 @@ def _replicas(kube: Kube) -> int:
     return int(deployment["spec"]["replicas"]) if deployment else -1
 
 
+def _status(kube: Kube) -> dict[str, Any]:
+    md = kube.get(MODELDEPLOYMENTS, NS, NAME) or {}
+    return dict(md.get("status") or {})
+
+
 def _condition_status(kube: Kube, type_: str) -> str | None:
     return (condition(kube.get(MODELDEPLOYMENTS, NS, NAME), type_) or {}).get("status")
 
@@ -159,9 +164,16 @@ def test_scales_on_real_metrics_and_holds_when_they_are_lost(
         load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
         try:
             wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+            # The Deployment is patched first and the status written after it, so
+            # wait for the status to catch up rather than read it in between.
+            wait_for(
+                lambda: _status(kube).get("desiredReplicas") == _replicas(kube),
+                timeout=30,
+                what="status.desiredReplicas to match the Deployment",
+            )
             scaled_to = _replicas(kube)
-            status = kube.get(MODELDEPLOYMENTS, NS, NAME)["status"]  # type: ignore[index]
-            assert status["desiredReplicas"] == scaled_to
+            assert scaled_to > 1
+            status = _status(kube)
             assert status["requestRate"] > 0  # measured load (the rate window is still filling)
             assert status["lastScaleReason"]
 
