@@ -13,11 +13,15 @@ from gpufleet.sim.policies.hpa import HpaPolicy
 from gpufleet.sim.policies.keda import KedaPolicy
 from gpufleet.sim.policies.kpa import KpaPolicy
 from gpufleet.sim.policies.oracle import OraclePolicy
+from gpufleet.sim.policies.reactive import ReactiveBoundPolicy
 from gpufleet.sim.policies.static import PEAK_WINDOW_S, StaticPolicy
 from gpufleet.sim.profile import ServiceProfile
 from gpufleet.sim.trace import Trace
 
 POLICY_NAMES = ("gpufleet", "hpa", "keda", "kpa", "static", "oracle")
+"""The policies a comparison runs unless told otherwise."""
+REFERENCE_NAMES = ("reactive",)
+"""Known but run only on request: reference points, not peers."""
 
 QUEUE_DEPTH_GRID = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 CONCURRENCY_GRID = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
@@ -48,7 +52,10 @@ def make_policy(name: str, setup: Setup, knob: float | None = None) -> Policy:
         return StaticPolicy(None if knob is None else round(knob), lo, hi)
     if name == "oracle":
         return OraclePolicy(knob or 0.8, lo, hi)
-    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+    if name == "reactive":
+        return ReactiveBoundPolicy(knob or 0.8, lo, hi)
+    known = ", ".join((*POLICY_NAMES, *REFERENCE_NAMES))
+    raise ValueError(f"unknown policy {name!r}; known: {known}")
 
 
 def sweep_grid(name: str, setup: Setup) -> tuple[float | None, ...]:
@@ -57,7 +64,7 @@ def sweep_grid(name: str, setup: Setup) -> tuple[float | None, ...]:
         return QUEUE_DEPTH_GRID
     if name == "kpa":
         return CONCURRENCY_GRID
-    if name == "oracle":
+    if name in ("oracle", "reactive"):
         return UTILIZATION_GRID
     if name == "static":
         peak = setup.trace.peak_rate(PEAK_WINDOW_S, work=True)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpufleet.domain.spec import SpecError
 from gpufleet.sim import plots, report
-from gpufleet.sim.catalog import POLICY_NAMES, sweep_grid
+from gpufleet.sim.catalog import POLICY_NAMES, REFERENCE_NAMES, sweep_grid
 from gpufleet.sim.compare import PolicyOutcome, compare
 from gpufleet.sim.scenario import ScenarioInputs, build
 
@@ -28,6 +28,7 @@ H_TRACE = (
     "Trace file (Azure LLM CSV, CSV/JSONL of timestamps) or "
     "synthetic:constant|step|ramp|diurnal|bursty[?k=v&...]"
 )
+H_POLICIES = "Comma-separated; also `reactive`: perfect sensing, no foresight (a reference)."
 H_RATE = "Compress time by X: X times the rate for 1/X of the duration."
 H_SLO = "Latency target, ms (default: the manifest's, else 3000)."
 H_COLD = "Cold start: N, uniform:N:SPREAD or lognormal:N:SIGMA (default: manifest's, else 60)."
@@ -49,7 +50,7 @@ def sim(
     trace: Annotated[str, typer.Option(help=H_TRACE)],
     rate_scale: Annotated[float, typer.Option(help=H_RATE)] = 1.0,
     manifest: Annotated[Path | None, typer.Option(help="ModelDeployment YAML.")] = None,
-    policies: Annotated[str, typer.Option(help="Comma-separated.")] = ",".join(POLICY_NAMES),
+    policies: Annotated[str, typer.Option(help=H_POLICIES)] = ",".join(POLICY_NAMES),
     slo_ms: Annotated[float | None, typer.Option(help=H_SLO)] = None,
     cold_start_s: Annotated[str | None, typer.Option(help=H_COLD)] = None,
     seed: Annotated[int, typer.Option(help="Seeds traces, cold starts, routing.")] = 0,
@@ -73,9 +74,10 @@ def sim(
     names = [n.strip() for n in policies.split(",") if n.strip()]
     if routing not in ROUTINGS:
         raise typer.BadParameter(f"--routing must be one of {', '.join(ROUTINGS)}")
-    unknown = sorted(set(names) - set(POLICY_NAMES))
+    known = (*POLICY_NAMES, *REFERENCE_NAMES)
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise typer.BadParameter(f"unknown policies {unknown}; known: {', '.join(POLICY_NAMES)}")
+        raise typer.BadParameter(f"unknown policies {unknown}; known: {', '.join(known)}")
     inputs = ScenarioInputs(
         trace=trace,
         rate_scale=rate_scale,
