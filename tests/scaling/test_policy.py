@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.capacity import replica_model
+from gpufleet.domain.scaling.policy import MAX_UTILIZATION, RELEASE_MARGIN, decide
 from gpufleet.domain.scaling.types import Bound, Observations, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from tests.scaling.builders import FIXED_MS, PER_REQUEST_MS, PodClock, fleet, load, spec, unknown
@@ -440,3 +441,39 @@ def test_a_backlog_is_projected_at_the_throughput_measured_not_the_model() -> No
         history = d.history
     assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
     assert d.desired_replicas >= 10 + 12 / MAX_RPS
+
+
+def test_pods_asked_for_a_rise_are_released_with_a_margin_then_without() -> None:
+    """After a forecast rise, the scale-down window keeps what 10 % more than the
+    measured peak needs (a pod released on the way up returns a cold start late);
+    once the window has seen only a measured load, it keeps no margin."""
+    s = spec(coldStartSeconds=60, scaleDownStabilizationSeconds=120)
+    history, replicas = warm(s, 10, 10.0, 2.0)
+    pods = PodClock(replicas, cold_start_s=60)
+    peak = 0.0
+    for i in range(120, 141):  # rising 0.1 req/s per second for 100 s
+        now = i * TICK
+        peak = 10.0 + 0.1 * (now - 600.0)
+        d = decide(s, pods.state(now), load(now, peak, batch=2.0), history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+    model = replica_model(history)
+    assert model is not None
+    aim = 0.95 * 3000.0
+    bare = model.replicas_for(peak, aim, MAX_UTILIZATION, 100)
+    margin = model.replicas_for(peak * (1.0 + RELEASE_MARGIN), aim, MAX_UTILIZATION, 100)
+    assert margin > bare  # else this case shows nothing
+    held = []
+    for i in range(141, 220):  # the load falls back to 12 req/s
+        now = i * TICK
+        state = pods.state(now)
+        d = decide(s, state, load(now, 12.0, batch=2.0), history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+        held.append((now, state.starting_replicas, d.desired_replicas))
+    # Once the forecast's pods are ready, and within a window of the rise's last tick,
+    # the fleet keeps the margin over the measured peak.
+    settled = [n for now, starting, n in held if starting == 0 and now < 700 + 120]
+    assert settled, held
+    assert min(settled) >= margin, f"released below the margin within the window: {held}"
+    assert held[-1][2] == model.replicas_for(12.0, aim, MAX_UTILIZATION, 100), d.reason

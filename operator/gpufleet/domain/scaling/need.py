@@ -23,9 +23,10 @@ class Need:
     lower_bound: bool = False
     """``replicas`` is only a lower bound: the search stopped there (far past the limits)."""
     sustained: int | None = None
-    """Replicas the measured arrival rate alone needs (no forecast, no backlog to drain);
-    ``None``: same as ``replicas``. What the scale-down window remembers: a forecast
-    that did not come true or a drained backlog is no reason to keep pods."""
+    """Replicas the measured arrival rate alone needs (no forecast, no backlog to drain),
+    with ``policy.RELEASE_MARGIN``; ``None``: same as ``replicas``. What the scale-down
+    window remembers, at most ``replicas``: a forecast that did not come true or a
+    drained backlog is no reason to keep pods."""
     backlog: Backlog | None = None
     """The queued backlog, projected to when new pods could be ready; ``None``: none."""
 
