@@ -83,7 +83,11 @@ def test_create_makes_owned_children_and_reports_status(kube: Kube, operator: No
         ),
         what="Ready=True",
     )
-    assert kube.get(MODELDEPLOYMENTS, NS, "resnet")["status"]["readyReplicas"] == 1  # type: ignore[index]
+    status = kube.get(MODELDEPLOYMENTS, NS, "resnet")["status"]  # type: ignore[index]
+    assert status["readyReplicas"] == 1
+    # The one replica asked for, priced: 1 GPU at the price in effect.
+    assert status["gpuHourlyPrice"] > 0
+    assert status["hourlyCost"] == pytest.approx(status["gpuHourlyPrice"])
 
 
 def test_spec_change_updates_children_but_not_replicas(kube: Kube, operator: None) -> None:

@@ -21,7 +21,6 @@ def test_a_scale_up_reports_status_conditions_and_one_event() -> None:
     assert status["queueDepth"] == 4.0
     assert status["p95LatencyMs"] == 4100.0
     assert status["predictedP95LatencyMs"] == d.predicted_p95_ms
-    assert status["hourlyCost"] == d.hourly_cost
     assert status["lastScaleTime"] == "1970-01-01T00:16:40Z"
     assert status["lastScaleReason"] == d.reason
     assert status["metricsUnknown"] is None

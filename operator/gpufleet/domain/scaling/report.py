@@ -13,11 +13,13 @@ Pure. The autoscaling timer, per ModelDeployment and tick::
     # 4. keep decision.history for the next tick
 
 ``status_patch`` holds ``desiredReplicas``, ``queueDepth``, ``requestRate``,
-``p95LatencyMs``, ``predictedP95LatencyMs``, ``hourlyCost``, ``lastScaleTime``,
+``p95LatencyMs``, ``predictedP95LatencyMs``, ``lastScaleTime``,
 ``lastScaleReason``, ``metricsUnknown`` and ``conditions`` (``SLOMet``, ``CostCapped``,
 ``MetricsAvailable`` merged into the previous list by
 :func:`gpufleet.domain.conditions.merge_conditions`). Unknown measurements are
-written as ``None`` so a stale number never lingers in status.
+written as ``None`` so a stale number never lingers in status. ``hourlyCost`` is not
+here: it has one writer, the Deployment's (``services.reconcile.from_deployment``),
+which prices the replicas the Deployment asks for once the scale patch has landed.
 
 Events: one per scale change (``reason`` = the decision's ReasonCode) and one per
 condition whose status or reason changed (a changed number in a message alone
@@ -159,7 +161,6 @@ def build_report(
         "requestRate": obs.request_rate,
         "p95LatencyMs": obs.p95_latency_ms,
         "predictedP95LatencyMs": decision.predicted_p95_ms,
-        "hourlyCost": decision.hourly_cost,
         "lastScaleTime": (
             rfc3339(history.last_scale_time)
             if history.last_scale_time is not None
