@@ -66,10 +66,11 @@ from the table above and from `docs/benchmarks/sim.md` and
   10.70) and stays far below 99 % either way.
 - **A reference without foresight** (`reactive` in the simulator). It sees
   every past arrival at once, with no metrics pipeline, and its utilization is
-  swept with hindsight. No autoscaler can run like that; it shows what sizing
-  for the recent peak can reach at best. On Azure x3 it needs 4.10 GPU-h to keep
-  99 % (+0.68 over the oracle), more than gpufleet's defaults (4.02) and far
-  above the 3.81 GPU-h that the half-the-best-baseline target allows.
+  swept with hindsight (0.60 to 0.90 in steps of 0.02). No autoscaler can run
+  like that; it shows what sizing for the recent peak can reach at best. On Azure
+  x3 it needs 3.90 GPU-h to keep 99 % (+0.48 over the oracle): less than
+  gpufleet's defaults (4.02), but above the 3.81 GPU-h that the
+  half-the-best-baseline target allows.
 
 The round before (commits fc611fe to 1a3c686); its numbers come from the same
 command at commit 588a5ff (before that round), from the benchmark files at
@@ -138,7 +139,7 @@ Reading the table honestly:
   baseline at its hindsight-best setting, but the excess over the oracle is not
   half the best baseline's (HPA): +0.60 GPU-h against +0.39 allowed. The
   `reactive` reference in `sim.md` (perfect sensing, no foresight, hindsight
-  tuning) is at +0.68: reaching +0.39 takes foresight of the trace that its
+  tuning) is at +0.48: reaching +0.39 takes foresight of the trace that its
   past does not give, and a trend bought that way costs attainment elsewhere.
   Variants that cut it further (a shorter
   scale-down window, a trend shrunk by its standard error, a stricter
