@@ -80,7 +80,7 @@ async def autoscale(
             )
             ctx.histories[uid] = outcome.decision.history
             compute = outcome.status(meta.get("generation"), now, ctx.status_written.get(uid, 0.0))
-            write = await update_status(ctx.api, namespace or "", name, compute)
+            write = await update_status(ctx.api, namespace or "", name, compute, known=body)
         except KubernetesApiError as error:
             if error.retryable:
                 raise kopf.TemporaryError(str(error), delay=TICK_SECONDS) from error

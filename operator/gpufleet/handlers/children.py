@@ -1,8 +1,8 @@
 """Child handlers: restore what is deleted or edited by hand; mirror replica counts.
 
 One handler per child kind, all filtered to objects gpufleet manages. The owner's
-spec comes from the ``modeldeployments`` index, so an event costs no extra GET
-unless a child must be recreated.
+spec (and a recent copy of its status) comes from the ``modeldeployments`` index, so
+an event costs no extra GET unless a child must be recreated or the copy is stale.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ async def _child_event(
     if kind is DEPLOYMENT:
         # Ready and replica counts come from the Deployment's own events: the freshest view.
         compute = from_deployment(spec, price, result.live, md.get("generation"), time.time())
-        write = await update_status(ctx.api, namespace, owner_name, compute)
+        write = await update_status(ctx.api, namespace, owner_name, compute, known=md.get("known"))
         post_events(md_ref, write.events)
 
 

@@ -30,6 +30,11 @@ def modeldeployments(
             "uid": uid,
             "spec": dict(body.get("spec") or {}),
             "generation": body.meta.get("generation"),
+            # A status write from a child's event tries this copy first (saves a GET).
+            "known": {
+                "metadata": {"resourceVersion": body.meta.get("resourceVersion")},
+                "status": dict(body.get("status") or {}),
+            },
         }
     }
 
@@ -37,7 +42,7 @@ def modeldeployments(
 async def _report(
     ctx: OperatorContext, body: kopf.Body, namespace: str, name: str, compute: StatusComputer
 ) -> None:
-    post_events(body, (await update_status(ctx.api, namespace, name, compute)).events)
+    post_events(body, (await update_status(ctx.api, namespace, name, compute, known=body)).events)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

@@ -76,24 +76,58 @@ class StatusWrite:
 
 
 async def update_status(
-    api: KubernetesApi, namespace: str, name: str, compute: StatusComputer
+    api: KubernetesApi,
+    namespace: str,
+    name: str,
+    compute: StatusComputer,
+    known: Mapping[str, Any] | None = None,
 ) -> StatusWrite:
-    """Apply ``compute`` to the live status; what was written and the Events to post."""
+    """Apply ``compute`` to the live status; what was written and the Events to post.
+
+    ``known`` is a recent copy of the object (from a watch), with its
+    ``resourceVersion``: if it asks for a write, the write is tried on it first and
+    saves a GET -- the precondition makes a stale copy fail with a conflict, and the
+    loop below starts over on the live object. A copy that asks for no write proves
+    nothing (it may predate another writer's change) and is not trusted.
+    """
+    if known is not None:
+        version = (known.get("metadata") or {}).get("resourceVersion")
+        change = _change_of(compute, known)
+        if (
+            change is not None
+            and version is not None
+            and await _patch(api, namespace, name, change, str(version))
+        ):
+            return StatusWrite(written=True, events=change.events)
     for _ in range(MAX_ATTEMPTS):
         live = await api.get(MODELDEPLOYMENTS, namespace, name)
         if live is None:
             return StatusWrite(written=False)
-        current = dict(live.get("status") or {})
-        change = compute(current)
-        if change is None or not _differs(current, change.fields):
+        change = _change_of(compute, live)
+        if change is None:
             return StatusWrite(written=False)
-        patch = {
-            "metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
-            "status": change.fields,
-        }
-        try:
-            await api.merge_patch(MODELDEPLOYMENTS, namespace, name, patch, subresource="status")
-        except ConflictError:
-            continue  # someone wrote in between: recompute on what they wrote
-        return StatusWrite(written=True, events=change.events)
+        if await _patch(api, namespace, name, change, live["metadata"]["resourceVersion"]):
+            return StatusWrite(written=True, events=change.events)
+        # Someone wrote in between: recompute on what they wrote.
     raise ConflictError(409, "Conflict", f"status of {namespace}/{name} kept changing; will retry")
+
+
+def _change_of(compute: StatusComputer, obj: Mapping[str, Any]) -> StatusChange | None:
+    """What ``compute`` changes in ``obj``'s status; ``None``: nothing."""
+    current = dict(obj.get("status") or {})
+    change = compute(current)
+    if change is None or not _differs(current, change.fields):
+        return None
+    return change
+
+
+async def _patch(
+    api: KubernetesApi, namespace: str, name: str, change: StatusChange, version: str
+) -> bool:
+    """Write ``change`` if the object is still at ``version``; ``False`` on a conflict."""
+    patch = {"metadata": {"resourceVersion": version}, "status": change.fields}
+    try:
+        await api.merge_patch(MODELDEPLOYMENTS, namespace, name, patch, subresource="status")
+    except ConflictError:
+        return False
+    return True

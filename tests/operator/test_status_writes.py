@@ -1,0 +1,81 @@
+"""Status writes: a recent copy saves the read; a stale one never loses another writer's update.
+
+Against the API emulator, through the operator's own Kubernetes facade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from gpufleet.k8s.client import KubernetesApi
+from gpufleet.services.status import MODELDEPLOYMENTS, StatusChange, update_status
+from tests.operator.specs import minimal_spec
+from tests.support.kube import modeldeployment
+
+NS, NAME = "default", "bert"
+MD_KIND = "gpufleet.io/v1alpha1/modeldeployments"
+MD_PATH = f"/apis/gpufleet.io/v1alpha1/namespaces/{NS}/modeldeployments/{NAME}"
+
+
+def _set(**fields: Any) -> Any:
+    def compute(current: Mapping[str, Any]) -> StatusChange | None:
+        return StatusChange(dict(fields))
+
+    return compute
+
+
+def _reads(server: EmulatedApiServer) -> int:
+    return sum(1 for r in server.handler if r.method == "GET" and r.url.path == MD_PATH)
+
+
+async def _setup(server: EmulatedApiServer) -> tuple[KubernetesApi, dict[str, Any]]:
+    server.create(MD_KIND, modeldeployment(NAME, minimal_spec()), namespace=NS)
+    api = await KubernetesApi.connect(server.kubeconfig_path)
+    copy = await api.get(MODELDEPLOYMENTS, NS, NAME)
+    assert copy is not None
+    return api, copy
+
+
+async def test_a_recent_copy_is_written_on_without_a_read(apiserver: EmulatedApiServer) -> None:
+    api, copy = await _setup(apiserver)
+    try:
+        before = _reads(apiserver)
+        write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+        assert write.written
+        assert _reads(apiserver) == before
+        assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0
+    finally:
+        await api.close()
+
+
+async def test_a_stale_copy_loses_no_update_of_another_writer(
+    apiserver: EmulatedApiServer,
+) -> None:
+    api, copy = await _setup(apiserver)
+    try:
+        apiserver.patch_status(MD_KIND, NAME, {"requestRate": 5.0}, NS)  # another writer
+        write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+        assert write.written
+        status = apiserver.get(MD_KIND, NAME, NS)["status"]
+        assert (status["requestRate"], status["queueDepth"]) == (5.0, 3.0)
+    finally:
+        await api.close()
+
+
+async def test_a_copy_that_asks_for_no_write_is_checked_against_the_live_object(
+    apiserver: EmulatedApiServer,
+) -> None:
+    api, _ = await _setup(apiserver)
+    try:
+        apiserver.patch_status(MD_KIND, NAME, {"queueDepth": 3.0}, NS)
+        copy = await api.get(MODELDEPLOYMENTS, NS, NAME)
+        assert copy is not None
+        apiserver.patch_status(MD_KIND, NAME, {"queueDepth": 7.0}, NS)  # after the copy
+        # The copy already shows 3: it asks for nothing, yet the live object says 7.
+        write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+        assert write.written
+        assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0
+    finally:
+        await api.close()
