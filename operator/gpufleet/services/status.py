@@ -2,10 +2,11 @@
 
 Three writers touch a ModelDeployment's status -- the reconcile handler, the
 Deployment mirror and the scaling loop -- and ``conditions`` is a list, which a
-merge patch replaces whole. Each write therefore re-reads the object, merges its
-updates onto the *current* status, and patches with that ``resourceVersion`` as a
-precondition; on a conflict it starts over. Nothing another writer set is lost,
-and condition-change Events are computed against what really changed.
+merge patch replaces whole. Each write therefore merges its updates onto the
+*current* status and patches with that ``resourceVersion`` as a precondition; on a
+conflict it re-reads the object and starts over. The first try may use the copy the
+watch delivered (no read); every later one reads. Nothing another writer set is
+lost, and condition-change Events are computed against what really changed.
 """
 
 from __future__ import annotations
