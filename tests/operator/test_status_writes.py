@@ -5,8 +5,10 @@ Against the API emulator, through the operator's own Kubernetes facade.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
+
+import pytest
 
 from gpufleet.devtools.apiserver.server import EmulatedApiServer
 from gpufleet.k8s.client import KubernetesApi
@@ -30,52 +32,50 @@ def _reads(server: EmulatedApiServer) -> int:
     return sum(1 for r in server.handler if r.method == "GET" and r.url.path == MD_PATH)
 
 
-async def _setup(server: EmulatedApiServer) -> tuple[KubernetesApi, dict[str, Any]]:
-    server.create(MD_KIND, modeldeployment(NAME, minimal_spec()), namespace=NS)
-    api = await KubernetesApi.connect(server.kubeconfig_path)
+@pytest.fixture
+async def api(apiserver: EmulatedApiServer) -> AsyncIterator[KubernetesApi]:
+    """The operator's facade on the emulator, with the ModelDeployment to write to."""
+    apiserver.create(MD_KIND, modeldeployment(NAME, minimal_spec()), namespace=NS)
+    client = await KubernetesApi.connect(apiserver.kubeconfig_path)
+    yield client
+    await client.close()
+
+
+async def _copy(api: KubernetesApi) -> dict[str, Any]:
     copy = await api.get(MODELDEPLOYMENTS, NS, NAME)
     assert copy is not None
-    return api, copy
+    return copy
 
 
-async def test_a_recent_copy_is_written_on_without_a_read(apiserver: EmulatedApiServer) -> None:
-    api, copy = await _setup(apiserver)
-    try:
-        before = _reads(apiserver)
-        write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
-        assert write.written
-        assert _reads(apiserver) == before
-        assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0
-    finally:
-        await api.close()
+async def test_a_recent_copy_is_written_on_without_a_read(
+    apiserver: EmulatedApiServer, api: KubernetesApi
+) -> None:
+    copy = await _copy(api)
+    before = _reads(apiserver)
+    write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+    assert write.written
+    assert _reads(apiserver) == before
+    assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0
 
 
 async def test_a_stale_copy_loses_no_update_of_another_writer(
-    apiserver: EmulatedApiServer,
+    apiserver: EmulatedApiServer, api: KubernetesApi
 ) -> None:
-    api, copy = await _setup(apiserver)
-    try:
-        apiserver.patch_status(MD_KIND, NAME, {"requestRate": 5.0}, NS)  # another writer
-        write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
-        assert write.written
-        status = apiserver.get(MD_KIND, NAME, NS)["status"]
-        assert (status["requestRate"], status["queueDepth"]) == (5.0, 3.0)
-    finally:
-        await api.close()
+    copy = await _copy(api)
+    apiserver.patch_status(MD_KIND, NAME, {"requestRate": 5.0}, NS)  # another writer
+    write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+    assert write.written
+    status = apiserver.get(MD_KIND, NAME, NS)["status"]
+    assert (status["requestRate"], status["queueDepth"]) == (5.0, 3.0)
 
 
 async def test_a_copy_that_asks_for_no_write_is_checked_against_the_live_object(
-    apiserver: EmulatedApiServer,
+    apiserver: EmulatedApiServer, api: KubernetesApi
 ) -> None:
-    api, _ = await _setup(apiserver)
-    try:
-        apiserver.patch_status(MD_KIND, NAME, {"queueDepth": 3.0}, NS)
-        copy = await api.get(MODELDEPLOYMENTS, NS, NAME)
-        assert copy is not None
-        apiserver.patch_status(MD_KIND, NAME, {"queueDepth": 7.0}, NS)  # after the copy
-        # The copy already shows 3: it asks for nothing, yet the live object says 7.
-        write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
-        assert write.written
-        assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0
-    finally:
-        await api.close()
+    apiserver.patch_status(MD_KIND, NAME, {"queueDepth": 3.0}, NS)
+    copy = await _copy(api)
+    apiserver.patch_status(MD_KIND, NAME, {"queueDepth": 7.0}, NS)  # after the copy
+    # The copy already shows 3: it asks for nothing, yet the live object says 7.
+    write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+    assert write.written
+    assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0

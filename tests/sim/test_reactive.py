@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from gpufleet.sim.engine import simulate
-from gpufleet.sim.policies.reactive import BIN_S, ReactiveBoundPolicy
+from gpufleet.sim.policies.binned import BIN_S
+from gpufleet.sim.policies.reactive import ReactiveBoundPolicy
 from gpufleet.sim.profile import ServiceProfile
 from gpufleet.sim.settings import ColdStart, SimSettings
 from gpufleet.sim.synthetic import synthetic_trace

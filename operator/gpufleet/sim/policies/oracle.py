@@ -10,44 +10,19 @@ SLO.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
-from gpufleet.sim.policies.base import Policy, PolicyContext
-
-BIN_S = 10.0
+from gpufleet.sim.policies.base import PolicyContext
+from gpufleet.sim.policies.binned import BIN_S, BinnedUtilizationPolicy
 
 
-class OraclePolicy(Policy):
+class OraclePolicy(BinnedUtilizationPolicy):
     name = "oracle"
-    knob_name = "utilization"
-    tick_seconds = 5.0
-
-    def __init__(self, utilization: float = 0.8, min_replicas: int = 1, max_replicas: int = 100):
-        if not 0 < utilization <= 1.5:
-            raise ValueError("utilization must be in (0, 1.5]")
-        self.utilization = utilization
-        self.min_replicas = min_replicas
-        self.max_replicas = max_replicas
-        self._needed: npt.NDArray[np.int64] | None = None
-
-    @property
-    def knob(self) -> float:
-        return self.utilization
-
-    def _plan(self, ctx: PolicyContext) -> npt.NDArray[np.int64]:
-        if self._needed is None:
-            rates = ctx.trace.rate_per_window(BIN_S, work=True)
-            per_replica = self.utilization * ctx.profile.max_throughput_rps
-            self._needed = np.ceil(rates / per_replica).astype(np.int64)
-        return self._needed
 
     def _needed_between(self, ctx: PolicyContext, start: float, end: float) -> int:
         needed = self._plan(ctx)
         lo = int(start // BIN_S)
         hi = min(len(needed), int(end // BIN_S) + 1)
         peak = int(needed[lo:hi].max()) if hi > lo else 0
-        return min(max(peak, self.min_replicas), self.max_replicas)
+        return self._bounded(peak)
 
     def _horizon(self, ctx: PolicyContext) -> float:
         cold = ctx.settings.cold_start
