@@ -79,3 +79,12 @@ async def test_a_copy_that_asks_for_no_write_is_checked_against_the_live_object(
     write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
     assert write.written
     assert apiserver.get(MD_KIND, NAME, NS)["status"]["queueDepth"] == 3.0
+
+
+async def test_a_copy_of_a_deleted_object_writes_nothing_and_raises_nothing(
+    apiserver: EmulatedApiServer, api: KubernetesApi
+) -> None:
+    copy = await _copy(api)  # what a watch index still holds...
+    apiserver.delete(MD_KIND, NAME, NS)  # ...after the object went away
+    write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
+    assert not write.written

@@ -21,19 +21,26 @@ NOISE = (0.3, -0.2, 0.1, -0.3, 0.2, -0.1)
 """A fixed wiggle (req/s) on every rate sample: a windowed rate is never smooth."""
 
 
-def samples(shape: Callable[[float], float]) -> tuple[tuple[float, float], ...]:
+JITTER = (0.004, 0.031, 0.012, 0.047, 0.002, 0.019, 0.026)
+"""Seconds each tick ran late: a timer reading the clock never lands on exact multiples."""
+
+
+def samples(
+    shape: Callable[[float], float], jitter: bool = False
+) -> tuple[tuple[float, float], ...]:
     """Rate samples every tick over the trend window ending now, as the policy keeps them."""
     kept: tuple[tuple[float, float], ...] = ()
     window = trend_window_s(COLD_START)
     steps = int(window / TICK)
     for i in range(steps + 1):
-        at = NOW - (steps - i) * TICK
+        late = JITTER[i % len(JITTER)] if jitter and i < steps else 0.0
+        at = NOW - (steps - i) * TICK + late
         kept = remember_rate(kept, at, shape(NOW - at) + NOISE[i % len(NOISE)], window)
     return kept
 
 
-def project(shape: Callable[[float], float]) -> tuple[float, float]:
-    kept = samples(shape)
+def project(shape: Callable[[float], float], jitter: bool = False) -> tuple[float, float]:
+    kept = samples(shape, jitter)
     rate = kept[-1][1]
     return rate, projected_rate(kept, NOW, rate, COLD_START)
 
@@ -48,18 +55,35 @@ def test_a_falling_load_is_sized_as_measured() -> None:
     assert sized == rate
 
 
-def test_a_steady_rise_is_sized_one_cold_start_ahead() -> None:
+@pytest.mark.parametrize("jitter", [False, True], ids=["exact ticks", "late ticks"])
+def test_a_steady_rise_is_sized_one_cold_start_ahead(jitter: bool) -> None:
     """0.05 req/s per second for two cold starts: +3 req/s by the time pods are ready."""
-    rate, sized = project(lambda ago: 20.0 - 0.05 * ago)
+    rate, sized = project(lambda ago: 20.0 - 0.05 * ago, jitter)
     assert sized == pytest.approx(20.0 + 0.05 * COLD_START, abs=0.5)
     assert sized > rate
 
 
-def test_a_rise_that_began_a_minute_ago_is_seen_at_once() -> None:
+@pytest.mark.parametrize("jitter", [False, True], ids=["exact ticks", "late ticks"])
+def test_a_rise_that_began_a_minute_ago_is_seen_at_once(jitter: bool) -> None:
     """Flat, then rising for the last minute: the long window's halves disagree (one is
-    flat), so only the short window sees the rise -- while pods can still come in time."""
-    rate, sized = project(lambda ago: 20.0 if ago >= 60.0 else 20.0 + 0.1 * (60.0 - ago))
+    flat), so only the short window sees the rise -- while pods can still come in time.
+    The operator's ticks run a few ms late: the window must not lose its oldest tick."""
+    rate, sized = project(lambda ago: 20.0 if ago >= 60.0 else 20.0 + 0.1 * (60.0 - ago), jitter)
     assert sized > rate + 3.0
+
+
+def test_with_a_short_cold_start_late_ticks_still_see_a_rise() -> None:
+    """A 30 s cold start reads the trend over one minute, which must keep its oldest
+    tick when the ticks ran late."""
+    cold_start, window = 30.0, trend_window_s(30.0)
+    kept: tuple[tuple[float, float], ...] = ()
+    steps = int(window / TICK)
+    now = NOW + 0.031  # this tick ran late; the one a minute ago did not
+    for i in range(steps + 1):
+        at = now if i == steps else NOW - (steps - i) * TICK
+        kept = remember_rate(kept, at, 20.0 - 0.1 * (NOW - at) + NOISE[i % len(NOISE)], window)
+    rate = kept[-1][1]
+    assert projected_rate(kept, now, rate, cold_start) > rate + 2.0
 
 
 def test_a_step_that_already_happened_is_not_extrapolated() -> None:

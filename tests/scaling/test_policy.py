@@ -443,6 +443,19 @@ def test_a_backlog_is_projected_at_the_throughput_measured_not_the_model() -> No
     assert d.desired_replicas >= 10 + 12 / MAX_RPS
 
 
+def test_a_backlog_that_holds_steady_is_not_projected_to_drain() -> None:
+    """The same fleet, the queue neither growing nor shrinking at 12 completed per
+    second: the pods serve only what arrives, and the backlog stays for good."""
+    s = spec(coldStartSeconds=60)
+    history, _ = warm(s, 10, 10.0, 2.0)
+    history = replace(history, last_queue_depth=400.0)
+    for now in (600.0, 605.0):
+        d = decide(s, fleet(10), load(now, 12.0, batch=4.0, queue=400.0), history, now)
+        history = d.history
+    assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
+    assert d.desired_replicas >= 10 + 12 / MAX_RPS
+
+
 def test_pods_asked_for_a_rise_are_released_with_a_margin_then_without() -> None:
     """After a forecast rise, the scale-down window keeps what 10 % more than the
     measured peak needs (a pod released on the way up returns a cold start late);

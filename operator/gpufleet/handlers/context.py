@@ -24,10 +24,10 @@ class OperatorContext:
     histories: dict[str, ScalerHistory] = field(default_factory=dict)
     """Scaling memory per ModelDeployment uid (lost on restart, by design: see policy)."""
     status_written: dict[str, float] = field(default_factory=dict)
+    """When each ModelDeployment's scaling numbers were last written to status."""
     last_reason_codes: dict[str, str] = field(default_factory=dict)
     """Per ModelDeployment uid: the last decision's state (a reason code, or "holding"
     for the routine holds), to log when it changes."""
-    """When each ModelDeployment's scaling numbers were last written to status."""
 
 
 def context_of(memo: kopf.Memo) -> OperatorContext:

@@ -115,4 +115,5 @@ async def forget_modeldeployment(
     if isinstance(ctx, OperatorContext):
         ctx.histories.pop(uid, None)
         ctx.status_written.pop(uid, None)
+        ctx.last_reason_codes.pop(uid, None)
         ctx.metrics.forget(namespace or "", name)

@@ -18,7 +18,7 @@ from typing import Any
 from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.conditions import Condition, ConditionStatus, merge_conditions
 from gpufleet.k8s.client import KubernetesApi, Resource
-from gpufleet.k8s.errors import ConflictError
+from gpufleet.k8s.errors import ConflictError, NotFoundError
 
 MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
 MAX_ATTEMPTS = 8
@@ -125,10 +125,11 @@ def _change_of(compute: StatusComputer, obj: Mapping[str, Any]) -> StatusChange 
 async def _patch(
     api: KubernetesApi, namespace: str, name: str, change: StatusChange, version: str
 ) -> bool:
-    """Write ``change`` if the object is still at ``version``; ``False`` on a conflict."""
+    """Write ``change`` if the object is still at ``version``; ``False`` on a conflict,
+    or when it is gone (a copy can outlive a deletion): the caller reads it again."""
     patch = {"metadata": {"resourceVersion": version}, "status": change.fields}
     try:
         await api.merge_patch(MODELDEPLOYMENTS, namespace, name, patch, subresource="status")
-    except ConflictError:
+    except (ConflictError, NotFoundError):
         return False
     return True

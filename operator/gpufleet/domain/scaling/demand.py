@@ -25,8 +25,12 @@ MIN_TREND_WINDOW_S = 60.0
 MAX_TREND_WINDOW_S = 300.0
 TREND_HORIZONS = 2.0
 """The trend is read over this many cold starts (within the bounds above)."""
+WINDOW_SLACK_S = 2.5
+"""Half a 5 s tick: a window "of 60 s" keeps the tick about 60 s ago and counts as 60 s
+long even when the ticks, read off a clock, ran a few ms late or early."""
 MIN_TREND_SAMPLES = 6
-"""Fewest rate samples in each half of the window (the short window holds 13 at 5 s ticks)."""
+"""Fewest rate samples in each half of the window (the short window holds 13 at 5 s
+ticks; with ticks of 10 s or more only the long window can act)."""
 TREND_SIGNIFICANCE = 2.0
 """A trend counts when its rise over the window is this many times the scatter around it."""
 TREND_AGREEMENT = 3.0
@@ -66,8 +70,9 @@ def trend_window_s(horizon_s: float) -> float:
 def remember_rate(
     samples: tuple[tuple[float, float], ...], now: float, rate: float, window_s: float
 ) -> tuple[tuple[float, float], ...]:
-    """Samples within the window, this one appended (time order kept)."""
-    start = now - window_s
+    """Samples within the window (give or take ``WINDOW_SLACK_S``), this one appended
+    (time order kept)."""
+    start = now - window_s - WINDOW_SLACK_S
     kept = [s for s in samples if start <= s[0] < now]
     kept.append((now, rate))
     return tuple(kept)
@@ -91,7 +96,7 @@ def projected_rate(
 ) -> float:
     """The rate to size for: ``rate``, or the trend's value ``horizon_s`` ahead if higher,
     read over the whole window and over its last ``MIN_TREND_WINDOW_S``."""
-    recent = tuple(s for s in samples if s[0] >= now - MIN_TREND_WINDOW_S - 1e-6)
+    recent = tuple(s for s in samples if s[0] >= now - MIN_TREND_WINDOW_S - WINDOW_SLACK_S)
     projected = _trend_projection(samples, now, rate, horizon_s)
     if len(recent) < len(samples):
         projected = max(projected, _trend_projection(recent, now, rate, horizon_s))
@@ -112,7 +117,7 @@ def _trend_projection(
     if len(samples) < 2 * MIN_TREND_SAMPLES or rate <= 0.0:
         return rate
     span = now - samples[0][0]
-    if span < MIN_TREND_WINDOW_S - 1e-6:
+    if span < MIN_TREND_WINDOW_S - WINDOW_SLACK_S:
         return rate
     whole = _slope(samples)
     middle = samples[0][0] + span / 2.0

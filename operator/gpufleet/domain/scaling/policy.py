@@ -321,9 +321,9 @@ def _backlog(
         return None
     serving = fleet.ready_replicas * model.max_rate
     last, queue = history.last_queue_depth, obs.queue_depth or 0.0
-    growing = last is not None and queue > last
-    if growing and (arrivals or 0.0) < serving and obs.request_rate is not None:
-        # The model says the queue shrinks, and it grows: the pods are slower than
+    not_shrinking = last is not None and queue >= last
+    if not_shrinking and (arrivals or 0.0) < serving and obs.request_rate is not None:
+        # The model says the queue shrinks, and it does not: the pods are slower than
         # modelled. Flat out, their completions are their throughput.
         serving = min(serving, obs.request_rate)
     relief = backlog.relief_s(history.scale_ups, horizon, now)
