@@ -7,7 +7,12 @@ from dataclasses import dataclass, replace
 import pytest
 
 from gpufleet.domain.scaling.capacity import replica_model
-from gpufleet.domain.scaling.policy import MAX_UTILIZATION, RELEASE_MARGIN, decide
+from gpufleet.domain.scaling.policy import (
+    MAX_UTILIZATION,
+    MISSED_LOAD_MEMORY_S,
+    RELEASE_MARGIN,
+    decide,
+)
 from gpufleet.domain.scaling.types import Bound, Observations, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from tests.scaling.builders import FIXED_MS, PER_REQUEST_MS, PodClock, fleet, load, spec, unknown
@@ -426,6 +431,28 @@ def test_a_miss_the_model_does_not_predict_scales_up_at_once_and_is_remembered()
         d = decide(s, fleet(replicas), load(now, 10.0, batch=2.0, p95_ms=2000.0), history, now)
         history = d.history
         assert d.desired_replicas == replicas, f"dropped the pods it just asked for: {d.reason}"
+
+
+def test_a_load_measured_to_miss_is_not_given_to_a_replica_again_for_a_while() -> None:
+    """Steady load; the fleet the model sizes misses the target (a cost the model cannot
+    see). Once the measured miss has added pods, the scale-down window passing must not
+    hand the replicas that load again -- only once the miss is long forgotten."""
+    s = spec(scaleDownStabilizationSeconds=60)
+    history, size = warm(s, 10, 10.0, 2.0)
+    d = decide(s, fleet(size), load(600, 10.0, batch=2.0, p95_ms=6000.0), history, 600)
+    history, replicas = d.history, d.desired_replicas
+    assert replicas > size, d.reason
+    held, reasons = [], []
+    for i in range(121, 121 + int(MISSED_LOAD_MEMORY_S / TICK) + 30):
+        now = i * TICK
+        d = decide(s, fleet(replicas), load(now, 10.0, batch=2.0, p95_ms=2000.0), history, now)
+        history, replicas = d.history, d.desired_replicas
+        held.append((now, replicas))
+        reasons.append(d.reason)
+    assert "a replica missed the target at" in reasons[len(reasons) // 2], reasons
+    within = [n for now, n in held if now < 600 + MISSED_LOAD_MEMORY_S]
+    assert min(within) > size, f"back to the size that missed: {held}"
+    assert held[-1][1] == size, f"the miss is never forgotten: {held[-1]}"
 
 
 def test_a_backlog_is_projected_at_the_throughput_measured_not_the_model() -> None:

@@ -52,10 +52,13 @@ def _load_text(need: Need, spec: ModelDeploymentSpec) -> str:
             f"{target:g} ms is below one request's own p95 (~{floor_ms:.0f} ms), which no "
             "replica count can lower"
         )
-    return (
+    text = (
         f"{need.arrival_rate:.1f} req/s needs {count} replicas at "
         f"{need.rate_per_replica:.2f} req/s each for p95 <= {target:g} ms"
     )
+    if need.missed_load is not None:
+        text += f" (a replica missed the target at {need.missed_load:.2f} req/s)"
+    return text
 
 
 def _unknown_text(obs: Observations, names: tuple[str, ...]) -> str:

@@ -29,6 +29,9 @@ class Need:
     drained backlog is no reason to keep pods."""
     backlog: Backlog | None = None
     """The queued backlog, projected to when new pods could be ready; ``None``: none."""
+    missed_load: float | None = None
+    """Requests/s per replica at which the target was measured missed, when that (not
+    the model) sets ``rate_per_replica``; ``None``: the model does."""
 
     @property
     def remembered(self) -> int:

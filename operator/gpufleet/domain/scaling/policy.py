@@ -13,7 +13,8 @@ One tick:
 4. Need: the fewest replicas whose predicted p95 meets (1 - ``latencyHeadroom``) x
    the target for the arrival rate (completions + queue growth), projected one cold
    start ahead when rising (``demand.py``); more if the measured p95 misses where the
-   model says the fleet meets it (the model is wrong); and if a queued backlog will
+   model says the fleet meets it (the model is wrong), and for ``MISSED_LOAD_MEMORY_S``
+   no replica is given the load it missed at, on a steady load; and if a queued backlog will
    keep the ready pods busy after new ones could be ready, replicas of their own for
    the arrivals (``backlog.py``: queued requests cannot move to new pods). The prediction
    (``batching.py``) is a dynamic-batching replica -- batch time ``a + c*b`` fitted
@@ -65,6 +66,13 @@ on the way up comes back a cold start late. A fleet sized for its measured load
 gets no margin: it would only hold pods on a flat load. (The simulator suite,
 docs/benchmarks/sim-suite.md: 24 of 32 scenarios at >= 99 % with it, 20 at 52c3ac4
 without it, both at 1.21x the oracle's GPU-hours on average.)"""
+MISSED_LOAD_MEMORY_S = 600.0
+"""How long a per-replica load measured to miss the target caps what a replica is
+given. Without it, the measured-miss scale-up lasts one scale-down window: then the
+model, which has not learned (a miss with a queue teaches the tail factor nothing),
+releases the pods again and the miss comes back -- a cycle of a few minutes."""
+CEILING_MARGIN = 0.1
+"""A replica is given at most 10 % less than a load it missed the target at."""
 BUSY_TOLERANCE_S = 10.0
 """A backlog the ready pods clear within this after new pods could be ready makes its
 arrivals wait a few seconds; not worth a set of fresh pods, each billed a whole cold
@@ -237,7 +245,19 @@ def _need(
             replicas, code = by_queue, ReasonCode.SCALE_UP_QUEUE
         return Need(replicas, code, arrivals, None, None), history
 
+    measured = _measured_miss(fleet, obs, history, now, model, arrivals, target)
+    if (
+        measured is not None
+        and arrivals is not None
+        and fleet.ready_replicas > 0
+        and _steady(history, now)
+    ):
+        history = _remember_missed_load(history, now, arrivals / fleet.ready_replicas)
+    ceiling = _load_ceiling(history, now)
     per_replica = model.rate_within(aim)
+    capped_by = None
+    if ceiling is not None and ceiling < per_replica and history.missed_load is not None:
+        per_replica, capped_by = ceiling, history.missed_load[1]
     replicas, code = 0, ReasonCode.SCALE_UP_LOAD
     sustained = 0
     release_to = 0
@@ -247,9 +267,13 @@ def _need(
         release_to = model.replicas_for(with_margin, aim, MAX_UTILIZATION, search_limit)
         sized_for = demand.projected_rate(history.rate_samples, now, arrivals, horizon)
         replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
+        if ceiling is not None:
+            # Never size a replica past a load it was measured to miss the target at.
+            sustained = max(sustained, math.ceil(arrivals / ceiling))
+            release_to = max(release_to, math.ceil(with_margin / ceiling))
+            replicas = max(replicas, math.ceil(sized_for / ceiling))
         if latency_high:
             code = ReasonCode.SCALE_UP_LATENCY
-    measured = _measured_miss(fleet, obs, history, now, model, arrivals, target)
     if measured is not None:
         # Measured, not forecast: the scale-down window remembers it.
         sustained = max(sustained, measured)
@@ -275,8 +299,28 @@ def _need(
         lower_bound=replicas > search_limit,
         sustained=release_to,
         backlog=drain,
+        missed_load=capped_by,
     )
     return need, history
+
+
+def _remember_missed_load(history: ScalerHistory, now: float, load: float) -> ScalerHistory:
+    """The lowest per-replica load measured to miss within ``MISSED_LOAD_MEMORY_S``, its
+    memory renewed by each miss."""
+    if _load_ceiling(history, now) is not None and history.missed_load is not None:
+        load = min(load, history.missed_load[1])
+    return replace(history, missed_load=(now, load))
+
+
+def _load_ceiling(history: ScalerHistory, now: float) -> float | None:
+    """Requests/s one replica may be given: ``CEILING_MARGIN`` below a load it was
+    measured to miss the target at, for ``MISSED_LOAD_MEMORY_S``; ``None``: no such miss."""
+    if history.missed_load is None:
+        return None
+    at, load = history.missed_load
+    if now - at > MISSED_LOAD_MEMORY_S or load <= 0.0:
+        return None
+    return load * (1.0 - CEILING_MARGIN)
 
 
 def _measured_miss(
@@ -348,6 +392,19 @@ def _trustworthy(
     queue, last = obs.queue_depth, history.last_queue_depth
     normal = _normal_queue(spec, fleet, obs)
     return queue is not None and last is not None and queue <= normal and last <= normal
+
+
+STEADY_SPREAD = 0.3
+"""Largest spread (max - min over mean) of the arrival rate over ``LEARN_SETTLE_S`` still
+read as one load: the p95 window then describes it, not a burst that has passed."""
+
+
+def _steady(history: ScalerHistory, now: float) -> bool:
+    recent = [r for t, r in history.rate_samples if t >= now - LEARN_SETTLE_S]
+    if len(recent) < 2:
+        return False
+    mean = sum(recent) / len(recent)
+    return mean > 0.0 and (max(recent) - min(recent)) / mean <= STEADY_SPREAD
 
 
 def _settled(history: ScalerHistory, now: float) -> bool:

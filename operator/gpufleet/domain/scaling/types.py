@@ -123,6 +123,9 @@ class ScalerHistory:
     ready_since: float | None = None
     """When the ready replica count last changed (measurements before mix two sizes);
     ``None``: not seen to change since this history began."""
+    missed_load: tuple[float, float] | None = None
+    """(time, requests/s per ready replica) at which a settled fleet, sized enough by
+    the model, measured its p95 over the target: a ceiling the model did not see."""
     forecasts: tuple[tuple[float, int], ...] = ()
     """(time, replicas the forecast load needed) over the last cold start: a forecast
     holds the pods it ordered until it could have come true."""
