@@ -79,6 +79,9 @@ arrivals wait a few seconds; not worth a set of fresh pods, each billed a whole 
 start -- and a projection one cold start ahead is no more precise than this."""
 LEARN_SETTLE_S = 60.0
 """A measured p95 describes one fleet size only this long after the ready count changed."""
+STEADY_SPREAD = 0.3
+"""Largest spread (max - min over mean) of the arrival rate over ``LEARN_SETTLE_S`` still
+read as one load: the p95 window then describes it, not a burst that has passed."""
 LATENCY_STEP_MAX = 2.0
 """Without a capacity model, one latency-driven step at most doubles the fleet."""
 ESSENTIAL_SIGNALS = ("request_rate", "queue_depth")
@@ -262,16 +265,18 @@ def _need(
     sustained = 0
     release_to = 0
     if arrivals is not None:
-        sustained = model.replicas_for(arrivals, aim, MAX_UTILIZATION, search_limit)
-        with_margin = arrivals * (1.0 + RELEASE_MARGIN)
-        release_to = model.replicas_for(with_margin, aim, MAX_UTILIZATION, search_limit)
-        sized_for = demand.projected_rate(history.rate_samples, now, arrivals, horizon)
-        replicas = model.replicas_for(sized_for, aim, MAX_UTILIZATION, search_limit)
-        if ceiling is not None:
+
+        def replicas_at(rate: float) -> int:
+            by_model = model.replicas_for(rate, aim, MAX_UTILIZATION, search_limit)
+            if ceiling is None:
+                return by_model
             # Never size a replica past a load it was measured to miss the target at.
-            sustained = max(sustained, math.ceil(arrivals / ceiling))
-            release_to = max(release_to, math.ceil(with_margin / ceiling))
-            replicas = max(replicas, math.ceil(sized_for / ceiling))
+            return max(by_model, math.ceil(rate / ceiling))
+
+        sustained = replicas_at(arrivals)
+        release_to = replicas_at(arrivals * (1.0 + RELEASE_MARGIN))
+        sized_for = demand.projected_rate(history.rate_samples, now, arrivals, horizon)
+        replicas = replicas_at(sized_for)
         if latency_high:
             code = ReasonCode.SCALE_UP_LATENCY
     if measured is not None:
@@ -394,12 +399,8 @@ def _trustworthy(
     return queue is not None and last is not None and queue <= normal and last <= normal
 
 
-STEADY_SPREAD = 0.3
-"""Largest spread (max - min over mean) of the arrival rate over ``LEARN_SETTLE_S`` still
-read as one load: the p95 window then describes it, not a burst that has passed."""
-
-
 def _steady(history: ScalerHistory, now: float) -> bool:
+    """Whether the arrivals held within ``STEADY_SPREAD`` over ``LEARN_SETTLE_S``."""
     recent = [r for t, r in history.rate_samples if t >= now - LEARN_SETTLE_S]
     if len(recent) < 2:
         return False
