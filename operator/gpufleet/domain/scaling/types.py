@@ -33,6 +33,24 @@ class Observations:
     compute_ms_per_exec: float | None = None
     inferences_per_exec: float | None = None
     failure_rate: float | None = None
+    served_rate: float | None = None
+    """Successful completions per second, fleet sum (``request_rate`` is arrivals/s)."""
+    activation: float | None = None
+    """Value of the user's ``scaling.activation.query`` (scale from zero); None: unknown."""
+    ttft_p95_ms: float | None = None
+    """LLM: p95 time to first token."""
+    itl_p95_ms: float | None = None
+    """LLM: p95 inter-token latency."""
+    kv_cache_usage: float | None = None
+    """LLM: KV-cache usage, fleet mean, 0..1."""
+    kv_cache_usage_max: float | None = None
+    """LLM: KV-cache usage, max over pods, 0..1."""
+    prompt_tokens_rate: float | None = None
+    """LLM: prompt tokens/s, fleet sum."""
+    generation_tokens_rate: float | None = None
+    """LLM: generated tokens/s, fleet sum."""
+    running_requests: float | None = None
+    """LLM: requests being processed, fleet sum."""
     pods_reporting: int = 0
     unknown: dict[str, str] = field(default_factory=dict)
     lower_bounds: dict[str, float] = field(default_factory=dict)
@@ -59,6 +77,9 @@ class FleetState:
     gpus_per_replica: int
     gpu_hourly_price: float
     """USD per GPU-hour, resolved from the spec override or the price catalog."""
+    unplaceable_replicas: int = 0
+    """Pods asked for that stayed unschedulable past ``scaling.provisioningTimeoutSeconds``:
+    not capacity on its way. While > 0 the policy adds no pods (bound: cluster)."""
 
     @property
     def starting_replicas(self) -> int:
@@ -86,6 +107,7 @@ class Bound(StrEnum):
     MIN_REPLICAS = "minReplicas"
     MAX_REPLICAS = "maxReplicas"
     BUDGET = "maxHourlyCost"
+    CLUSTER = "cluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +151,9 @@ class ScalerHistory:
     forecasts: tuple[tuple[float, int], ...] = ()
     """(time, replicas the forecast load needed) over the last cold start: a forecast
     holds the pods it ordered until it could have come true."""
+    capacity_per_replica: float | None = None
+    """Requests/s one ready replica was measured to serve within the target (learned
+    from served rate, queue and latency); ``None``: not measured yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +171,8 @@ class Decision:
     slo_met: bool | None
     """Measured p95 within target; ``None`` when unknown."""
     history: ScalerHistory
+    capacity_per_replica: float | None = None
+    """Requests/s one ready replica serves within the latency target, as the policy now
+    believes; ``None``: nothing measured or modelled yet."""
+    rule: str = ""
+    """Name of the rule whose proposal decided (``status.decision.rule``)."""
