@@ -15,6 +15,7 @@ from gpufleet.domain.manifests.children import CHILD_KINDS
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import CEL_RULES, SpecError, parse_spec
 from tests.operator.specs import GOLDEN_SPECS, minimal_spec
+from tests.support.kube import MODELDEPLOYMENTS, Kube
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "modeldeployments.gpufleet.io.yaml"
@@ -47,11 +48,14 @@ def test_schema_is_structural() -> None:
 
 def test_defaults_and_enums_are_in_the_schema() -> None:
     spec = _schema()["properties"]["spec"]["properties"]
-    assert spec["runtime"]["properties"]["type"]["enum"] == ["triton", "torch"]
+    assert spec["runtime"]["properties"]["type"]["enum"] == ["triton", "torch", "vllm"]
     assert spec["scaling"]["properties"]["maxReplicas"]["default"] == 10
     assert spec["scaling"]["properties"]["onMetricsLoss"]["enum"] == ["Hold", "Fallback"]
     assert spec["slo"]["properties"]["latencyP95Ms"]["exclusiveMinimum"] is True
     assert spec["scaling"]["default"] == {}
+    assert spec["scaling"]["properties"]["provisioningTimeoutSeconds"]["default"] == 600
+    assert spec["rollout"]["properties"]["maxSurge"]["default"] == 1
+    assert spec["slo"]["properties"]["ttftP95Ms"]["exclusiveMinimum"] is True
 
 
 def test_printer_columns_cover_the_essentials() -> None:
@@ -79,6 +83,9 @@ def _defaulted(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 CROSS_FIELD_CASES = [
+    ("no latency target", {"slo": {}}, "slo"),
+    ("scale to zero without activation", {"scaling": {"minReplicas": 0}}, "scaling.activation"),
+    ("rollout that cannot move", {"rollout": {"maxSurge": 0}}, "rollout.maxSurge"),
     ("min above max", {"scaling": {"minReplicas": 5, "maxReplicas": 2}}, "scaling.minReplicas"),
     (
         "fallback without replicas",
@@ -116,6 +123,7 @@ def test_cel_rules_and_models_reject_the_same_specs(
         **wire.get("scaling", {}),
     }
     wire["scaling"] = scaling
+    wire["rollout"] = {"maxSurge": 1, "maxUnavailable": 0, **wire.get("rollout", {})}
     failing = [r for r in CEL_RULES if not _cel(r["rule"], wire)]
     assert [r["fieldPath"] for r in failing] == [f".{field}"], case
 
@@ -136,3 +144,49 @@ def test_children_are_valid_kubernetes_objects(case: str) -> None:
 
 def test_crd_itself_is_a_valid_object() -> None:
     kubernetes_validate.validate(yaml.safe_load(CRD_FILE.read_text()), "1.30", strict=True)
+
+
+APPLY_TIME_REJECTIONS = [
+    ("no latency target", {"slo": {}}, "spec.slo"),
+    (
+        "scale to zero without activation",
+        {"scaling": {"minReplicas": 0}},
+        "spec.scaling.activation",
+    ),
+    ("rollout that cannot move", {"rollout": {"maxSurge": 0}}, "spec.rollout.maxSurge"),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "field"), APPLY_TIME_REJECTIONS)
+def test_api_server_rejects_at_apply_time(
+    kube: Kube, case: str, overrides: dict[str, Any], field: str
+) -> None:
+    body = {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "bad"},
+        "spec": minimal_spec(**overrides),
+    }
+    response = kube.create(MODELDEPLOYMENTS, "default", body)
+    assert response.status_code == 422, f"{case}: {response.text}"
+    causes = response.json()["details"]["causes"]
+    assert [c["field"] for c in causes] == [field], case
+    assert field.removeprefix("spec.").split(".")[0] in causes[0]["message"], case
+
+
+def test_api_server_accepts_llm_targets_and_scale_to_zero(kube: Kube) -> None:
+    body = {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "llm"},
+        "spec": minimal_spec(
+            slo={"ttftP95Ms": 800},
+            runtime={"type": "vllm"},
+            scaling={"minReplicas": 0, "activation": {"query": "sum(gateway_queue)"}},
+        ),
+    }
+    response = kube.create(MODELDEPLOYMENTS, "default", body)
+    assert response.status_code == 201, response.text
+    stored = response.json()["spec"]
+    assert stored["scaling"]["activation"]["scaleToZeroAfterSeconds"] == 300
+    assert stored["rollout"] == {"maxSurge": 1, "maxUnavailable": 0}

@@ -32,6 +32,15 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("bad env name", {"runtime": {"env": [{"name": "", "value": "x"}]}}, "runtime.env[0].name"),
     ("min above max", {"scaling": {"minReplicas": 3, "maxReplicas": 2}}, "scaling.minReplicas"),
     ("headroom 60 %", {"scaling": {"latencyHeadroom": 0.6}}, "scaling.latencyHeadroom"),
+    ("no latency target", {"slo": {}}, "slo"),
+    ("zero ttft", {"slo": {"ttftP95Ms": 0}}, "slo.ttftP95Ms"),
+    ("zero to nowhere", {"scaling": {"minReplicas": 0}}, "scaling.activation"),
+    (
+        "empty activation query",
+        {"scaling": {"minReplicas": 0, "activation": {"query": ""}}},
+        "scaling.activation.query",
+    ),
+    ("rollout stuck", {"rollout": {"maxSurge": 0, "maxUnavailable": 0}}, "rollout.maxSurge"),
 ]
 
 
@@ -41,6 +50,22 @@ def test_bad_specs_name_the_field(case: str, overrides: dict[str, Any], field: s
         parse_spec(minimal_spec(**overrides))
     assert caught.value.field == field, f"{case}: {caught.value}"
     assert str(caught.value).startswith(f"spec.{field}:")
+
+
+def test_llm_targets_alone_are_a_valid_slo() -> None:
+    spec = parse_spec(minimal_spec(slo={"ttftP95Ms": 800, "itlP95Ms": 50}))
+    assert (spec.slo.latency_p95_ms, spec.slo.ttft_p95_ms, spec.slo.itl_p95_ms) == (None, 800, 50)
+
+
+def test_scale_to_zero_with_activation_gets_its_defaults() -> None:
+    spec = parse_spec(
+        minimal_spec(scaling={"minReplicas": 0, "activation": {"query": "sum(queue)"}})
+    )
+    assert spec.scaling.activation is not None
+    assert spec.scaling.activation.threshold == 0
+    assert spec.scaling.activation.scale_to_zero_after_seconds == 300
+    assert spec.scaling.provisioning_timeout_seconds == 600
+    assert (spec.rollout.max_surge, spec.rollout.max_unavailable) == (1, 0)
 
 
 def test_unknown_gpu_type_without_price_is_rejected_by_the_operator() -> None:

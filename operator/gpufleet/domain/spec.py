@@ -38,6 +38,7 @@ class WireModel(BaseModel):
 class RuntimeType(StrEnum):
     TRITON = "triton"
     TORCH = "torch"
+    VLLM = "vllm"
 
 
 class MetricsLossBehavior(StrEnum):
@@ -50,6 +51,8 @@ class MetricsLossBehavior(StrEnum):
 DEFAULT_IMAGES: dict[RuntimeType, str] = {
     RuntimeType.TRITON: "nvcr.io/nvidia/tritonserver:24.08-py3",
     RuntimeType.TORCH: "ghcr.io/gpufleet/gpufleet-server:0.1.0",
+    # vLLM's OpenAI-compatible server; the tag follows vLLM's release on PyPI.
+    RuntimeType.VLLM: "vllm/vllm-openai:v0.33.0",
 }
 
 
@@ -108,7 +111,12 @@ class EnvVar(WireModel):
 class RuntimeSpec(WireModel):
     type: Annotated[
         RuntimeType,
-        Field(description="Inference server: NVIDIA Triton or gpufleet's torch server."),
+        Field(
+            description=(
+                "Inference server: NVIDIA Triton, gpufleet's torch server, or vLLM's "
+                "OpenAI-compatible server."
+            )
+        ),
     ] = RuntimeType.TRITON
     image: Annotated[
         str | None,
@@ -164,12 +172,47 @@ class ResourcesSpec(WireModel):
 
 
 class SLOSpec(WireModel):
+    """Latency targets; at least one is set, and the fleet is sized for every one set."""
+
     latency_p95_ms: Annotated[
-        float,
+        float | None,
         Field(
-            gt=0, le=600_000, description="Target 95th-percentile request latency, milliseconds."
+            default=None,
+            gt=0,
+            le=600_000,
+            description="Target 95th-percentile request latency (whole request), milliseconds.",
         ),
-    ]
+    ] = None
+    ttft_p95_ms: Annotated[
+        float | None,
+        Field(
+            default=None,
+            gt=0,
+            le=600_000,
+            description=(
+                "LLM fleets: target 95th-percentile time to first token (queueing plus "
+                "prefill), milliseconds."
+            ),
+        ),
+    ] = None
+    itl_p95_ms: Annotated[
+        float | None,
+        Field(
+            default=None,
+            gt=0,
+            le=60_000,
+            description=(
+                "LLM fleets: target 95th-percentile inter-token latency (the time between "
+                "two streamed tokens), milliseconds."
+            ),
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _at_least_one_target(self) -> SLOSpec:
+        if self.latency_p95_ms is None and self.ttft_p95_ms is None and self.itl_p95_ms is None:
+            raise ValueError(_NO_SLO_TARGET)
+        return self
 
 
 class CostSpec(WireModel):
@@ -185,6 +228,67 @@ class CostSpec(WireModel):
             description="USD per GPU-hour; overrides the operator's price catalog for gpuType.",
         ),
     ] = None
+
+
+class ActivationSpec(WireModel):
+    """How a fleet at zero replicas learns that requests are waiting.
+
+    Zero pods export no metrics, so the signal must come from in front of them:
+    a request-holding gateway's queue or request count for this model.
+    """
+
+    query: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description=(
+                "PromQL returning one number that exists while no pod runs, e.g. a "
+                "gateway's queued or incoming requests for this model."
+            ),
+        ),
+    ]
+    threshold: Annotated[
+        float,
+        Field(ge=0, description="Scale from zero when the query's value exceeds this."),
+    ] = 0.0
+    scale_to_zero_after_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=86_400,
+            description=(
+                "Go to zero replicas once the query has stayed at or below the threshold, "
+                "and the pods served nothing, for this long."
+            ),
+        ),
+    ] = 300
+
+
+class RolloutSpec(WireModel):
+    """How a spec change replaces the pods (the Deployment's RollingUpdate strategy)."""
+
+    max_surge: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100,
+            description=(
+                "Extra pods a rollout may start above the replica count (each needs a free "
+                "GPU). Set to 0 automatically while the surge would exceed cost.maxHourlyCost."
+            ),
+        ),
+    ] = 1
+    max_unavailable: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100,
+            description=(
+                "Pods a rollout may take down before their replacements are ready. 0 keeps "
+                "serving capacity; at the budget a rollout replaces one pod at a time in place."
+            ),
+        ),
+    ] = 0
 
 
 MIN_AUTO_SCALE_DOWN_WINDOW_S = 60
@@ -239,6 +343,25 @@ class ScalingSpec(WireModel):
         Field(description="Hold the current replicas, or go to fallbackReplicas."),
     ] = MetricsLossBehavior.HOLD
     fallback_replicas: Annotated[int | None, Field(default=None, ge=0, le=1000)] = None
+    provisioning_timeout_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=86_400,
+            description=(
+                "How long an unschedulable pod counts as capacity on its way (a node "
+                "autoscaler such as Karpenter may be adding a GPU node). After that the "
+                "cluster is the limit and the autoscaler stops adding pods it cannot place."
+            ),
+        ),
+    ] = 600
+    activation: Annotated[
+        ActivationSpec | None,
+        Field(
+            default=None,
+            description="Scale to and from zero replicas; required when minReplicas is 0.",
+        ),
+    ] = None
 
     @property
     def scale_down_window_seconds(self) -> int:
@@ -248,14 +371,39 @@ class ScalingSpec(WireModel):
         return max(MIN_AUTO_SCALE_DOWN_WINDOW_S, self.cold_start_seconds)
 
 
+_NO_SLO_TARGET = "slo needs at least one target: latencyP95Ms, ttftP95Ms or itlP95Ms"
+_ACTIVATION_REQUIRED = (
+    "scaling.activation is required when scaling.minReplicas is 0: zero pods export no "
+    "metrics, so only a query on a request-holding gateway can say when to scale from zero"
+)
+_ROLLOUT_STUCK = (
+    "rollout.maxSurge and rollout.maxUnavailable cannot both be 0: a rollout could never "
+    "replace a pod"
+)
+
 # Cross-field rules. Each is enforced twice: by the API server through the CRD's CEL
 # rules (so `kubectl apply` rejects it), and here (so the operator and the simulator
 # never act on a spec that slipped past an older CRD).
 CEL_RULES: list[dict[str, str]] = [
     {
+        "rule": "has(self.slo.latencyP95Ms) || has(self.slo.ttftP95Ms) || has(self.slo.itlP95Ms)",
+        "message": _NO_SLO_TARGET,
+        "fieldPath": ".slo",
+    },
+    {
         "rule": "self.scaling.minReplicas <= self.scaling.maxReplicas",
         "message": "scaling.minReplicas must be <= scaling.maxReplicas",
         "fieldPath": ".scaling.minReplicas",
+    },
+    {
+        "rule": "self.scaling.minReplicas > 0 || has(self.scaling.activation)",
+        "message": _ACTIVATION_REQUIRED,
+        "fieldPath": ".scaling.activation",
+    },
+    {
+        "rule": "self.rollout.maxSurge > 0 || self.rollout.maxUnavailable > 0",
+        "message": _ROLLOUT_STUCK,
+        "fieldPath": ".rollout.maxSurge",
     },
     {
         "rule": "self.scaling.onMetricsLoss != 'Fallback' || has(self.scaling.fallbackReplicas)",
@@ -296,6 +444,7 @@ class ModelDeploymentSpec(WireModel):
     slo: SLOSpec
     cost: CostSpec
     scaling: Annotated[ScalingSpec, Field(default_factory=ScalingSpec)]
+    rollout: Annotated[RolloutSpec, Field(default_factory=RolloutSpec)]
 
     @field_validator("runtime")
     @classmethod
@@ -311,6 +460,10 @@ class ModelDeploymentSpec(WireModel):
         s = self.scaling
         if s.min_replicas > s.max_replicas:
             raise ValueError("scaling.minReplicas must be <= scaling.maxReplicas")
+        if s.min_replicas == 0 and s.activation is None:
+            raise ValueError(_ACTIVATION_REQUIRED)
+        if self.rollout.max_surge == 0 and self.rollout.max_unavailable == 0:
+            raise ValueError(_ROLLOUT_STUCK)
         if s.on_metrics_loss is MetricsLossBehavior.FALLBACK and s.fallback_replicas is None:
             raise ValueError(
                 "scaling.fallbackReplicas is required when scaling.onMetricsLoss is Fallback"
@@ -373,9 +526,8 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = _field_path(tuple(err["loc"]))
-        msg = str(err["msg"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if not path:  # a model-level (cross-field) rule: its message starts with the field
             match = _CROSS_FIELD.match(msg)
             path = match.group(1) if match else ""
-            msg = msg.removeprefix("Value error, ")
         raise SpecError(path, msg) from exc
