@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.pdb import build_pdb
@@ -20,11 +21,17 @@ class ChildKind:
     api_version: str
     kind: str
     plural: str
-    build: Callable[[Owner, ModelDeploymentSpec], dict[str, Any]]
+    builder: Callable[[Owner, ModelDeploymentSpec, BuildContext], dict[str, Any]]
     not_owned: tuple[tuple[str, ...], ...] = ()
     """Paths the operator sets on create only (then another owner takes over)."""
     exclusive_maps: tuple[tuple[str, ...], ...] = ()
     """Maps the operator owns whole: keys it no longer sets are removed."""
+
+    def build(
+        self, owner: Owner, spec: ModelDeploymentSpec, context: BuildContext | None = None
+    ) -> dict[str, Any]:
+        """The desired child (``context``: operator settings and live facts; defaults)."""
+        return self.builder(owner, spec, context or BuildContext())
 
     @property
     def group(self) -> str:
@@ -35,8 +42,14 @@ class ChildKind:
         return self.api_version.rsplit("/", 1)[-1]
 
 
-def _deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
-    return build_deployment(owner, spec, initial_replicas=initial_replicas(spec))
+def _deployment(owner: Owner, spec: ModelDeploymentSpec, context: BuildContext) -> dict[str, Any]:
+    return build_deployment(owner, spec, initial_replicas(spec), context)
+
+
+def _ignoring_context(
+    build: Callable[[Owner, ModelDeploymentSpec], dict[str, Any]],
+) -> Callable[[Owner, ModelDeploymentSpec, BuildContext], dict[str, Any]]:
+    return lambda owner, spec, _context: build(owner, spec)
 
 
 def initial_replicas(spec: ModelDeploymentSpec) -> int:
@@ -50,9 +63,14 @@ DEPLOYMENT = ChildKind(
     "deployments",
     _deployment,
     not_owned=(("spec", "replicas"),),
-    exclusive_maps=(("spec", "template", "spec", "nodeSelector"),),
+    exclusive_maps=(
+        ("spec", "template", "spec", "nodeSelector"),
+        ("spec", "template", "spec", "affinity"),
+    ),
 )
-SERVICE = ChildKind("v1", "Service", "services", build_service)
-PDB = ChildKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", build_pdb)
+SERVICE = ChildKind("v1", "Service", "services", _ignoring_context(build_service))
+PDB = ChildKind(
+    "policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", _ignoring_context(build_pdb)
+)
 
 CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, PDB)

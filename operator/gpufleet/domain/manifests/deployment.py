@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.identity import (
     Owner,
     child_metadata,
@@ -14,11 +15,10 @@ from gpufleet.domain.manifests.identity import (
 )
 from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
 from gpufleet.domain.manifests.repository import plan_repository
+from gpufleet.domain.manifests.scheduling import GPU_RESOURCE, pod_scheduling
 from gpufleet.domain.manifests.server import server_command
 from gpufleet.domain.spec import ModelDeploymentSpec
 
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TYPE_NODE_LABEL = "gpufleet.io/gpu-type"
 PRE_STOP_SECONDS = 10
 """Time for endpoints to drop a terminating pod before the server stops taking work."""
 PROBE_PERIOD_SECONDS = 5
@@ -63,27 +63,18 @@ def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def _scheduling(spec: ModelDeploymentSpec) -> dict[str, Any]:
-    res = spec.resources
-    tolerations = [t.to_wire() for t in res.tolerations]
-    if res.gpus:
-        node_selector = dict(res.node_selector) or {GPU_TYPE_NODE_LABEL: res.gpu_type}
-        gpu_taint = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
-        if gpu_taint not in tolerations:
-            tolerations.append(gpu_taint)
-    else:
-        node_selector = dict(res.node_selector)
-    return {"nodeSelector": node_selector, "tolerations": tolerations}
-
-
 def build_deployment(
-    owner: Owner, spec: ModelDeploymentSpec, initial_replicas: int
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    initial_replicas: int,
+    context: BuildContext | None = None,
 ) -> dict[str, Any]:
     """The desired Deployment; ``spec.replicas`` is only used when creating it.
 
     After creation the replica count belongs to the autoscaler: reconciling a spec
     change never resets it (see :func:`gpufleet.domain.manifests.diff.owned_patch`).
     """
+    context = context or BuildContext()
     labels = common_labels(owner, spec.model.name, spec.runtime.type.value)
     env = [e.to_wire() for e in spec.runtime.env]
     repo = plan_repository(spec, CONTAINER_SECURITY_CONTEXT, env)
@@ -119,7 +110,7 @@ def build_deployment(
         "initContainers": repo.init_containers,
         "containers": [container],
         "volumes": [*repo.volumes, shm],
-        **_scheduling(spec),
+        **pod_scheduling(spec.resources, context.gpu_node_label),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
