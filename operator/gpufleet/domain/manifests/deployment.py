@@ -15,6 +15,7 @@ from gpufleet.domain.manifests.identity import (
 )
 from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
 from gpufleet.domain.manifests.repository import plan_repository
+from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.manifests.scheduling import GPU_RESOURCE, pod_scheduling
 from gpufleet.domain.manifests.server import server_command
 from gpufleet.domain.spec import ModelDeploymentSpec
@@ -73,8 +74,10 @@ def build_deployment(
 
     After creation the replica count belongs to the autoscaler: reconciling a spec
     change never resets it (see :func:`gpufleet.domain.manifests.diff.owned_patch`).
+    The rollout strategy depends on it (``context.replicas``): surge pods must fit the budget.
     """
     context = context or BuildContext()
+    replicas = initial_replicas if context.replicas is None else context.replicas
     labels = common_labels(owner, spec.model.name, spec.runtime.type.value)
     env = [e.to_wire() for e in spec.runtime.env]
     repo = plan_repository(spec, CONTAINER_SECURITY_CONTEXT, env)
@@ -127,12 +130,9 @@ def build_deployment(
         "spec": {
             "replicas": initial_replicas,
             "selector": {"matchLabels": selector_labels(owner)},
-            # Never drop below the serving capacity during a rollout: a new GPU pod
-            # must be ready before an old one goes.
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
+            # By default a new GPU pod is ready before an old one goes; at the budget,
+            # pods are replaced in place.
+            "strategy": rolling_update(spec, replicas, context.replica_hourly_cost),
             "progressDeadlineSeconds": max(600, 3 * spec.scaling.cold_start_seconds),
             "revisionHistoryLimit": 5,
             "template": {
