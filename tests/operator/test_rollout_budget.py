@@ -1,4 +1,4 @@
-"""The budget holds during rollouts: surge pods count, and at the budget pods are replaced in place."""
+"""The budget holds during rollouts: surge pods count; at the budget pods are replaced in place."""
 
 from __future__ import annotations
 
