@@ -1,4 +1,5 @@
-"""Fleet mechanics: conservation of requests, billing from creation, draining, failures."""
+"""Fleet mechanics: conservation of requests, billing from creation, which pod scale-in
+removes, draining, failures."""
 
 from __future__ import annotations
 
@@ -55,13 +56,42 @@ def test_pods_removed_while_starting_stop_billing_at_once() -> None:
     assert result.gpu_hours == pytest.approx((400 + 2 * 30) / 3600)
 
 
-def test_scale_in_drains_queued_work_and_bills_until_the_pod_exits() -> None:
-    trace = burst(10, at=0.5, duration=100.0)  # 10 one-second requests on 2 replicas
-    result = run(trace, SLOW, ScriptedPolicy(2, {2.0: 1}), routing="least-outstanding")
+def test_scale_in_removes_the_newest_pod_even_when_it_is_idle() -> None:
+    # 60 one-second requests queue on the only pod; a second pod, asked for at t=1, is
+    # ready at t=6 and idle; scale-in at t=10 removes it, not the busy one.
+    trace = burst(60, at=0.5, duration=100.0)
+    policy = ScriptedPolicy(1, {1.0: 2, 10.0: 1})
+    result = run(trace, SLOW, policy, cold_start=ColdStart(seconds=5), request_timeout_s=1e6)
     assert result.failed == 0
-    # The removed pod finished its 5 requests (t = 5.5 s) before exiting.
-    assert result.gpu_hours == pytest.approx((100 + 5.5) / 3600)
-    assert result.p99_ms == pytest.approx(5000.0)
+    # The old pod bills 100 s; the new one from t=1 until its 10 s preStop ends at t=20.
+    assert result.gpu_hours == pytest.approx((100 + 19) / 3600)
+
+
+@pytest.mark.parametrize(
+    ("pre_stop_s", "drain_timeout_s", "failed", "exits_at"),
+    [
+        (10.0, 30.0, 9, 42.0),  # serves 41 of its 50 by t=42, the other 9 fail
+        (10.0, 60.0, 0, 50.5),  # drains its 50 and exits once idle
+        (0.0, 0.0, 49, 2.0),  # killed at once: only the first request was answered
+    ],
+)
+def test_a_removed_pod_drains_until_its_timeout_then_what_it_holds_fails(
+    pre_stop_s: float, drain_timeout_s: float, failed: int, exits_at: float
+) -> None:
+    # 100 one-second requests split 50/50 over two pods; one pod is removed at t=2.
+    trace = burst(100, at=0.5, duration=100.0)
+    result = run(
+        trace,
+        SLOW,
+        ScriptedPolicy(2, {2.0: 1}),
+        routing="least-outstanding",
+        request_timeout_s=1e6,
+        pre_stop_s=pre_stop_s,
+        drain_timeout_s=drain_timeout_s,
+    )
+    assert result.failed == failed
+    assert result.answered + result.dropped == result.requests
+    assert result.gpu_hours == pytest.approx((100 + exits_at) / 3600)
 
 
 def test_requests_without_a_ready_replica_fail() -> None:

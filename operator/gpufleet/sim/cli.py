@@ -23,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ROUTINGS = ("least-outstanding", "random")
+ROUTINGS = ("random", "least-outstanding")
 H_TRACE = (
     "Trace file (Azure LLM CSV, CSV/JSONL of timestamps) or "
     "synthetic:constant|step|ramp|diurnal|bursty[?k=v&...]"
@@ -37,6 +37,10 @@ H_SWEEP = "Sweep each baseline's main setting; report the cheapest that meets th
 H_PROFILE = "Replica profile YAML/JSON (a_ms, c_ms, max_batch, max_queue_delay_ms)."
 H_TOKENS = "Scale each request's service time by its GeneratedTokens (mean 1)."
 H_INITIAL = "Ready replicas at t=0 (default: the first minute's load at 70 % of capacity)."
+H_ROUTING = (
+    "random: a ClusterIP Service (a pod per connection); "
+    "least-outstanding: a least-request gateway."
+)
 H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
 
 
@@ -61,9 +65,7 @@ def sim(
     sweep: Annotated[bool, typer.Option(help=H_SWEEP)] = True,
     profile: Annotated[Path | None, typer.Option(help=H_PROFILE)] = None,
     token_sized: Annotated[bool, typer.Option(help=H_TOKENS)] = False,
-    routing: Annotated[str, typer.Option(help="least-outstanding or random.")] = (
-        "least-outstanding"
-    ),
+    routing: Annotated[str, typer.Option(help=H_ROUTING)] = "random",
     timeout_s: Annotated[float, typer.Option(help="Request timeout (a failure).")] = 60.0,
     attainment: Annotated[float, typer.Option(help="Share within target to meet.")] = 0.99,
     initial_replicas: Annotated[int | None, typer.Option(help=H_INITIAL)] = None,

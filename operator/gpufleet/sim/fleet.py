@@ -1,15 +1,24 @@
-"""The fleet: pods created, made ready after a cold start, drained on scale-in, billed.
+"""The fleet: pods created, made ready after a cold start, removed on scale-in, billed.
 
-Routing is like a Kubernetes Service in front of ready pods: ``least-outstanding``
-(the default: the pod with the fewest requests queued or executing, as a
-least-request load balancer does) or ``random`` (kube-proxy's iptables mode).
-Scale-in removes starting pods first (newest first), then the ready pods with the
-least work; a removed ready pod takes no new requests, finishes its queue, and is
-billed until it exits. A pod is billed from creation, not from ready.
+Routing is a Kubernetes Service in front of the ready pods. ``random`` (the
+default) is a ClusterIP Service: kube-proxy picks a backend at random for each new
+connection, and a client that opens one per request spreads its requests at
+random, blind to each pod's queue. ``least-outstanding`` (the pod with the fewest
+requests queued or executing) is what a least-request gateway or service mesh
+does; choose it only when such a proxy stands in front of the fleet.
+
+Scale-in is the ReplicaSet controller's choice, not the autoscaler's: pods that
+are not ready go first, then the pods ready for the shortest time (compared on a
+log2 scale, ties broken at random by UID, as with the LogarithmicScaleDown
+feature, on by default since Kubernetes 1.22). How busy a pod is plays no part.
+A removed ready pod leaves the Service's endpoints at once, keeps serving what it
+holds through its preStop pause, then drains on SIGTERM; what it has not finished
+by the end of the drain timeout fails. A pod is billed from creation until it exits.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from functools import partial
 from operator import attrgetter
@@ -23,6 +32,12 @@ from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.settings import SimSettings
 
 _BY_OUTSTANDING = attrgetter("outstanding")
+
+
+def _log2_rank(since: float, now: float) -> int:
+    """The ReplicaSet controller's log-scale age bucket (it compares nanoseconds)."""
+    age_ns = (now - since) * 1e9
+    return int(math.log2(age_ns)) if age_ns >= 1.0 else -1
 
 
 class Fleet:
@@ -81,18 +96,23 @@ class Fleet:
                 ready_at = now + self.settings.cold_start.sample(self._rng)
                 self.sched.at(ready_at, partial(self._on_ready, pod))
             return
-        surplus = current - desired
-        while surplus and self.starting:
-            self.starting.pop().exit(now)
-            surplus -= 1
-        if surplus:
-            # Newest first among equals; fewest outstanding requests first overall.
-            victims = sorted(reversed(self.routable), key=_BY_OUTSTANDING)[:surplus]
-            for pod in victims:
+        for pod in self.deletion_order(now)[: current - desired]:
+            if pod.state is PodState.STARTING:
+                self.starting.remove(pod)
+                pod.exit(now)  # no server running yet: nothing to drain
+            else:
                 self.routable.remove(pod)
-                pod.state = PodState.DRAINING
-                if pod.idle:
-                    pod.exit(now)
+                pod.terminate(now, self.settings.pre_stop_s, self.settings.drain_timeout_s)
+
+    def deletion_order(self, now: float) -> list[Replica]:
+        """The ReplicaSet controller's order of pods to delete, first to go first."""
+
+        def rank(pod: Replica) -> tuple[int, int, int]:
+            if pod.state is PodState.STARTING:
+                return (0, _log2_rank(pod.created_at, now), pod.uid)
+            return (1, _log2_rank(pod.ready_at, now), pod.uid)
+
+        return sorted([*self.starting, *self.routable], key=rank)
 
     def route(self, rid: int, now: float) -> None:
         routable = self.routable
@@ -115,7 +135,13 @@ class Fleet:
 
     def _new_pod(self, now: float) -> Replica:
         pod = Replica(
-            len(self.pods), now, self.profile, self.log, self.sched, self.settings.request_timeout_s
+            len(self.pods),
+            now,
+            self.profile,
+            self.log,
+            self.sched,
+            self.settings.request_timeout_s,
+            uid=self._pick.getrandbits(63),
         )
         self.pods.append(pod)
         return pod

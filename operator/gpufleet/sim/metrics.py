@@ -30,6 +30,7 @@ class PodSample:
     queue_s: float
     compute_s: float
     pending: int
+    """Waiting to execute (Triton's pending gauge); executing ones are not counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class Scrape:
 
     @property
     def pending(self) -> int:
-        """``sum(nv_inference_pending_request_count)``: queued or executing, all pods."""
+        """``sum(nv_inference_pending_request_count)``: requests waiting, not executing."""
         return sum(s.pending for s in self.pods.values())
 
 
@@ -119,5 +120,5 @@ def _snapshot(pod: Replica, now: float) -> PodSample:
         request_s=c.request_s,
         queue_s=c.queue_s,
         compute_s=c.compute_s,
-        pending=pod.outstanding,
+        pending=pod.waiting,
     )

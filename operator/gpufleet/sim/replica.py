@@ -5,9 +5,18 @@ or the oldest has waited ``max_queue_delay``. A batch of total work ``w`` takes
 ``a + c * w``. A request that waited longer than the request timeout is dropped at
 dispatch as failed (the client has given up).
 
-Each replica keeps the counters Triton exports (``nv_inference_request_success``,
-``..._failure``, ``nv_inference_count``, ``nv_inference_exec_count``, the duration
-counters) and the latencies of its answered requests for its p95 summary.
+Each replica keeps the counters Triton exports, with Triton's semantics: the
+duration counters grow per request, so every request of a batch adds the whole
+batch's compute time to ``nv_inference_compute_infer_duration_us``, while
+``nv_inference_exec_count`` counts one per batch; the pending gauge
+(``nv_inference_pending_request_count``) counts requests waiting to execute, not
+those executing. It also keeps the latencies of its answered requests for its p95
+summary.
+
+On scale-in a ready pod is terminated: it takes no new requests, keeps serving
+what it holds through the preStop pause, then drains (as ``gpufleet-server`` and
+Triton do on SIGTERM) and exits once idle; whatever it still holds when the drain
+timeout ends fails.
 """
 
 from __future__ import annotations
@@ -27,11 +36,13 @@ class PodCounters:
 
     success: int = 0
     failure: int = 0
+    """Requests the server gave up on (waited past the client's timeout)."""
     inferences: int = 0
     executions: int = 0
     request_s: float = 0.0
     queue_s: float = 0.0
     compute_s: float = 0.0
+    """Per request, like Triton: a batch of b adds b times its compute time."""
 
 
 class PodState(IntEnum):
@@ -43,10 +54,12 @@ class PodState(IntEnum):
 
 class Replica:
     __slots__ = (
+        "batch_s",
         "counters",
         "created_at",
         "done_at",
         "done_latency",
+        "earliest_exit",
         "exited_at",
         "in_service",
         "log",
@@ -59,6 +72,7 @@ class Replica:
         "state",
         "timeout_s",
         "timer_at",
+        "uid",
     )
 
     def __init__(
@@ -69,8 +83,11 @@ class Replica:
         log: RequestLog,
         sched: Scheduler,
         timeout_s: float,
+        uid: int = 0,
     ) -> None:
         self.name = name
+        self.uid = uid
+        """The pod's UID: the ReplicaSet controller's last tie-break on scale-in."""
         self.created_at = created_at
         self.ready_at = float("inf")
         self.exited_at: float | None = None
@@ -81,8 +98,12 @@ class Replica:
         self.timeout_s = timeout_s
         self.queue: deque[int] = deque()
         self.in_service: list[int] = []
+        self.batch_s = 0.0
+        """Compute time of the batch executing now."""
         self.outstanding = 0
-        """Requests queued or executing (Triton's nv_inference_pending_request_count)."""
+        """Requests queued or executing (what a queue proxy counts as in flight)."""
+        self.earliest_exit = float("inf")
+        """A terminating pod lives at least until its preStop pause ends."""
         self.timer_at = float("inf")
         self.counters = PodCounters()
         self.done_at: list[float] = []
@@ -91,6 +112,30 @@ class Replica:
     @property
     def idle(self) -> bool:
         return self.outstanding == 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued, not executing: Triton's ``nv_inference_pending_request_count``."""
+        return self.outstanding - len(self.in_service)
+
+    def terminate(self, now: float, pre_stop_s: float, drain_timeout_s: float) -> None:
+        """Removed from the endpoints: serve what it holds, exit once idle after preStop."""
+        self.state = PodState.DRAINING
+        self.earliest_exit = now + pre_stop_s
+        self.sched.at(self.earliest_exit, self._exit_if_drained)
+        self.sched.at(self.earliest_exit + drain_timeout_s, self._kill)
+
+    def _kill(self, now: float) -> None:
+        """The drain timed out: the server exits and what it still held fails."""
+        if self.state is PodState.EXITED:
+            return
+        for rid in (*self.in_service, *self.queue):
+            self.log.drop(rid)
+        self.counters.failure += self.outstanding
+        self.queue.clear()
+        self.in_service = []
+        self.outstanding = 0
+        self.exit(now)
 
     def accept(self, rid: int, now: float) -> None:
         self.queue.append(rid)
@@ -122,20 +167,22 @@ class Replica:
         service = profile.batch_seconds(work)
         counters = self.counters
         counters.queue_s += now * take - sum(arrivals[r] for r in batch)
-        counters.compute_s += service
         counters.executions += 1
         counters.inferences += take
         self.in_service = batch
+        self.batch_s = service
         self.sched.at(now + service, self._on_done)
 
     def _on_timer(self, now: float) -> None:
-        if now == self.timer_at:
+        if now == self.timer_at and self.state is not PodState.EXITED:
             self.timer_at = float("inf")
             if not self.in_service:
                 self._try_dispatch(now)
                 self._exit_if_drained(now)
 
     def _on_done(self, now: float) -> None:
+        if self.state is PodState.EXITED:
+            return  # killed while this batch ran: its requests already failed
         log = self.log
         arrivals, latency, failed = log.arrivals, log.latency, log.failed
         counters = self.counters
@@ -150,6 +197,7 @@ class Replica:
             if waited > timeout:  # answered, but after the client gave up
                 failed[rid] = True
         counters.success += len(self.in_service)
+        counters.compute_s += self.batch_s * len(self.in_service)
         log.answered += len(self.in_service)
         self.outstanding -= len(self.in_service)
         self.in_service = []
@@ -157,7 +205,11 @@ class Replica:
         self._exit_if_drained(now)
 
     def _exit_if_drained(self, now: float) -> None:
-        if self.outstanding == 0 and self.state is PodState.DRAINING:
+        if (
+            self.outstanding == 0
+            and self.state is PodState.DRAINING
+            and now >= self.earliest_exit - 1e-9
+        ):
             self.exit(now)
 
     def exit(self, now: float) -> None:

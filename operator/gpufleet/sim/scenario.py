@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpufleet.domain.manifests.deployment import PRE_STOP_SECONDS
 from gpufleet.domain.pricing import gpu_hourly_price
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.catalog import Setup
@@ -29,7 +30,7 @@ class ScenarioInputs:
     slo_ms: float | None = None
     cold_start: str | None = None
     seed: int = 0
-    routing: str = "least-outstanding"
+    routing: str = "random"
     request_timeout_s: float = 60.0
     attainment: float = 0.99
     initial_replicas: int | None = None
@@ -55,12 +56,19 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
             max_replicas=DEFAULT_MAX_REPLICAS,
             gpu_hourly_price=operator.gpu_prices["nvidia-l4"],
         )
+    if spec.slo.latency_p95_ms is None:
+        raise ValueError(
+            "slo.latencyP95Ms: the request-level simulator needs a whole-request latency "
+            "target (set it, or pass --slo-ms)"
+        )
     settings = SimSettings(
         slo_ms=spec.slo.latency_p95_ms,
         attainment_target=inputs.attainment,
         cold_start=cold,
         request_timeout_s=inputs.request_timeout_s,
         routing=inputs.routing,
+        pre_stop_s=PRE_STOP_SECONDS,
+        drain_timeout_s=spec.runtime.exit_timeout_seconds,
         seed=inputs.seed,
         gpus_per_replica=spec.resources.gpus,
         gpu_hourly_price=gpu_hourly_price(spec, operator.gpu_prices),

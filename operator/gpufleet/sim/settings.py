@@ -51,12 +51,18 @@ class SimSettings(BaseModel):
     request_timeout_s: Annotated[
         float, Field(gt=0, description="A request not answered within this fails.")
     ] = 60.0
-    routing: Literal["least-outstanding", "random"] = "least-outstanding"
+    routing: Literal["random", "least-outstanding"] = "random"
+    """``random``: a ClusterIP Service (kube-proxy picks a pod per connection);
+    ``least-outstanding``: a least-request gateway in front of the pods."""
     seed: int = 0
     gpus_per_replica: Annotated[int, Field(ge=0)] = 1
     gpu_hourly_price: Annotated[float, Field(gt=0)] = 0.80
     initial_replicas: Annotated[int | None, Field(ge=0)] = None
     """Ready replicas at t=0; ``None``: enough for the first minute at 70 % of capacity."""
+    pre_stop_s: Annotated[float, Field(ge=0)] = 10.0
+    """A removed pod's preStop pause: it serves what it holds while endpoints drop it."""
+    drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    """After preStop, how long the server drains on SIGTERM before what it holds fails."""
     min_replicas: Annotated[int, Field(ge=0)] = 1
     max_replicas: Annotated[int, Field(ge=1)] = 100
     scrape_interval_s: Annotated[float, Field(gt=0)] = 5.0

@@ -1,9 +1,13 @@
-"""``keda``: KEDA's Prometheus scaler feeding the HPA it creates.
+"""``keda``: KEDA's Prometheus scaler feeding the HPA it creates, at KEDA's defaults.
 
-KEDA polls ``sum(nv_inference_pending_request_count)`` every 30 s; the HPA syncs
-every 15 s on the last polled value (as with ``useCachedMetrics: true``). With
-``ignoreNullValues`` (the default, true) an empty result is reported as 0: during
-a metrics outage the HPA sees an idle fleet and scales down (kedacore/keda#3065).
+Between 1 and N replicas the HPA does the scaling: at each 15 s sync it asks
+KEDA's metrics adapter for the External metric, and the adapter runs the scaler's
+query, ``sum(nv_inference_pending_request_count)``, then and there
+(``useCachedMetrics`` is off by default). KEDA's own 30 s ``pollingInterval`` only
+drives activation (0 <-> 1 replicas), which is not modelled: every policy here
+keeps at least one replica. With ``ignoreNullValues`` (the default, true) an
+empty result is reported as 0: during a metrics outage the HPA sees an idle
+fleet and scales down (kedacore/keda#3065).
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 from gpufleet.sim.policies.base import Policy, PolicyContext
 from gpufleet.sim.policies.hpa_controller import HpaController
 
-KEDA_POLLING_S = 30.0
 PROMETHEUS_LOOKBACK_S = 300.0
 
 
@@ -29,8 +32,6 @@ class KedaPolicy(Policy):
         self.controller = HpaController(threshold, min_replicas, max_replicas)
         self.tick_seconds = self.controller.behavior.sync_seconds
         self.ignore_null_values = ignore_null_values
-        self.polled: float | None = None
-        self._last_poll: float | None = None
 
     @property
     def knob(self) -> float:
@@ -42,11 +43,10 @@ class KedaPolicy(Policy):
         return default
 
     def decide(self, now: float, ctx: PolicyContext) -> int | None:
-        if self._last_poll is None or now - self._last_poll >= KEDA_POLLING_S - 1e-9:
-            self._last_poll = now
-            sample = ctx.metrics.latest(now, PROMETHEUS_LOOKBACK_S)
-            if sample is not None:
-                self.polled = float(sample.pending)
-            else:
-                self.polled = 0.0 if self.ignore_null_values else None
-        return self.controller.sync(now, ctx.fleet.replicas, self.polled)
+        sample = ctx.metrics.latest(now, PROMETHEUS_LOOKBACK_S)
+        value: float | None
+        if sample is not None:
+            value = float(sample.pending)
+        else:
+            value = 0.0 if self.ignore_null_values else None
+        return self.controller.sync(now, ctx.fleet.replicas, value)
