@@ -34,6 +34,7 @@ async def _load_models(service: InferenceService, options: ServerOptions) -> Non
     device = resolve_device(options.device)
     dtype = COMPUTE_DTYPES[options.dtype]
     log.info("serving on %s in %s", device, options.dtype)
+    assert options.model_repository is not None  # required in this mode (ServerOptions)
     for files in await asyncio.to_thread(discover, options.model_repository):
         model = await asyncio.to_thread(load_model, files, device, dtype)
         service.add_model(files, model)

@@ -95,13 +95,17 @@ class ServerProcess:
 
 
 def start_server(
-    repository: Path, log_path: Path, extra_args: Sequence[str] = (), torch_threads: int = 1
+    repository: Path | None,
+    log_path: Path,
+    extra_args: Sequence[str] = (),
+    torch_threads: int = 1,
 ) -> ServerProcess:
-    """Start the server on 127.0.0.1 and return once it reports ready."""
+    """Start the server on 127.0.0.1 and return once it reports ready; without a repository
+    it runs in LLM mode (``--mode llm``, settings in ``extra_args``)."""
     ports = [free_port() for _ in range(3)]
+    source = ["--mode", "llm"] if repository is None else ["--model-repository", str(repository)]
     command = [
-        sys.executable, "-m", "gpufleet_server.cli",
-        "--model-repository", str(repository), "--host", "127.0.0.1",
+        sys.executable, "-m", "gpufleet_server.cli", *source, "--host", "127.0.0.1",
         "--http-port", str(ports[0]), "--grpc-port", str(ports[1]),
         "--metrics-port", str(ports[2]), *extra_args,
     ]  # fmt: skip

@@ -1,0 +1,203 @@
+"""Continuous batching: the engine loop schedules at the granularity of one iteration.
+
+Each iteration (1) admits waiting requests, oldest first, while the KV cache has room for
+their prompt plus max_tokens, the running batch is below max_num_seqs and the iteration's
+prefill budget (max_num_batched_tokens) lasts; (2) prefills the newly admitted prompts in one
+forward pass, which yields their first tokens; (3) runs one decode step for every sequence
+that was already running, which yields one more token each. Sequences leave as soon as they
+finish and free their KV blocks for the next iteration's admissions.
+
+A sequence holds the KV blocks for its whole length (prompt + max_tokens) from admission on,
+so a running sequence never runs out of cache and nothing is ever preempted: when the cache
+is full, new requests wait in the queue (vllm:num_requests_waiting) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from gpufleet_server.llm.kv_blocks import BlockAllocator, blocks_for
+from gpufleet_server.llm.metrics import LlmMetrics
+from gpufleet_server.llm.options import LlmOptions
+from gpufleet_server.llm.runner import ModelRunner, StepInput
+
+log = logging.getLogger(__name__)
+
+_request_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One generated token, the end of the sequence, or both. ``error`` ends it as a failure."""
+
+    token_id: int | None
+    finish_reason: str | None = None
+    error: str | None = None
+
+
+@dataclass(eq=False)
+class GenerationRequest:
+    prompt: list[int]
+    max_tokens: int
+    temperature: float
+    arrival: float = field(default_factory=time.monotonic)
+    request_id: int = field(default_factory=lambda: next(_request_ids))
+    output: list[int] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)
+    events: asyncio.Queue[TokenEvent] = field(default_factory=asyncio.Queue)
+    last_token_at: float | None = None
+    aborted: bool = False
+    finished: bool = False
+
+    @property
+    def reserved_tokens(self) -> int:
+        return len(self.prompt) + self.max_tokens
+
+
+class LlmEngine:
+    def __init__(self, runner: ModelRunner, options: LlmOptions, metrics: LlmMetrics) -> None:
+        self.runner = runner
+        self.options = options
+        self.metrics = metrics
+        self.allocator = BlockAllocator(options.num_blocks)
+        self.waiting: deque[GenerationRequest] = deque()
+        self.running: list[GenerationRequest] = []
+        self.iterations = 0
+        self._work = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ---- requests ---------------------------------------------------------------------
+    def submit(self, request: GenerationRequest) -> None:
+        self.waiting.append(request)
+        self._idle.clear()
+        self._work.set()
+        self._publish_gauges()
+
+    def abort(self, request: GenerationRequest) -> None:
+        """The client went away: stop generating for it (its blocks are freed between
+        iterations, never while the model may be writing into them)."""
+        if not request.finished:
+            request.aborted = True
+            self._work.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self.waiting and not self.running
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    # ---- the loop ---------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await self._work.wait()
+            self._drop_aborted()
+            if self.idle:
+                self._work.clear()
+                self._idle.set()
+                continue
+            await self._iterate()
+
+    def _drop_aborted(self) -> None:
+        for request in [r for r in self.waiting if r.aborted]:
+            self.waiting.remove(request)
+            self._finish(request, "abort", time.monotonic())
+        for request in [r for r in self.running if r.aborted]:
+            self._finish(request, "abort", time.monotonic())
+        self._publish_gauges()
+
+    def _admit(self) -> list[GenerationRequest]:
+        admitted: list[GenerationRequest] = []
+        budget = self.options.max_num_batched_tokens
+        while self.waiting and len(self.running) < self.options.max_num_seqs:
+            request = self.waiting[0]
+            needed = blocks_for(request.reserved_tokens, self.options.block_size)
+            if needed > self.allocator.free_blocks or len(request.prompt) > budget:
+                break  # first come, first served: nobody overtakes the oldest waiting request
+            self.waiting.popleft()
+            request.blocks = self.allocator.allocate(needed)
+            budget -= len(request.prompt)
+            admitted.append(request)
+            self.running.append(request)
+            self.metrics.request_queue_time.observe(time.monotonic() - request.arrival)
+        return admitted
+
+    async def _iterate(self) -> None:
+        decoding = list(self.running)
+        admitted = self._admit()
+        self._publish_gauges()
+        prefill = [StepInput(r.prompt, 0, r.blocks, r.temperature) for r in admitted]
+        decode = [
+            StepInput(r.output[-1:], len(r.prompt) + len(r.output) - 1, r.blocks, r.temperature)
+            for r in decoding
+        ]
+        try:
+            prefill_tokens, decode_tokens = await asyncio.to_thread(self._step, prefill, decode)
+        except Exception as error:  # a failed step fails its sequences, not the server
+            log.exception("model step failed")
+            for request in admitted + decoding:
+                self._fail(request, f"model execution failed: {error}")
+            self._publish_gauges()
+            return
+        self.iterations += 1
+        now = time.monotonic()
+        self.metrics.iteration_tokens.observe(sum(len(r.prompt) for r in admitted) + len(decoding))
+        self.metrics.prompt_tokens.inc(sum(len(r.prompt) for r in admitted))
+        for request, token in zip(admitted + decoding, prefill_tokens + decode_tokens, strict=True):
+            self._emit(request, token, now)
+        self._publish_gauges()
+
+    def _step(
+        self, prefill: list[StepInput], decode: list[StepInput]
+    ) -> tuple[list[int], list[int]]:
+        return self.runner.run(prefill), self.runner.run(decode)
+
+    def _emit(self, request: GenerationRequest, token: int, now: float) -> None:
+        if request.aborted:
+            self._finish(request, "abort", now)
+            return
+        if request.last_token_at is None:
+            self.metrics.time_to_first_token.observe(now - request.arrival)
+        else:
+            self.metrics.inter_token_latency.observe(now - request.last_token_at)
+        request.last_token_at = now
+        request.output.append(token)
+        self.metrics.generation_tokens.inc()
+        done = len(request.output) >= request.max_tokens
+        request.events.put_nowait(TokenEvent(token, "length" if done else None))
+        if done:
+            self._finish(request, "length", now)
+
+    def _finish(self, request: GenerationRequest, reason: str, now: float) -> None:
+        if request.finished:
+            return
+        request.finished = True
+        if request in self.running:
+            self.running.remove(request)
+        self.allocator.release(request.blocks)
+        request.blocks = []
+        if reason == "abort":
+            request.events.put_nowait(TokenEvent(None, "abort"))
+        self.metrics.request_success[reason].inc()
+        self.metrics.e2e_request_latency.observe(now - request.arrival)
+        self.metrics.request_prompt_tokens.observe(len(request.prompt))
+        self.metrics.request_generation_tokens.observe(len(request.output))
+
+    def _fail(self, request: GenerationRequest, message: str) -> None:
+        request.finished = True
+        if request in self.running:
+            self.running.remove(request)
+        self.allocator.release(request.blocks)
+        request.blocks = []
+        request.events.put_nowait(TokenEvent(None, None, error=message))
+
+    def _publish_gauges(self) -> None:
+        self.metrics.running.set(len(self.running))
+        self.metrics.waiting.set(len(self.waiting))
+        self.metrics.kv_cache_usage.set(self.allocator.usage)

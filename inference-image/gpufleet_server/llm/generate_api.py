@@ -1,0 +1,76 @@
+"""Triton's generate extension: ``/v2/models/{m}/generate`` answers with the whole text,
+``/v2/models/{m}/generate_stream`` streams it as server-sent events (one per token), each
+``{"model_name", "model_version", "text_output"}``; the stream ends when the connection does,
+as Triton's does."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from gpufleet_server.llm.openai_api import SERVICE_KEY, parse_body
+from gpufleet_server.llm.protocol import GenerateParameters, GenerateRequest, describe
+from gpufleet_server.llm.service import RequestError
+from gpufleet_server.llm.sse import event, open_stream
+from gpufleet_server.llm.tokenizer import decode, encode
+
+MODEL_VERSION = "1"
+
+
+def _parameters(body: GenerateRequest) -> GenerateParameters:
+    try:
+        return body.sampling()
+    except ValidationError as error:
+        message, param = describe(error)
+        raise RequestError(400, message, param) from None
+    except ValueError as error:
+        raise RequestError(400, str(error), "sampling_parameters") from None
+
+
+async def _generate(request: web.Request, stream: bool) -> web.StreamResponse:
+    service = request.app[SERVICE_KEY]
+    name = request.match_info["model"]
+    if name != service.model_name:
+        raise RequestError(404, f"Request for unknown model: '{name}' is not found", "model")
+    version = request.match_info.get("version")
+    if version is not None and version != MODEL_VERSION:
+        raise RequestError(
+            404, f"Request for unknown model: '{name}' version {version} is not found"
+        )
+    body = await parse_body(request, GenerateRequest)
+    parameters = _parameters(body)
+    generation = service.start(
+        encode(body.text_input), parameters.max_tokens, parameters.temperature
+    )
+    head = {"model_name": service.model_name, "model_version": MODEL_VERSION}
+    async with contextlib.aclosing(service.tokens(generation)) as events:
+        if not stream:
+            output: list[int] = []
+            async for batch in events:
+                for item in batch:
+                    if item.error is not None:
+                        raise RequestError(500, item.error)
+                    if item.token_id is not None:
+                        output.append(item.token_id)
+            return web.json_response({**head, "text_output": decode(output)})
+        response = await open_stream(request)
+        async for batch in events:
+            chunks = []
+            for item in batch:
+                if item.error is not None:
+                    chunks.append(event({"error": item.error}))
+                elif item.token_id is not None:
+                    chunks.append(event({**head, "text_output": decode([item.token_id])}))
+            await response.write(b"".join(chunks))
+        await response.write_eof()
+        return response
+
+
+async def generate(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, stream=False)
+
+
+async def generate_stream(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, stream=True)

@@ -1,0 +1,167 @@
+"""OpenAI-compatible ``/v1/completions``, ``/v1/chat/completions`` and ``/v1/models``, with
+streaming as server-sent events ending in ``data: [DONE]``, as vLLM serves them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gpufleet_server.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    describe,
+)
+from gpufleet_server.llm.service import LlmService, RequestError
+from gpufleet_server.llm.sse import event, open_stream
+from gpufleet_server.llm.tokenizer import decode, encode
+
+SERVICE_KEY = web.AppKey("llm_service", LlmService)
+Body = TypeVar("Body", bound=BaseModel)
+
+_ERROR_TYPES = {400: "BadRequestError", 404: "NotFoundError", 503: "ServiceUnavailableError"}
+
+
+def error_response(error: RequestError) -> web.Response:
+    """OpenAI's error body (what the openai client parses)."""
+    body = {
+        "error": {
+            "message": error.message,
+            "type": _ERROR_TYPES.get(error.status, "InternalServerError"),
+            "param": error.param,
+            "code": error.status,
+        }
+    }
+    return web.json_response(body, status=error.status)
+
+
+async def parse_body(request: web.Request, schema: type[Body]) -> Body:
+    try:
+        payload = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(400, f"body: not valid JSON ({error})") from None
+    try:
+        return schema.model_validate(payload)
+    except ValidationError as error:
+        message, param = describe(error)
+        raise RequestError(400, message, param) from None
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+class _Shape:
+    """What differs between completions and chat completions: object names and where the
+    generated text goes in a choice."""
+
+    def __init__(self, chat: bool) -> None:
+        self.chat = chat
+        self.object = "chat.completion" if chat else "text_completion"
+        self.chunk_object = "chat.completion.chunk" if chat else "text_completion"
+        self.id_prefix = "chatcmpl-" if chat else "cmpl-"
+
+    def choice(self, text: str, finish_reason: str | None) -> dict[str, Any]:
+        if self.chat:
+            message = {"role": "assistant", "content": text}
+            return {"index": 0, "message": message, "finish_reason": finish_reason}
+        return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+
+    def delta(self, text: str | None, finish_reason: str | None) -> dict[str, Any]:
+        if self.chat:
+            delta = {} if text is None else {"content": text}
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+
+
+async def _serve(
+    request: web.Request,
+    shape: _Shape,
+    body: CompletionRequest | ChatCompletionRequest,
+    prompt: list[int],
+    max_tokens: int,
+) -> web.StreamResponse:
+    service = request.app[SERVICE_KEY]
+    generation = service.start(prompt, max_tokens, body.temperature)
+    head = {
+        "id": f"{shape.id_prefix}{uuid.uuid4().hex}",
+        "created": int(time.time()),
+        "model": service.model_name,
+    }
+    async with contextlib.aclosing(service.tokens(generation)) as events:
+        if not body.stream:
+            output: list[int] = []
+            finish_reason: str | None = None
+            async for batch in events:
+                for item in batch:
+                    if item.error is not None:
+                        raise RequestError(500, item.error)
+                    if item.token_id is not None:
+                        output.append(item.token_id)
+                    finish_reason = item.finish_reason or finish_reason
+            return web.json_response(
+                {
+                    **head,
+                    "object": shape.object,
+                    "choices": [shape.choice(decode(output), finish_reason)],
+                    "usage": _usage(len(prompt), len(output)),
+                }
+            )
+        stream = await open_stream(request)
+        chunk_head = {**head, "object": shape.chunk_object}
+        if shape.chat:  # the first chat chunk names the role, as OpenAI's does
+            first = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+            await stream.write(event({**chunk_head, "choices": [{**first, "finish_reason": None}]}))
+        generated = 0
+        async for batch in events:
+            chunks = []
+            for item in batch:
+                if item.error is not None:
+                    chunks.append(event({"error": {"message": item.error, "code": 500}}))
+                    continue
+                text = None if item.token_id is None else decode([item.token_id])
+                generated += item.token_id is not None
+                choice = shape.delta(text, item.finish_reason)
+                chunks.append(event({**chunk_head, "choices": [choice]}))
+            await stream.write(b"".join(chunks))
+        if body.stream_options is not None and body.stream_options.include_usage:
+            usage = {**chunk_head, "choices": [], "usage": _usage(len(prompt), generated)}
+            await stream.write(event(usage))
+        await stream.write(event("[DONE]"))
+        await stream.write_eof()
+        return stream
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, CompletionRequest)
+    request.app[SERVICE_KEY].check_model(body.model)
+    prompt = body.prompt_token_ids()
+    return await _serve(request, _Shape(chat=False), body, prompt, body.max_tokens)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, ChatCompletionRequest)
+    request.app[SERVICE_KEY].check_model(body.model)
+    prompt = encode(body.prompt_text())
+    return await _serve(request, _Shape(chat=True), body, prompt, body.generation_limit)
+
+
+async def models(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    card = {
+        "id": service.model_name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "gpufleet",
+        "max_model_len": service.options.max_model_len,
+    }
+    return web.json_response({"object": "list", "data": [card]})

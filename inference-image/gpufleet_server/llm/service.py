@@ -1,0 +1,101 @@
+"""The LLM mode's server core shared by both front ends (OpenAI and Triton's generate):
+request admission (model name, token limits, draining), in-flight accounting for the graceful
+drain, and the stream of generated tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from gpufleet_server.llm.engine import GenerationRequest, LlmEngine, TokenEvent
+from gpufleet_server.llm.options import LlmOptions
+from gpufleet_server.llm.tokenizer import VOCAB_SIZE
+
+DRAINING_MESSAGE = "server is shutting down and no longer accepts requests"
+
+
+class RequestError(Exception):
+    """A request that cannot be served: the HTTP status, the client's message, the field."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+
+class LlmService:
+    def __init__(self, options: LlmOptions) -> None:
+        self.options = options
+        self.model_name = options.served_model_name
+        self.engine: LlmEngine | None = None  # none while the model loads
+        self.draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def attach(self, engine: LlmEngine) -> None:
+        self.engine = engine
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None and not self.draining
+
+    def check_model(self, name: str | None) -> None:
+        if name is not None and name != self.model_name:
+            raise RequestError(404, f"The model `{name}` does not exist.", "model")
+
+    def start(self, prompt: list[int], max_tokens: int, temperature: float) -> GenerationRequest:
+        """Validate the token counts and queue the request; every started request must be
+        consumed with ``tokens`` (which keeps the drain waiting for it)."""
+        if self.draining:
+            raise RequestError(503, DRAINING_MESSAGE)
+        if self.engine is None:
+            raise RequestError(503, "the model is still loading")
+        if not prompt:
+            raise RequestError(400, "prompt: must contain at least one token", "prompt")
+        if any(not 0 <= token < VOCAB_SIZE for token in prompt):
+            raise RequestError(
+                400, f"prompt: token ids must be in [0, {VOCAB_SIZE - 1}] (byte tokens)", "prompt"
+            )
+        limit = self.options.max_model_len
+        if len(prompt) + max_tokens > limit:
+            raise RequestError(
+                400,
+                f"max_tokens: this model's maximum context length is {limit} tokens, but "
+                f"{len(prompt) + max_tokens} were requested ({len(prompt)} in the prompt, "
+                f"{max_tokens} in max_tokens)",
+                "max_tokens",
+            )
+        request = GenerationRequest(prompt, max_tokens, temperature)
+        self._in_flight += 1
+        self._idle.clear()
+        self.engine.submit(request)
+        return request
+
+    async def tokens(self, request: GenerationRequest) -> AsyncGenerator[list[TokenEvent], None]:
+        """The request's token events as they come, in batches of those already available;
+        the last batch ends with a finish reason or an error. Leaving early aborts it."""
+        assert self.engine is not None  # start() returned this request
+        engine = self.engine
+        try:
+            while True:
+                batch = [await request.events.get()]
+                while not request.events.empty():
+                    batch.append(request.events.get_nowait())
+                yield batch
+                if batch[-1].finish_reason is not None or batch[-1].error is not None:
+                    return
+        finally:
+            engine.abort(request)
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def wait_drained(self, timeout_s: float) -> bool:
+        """True when every started request was answered within the timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
