@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
 
@@ -36,11 +36,37 @@ class OperatorSettings(BaseModel):
     stale_after_seconds: Annotated[float, Field(gt=0)] = 30.0
     """A sample older than this (or a pod absent from the result) is unknown."""
     query_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    prometheus_bearer_token_file: Path | None = None
+    """File holding a bearer token for Prometheus (a projected service-account token, a
+    managed Prometheus's token); read again whenever it changes, so rotation needs no restart."""
+    prometheus_username: str | None = None
+    """Basic-auth user name; the password is read from ``prometheus_password_file``."""
+    prometheus_password_file: Path | None = None
+    prometheus_ca_file: Path | None = None
+    """PEM bundle of the CAs that may sign Prometheus's certificate (https URLs);
+    unset: the system's trust store."""
+    prometheus_insecure_skip_verify: bool = False
+    """Accept any certificate from Prometheus. Off by default: only for tests."""
     gpu_prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
     labels: MetricLabels = Field(default_factory=MetricLabels)
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty means the whole cluster."""
     autoscaling_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_prometheus_auth(self) -> OperatorSettings:
+        if self.prometheus_bearer_token_file and (
+            self.prometheus_username or self.prometheus_password_file
+        ):
+            raise ValueError(
+                "prometheus_bearer_token_file and prometheus_username/prometheus_password_file "
+                "are exclusive: Prometheus gets one Authorization header"
+            )
+        if bool(self.prometheus_username) != bool(self.prometheus_password_file):
+            raise ValueError(
+                "prometheus_username and prometheus_password_file go together (basic auth)"
+            )
+        return self
 
     @field_validator("gpu_prices")
     @classmethod
@@ -61,6 +87,11 @@ class OperatorSettings(BaseModel):
             "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "scrape_interval_seconds",
             "GPUFLEET_STALE_AFTER_SECONDS": "stale_after_seconds",
             "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
+            "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE": "prometheus_bearer_token_file",
+            "GPUFLEET_PROMETHEUS_USERNAME": "prometheus_username",
+            "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",
+            "GPUFLEET_PROMETHEUS_CA_FILE": "prometheus_ca_file",
+            "GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY": "prometheus_insecure_skip_verify",
         }
         for var, name in simple.items():
             if var in env:

@@ -29,7 +29,7 @@ def _skip_without_binaries() -> None:
     if shutil.which("prometheus") is None:
         pytest.skip("the Debian prometheus binary is not installed")
     try:
-        from gpufleet.devtools.triton import bundled_tritonserver
+        from gpufleet_devtools.triton import bundled_tritonserver
 
         bundled_tritonserver()
     except (ImportError, FileNotFoundError) as exc:
@@ -99,8 +99,8 @@ async def wait_for(
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     _skip_without_binaries()
-    from gpufleet.devtools.prometheus import PrometheusServer, ScrapeTarget
-    from gpufleet.devtools.triton import TritonServer, write_torch_model
+    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+    from gpufleet_devtools.triton import TritonServer, write_torch_model
 
     root: Path = tmp_path_factory.mktemp("live")
     alpha = TritonServer(write_torch_model(root / "alpha", "mlp", work_ms=5.0))
@@ -132,8 +132,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
     fleet: dict[str, object],
 ) -> None:
-    from gpufleet.devtools.prometheus import PrometheusServer
-    from gpufleet.devtools.triton import TritonServer
+    from gpufleet_devtools.prometheus import PrometheusServer
+    from gpufleet_devtools.triton import TritonServer
 
     alpha = fleet["alpha"]
     beta = fleet["beta"]

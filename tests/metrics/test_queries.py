@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from gpufleet.metrics.queries import QUERY_TEMPLATES, Signal, build_queries
+import pytest
+
+from gpufleet.metrics.queries import QUERIES, QUERY_BY_SIGNAL, Engine, Signal, build_queries
 from gpufleet.settings import MetricLabels
 
 
-def test_one_query_per_signal_grouped_by_pod() -> None:
+def test_one_query_per_signal_grouped_by_pod_or_fleet() -> None:
     queries = build_queries(MetricLabels(), rate_window_seconds=30)
     assert set(queries) == set(Signal)
-    assert len(queries) == len(QUERY_TEMPLATES)
-    for promql in queries.values():
-        assert "by (namespace, modeldeployment, pod)" in promql
+    assert len(queries) == len(QUERIES)
+    for signal, promql in queries.items():
+        grouping = (
+            "namespace, modeldeployment, pod"
+            if QUERY_BY_SIGNAL[signal].per_pod
+            else "namespace, modeldeployment, le"
+        )
+        assert f"by ({grouping})" in promql, signal
         assert 'modeldeployment!=""' in promql
 
 
@@ -28,3 +35,41 @@ def test_custom_label_names() -> None:
     queries = build_queries(labels, rate_window_seconds=30)
     assert "by (kubernetes_namespace, md, pod_name)" in queries[Signal.PENDING]
     assert 'quantile="0.95",md!=""' in queries[Signal.P95_US]
+    assert "by (kubernetes_namespace, md, le)" in queries[Signal.TTFT_P95_MS]
+
+
+@pytest.mark.parametrize(
+    ("signal", "metric"),
+    [
+        (Signal.PENDING, "vllm:num_requests_waiting"),
+        (Signal.PENDING, 'nv_trt_llm_request_metrics{request_type="waiting"'),
+        (Signal.PENDING, "nv_inference_pending_request_count"),
+        (Signal.RUNNING, "vllm:num_requests_running"),
+        (Signal.RUNNING, 'nv_trt_llm_request_metrics{request_type="scheduled"'),
+        (Signal.KV_USAGE, "vllm:kv_cache_usage_perc"),
+        (Signal.KV_USAGE, "vllm:gpu_cache_usage_perc"),
+        (Signal.KV_USAGE, 'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="used"'),
+        (Signal.KV_USAGE, 'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="max"'),
+        (Signal.TTFT_P95_MS, "vllm:time_to_first_token_seconds_bucket"),
+        (Signal.TTFT_P95_MS, "nv_inference_first_response_histogram_ms_bucket"),
+        (Signal.ITL_P95_MS, "vllm:inter_token_latency_seconds_bucket"),
+        (Signal.ITL_P95_MS, "vllm:time_per_output_token_seconds_bucket"),
+        (Signal.E2E_P95_MS, "vllm:e2e_request_latency_seconds_bucket"),
+        (Signal.PROMPT_TOKENS_RATE, "vllm:prompt_tokens_total"),
+        (Signal.PROMPT_TOKENS_RATE, "nv_llm_input_token_len_sum"),
+        (Signal.GENERATION_TOKENS_RATE, "vllm:generation_tokens_total"),
+        (Signal.GENERATION_TOKENS_RATE, "nv_llm_output_token_len_sum"),
+        (Signal.SUCCESS_RATE, "nv_inference_request_success"),
+        (Signal.SUCCESS_RATE, 'vllm:request_success_total{finished_reason!~"abort|error"'),
+        (Signal.FAILURE_RATE, 'vllm:request_success_total{finished_reason=~"abort|error"'),
+        (Signal.FAILURE_RATE, "nv_inference_request_failure"),
+    ],
+)
+def test_every_documented_metric_name_is_read(signal: Signal, metric: str) -> None:
+    assert metric in build_queries(MetricLabels(), rate_window_seconds=30)[signal]
+
+
+def test_classic_triton_exports_no_llm_signal() -> None:
+    llm = (Signal.RUNNING, Signal.KV_USAGE, Signal.TTFT_P95_MS, Signal.ITL_P95_MS)
+    assert all(Engine.TRITON not in QUERY_BY_SIGNAL[s].engines for s in llm)
+    assert all(Engine.VLLM in QUERY_BY_SIGNAL[s].engines for s in llm)

@@ -19,7 +19,8 @@ def fleet_sample(
     overrides: dict[Signal, SignalResult] | None = None,
     stale_after: float = 30.0,
 ) -> FleetSample:
-    """Two pods each serving 5 req/s in batches of 2 (600 ms), 3 queued, p95 900 ms."""
+    """Two Triton pods each serving 5 req/s in batches of 2 that take 600 ms, 3 queued,
+    p95 900 ms. Triton credits each request with its whole batch's compute time."""
     pods = pods if pods is not None else {"llm-a": NOW - 2, "llm-b": NOW - 2}
     per_pod = {
         Signal.FRESHNESS: 0.0,
@@ -30,7 +31,7 @@ def fleet_sample(
         Signal.EXEC_RATE: 2.5,
         Signal.REQUEST_US_RATE: 5.0 * 800_000,
         Signal.QUEUE_US_RATE: 5.0 * 200_000,
-        Signal.COMPUTE_US_RATE: 2.5 * 600_000,
+        Signal.COMPUTE_US_RATE: 5.0 * 600_000,
         Signal.P95_US: 900_000.0,
     }
     signals = {}
@@ -38,7 +39,7 @@ def fleet_sample(
         values = {p: (ts if signal is Signal.FRESHNESS else value) for p, ts in pods.items()}
         signals[signal] = SignalResult(values={KEY: values})
     signals.update(overrides or {})
-    return FleetSample(at=NOW, stale_after_seconds=stale_after, signals=signals)
+    return FleetSample(at=NOW, stale_after_seconds=stale_after, signals=signals, warm_up_seconds=10)
 
 
 def test_fleet_signals_sum_over_pods() -> None:
@@ -62,7 +63,8 @@ def test_a_stale_pod_makes_the_fleet_unknown_not_smaller() -> None:
     assert "1 of 2 pods reporting" in obs.unknown["request_rate"]
     assert "llm-b" in obs.unknown["request_rate"]
     # What the fresh pod serves is known: a lower bound of the load, never a drop.
-    assert obs.lower_bounds == {"request_rate": pytest.approx(5.0), "queue_depth": 3.0}
+    assert obs.lower_bounds["request_rate"] == pytest.approx(5.0)
+    assert obs.lower_bounds["queue_depth"] == 3.0
 
 
 def test_a_missing_pod_makes_the_fleet_unknown() -> None:
@@ -80,7 +82,10 @@ def test_a_new_pod_without_a_rate_yet_leaves_a_lower_bound_of_the_rate() -> None
     obs = sample.observations("prod", "llm", expected_pods=3)
     assert obs.request_rate is None
     assert "llm-c" in obs.unknown["request_rate"]
-    assert obs.lower_bounds == {"request_rate": pytest.approx(10.0)}
+    assert obs.lower_bounds == {
+        "request_rate": pytest.approx(10.0),
+        "served_rate": pytest.approx(10.0),
+    }
     assert obs.queue_depth == pytest.approx(9.0)  # every pod has a pending gauge
     assert obs.compute_ms_per_exec is None  # a ratio needs both sides over the same pods
 
@@ -157,3 +162,173 @@ def test_an_idle_fleet_has_zero_load_and_unknown_latency() -> None:
     assert obs.compute_ms_per_exec is None
     assert obs.p95_latency_ms is None
     assert obs.unknown["compute_ms_per_exec"] == "no requests in the rate window"
+
+
+def per_pod(values: dict[str, float]) -> SignalResult:
+    return SignalResult(values={KEY: values})
+
+
+def triton_pods(requests_per_s: float, batch: float, batch_ms: float) -> dict[Signal, SignalResult]:
+    """Triton's counters for one pod serving ``requests_per_s`` in batches of ``batch``
+    requests that each take ``batch_ms``: every request is credited the batch's time,
+    and each execution counts once."""
+    rates = {
+        Signal.SUCCESS_RATE: requests_per_s,
+        Signal.INFERENCE_RATE: requests_per_s,
+        Signal.EXEC_RATE: requests_per_s / batch,
+        Signal.COMPUTE_US_RATE: requests_per_s * batch_ms * 1000.0,
+    }
+    return {signal: per_pod({"llm-a": value}) for signal, value in rates.items()}
+
+
+@pytest.mark.parametrize(
+    ("requests_per_s", "batch", "batch_ms"),
+    [
+        (10.0, 1.0, 20.0),
+        (40.0, 4.0, 50.0),
+        (160.0, 16.0, 80.0),
+        (3.0, 2.5, 400.0),
+    ],
+)
+def test_one_batch_time_from_per_request_credited_compute(
+    requests_per_s: float, batch: float, batch_ms: float
+) -> None:
+    sample = fleet_sample(
+        {"llm-a": NOW - 1}, overrides=triton_pods(requests_per_s, batch, batch_ms)
+    )
+    obs = sample.observations("prod", "llm", expected_pods=1)
+    assert obs.compute_ms_per_exec == pytest.approx(batch_ms)
+    assert obs.inferences_per_exec == pytest.approx(batch)
+    assert obs.served_rate == pytest.approx(requests_per_s)
+
+
+def test_failed_requests_count_as_demand_not_as_served() -> None:
+    sample = fleet_sample(overrides={Signal.FAILURE_RATE: per_pod({"llm-a": 2.0, "llm-b": 1.0})})
+    obs = sample.observations("prod", "llm", expected_pods=2)
+    assert obs.served_rate == pytest.approx(10.0)
+    assert obs.failure_rate == pytest.approx(3.0)
+    assert obs.request_rate == pytest.approx(13.0)
+
+
+def scraped(counts: dict[str, float]) -> dict[Signal, SignalResult]:
+    return {Signal.SCRAPES: per_pod(counts)}
+
+
+def test_a_pod_scraped_once_is_warming_not_lost() -> None:
+    # Scaled 2 -> 3: the new pod was scraped once, so rate() has nothing for it yet.
+    sample = fleet_sample(
+        {"llm-a": NOW - 2, "llm-b": NOW - 2, "llm-c": NOW - 1},
+        overrides=scraped({"llm-a": 6, "llm-b": 6, "llm-c": 1}),
+    )
+    for signal in (Signal.SUCCESS_RATE, Signal.FAILURE_RATE, Signal.EXEC_RATE):
+        del sample.signals[signal].values[KEY]["llm-c"]
+    obs = sample.observations("prod", "llm", expected_pods=3)
+    assert obs.unknown == {}
+    assert obs.request_rate == pytest.approx(10.0)
+    assert obs.queue_depth == pytest.approx(9.0)
+    # Known, and flagged as what it is: the new pod's share is not in the sums.
+    assert obs.lower_bounds["request_rate"] == pytest.approx(10.0)
+    assert obs.lower_bounds["queue_depth"] == pytest.approx(9.0)
+
+
+def test_a_pod_scraped_twice_without_rates_is_a_loss() -> None:
+    sample = fleet_sample(
+        {"llm-a": NOW - 2, "llm-b": NOW - 2}, overrides=scraped({"llm-a": 6, "llm-b": 2})
+    )
+    del sample.signals[Signal.SUCCESS_RATE].values[KEY]["llm-b"]
+    obs = sample.observations("prod", "llm", expected_pods=2)
+    assert obs.request_rate is None
+    assert "llm-b" in obs.unknown["request_rate"]
+
+
+@pytest.mark.parametrize(
+    ("ready_for_s", "known"),
+    [(3.0, True), (9.0, True), (11.0, False), (300.0, False)],
+)
+def test_a_ready_pod_not_yet_scraped_is_lost_only_after_the_warm_up(
+    ready_for_s: float, known: bool
+) -> None:
+    # Two pods report; a third became ready ready_for_s ago (warm-up: 10 s).
+    ready = {"llm-a": NOW - 600, "llm-b": NOW - 600, "llm-c": NOW - ready_for_s}
+    obs = fleet_sample().observations("prod", "llm", expected_pods=3, ready_since=ready)
+    assert (obs.request_rate is not None) is known
+    if known:
+        assert obs.unknown == {}
+        assert obs.lower_bounds["request_rate"] == pytest.approx(10.0)
+    else:
+        assert obs.unknown["request_rate"] == "2 of 3 pods reporting"
+
+
+def test_the_first_pod_of_a_fleet_warming_up_is_not_unknown() -> None:
+    # Scale from zero: the only pod just became ready and Prometheus has not seen it.
+    sample = fleet_sample({})
+    obs = sample.observations("prod", "llm", 1, ready_since={"llm-a": NOW - 2})
+    assert obs.request_rate == 0.0
+    assert obs.lower_bounds["request_rate"] == 0.0
+    assert "request_rate" not in obs.unknown
+
+
+def vllm_fleet(**overrides: SignalResult) -> FleetSample:
+    """Two vLLM pods: 4 and 6 req/s, 1 and 3 waiting, KV 0.5 and 0.9."""
+    pods = {"v-a": NOW - 1, "v-b": NOW - 1}
+    signals = {
+        Signal.FRESHNESS: per_pod(pods),
+        Signal.ENGINE: per_pod({"v-a": 2.0, "v-b": 2.0}),
+        Signal.PENDING: per_pod({"v-a": 1.0, "v-b": 3.0}),
+        Signal.RUNNING: per_pod({"v-a": 8.0, "v-b": 12.0}),
+        Signal.SUCCESS_RATE: per_pod({"v-a": 4.0, "v-b": 6.0}),
+        Signal.FAILURE_RATE: per_pod({"v-a": 0.0, "v-b": 0.5}),
+        Signal.REQUEST_US_RATE: per_pod({"v-a": 4.0 * 2e6, "v-b": 6.0 * 2e6}),
+        Signal.QUEUE_US_RATE: per_pod({"v-a": 0.0, "v-b": 6.0 * 1e5}),
+        Signal.KV_USAGE: per_pod({"v-a": 0.5, "v-b": 0.9}),
+        Signal.PROMPT_TOKENS_RATE: per_pod({"v-a": 2000.0, "v-b": 3000.0}),
+        Signal.GENERATION_TOKENS_RATE: per_pod({"v-a": 400.0, "v-b": 600.0}),
+        Signal.E2E_P95_MS: SignalResult(values={KEY: {"": 3500.0}}),
+        Signal.TTFT_P95_MS: SignalResult(values={KEY: {"": 420.0}}),
+        Signal.ITL_P95_MS: SignalResult(values={KEY: {"": 35.0}}),
+        **{Signal(k): v for k, v in overrides.items()},
+    }
+    return FleetSample(at=NOW, stale_after_seconds=30.0, signals=signals)
+
+
+def test_a_vllm_fleet_reads_its_llm_signals() -> None:
+    obs = vllm_fleet().observations("prod", "llm", expected_pods=2)
+    assert obs.unknown == {}
+    assert obs.queue_depth == 4.0
+    assert obs.running_requests == 20.0
+    assert obs.served_rate == pytest.approx(10.0)
+    assert obs.request_rate == pytest.approx(10.5)
+    assert obs.kv_cache_usage == pytest.approx(0.7)
+    assert obs.kv_cache_usage_max == pytest.approx(0.9)
+    assert obs.prompt_tokens_rate == 5000.0
+    assert obs.generation_tokens_rate == 1000.0
+    assert obs.ttft_p95_ms == 420.0
+    assert obs.itl_p95_ms == 35.0
+    assert obs.p95_latency_ms == 3500.0
+    assert obs.avg_latency_ms == pytest.approx(2000.0)
+    # Batches are Triton's notion: vLLM does not export them, and that is not "unknown".
+    assert obs.compute_ms_per_exec is None
+    assert obs.inferences_per_exec is None
+
+
+def test_an_idle_vllm_fleet_has_unknown_token_latencies_with_a_reason() -> None:
+    nan = SignalResult(values={KEY: {"": math.nan}})
+    obs = vllm_fleet(ttft_p95_ms=nan, itl_p95_ms=nan).observations("prod", "llm", 2)
+    assert obs.ttft_p95_ms is None
+    assert obs.unknown["ttft_p95_ms"] == "no requests lately"
+    assert obs.queue_depth == 4.0
+
+
+def test_a_vllm_pod_without_a_kv_gauge_makes_kv_unknown() -> None:
+    obs = vllm_fleet(kv_usage=per_pod({"v-a": 0.5})).observations("prod", "llm", 2)
+    assert obs.kv_cache_usage is None
+    assert obs.kv_cache_usage_max is None
+    assert "v-b" in obs.unknown["kv_cache_usage"]
+
+
+def test_a_classic_triton_fleet_has_no_llm_signals_and_does_not_miss_them() -> None:
+    obs = fleet_sample().observations("prod", "llm", expected_pods=2)
+    assert obs.ttft_p95_ms is None
+    assert obs.kv_cache_usage is None
+    assert obs.running_requests is None
+    assert obs.unknown == {}

@@ -1,28 +1,89 @@
-"""Every PromQL query the operator runs, once per tick for the whole fleet.
+"""Every PromQL query the operator runs per tick, and the one table from engine to signal.
 
-Each query aggregates ``by (namespace, modeldeployment, pod)`` over all gpufleet
-pods at once, so the number of queries per tick is fixed (``len(QUERY_TEMPLATES)``)
-however many ModelDeployments there are. The metric names are Triton's; the
-torch runtime (``gpufleet_server``) exports the same ones.
+The fleet is read with a fixed set of queries per tick (``len(QUERIES)``), however
+many ModelDeployments and engines there are: each signal's query is the ``or`` of
+every engine's way of measuring it, each part aggregated ``by (namespace,
+modeldeployment, pod)``. ``or`` keeps, per pod, the first part that has a value, so
+one query serves a fleet that mixes engines, and an engine's new metric name is
+preferred over its deprecated one while both are accepted.
 
-Rates use ``rate()`` over the operator's rate window; the reader derives ratios
-(latency per request, compute per execution) from sums of rates, which weighs
-each pod by its traffic -- an average of per-pod ratios would not.
+Engines (recognised per pod from the metrics it exports, see ``Signal.ENGINE``):
+
+============== =================================================================
+triton         Triton Inference Server, classic models; gpufleet-server (the torch
+               runtime) exports the same names
+vllm           vLLM's OpenAI-compatible server (and gpufleet-server's LLM mode)
+triton-trtllm  Triton serving a TensorRT-LLM backend model (``nv_trt_llm_*``)
+triton-vllm    Triton serving its vLLM backend (``vllm:*`` beside ``nv_inference_*``)
+============== =================================================================
+
+Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
+
+- queue waiting: ``vllm:num_requests_waiting``;
+  ``nv_trt_llm_request_metrics{request_type="waiting"}``;
+  ``nv_inference_pending_request_count`` (Triton: requests awaiting execution only)
+- running: ``vllm:num_requests_running``;
+  ``nv_trt_llm_request_metrics{request_type="scheduled"}``
+- KV-cache usage (0..1): ``vllm:kv_cache_usage_perc``, deprecated
+  ``vllm:gpu_cache_usage_perc``; ``nv_trt_llm_kv_cache_block_metrics``
+  (``fraction``, else ``used`` / ``max`` blocks)
+- TTFT: ``vllm:time_to_first_token_seconds``; Triton's
+  ``nv_inference_first_response_histogram_ms`` (needs ``--metrics-config
+  histogram_latencies=true``)
+- ITL: ``vllm:inter_token_latency_seconds``, deprecated
+  ``vllm:time_per_output_token_seconds``
+- end-to-end latency: ``vllm:e2e_request_latency_seconds`` (histogram);
+  ``nv_inference_request_duration_us`` (mean) and Triton's p95 summary
+- prompt / generation tokens: ``vllm:prompt_tokens_total`` /
+  ``vllm:generation_tokens_total``; ``nv_llm_input_token_len`` /
+  ``nv_llm_output_token_len`` (TensorRT-LLM backend)
+- served / failed: ``nv_inference_request_success`` / ``nv_inference_request_failure``;
+  ``vllm:request_success_total`` by ``finished_reason`` (``abort``/``error`` failed)
+
+p95s come from ``histogram_quantile`` over the rate window, over the ModelDeployment's
+summed buckets (a fleet-wide quantile, not an average of pods' quantiles). Rates use
+``rate()`` over the operator's rate window; the sample derives ratios (latency per
+request, time per batch) from sums of rates, which weighs each pod by its traffic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from string import Template
 
 from gpufleet.settings import MetricLabels
 
 
+class Engine(StrEnum):
+    """The model server behind a pod, as recognised from the metrics it exports."""
+
+    TRITON = "triton"
+    VLLM = "vllm"
+    TRITON_TRTLLM = "triton-trtllm"
+    TRITON_VLLM = "triton-vllm"
+
+
+ENGINE_CODES: dict[int, Engine] = {
+    1: Engine.TRITON,
+    2: Engine.VLLM,
+    3: Engine.TRITON_TRTLLM,
+    4: Engine.TRITON_VLLM,
+}
+"""The value ``Signal.ENGINE`` returns per pod (PromQL returns numbers, not names)."""
+
+_TRITON_ALL = (Engine.TRITON, Engine.TRITON_TRTLLM, Engine.TRITON_VLLM)
+_VLLM_ALL = (Engine.VLLM, Engine.TRITON_VLLM)
+
+
 class Signal(StrEnum):
-    """One per-pod series the reader fetches."""
+    """One series the reader fetches per tick."""
 
     FRESHNESS = "freshness"
+    SCRAPES = "scrapes"
+    ENGINE = "engine"
     PENDING = "pending"
+    RUNNING = "running"
     SUCCESS_RATE = "success_rate"
     FAILURE_RATE = "failure_rate"
     INFERENCE_RATE = "inference_rate"
@@ -31,71 +92,261 @@ class Signal(StrEnum):
     QUEUE_US_RATE = "queue_us_rate"
     COMPUTE_US_RATE = "compute_us_rate"
     P95_US = "p95_us"
+    E2E_P95_MS = "e2e_p95_ms"
+    TTFT_P95_MS = "ttft_p95_ms"
+    ITL_P95_MS = "itl_p95_ms"
+    KV_USAGE = "kv_usage"
+    PROMPT_TOKENS_RATE = "prompt_tokens_rate"
+    GENERATION_TOKENS_RATE = "generation_tokens_rate"
 
 
 @dataclass(frozen=True, slots=True)
-class QueryTemplate:
-    signal: Signal
+class Source:
+    """One engine's way to measure a signal: a PromQL expression template.
+
+    Placeholders: ``$by`` (namespace, modeldeployment, pod labels), ``$fleet``
+    (namespace, modeldeployment labels), ``$sel`` (the gpufleet-pod matcher, to put
+    inside a selector's braces), ``$w`` (the rate window).
+    """
+
+    engines: tuple[Engine, ...]
     promql: str
-    """With ``{by}`` (the grouping labels), ``{sel}`` (the gpufleet-pod selector), ``{w}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalQuery:
+    signal: Signal
+    sources: tuple[Source, ...]
+    """In precedence order: per pod (or per fleet), the first with a value wins."""
     why: str
+    per_pod: bool = True
+    """False: one value per ModelDeployment (a fleet-wide histogram quantile)."""
+
+    @property
+    def engines(self) -> frozenset[Engine]:
+        """Engines that export this signal: for the others it is not unknown, just absent."""
+        return frozenset(e for source in self.sources for e in source.engines)
 
 
-QUERY_TEMPLATES: tuple[QueryTemplate, ...] = (
-    QueryTemplate(
+def _rate(metric: str, matchers: str = "") -> str:
+    return f"sum by ($by) (rate({metric}{{{matchers}$sel}}[$w]))"
+
+
+def _gauge(metric: str, matchers: str = "", agg: str = "sum") -> str:
+    return f"{agg} by ($by) ({metric}{{{matchers}$sel}})"
+
+
+def _p95(bucket: str, scale: str = "") -> str:
+    return f"histogram_quantile(0.95, sum by ($fleet, le) (rate({bucket}{{$sel}}[$w]))){scale}"
+
+
+_VLLM_FAILED = 'finished_reason=~"abort|error",'
+_VLLM_SERVED = 'finished_reason!~"abort|error",'
+_VLLM_IDLE = f"0 * {_rate('vllm:generation_tokens_total')}"
+"""vLLM creates a ``finished_reason`` series on its first such request: until then the
+count is 0 where the engine reports at all (needs 2 scrapes, as the rates do)."""
+
+_ITL_NEW = "sum by ($by, le) (rate(vllm:inter_token_latency_seconds_bucket{$sel}[$w]))"
+_ITL_OLD = "sum by ($by, le) (rate(vllm:time_per_output_token_seconds_bucket{$sel}[$w]))"
+_ITL_BUCKETS = f"{_ITL_NEW} or ({_ITL_OLD} unless on ($by) {_ITL_NEW})"
+"""A pod's new-name buckets, else its deprecated ones: never a mix within a pod."""
+
+
+def _present(metric: str) -> str:
+    return f"count by ($by) ({metric}{{$sel}})"
+
+
+QUERIES: tuple[SignalQuery, ...] = (
+    SignalQuery(
         Signal.FRESHNESS,
-        "max by ({by}) (timestamp(nv_inference_pending_request_count{sel}))",
+        (
+            Source(
+                _TRITON_ALL, "max by ($by) (timestamp(nv_inference_pending_request_count{$sel}))"
+            ),
+            Source(_VLLM_ALL, "max by ($by) (timestamp(vllm:num_requests_running{$sel}))"),
+        ),
         "When each pod was last scraped: older than stale_after_seconds means its numbers "
         "are history, not the present (a hung scrape does not write staleness markers).",
     ),
-    QueryTemplate(
+    SignalQuery(
+        Signal.SCRAPES,
+        (
+            Source(
+                _TRITON_ALL,
+                "max by ($by) (count_over_time(nv_inference_pending_request_count{$sel}[$w]))",
+            ),
+            Source(
+                _VLLM_ALL, "max by ($by) (count_over_time(vllm:num_requests_running{$sel}[$w]))"
+            ),
+        ),
+        "Scrapes of each pod within the rate window: below 2 the pod is warming up (rate() "
+        "needs two samples), so its missing rates are not a loss of metrics.",
+    ),
+    SignalQuery(
+        Signal.ENGINE,
+        (
+            Source((Engine.TRITON_TRTLLM,), f"0 * {_present('nv_trt_llm_request_metrics')} + 3"),
+            Source(
+                (Engine.TRITON_VLLM,),
+                f"(0 * {_present('vllm:generation_tokens_total')} + 4)"
+                f" and {_present('nv_inference_pending_request_count')}",
+            ),
+            Source((Engine.VLLM,), f"0 * {_present('vllm:generation_tokens_total')} + 2"),
+            Source((Engine.TRITON,), f"0 * {_present('nv_inference_pending_request_count')} + 1"),
+        ),
+        "Which engine each pod runs (ENGINE_CODES): which signals it should export.",
+    ),
+    SignalQuery(
         Signal.PENDING,
-        "sum by ({by}) (nv_inference_pending_request_count{sel})",
-        "Requests waiting in the pod right now: a backlog that must drain.",
+        (
+            Source(_VLLM_ALL, _gauge("vllm:num_requests_waiting")),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _gauge("nv_trt_llm_request_metrics", 'request_type="waiting",'),
+            ),
+            Source(_TRITON_ALL, _gauge("nv_inference_pending_request_count")),
+        ),
+        "Requests waiting in the pod right now (not those being executed): a backlog "
+        "that must drain.",
     ),
-    QueryTemplate(
+    SignalQuery(
+        Signal.RUNNING,
+        (
+            Source(_VLLM_ALL, _gauge("vllm:num_requests_running")),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _gauge("nv_trt_llm_request_metrics", 'request_type="scheduled",'),
+            ),
+        ),
+        "Requests in the running batch (LLM engines).",
+    ),
+    SignalQuery(
         Signal.SUCCESS_RATE,
-        "sum by ({by}) (rate(nv_inference_request_success{sel}[{w}]))",
-        "Completed requests/s: the served load.",
+        (
+            Source(_TRITON_ALL, _rate("nv_inference_request_success")),
+            Source((Engine.VLLM,), _rate("vllm:request_success_total", _VLLM_SERVED)),
+            Source((Engine.VLLM,), _VLLM_IDLE),
+        ),
+        "Successfully completed requests/s: the served load.",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.FAILURE_RATE,
-        "sum by ({by}) (rate(nv_inference_request_failure{sel}[{w}]))",
-        "Failed requests/s (rejected, cancelled, backend errors), all reasons.",
+        (
+            Source(_TRITON_ALL, _rate("nv_inference_request_failure")),
+            Source((Engine.VLLM,), _rate("vllm:request_success_total", _VLLM_FAILED)),
+            Source((Engine.VLLM,), _VLLM_IDLE),
+        ),
+        "Failed requests/s (rejected, cancelled, aborted, backend errors): demand too.",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.INFERENCE_RATE,
-        "sum by ({by}) (rate(nv_inference_count{sel}[{w}]))",
-        "Inferences/s (a batched request counts its batch): with exec_rate, the batch size.",
+        (Source(_TRITON_ALL, _rate("nv_inference_count")),),
+        "Inferences/s (a request of batch n counts n): with exec_rate, the batch size.",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.EXEC_RATE,
-        "sum by ({by}) (rate(nv_inference_exec_count{sel}[{w}]))",
+        (Source(_TRITON_ALL, _rate("nv_inference_exec_count")),),
         "Model executions/s (one per dynamic batch).",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.REQUEST_US_RATE,
-        "sum by ({by}) (rate(nv_inference_request_duration_us{sel}[{w}]))",
-        "Request latency, cumulative: divided by success_rate, the mean latency.",
+        (
+            Source(_TRITON_ALL, _rate("nv_inference_request_duration_us")),
+            Source((Engine.VLLM,), f"1e6 * {_rate('vllm:e2e_request_latency_seconds_sum')}"),
+        ),
+        "Request latency, cumulative (us/s): divided by the served rate, the mean latency.",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.QUEUE_US_RATE,
-        "sum by ({by}) (rate(nv_inference_queue_duration_us{sel}[{w}]))",
-        "Queueing time, cumulative: divided by success_rate, the mean wait.",
+        (
+            Source(_TRITON_ALL, _rate("nv_inference_queue_duration_us")),
+            Source((Engine.VLLM,), f"1e6 * {_rate('vllm:request_queue_time_seconds_sum')}"),
+        ),
+        "Queueing time, cumulative (us/s): divided by the served rate, the mean wait.",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.COMPUTE_US_RATE,
-        "sum by ({by}) (rate(nv_inference_compute_infer_duration_us{sel}[{w}]))",
-        "Compute time, cumulative: divided by exec_rate, the time one batch takes -- "
-        "the replica's service capacity.",
+        (Source(_TRITON_ALL, _rate("nv_inference_compute_infer_duration_us")),),
+        "Compute time, cumulative (us/s). Triton credits every request of a batch with the "
+        "whole batch's time, so divided by the served rate it is the time of one batch "
+        "execution (divided by exec_rate it would be that time times the batch size).",
     ),
-    QueryTemplate(
+    SignalQuery(
         Signal.P95_US,
-        'max by ({by}) (nv_inference_request_summary_us{{quantile="0.95"{sel_inner}}})',
+        (
+            Source(
+                _TRITON_ALL,
+                'max by ($by) (nv_inference_request_summary_us{quantile="0.95",$sel})',
+            ),
+        ),
         "Per-pod p95 request latency, when Triton runs with "
         "--metrics-config summary_latencies=true (NaN when the pod had no requests lately).",
     ),
+    SignalQuery(
+        Signal.E2E_P95_MS,
+        (Source(_VLLM_ALL, _p95("vllm:e2e_request_latency_seconds_bucket", " * 1000")),),
+        "p95 end-to-end request latency over the fleet's summed histogram buckets.",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.TTFT_P95_MS,
+        (
+            Source(_VLLM_ALL, _p95("vllm:time_to_first_token_seconds_bucket", " * 1000")),
+            Source(
+                (Engine.TRITON_TRTLLM,), _p95("nv_inference_first_response_histogram_ms_bucket")
+            ),
+        ),
+        "p95 time to first token (Triton: to the first response of a streaming model).",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.ITL_P95_MS,
+        (
+            Source(
+                _VLLM_ALL,
+                f"histogram_quantile(0.95, sum by ($fleet, le) ({_ITL_BUCKETS})) * 1000",
+            ),
+        ),
+        "p95 inter-token latency (vLLM's new name, else its deprecated one, per pod).",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.KV_USAGE,
+        (
+            Source(_VLLM_ALL, _gauge("vllm:kv_cache_usage_perc", agg="avg")),
+            Source(_VLLM_ALL, _gauge("vllm:gpu_cache_usage_perc", agg="avg")),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="fraction",'),
+            ),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="used",')
+                + " / "
+                + _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="max",'),
+            ),
+        ),
+        "KV-cache usage of each pod, 0..1: a pod near 1 preempts or queues.",
+    ),
+    SignalQuery(
+        Signal.PROMPT_TOKENS_RATE,
+        (
+            Source(_VLLM_ALL, _rate("vllm:prompt_tokens_total")),
+            Source((Engine.TRITON_TRTLLM,), _rate("nv_llm_input_token_len_sum")),
+        ),
+        "Prompt (prefill) tokens/s.",
+    ),
+    SignalQuery(
+        Signal.GENERATION_TOKENS_RATE,
+        (
+            Source(_VLLM_ALL, _rate("vllm:generation_tokens_total")),
+            Source((Engine.TRITON_TRTLLM,), _rate("nv_llm_output_token_len_sum")),
+        ),
+        "Generated (decode) tokens/s.",
+    ),
 )
+
+QUERY_BY_SIGNAL: dict[Signal, SignalQuery] = {q.signal: q for q in QUERIES}
 
 
 def _window(seconds: float) -> str:
@@ -104,14 +355,16 @@ def _window(seconds: float) -> str:
 
 def build_queries(labels: MetricLabels, rate_window_seconds: float) -> dict[Signal, str]:
     """The PromQL of each signal for these label names and rate window."""
-    by = f"{labels.namespace}, {labels.modeldeployment}, {labels.pod}"
-    sel_inner = f',{labels.modeldeployment}!=""'
-    sel = f'{{{labels.modeldeployment}!=""}}'
-    window = _window(rate_window_seconds)
+    values = {
+        "by": f"{labels.namespace}, {labels.modeldeployment}, {labels.pod}",
+        "fleet": f"{labels.namespace}, {labels.modeldeployment}",
+        "sel": f'{labels.modeldeployment}!=""',
+        "w": _window(rate_window_seconds),
+    }
     queries: dict[Signal, str] = {}
-    for template in QUERY_TEMPLATES:
-        if template.signal is Signal.P95_US:
-            queries[template.signal] = template.promql.format(by=by, sel_inner=sel_inner)
-        else:
-            queries[template.signal] = template.promql.format(by=by, sel=sel, w=window)
+    for query in QUERIES:
+        parts = [Template(source.promql).substitute(values) for source in query.sources]
+        queries[query.signal] = (
+            parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+        )
     return queries

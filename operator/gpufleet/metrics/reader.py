@@ -3,8 +3,9 @@
 Usage, once per autoscaling tick::
 
     reader = FleetMetricsReader(settings)
-    sample = await reader.sample()               # len(QUERY_TEMPLATES) queries, concurrent
+    sample = await reader.sample()               # len(QUERIES) queries, concurrent
     obs = sample.observations(namespace, name, expected_pods=ready_replicas)
+    value = await reader.activation(promql)      # one per ModelDeployment that sets one
 
 prometheus-api-client is synchronous, so each query runs in a worker thread.
 Every query of a tick is evaluated at the same instant (``time=``), so the
@@ -17,6 +18,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -24,9 +26,22 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from gpufleet.metrics.auth import prometheus_auth, prometheus_session
 from gpufleet.metrics.queries import Signal, build_queries
-from gpufleet.metrics.sample import FleetKey, FleetSample, PerPod, SignalResult
+from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import MetricLabels, OperatorSettings
+
+WARM_UP_SCRAPES = 2
+"""A ready pod is given this many scrape intervals to appear in Prometheus (service
+discovery, then a first scrape) before its absence counts as lost metrics."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationValue:
+    """The value of a scale-from-zero activation query, or why it is unknown."""
+
+    value: float | None
+    error: str | None = None
 
 
 class FleetMetricsReader:
@@ -41,6 +56,8 @@ class FleetMetricsReader:
             url=settings.prometheus_url,
             retry=Retry(total=0),
             timeout=math.ceil(settings.query_timeout_seconds),
+            session=prometheus_session(settings),
+            auth=prometheus_auth(settings),
         )
         self.queries_sent = 0
         """Queries issued since start (the benchmark and tests check it per tick)."""
@@ -63,7 +80,29 @@ class FleetMetricsReader:
             stale_after_seconds=self._settings.stale_after_seconds,
             signals=signals,
             unreachable=unreachable,
+            warm_up_seconds=WARM_UP_SCRAPES * self._settings.scrape_interval_seconds,
         )
+
+    async def activation(self, promql: str) -> ActivationValue:
+        """A user's activation query (scale from zero), summed over its series.
+
+        An empty result is unknown, not zero: the series may be missing because its
+        exporter is down. Write ``sum(...) or vector(0)`` where absence means idle.
+        """
+        self.queries_sent += 1
+        return await asyncio.to_thread(self._activation, promql, self._clock())
+
+    def _activation(self, promql: str, at: float) -> ActivationValue:
+        try:
+            raw = self._client.custom_query(promql, params={"time": f"{at:.3f}"})
+        except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
+            return ActivationValue(None, f"activation query failed: {_short_error(exc)}")
+        values = _activation_values(raw)
+        if not values:
+            return ActivationValue(None, "activation query returned no series")
+        if not all(math.isfinite(v) for v in values):
+            return ActivationValue(None, "activation query returned NaN/Inf")
+        return ActivationValue(sum(values))
 
     def _run(self, promql: str, at: float) -> SignalResult:
         try:
@@ -73,17 +112,28 @@ class FleetMetricsReader:
         return SignalResult(values=parse_vector(raw, self._labels))
 
 
+def _activation_values(raw: Any) -> list[float]:
+    """Values of an instant vector, or of a scalar (``[time, "value"]``)."""
+    try:
+        if isinstance(raw, list) and len(raw) == 2 and not isinstance(raw[0], dict):
+            return [float(raw[1])]
+        return [float(series["value"][1]) for series in raw]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return [math.nan]
+
+
 def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> dict[FleetKey, PerPod]:
     """An instant vector as {(namespace, modeldeployment): {pod: value}}.
 
-    Prometheus encodes NaN/Inf as the strings "NaN", "+Inf"; ``float`` parses them,
-    and the aggregation treats them as unknown.
+    A series without the pod label is the ModelDeployment's fleet-wide value (key
+    ``FLEET_WIDE``). Prometheus encodes NaN/Inf as the strings "NaN", "+Inf";
+    ``float`` parses them, and the aggregation treats them as unknown.
     """
     out: dict[FleetKey, PerPod] = {}
     for series in raw:
         metric = series.get("metric", {})
         key = (metric.get(labels.namespace, ""), metric.get(labels.modeldeployment, ""))
-        pod = metric.get(labels.pod, "")
+        pod = metric.get(labels.pod, FLEET_WIDE)
         try:
             value = float(series["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):

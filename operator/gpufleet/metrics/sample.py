@@ -5,22 +5,34 @@ Unknown is never zero: a signal is ``None`` with a reason in
 the ModelDeployment has no fresh samples, an expected pod is missing or stale,
 or a value is NaN/Inf. Pods whose last scrape is older than ``stale_after``
 are left out of every signal (their rates describe the past).
+
+A pod that is warming up is not a loss of metrics: one Prometheus has scraped fewer
+than twice within the rate window (``rate()`` has no value for it yet), or a ready pod
+it has not scraped yet that became ready less than ``warm_up_seconds`` ago. Sums over
+the other pods are then known, and also listed in ``lower_bounds``: the warming pod's
+share is missing, so they may understate the load, never overstate it.
+
+A signal the pod's engine does not export (TTFT of a classic Triton model) is
+``None`` and not listed as unknown: there is nothing to wait for.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from gpufleet.domain.scaling.types import Observations
-from gpufleet.metrics.queries import Signal
+from gpufleet.metrics.queries import ENGINE_CODES, QUERY_BY_SIGNAL, Engine, Signal
 
 PodKey = tuple[str, str, str]
 """(namespace, modeldeployment, pod)."""
 FleetKey = tuple[str, str]
 """(namespace, modeldeployment)."""
 PerPod = dict[str, float]
+
+FLEET_WIDE = ""
+"""The pod key of a fleet-wide value (a query without the pod label)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,51 +43,95 @@ class SignalResult:
     error: str | None = None
 
 
+_NOT_QUERIED = SignalResult()
+
+
 @dataclass(frozen=True, slots=True)
 class FleetSample:
     at: float
     """Evaluation time of every query of this tick (Unix seconds)."""
     stale_after_seconds: float
     signals: Mapping[Signal, SignalResult]
+    """A signal absent here was not queried: read as not exported by any pod."""
     unreachable: str | None = None
     """Why Prometheus could not be queried at all; then every signal is unknown."""
+    warm_up_seconds: float = 0.0
+    """How long a ready pod may go unscraped before its absence counts as a loss
+    (two scrape intervals: discovery, then a first scrape)."""
+
+    def result(self, signal: Signal) -> SignalResult:
+        return self.signals.get(signal, _NOT_QUERIED)
 
     def fresh_pods(self, namespace: str, name: str) -> tuple[list[str], list[str]]:
         """Pods scraped within ``stale_after``, and pods seen but stale."""
-        stamps = self.signals[Signal.FRESHNESS].values.get((namespace, name), {})
+        stamps = self.result(Signal.FRESHNESS).values.get((namespace, name), {})
         fresh = sorted(p for p, ts in stamps.items() if self.at - ts <= self.stale_after_seconds)
         stale = sorted(p for p, ts in stamps.items() if self.at - ts > self.stale_after_seconds)
         return fresh, stale
 
-    def observations(self, namespace: str, name: str, expected_pods: int | None) -> Observations:
+    def engines(self, namespace: str, name: str, pods: list[str]) -> frozenset[Engine]:
+        """The engines these pods run; Triton where the pod's engine was not read (the
+        simulator's pods, a pod not scraped yet)."""
+        codes = self.result(Signal.ENGINE).values.get((namespace, name), {})
+        engines = {ENGINE_CODES.get(round(codes.get(p, 1.0)), Engine.TRITON) for p in pods}
+        return frozenset(engines or {Engine.TRITON})
+
+    def observations(
+        self,
+        namespace: str,
+        name: str,
+        expected_pods: int | None,
+        ready_since: Mapping[str, float] | None = None,
+    ) -> Observations:
         """The ModelDeployment's fleet-wide signals.
 
         ``expected_pods`` is how many pods should be reporting (the ready replicas);
         fewer fresh ones make every signal unknown: a sum over some pods would
         read as a drop in load. The load signals' sums over the pods that do report
         are kept as ``lower_bounds``: enough to scale up on, never to scale down.
+        ``ready_since`` (ready pod name -> when it became ready, Unix seconds) lets a
+        pod that became ready within ``warm_up_seconds`` be absent without that.
         """
         if self.unreachable is not None:
             return _all_unknown(self.at, f"Prometheus unreachable: {self.unreachable}")
-        freshness = self.signals[Signal.FRESHNESS]
+        freshness = self.result(Signal.FRESHNESS)
         if freshness.error is not None:
             return _all_unknown(self.at, f"freshness query failed: {freshness.error}")
         fresh, stale = self.fresh_pods(namespace, name)
-        problem = _pods_problem(fresh, stale, self.stale_after_seconds)
+        unscraped = self._unscraped_warming(fresh, stale, ready_since)
+        problem = _pods_problem(fresh, stale, unscraped, self.stale_after_seconds)
         if problem is not None:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
-        aggregator = _Aggregator(self, (namespace, name), fresh)
-        short = _pods_short(fresh, stale, expected_pods)
+        key = (namespace, name)
+        aggregator = _Aggregator(self, key, fresh, self._scraped_once(key, fresh))
+        short = _pods_short(fresh, stale, len(unscraped), expected_pods)
         if short is not None:
             return replace(
                 _all_unknown(self.at, short, pods_reporting=len(fresh)),
                 lower_bounds=aggregator.lower_bounds(),
             )
-        return aggregator.observations()
+        return aggregator.observations(self.engines(namespace, name, fresh), bool(unscraped))
+
+    def _unscraped_warming(
+        self, fresh: list[str], stale: list[str], ready_since: Mapping[str, float] | None
+    ) -> list[str]:
+        """Ready pods Prometheus has not scraped yet that became ready too recently to tell."""
+        seen = set(fresh) | set(stale)
+        return sorted(
+            pod
+            for pod, since in (ready_since or {}).items()
+            if pod not in seen and self.at - since < self.warm_up_seconds
+        )
+
+    def _scraped_once(self, key: FleetKey, fresh: list[str]) -> frozenset[str]:
+        """Fresh pods scraped fewer than twice in the rate window: rate() has no value yet."""
+        counts = self.result(Signal.SCRAPES).values.get(key, {})
+        return frozenset(p for p in fresh if p in counts and counts[p] < 2)
 
 
 _ALL = (
     "request_rate",
+    "served_rate",
     "queue_depth",
     "p95_latency_ms",
     "avg_latency_ms",
@@ -86,53 +142,72 @@ _ALL = (
 )
 
 
-_LOAD_SIGNALS = {"request_rate": Signal.SUCCESS_RATE, "queue_depth": Signal.PENDING}
-"""Load signals whose sum over some pods is a lower bound of the fleet's."""
+_LOAD_SIGNALS = {
+    "queue_depth": Signal.PENDING,
+    "served_rate": Signal.SUCCESS_RATE,
+    "failure_rate": Signal.FAILURE_RATE,
+    "running_requests": Signal.RUNNING,
+    "prompt_tokens_rate": Signal.PROMPT_TOKENS_RATE,
+    "generation_tokens_rate": Signal.GENERATION_TOKENS_RATE,
+}
+"""Load signals whose sum over some pods is a lower bound of the fleet's
+(``request_rate`` is served + failed, bounded likewise)."""
 
 
 def _all_unknown(at: float, reason: str, pods_reporting: int = 0) -> Observations:
     return Observations(at=at, pods_reporting=pods_reporting, unknown=dict.fromkeys(_ALL, reason))
 
 
-def _pods_problem(fresh: list[str], stale: list[str], stale_after: float) -> str | None:
+def _pods_problem(
+    fresh: list[str], stale: list[str], unscraped: list[str], stale_after: float
+) -> str | None:
     """Why nothing at all can be said about the fleet's load, or ``None``."""
     if not fresh and not stale:
-        return "no samples for this ModelDeployment"
+        return None if unscraped else "no samples for this ModelDeployment"
     if not fresh:
         return f"all pods stale (no scrape for > {stale_after:g} s: {', '.join(stale)})"
     return None
 
 
-def _pods_short(fresh: list[str], stale: list[str], expected: int | None) -> str | None:
-    """Why the fresh pods are fewer than the ready ones, or ``None``."""
-    if expected is not None and len(fresh) < expected:
+def _pods_short(
+    fresh: list[str], stale: list[str], warming: int, expected: int | None
+) -> str | None:
+    """Why the fresh pods are fewer than the ready ones that should report, or ``None``."""
+    if expected is not None and len(fresh) + warming < expected:
         detail = f"; stale: {', '.join(stale)}" if stale else ""
-        return f"{len(fresh)} of {expected} pods reporting{detail}"
+        return f"{len(fresh)} of {expected - warming} pods reporting{detail}"
     return None
 
 
 class _Aggregator:
     """Sums one ModelDeployment's fresh pods per signal, recording what is unknown."""
 
-    def __init__(self, sample: FleetSample, key: FleetKey, pods: list[str]) -> None:
+    def __init__(
+        self, sample: FleetSample, key: FleetKey, pods: list[str], warming: frozenset[str]
+    ) -> None:
         self._sample = sample
         self._key = key
         self._pods = pods
+        self._warming = warming
         self.unknown: dict[str, str] = {}
+        self.partial: set[str] = set()
+        """Signals summed without a warming pod's share."""
 
     def per_pod(self, signal: Signal) -> PerPod | str:
-        """Values of every fresh pod, or why they are not all usable."""
-        result = self._sample.signals[signal]
+        """Values of every fresh pod (a warming pod may lack one), or why they are unusable."""
+        result = self._sample.result(signal)
         if result.error is not None:
             return f"query failed: {result.error}"
         values = result.values.get(self._key, {})
         missing = [p for p in self._pods if p not in values]
-        if missing:
+        if [p for p in missing if p not in self._warming]:
             return f"no {signal.value} sample from pods {', '.join(missing)}"
-        bad = [p for p in self._pods if not math.isfinite(values[p])]
+        bad = [p for p in self._pods if p in values and not math.isfinite(values[p])]
         if bad:
             return f"NaN/Inf {signal.value} from pods {', '.join(bad)}"
-        return {p: values[p] for p in self._pods}
+        if missing:
+            self.partial.add(signal.value)
+        return {p: values[p] for p in self._pods if p in values}
 
     def total(self, signal: Signal, name: str) -> float | None:
         values = self.per_pod(signal)
@@ -143,15 +218,19 @@ class _Aggregator:
 
     def lower_bound(self, signal: Signal) -> float | None:
         """Sum over the fresh pods that have a finite value: at most the fleet's total."""
-        result = self._sample.signals[signal]
+        result = self._sample.result(signal)
         if result.error is not None:
             return None
         values = result.values.get(self._key, {})
         present = [values[p] for p in self._pods if p in values and math.isfinite(values[p])]
-        return sum(present) if present else None
+        # No pod scraped yet (all warming): nothing served that anyone saw, 0 at least.
+        return sum(present) if present or not self._pods else None
 
     def lower_bounds(self) -> dict[str, float]:
         bounds = {name: self.lower_bound(signal) for name, signal in _LOAD_SIGNALS.items()}
+        served, failed = bounds["served_rate"], bounds["failure_rate"]
+        if served is not None:
+            bounds["request_rate"] = served + (failed or 0.0)
         return {name: value for name, value in bounds.items() if value is not None}
 
     def ratio(
@@ -165,10 +244,22 @@ class _Aggregator:
             return None
         return num / den * scale
 
+    def fleet_value(self, signal: Signal, name: str, idle_reason: str) -> float | None:
+        """A fleet-wide value (histogram quantile); NaN means no observations in the window."""
+        result = self._sample.result(signal)
+        if result.error is not None:
+            self.unknown[name] = f"query failed: {result.error}"
+            return None
+        value = result.values.get(self._key, {}).get(FLEET_WIDE)
+        if value is None or not math.isfinite(value):
+            self.unknown[name] = idle_reason if value is not None else f"no {signal.value} sample"
+            return None
+        return value
+
     def p95_ms(self, success: PerPod | str) -> float | None:
         """Traffic-weighted mean of the pods' p95 (quantiles do not add; this is close
         when the load is balanced, and a pod without traffic does not skew it)."""
-        result = self._sample.signals[Signal.P95_US]
+        result = self._sample.result(Signal.P95_US)
         if result.error is not None:
             self.unknown["p95_latency_ms"] = f"query failed: {result.error}"
             return None
@@ -186,27 +277,81 @@ class _Aggregator:
             return max(usable.values()) / 1000.0
         return sum(v * weights.get(p, 0.0) for p, v in usable.items()) / total_weight / 1000.0
 
-    def observations(self) -> Observations:
+    def observations(self, engines: frozenset[Engine], unscraped: bool) -> Observations:
+        def exported(signal: Signal) -> bool:
+            return bool(engines & QUERY_BY_SIGNAL[signal].engines)
+
+        def total(signal: Signal, name: str) -> float | None:
+            return self.total(signal, name) if exported(signal) else None
+
         idle = "no requests in the rate window"
-        rate = self.total(Signal.SUCCESS_RATE, "request_rate")
-        queue = self.total(Signal.PENDING, "queue_depth")
-        failures = self.total(Signal.FAILURE_RATE, "failure_rate")
-        inferences = self.total(Signal.INFERENCE_RATE, "inferences_per_exec")
-        execs = self.total(Signal.EXEC_RATE, "compute_ms_per_exec")
-        request_us = self.total(Signal.REQUEST_US_RATE, "avg_latency_ms")
-        queue_us = self.total(Signal.QUEUE_US_RATE, "avg_queue_ms")
-        compute_us = self.total(Signal.COMPUTE_US_RATE, "compute_ms_per_exec")
-        return Observations(
+        served = total(Signal.SUCCESS_RATE, "served_rate")
+        failures = total(Signal.FAILURE_RATE, "failure_rate")
+        queue = total(Signal.PENDING, "queue_depth")
+        inferences = total(Signal.INFERENCE_RATE, "inferences_per_exec")
+        execs = total(Signal.EXEC_RATE, "inferences_per_exec")
+        request_us = total(Signal.REQUEST_US_RATE, "avg_latency_ms")
+        queue_us = total(Signal.QUEUE_US_RATE, "avg_queue_ms")
+        compute_us = total(Signal.COMPUTE_US_RATE, "compute_ms_per_exec")
+        request_rate = self._request_rate(served, failures)
+        kv = self.per_pod(Signal.KV_USAGE) if exported(Signal.KV_USAGE) else None
+        if isinstance(kv, str):
+            self.unknown["kv_cache_usage"] = self.unknown["kv_cache_usage_max"] = kv
+        kv_values = list(kv.values()) if isinstance(kv, dict) else []
+        triton = exported(Signal.COMPUTE_US_RATE)
+        obs = Observations(
             at=self._sample.at,
-            request_rate=rate,
+            request_rate=request_rate,
+            served_rate=served,
             queue_depth=queue,
-            p95_latency_ms=self.p95_ms(self.per_pod(Signal.SUCCESS_RATE)),
-            avg_latency_ms=self.ratio(request_us, rate, "avg_latency_ms", 1e-3, idle),
-            avg_queue_ms=self.ratio(queue_us, rate, "avg_queue_ms", 1e-3, idle),
-            compute_ms_per_exec=self.ratio(compute_us, execs, "compute_ms_per_exec", 1e-3, idle),
-            inferences_per_exec=self.ratio(inferences, execs, "inferences_per_exec", 1.0, idle),
+            p95_latency_ms=self._p95_latency(exported(Signal.E2E_P95_MS), triton),
+            avg_latency_ms=self.ratio(request_us, served, "avg_latency_ms", 1e-3, idle),
+            avg_queue_ms=self.ratio(queue_us, served, "avg_queue_ms", 1e-3, idle),
+            compute_ms_per_exec=(
+                self.ratio(compute_us, served, "compute_ms_per_exec", 1e-3, idle)
+                if triton
+                else None
+            ),
+            inferences_per_exec=(
+                self.ratio(inferences, execs, "inferences_per_exec", 1.0, idle) if triton else None
+            ),
             failure_rate=failures,
+            ttft_p95_ms=self._fleet_if(exported, Signal.TTFT_P95_MS, "ttft_p95_ms"),
+            itl_p95_ms=self._fleet_if(exported, Signal.ITL_P95_MS, "itl_p95_ms"),
+            kv_cache_usage=sum(kv_values) / len(kv_values) if kv_values else None,
+            kv_cache_usage_max=max(kv_values) if kv_values else None,
+            prompt_tokens_rate=total(Signal.PROMPT_TOKENS_RATE, "prompt_tokens_rate"),
+            generation_tokens_rate=total(Signal.GENERATION_TOKENS_RATE, "generation_tokens_rate"),
+            running_requests=total(Signal.RUNNING, "running_requests"),
             pods_reporting=len(self._pods),
             unknown=self.unknown,
-            lower_bounds={n: v for n, v in self.lower_bounds().items() if n in self.unknown},
         )
+        bounds = self.lower_bounds()
+        bounded = {n for n in bounds if n in self.unknown}
+        if unscraped or self.partial:
+            # A warming pod's share is missing: every known load sum is a lower bound.
+            bounded |= {n for n in bounds if getattr(obs, n) is not None}
+        if obs.request_rate is not None and obs.failure_rate is None:
+            bounded.add("request_rate")  # served only: the failures are not counted
+        return replace(obs, lower_bounds={n: bounds[n] for n in sorted(bounded)})
+
+    def _request_rate(self, served: float | None, failures: float | None) -> float | None:
+        """Requests/s that arrived and completed, either way: failures are demand too."""
+        if served is None:
+            self.unknown["request_rate"] = self.unknown.get("served_rate", "no served rate")
+            return None
+        return served + (failures or 0.0)
+
+    def _p95_latency(self, histogram: bool, summary: bool) -> float | None:
+        if histogram:
+            result = self._sample.result(Signal.E2E_P95_MS).values.get(self._key, {})
+            if math.isfinite(result.get(FLEET_WIDE, math.nan)) or not summary:
+                return self.fleet_value(Signal.E2E_P95_MS, "p95_latency_ms", "no requests lately")
+        return self.p95_ms(self.per_pod(Signal.SUCCESS_RATE)) if summary else None
+
+    def _fleet_if(
+        self, exported: Callable[[Signal], bool], signal: Signal, name: str
+    ) -> float | None:
+        if not exported(signal):
+            return None
+        return self.fleet_value(signal, name, "no requests lately")

@@ -2,26 +2,45 @@
 
 The autoscaler queries Prometheus once per signal per tick for the whole fleet;
 each ModelDeployment's timer then reads its slice. The first timer of a tick runs
-the queries; the others await the same result.
+the queries; the others await the same result. A ModelDeployment's own activation
+query (scale from zero) cannot be shared: it runs once per tick in its own timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Protocol, runtime_checkable
 
 from gpufleet.domain.scaling.types import Observations
 
 
 class FleetSample(Protocol):
     def observations(
-        self, namespace: str, name: str, expected_pods: int | None
+        self,
+        namespace: str,
+        name: str,
+        expected_pods: int | None,
+        ready_since: Mapping[str, float] | None = None,
     ) -> Observations: ...
+
+
+class Activation(Protocol):
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 class MetricsSource(Protocol):
     async def sample(self) -> FleetSample: ...
+
+
+@runtime_checkable
+class ActivationSource(Protocol):
+    async def activation(self, promql: str) -> Activation: ...
 
 
 class TickSampler:
@@ -40,3 +59,30 @@ class TickSampler:
                 self._sample = await self._source.sample()
                 self._taken_at = time.monotonic()
             return self._sample
+
+    async def observations(
+        self,
+        namespace: str,
+        name: str,
+        expected_pods: int | None,
+        ready_since: Mapping[str, float] | None = None,
+        activation_query: str | None = None,
+    ) -> Observations:
+        """This tick's observations of one ModelDeployment.
+
+        ``ready_since``: its ready pods' names and when each became ready (Unix
+        seconds), so a pod too new to have been scraped is not taken for lost metrics.
+        ``activation_query``: the spec's ``scaling.activation.query``, evaluated now.
+        """
+        sample = await self.latest()
+        obs = sample.observations(namespace, name, expected_pods, ready_since)
+        if activation_query is None:
+            return obs
+        if not isinstance(self._source, ActivationSource):
+            reason = "this metrics source evaluates no activation queries"
+            return replace(obs, unknown={**obs.unknown, "activation": reason})
+        activation = await self._source.activation(activation_query)
+        if activation.value is None:
+            reason = activation.error or "activation query returned nothing"
+            return replace(obs, activation=None, unknown={**obs.unknown, "activation": reason})
+        return replace(obs, activation=activation.value)
