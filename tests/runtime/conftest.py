@@ -66,3 +66,19 @@ def server(
     running = start_server(model_repository, tmp_path_factory.mktemp("logs") / "server.log")
     yield running
     running.stop()
+
+
+# The LLM mode's engine limits in the shared server: small enough to start fast, large enough
+# that no test's requests ever wait for KV capacity unless the test asks for it.
+LLM_MAX_MODEL_LEN = 1024
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = start_server(
+        None,
+        tmp_path_factory.mktemp("llm-logs") / "server.log",
+        ["--max-model-len", str(LLM_MAX_MODEL_LEN), "--kv-cache-tokens", "16384"],
+    )
+    yield running
+    running.stop()

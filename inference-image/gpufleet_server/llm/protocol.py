@@ -142,7 +142,7 @@ def describe(error: ValidationError) -> tuple[str, str | None]:
     by_field: dict[str, list[str]] = {}
     for item in error.errors():
         # Union alternatives appear in the location as type names ("str", "list[int]").
-        path = [str(p) for p in item["loc"] if not str(p).startswith(("str", "list["))]
+        path = [str(p) for p in item["loc"] if not (p == "str" or "[" in str(p))]
         message = str(item["msg"]).removeprefix("Value error, ")
         messages = by_field.setdefault(".".join(path) or "body", [])
         if message not in messages:

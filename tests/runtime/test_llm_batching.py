@@ -1,0 +1,84 @@
+"""Continuous batching, seen from outside: concurrent streams share engine iterations, the
+latency histograms and token counters move as vLLM's do, and a full KV cache makes requests
+wait in the queue (then serves them all) instead of failing."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from gpufleet_server.devtools.process import ServerProcess, start_server, wait_for
+from tests.runtime.llm_client import MODEL, gauge, histogram_count, stream
+
+pytestmark = pytest.mark.slow
+
+
+def streamed_text(server: ServerProcess, prompt: str, max_tokens: int) -> str:
+    body = {"prompt": prompt, "max_tokens": max_tokens, "stream": True}
+    events = list(stream(server, "/v1/completions", body))
+    assert events[-1] == "[DONE]"
+    return "".join(e["choices"][0]["text"] for e in events[:-1])
+
+
+def counters(server: ServerProcess) -> dict[str, float]:
+    return {
+        "iterations": histogram_count(server, "vllm:iteration_tokens_total"),
+        "ttft": histogram_count(server, "vllm:time_to_first_token_seconds"),
+        "itl": histogram_count(server, "vllm:inter_token_latency_seconds"),
+        "e2e": histogram_count(server, "vllm:e2e_request_latency_seconds"),
+        "prompt_tokens": gauge(server, "vllm:prompt_tokens_total"),
+        "generation_tokens": gauge(server, "vllm:generation_tokens_total"),
+        "finished_length": server.metric(
+            "vllm:request_success_total", model_name=MODEL, finished_reason="length"
+        ),
+    }
+
+
+def test_concurrent_streams_share_iterations_and_histograms_move(
+    llm_server: ServerProcess,
+) -> None:
+    streams, tokens = 8, 200
+    prompts = [f"request number {i}" for i in range(streams)]
+    before = counters(llm_server)
+    with ThreadPoolExecutor(max_workers=streams) as pool:
+        texts = list(pool.map(lambda p: streamed_text(llm_server, p, tokens), prompts))
+    after = counters(llm_server)
+    delta = {key: after[key] - before[key] for key in before}
+
+    assert [len(text) for text in texts] == [tokens] * streams
+    # One request at a time would take one engine iteration per token: streams x tokens.
+    # Sharing iterations, the 8 streams need not many more than one stream's tokens.
+    assert delta["iterations"] < streams * tokens / 2
+    assert delta["ttft"] == streams
+    assert delta["itl"] == streams * (tokens - 1)
+    assert delta["e2e"] == streams
+    assert delta["finished_length"] == streams
+    assert delta["prompt_tokens"] == sum(len(p.encode()) for p in prompts)
+    assert delta["generation_tokens"] == streams * tokens
+
+
+def test_full_kv_cache_queues_requests_then_serves_them_all(tmp_path: Path) -> None:
+    # 256 KV tokens; each request holds 16 prompt + 112 generated = 128: two run at a time.
+    server = start_server(
+        None,
+        tmp_path / "server.log",
+        ["--kv-cache-tokens", "256", "--max-model-len", "256", "--block-size", "16"],
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            futures: list[Future[str]] = [
+                pool.submit(streamed_text, server, f"sixteen bytes {i:02d}", 112) for i in range(6)
+            ]
+            wait_for(lambda: gauge(server, "vllm:num_requests_waiting") > 0, 30, "a queue")
+            wait_for(lambda: gauge(server, "vllm:kv_cache_usage_perc") == 1.0, 30, "a full cache")
+            assert gauge(server, "vllm:num_requests_running") <= 2
+            texts = [future.result(timeout=60) for future in futures]
+        assert [len(text) for text in texts] == [112] * 6
+        wait_for(lambda: gauge(server, "vllm:kv_cache_usage_perc") == 0.0, 10, "freed blocks")
+        assert gauge(server, "vllm:num_requests_waiting") == 0
+        assert gauge(server, "vllm:num_requests_running") == 0
+        assert histogram_count(server, "vllm:request_queue_time_seconds") == 6
+    finally:
+        assert server.stop() == 0

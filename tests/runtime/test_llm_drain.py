@@ -1,0 +1,53 @@
+"""SIGTERM in LLM mode: readiness turns false, new requests get 503, every request already
+accepted (streaming, or still queued for KV capacity) runs to its end, then the process
+exits 0."""
+
+from __future__ import annotations
+
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpufleet_server.devtools.process import start_server, wait_for
+from tests.runtime.llm_client import gauge, post, stream
+
+pytestmark = pytest.mark.slow
+
+
+def test_sigterm_finishes_streams_in_flight_and_refuses_new(tmp_path: Path) -> None:
+    server = start_server(
+        None,
+        tmp_path / "server.log",
+        ["--kv-cache-tokens", "2048", "--max-model-len", "2048", "--exit-timeout-secs", "60"],
+    )
+    long_stream = stream(
+        server, "/v1/completions", {"prompt": "a", "max_tokens": 1500, "stream": True}
+    )
+    first = next(long_stream)  # generating
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Does not fit next to the first request's 1501 tokens: waits in the queue.
+        queued = pool.submit(
+            lambda: list(
+                stream(
+                    server, "/v1/completions", {"prompt": "b", "max_tokens": 1000, "stream": True}
+                )
+            )
+        )
+        wait_for(lambda: gauge(server, "vllm:num_requests_waiting") == 1, 30, "a queued request")
+
+        server.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: not server.ready(), 10, "readiness to turn false")
+        refused = post(server, "/v1/completions", {"prompt": "c", "max_tokens": 1})
+        assert refused.status_code == 503
+        assert "shutting down" in refused.json()["error"]["message"]
+
+        rest: list[Any] = list(long_stream)
+        queued_events = queued.result(timeout=60)
+    assert rest[-1] == "[DONE]"
+    assert len([first, *rest[:-1]]) == 1500
+    assert queued_events[-1] == "[DONE]"
+    assert len(queued_events) - 1 == 1000
+    assert server.process.wait(timeout=30) == 0

@@ -1,0 +1,106 @@
+"""Bad requests to the LLM mode get 400 (404 for an unknown model) with a message naming the
+field, in OpenAI's error shape on /v1 and Triton's on /v2; the server keeps serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from gpufleet_server.devtools.process import ServerProcess
+from tests.runtime.conftest import LLM_MAX_MODEL_LEN
+from tests.runtime.llm_client import MODEL, post, url
+
+pytestmark = pytest.mark.slow
+
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("/v1/completions", {"prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
+        ("/v1/completions", {"prompt": "x", "max_tokens": "many"}, 400, "max_tokens"),
+        ("/v1/completions", {"max_tokens": 3}, 400, "prompt"),
+        ("/v1/completions", {"prompt": ""}, 400, "prompt"),
+        ("/v1/completions", {"prompt": [1, 256]}, 400, "prompt"),
+        ("/v1/completions", {"prompt": ["a", "b"]}, 400, "prompt"),
+        ("/v1/completions", {"prompt": "x", "max_tokens": LLM_MAX_MODEL_LEN}, 400, "max_tokens"),
+        ("/v1/completions", {"prompt": "x", "temperature": -1}, 400, "temperature"),
+        ("/v1/completions", {"prompt": "x", "n": 2}, 400, "n"),
+        ("/v1/completions", {"prompt": "x", "stop": ["\n"]}, 400, "stop"),
+        ("/v1/completions", {"prompt": "x", "stream": "yes"}, 400, "stream"),
+        ("/v1/completions", {"prompt": "x", "model": "gpt-4"}, 404, "model"),
+        ("/v1/chat/completions", {"max_tokens": 3}, 400, "messages"),
+        ("/v1/chat/completions", {"messages": []}, 400, "messages"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "robot", "content": "x"}]},
+            400,
+            "messages.0.role",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": CHAT, "max_completion_tokens": 0},
+            400,
+            "max_completion_tokens",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_openai_bad_input_names_the_field(
+    llm_server: ServerProcess, path: str, body: dict[str, Any], status: int, field: str
+) -> None:
+    response = post(llm_server, path, body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == status
+    assert error["param"] == field
+    assert error["message"].startswith(field) or field in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        (f"/v2/models/{MODEL}/generate", {"parameters": {"max_tokens": 3}}, 400, "text_input"),
+        (
+            f"/v2/models/{MODEL}/generate",
+            {"text_input": "x", "parameters": {"max_tokens": 0}},
+            400,
+            "max_tokens",
+        ),
+        (
+            f"/v2/models/{MODEL}/generate_stream",
+            {"text_input": "x", "max_tokens": -5},
+            400,
+            "max_tokens",
+        ),
+        (
+            f"/v2/models/{MODEL}/generate",
+            {"text_input": "x", "sampling_parameters": "{"},
+            400,
+            "sampling_parameters",
+        ),
+        ("/v2/models/other/generate", {"text_input": "x"}, 404, "other"),
+        (f"/v2/models/{MODEL}/versions/7/generate", {"text_input": "x"}, 404, "version 7"),
+    ],
+)
+def test_generate_bad_input_names_the_field(
+    llm_server: ServerProcess, path: str, body: dict[str, Any], status: int, field: str
+) -> None:
+    response = post(llm_server, path, body)
+    assert response.status_code == status, response.text
+    assert field in response.json()["error"]
+
+
+def test_malformed_json_is_a_400_and_the_server_keeps_serving(llm_server: ServerProcess) -> None:
+    response = requests.post(
+        url(llm_server, "/v1/completions"),
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "JSON" in response.json()["error"]["message"]
+    assert post(llm_server, "/v1/completions", {"prompt": "ok", "max_tokens": 1}).status_code == 200
