@@ -19,6 +19,8 @@ class ConditionType(StrEnum):
     SLO_MET = "SLOMet"
     COST_CAPPED = "CostCapped"
     METRICS_AVAILABLE = "MetricsAvailable"
+    SCHEDULABLE = "Schedulable"
+    SCALING_LIMITED = "ScalingLimited"
 
 
 class ConditionStatus(StrEnum):

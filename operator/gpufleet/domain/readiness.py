@@ -1,45 +1,175 @@
-"""The top-level ``Ready`` condition and replica counts, from the Deployment's status.
+"""The top-level ``Ready`` and the ``Schedulable`` conditions, from the Deployment and pods.
 
-``Ready`` is kstatus-compatible: ``True`` when serving, ``Unknown`` (in progress)
-while GPU pods start, ``False`` only when something is wrong that needs a person.
+``Ready`` is kstatus-compatible: ``True`` when serving (or idle at zero replicas with a
+working activation signal), ``Unknown`` (in progress) while GPU pods start, ``False``
+only when something is wrong that needs a person: a rollout past its progress
+deadline, crash-looping pods, or a fleet at zero that nothing could wake.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType
+from gpufleet.domain.pods import PodSummary
+
+PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 
-def replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
-    """``(asked for, ready)`` replicas of a live Deployment."""
+@dataclass(frozen=True, slots=True)
+class DeploymentFacts:
+    """A live Deployment, reduced to what status needs."""
+
+    replicas: int
+    """``spec.replicas``: pods asked for."""
+    ready: int
+    """``status.readyReplicas``."""
+    rollout_failed: str | None = None
+    """The controller's message while ``Progressing=False`` (ProgressDeadlineExceeded)."""
+
+
+def deployment_facts(deployment: Mapping[str, Any] | None) -> DeploymentFacts | None:
     if not deployment:
-        return 0, 0
-    asked = int(deployment.get("spec", {}).get("replicas") or 0)
-    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
-    return asked, ready
+        return None
+    status = deployment.get("status") or {}
+    failed = None
+    for condition in status.get("conditions") or ():
+        if (
+            condition.get("type") == "Progressing"
+            and condition.get("status") == "False"
+            and condition.get("reason") == PROGRESS_DEADLINE_EXCEEDED
+        ):
+            failed = str(condition.get("message") or PROGRESS_DEADLINE_EXCEEDED)
+    return DeploymentFacts(
+        replicas=int((deployment.get("spec") or {}).get("replicas") or 0),
+        ready=int(status.get("readyReplicas") or 0),
+        rollout_failed=failed,
+    )
 
 
-def ready_condition(deployment: dict[str, Any] | None, cold_start_seconds: int) -> Condition:
-    asked, ready = replica_counts(deployment)
-    if deployment is None:
-        return Condition(
-            ConditionType.READY,
+def replica_counts(deployment: Mapping[str, Any] | None) -> tuple[int, int]:
+    """``(asked for, ready)`` replicas of a live Deployment."""
+    facts = deployment_facts(deployment)
+    return (0, 0) if facts is None else (facts.replicas, facts.ready)
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """The scale-from-zero signal as last measured (``scaling.activation``)."""
+
+    threshold: float
+    measured: bool = False
+    """Whether the autoscaler has queried it since it last started."""
+    value: float | None = None
+    """``None`` with ``measured``: the query returned nothing usable."""
+
+
+def _ready(status: ConditionStatus, reason: str, message: str) -> Condition:
+    return Condition(ConditionType.READY, status, reason, message)
+
+
+def _at_zero(activation: Activation | None) -> Condition:
+    if activation is None:
+        return _ready(
+            ConditionStatus.FALSE,
+            "NoReplicas",
+            "0 replicas asked for and no scaling.activation: nothing serves requests "
+            "and nothing would scale the fleet up",
+        )
+    if not activation.measured:
+        return _ready(
             ConditionStatus.UNKNOWN,
-            "Reconciling",
-            "Deployment not created yet",
+            "ActivationPending",
+            "0 replicas; the activation query has not been measured yet",
         )
-    if asked == 0:
-        return Condition(
-            ConditionType.READY, ConditionStatus.TRUE, "ScaledToZero", "0 replicas asked for"
+    if activation.value is None:
+        return _ready(
+            ConditionStatus.FALSE,
+            "ActivationUnknown",
+            "0 replicas and the activation query has no value: requests arriving now "
+            "would not scale the fleet up",
         )
-    if ready == 0:
-        return Condition(
-            ConditionType.READY,
+    if activation.value > activation.threshold:
+        return _ready(
+            ConditionStatus.UNKNOWN,
+            "ScalingFromZero",
+            f"activation {activation.value:g} > threshold {activation.threshold:g}: "
+            "scaling from zero",
+        )
+    return _ready(
+        ConditionStatus.TRUE,
+        "ScaledToZero",
+        f"0 replicas; activation {activation.value:g} <= threshold {activation.threshold:g}",
+    )
+
+
+def ready_condition(
+    deployment: DeploymentFacts | None,
+    pods: PodSummary,
+    cold_start_seconds: int,
+    activation: Activation | None = None,
+) -> Condition:
+    """``activation``: ``None`` when the spec sets no ``scaling.activation``."""
+    if deployment is None:
+        return _ready(ConditionStatus.UNKNOWN, "Reconciling", "Deployment not created yet")
+    if deployment.rollout_failed is not None:
+        return _ready(
+            ConditionStatus.FALSE,
+            "RolloutFailed",
+            f"the rollout exceeded its progress deadline ({deployment.ready}/"
+            f"{deployment.replicas} replicas ready): {deployment.rollout_failed}",
+        )
+    if pods.crash_looping:
+        first = pods.crash_looping[0]
+        return _ready(
+            ConditionStatus.FALSE,
+            "PodsCrashLooping",
+            f"{len(pods.crash_looping)} pod(s) crash-looping "
+            f"({deployment.ready}/{deployment.replicas} replicas ready); "
+            f"{first.name}: {first.crash_looping}",
+        )
+    if deployment.replicas == 0:
+        return _at_zero(activation)
+    if deployment.ready == 0:
+        waiting = ""
+        if pods.unschedulable:
+            waiting = f"; {len(pods.unschedulable)} cannot be placed: {pods.scheduler_message}"
+        return _ready(
             ConditionStatus.UNKNOWN,
             "PodsStarting",
-            f"0/{asked} replicas ready; GPU pods take about {cold_start_seconds} s to start",
+            f"0/{deployment.replicas} replicas ready; GPU pods take about "
+            f"{cold_start_seconds} s to start{waiting}",
+        )
+    return _ready(
+        ConditionStatus.TRUE,
+        "Serving",
+        f"{deployment.ready}/{deployment.replicas} replicas ready",
+    )
+
+
+def schedulable_condition(pods: PodSummary) -> Condition:
+    """``Schedulable=False`` while the scheduler cannot place a pod, with its message."""
+    timeout = f"{pods.provisioning_timeout_s:g} s"
+    if pods.unplaceable:
+        return Condition(
+            ConditionType.SCHEDULABLE,
+            ConditionStatus.FALSE,
+            "ProvisioningTimedOut",
+            f"{len(pods.unplaceable)} pod(s) unschedulable for longer than "
+            f"scaling.provisioningTimeoutSeconds ({timeout}): the cluster limits the fleet "
+            f"and no more pods are added. Scheduler: {pods.scheduler_message}",
+        )
+    if pods.unschedulable:
+        return Condition(
+            ConditionType.SCHEDULABLE,
+            ConditionStatus.FALSE,
+            "Unschedulable",
+            f"{len(pods.unschedulable)} pod(s) cannot be placed yet; they count as capacity "
+            f"on its way for scaling.provisioningTimeoutSeconds ({timeout}). "
+            f"Scheduler: {pods.scheduler_message}",
         )
     return Condition(
-        ConditionType.READY, ConditionStatus.TRUE, "Serving", f"{ready}/{asked} replicas ready"
+        ConditionType.SCHEDULABLE, ConditionStatus.TRUE, "PodsScheduled", "every pod is placed"
     )

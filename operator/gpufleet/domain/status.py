@@ -24,6 +24,68 @@ class StatusCondition(WireModel):
     last_transition_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
+class DecisionStatus(WireModel):
+    """Why the autoscaler asked for ``desiredReplicas``."""
+
+    rule: Annotated[
+        str | None, Field(default=None, description="The policy rule whose proposal decided.")
+    ] = None
+    reason_code: Annotated[
+        str | None, Field(default=None, description="Machine-readable reason of the decision.")
+    ] = None
+    capacity_per_replica: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="Requests/s one ready replica serves within the target, as believed.",
+        ),
+    ] = None
+    limited_by: Annotated[
+        Literal["replicas", "budget", "cluster"] | None,
+        Field(
+            default=None,
+            description=(
+                "The limit holding the fleet below what the load needs: maxReplicas, "
+                "maxHourlyCost, or pods the cluster cannot place."
+            ),
+        ),
+    ] = None
+
+
+class LearnedStatus(WireModel):
+    """What the autoscaler learned about the model; restored when the operator restarts."""
+
+    cold_start_seconds: Annotated[
+        float | None, Field(default=None, description="From asking for a pod to it serving.")
+    ] = None
+    capacity_per_replica: Annotated[
+        float | None, Field(default=None, description="Requests/s per replica within target.")
+    ] = None
+    tail_factor: Annotated[
+        float | None, Field(default=None, description="Measured p95 in batch times.")
+    ] = None
+    batch_fixed_ms: Annotated[
+        float | None, Field(default=None, description="Fixed time of one batch execution.")
+    ] = None
+    batch_per_request_ms: Annotated[
+        float | None, Field(default=None, description="Time each request adds to a batch.")
+    ] = None
+    max_batch_seen: Annotated[
+        float | None, Field(default=None, description="Largest mean batch measured.")
+    ] = None
+
+
+class ActivationStatus(WireModel):
+    """The scale-from-zero signal (``spec.scaling.activation.query``) as last measured."""
+
+    value: Annotated[
+        float | None, Field(default=None, description="Absent when the query had no value.")
+    ] = None
+    measured_at: Annotated[
+        str | None, Field(default=None, json_schema_extra={"format": "date-time"})
+    ] = None
+
+
 class ModelDeploymentStatus(WireModel):
     observed_generation: Annotated[
         int | None, Field(default=None, description="Generation of the spec last reconciled.")
@@ -57,4 +119,10 @@ class ModelDeploymentStatus(WireModel):
         dict[str, str] | None,
         Field(default=None, description="Signals currently unknown, with why."),
     ] = None
+    unschedulable_replicas: Annotated[
+        int | None, Field(default=None, description="Pods the scheduler cannot place now.")
+    ] = None
+    decision: Annotated[DecisionStatus | None, Field(default=None)] = None
+    learned: Annotated[LearnedStatus | None, Field(default=None)] = None
+    activation: Annotated[ActivationStatus | None, Field(default=None)] = None
     conditions: Annotated[list[StatusCondition] | None, Field(default=None)] = None

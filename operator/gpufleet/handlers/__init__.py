@@ -1,5 +1,5 @@
 """Thin kopf handlers. Importing this package registers them with kopf."""
 
-from gpufleet.handlers import autoscale, children, lifecycle, modeldeployment
+from gpufleet.handlers import autoscale, children, lifecycle, modeldeployment, pods
 
-__all__ = ["autoscale", "children", "lifecycle", "modeldeployment"]
+__all__ = ["autoscale", "children", "lifecycle", "modeldeployment", "pods"]

@@ -1,90 +1,154 @@
-"""The scaling loop: a kopf timer per ModelDeployment, every ``GPUFLEET_TICK_SECONDS``.
+"""The scaling loop: a kopf daemon per ModelDeployment, ticking every ``GPUFLEET_TICK_SECONDS``.
 
-Inputs come without extra API calls: the Deployment's replica counts from a
-watch-fed index, metrics from one shared fleet-wide sample per tick. Status is
-written when something a person acts on changes (see
-:class:`gpufleet.services.autoscale.TickOutcome`).
+Inputs come without extra API calls: the Deployment and its pods from watch-fed
+indexes, metrics from one shared fleet-wide sample per tick. Status is written when
+something a person acts on changes (see :class:`gpufleet.services.autoscale.TickOutcome`).
+
+Why a daemon registered without a finalizer, not a ``kopf.timer``: kopf gives every
+timer and daemon a finalizer, so that it can stop them before the object goes. A
+finalizer makes deleting a ModelDeployment hang while the operator is down. This loop
+needs no such guarantee: it stops itself when the watch reports its ModelDeployment
+deleted, and nothing of it outlives the object but a few numbers in
+memory, dropped on the way out. Children go by ownerReference garbage collection.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import dataclasses
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 
 from gpufleet import GROUP, PLURAL, VERSION
-from gpufleet.domain.manifests.identity import MANAGED_BY, Owner
-from gpufleet.domain.readiness import replica_counts
+from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.scaling.types import Bound, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import SpecError
-from gpufleet.handlers.context import context_of
+from gpufleet.handlers.context import OperatorContext, context_of
+from gpufleet.handlers.pods import Key, observe
 from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
-from gpufleet.services.autoscale import autoscale_tick
-from gpufleet.services.reconcile import validate
-from gpufleet.services.status import update_status
-from gpufleet.settings import OperatorSettings
+from gpufleet.services.autoscale import autoscale_tick, history_from_status
+from gpufleet.services.reconcile import observed_status, validate
+from gpufleet.services.status import combine, update_status
 
-TICK_SECONDS = OperatorSettings.from_env(dict(os.environ)).tick_seconds
 ROUTINE_HOLDS = frozenset(
     {ReasonCode.STEADY, ReasonCode.SCALE_DOWN_STABILIZING, ReasonCode.WAITING_FOR_STARTING_PODS}
 )
 
 
-@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-def deployment_replicas(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """(asked for, ready) replicas of every managed Deployment, kept fresh by its watch."""
-    return {(namespace or "", name): replica_counts(dict(body))}
+def _without_finalizer(fn: Callable[..., Any]) -> None:
+    """Register ``fn``'s daemon as needing no finalizer (kopf's decorator forces one)."""
+    spawning = kopf.get_default_registry()._spawning
+    for position, handler in enumerate(spawning._handlers):
+        if handler.fn is fn:
+            spawning._handlers[position] = dataclasses.replace(handler, requires_finalizer=False)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def modeldeployment_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """A deletion ends the ModelDeployment's scaling loop at once (there is no finalizer)."""
+    ctx = memo.get("gpufleet")
+    if event.get("type") == "DELETED" and isinstance(ctx, OperatorContext):
+        ctx.deleted.setdefault(uid, asyncio.Event()).set()
+
+
+async def _sleep(stopped: kopf.DaemonStopped, deleted: asyncio.Event, seconds: float) -> None:
+    """Until the next tick, the operator stopping, or the ModelDeployment deleted."""
+    waits = {
+        asyncio.ensure_future(stopped.wait(seconds)),
+        asyncio.ensure_future(deleted.wait()),
+    }
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in pending:
+        wait.cancel()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0)
 async def autoscale(
+    stopped: kopf.DaemonStopped,
     body: kopf.Body,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
     namespace: str | None,
     name: str,
     uid: str,
     memo: kopf.Memo,
-    **kwargs: Any,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **indexes: Any,
 ) -> None:
     ctx = context_of(memo)
-    if not ctx.settings.autoscaling_enabled or ctx.sampler is None:
-        return
+    key = (namespace or "", name)
+    if uid not in ctx.histories:
+        # A restart: start from what the last operator learned (kept in status).
+        ctx.histories[uid] = history_from_status(body.get("status"))
+    deleted = ctx.deleted.setdefault(uid, asyncio.Event())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ticks = 0
+    while not stopped:
+        if deleted.is_set():
+            ctx.forget(uid, *key)
+            return
+        try:
+            await _tick(ctx, body, key, uid, logger, indexes)
+        except KubernetesApiError as error:
+            logger.warning(f"scaling tick failed, retrying next tick: {error}")
+        except Exception:
+            # One bad tick must not end the loop: the next one starts from scratch.
+            logger.exception("scaling tick failed")
+        ticks += 1
+        # Sharp ticks: a slow tick does not push the next ones later.
+        next_tick = started + ticks * ctx.settings.tick_seconds
+        await _sleep(stopped, deleted, max(0.0, next_tick - loop.time()))
+
+
+_without_finalizer(autoscale)
+
+
+async def _tick(
+    ctx: OperatorContext,
+    body: kopf.Body,
+    key: Key,
+    uid: str,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    indexes: dict[str, Any],
+) -> None:
+    namespace, name = key
     try:
-        parsed, price = validate(dict(spec), ctx.settings.gpu_prices)
+        parsed, price = validate(dict(body.get("spec") or {}), ctx.settings.gpu_prices)
     except SpecError:
         return  # reported by the reconcile handler; nothing to scale
-    index: kopf.Index[tuple[str, str], tuple[int, int]] = kwargs["deployment_replicas"]
-    counts = list(index.get((namespace or "", name), []))
-    if not counts:
-        return  # the Deployment is not there (yet); reconciliation restores it
-    replicas, ready = counts[0]
     now = time.time()
+    observed = observe(indexes, key, parsed, now)
+    if observed.deployment is None:
+        return  # the Deployment is not there (yet); reconciliation restores it
+    generation = body.meta.get("generation")
+    # Re-judged every tick: a pending pod crosses the provisioning timeout, and the
+    # activation just measured decides Ready at zero, without any event.
+    observed_now = observed_status(parsed, price, observed, generation, now)
+    if not ctx.settings.autoscaling_enabled or ctx.sampler is None:
+        if observed.pods.unschedulable:
+            post_events(body, (await update_status(ctx.api, namespace, name, observed_now)).events)
+        return
+    replicas, ready = observed.deployment.replicas, observed.deployment.ready
     with ctx.metrics.time_tick():
-        try:
-            outcome = await autoscale_tick(
-                ctx.api,
-                ctx.sampler,
-                Owner(name, namespace or "", uid),
-                parsed,
-                price,
-                replicas,
-                ready,
-                ctx.histories.get(uid, ScalerHistory()),
-                now,
-            )
-            ctx.histories[uid] = outcome.decision.history
-            compute = outcome.status(meta.get("generation"), now, ctx.status_written.get(uid, 0.0))
-            write = await update_status(ctx.api, namespace or "", name, compute, known=body)
-        except KubernetesApiError as error:
-            if error.retryable:
-                raise kopf.TemporaryError(str(error), delay=TICK_SECONDS) from error
-            raise
+        outcome = await autoscale_tick(
+            ctx.api,
+            ctx.sampler,
+            Owner(name, namespace, uid),
+            parsed,
+            price,
+            observed,
+            ctx.histories.get(uid, ScalerHistory()),
+            now,
+        )
+        ctx.histories[uid] = outcome.decision.history
+        compute = combine(
+            outcome.status(generation, now, ctx.status_written.get(uid, 0.0)), observed_now
+        )
+        write = await update_status(ctx.api, namespace, name, compute, known=body)
     decision = outcome.decision
     code = decision.reason_code.value
     # Scaling, and entering or leaving a state a person acts on (metrics lost, a limit
@@ -92,11 +156,11 @@ async def autoscale(
     # holds a need hovering at a boundary flips between are not worth a line each.
     state = "holding" if decision.reason_code in ROUTINE_HOLDS else code
     if ctx.last_reason_codes.get(uid) != state or decision.desired_replicas != replicas:
-        kwargs["logger"].info(f"{code}: {decision.reason}")
+        logger.info(f"{code}: {decision.reason}")
         ctx.last_reason_codes[uid] = state
-    ctx.metrics.record_decision(namespace or "", name, code)
+    ctx.metrics.record_decision(namespace, name, code)
     ctx.metrics.set_state(
-        namespace or "",
+        namespace,
         name,
         desired_replicas=decision.desired_replicas,
         ready_replicas=ready,

@@ -7,22 +7,20 @@ an event costs no extra GET unless a child must be recreated or the copy is stal
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import kopf
 
-from gpufleet import GROUP, KIND, VERSION
+from gpufleet import GROUP, KIND
 from gpufleet.domain.manifests.children import DEPLOYMENT, PDB, SERVICE, ChildKind
-from gpufleet.domain.manifests.identity import MANAGED_BY, Owner
+from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import context_of
-from gpufleet.handlers.reporting import post_events
+from gpufleet.handlers.pods import MANAGED, report_observed
+from gpufleet.handlers.reporting import md_reference
 from gpufleet.services.children import ChildOutcome, ensure_child
-from gpufleet.services.reconcile import from_deployment, validate
-from gpufleet.services.status import MODELDEPLOYMENTS, update_status
-
-MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+from gpufleet.services.reconcile import validate
+from gpufleet.services.status import MODELDEPLOYMENTS
 
 
 def _owner_name(body: kopf.Body) -> str | None:
@@ -32,39 +30,29 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-def _md_body(namespace: str, name: str, uid: str) -> kopf.Body:
-    """Enough of the owner for kopf to post Events about it."""
-    return kopf.Body(
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "metadata": {"namespace": namespace, "name": name, "uid": uid},
-        }
-    )
-
-
 async def _child_event(
     kind: ChildKind,
     event: kopf.RawEvent,
     body: kopf.Body,
     memo: kopf.Memo,
-    modeldeployments: kopf.Index[tuple[str, str], dict[str, Any]],
+    indexes: dict[str, Any],
 ) -> None:
     namespace = body.meta.get("namespace") or ""
     owner_name = _owner_name(body)
     if owner_name is None:
         return
     ctx = context_of(memo)
+    modeldeployments: kopf.Index[tuple[str, str], dict[str, Any]] = indexes["modeldeployments"]
     entries = list(modeldeployments.get((namespace, owner_name), []))
     if not entries:
         return  # the owner is gone: garbage collection takes the child
     md = entries[0]
     try:
-        spec, price = validate(md["spec"], ctx.settings.gpu_prices)
+        spec, _price = validate(md["spec"], ctx.settings.gpu_prices)
     except SpecError:
         return  # reported on the ModelDeployment; children are not touched
     owner = Owner(owner_name, namespace, md["uid"])
-    md_ref = _md_body(namespace, owner_name, md["uid"])
+    md_ref = md_reference(namespace, owner_name, md["uid"])
     deleted = event.get("type") == "DELETED"
     if deleted:
         # The index may lag a ModelDeployment's own deletion: confirm it still lives.
@@ -92,25 +80,23 @@ async def _child_event(
         )
     if kind is DEPLOYMENT:
         # Ready and replica counts come from the Deployment's own events: the freshest view.
-        compute = from_deployment(spec, price, result.live, md.get("generation"), time.time())
-        write = await update_status(ctx.api, namespace, owner_name, compute, known=md.get("known"))
-        post_events(md_ref, write.events)
+        await report_observed(memo, indexes, namespace, owner_name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 async def deployment_event(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    await _child_event(DEPLOYMENT, event, body, memo, kwargs["modeldeployments"])
+    await _child_event(DEPLOYMENT, event, body, memo, kwargs)
 
 
 @kopf.on.event("", "v1", "services", labels=MANAGED)
 async def service_event(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    await _child_event(SERVICE, event, body, memo, kwargs["modeldeployments"])
+    await _child_event(SERVICE, event, body, memo, kwargs)
 
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
 async def pdb_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    await _child_event(PDB, event, body, memo, kwargs["modeldeployments"])
+    await _child_event(PDB, event, body, memo, kwargs)

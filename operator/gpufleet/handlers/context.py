@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import kopf
@@ -22,12 +23,23 @@ class OperatorContext:
     sampler: TickSampler | None = None
     """Fleet-wide metrics, one sample per tick; ``None`` when autoscaling is off."""
     histories: dict[str, ScalerHistory] = field(default_factory=dict)
-    """Scaling memory per ModelDeployment uid (lost on restart, by design: see policy)."""
+    """Scaling memory per ModelDeployment uid; on restart only its learned values come
+    back (from ``status.learned``), the windows start afresh."""
     status_written: dict[str, float] = field(default_factory=dict)
     """When each ModelDeployment's scaling numbers were last written to status."""
     last_reason_codes: dict[str, str] = field(default_factory=dict)
     """Per ModelDeployment uid: the last decision's state (a reason code, or "holding"
     for the routine holds), to log when it changes."""
+    deleted: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
+
+    def forget(self, uid: str, namespace: str, name: str) -> None:
+        """Drop what the operator holds about a deleted ModelDeployment."""
+        self.histories.pop(uid, None)
+        self.status_written.pop(uid, None)
+        self.last_reason_codes.pop(uid, None)
+        self.deleted.pop(uid, None)
+        self.metrics.forget(namespace, name)
 
 
 def context_of(memo: kopf.Memo) -> OperatorContext:

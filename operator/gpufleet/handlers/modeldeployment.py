@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import kopf
 
 from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.readiness import deployment_facts
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import OperatorContext, context_of
+from gpufleet.handlers.pods import observe
 from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.children import ChildOwnedByOther
@@ -57,11 +60,11 @@ async def reconcile_modeldeployment(
     uid: str,
     memo: kopf.Memo,
     reason: str,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     ctx = context_of(memo)
     with ctx.metrics.time_reconcile(reason):
-        await _reconcile(ctx, body, spec, meta, namespace or "", name, uid)
+        await _reconcile(ctx, body, spec, meta, namespace or "", name, uid, kwargs)
 
 
 async def _reconcile(
@@ -72,11 +75,12 @@ async def _reconcile(
     ns: str,
     name: str,
     uid: str,
+    indexes: dict[str, Any],
 ) -> None:
     generation = meta.get("generation")
     now = time.time()
     try:
-        parsed, _price = validate(dict(spec), ctx.settings.gpu_prices)
+        parsed, price = validate(dict(spec), ctx.settings.gpu_prices)
     except SpecError as error:
         # Nothing is touched: children (if any) keep running the last valid spec.
         await _report(
@@ -99,21 +103,8 @@ async def _reconcile(
             raise kopf.TemporaryError(message, delay=60) from error
         raise kopf.TemporaryError(str(error), delay=RETRY_DELAY_SECONDS) from error
     post_events(body, outcome.events)
-    await _report(ctx, body, ns, name, reconciled(parsed, outcome.deployment, generation, now))
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-async def forget_modeldeployment(
-    uid: str, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
-) -> None:
-    """Children go by ownerReference garbage collection; only our memory needs clearing.
-
-    ``optional=True``: no finalizer, so a ModelDeployment never hangs in deletion
-    when the operator is down.
-    """
-    ctx = memo.get("gpufleet")
-    if isinstance(ctx, OperatorContext):
-        ctx.histories.pop(uid, None)
-        ctx.status_written.pop(uid, None)
-        ctx.last_reason_codes.pop(uid, None)
-        ctx.metrics.forget(namespace or "", name)
+    # The Deployment just applied is fresher than the index; the pods come from theirs.
+    observed = replace(
+        observe(indexes, (ns, name), parsed, now), deployment=deployment_facts(outcome.deployment)
+    )
+    await _report(ctx, body, ns, name, reconciled(parsed, price, observed, generation, now))

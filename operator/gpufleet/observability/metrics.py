@@ -129,7 +129,8 @@ class OperatorMetrics:
             "Measured p95 request latency; NaN when unknown.",
         )
         self.slo_target_seconds = md_gauge(
-            "gpufleet_modeldeployment_slo_target_seconds", "spec.slo.latencyP95Ms, in seconds."
+            "gpufleet_modeldeployment_slo_target_seconds",
+            "spec.slo.latencyP95Ms, in seconds; NaN when the spec sets no request-latency target.",
         )
         self.slo_met = md_gauge(
             "gpufleet_modeldeployment_slo_met", "1 when the measured p95 meets the target, else 0."
@@ -189,7 +190,7 @@ class OperatorMetrics:
         hourly_cost: float,
         max_hourly_cost: float,
         p95_latency_ms: float | None,
-        slo_target_ms: float,
+        slo_target_ms: float | None,
         slo_met: bool | None,
         metrics_available: bool,
         cost_capped: bool,
@@ -207,7 +208,9 @@ class OperatorMetrics:
         self.p95_latency_seconds.labels(*labels).set(
             math.nan if p95_latency_ms is None else p95_latency_ms / 1000.0
         )
-        self.slo_target_seconds.labels(*labels).set(slo_target_ms / 1000.0)
+        self.slo_target_seconds.labels(*labels).set(
+            math.nan if slo_target_ms is None else slo_target_ms / 1000.0
+        )
         self.slo_met.labels(*labels).set(math.nan if slo_met is None else float(slo_met))
         self.metrics_available.labels(*labels).set(float(metrics_available))
         self.cost_capped.labels(*labels).set(float(cost_capped))

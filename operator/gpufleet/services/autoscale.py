@@ -11,22 +11,119 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, rfc3339
 from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
-from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
+from gpufleet.domain.scaling.types import (
+    Bound,
+    Decision,
+    FleetState,
+    Observations,
+    ScalerHistory,
+)
 from gpufleet.domain.spec import ModelDeploymentSpec
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.services.children import resource_of
+from gpufleet.services.reconcile import Observed
 from gpufleet.services.sampling import TickSampler
-from gpufleet.services.status import EventNote, StatusChange, StatusComputer
+from gpufleet.services.status import (
+    EventNote,
+    StatusChange,
+    StatusComputer,
+    merge_patched,
+    with_conditions,
+)
 
 AUTOSCALER_FIELD_MANAGER = "gpufleet-autoscaler"
 NUMBERS_REFRESH_SECONDS = 15.0
 """Measured numbers alone are rewritten at most this often: a thousand ModelDeployments
 must not patch their status every tick."""
-MATERIAL_STATUS_KEYS = ("desiredReplicas", "conditions", "lastScaleTime", "lastScaleReason")
+MATERIAL_STATUS_KEYS = (
+    "desiredReplicas",
+    "conditions",
+    "lastScaleTime",
+    "lastScaleReason",
+    "decision",
+    "learned",
+)
+
+LIMITS: dict[Bound, str] = {
+    Bound.MAX_REPLICAS: "replicas",
+    Bound.BUDGET: "budget",
+    Bound.CLUSTER: "cluster",
+}
+"""Bounds that stop the fleet from growing, by the name status gives each limit."""
+
+LEARNED_KEYS = {
+    "cold_start_s": "coldStartSeconds",
+    "capacity_per_replica": "capacityPerReplica",
+    "tail_factor": "tailFactor",
+    "batch_fixed_ms": "batchFixedMs",
+    "batch_per_request_ms": "batchPerRequestMs",
+    "max_batch_seen": "maxBatchSeen",
+}
+"""LearnedState's fields and their names in ``status.learned``."""
+
+
+def learned_to_status(state: LearnedState) -> dict[str, float | None]:
+    """Every learned key: ``None`` (removed by the merge patch) where nothing is learned."""
+    values = state.as_dict()
+    return {
+        wire: None if key not in values else round(values[key], 6)
+        for key, wire in LEARNED_KEYS.items()
+    }
+
+
+def history_from_status(status: Mapping[str, Any] | None) -> ScalerHistory:
+    """What a restarted operator starts from: the learned values a previous one wrote."""
+    written = (status or {}).get("learned")
+    if not isinstance(written, Mapping):
+        return ScalerHistory()
+    by_field = {key: written.get(wire) for key, wire in LEARNED_KEYS.items()}
+    return history_from_learned(LearnedState.from_dict(by_field))
+
+
+def limit_of(decision: Decision) -> str | None:
+    """The limit that holds the fleet below what the load needs, if any."""
+    for bound in (Bound.CLUSTER, Bound.BUDGET, Bound.MAX_REPLICAS):
+        if bound in decision.bounds_hit:
+            return LIMITS[bound]
+    return None
+
+
+def limited_condition(decision: Decision) -> Condition:
+    limit = limit_of(decision)
+    if limit is None:
+        return Condition(
+            ConditionType.SCALING_LIMITED,
+            ConditionStatus.FALSE,
+            "WithinLimits",
+            "the fleet can grow to what the load needs",
+        )
+    reasons = {"replicas": "MaxReplicas", "budget": "Budget", "cluster": "Cluster"}
+    return Condition(
+        ConditionType.SCALING_LIMITED,
+        ConditionStatus.TRUE,
+        reasons[limit],
+        f"limited by {limit}: {decision.reason}",
+    )
+
+
+def _decision_status(decision: Decision) -> dict[str, Any]:
+    """Why this many replicas: the rule that decided, what one replica serves, the limit."""
+    return {
+        "rule": decision.rule or decision.reason_code.value,
+        "reasonCode": decision.reason_code.value,
+        "capacityPerReplica": (
+            None
+            if decision.capacity_per_replica is None
+            else round(decision.capacity_per_replica, 4)
+        ),
+        "limitedBy": limit_of(decision),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +147,28 @@ class TickOutcome:
                 generation=generation,
                 now=now,
             )
-            patch = report.status_patch
-            material = any(patch.get(key) != live.get(key) for key in MATERIAL_STATUS_KEYS)
+            patch = dict(report.status_patch)
+            patch["decision"] = _decision_status(self.decision)
+            patch["learned"] = learned_to_status(learned_state(self.decision.history))
+            if self.spec.scaling.activation is not None:
+                patch["activation"] = {
+                    "value": self.observations.activation,
+                    "measuredAt": rfc3339(now),
+                }
+            limited = with_conditions(
+                {"conditions": patch["conditions"]},
+                {},
+                [limited_condition(self.decision)],
+                generation,
+                now,
+            )
+            patch["conditions"] = limited.fields["conditions"]
+            after = merge_patched(live, patch)
+            material = any(after.get(key) != live.get(key) for key in MATERIAL_STATUS_KEYS)
             if not material and now - last_write < NUMBERS_REFRESH_SECONDS:
                 return None
             events = tuple(EventNote(e.type, e.reason, e.message) for e in report.events)
-            return StatusChange(patch, events)
+            return StatusChange(patch, events + limited.events)
 
         return compute
 
@@ -66,19 +179,22 @@ async def autoscale_tick(
     owner: Owner,
     spec: ModelDeploymentSpec,
     price: float,
-    replicas: int,
-    ready_replicas: int,
+    observed: Observed,
     history: ScalerHistory,
     now: float,
 ) -> TickOutcome:
+    facts = observed.deployment
+    replicas, ready = (facts.replicas, facts.ready) if facts is not None else (0, 0)
     fleet = FleetState(
         replicas=replicas,
-        ready_replicas=ready_replicas,
+        ready_replicas=ready,
         gpus_per_replica=spec.resources.gpus,
         gpu_hourly_price=price,
+        # Pending past the provisioning timeout: not capacity on its way any more.
+        unplaceable_replicas=len(observed.pods.unplaceable),
     )
     sample = await sampler.latest()
-    observations = sample.observations(owner.namespace, owner.name, expected_pods=ready_replicas)
+    observations = sample.observations(owner.namespace, owner.name, expected_pods=ready)
     decision = decide(spec, fleet, observations, history, now)
     scaled = decision.desired_replicas != replicas
     if scaled:

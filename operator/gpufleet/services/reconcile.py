@@ -3,9 +3,12 @@
 Status is split between writers by what each one knows first-hand:
 
 - the reconcile handler: ``observedGeneration`` and ``Reconciled`` (or why not);
-- the Deployment mirror: replica counts, cost at the current replicas, ``Ready``
-  -- from the Deployment's own watch events, the freshest view there is;
-- the scaling loop: measurements, decisions, ``SLOMet``/``CostCapped``/``MetricsAvailable``.
+- the Deployment and pod watches (:func:`observed_status`): replica counts, cost at the
+  current replicas, ``Ready`` and ``Schedulable`` -- from the objects' own watch events,
+  the freshest view there is;
+- the scaling loop: measurements, decisions, ``SLOMet``/``CostCapped``/``MetricsAvailable``/
+  ``ScalingLimited``, the learned model; it also re-judges :func:`observed_status` each
+  tick (a provisioning timeout passes, an activation value arrives, without an event).
 
 Each gives a :data:`~gpufleet.services.status.StatusComputer` to
 :func:`~gpufleet.services.status.update_status`, which merges it onto the live status.
@@ -20,12 +23,24 @@ from typing import Any
 from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, find_condition
 from gpufleet.domain.manifests.children import CHILD_KINDS, DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.pods import PodSummary
 from gpufleet.domain.pricing import check_budget, gpu_hourly_price, replica_hourly_cost
-from gpufleet.domain.readiness import ready_condition, replica_counts
+from gpufleet.domain.readiness import (
+    Activation,
+    DeploymentFacts,
+    ready_condition,
+    schedulable_condition,
+)
 from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.services.children import ChildOutcome, ensure_child
-from gpufleet.services.status import EventNote, StatusChange, StatusComputer, with_conditions
+from gpufleet.services.status import (
+    EventNote,
+    StatusChange,
+    StatusComputer,
+    combine,
+    with_conditions,
+)
 
 
 def validate(
@@ -66,57 +81,99 @@ def _ready_reason(current: Mapping[str, Any]) -> str | None:
     return None if ready is None else str(ready.get("reason"))
 
 
-def reconciled(
+def activation_of(spec: ModelDeploymentSpec, current: Mapping[str, Any]) -> Activation | None:
+    """The scale-from-zero signal as the autoscaler last wrote it in status."""
+    if spec.scaling.activation is None:
+        return None
+    written = current.get("activation")
+    threshold = spec.scaling.activation.threshold
+    if not isinstance(written, Mapping) or not written.get("measuredAt"):
+        return Activation(threshold)
+    value = written.get("value")
+    number = float(value) if isinstance(value, int | float) else None
+    return Activation(threshold, measured=True, value=number)
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What the watches say about a ModelDeployment's Deployment and pods."""
+
+    deployment: DeploymentFacts | None
+    pods: PodSummary = field(default_factory=PodSummary)
+
+
+def observed_status(
     spec: ModelDeploymentSpec,
-    deployment: dict[str, Any] | None,
+    price: float,
+    observed: Observed,
     generation: int | None,
     now: float,
+    *,
+    ready_only_if_unset: bool = False,
 ) -> StatusComputer:
-    """``Reconciled=True``; ``Ready`` from the Deployment just applied if none is set or a
-    blocking reason is now fixed (afterwards the Deployment mirror keeps it fresh)."""
-    ready = ready_condition(deployment, spec.scaling.cold_start_seconds)
+    """Replica counts, cost, ``Ready`` and ``Schedulable`` from the Deployment and pods.
 
-    def compute(current: Mapping[str, Any]) -> StatusChange:
-        conditions = [
-            Condition(
-                ConditionType.RECONCILED,
-                ConditionStatus.TRUE,
-                "ChildrenApplied",
-                "Deployment, Service and PodDisruptionBudget match the spec",
-            )
-        ]
+    ``Ready`` keeps a blocking reason (the spec could not be applied: only a reconcile
+    clears it); with ``ready_only_if_unset`` it is written only when none is set yet.
+    """
+    facts = observed.deployment
+    fields: dict[str, Any] = {"unschedulableReplicas": len(observed.pods.unschedulable)}
+    if facts is not None:
+        fields |= {
+            "replicas": facts.replicas,
+            "readyReplicas": facts.ready,
+            "gpuHourlyPrice": price,
+            "hourlyCost": round(facts.replicas * replica_hourly_cost(spec, price), 4),
+        }
+
+    def compute(current: Mapping[str, Any]) -> StatusChange | None:
+        conditions = [schedulable_condition(observed.pods)]
         reason = _ready_reason(current)
-        if reason is None or reason in BLOCKING_REASONS:
-            conditions.append(ready)
-        fields = {"observedGeneration": generation}
+        blocked = reason in BLOCKING_REASONS
+        if not blocked and not (ready_only_if_unset and reason is not None):
+            conditions.append(
+                ready_condition(
+                    facts,
+                    observed.pods,
+                    spec.scaling.cold_start_seconds,
+                    activation_of(spec, current),
+                )
+            )
         return with_conditions(current, fields, conditions, generation, now)
 
     return compute
 
 
-def from_deployment(
+def reconciled(
     spec: ModelDeploymentSpec,
     price: float,
-    deployment: dict[str, Any] | None,
+    observed: Observed,
     generation: int | None,
     now: float,
 ) -> StatusComputer:
-    """Replica counts, cost and ``Ready`` from the live Deployment."""
-    asked, ready = replica_counts(deployment)
-    fields = {
-        "replicas": asked,
-        "readyReplicas": ready,
-        "gpuHourlyPrice": price,
-        "hourlyCost": round(asked * replica_hourly_cost(spec, price), 4),
-    }
-    condition = ready_condition(deployment, spec.scaling.cold_start_seconds)
+    """``Reconciled=True``; ``Ready`` from the Deployment just applied if none is set or a
+    blocking reason is now fixed (afterwards the Deployment and pod watches keep it fresh)."""
 
-    def compute(current: Mapping[str, Any]) -> StatusChange | None:
+    def applied(current: Mapping[str, Any]) -> StatusChange:
+        condition = Condition(
+            ConditionType.RECONCILED,
+            ConditionStatus.TRUE,
+            "ChildrenApplied",
+            "every child matches the spec",
+        )
+        change = with_conditions(
+            current, {"observedGeneration": generation}, [condition], generation, now
+        )
         if _ready_reason(current) in BLOCKING_REASONS:
-            return StatusChange(fields)  # Ready stays with the reason that needs a person
-        return with_conditions(current, fields, [condition], generation, now)
+            # Fixed now: the reason that needed a person goes; the Deployment's own says.
+            remaining = [c for c in change.fields["conditions"] if c.get("type") != "Ready"]
+            change = StatusChange({**change.fields, "conditions": remaining}, change.events)
+        return change
 
-    return compute
+    return combine(
+        applied,
+        observed_status(spec, price, observed, generation, now, ready_only_if_unset=True),
+    )
 
 
 @dataclass(slots=True)

@@ -66,8 +66,53 @@ def with_conditions(
     return StatusChange({**fields, "conditions": merged}, events)
 
 
+def combine(*computers: StatusComputer) -> StatusComputer:
+    """One computer doing each of ``computers`` in turn, each on what the last one set."""
+
+    def compute(current: Mapping[str, Any]) -> StatusChange | None:
+        merged = dict(current)
+        fields: dict[str, Any] = {}
+        events: list[EventNote] = []
+        for computer in computers:
+            change = computer(merged)
+            if change is None:
+                continue
+            merged = merge_patched(merged, change.fields)
+            fields = merge_fields(fields, change.fields)
+            events.extend(change.events)
+        return StatusChange(fields, tuple(events)) if fields else None
+
+    return compute
+
+
+def merge_patched(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` after a JSON merge patch (RFC 7386): ``None`` removes a key."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping):
+            inner = merged.get(key)
+            merged[key] = merge_patched(inner if isinstance(inner, Mapping) else {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_fields(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """One merge patch doing ``first`` then ``second`` (nested maps combined)."""
+    out = dict(first)
+    for key, value in second.items():
+        earlier = out.get(key)
+        if isinstance(value, Mapping) and isinstance(earlier, Mapping):
+            out[key] = merge_fields(earlier, value)
+        else:
+            out[key] = value
+    return out
+
+
 def _differs(current: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    return any(current.get(key) != value for key, value in fields.items())
+    return merge_patched(current, fields) != dict(current)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,135 @@
+"""What a ModelDeployment's pods say about placement and crashes, pure.
+
+The Deployment's counts cannot tell a pod waiting for a node autoscaler from one the
+cluster will never place, nor a pod starting from one crash-looping. The operator
+watches its pods and keeps one :class:`PodFacts` per pod; :func:`summarize` turns
+them into what the scaling loop and the conditions need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+CRASH_LOOP_REASON = "CrashLoopBackOff"
+
+
+@dataclass(frozen=True, slots=True)
+class PodFacts:
+    """One pod, reduced to what placement and readiness need."""
+
+    name: str
+    created_at: float | None
+    """``metadata.creationTimestamp`` (seconds since the epoch)."""
+    unschedulable: str | None
+    """The scheduler's message while ``PodScheduled=False`` with reason Unschedulable."""
+    crash_looping: str | None
+    """Which container is in CrashLoopBackOff, with its last exit, or ``None``."""
+    restarts: int
+    ready_since: float | None
+    """When the pod last became Ready; ``None`` while it is not Ready."""
+    terminating: bool
+
+
+def _timestamp(text: Any) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == type_:
+            return dict(condition)
+    return {}
+
+
+def _crash_loop(statuses: Iterable[Mapping[str, Any]]) -> str | None:
+    for container in statuses:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") != CRASH_LOOP_REASON:
+            continue
+        last = (container.get("lastState") or {}).get("terminated") or {}
+        exit_text = ""
+        if last:
+            exit_text = f", last exit {last.get('exitCode', '?')}"
+            if last.get("reason"):
+                exit_text += f" ({last['reason']})"
+        restarts = int(container.get("restartCount") or 0)
+        return (
+            f"container {container.get('name', '?')} restarted {restarts} times{exit_text}: "
+            f"{waiting.get('message') or CRASH_LOOP_REASON}"
+        )
+    return None
+
+
+def _ready_since(ready: Mapping[str, Any], meta: Mapping[str, Any]) -> float | None:
+    if ready.get("status") != "True":
+        return None
+    return _timestamp(ready.get("lastTransitionTime")) or _timestamp(meta.get("creationTimestamp"))
+
+
+def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    containers = [
+        *(status.get("initContainerStatuses") or ()),
+        *(status.get("containerStatuses") or ()),
+    ]
+    scheduled = _condition(status, "PodScheduled")
+    unschedulable = None
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        unschedulable = str(scheduled.get("message") or "the scheduler found no node")
+    return PodFacts(
+        name=str(meta.get("name", "")),
+        created_at=_timestamp(meta.get("creationTimestamp")),
+        unschedulable=unschedulable,
+        crash_looping=_crash_loop(containers),
+        restarts=sum(int(c.get("restartCount") or 0) for c in containers),
+        ready_since=_ready_since(_condition(status, "Ready"), meta),
+        terminating=bool(meta.get("deletionTimestamp")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PodSummary:
+    """Placement and crashes of one ModelDeployment's pods at one moment."""
+
+    unschedulable: tuple[PodFacts, ...] = ()
+    """Pods the scheduler cannot place now (within the timeout: capacity on its way)."""
+    unplaceable: tuple[PodFacts, ...] = ()
+    """The unschedulable ones pending longer than the provisioning timeout: the cluster
+    is the limit; they no longer count as capacity on its way."""
+    crash_looping: tuple[PodFacts, ...] = ()
+    provisioning_timeout_s: float = 600.0
+    ready_since: Mapping[str, float] = field(default_factory=dict)
+    """Ready pods by name: when each became Ready (a pod ready for less than a scrape
+    interval may not be in Prometheus yet)."""
+
+    @property
+    def scheduler_message(self) -> str | None:
+        pods = self.unplaceable or self.unschedulable
+        return pods[0].unschedulable if pods else None
+
+
+def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: float) -> PodSummary:
+    """Pods being deleted are left out: they are neither capacity nor a problem to report."""
+    live = sorted((p for p in pods if not p.terminating), key=lambda p: p.name)
+    unschedulable = tuple(p for p in live if p.unschedulable is not None)
+    unplaceable = tuple(
+        p
+        for p in unschedulable
+        if p.created_at is not None and now - p.created_at >= provisioning_timeout_s
+    )
+    return PodSummary(
+        unschedulable=unschedulable,
+        unplaceable=unplaceable,
+        crash_looping=tuple(p for p in live if p.crash_looping is not None),
+        provisioning_timeout_s=provisioning_timeout_s,
+        ready_since={p.name: p.ready_since for p in live if p.ready_since is not None},
+    )

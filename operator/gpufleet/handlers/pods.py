@@ -1,0 +1,87 @@
+"""The operator watches its Deployments and pods: indexes, and status from pod events.
+
+Both indexes are fed by watches, so the scaling loop and every status write read
+them without an API call. A pod event rewrites ``Ready`` and ``Schedulable`` (and
+posts an Event when either changes): a pod that cannot be placed or crash-loops is
+seen when it happens, not at the next Deployment event.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+
+from gpufleet.domain.manifests.identity import MANAGED_BY, OWNER_LABEL
+from gpufleet.domain.pods import PodFacts, pod_facts, summarize
+from gpufleet.domain.readiness import DeploymentFacts, deployment_facts
+from gpufleet.domain.spec import ModelDeploymentSpec, SpecError
+from gpufleet.handlers.context import context_of
+from gpufleet.handlers.reporting import md_reference, post_events
+from gpufleet.services.reconcile import Observed, observed_status, validate
+from gpufleet.services.status import update_status
+
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+Key = tuple[str, str]
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def managed_deployments(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, DeploymentFacts | None]:
+    """Replica counts and rollout state of every managed Deployment."""
+    return {(namespace or "", name): deployment_facts(dict(body))}
+
+
+@kopf.index("", "v1", "pods", labels=MANAGED)
+def managed_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, PodFacts]:
+    """Every managed pod, by the ModelDeployment it serves."""
+    owner = labels.get(OWNER_LABEL)
+    if not owner:
+        return {}
+    return {(namespace or "", str(owner)): pod_facts(dict(body))}
+
+
+def observe(indexes: dict[str, Any], key: Key, spec: ModelDeploymentSpec, now: float) -> Observed:
+    """The Deployment and pods of ``key`` as the watches last saw them."""
+    deployments: kopf.Index[Key, DeploymentFacts | None] = indexes["managed_deployments"]
+    pods: kopf.Index[Key, PodFacts] = indexes["managed_pods"]
+    found = list(deployments.get(key, []))
+    timeout = float(spec.scaling.provisioning_timeout_seconds)
+    return Observed(
+        deployment=found[0] if found else None,
+        pods=summarize(pods.get(key, []), now, timeout),
+    )
+
+
+async def report_observed(
+    memo: kopf.Memo, indexes: dict[str, Any], namespace: str, owner_name: str
+) -> None:
+    """Rewrite the owner's replica counts, ``Ready`` and ``Schedulable`` from the indexes."""
+    modeldeployments: kopf.Index[Key, dict[str, Any]] = indexes["modeldeployments"]
+    entries = list(modeldeployments.get((namespace, owner_name), []))
+    if not entries:
+        return  # the owner is gone: garbage collection takes the rest
+    md = entries[0]
+    ctx = context_of(memo)
+    try:
+        spec, price = validate(md["spec"], ctx.settings.gpu_prices)
+    except SpecError:
+        return  # reported on the ModelDeployment by the reconcile handler
+    now = time.time()
+    observed = observe(indexes, (namespace, owner_name), spec, now)
+    compute = observed_status(spec, price, observed, md.get("generation"), now)
+    write = await update_status(ctx.api, namespace, owner_name, compute, known=md.get("known"))
+    post_events(md_reference(namespace, owner_name, md["uid"]), write.events)
+
+
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+async def pod_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    owner = labels.get(OWNER_LABEL)
+    if owner:
+        await report_observed(memo, kwargs, namespace or "", str(owner))

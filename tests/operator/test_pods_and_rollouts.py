@@ -1,0 +1,197 @@
+"""What the operator says about its pods and rollouts, on the API emulator.
+
+The emulator runs no scheduler, kubelet or Deployment controller: each test writes
+what those would (a pod's PodScheduled condition, a container in CrashLoopBackOff,
+the Deployment's Progressing condition) and checks what a user then reads on the
+ModelDeployment: its conditions, status and Events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.operator.specs import minimal_spec
+from tests.support.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    MODELDEPLOYMENTS,
+    Kind,
+    Kube,
+    condition,
+    modeldeployment,
+)
+from tests.support.operator import running_operator
+from tests.support.waiting import wait_for
+
+NS = "default"
+PODS = Kind("", "v1", "pods")
+SCHEDULER_SAYS = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+
+
+@pytest.fixture
+def operator(kube: Kube, kubeconfig: str) -> Iterator[None]:
+    # One-second ticks: the provisioning timeout is judged on the scaling loop's tick.
+    with running_operator(kubeconfig, GPUFLEET_TICK_SECONDS="1"):
+        yield
+
+
+def _apply(kube: Kube, name: str, **overrides: Any) -> None:
+    response = kube.create(MODELDEPLOYMENTS, NS, modeldeployment(name, minimal_spec(**overrides)))
+    assert response.status_code == 201, response.text
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, name), what="Deployment")
+
+
+def _pod(kube: Kube, owner: str, pod: str, status: dict[str, Any]) -> None:
+    """A pod of ``owner``'s Deployment, as its ReplicaSet would create it, then its status."""
+    labels = {"app.kubernetes.io/managed-by": "gpufleet", "gpufleet.io/modeldeployment": owner}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": pod, "namespace": NS, "labels": labels},
+        "spec": {"containers": [{"name": "server", "image": "triton"}]},
+    }
+    assert kube.create(PODS, NS, body).status_code == 201
+    assert kube.merge_patch(PODS, NS, pod, {"status": status}, sub="status").ok
+
+
+def _condition(kube: Kube, name: str, type_: str) -> dict[str, Any]:
+    return condition(kube.get(MODELDEPLOYMENTS, NS, name), type_) or {}
+
+
+def _wait_condition(kube: Kube, name: str, type_: str, status: str, reason: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        found = _condition(kube, name, type_)
+        return found if (found.get("status"), found.get("reason")) == (status, reason) else None
+
+    return wait_for(probe, what=f"{type_}={status} ({reason})")
+
+
+def _event_reasons(kube: Kube) -> set[str]:
+    return {str(e.get("reason")) for e in kube.list(EVENTS, NS)}
+
+
+UNSCHEDULABLE = {
+    "phase": "Pending",
+    "conditions": [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": SCHEDULER_SAYS,
+        }
+    ],
+}
+
+
+def test_a_pod_the_cluster_cannot_place_is_reported_then_stops_counting(
+    kube: Kube, operator: None
+) -> None:
+    _apply(kube, "llama", scaling={"minReplicas": 1, "provisioningTimeoutSeconds": 3})
+    _pod(kube, "llama", "llama-abc12", UNSCHEDULABLE)
+    waiting = _wait_condition(kube, "llama", "Schedulable", "False", "Unschedulable")
+    assert SCHEDULER_SAYS in waiting["message"]
+    status = kube.get(MODELDEPLOYMENTS, NS, "llama")["status"]  # type: ignore[index]
+    assert status["unschedulableReplicas"] == 1
+    # Ready says why nothing serves yet, with the scheduler's words.
+    assert SCHEDULER_SAYS in _condition(kube, "llama", "Ready")["message"]
+    wait_for(lambda: "Unschedulable" in _event_reasons(kube), what="an Unschedulable Event")
+    # Past provisioningTimeoutSeconds no node autoscaler came: the cluster is the limit.
+    timed_out = _wait_condition(kube, "llama", "Schedulable", "False", "ProvisioningTimedOut")
+    assert "the cluster limits the fleet" in timed_out["message"]
+    assert SCHEDULER_SAYS in timed_out["message"]
+    # A node arrives and the pod is placed.
+    placed = {"conditions": [{"type": "PodScheduled", "status": "True"}], "phase": "Running"}
+    assert kube.merge_patch(PODS, NS, "llama-abc12", {"status": placed}, sub="status").ok
+    _wait_condition(kube, "llama", "Schedulable", "True", "PodsScheduled")
+    assert kube.get(MODELDEPLOYMENTS, NS, "llama")["status"]["unschedulableReplicas"] == 0  # type: ignore[index]
+
+
+def test_crash_looping_pods_make_the_fleet_not_ready(kube: Kube, operator: None) -> None:
+    _apply(kube, "bert")
+    crashing = {
+        "phase": "Running",
+        "conditions": [{"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": [
+            {
+                "name": "server",
+                "ready": False,
+                "restartCount": 6,
+                "state": {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": "back-off 2m40s restarting failed container",
+                    }
+                },
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+            }
+        ],
+    }
+    _pod(kube, "bert", "bert-x1", crashing)
+    ready = _wait_condition(kube, "bert", "Ready", "False", "PodsCrashLooping")
+    assert "bert-x1" in ready["message"]
+    assert "container server restarted 6 times, last exit 1 (Error)" in ready["message"]
+    wait_for(lambda: "PodsCrashLooping" in _event_reasons(kube), what="a PodsCrashLooping Event")
+    # The container comes up and the Deployment counts it ready.
+    healthy = {
+        "containerStatuses": [
+            {"name": "server", "ready": True, "restartCount": 6, "state": {"running": {}}}
+        ],
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+    assert kube.merge_patch(PODS, NS, "bert-x1", {"status": healthy}, sub="status").ok
+    deployment_status = {"replicas": 1, "readyReplicas": 1}
+    kube.merge_patch(DEPLOYMENTS, NS, "bert", {"status": deployment_status}, sub="status")
+    _wait_condition(kube, "bert", "Ready", "True", "Serving")
+
+
+def test_a_rollout_past_its_progress_deadline_is_not_ready(kube: Kube, operator: None) -> None:
+    _apply(kube, "vit")
+    kube.merge_patch(
+        DEPLOYMENTS, NS, "vit", {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+    )
+    _wait_condition(kube, "vit", "Ready", "True", "Serving")
+    # A new image never becomes ready; the Deployment controller gives up on progress.
+    stuck = {
+        "conditions": [
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": 'ReplicaSet "vit-7d9f" has timed out progressing.',
+            }
+        ]
+    }
+    kube.merge_patch(DEPLOYMENTS, NS, "vit", {"status": stuck}, sub="status")
+    ready = _wait_condition(kube, "vit", "Ready", "False", "RolloutFailed")
+    assert 'ReplicaSet "vit-7d9f" has timed out progressing.' in ready["message"]
+    wait_for(lambda: "RolloutFailed" in _event_reasons(kube), what="a RolloutFailed Event")
+    # A fixed spec rolls out: the controller reports progress again.
+    progressing = {
+        "conditions": [
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+        ]
+    }
+    kube.merge_patch(DEPLOYMENTS, NS, "vit", {"status": progressing}, sub="status")
+    _wait_condition(kube, "vit", "Ready", "True", "Serving")
+
+
+def test_deleting_while_the_operator_is_down_completes(kube: Kube, kubeconfig: str) -> None:
+    with running_operator(kubeconfig, GPUFLEET_TICK_SECONDS="1"):
+        _apply(kube, "gone")
+        wait_for(
+            lambda: _condition(kube, "gone", "Reconciled").get("status") == "True",
+            what="reconciled",
+        )
+        # The scaling loop runs for it (a kopf timer or daemon would add a finalizer here).
+        wait_for(
+            lambda: kube.get(MODELDEPLOYMENTS, NS, "gone")["status"].get("replicas") == 1,  # type: ignore[index]
+            what="status from the Deployment",
+        )
+        assert not kube.get(MODELDEPLOYMENTS, NS, "gone")["metadata"].get("finalizers")  # type: ignore[index]
+    # The operator is down: the deletion neither waits for it nor leaves children behind.
+    assert kube.delete(MODELDEPLOYMENTS, NS, "gone").ok
+    wait_for(lambda: kube.get(MODELDEPLOYMENTS, NS, "gone") is None, what="ModelDeployment gone")
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, "gone") is None, what="children collected")
