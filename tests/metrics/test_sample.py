@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -332,3 +333,15 @@ def test_a_classic_triton_fleet_has_no_llm_signals_and_does_not_miss_them() -> N
     assert obs.kv_cache_usage is None
     assert obs.running_requests is None
     assert obs.unknown == {}
+
+
+def test_a_pod_younger_than_the_rate_window_gives_lower_bounds() -> None:
+    # rate() over a series younger than its window extrapolates from less time, so a
+    # pod scraped 3 times of the window's 6 reports less than it serves.
+    sample = replace(fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": 3})), window_scrapes=6)
+    obs = sample.observations("prod", "llm", expected_pods=2)
+    assert obs.unknown == {}
+    assert obs.request_rate == pytest.approx(10.0)
+    assert obs.lower_bounds["request_rate"] == pytest.approx(10.0)
+    settled = replace(sample, signals={**sample.signals, **scraped({"llm-a": 6, "llm-b": 6})})
+    assert settled.observations("prod", "llm", expected_pods=2).lower_bounds == {}

@@ -179,8 +179,9 @@ QUERIES: tuple[SignalQuery, ...] = (
                 _VLLM_ALL, "max by ($by) (count_over_time(vllm:num_requests_running{$sel}[$w]))"
             ),
         ),
-        "Scrapes of each pod within the rate window: below 2 the pod is warming up (rate() "
-        "needs two samples), so its missing rates are not a loss of metrics.",
+        "Scrapes of each pod within the rate window: fewer than the window holds, the pod is "
+        "warming up (rate() has no value below two samples, and understates a series "
+        "younger than the window): its rates are lower bounds, not a loss of metrics.",
     ),
     SignalQuery(
         Signal.ENGINE,

@@ -81,6 +81,9 @@ class FleetMetricsReader:
             signals=signals,
             unreachable=unreachable,
             warm_up_seconds=WARM_UP_SCRAPES * self._settings.scrape_interval_seconds,
+            window_scrapes=math.floor(
+                self._settings.rate_window_seconds / self._settings.scrape_interval_seconds
+            ),
         )
 
     async def activation(self, promql: str) -> ActivationValue:

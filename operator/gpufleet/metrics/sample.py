@@ -6,11 +6,13 @@ the ModelDeployment has no fresh samples, an expected pod is missing or stale,
 or a value is NaN/Inf. Pods whose last scrape is older than ``stale_after``
 are left out of every signal (their rates describe the past).
 
-A pod that is warming up is not a loss of metrics: one Prometheus has scraped fewer
-than twice within the rate window (``rate()`` has no value for it yet), or a ready pod
-it has not scraped yet that became ready less than ``warm_up_seconds`` ago. Sums over
-the other pods are then known, and also listed in ``lower_bounds``: the warming pod's
-share is missing, so they may understate the load, never overstate it.
+A pod that is warming up is not a loss of metrics: one whose series do not yet span
+the rate window (scraped fewer than twice, ``rate()`` has no value for it; or a few
+times, and ``rate()`` extrapolates from a series younger than the window, understating
+it), or a ready pod Prometheus has not scraped yet that became ready less than
+``warm_up_seconds`` ago. Sums over the pods are then known, and also listed in
+``lower_bounds``: a warming pod's share is missing or understated, so they may
+understate the load, never overstate it.
 
 A signal the pod's engine does not export (TTFT of a classic Triton model) is
 ``None`` and not listed as unknown: there is nothing to wait for.
@@ -58,6 +60,9 @@ class FleetSample:
     warm_up_seconds: float = 0.0
     """How long a ready pod may go unscraped before its absence counts as a loss
     (two scrape intervals: discovery, then a first scrape)."""
+    window_scrapes: int = 2
+    """Scrapes of a pod within the rate window once its series span the whole window;
+    fewer: the pod is warming up."""
 
     def result(self, signal: Signal) -> SignalResult:
         return self.signals.get(signal, _NOT_QUERIED)
@@ -103,7 +108,7 @@ class FleetSample:
         if problem is not None:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
         key = (namespace, name)
-        aggregator = _Aggregator(self, key, fresh, self._scraped_once(key, fresh))
+        aggregator = _Aggregator(self, key, fresh, self._young(key, fresh))
         short = _pods_short(fresh, stale, len(unscraped), expected_pods)
         if short is not None:
             return replace(
@@ -123,10 +128,12 @@ class FleetSample:
             if pod not in seen and self.at - since < self.warm_up_seconds
         )
 
-    def _scraped_once(self, key: FleetKey, fresh: list[str]) -> frozenset[str]:
-        """Fresh pods scraped fewer than twice in the rate window: rate() has no value yet."""
+    def _young(self, key: FleetKey, fresh: list[str]) -> frozenset[str]:
+        """Fresh pods whose series do not span the rate window yet (their rates are
+        missing, or understated by Prometheus's extrapolation)."""
         counts = self.result(Signal.SCRAPES).values.get(key, {})
-        return frozenset(p for p in fresh if p in counts and counts[p] < 2)
+        needed = max(2, self.window_scrapes)
+        return frozenset(p for p in fresh if p in counts and counts[p] < needed)
 
 
 _ALL = (
@@ -190,8 +197,6 @@ class _Aggregator:
         self._pods = pods
         self._warming = warming
         self.unknown: dict[str, str] = {}
-        self.partial: set[str] = set()
-        """Signals summed without a warming pod's share."""
 
     def per_pod(self, signal: Signal) -> PerPod | str:
         """Values of every fresh pod (a warming pod may lack one), or why they are unusable."""
@@ -205,8 +210,6 @@ class _Aggregator:
         bad = [p for p in self._pods if p in values and not math.isfinite(values[p])]
         if bad:
             return f"NaN/Inf {signal.value} from pods {', '.join(bad)}"
-        if missing:
-            self.partial.add(signal.value)
         return {p: values[p] for p in self._pods if p in values}
 
     def total(self, signal: Signal, name: str) -> float | None:
@@ -328,8 +331,8 @@ class _Aggregator:
         )
         bounds = self.lower_bounds()
         bounded = {n for n in bounds if n in self.unknown}
-        if unscraped or self.partial:
-            # A warming pod's share is missing: every known load sum is a lower bound.
+        if unscraped or self._warming:
+            # A warming pod's share is missing or understated: known load sums are lower bounds.
             bounded |= {n for n in bounds if getattr(obs, n) is not None}
         if obs.request_rate is not None and obs.failure_rate is None:
             bounded.add("request_rate")  # served only: the failures are not counted

@@ -1,0 +1,285 @@
+"""The engine -> signal table against real Prometheus, with each engine's documented names.
+
+Small exporters play a vLLM server (new metric names, and one with the deprecated
+ones), Triton with a TensorRT-LLM backend model, and Triton with its vLLM backend:
+each serves the names and labels its project documents, with counters growing at
+known rates and histograms whose observations all fall in one known bucket. The
+Debian ``prometheus`` scrapes them; the operator's reader must read every signal from
+each, recognise the engine, and leave what an engine does not export out of
+``unknown``. Slow (~20 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gpufleet.domain.scaling.types import Observations
+from gpufleet.metrics.queries import Engine
+from gpufleet.metrics.reader import FleetMetricsReader
+from gpufleet.settings import OperatorSettings
+
+pytestmark = pytest.mark.slow
+
+NAMESPACE = "llm"
+
+
+class Exposition:
+    """Prometheus text exposition of counters growing at fixed rates since ``start``."""
+
+    def __init__(self, elapsed: float) -> None:
+        self.elapsed = elapsed
+        self.lines: list[str] = []
+
+    def gauge(self, name: str, labels: str, value: float) -> None:
+        self.lines += [f"# TYPE {name} gauge", f"{name}{{{labels}}} {value}"]
+
+    def counter(self, name: str, labels: str, per_s: float) -> None:
+        self.lines += [f"# TYPE {name} counter", f"{name}{{{labels}}} {per_s * self.elapsed}"]
+
+    def histogram(
+        self, name: str, labels: str, per_s: float, observed: float, bounds: list[float]
+    ) -> None:
+        """``per_s`` observations a second, each equal to ``observed``."""
+        count = per_s * self.elapsed
+        self.lines.append(f"# TYPE {name} histogram")
+        for bound in bounds:
+            filled = count if observed <= bound else 0.0
+            self.lines.append(f'{name}_bucket{{{labels},le="{bound}"}} {filled}')
+        self.lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {count}')
+        self.lines.append(f"{name}_sum{{{labels}}} {count * observed}")
+        self.lines.append(f"{name}_count{{{labels}}} {count}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+SECONDS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
+MILLIS = [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+TOKENS = [10.0, 50.0, 100.0, 500.0, 1000.0]
+
+
+def vllm(out: Exposition, *, deprecated: bool) -> None:
+    """vLLM's /metrics: 5 finished req/s (4 stop, 1 length) and 0.5 aborted."""
+    m = 'model_name="llama"'
+    out.gauge("vllm:num_requests_waiting", m, 3)
+    out.gauge("vllm:num_requests_running", m, 7)
+    out.gauge(
+        "vllm:gpu_cache_usage_perc" if deprecated else "vllm:kv_cache_usage_perc",
+        m,
+        0.8 if deprecated else 0.6,
+    )
+    out.counter("vllm:prompt_tokens_total", m, 1000)
+    out.counter("vllm:generation_tokens_total", m, 200)
+    out.counter("vllm:request_success_total", f'finished_reason="stop",{m}', 4)
+    out.counter("vllm:request_success_total", f'finished_reason="length",{m}', 1)
+    out.counter("vllm:request_success_total", f'finished_reason="abort",{m}', 0.5)
+    out.histogram("vllm:time_to_first_token_seconds", m, 5.5, 0.3, SECONDS)
+    out.histogram("vllm:e2e_request_latency_seconds", m, 5.5, 2.0, SECONDS)
+    out.histogram("vllm:request_queue_time_seconds", m, 5.5, 0.1, SECONDS)
+    # New vLLM exports both ITL names; the deprecated one here disagrees, to see which wins.
+    out.histogram(
+        "vllm:time_per_output_token_seconds", m, 200, 0.09 if not deprecated else 0.03, SECONDS
+    )
+    if not deprecated:
+        out.histogram("vllm:inter_token_latency_seconds", m, 200, 0.03, SECONDS)
+
+
+def triton_core(out: Exposition, success_per_s: float) -> None:
+    m = 'model="llm",version="1"'
+    out.gauge("nv_inference_pending_request_count", m, 0)
+    out.counter("nv_inference_request_success", m, success_per_s)
+    out.counter("nv_inference_request_failure", f'{m},reason="BACKEND"', 0)
+    out.counter("nv_inference_count", m, success_per_s)
+    out.counter("nv_inference_exec_count", m, success_per_s)
+    out.counter("nv_inference_request_duration_us", m, success_per_s * 900_000)
+    out.counter("nv_inference_queue_duration_us", m, success_per_s * 1_000)
+    out.counter("nv_inference_compute_infer_duration_us", m, success_per_s * 800_000)
+
+
+def triton_trtllm(out: Exposition) -> None:
+    """Triton with a TensorRT-LLM model: 3 req/s, first responses in 120 ms."""
+    triton_core(out, 3)
+    m = 'model="tensorrt_llm",version="1"'
+    for kind, value in {
+        "waiting": 4,
+        "scheduled": 5,
+        "context": 1,
+        "active": 9,
+        "max": 512,
+    }.items():
+        out.gauge("nv_trt_llm_request_metrics", f'{m},request_type="{kind}"', value)
+    for kind, value in {"max": 1000, "used": 250, "free": 750, "tokens_per": 64}.items():
+        out.gauge("nv_trt_llm_kv_cache_block_metrics", f'{m},kv_cache_block_type="{kind}"', value)
+    out.histogram(
+        "nv_llm_input_token_len", f'{m},response_metric_type="total_input_tokens"', 3, 200, TOKENS
+    )
+    out.histogram(
+        "nv_llm_output_token_len", f'{m},response_metric_type="total_output_tokens"', 3, 50, TOKENS
+    )
+    out.histogram(
+        "nv_inference_first_response_histogram_ms", 'model="ensemble",version="1"', 3, 120, MILLIS
+    )
+
+
+def triton_vllm(out: Exposition) -> None:
+    """Triton's vLLM backend: Triton's counters (2 req/s) beside its vllm: metrics."""
+    triton_core(out, 2)
+    m = 'model="vllm_model",version="1"'
+    out.gauge("vllm:num_requests_running", m, 2)
+    out.gauge("vllm:num_requests_waiting", m, 1)
+    out.gauge("vllm:gpu_cache_usage_perc", m, 0.3)
+    out.counter("vllm:prompt_tokens_total", m, 300)
+    out.counter("vllm:generation_tokens_total", m, 80)
+    out.histogram("vllm:time_to_first_token_seconds", m, 2, 0.07, SECONDS)
+    out.histogram("vllm:time_per_output_token_seconds", m, 80, 0.02, SECONDS)
+    out.histogram("vllm:e2e_request_latency_seconds", m, 2, 0.9, SECONDS)
+
+
+class FakePod:
+    def __init__(self, render: Callable[[Exposition], None]) -> None:
+        start = time.monotonic()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                out = Exposition(time.monotonic() - start)
+                render(out)
+                body = out.text().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+PODS: dict[str, tuple[str, Callable[[Exposition], None]]] = {
+    "chat-0": ("chat", lambda out: vllm(out, deprecated=False)),
+    "chat-1": ("chat", lambda out: vllm(out, deprecated=True)),
+    "trt-0": ("trt", triton_trtllm),
+    "tv-0": ("tv", triton_vllm),
+}
+
+
+@pytest.fixture(scope="module")
+def reader() -> Iterator[FleetMetricsReader]:
+    if shutil.which("prometheus") is None:
+        pytest.skip("the Debian prometheus binary is not installed")
+    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+
+    pods = {name: FakePod(render) for name, (_, render) in PODS.items()}
+    prometheus = PrometheusServer(scrape_interval_s=0.5)
+    try:
+        prometheus.start()
+        prometheus.set_targets(
+            [
+                ScrapeTarget(
+                    pods[name].address,
+                    {"namespace": NAMESPACE, "modeldeployment": md, "pod": name},
+                )
+                for name, (md, _) in PODS.items()
+            ]
+        )
+        settings = OperatorSettings(
+            prometheus_url=prometheus.url,
+            rate_window_seconds=4.0,
+            scrape_interval_seconds=0.5,
+            stale_after_seconds=5.0,
+            query_timeout_seconds=2.0,
+        )
+        yield FleetMetricsReader(settings)
+    finally:
+        prometheus.stop()
+        for pod in pods.values():
+            pod.stop()
+
+
+def observe(reader: FleetMetricsReader, name: str, pods: int) -> tuple[Observations, set[Engine]]:
+    """Observations once every pod has been scraped long enough for its rates to settle."""
+
+    async def poll() -> tuple[Observations, set[Engine]]:
+        deadline = time.monotonic() + 40
+        while True:
+            sample = await reader.sample()
+            obs = sample.observations(NAMESPACE, name, expected_pods=pods)
+            fresh, _ = sample.fresh_pods(NAMESPACE, name)
+            settled = None not in (obs.served_rate, obs.prompt_tokens_rate) and not obs.lower_bounds
+            if settled and time.monotonic() > start + 6:  # a rate window past the first scrape
+                return obs, set(sample.engines(NAMESPACE, name, fresh))
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name}: not settled within 40 s: {obs}")
+            await asyncio.sleep(0.5)  # the next scrape; polling a condition
+
+    start = time.monotonic()
+    return asyncio.run(poll())
+
+
+def test_vllm_with_new_and_deprecated_names(reader: FleetMetricsReader) -> None:
+    obs, engines = observe(reader, "chat", pods=2)
+    assert engines == {Engine.VLLM}
+    assert obs.queue_depth == 6.0
+    assert obs.running_requests == 14.0
+    assert obs.kv_cache_usage == pytest.approx(0.7)
+    assert obs.kv_cache_usage_max == pytest.approx(0.8)
+    assert obs.served_rate == pytest.approx(10.0, rel=0.1)
+    assert obs.failure_rate == pytest.approx(1.0, rel=0.1)
+    assert obs.request_rate == pytest.approx(11.0, rel=0.1)
+    assert obs.prompt_tokens_rate == pytest.approx(2000.0, rel=0.1)
+    assert obs.generation_tokens_rate == pytest.approx(400.0, rel=0.1)
+    # Quantiles interpolate within the bucket that holds every observation.
+    assert obs.ttft_p95_ms is not None
+    assert 250.0 < obs.ttft_p95_ms <= 500.0
+    assert obs.itl_p95_ms is not None
+    assert 25.0 < obs.itl_p95_ms <= 50.0
+    assert obs.p95_latency_ms is not None
+    assert 1000.0 < obs.p95_latency_ms <= 2500.0
+    assert obs.compute_ms_per_exec is None
+
+
+def test_triton_with_a_tensorrt_llm_backend(reader: FleetMetricsReader) -> None:
+    obs, engines = observe(reader, "trt", pods=1)
+    assert engines == {Engine.TRITON_TRTLLM}
+    assert obs.queue_depth == 4.0  # the backend's waiting requests, not Triton's empty queue
+    assert obs.running_requests == 5.0
+    assert obs.kv_cache_usage == pytest.approx(0.25)
+    assert obs.prompt_tokens_rate == pytest.approx(600.0, rel=0.1)
+    assert obs.generation_tokens_rate == pytest.approx(150.0, rel=0.1)
+    assert obs.ttft_p95_ms is not None
+    assert 100.0 < obs.ttft_p95_ms <= 200.0
+    assert obs.served_rate == pytest.approx(3.0, rel=0.1)
+    assert obs.itl_p95_ms is None  # the backend exports none; not "unknown" either
+    assert "itl_p95_ms" not in obs.unknown
+
+
+def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:
+    obs, engines = observe(reader, "tv", pods=1)
+    assert engines == {Engine.TRITON_VLLM}
+    assert obs.queue_depth == 1.0
+    assert obs.running_requests == 2.0
+    assert obs.kv_cache_usage == pytest.approx(0.3)
+    assert obs.served_rate == pytest.approx(2.0, rel=0.1)
+    assert obs.prompt_tokens_rate == pytest.approx(300.0, rel=0.1)
+    assert obs.ttft_p95_ms is not None
+    assert 50.0 < obs.ttft_p95_ms <= 75.0
+    assert obs.itl_p95_ms is not None
+    assert 10.0 < obs.itl_p95_ms <= 25.0
+    assert obs.compute_ms_per_exec == pytest.approx(800.0, rel=0.1)
