@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from gpufleet.devtools.prometheus import PrometheusServer, ScrapeTarget
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.types import FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import parse_spec
 from gpufleet.metrics.reader import FleetMetricsReader
 from gpufleet.settings import OperatorSettings
+from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_HEADER = """

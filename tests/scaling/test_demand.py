@@ -7,12 +7,14 @@ from collections.abc import Callable
 import pytest
 
 from gpufleet.domain.scaling.demand import (
-    MAX_TREND_GROWTH,
     arrival_rate,
     projected_rate,
     remember_rate,
     trend_window_s,
 )
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
+
+MAX_TREND_GROWTH = DEFAULT_TUNING.max_trend_growth
 
 TICK = 5.0
 COLD_START = 60.0
@@ -30,7 +32,7 @@ def samples(
 ) -> tuple[tuple[float, float], ...]:
     """Rate samples every tick over the trend window ending now, as the policy keeps them."""
     kept: tuple[tuple[float, float], ...] = ()
-    window = trend_window_s(COLD_START)
+    window = trend_window_s(COLD_START, DEFAULT_TUNING)
     steps = int(window / TICK)
     for i in range(steps + 1):
         late = JITTER[i % len(JITTER)] if jitter and i < steps else 0.0
@@ -42,7 +44,7 @@ def samples(
 def project(shape: Callable[[float], float], jitter: bool = False) -> tuple[float, float]:
     kept = samples(shape, jitter)
     rate = kept[-1][1]
-    return rate, projected_rate(kept, NOW, rate, COLD_START)
+    return rate, projected_rate(kept, NOW, rate, COLD_START, DEFAULT_TUNING)
 
 
 def test_a_flat_load_is_not_extrapolated() -> None:
@@ -75,7 +77,7 @@ def test_a_rise_that_began_a_minute_ago_is_seen_at_once(jitter: bool) -> None:
 def test_with_a_short_cold_start_late_ticks_still_see_a_rise() -> None:
     """A 30 s cold start reads the trend over one minute, which must keep its oldest
     tick when the ticks ran late."""
-    cold_start, window = 30.0, trend_window_s(30.0)
+    cold_start, window = 30.0, trend_window_s(30.0, DEFAULT_TUNING)
     kept: tuple[tuple[float, float], ...] = ()
     steps = int(window / TICK)
     now = NOW + 0.031  # this tick ran late; the one a minute ago did not
@@ -83,7 +85,7 @@ def test_with_a_short_cold_start_late_ticks_still_see_a_rise() -> None:
         at = now if i == steps else NOW - (steps - i) * TICK
         kept = remember_rate(kept, at, 20.0 - 0.1 * (NOW - at) + NOISE[i % len(NOISE)], window)
     rate = kept[-1][1]
-    assert projected_rate(kept, now, rate, cold_start) > rate + 2.0
+    assert projected_rate(kept, now, rate, cold_start, DEFAULT_TUNING) > rate + 2.0
 
 
 def test_a_step_that_already_happened_is_not_extrapolated() -> None:

@@ -24,6 +24,8 @@ def specs(draw: st.DrawFn) -> ModelDeploymentSpec:
     high = draw(st.integers(max(low, 1), 60))
     price = draw(st.sampled_from([0.5, 1.0, 2.5]))
     budget = draw(st.floats(max(low, 1) * price * 4, 200.0))  # affords minReplicas x 4 GPUs
+    # Zero replicas need an activation query (nothing else says requests wait).
+    activation = {"activation": {"query": "gateway_queue", "threshold": 0}} if low == 0 else {}
     return spec(
         target_ms=draw(st.sampled_from([500.0, 3000.0, 10000.0])),
         budget=budget,
@@ -31,6 +33,7 @@ def specs(draw: st.DrawFn) -> ModelDeploymentSpec:
         minReplicas=low,
         maxReplicas=high,
         scaleDownStabilizationSeconds=draw(st.sampled_from([0, 60, 300])),
+        **activation,
     )
 
 

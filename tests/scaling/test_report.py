@@ -30,7 +30,7 @@ def test_a_scale_up_reports_status_conditions_and_one_event() -> None:
     assert conditions["CostCapped"]["status"] == "False"
     assert conditions["MetricsAvailable"]["status"] == "True"
     assert all(c["observedGeneration"] == 7 for c in conditions.values())
-    scale_events = [e for e in report.events if e.reason == "ScaleUpLatency"]
+    scale_events = [e for e in report.events if e.reason == "ScaleUpLoad"]
     assert len(scale_events) == 1
     assert scale_events[0].message == d.reason
     warnings = {e.reason for e in report.events if e.type == "Warning"}

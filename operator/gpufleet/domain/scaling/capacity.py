@@ -1,156 +1,116 @@
-"""What one replica can serve, learned from exec counts, compute time and the measured p95.
+"""What one ready replica serves within the latency target: measured, with a model as prior.
 
-Batch time: each tick gives one point (mean batch = inferences per execution,
-compute ms per execution); an exponentially weighted least-squares fit learns
-``a + c*b``. Until batch sizes vary enough to fit, a fixed share of the batch time
-is assumed (``PRIOR_FIXED_SHARE``): assuming none would size the fleet for small
-batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
+The requests a replica really serves -- HTTP, pre/post-processing and all -- are the
+ground truth; the batching model fitted to compute time (``prior.py``) only says what
+to expect before anything was measured, and how latency moves with load. Three
+measurements, each of the served rate per ready replica on a fleet whose size has
+settled (the latency window describes it):
 
-Largest batch: the server's ``max_batch_size`` is not in the metrics, so the model
-allows ``BATCH_OPTIMISM`` times the largest mean batch measured; as load grows,
-batches grow and so does this bound.
+- saturated (a backlog queued and growing): the replicas run flat out, so the served
+  rate per replica *is* their throughput; within the target they carry
+  ``max_utilization`` of it at most (a ceiling);
+- the target missed on a steady load: a replica carries ``capacity_margin`` less than
+  it was given (a ceiling);
+- the target met with slack: a replica carries at least what it was given (a floor).
 
-Tail factor: how many batch times the p95 is. The model says ~2 (wait for the
-batch in flight, then run in one's own); the measured p95 over the batch time
-now is the truth. It is learned only from a busy, settled fleet -- an idle
-replica's p95 is one batch time and says nothing about a loaded one. A target
-missed where the model said it would be met raises the factor, which lowers the
-rate one replica may carry within the target: a lower capacity, learned.
+A ceiling lowers the model's figure, a floor raises it; the newer of two contradicting
+measurements wins (requests changed). Both age out after ``capacity_memory_s``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gpufleet.domain.scaling.batching import ReplicaModel
-from gpufleet.domain.scaling.types import Observations, ScalerHistory
-
-FIT_DECAY = 0.98
-"""Weight kept per tick by old fit points (half-life ~35 ticks, ~3 minutes at 5 s)."""
-MIN_BATCH_SPREAD = 0.02
-"""Variance of the mean batch below which the slope is not trusted."""
-PRIOR_FIXED_SHARE = 0.5
-"""Share of a batch's time assumed fixed until batch sizes vary enough to fit it."""
-BATCH_OPTIMISM = 2.0
-PRIOR_TAIL_FACTOR = 2.0
-MIN_TAIL_FACTOR = 1.0
-MAX_TAIL_FACTOR = 4.0
-MAX_STEP = 1.25
-TAIL_SMOOTHING = 0.2
-"""Share of the way (in log space) the tail factor moves toward one measurement."""
-BUSY_FOR_LEARNING = 0.85
-"""Per-replica busy fraction from which the p95 describes a loaded replica. The p95 in
-batch times grows with load (a busier replica makes more requests wait for the batch
-in flight), and the fleet is sized near full batches: a factor learned on a lightly
-loaded fleet (after a scale-up overshoot, say) is too low and under-sizes the next rise."""
+from gpufleet.domain.scaling.tuning import PolicyTuning
+from gpufleet.domain.scaling.types import ScalerHistory
 
 
-def _finite_positive(value: float | None) -> bool:
-    return value is not None and math.isfinite(value) and value > 0.0
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """Requests/s one ready replica serves within the aimed latency, and where that
+    figure comes from (for the sentence a person reads)."""
+
+    per_replica: float
+    source: str
 
 
-def observe(obs: Observations, history: ScalerHistory) -> ScalerHistory:
-    """Add this tick's (mean batch, compute ms per execution) to the fit."""
-    exec_ms = obs.compute_ms_per_exec
-    if exec_ms is None or not _finite_positive(exec_ms):
-        return history
-    batch = obs.inferences_per_exec
-    if batch is None or not math.isfinite(batch) or batch < 1.0:
-        batch = 1.0
-    w, wb, wbb, wt, wbt = history.batch_fit or (0.0, 0.0, 0.0, 0.0, 0.0)
-    d = FIT_DECAY
-    fit = (
-        d * w + 1.0,
-        d * wb + batch,
-        d * wbb + batch * batch,
-        d * wt + exec_ms,
-        d * wbt + batch * exec_ms,
-    )
-    return replace(
-        history,
-        batch_fit=fit,
-        max_batch_seen=max(history.max_batch_seen or 1.0, batch),
-        batch_time=_fit_line(fit) or history.batch_time,
-    )
-
-
-def _fit_line(fit: tuple[float, ...]) -> tuple[float, float] | None:
-    """Least-squares ``(a, c)``; ``None`` without enough spread or with a<0 or c<=0."""
-    w, wb, wbb, wt, wbt = fit
-    mean_b, mean_t = wb / w, wt / w
-    var_b = wbb / w - mean_b * mean_b
-    if var_b < MIN_BATCH_SPREAD:
-        return None
-    slope = (wbt / w - mean_b * mean_t) / var_b
-    fixed = mean_t - slope * mean_b
-    if slope <= 0.0 or fixed < 0.0:
-        return None
-    return fixed, slope
-
-
-def batch_time_ms(history: ScalerHistory) -> tuple[float, float] | None:
-    """``(a, c)`` of batch time ``a + c*b`` ms, or ``None`` before any measurement."""
-    if history.batch_time is not None:
-        return history.batch_time
-    if not history.batch_fit:
-        return None
-    w, wb, _, wt, _ = history.batch_fit
-    mean_b, mean_t = wb / w, wt / w
-    per_request = mean_t * (1.0 - PRIOR_FIXED_SHARE) / mean_b
-    return mean_t - per_request * mean_b, per_request
-
-
-def tail_factor(history: ScalerHistory) -> float:
-    return history.tail_factor if history.tail_factor is not None else PRIOR_TAIL_FACTOR
-
-
-def replica_model(history: ScalerHistory) -> ReplicaModel | None:
-    """The replica as measured so far; ``None`` before any batch was executed."""
-    fit = batch_time_ms(history)
-    if fit is None:
-        return None
-    return ReplicaModel(
-        fixed_ms=fit[0],
-        per_request_ms=fit[1],
-        max_batch=BATCH_OPTIMISM * (history.max_batch_seen or 1.0),
-        tail_factor=tail_factor(history),
-    )
-
-
-def learn_tail_factor(
+def learn(
     history: ScalerHistory,
-    obs: Observations,
-    ready_replicas: int,
+    now: float,
     *,
-    trustworthy: bool,
-    aim_ms: float,
+    served_per_replica: float | None,
+    saturated: bool,
+    missed: bool,
+    slack: bool,
+    tuning: PolicyTuning,
 ) -> ScalerHistory:
-    """Move the tail factor toward measured p95 / batch time now (log space, smoothed).
+    """Fold this tick's measurement (if the fleet has settled) into the ceiling and floor."""
+    if served_per_replica is None or served_per_replica <= 0.0:
+        return history
+    if saturated:
+        return _ceiling(history, now, tuning.max_utilization * served_per_replica, "saturated")
+    if missed:
+        return _ceiling(history, now, (1.0 - tuning.capacity_margin) * served_per_replica, "missed")
+    if slack:
+        floor = history.capacity_floor
+        fresh = floor is not None and now - floor[0] <= tuning.capacity_memory_s
+        if not fresh or floor is None or served_per_replica >= floor[1]:
+            ceiling = history.capacity_per_replica
+            if ceiling is not None and served_per_replica > ceiling:
+                history = replace(history, capacity_per_replica=None, capacity_measured_at=None)
+            return replace(history, capacity_floor=(now, served_per_replica))
+    return history
 
-    Only from a busy replica -- or from one that misses ``aim_ms`` anyway: a replica
-    the model calls half idle yet answering late costs more per request than its
-    compute time says (HTTP, serialisation, a shared CPU), and only the measured p95
-    can say so."""
-    p95, exec_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_exec, obs.request_rate
-    batch = obs.inferences_per_exec or 1.0
-    if (
-        not trustworthy
-        or ready_replicas <= 0
-        or p95 is None
-        or exec_ms is None
-        or rate is None
-        or not _finite_positive(p95)
-        or not _finite_positive(exec_ms)
-    ):
-        return history
-    busy = (rate / ready_replicas) / batch * exec_ms / 1000.0
-    if busy < BUSY_FOR_LEARNING and p95 <= aim_ms:
-        return history
-    old = tail_factor(history)
-    # One measurement moves the factor at most MAX_STEP either way: a p95 window
-    # that still holds a burst's leftovers must not rewrite the model at once.
-    seen = min(old * MAX_STEP, max(old / MAX_STEP, p95 / exec_ms))
-    seen = min(MAX_TAIL_FACTOR, max(MIN_TAIL_FACTOR, seen))
-    new = math.exp(math.log(old) + TAIL_SMOOTHING * (math.log(seen) - math.log(old)))
-    return replace(history, tail_factor=new)
+
+def _ceiling(history: ScalerHistory, now: float, value: float, how: str) -> ScalerHistory:
+    old = history.capacity_per_replica
+    if old is not None and history.capacity_measured_at is not None and old < value:
+        # A lower ceiling measured within memory stands; a miss renews it.
+        value = old
+    floor = history.capacity_floor
+    if floor is not None and floor[1] > value:
+        history = replace(history, capacity_floor=None)
+    return replace(history, capacity_per_replica=value, capacity_measured_at=now, capacity_how=how)
+
+
+def forget_old(history: ScalerHistory, now: float, tuning: PolicyTuning) -> ScalerHistory:
+    """Drop measurements older than ``capacity_memory_s`` (a restored ceiling with no
+    time starts its memory now)."""
+    memory = tuning.capacity_memory_s
+    if history.capacity_per_replica is not None:
+        at = history.capacity_measured_at
+        if at is None:
+            history = replace(history, capacity_measured_at=now)
+        elif now - at > memory:
+            history = replace(history, capacity_per_replica=None, capacity_measured_at=None)
+    floor = history.capacity_floor
+    if floor is not None and now - floor[0] > memory:
+        history = replace(history, capacity_floor=None)
+    return history
+
+
+def estimate(
+    history: ScalerHistory, model: ReplicaModel | None, aim_ms: float | None, tuning: PolicyTuning
+) -> Capacity | None:
+    """What one replica serves within ``aim_ms``: the model's figure, bounded by what was
+    measured; ``None`` when neither the model nor a measurement says anything yet."""
+    value: float | None = None
+    source = ""
+    if model is not None:
+        by_model = tuning.max_utilization * model.max_rate
+        if aim_ms is not None:
+            by_model = min(by_model, model.rate_within(aim_ms))
+        value, source = by_model, "from the batch time"
+    ceiling = history.capacity_per_replica
+    if ceiling is not None and (value is None or ceiling < value):
+        how = history.capacity_how or "measured"
+        value = ceiling
+        source = "measured flat out" if how == "saturated" else "measured: more missed the target"
+    floor = history.capacity_floor
+    if floor is not None and (value is None or floor[1] > value):
+        value, source = floor[1], "measured within the target"
+    if value is None or not math.isfinite(value):
+        return None
+    return Capacity(per_replica=value, source=source)

@@ -8,9 +8,9 @@ Pods take a cold start to serve, so the fleet is sized for the load one cold
 start from now when the arrivals rise steadily (``projected_rate``: a
 least-squares trend, acted on only when it stands out of the noise and both
 halves of its window agree), capped so that a noisy window cannot ask for more
-than ``MAX_TREND_GROWTH`` times the current load. The trend is read over two
+than ``max_trend_growth`` times the current load. The trend is read over two
 windows and the higher projection wins: the last two cold starts (a long, steady
-rise) and the last ``MIN_TREND_WINDOW_S`` (a rise that began after a flat or
+rise) and the last ``min_trend_window_s`` (a rise that began after a flat or
 falling spell, which the long window's halves would not agree on until it is a
 cold start old -- too late for pods that take a cold start).
 """
@@ -20,24 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-MIN_TREND_WINDOW_S = 60.0
-"""Shortest window a trend is read over: shorter ones mostly show noise."""
-MAX_TREND_WINDOW_S = 300.0
-TREND_HORIZONS = 2.0
-"""The trend is read over this many cold starts (within the bounds above)."""
+from gpufleet.domain.scaling.tuning import PolicyTuning
+
 WINDOW_SLACK_S = 2.5
 """Half a 5 s tick: a window "of 60 s" keeps the tick about 60 s ago and counts as 60 s
 long even when the ticks, read off a clock, ran a few ms late or early."""
-MIN_TREND_SAMPLES = 6
-"""Fewest rate samples in each half of the window (the short window holds 13 at 5 s
-ticks; with ticks of 10 s or more only the long window can act)."""
-TREND_SIGNIFICANCE = 2.0
-"""A trend counts when its rise over the window is this many times the scatter around it."""
-TREND_AGREEMENT = 3.0
-"""Largest ratio between the two halves' slopes still read as one steady trend."""
-MAX_TREND_GROWTH = 1.5
-TREND_WEIGHT = 1.0
-"""Share of the extrapolated growth acted on."""
 
 
 def arrival_rate(
@@ -63,8 +50,9 @@ def arrival_rate(
     return max(0.0, completions_rate + (queue_depth - last_queue_depth) / elapsed)
 
 
-def trend_window_s(horizon_s: float) -> float:
-    return min(MAX_TREND_WINDOW_S, max(MIN_TREND_WINDOW_S, TREND_HORIZONS * horizon_s))
+def trend_window_s(horizon_s: float, tuning: PolicyTuning) -> float:
+    window = tuning.trend_cold_starts * horizon_s
+    return min(tuning.max_trend_window_s, max(tuning.min_trend_window_s, window))
 
 
 def remember_rate(
@@ -92,32 +80,41 @@ def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float,
 
 
 def projected_rate(
-    samples: tuple[tuple[float, float], ...], now: float, rate: float, horizon_s: float
+    samples: tuple[tuple[float, float], ...],
+    now: float,
+    rate: float,
+    horizon_s: float,
+    tuning: PolicyTuning,
 ) -> float:
     """The rate to size for: ``rate``, or the trend's value ``horizon_s`` ahead if higher,
-    read over the whole window and over its last ``MIN_TREND_WINDOW_S``."""
-    recent = tuple(s for s in samples if s[0] >= now - MIN_TREND_WINDOW_S - WINDOW_SLACK_S)
-    projected = _trend_projection(samples, now, rate, horizon_s)
+    read over the whole window and over its last ``min_trend_window_s``."""
+    start = now - tuning.min_trend_window_s - WINDOW_SLACK_S
+    recent = tuple(s for s in samples if s[0] >= start)
+    projected = _trend_projection(samples, now, rate, horizon_s, tuning)
     if len(recent) < len(samples):
-        projected = max(projected, _trend_projection(recent, now, rate, horizon_s))
+        projected = max(projected, _trend_projection(recent, now, rate, horizon_s, tuning))
     return projected
 
 
 def _trend_projection(
-    samples: tuple[tuple[float, float], ...], now: float, rate: float, horizon_s: float
+    samples: tuple[tuple[float, float], ...],
+    now: float,
+    rate: float,
+    horizon_s: float,
+    tuning: PolicyTuning,
 ) -> float:
     """``rate``, or the trend of ``samples`` ``horizon_s`` ahead if higher.
 
     The trend is the least-squares line through the window's rates. It is acted on
-    only when the rise it explains over the window is ``TREND_SIGNIFICANCE`` times
+    only when the rise it explains over the window is ``trend_significance`` times
     the scatter around it (a noisy flat load rarely is), and when both halves of the
-    window rise alike, within ``TREND_AGREEMENT`` (a ramp does; a step that already
+    window rise alike, within ``trend_agreement`` (a ramp does; a step that already
     happened rises in one half only, and extrapolating it would pile pods on).
     """
-    if len(samples) < 2 * MIN_TREND_SAMPLES or rate <= 0.0:
+    if len(samples) < 2 * tuning.min_trend_samples or rate <= 0.0:
         return rate
     span = now - samples[0][0]
-    if span < MIN_TREND_WINDOW_S - WINDOW_SLACK_S:
+    if span < tuning.min_trend_window_s - WINDOW_SLACK_S:
         return rate
     whole = _slope(samples)
     middle = samples[0][0] + span / 2.0
@@ -126,11 +123,11 @@ def _trend_projection(
     if whole is None or first is None or second is None:
         return rate
     slope, mean_t, mean_r, scatter = whole
-    if slope <= 0.0 or slope * span < TREND_SIGNIFICANCE * scatter:
+    if slope <= 0.0 or slope * span < tuning.trend_significance * scatter:
         return rate
     low, high = sorted((first[0], second[0]))
-    if low <= 0.0 or high > TREND_AGREEMENT * low:
+    if low <= 0.0 or high > tuning.trend_agreement * low:
         return rate
     level_now = mean_r + slope * (now - mean_t)
-    ahead = level_now + TREND_WEIGHT * slope * horizon_s
-    return min(max(rate, ahead), MAX_TREND_GROWTH * rate)
+    ahead = level_now + slope * horizon_s
+    return min(max(rate, ahead), tuning.max_trend_growth * rate)

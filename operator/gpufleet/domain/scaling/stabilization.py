@@ -3,16 +3,12 @@
 Like the HPA's ``behavior``: a scale-up takes the *lowest* recommendation of the
 scale-up window (0 s by default: act at once), a scale-down the *highest* of the
 scale-down window, so one quiet tick cannot shed the capacity a busy minute
-needed; and one decision removes at most half of the replicas.
+needed.
 """
 
 from __future__ import annotations
 
-import math
-
 Recommendations = tuple[tuple[float, int], ...]
-
-MAX_DOWN_FRACTION = 0.5
 
 
 def remember(recs: Recommendations, now: float, needed: int, window_s: float) -> Recommendations:
@@ -26,13 +22,6 @@ def scale_up_target(recs: Recommendations, now: float, window_s: float, needed: 
     """The lowest of ``needed`` now and the recommendations of the scale-up window."""
     start = now - window_s
     return min([needed, *(r[1] for r in recs if start <= r[0] < now)])
-
-
-def scale_down_target(recs: Recommendations, now: float, window_s: float, current: int) -> int:
-    start = now - window_s
-    highest = max(r[1] for r in recs if r[0] >= start)
-    step = max(1, math.ceil(current * MAX_DOWN_FRACTION))
-    return min(current, max(highest, current - step))
 
 
 def highest(recs: Recommendations, now: float, window_s: float) -> int:

@@ -92,6 +92,8 @@ class ReasonCode(StrEnum):
     SCALE_UP_LATENCY = "ScaleUpLatency"
     SCALE_UP_QUEUE = "ScaleUpQueue"
     SCALE_UP_LOAD = "ScaleUpLoad"
+    SCALE_UP_FORECAST = "ScaleUpForecast"
+    SCALE_UP_ACTIVATION = "ScaleUpActivation"
     SCALE_DOWN = "ScaleDown"
     SCALE_DOWN_STABILIZING = "ScaleDownStabilizing"
     WAITING_FOR_STARTING_PODS = "WaitingForStartingPods"
@@ -99,6 +101,7 @@ class ReasonCode(StrEnum):
     MIN_REPLICAS = "MinReplicas"
     MAX_REPLICAS = "MaxReplicas"
     COST_CAPPED = "CostCapped"
+    CLUSTER_FULL = "ClusterFull"
     METRICS_UNKNOWN_HOLD = "MetricsUnknownHold"
     METRICS_UNKNOWN_FALLBACK = "MetricsUnknownFallback"
 
@@ -145,15 +148,24 @@ class ScalerHistory:
     ready_since: float | None = None
     """When the ready replica count last changed (measurements before mix two sizes);
     ``None``: not seen to change since this history began."""
-    missed_load: tuple[float, float] | None = None
-    """(time, requests/s per ready replica) at which a settled fleet, sized enough by
-    the model, measured its p95 over the target: a ceiling the model did not see."""
     forecasts: tuple[tuple[float, int], ...] = ()
     """(time, replicas the forecast load needed) over the last cold start: a forecast
     holds the pods it ordered until it could have come true."""
     capacity_per_replica: float | None = None
-    """Requests/s one ready replica was measured to serve within the target (learned
-    from served rate, queue and latency); ``None``: not measured yet."""
+    """Requests/s one ready replica was measured to serve at most within the target (a
+    ceiling: it saturated, or more missed the target); ``None``: not measured."""
+    capacity_measured_at: float | None = None
+    capacity_how: str = ""
+    """How the ceiling was measured: "saturated" or "missed"."""
+    capacity_floor: tuple[float, float] | None = None
+    """(time, requests/s per ready replica) served with the target met with slack."""
+    demand_peaks: tuple[tuple[float, float], ...] = ()
+    """(window start, peak demand) per cold-start-long window of the recent past."""
+    backlog_since: float | None = None
+    """Since when the queue has held a backlog (``None``: it holds none)."""
+    idle_since: float | None = None
+    """Since when no request arrived, none was queued and the activation query stayed
+    at or below its threshold (``None``: not idle)."""
 
 
 @dataclass(frozen=True, slots=True)

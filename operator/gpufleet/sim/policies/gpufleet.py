@@ -55,7 +55,9 @@ class GpufleetPolicy(Policy):
                 "at": at,
                 "desired_replicas": d.desired_replicas,
                 "reason_code": d.reason_code.value,
+                "rule": d.rule,
                 "reason": d.reason,
+                "capacity_per_replica": d.capacity_per_replica,
                 "predicted_p95_ms": d.predicted_p95_ms,
                 "metrics_available": d.metrics_available,
             }

@@ -1,0 +1,306 @@
+"""What every rule reads: one tick's measurements, digested once.
+
+``observe`` turns (spec, fleet, observations, history, now) into a ``Context``: the
+demand (arrivals, failures included), what one replica serves within the target
+(``capacity.py``), the cold start, and the history updated with this tick's
+measurements. Rules (``rules.py``) only read it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from gpufleet.domain.scaling import capacity, coldstart, demand, prior, spikes
+from gpufleet.domain.scaling.batching import ReplicaModel
+from gpufleet.domain.scaling.budget import Limits
+from gpufleet.domain.scaling.capacity import Capacity
+from gpufleet.domain.scaling.tuning import PolicyTuning
+from gpufleet.domain.scaling.types import FleetState, Observations, ScalerHistory
+from gpufleet.domain.spec import ModelDeploymentSpec
+
+ESSENTIAL_SIGNALS = ("request_rate", "queue_depth")
+"""Signals without which the fleet cannot be sized; latency is a correction."""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyCheck:
+    """One latency target of the spec and its measured p95."""
+
+    name: str
+    target_ms: float
+    measured_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    spec: ModelDeploymentSpec
+    fleet: FleetState
+    obs: Observations
+    """The observations, unknown load signals replaced by their lower bounds."""
+    history: ScalerHistory
+    """The history with this tick's measurements folded in."""
+    now: float
+    limits: Limits
+    tuning: PolicyTuning
+    unknown: tuple[str, ...]
+    """Essential signals that are unknown (even if a lower bound stands in)."""
+    bounded: tuple[str, ...]
+    """Essential signals replaced by a lower bound (a pod not yet scraped twice)."""
+    horizon_s: float
+    """Seconds a pod ordered now takes to serve: the cold start, learned or the spec's."""
+    latency: tuple[LatencyCheck, ...]
+    aim_ms: float | None
+    """The request p95 the fleet is sized for: target minus headroom (``None``: no
+    request-latency target, e.g. an LLM fleet with TTFT/ITL targets only)."""
+    demand: float | None
+    """Requests/s the fleet must serve: completions + queue growth + failures."""
+    model: ReplicaModel | None
+    capacity: Capacity | None
+    normal_queue: float
+    """Requests a healthy fleet holds queued (no backlog)."""
+    settled: bool
+    """The ready count has held long enough for the measured p95 to describe it."""
+    steady: bool
+    """The demand held within ``steady_spread`` over ``settle_s``."""
+    search_limit: int
+
+    @property
+    def missed(self) -> LatencyCheck | None:
+        """The first latency target the measured p95 misses; ``None``: none missed."""
+        for check in self.latency:
+            if check.measured_ms is not None and check.measured_ms > check.target_ms:
+                return check
+        return None
+
+    @property
+    def excess_queue(self) -> float:
+        queue = self.obs.queue_depth
+        return 0.0 if queue is None else max(0.0, queue - self.normal_queue)
+
+    def replicas_for(self, rate: float) -> int:
+        """Fewest replicas that serve ``rate`` req/s within the target (0 for no load)."""
+        if rate <= 0.0:
+            return 0
+        cap = self.capacity
+        by_model = None
+        if self.model is not None:
+            aim = self.aim_ms if self.aim_ms is not None else math.inf
+            by_model = self.model.replicas_for(
+                rate, aim, self.tuning.max_utilization, self.search_limit
+            )
+        if cap is None or cap.per_replica <= 0.0:
+            return by_model if by_model is not None else 0
+        measured = math.ceil(rate / cap.per_replica - 1e-9)
+        if by_model is None:
+            return measured
+        # The model knows how a small fleet queues; a measurement knows what a replica serves.
+        model_rate = _model_rate(self)
+        if cap.per_replica < model_rate:
+            return max(by_model, measured)
+        if cap.per_replica > model_rate:
+            return min(by_model, measured)
+        return by_model
+
+
+def _model_rate(ctx: Context) -> float:
+    model = ctx.model
+    if model is None:
+        return 0.0
+    rate = ctx.tuning.max_utilization * model.max_rate
+    if ctx.aim_ms is not None:
+        rate = min(rate, model.rate_within(ctx.aim_ms))
+    return rate
+
+
+def lower_bounded(obs: Observations) -> tuple[Observations, tuple[str, ...]]:
+    """``obs`` with each unknown load signal replaced by its lower bound, if one is
+    known, and the names so replaced. Sizing for a lower bound of the load can only
+    under-size, so it may raise the fleet; the policy never lowers it on one."""
+    filled = {
+        name: obs.lower_bounds[name]
+        for name in ESSENTIAL_SIGNALS
+        if getattr(obs, name) is None and name in obs.lower_bounds
+    }
+    if not filled:
+        return obs, ()
+    bounded = replace(
+        obs,
+        request_rate=filled.get("request_rate", obs.request_rate),
+        queue_depth=filled.get("queue_depth", obs.queue_depth),
+    )
+    return bounded, tuple(filled)
+
+
+def latency_checks(spec: ModelDeploymentSpec, obs: Observations) -> tuple[LatencyCheck, ...]:
+    slo = spec.slo
+    pairs = (
+        ("p95", slo.latency_p95_ms, obs.p95_latency_ms),
+        ("TTFT p95", getattr(slo, "ttft_p95_ms", None), obs.ttft_p95_ms),
+        ("ITL p95", getattr(slo, "itl_p95_ms", None), obs.itl_p95_ms),
+    )
+    return tuple(
+        LatencyCheck(name, target, _finite(measured))
+        for name, target, measured in pairs
+        if target is not None
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def normal_queue(spec: ModelDeploymentSpec, fleet: FleetState, obs: Observations) -> float:
+    """Requests a healthy fleet holds: ``targetQueueDepth`` per ready replica, plus the
+    batch forming behind the one executing (a batching server's queue is never empty
+    under load, and that is no backlog)."""
+    batch = obs.inferences_per_exec
+    forming = batch if batch is not None and math.isfinite(batch) and batch > 1.0 else 1.0
+    return fleet.ready_replicas * (spec.scaling.target_queue_depth + 2.0 * forming)
+
+
+def observe(
+    spec: ModelDeploymentSpec,
+    fleet: FleetState,
+    observations: Observations,
+    history: ScalerHistory,
+    now: float,
+    limits: Limits,
+    tuning: PolicyTuning,
+) -> Context:
+    """This tick's context; the caller has checked that some load signal is known."""
+    history = coldstart.track(history, fleet, now)
+    unknown = tuple(n for n in ESSENTIAL_SIGNALS if getattr(observations, n) is None)
+    obs, bounded = lower_bounded(observations)
+    if "queue_depth" in bounded:
+        # A lower bound's change is no queue growth: forget the last depth.
+        history = replace(history, last_queue_depth=None)
+    horizon = coldstart.horizon_s(spec, history)
+    normal = normal_queue(spec, fleet, obs)
+    latency = latency_checks(spec, obs)
+    target = spec.slo.latency_p95_ms
+    aim = None if target is None else (1.0 - spec.scaling.latency_headroom) * target
+
+    arrivals: float | None = None
+    if obs.request_rate is not None:
+        arrivals = demand.arrival_rate(
+            obs.request_rate,
+            obs.queue_depth,
+            history.last_queue_depth,
+            history.last_observed_at,
+            now,
+            backlog_threshold=normal,
+        )
+        failures = obs.failure_rate
+        if failures is not None and math.isfinite(failures) and failures > 0.0:
+            # A request that failed or timed out was demand the fleet did not serve.
+            arrivals += failures
+        history = replace(
+            history,
+            rate_samples=demand.remember_rate(
+                history.rate_samples, now, arrivals, demand.trend_window_s(horizon, tuning)
+            ),
+            demand_peaks=spikes.remember(
+                history.demand_peaks,
+                now,
+                arrivals,
+                horizon,
+                tuning.miss_cost_cold_starts * horizon,
+            ),
+        )
+
+    history = replace(history, idle_since=_idle_since(spec, obs, history, arrivals, unknown, now))
+    settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
+    steady = _steady(history, now, tuning)
+    queue = obs.queue_depth
+    backlog_now = queue is not None and queue > normal
+    backlog_since = (history.backlog_since or now) if backlog_now else None
+    history = replace(history, backlog_since=backlog_since)
+
+    history = prior.observe(obs, history, tuning)
+    if target is not None and aim is not None:
+        last = history.last_queue_depth
+        calm = queue is not None and last is not None and queue <= normal and last <= normal
+        history = prior.learn_tail_factor(
+            history,
+            obs,
+            fleet.ready_replicas,
+            trustworthy=settled and calm,
+            aim_ms=aim,
+            tuning=tuning,
+        )
+    model = prior.replica_model(history, tuning)
+
+    history = capacity.forget_old(history, now, tuning)
+    served = obs.served_rate if obs.served_rate is not None else obs.request_rate
+    ready = fleet.ready_replicas
+    measurable = settled and ready > 0 and served is not None and fleet.starting_replicas == 0
+    if measurable and served is not None:
+        missed = any(c.measured_ms is not None and c.measured_ms > c.target_ms for c in latency)
+        within = all(
+            c.measured_ms is not None
+            and c.measured_ms <= (1.0 - spec.scaling.latency_headroom) * c.target_ms
+            for c in latency
+        )
+        persisted = backlog_since is not None and now - backlog_since >= tuning.rate_window_s
+        growing = (
+            queue is not None and history.last_queue_depth is not None
+            and queue >= history.last_queue_depth
+        )  # fmt: skip
+        history = capacity.learn(
+            history,
+            now,
+            served_per_replica=served / ready,
+            saturated=persisted and growing,
+            missed=missed and steady and not backlog_now,
+            slack=within and steady and not backlog_now and served > 0.0,
+            tuning=tuning,
+        )
+    cap = capacity.estimate(history, model, aim, tuning)
+    return Context(
+        spec=spec,
+        fleet=fleet,
+        obs=obs,
+        history=history,
+        now=now,
+        limits=limits,
+        tuning=tuning,
+        unknown=unknown,
+        bounded=bounded,
+        horizon_s=horizon,
+        latency=latency,
+        aim_ms=aim,
+        demand=arrivals,
+        model=model,
+        capacity=cap,
+        normal_queue=normal,
+        settled=settled,
+        steady=steady,
+        search_limit=max(4 * limits.upper, 64),
+    )
+
+
+def _idle_since(
+    spec: ModelDeploymentSpec,
+    obs: Observations,
+    history: ScalerHistory,
+    arrivals: float | None,
+    unknown: tuple[str, ...],
+    now: float,
+) -> float | None:
+    """Since when no request arrived or waited and the activation query (if set) stayed
+    known and at or below its threshold; ``None``: not idle now (or blind)."""
+    act = spec.scaling.activation
+    if act is None or unknown or arrivals is None or arrivals > 0.0:
+        return None
+    if (obs.queue_depth or 0.0) > 0.0 or obs.activation is None or obs.activation > act.threshold:
+        return None
+    return history.idle_since if history.idle_since is not None else now
+
+
+def _steady(history: ScalerHistory, now: float, tuning: PolicyTuning) -> bool:
+    recent = [r for t, r in history.rate_samples if t >= now - tuning.settle_s]
+    if len(recent) < 2:
+        return False
+    mean = sum(recent) / len(recent)
+    return mean > 0.0 and (max(recent) - min(recent)) / mean <= tuning.steady_spread

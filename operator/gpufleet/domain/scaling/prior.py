@@ -1,0 +1,138 @@
+"""What one replica can serve, learned from exec counts, compute time and the measured p95.
+
+Batch time: each tick gives one point (mean batch = inferences per execution,
+compute ms per execution); an exponentially weighted least-squares fit learns
+``a + c*b``. Until batch sizes vary enough to fit, a fixed share of the batch time
+is assumed (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
+batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
+
+Largest batch: the server's ``max_batch_size`` is not in the metrics, so the model
+allows ``PolicyTuning.batch_optimism`` times the largest mean batch measured; as load grows,
+batches grow and so does this bound.
+
+Tail factor: how many batch times the p95 is. The model says ~2 (wait for the
+batch in flight, then run in one's own); the measured p95 over the batch time
+now is the truth. It is learned only from a busy, settled fleet -- an idle
+replica's p95 is one batch time and says nothing about a loaded one. A target
+missed where the model said it would be met raises the factor, which lowers the
+rate one replica may carry within the target: a lower capacity, learned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from gpufleet.domain.scaling.batching import ReplicaModel
+from gpufleet.domain.scaling.tuning import PolicyTuning
+from gpufleet.domain.scaling.types import Observations, ScalerHistory
+
+
+def _finite_positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0.0
+
+
+def observe(obs: Observations, history: ScalerHistory, tuning: PolicyTuning) -> ScalerHistory:
+    """Add this tick's (mean batch, compute ms per execution) to the fit."""
+    exec_ms = obs.compute_ms_per_exec
+    if exec_ms is None or not _finite_positive(exec_ms):
+        return history
+    batch = obs.inferences_per_exec
+    if batch is None or not math.isfinite(batch) or batch < 1.0:
+        batch = 1.0
+    w, wb, wbb, wt, wbt = history.batch_fit or (0.0, 0.0, 0.0, 0.0, 0.0)
+    d = tuning.fit_decay
+    fit = (
+        d * w + 1.0,
+        d * wb + batch,
+        d * wbb + batch * batch,
+        d * wt + exec_ms,
+        d * wbt + batch * exec_ms,
+    )
+    return replace(
+        history,
+        batch_fit=fit,
+        max_batch_seen=max(history.max_batch_seen or 1.0, batch),
+        batch_time=_fit_line(fit, tuning.min_batch_spread) or history.batch_time,
+    )
+
+
+def _fit_line(fit: tuple[float, ...], min_spread: float) -> tuple[float, float] | None:
+    """Least-squares ``(a, c)``; ``None`` without enough spread or with a<0 or c<=0."""
+    w, wb, wbb, wt, wbt = fit
+    mean_b, mean_t = wb / w, wt / w
+    var_b = wbb / w - mean_b * mean_b
+    if var_b < min_spread:
+        return None
+    slope = (wbt / w - mean_b * mean_t) / var_b
+    fixed = mean_t - slope * mean_b
+    if slope <= 0.0 or fixed < 0.0:
+        return None
+    return fixed, slope
+
+
+def batch_time_ms(history: ScalerHistory, tuning: PolicyTuning) -> tuple[float, float] | None:
+    """``(a, c)`` of batch time ``a + c*b`` ms, or ``None`` before any measurement."""
+    if history.batch_time is not None:
+        return history.batch_time
+    if not history.batch_fit:
+        return None
+    w, wb, _, wt, _ = history.batch_fit
+    mean_b, mean_t = wb / w, wt / w
+    per_request = mean_t * (1.0 - tuning.prior_fixed_share) / mean_b
+    return mean_t - per_request * mean_b, per_request
+
+
+def tail_factor(history: ScalerHistory, tuning: PolicyTuning) -> float:
+    return history.tail_factor if history.tail_factor is not None else tuning.prior_tail_factor
+
+
+def replica_model(history: ScalerHistory, tuning: PolicyTuning) -> ReplicaModel | None:
+    """The replica as measured so far; ``None`` before any batch was executed."""
+    fit = batch_time_ms(history, tuning)
+    if fit is None:
+        return None
+    return ReplicaModel(
+        fixed_ms=fit[0],
+        per_request_ms=fit[1],
+        max_batch=tuning.batch_optimism * (history.max_batch_seen or 1.0),
+        tail_factor=tail_factor(history, tuning),
+    )
+
+
+def learn_tail_factor(
+    history: ScalerHistory,
+    obs: Observations,
+    ready_replicas: int,
+    *,
+    trustworthy: bool,
+    aim_ms: float,
+    tuning: PolicyTuning,
+) -> ScalerHistory:
+    """Move the tail factor toward measured p95 / batch time now (log space, smoothed).
+
+    Only from a busy replica -- or from one that misses ``aim_ms`` anyway: a replica
+    the model calls half idle yet answering late costs more per request than its
+    compute time says (HTTP, serialisation, a shared CPU), and only the measured p95
+    can say so."""
+    p95, exec_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_exec, obs.request_rate
+    batch = obs.inferences_per_exec or 1.0
+    if (
+        not trustworthy
+        or ready_replicas <= 0
+        or p95 is None
+        or exec_ms is None
+        or rate is None
+        or not _finite_positive(p95)
+        or not _finite_positive(exec_ms)
+    ):
+        return history
+    busy = (rate / ready_replicas) / batch * exec_ms / 1000.0
+    if busy < tuning.busy_for_learning and p95 <= aim_ms:
+        return history
+    old = tail_factor(history, tuning)
+    step = tuning.tail_step
+    low, high = tuning.tail_factor_range
+    seen = min(high, max(low, min(old * step, max(old / step, p95 / exec_ms))))
+    new = math.exp(math.log(old) + tuning.tail_smoothing * (math.log(seen) - math.log(old)))
+    return replace(history, tail_factor=new)

@@ -1,0 +1,99 @@
+"""Every tuning knob of the scaling policy, in one place.
+
+Each knob says what it means physically. Figures that show what a value does on
+simulated traffic live in docs/benchmarks/, with the command that produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTuning:
+    # -- sizing ------------------------------------------------------------------
+    max_utilization: float = 0.9
+    """Largest share of a replica's full-batch throughput the fleet is sized to use: a
+    rate measured over a window is noisy, and a queue fed at full throughput grows
+    without bound."""
+    latency_step_max: float = 2.0
+    """With no capacity known yet, one latency-driven step at most multiplies the ready
+    fleet by this (HPA-style: replicas x measured p95 / target)."""
+    max_down_fraction: float = 0.5
+    """Largest share of the replicas one decision removes."""
+
+    # -- the cold-start horizon ------------------------------------------------------
+    miss_cost_cold_starts: float = 10.0
+    """Ski rental: what one cold start of a pod's worth of requests missing the target
+    is worth, in cold starts of that pod's GPU time. An idle pod is held this many cold
+    starts after demand last needed it, when the demand comes in recurring spikes: holding
+    it longer costs more than the misses of bringing it back a cold start late."""
+    spike_dip: float = 0.5
+    """Share by which demand must fall between two peaks for them to be separate spikes
+    (demand that returns); a smaller dip is noise on one level."""
+
+    # -- what a replica serves (measured) ----------------------------------------------
+    settle_s: float = 60.0
+    """How long after the ready count changes the measured p95 still mixes the old fleet
+    size (the latency percentile's window): measurements describe one size after this."""
+    rate_window_s: float = 30.0
+    """Window over which the metrics' rates are averaged (the operator's rate window): a
+    served rate describes a state that has lasted this long."""
+    steady_spread: float = 0.3
+    """Largest spread (max - min over mean) of the demand over ``settle_s`` still read as
+    one load: the p95 window then describes that load, not a burst that has passed."""
+    capacity_memory_s: float = 600.0
+    """How long a per-replica load measured to miss the target (or to saturate a replica)
+    caps what a replica is given. Requests change (sizes, prompts), so a measurement ages;
+    but a model that has not learned it would hand the load back within one window."""
+    capacity_margin: float = 0.1
+    """A replica is given at most this share less than a load it was measured to miss
+    the target at."""
+    backlog_tolerance_s: float = 10.0
+    """A backlog the ready pods clear within this after new pods could be ready makes its
+    arrivals wait a few seconds: not worth fresh pods, each billed a whole cold start."""
+
+    # -- the capacity prior (a batching model fitted to compute time) --------------------
+    fit_decay: float = 0.98
+    """Weight an old (batch size, batch time) point keeps per tick in the fit."""
+    min_batch_spread: float = 0.02
+    """Variance of the mean batch size below which the batch-time slope is not trusted."""
+    prior_fixed_share: float = 0.5
+    """Share of a batch's time assumed fixed until batch sizes vary enough to fit it
+    (assuming none would size for small batches, which keeps batches small for ever)."""
+    batch_optimism: float = 2.0
+    """The largest batch a replica runs is not in the metrics: it is believed to be this
+    many times the largest mean batch measured (as load grows, batches grow)."""
+    prior_tail_factor: float = 2.0
+    """p95 latency in batch times before any is measured: the wait for the batch in
+    flight, then one's own."""
+    tail_factor_range: tuple[float, float] = (1.0, 4.0)
+    """Physically sensible p95 in batch times: at least one's own batch."""
+    tail_step: float = 1.25
+    """Largest factor by which one measurement moves the tail factor (a p95 window that
+    still holds a burst must not rewrite the model at once)."""
+    tail_smoothing: float = 0.2
+    """Share of the way (in log space) the tail factor moves toward one measurement."""
+    busy_for_learning: float = 0.85
+    """Per-replica busy fraction from which a measured p95 describes a loaded replica (an
+    idle replica's p95 is one batch time and says nothing about a loaded one)."""
+
+    # -- the demand trend -----------------------------------------------------------
+    min_trend_window_s: float = 60.0
+    """Shortest window a trend is read over: shorter ones mostly show noise."""
+    max_trend_window_s: float = 300.0
+    """Longest window a trend is read over: older rates say little about the next minutes."""
+    trend_cold_starts: float = 2.0
+    """The trend is read over this many cold starts (within the bounds above)."""
+    min_trend_samples: int = 6
+    """Fewest rate samples in each half of a trend window."""
+    trend_significance: float = 2.0
+    """A trend counts when its rise over the window is this many times the scatter around it."""
+    trend_agreement: float = 3.0
+    """Largest ratio between the two halves' slopes still read as one steady rise (a step
+    that already happened rises in one half only)."""
+    max_trend_growth: float = 1.5
+    """A trend asks for at most this many times the demand now."""
+
+
+DEFAULT_TUNING = PolicyTuning()
