@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gpufleet.domain.manifests.context import GFD_PRODUCT_LABEL
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
 
 
@@ -52,6 +53,10 @@ class OperatorSettings(BaseModel):
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty means the whole cluster."""
     autoscaling_enabled: bool = True
+    gpu_node_label: str = GFD_PRODUCT_LABEL
+    """Node label naming each node's GPU model: GPU Feature Discovery's by default (its
+    product names); another key (e.g. ``cloud.google.com/gke-accelerator``) carries the
+    gpuType itself; empty selects any node with ``nvidia.com/gpu``."""
 
     @model_validator(mode="after")
     def _one_prometheus_auth(self) -> OperatorSettings:
@@ -87,6 +92,7 @@ class OperatorSettings(BaseModel):
             "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "scrape_interval_seconds",
             "GPUFLEET_STALE_AFTER_SECONDS": "stale_after_seconds",
             "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
+            "GPUFLEET_GPU_NODE_LABEL": "gpu_node_label",
             "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE": "prometheus_bearer_token_file",
             "GPUFLEET_PROMETHEUS_USERNAME": "prometheus_username",
             "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from tests.operator.specs import minimal_spec
 from tests.support.kube import (
     DEPLOYMENTS,
@@ -215,3 +215,40 @@ def test_api_errors_are_retried_and_nothing_is_lost(
     assert len([d for d in kube.list(DEPLOYMENTS, NS) if d["metadata"]["name"] == "flaky"]) == 1
     # The failures really happened: two refused creations, then the one that worked.
     assert len(list(apiserver.handler[f"post {DEPLOYMENTS.path(NS)}"])) == 3
+
+
+def test_a_rollout_at_the_budget_replaces_pods_in_place(kube: Kube, operator: None) -> None:
+    # 1 GPU at 2 $/h per replica, 8 $/h budget: 4 replicas fit, a 5th (surge) pod does not.
+    spec = minimal_spec(
+        cost={"maxHourlyCost": 8.0, "gpuHourlyPrice": 2.0},
+        scaling={"minReplicas": 1, "maxReplicas": 4},
+        rollout={"maxSurge": 1, "maxUnavailable": 0},
+    )
+    _apply(kube, "llm", spec)
+    wait_for(lambda: _reconciled(kube, "llm", 1), what="first reconcile")
+    strategy = kube.get(DEPLOYMENTS, NS, "llm")["spec"]["strategy"]["rollingUpdate"]  # type: ignore[index]
+    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)  # room to surge
+    # The autoscaler went to the budget; then the image changes.
+    assert kube.merge_patch(DEPLOYMENTS, NS, "llm", {"spec": {"replicas": 4}}).ok
+    assert kube.merge_patch(
+        MODELDEPLOYMENTS, NS, "llm", {"spec": {"runtime": {"image": "my/triton:2"}}}
+    ).ok
+    wait_for(lambda: _reconciled(kube, "llm", 2), what="second reconcile")
+    deployment = kube.get(DEPLOYMENTS, NS, "llm")
+    assert deployment is not None
+    assert deployment["spec"]["replicas"] == 4
+    # No surge pod the budget cannot pay for: one pod at a time is replaced in place.
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def test_gpu_nodes_are_selected_by_the_label_key_the_operator_is_given(
+    kube: Kube, kubeconfig: str
+) -> None:
+    with running_operator(kubeconfig, GPUFLEET_GPU_NODE_LABEL="cloud.google.com/gke-accelerator"):
+        _apply(kube, "gke", minimal_spec(resources={"gpuType": "nvidia-l4"}))
+        deployment = wait_for(lambda: kube.get(DEPLOYMENTS, NS, "gke"), what="Deployment")
+    affinity = deployment["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    terms = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    keys = {e["key"]: e["values"] for t in terms for e in t["matchExpressions"] if "values" in e}
+    assert keys["cloud.google.com/gke-accelerator"] == ["nvidia-l4"]
+    assert "nvidia.com/gpu.product" not in keys

@@ -19,7 +19,7 @@ from gpufleet.handlers.context import context_of
 from gpufleet.handlers.pods import MANAGED, report_observed
 from gpufleet.handlers.reporting import md_reference
 from gpufleet.services.children import ChildOutcome, ensure_child
-from gpufleet.services.reconcile import validate
+from gpufleet.services.reconcile import build_context, validate
 from gpufleet.services.status import MODELDEPLOYMENTS
 
 
@@ -48,7 +48,7 @@ async def _child_event(
         return  # the owner is gone: garbage collection takes the child
     md = entries[0]
     try:
-        spec, _price = validate(md["spec"], ctx.settings.gpu_prices)
+        spec, price = validate(md["spec"], ctx.settings.gpu_prices)
     except SpecError:
         return  # reported on the ModelDeployment; children are not touched
     owner = Owner(owner_name, namespace, md["uid"])
@@ -63,7 +63,9 @@ async def _child_event(
             or live_md["metadata"].get("deletionTimestamp")
         ):
             return
-    result = await ensure_child(ctx.api, kind, owner, spec, live=None if deleted else dict(body))
+    context = build_context(ctx.settings, spec, price)
+    live = None if deleted else dict(body)
+    result = await ensure_child(ctx.api, kind, owner, spec, context, live=live)
     if result.outcome is ChildOutcome.CREATED:
         kopf.event(
             md_ref,

@@ -17,7 +17,13 @@ from gpufleet.handlers.pods import observe
 from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.children import ChildOwnedByOther
-from gpufleet.services.reconcile import not_reconciled, reconcile, reconciled, validate
+from gpufleet.services.reconcile import (
+    build_context,
+    not_reconciled,
+    reconcile,
+    reconciled,
+    validate,
+)
 from gpufleet.services.status import StatusComputer, update_status
 
 RETRY_DELAY_SECONDS = 5
@@ -88,7 +94,8 @@ async def _reconcile(
         )
         raise kopf.PermanentError(str(error)) from error
     try:
-        outcome = await reconcile(ctx.api, Owner(name, ns, uid), parsed)
+        context = build_context(ctx.settings, parsed, price)
+        outcome = await reconcile(ctx.api, Owner(name, ns, uid), parsed, context)
     except ChildOwnedByOther as error:
         await _report(
             ctx, body, ns, name, not_reconciled("ChildConflict", str(error), generation, now)

@@ -14,6 +14,8 @@ from typing import Any
 from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, rfc3339
 from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.manifests.rollout import rolling_update
+from gpufleet.domain.pricing import replica_hourly_cost
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
@@ -198,11 +200,14 @@ async def autoscale_tick(
     decision = decide(spec, fleet, observations, history, now)
     scaled = decision.desired_replicas != replicas
     if scaled:
+        # The rollout's surge must fit the budget at the new replica count (and the
+        # reconciler, reading these replicas back, builds the same strategy).
+        strategy = rolling_update(spec, decision.desired_replicas, replica_hourly_cost(spec, price))
         await api.merge_patch(
             resource_of(DEPLOYMENT),
             owner.namespace,
             owner.name,
-            {"spec": {"replicas": decision.desired_replicas}},
+            {"spec": {"replicas": decision.desired_replicas, "strategy": strategy}},
             field_manager=AUTOSCALER_FIELD_MANAGER,
         )
     return TickOutcome(spec, decision, observations, replicas, scaled)

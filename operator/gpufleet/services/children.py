@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from gpufleet.domain.manifests.children import ChildKind
+from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.diff import owned_patch
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import ModelDeploymentSpec
@@ -50,21 +51,29 @@ def _owned_by(live: dict[str, Any], owner: Owner) -> bool:
 _FETCH: dict[str, Any] = {}
 
 
+def _live_replicas(live: dict[str, Any] | None) -> int | None:
+    replicas = ((live or {}).get("spec") or {}).get("replicas")
+    return replicas if isinstance(replicas, int) else None
+
+
 async def ensure_child(
     api: KubernetesApi,
     kind: ChildKind,
     owner: Owner,
     spec: ModelDeploymentSpec,
+    context: BuildContext,
     live: dict[str, Any] | None = _FETCH,
 ) -> ChildResult:
     """Create the child or patch its owned fields; ``live`` skips the GET when known.
 
-    Pass ``live=None`` when the child is known to be gone (a DELETED event).
+    Pass ``live=None`` when the child is known to be gone (a DELETED event). What is
+    built depends on the live replica count (the rollout's surge must fit the budget at
+    the autoscaler's replicas), so the child is built after it is read.
     """
-    desired = kind.build(owner, spec)
     resource = resource_of(kind)
     if live is _FETCH:
         live = await api.get(resource, owner.namespace, owner.name)
+    desired = kind.build(owner, spec, replace(context, replicas=_live_replicas(live)))
     if live is None:
         try:
             created = await api.create(resource, owner.namespace, desired)
@@ -74,6 +83,7 @@ async def ensure_child(
             live = await api.get(resource, owner.namespace, owner.name)
             if live is None:
                 raise
+            desired = kind.build(owner, spec, replace(context, replicas=_live_replicas(live)))
     if not _owned_by(live, owner):
         raise ChildOwnedByOther(kind.kind, owner.namespace, owner.name)
     patch = owned_patch(desired, live, not_owned=kind.not_owned, exclusive_maps=kind.exclusive_maps)

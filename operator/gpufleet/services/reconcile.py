@@ -22,6 +22,7 @@ from typing import Any
 
 from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, find_condition
 from gpufleet.domain.manifests.children import CHILD_KINDS, DEPLOYMENT
+from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.pods import PodSummary
 from gpufleet.domain.pricing import check_budget, gpu_hourly_price, replica_hourly_cost
@@ -41,6 +42,7 @@ from gpufleet.services.status import (
     combine,
     with_conditions,
 )
+from gpufleet.settings import OperatorSettings
 
 
 def validate(
@@ -182,13 +184,23 @@ class ReconcileOutcome:
     deployment: dict[str, Any] | None = None
 
 
+def build_context(
+    settings: OperatorSettings, spec: ModelDeploymentSpec, price: float
+) -> BuildContext:
+    """What children are built from besides the spec (the live replicas come later)."""
+    return BuildContext(
+        gpu_node_label=settings.gpu_node_label,
+        replica_hourly_cost=replica_hourly_cost(spec, price),
+    )
+
+
 async def reconcile(
-    api: KubernetesApi, owner: Owner, spec: ModelDeploymentSpec
+    api: KubernetesApi, owner: Owner, spec: ModelDeploymentSpec, context: BuildContext
 ) -> ReconcileOutcome:
     """Create or update every child; an Event for each one that changed."""
     outcome = ReconcileOutcome()
     for kind in CHILD_KINDS:
-        result = await ensure_child(api, kind, owner, spec)
+        result = await ensure_child(api, kind, owner, spec, context)
         if kind is DEPLOYMENT:
             outcome.deployment = result.live
         if result.outcome is not ChildOutcome.UNCHANGED:
