@@ -11,7 +11,7 @@ import kopf
 from gpufleet import GROUP
 from gpufleet.handlers.context import OperatorContext
 from gpufleet.k8s.client import KubernetesApi
-from gpufleet.metrics.reader import FleetMetricsReader
+from gpufleet.metrics.reader import ActivationValue, FleetMetricsReader
 from gpufleet.metrics.sample import FleetSample
 from gpufleet.observability.metrics import OperatorMetrics
 from gpufleet.services.sampling import TickSampler
@@ -71,6 +71,12 @@ class _CountingQueryErrors:
         if failed:
             self._metrics.prometheus_query_errors_total.inc(failed)
         return sample
+
+    async def activation(self, promql: str) -> ActivationValue:
+        value = await self._reader.activation(promql)
+        if value.error is not None:
+            self._metrics.prometheus_query_errors_total.inc()
+        return value
 
 
 @kopf.on.cleanup()

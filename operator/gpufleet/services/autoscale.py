@@ -195,8 +195,14 @@ async def autoscale_tick(
         # Pending past the provisioning timeout: not capacity on its way any more.
         unplaceable_replicas=len(observed.pods.unplaceable),
     )
-    sample = await sampler.latest()
-    observations = sample.observations(owner.namespace, owner.name, expected_pods=ready)
+    activation = spec.scaling.activation
+    observations = await sampler.observations(
+        owner.namespace,
+        owner.name,
+        expected_pods=ready,
+        ready_since=observed.pods.ready_since,
+        activation_query=None if activation is None else activation.query,
+    )
     decision = decide(spec, fleet, observations, history, now)
     scaled = decision.desired_replicas != replicas
     if scaled:
