@@ -1,11 +1,13 @@
-"""Throughput and latency of gpufleet-server against Triton on the same TorchScript model.
+"""Throughput and latency of gpufleet-server: its Triton mode against Triton on the same
+TorchScript model, and its LLM mode's tokens/s, TTFT and ITL at 1, 8 and 32 streams.
 
-Both servers get the same model file, the same dynamic batching settings (max batch size and
-max queue delay) and the same torch thread count, and are driven by the same closed-loop
-tritonclient load (asyncio clients, batch-1 requests) at several concurrencies, over HTTP and
-gRPC. Results go to docs/benchmarks/runtime.md.
+Triton part: both servers get the same model file, the same dynamic batching settings
+(max batch size and max queue delay) and the same torch thread count, and are driven by the
+same closed-loop tritonclient load (asyncio clients, batch-1 requests) at several
+concurrencies, over HTTP and gRPC. LLM part: see llm_bench.py. Results go to
+docs/benchmarks/runtime.md; a part not run keeps its section from the file.
 
-    .venv/bin/python benchmarks/runtime/bench_runtime.py
+    .venv/bin/python benchmarks/runtime/bench_runtime.py [--parts triton llm]
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import numpy as np
 import torch
 import tritonclient.grpc.aio as grpc_aio
 import tritonclient.http.aio as http_aio
+from llm_bench import HEADING as LLM_HEADING
+from llm_bench import llm_report, measure_llm
 
 from gpufleet_server.devtools.example_models import Mlp, mlp_config, write_model
 from gpufleet_server.devtools.process import free_port, http_status, start_server, wait_for
@@ -318,42 +322,71 @@ CAVEATS = (
 )
 
 
+def _existing_sections(path: Path) -> tuple[str, str]:
+    """The Triton and LLM sections of an earlier report (empty when absent)."""
+    if not path.exists():
+        return "", ""
+    text = path.read_text()
+    triton, marker, llm = text.partition(LLM_HEADING)
+    return triton.rstrip() + "\n" if triton.strip() else "", marker + llm if marker else ""
+
+
+def _environment() -> str:
+    return (
+        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on "
+        f"{platform.machine()} with {os.cpu_count()} CPUs, no GPU; torch {torch.__version__}; "
+        f"1-minute load average before the run: {os.getloadavg()[0]:.1f} (other engineers' "
+        "work shares the machine)."
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="gpufleet-server vs Triton benchmark")
+    parser = argparse.ArgumentParser(description="gpufleet-server benchmarks")
+    parser.add_argument("--parts", nargs="+", choices=("triton", "llm"), default=["triton", "llm"])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup-s", type=float, default=0.3)
     parser.add_argument("--measure-s", type=float, default=2.0)
+    parser.add_argument("--llm-measure-s", type=float, default=4.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    load_before = os.getloadavg()[0]
+    triton_section, llm_section = _existing_sections(args.output)
+    command = " ".join(["python benchmarks/runtime/bench_runtime.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as scratch:
         work = Path(scratch)
-        weights = build_repository(work / "models")
-        ours = start_server(
-            work / "models", work / "gpufleet-server.log", torch_threads=TORCH_THREADS
-        )
-        try:
-            triton = TritonProcess(weights, work / "triton.log")
-            try:
-                servers = {
-                    "gpufleet-server": Target([ours.http_port, ours.grpc_port], ours.process.pid),
-                    "triton": Target(triton.ports[:2], triton.process.pid),
-                }
-                results = measure(
-                    servers, args.concurrency, args.rounds, args.warmup_s, args.measure_s
-                )
-            finally:
-                triton.stop()
-        finally:
-            ours.stop()
-    command = " ".join(["python benchmarks/runtime/bench_runtime.py", *sys.argv[1:]])
+        if "llm" in args.parts:
+            environment = _environment()
+            llm_results = measure_llm(
+                work, args.concurrency, args.rounds, 1.0, args.llm_measure_s, TORCH_THREADS
+            )
+            llm_section = llm_report(
+                llm_results, command, args.rounds, args.llm_measure_s, TORCH_THREADS, environment
+            )
+        if "triton" in args.parts:
+            triton_section = measure_triton(work, args, command)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        report(results, command, args.rounds, args.measure_s, (load_before, os.getloadavg()[0]))
-    )
+    args.output.write_text("\n".join(part for part in (triton_section, llm_section) if part))
     print(f"wrote {args.output}")
+
+
+def measure_triton(work: Path, args: argparse.Namespace, command: str) -> str:
+    load_before = os.getloadavg()[0]
+    weights = build_repository(work / "models")
+    ours = start_server(work / "models", work / "gpufleet-server.log", torch_threads=TORCH_THREADS)
+    try:
+        triton = TritonProcess(weights, work / "triton.log")
+        try:
+            servers = {
+                "gpufleet-server": Target([ours.http_port, ours.grpc_port], ours.process.pid),
+                "triton": Target(triton.ports[:2], triton.process.pid),
+            }
+            results = measure(servers, args.concurrency, args.rounds, args.warmup_s, args.measure_s)
+        finally:
+            triton.stop()
+    finally:
+        ours.stop()
+    return report(results, command, args.rounds, args.measure_s, (load_before, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":
