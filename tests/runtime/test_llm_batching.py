@@ -82,3 +82,21 @@ def test_full_kv_cache_queues_requests_then_serves_them_all(tmp_path: Path) -> N
         assert histogram_count(server, "vllm:request_queue_time_seconds") == 6
     finally:
         assert server.stop() == 0
+
+
+def test_a_client_that_goes_away_frees_its_kv_cache(llm_server: ServerProcess) -> None:
+    aborted_before = llm_server.metric(
+        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
+    )
+    events = stream(
+        llm_server, "/v1/completions", {"prompt": "bye", "max_tokens": 900, "stream": True}
+    )
+    next(events)
+    wait_for(lambda: gauge(llm_server, "vllm:kv_cache_usage_perc") > 0, 10, "KV blocks held")
+    events.close()  # closes the connection mid-stream
+    wait_for(lambda: gauge(llm_server, "vllm:num_requests_running") == 0, 30, "the abort")
+    assert gauge(llm_server, "vllm:kv_cache_usage_perc") == 0.0
+    aborted = llm_server.metric(
+        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
+    )
+    assert aborted == aborted_before + 1
