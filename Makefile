@@ -16,13 +16,15 @@ PYTEST_ARGS ?=
 help: ## Show this help: every target and what it does
 	@awk 'BEGIN {FS = ":.*## "; printf "gpufleet make targets:\n"} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	@test -x $(SYSTEM_PYTHON) || { echo "need $(SYSTEM_PYTHON) (Debian python3 with venv)"; exit 1; }
 	@test -d $(VENV) || $(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: 2.13.0 resolves to the local CPU wheel, anything else pulls GBs of CUDA.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,server,sim]'
+	# The product with its user extras, the dev rig (devtools/: API emulator, local fleet) and
+	# the dev-only tools (pyproject's dependency group `dev`: pytest, mypy, ruff, ...).
+	$(PIP) install -q -e '.[server,sim]' -e devtools --group dev
 	@touch $(STAMP)
 
 .PHONY: venv
@@ -40,13 +42,13 @@ system-deps: ## Install Debian's prometheus when missing (needs root; tests skip
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
-	$(VENV)/bin/ruff check operator inference-image tests benchmarks charts/gpufleet/ci
-	$(VENV)/bin/ruff format --check operator inference-image tests benchmarks charts/gpufleet/ci
+	$(VENV)/bin/ruff check operator inference-image devtools tests benchmarks charts/gpufleet/ci
+	$(VENV)/bin/ruff format --check operator inference-image devtools tests benchmarks charts/gpufleet/ci
 
 .PHONY: format
 format: $(STAMP) ## ruff: fix what can be fixed and format
-	$(VENV)/bin/ruff check --fix operator inference-image tests benchmarks charts/gpufleet/ci
-	$(VENV)/bin/ruff format operator inference-image tests benchmarks charts/gpufleet/ci
+	$(VENV)/bin/ruff check --fix operator inference-image devtools tests benchmarks charts/gpufleet/ci
+	$(VENV)/bin/ruff format operator inference-image devtools tests benchmarks charts/gpufleet/ci
 
 .PHONY: typecheck
 typecheck: $(STAMP) ## mypy --strict on the operator and the torch runtime
@@ -105,7 +107,7 @@ bench-reconcile: $(STAMP) ## 1,000 ModelDeployments on the API emulator -> docs/
 
 .PHONY: bench-apiserver
 bench-apiserver: $(STAMP) ## The API emulator alone: 1,000 ModelDeployments and 3,000 children
-	$(PY) -m gpufleet.devtools.apiserver.benchmark --crd crds/modeldeployments.gpufleet.io.yaml --owners 1000 --out docs/benchmarks/apiserver.json
+	$(PY) -m gpufleet_devtools.apiserver.benchmark --crd crds/modeldeployments.gpufleet.io.yaml --owners 1000 --out docs/benchmarks/apiserver.json
 
 .PHONY: bench-policy
 bench-policy: $(STAMP) system-deps ## Decision time, Prometheus queries per tick, the policy in the simulator -> docs/benchmarks/policy.md

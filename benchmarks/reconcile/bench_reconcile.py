@@ -25,8 +25,8 @@ from typing import Any
 
 import aiohttp.web
 
-from gpufleet.devtools.apiserver.handler import ApiServerHandler
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.apiserver.handler import ApiServerHandler
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "modeldeployments.gpufleet.io.yaml"

@@ -121,17 +121,55 @@ def validate(
         typer.echo(f"{name}: valid ({price:g} USD per GPU-hour)")
 
 
-def _mount_sub_apps() -> None:
-    """Sub-commands that live in their own packages, mounted once they exist."""
-    import importlib
-    import importlib.util
+PLUGIN_GROUP = "gpufleet.commands"
+"""Entry-point group of sub-commands that other distributions add (a Typer app each)."""
 
-    for module, name, text in (
-        ("gpufleet.sim.cli", "sim", "Simulate a fleet on a request trace."),
-        ("gpufleet.local.cli", "local", "Run a whole fleet on this machine."),
-    ):
-        if importlib.util.find_spec(module) is not None:
-            app.add_typer(importlib.import_module(module).app, name=name, help=text)
+PLUGIN_HOMES = {"local": "the gpufleet-devtools distribution (in the repository: make venv)"}
+"""Plugin sub-commands users know from the docs, and where each comes from."""
+
+SIM_NEEDS = ("numpy", "matplotlib")
+"""What ``gpufleet sim`` imports beyond the base install: the ``sim`` extra."""
+
+
+def _mount_sub_apps() -> None:
+    """``gpufleet sim`` (with the ``sim`` extra) and every registered plugin sub-command.
+
+    ``gpufleet local`` lives in the gpufleet-devtools distribution, which registers it under
+    ``gpufleet.commands``: the product never imports the dev tools, and the command exists
+    exactly when they are installed. A command whose parts are missing answers with where
+    to get them, rather than "No such command" (or, worse, breaking ``gpufleet run``).
+    """
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    if all(importlib.util.find_spec(module) for module in SIM_NEEDS):
+        from gpufleet.sim.cli import app as sim_app
+
+        app.add_typer(sim_app, name="sim", help="Simulate a fleet on a request trace.")
+    else:
+        _add_missing("sim", "the sim extra: pip install 'gpufleet[sim]'")
+    mounted = set()
+    for entry in entry_points(group=PLUGIN_GROUP):
+        plugin = entry.load()
+        app.add_typer(plugin, name=entry.name, help=plugin.info.help)
+        mounted.add(entry.name)
+    for name, home in PLUGIN_HOMES.items():
+        if name not in mounted:
+            _add_missing(name, home)
+
+
+def _add_missing(name: str, home: str) -> None:
+    """A hidden stand-in for a sub-command that is not installed, saying where it comes from."""
+
+    @app.command(
+        name=name,
+        hidden=True,
+        add_help_option=False,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def missing() -> None:
+        typer.echo(f"`gpufleet {name}` is not installed: it comes with {home}.", err=True)
+        raise typer.Exit(2)
 
 
 _mount_sub_apps()

@@ -21,8 +21,8 @@ from wsgiref.simple_server import WSGIServer
 import pytest
 import yaml
 
-from gpufleet.devtools.processes import free_port
 from gpufleet.observability.metrics import OperatorMetrics
+from gpufleet_devtools.processes import free_port
 
 from .render import NAMESPACE, RELEASE, render
 

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpufleet import __version__
-from gpufleet.devtools.processes import free_port
 from gpufleet.observability.metrics import OperatorMetrics
+from gpufleet_devtools.processes import free_port
 
 
 def _samples(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from gpufleet.devtools.apiserver import EmulatedApiServer
+from gpufleet_devtools.apiserver import EmulatedApiServer
 
 HERE = pathlib.Path(__file__).parent
 WIDGETS_CRD = HERE / "crds" / "widgets.example.com.yaml"

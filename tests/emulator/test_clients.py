@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client, config, watch
 
-from gpufleet.devtools.apiserver import EmulatedApiServer
+from gpufleet_devtools.apiserver import EmulatedApiServer
 from tests.emulator.conftest import widget
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from gpufleet.devtools.apiserver import ApiError, EmulatedApiServer
+from gpufleet_devtools.apiserver import ApiError, EmulatedApiServer
 from tests.emulator.conftest import WIDGETS, widget
 
 

@@ -11,7 +11,7 @@ import kopf
 import pytest
 from kopf.testing import KopfRunner
 
-from gpufleet.devtools.apiserver import ApiError, EmulatedApiServer
+from gpufleet_devtools.apiserver import ApiError, EmulatedApiServer
 from tests.emulator.conftest import WIDGETS_CRD, widget
 
 WIDGETS = "example.com/v1/widgets"

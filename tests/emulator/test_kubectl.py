@@ -1,4 +1,4 @@
-"""The standalone server (``python -m gpufleet.devtools.apiserver``) driven by kubectl."""
+"""The standalone server (``python -m gpufleet_devtools.apiserver``) driven by kubectl."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Pat
         [
             sys.executable,
             "-m",
-            "gpufleet.devtools.apiserver",
+            "gpufleet_devtools.apiserver",
             "--host",
             "127.0.0.1",
             "--port",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpufleet.devtools.apiserver import ApiError
-from gpufleet.devtools.apiserver.patching import json_patch, merge_patch, strategic_merge_patch
+from gpufleet_devtools.apiserver import ApiError
+from gpufleet_devtools.apiserver.patching import json_patch, merge_patch, strategic_merge_patch
 
 
 def test_merge_patch_deletes_with_null_and_replaces_lists() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from gpufleet.devtools.apiserver import jsonpath
-from gpufleet.devtools.apiserver.tables import human_age
+from gpufleet_devtools.apiserver import jsonpath
+from gpufleet_devtools.apiserver.tables import human_age
 from tests.emulator.conftest import WIDGETS, widget
 
 TABLE = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gpufleet.devtools.apiserver import EmulatedApiServer
+from gpufleet_devtools.apiserver import EmulatedApiServer
 from tests.emulator.conftest import WIDGETS, widget
 
 MERGE = {"Content-Type": "application/merge-patch+json"}

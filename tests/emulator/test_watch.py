@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 
-from gpufleet.devtools.apiserver import EmulatedApiServer
+from gpufleet_devtools.apiserver import EmulatedApiServer
 from tests.emulator.conftest import WIDGETS, WIDGETS_CRD, widget
 from tests.emulator.watching import Event, collect_events, summary
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from tests.support.kube import (
     DEPLOYMENTS,
     EVENTS,
@@ -42,7 +42,7 @@ NAME = "mlp"
 def _require_binaries() -> None:
     if shutil.which("prometheus") is None:
         pytest.skip("the Debian prometheus binary is not installed (make system-deps)")
-    from gpufleet.devtools.triton import bundled_tritonserver
+    from gpufleet_devtools.triton import bundled_tritonserver
 
     try:
         bundled_tritonserver()
@@ -84,8 +84,8 @@ class ClosedLoopLoad:
 @pytest.fixture
 def real_parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
     _require_binaries()
-    from gpufleet.devtools.prometheus import PrometheusServer, ScrapeTarget
-    from gpufleet.devtools.triton import TritonServer, write_torch_model
+    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+    from gpufleet_devtools.triton import TritonServer, write_torch_model
 
     # 40 ms per batch of at most 2: about 50 requests/s at best; 12 clients overload it.
     triton = TritonServer(

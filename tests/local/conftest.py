@@ -12,18 +12,18 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
-from gpufleet.devtools.prometheus import PROMETHEUS_BINARY
-from gpufleet.local.demo_model import write_demo_model, write_triton_demo_model
-from gpufleet.local.fleet import FleetOptions, LocalFleet
-from gpufleet.local.manifest import load_manifest
-from gpufleet.local.paths import (
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.local.demo_model import write_demo_model, write_triton_demo_model
+from gpufleet_devtools.local.fleet import FleetOptions, LocalFleet
+from gpufleet_devtools.local.manifest import load_manifest
+from gpufleet_devtools.local.paths import (
     CRDS_DIR,
     EXAMPLE_MANIFEST,
     TRITON_EXAMPLE_MANIFEST,
     LocalPaths,
 )
-from gpufleet.local.state import pid_alive
+from gpufleet_devtools.local.state import pid_alive
+from gpufleet_devtools.prometheus import PROMETHEUS_BINARY
 
 T = TypeVar("T")
 

@@ -19,16 +19,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
-from gpufleet.local.agent import NodeAgent
-from gpufleet.local.demo_model import write_triton_demo_model
-from gpufleet.local.kube import LocalKube
-from gpufleet.local.manifest import load_manifest
-from gpufleet.local.paths import TRITON_EXAMPLE_MANIFEST
-from gpufleet.local.targets import RecordingTargets
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.local.agent import NodeAgent
+from gpufleet_devtools.local.demo_model import write_triton_demo_model
+from gpufleet_devtools.local.kube import LocalKube
+from gpufleet_devtools.local.manifest import load_manifest
+from gpufleet_devtools.local.paths import TRITON_EXAMPLE_MANIFEST
+from gpufleet_devtools.local.targets import RecordingTargets
 from tests.local.conftest import eventually
 
 pytestmark = pytest.mark.slow

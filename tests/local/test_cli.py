@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.local.paths import EXAMPLE_MANIFEST
-from gpufleet.local.state import FleetState, pid_alive
+from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST
+from gpufleet_devtools.local.state import FleetState, pid_alive
 from tests.local.conftest import needs_prometheus, serving
 
 pytestmark = pytest.mark.slow

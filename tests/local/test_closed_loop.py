@@ -19,15 +19,15 @@ import pytest
 from rich.console import Console
 
 from gpufleet import GROUP, PLURAL, VERSION
-from gpufleet.local.demo import DemoRun, replay_against, wait_for_endpoint
-from gpufleet.local.demo_model import TRITON_INPUT
-from gpufleet.local.endpoints import Endpoints
-from gpufleet.local.fleet import LocalFleet
-from gpufleet.local.kube import deployments_path
-from gpufleet.local.manifest import load_manifest
-from gpufleet.local.paths import EXAMPLE_MANIFEST, TRITON_EXAMPLE_MANIFEST
-from gpufleet.local.timeline import condition_status
-from gpufleet.local.trace import poisson_phases
+from gpufleet_devtools.local.demo import DemoRun, replay_against, wait_for_endpoint
+from gpufleet_devtools.local.demo_model import TRITON_INPUT
+from gpufleet_devtools.local.endpoints import Endpoints
+from gpufleet_devtools.local.fleet import LocalFleet
+from gpufleet_devtools.local.kube import deployments_path
+from gpufleet_devtools.local.manifest import load_manifest
+from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, TRITON_EXAMPLE_MANIFEST
+from gpufleet_devtools.local.timeline import condition_status
+from gpufleet_devtools.local.trace import poisson_phases
 from tests.local.conftest import eventually_async
 
 pytestmark = pytest.mark.slow

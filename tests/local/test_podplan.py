@@ -11,9 +11,9 @@ import pytest
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
-from gpufleet.local.endpoints import ready_http_endpoint
-from gpufleet.local.podobjects import pod_manifest
-from gpufleet.local.podplan import PodPlanError, plan_process
+from gpufleet_devtools.local.endpoints import ready_http_endpoint
+from gpufleet_devtools.local.podobjects import pod_manifest
+from gpufleet_devtools.local.podplan import PodPlanError, plan_process
 
 
 def _deployment(example: dict[str, Any]) -> dict[str, Any]:

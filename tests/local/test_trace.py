@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.local.paths import DEFAULT_TRACE
-from gpufleet.local.trace import poisson_phases, read_trace_times, replay
+from gpufleet_devtools.local.paths import DEFAULT_TRACE
+from gpufleet_devtools.local.trace import poisson_phases, read_trace_times, replay
 
 CSV = """TIMESTAMP,ContextTokens,GeneratedTokens
 2023-11-16 18:15:47.0000000,10,1

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from tests.support.kube import Kube
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modeldeployments.gpufleet.io.yaml"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from gpufleet.devtools.apiserver.server import EmulatedApiServer
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.services.status import MODELDEPLOYMENTS, StatusChange, update_status
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from tests.operator.specs import minimal_spec
 from tests.support.kube import modeldeployment
 

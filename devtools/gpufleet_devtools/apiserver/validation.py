@@ -1,0 +1,260 @@
+"""Admission of custom resources against a CRD's structural ``openAPIV3Schema``.
+
+The API server's order is kept: unknown fields are pruned, defaults applied, then the
+OpenAPI value validations run, then the CEL ``x-kubernetes-validations`` rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from gpufleet_devtools.apiserver import cel
+from gpufleet_devtools.apiserver.errors import Cause, JsonDict
+
+Schema = dict[str, Any]
+# String formats the API server checks (others, like "int32", are informational).
+_FORMATS = {
+    "date-time": re.compile(
+        r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    ),
+    "date": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+}
+# Never pruned nor validated at the root: the API server handles these itself.
+_ROOT_SYSTEM_FIELDS = ("apiVersion", "kind", "metadata")
+
+
+def _preserves(schema: Schema) -> bool:
+    return bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+
+
+def prune(schema: Schema, value: Any, root: bool = False) -> Any:
+    """Drop fields the schema does not declare (unless it preserves unknown fields)."""
+    if isinstance(value, dict) and schema.get("type", "object") == "object":
+        properties: dict[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        result = {}
+        for key, item in value.items():
+            if root and key in _ROOT_SYSTEM_FIELDS:
+                result[key] = item
+            elif key in properties:
+                result[key] = prune(properties[key], item)
+            elif isinstance(extra, dict):
+                result[key] = prune(extra, item)
+            elif extra is True or _preserves(schema):
+                result[key] = item
+        return result
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(schema["items"], item) for item in value]
+    return value
+
+
+def apply_defaults(schema: Schema, value: Any) -> Any:
+    """Fill ``default`` values of absent fields, recursing into the present ones."""
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in value and "default" in sub:
+                value[key] = json.loads(json.dumps(sub["default"]))
+            if key in value:
+                value[key] = apply_defaults(sub, value[key])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                value[key] = apply_defaults(extra, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(schema["items"], item) for item in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return '"object"'
+    if isinstance(value, list):
+        return '"array"'
+    return json.dumps(value)
+
+
+def _type_ok(expected: str, value: Any) -> bool:
+    if expected == "object":
+        return isinstance(value, dict)
+    if expected == "array":
+        return isinstance(value, list)
+    if expected == "string":
+        return isinstance(value, str)
+    if expected == "boolean":
+        return isinstance(value, bool)
+    if expected == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.causes: list[Cause] = []
+
+    def invalid(self, path: str, value: Any, detail: str) -> None:
+        self.causes.append(Cause(path, f"Invalid value: {_shown(value)}: {detail}"))
+
+    def validate(self, schema: Schema, value: Any, old: Any, path: str) -> None:
+        if value is None:
+            if not schema.get("nullable"):
+                self.causes.append(
+                    Cause(
+                        path,
+                        f'Invalid value: "null": {path} in body must be of type '
+                        f'{schema.get("type", "object")}: "null"',
+                        "FieldValueTypeInvalid",
+                    )
+                )
+            return
+        expected = schema.get("type")
+        if schema.get("x-kubernetes-int-or-string"):
+            if not (isinstance(value, str) or _type_ok("integer", value)):
+                self.invalid(path, value, f"{path} in body must be of type int-or-string")
+                return
+        elif expected and not _type_ok(expected, value):
+            self.causes.append(
+                Cause(
+                    path,
+                    f"Invalid value: {_shown(value)}: {path} in body must be of type {expected}: "
+                    f"{_shown(value)}",
+                    "FieldValueTypeInvalid",
+                )
+            )
+            return
+        if "enum" in schema and value not in schema["enum"]:
+            supported = ", ".join(json.dumps(item) for item in schema["enum"])
+            self.causes.append(
+                Cause(
+                    path,
+                    f"Unsupported value: {_shown(value)}: supported values: {supported}",
+                    "FieldValueNotSupported",
+                )
+            )
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._numbers(schema, value, path)
+        if isinstance(value, str):
+            self._strings(schema, value, path)
+        if isinstance(value, list):
+            self._arrays(schema, value, old, path)
+        if isinstance(value, dict):
+            self._objects(schema, value, old, path)
+        self._rules(schema, value, old, path)
+
+    def _numbers(self, schema: Schema, value: float, path: str) -> None:
+        # OpenAPI v3.0 (the CRD dialect): exclusiveMinimum/Maximum are booleans that modify
+        # minimum/maximum; a number there (JSON Schema 2019+) is accepted as the bound itself.
+        low, low_exclusive = schema.get("minimum"), schema.get("exclusiveMinimum")
+        if isinstance(low_exclusive, (int, float)) and not isinstance(low_exclusive, bool):
+            low, low_exclusive = low_exclusive, True
+        if low is not None:
+            if low_exclusive and value <= low:
+                self.invalid(path, value, f"{path} in body should be greater than {low}")
+            elif not low_exclusive and value < low:
+                self.invalid(
+                    path, value, f"{path} in body should be greater than or equal to {low}"
+                )
+        high, high_exclusive = schema.get("maximum"), schema.get("exclusiveMaximum")
+        if isinstance(high_exclusive, (int, float)) and not isinstance(high_exclusive, bool):
+            high, high_exclusive = high_exclusive, True
+        if high is not None:
+            if high_exclusive and value >= high:
+                self.invalid(path, value, f"{path} in body should be less than {high}")
+            elif not high_exclusive and value > high:
+                self.invalid(path, value, f"{path} in body should be less than or equal to {high}")
+        step = schema.get("multipleOf")
+        if step and (value / step) != int(value / step):
+            self.invalid(path, value, f"{path} in body should be a multiple of {step}")
+
+    def _strings(self, schema: Schema, value: str, path: str) -> None:
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            self.invalid(
+                path, value, f"{path} in body should be at least {schema['minLength']} chars long"
+            )
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            self.causes.append(
+                Cause(
+                    path,
+                    f"Too long: may not be more than {schema['maxLength']} bytes",
+                    "FieldValueTooLong",
+                )
+            )
+        pattern = schema.get("pattern")
+        if pattern and re.search(pattern, value) is None:
+            self.invalid(path, value, f"{path} in body should match '{pattern}'")
+        checker = _FORMATS.get(schema.get("format", ""))
+        if checker is not None and checker.match(value) is None:
+            self.invalid(
+                path, value, f"{path} in body must be of type {schema['format']}: {_shown(value)}"
+            )
+
+    def _arrays(self, schema: Schema, value: list[Any], old: Any, path: str) -> None:
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            self.invalid(
+                path, value, f"{path} in body should have at least {schema['minItems']} items"
+            )
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            self.causes.append(
+                Cause(
+                    path,
+                    f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+                    "FieldValueTooMany",
+                )
+            )
+        items = schema.get("items")
+        if isinstance(items, dict):
+            # oldSelf for list items is only correlated for map-type lists; skip it otherwise.
+            for index, item in enumerate(value):
+                self.validate(items, item, None, f"{path}[{index}]")
+
+    def _objects(self, schema: Schema, value: JsonDict, old: Any, path: str) -> None:
+        old_dict = old if isinstance(old, dict) else {}
+        prefix = f"{path}." if path else ""
+        for key in schema.get("required") or ():
+            if key not in value:
+                self.causes.append(Cause(f"{prefix}{key}", "Required value", "FieldValueRequired"))
+        properties: dict[str, Schema] = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key in value and not (path == "" and key in _ROOT_SYSTEM_FIELDS):
+                self.validate(sub, value[key], old_dict.get(key), f"{prefix}{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                if key not in properties:
+                    self.validate(extra, item, old_dict.get(key), f"{path}[{key}]")
+
+    def _rules(self, schema: Schema, value: Any, old: Any, path: str) -> None:
+        for rule in schema.get("x-kubernetes-validations") or ():
+            expression = rule["rule"]
+            transition = cel.references_old_self(expression)
+            if transition and old is None:
+                continue  # transition rules only run on updates that had the old value
+            outcome = cel.evaluate(expression, value, old if transition else None)
+            if outcome.passed:
+                continue
+            field_path = rule.get("fieldPath", "")
+            field = f"{path}{field_path}" if path else field_path.lstrip(".")
+            message = rule.get("message") or f"failed rule: {expression}"
+            if rule.get("messageExpression"):
+                message = cel.render_message(rule["messageExpression"], value, old) or message
+            if outcome.error:
+                message = f"{message} (evaluation error: {outcome.error})"
+            reason = rule.get("reason", "FieldValueInvalid")
+            self.causes.append(Cause(field, f"Invalid value: {_shown(value)}: {message}", reason))
+
+
+def admit(schema: Schema, obj: JsonDict, old: JsonDict | None) -> tuple[JsonDict, list[Cause]]:
+    """Prune, default and validate a (deep-copied) custom resource.
+
+    Returns the admitted object and the validation failures (empty when it is valid).
+    """
+    admitted = prune(schema, obj, root=True)
+    admitted = apply_defaults(schema, admitted)
+    validator = _Validator()
+    validator.validate(schema, admitted, old, "")
+    return admitted, validator.causes

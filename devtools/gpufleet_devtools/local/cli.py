@@ -1,0 +1,146 @@
+"""``gpufleet local``: the whole autoscaling loop on this machine (mounted by gpufleet.cli)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gpufleet_devtools.local.background import (
+    FleetError,
+    describe,
+    start_background,
+    stop_background,
+)
+from gpufleet_devtools.local.fleet import FleetOptions
+from gpufleet_devtools.local.paths import DEFAULT_TRACE, EXAMPLES, LocalPaths
+from gpufleet_devtools.local.trace import Arrivals, poisson_phases, read_trace_times, replay
+
+app = typer.Typer(
+    help="Run a whole gpufleet on this machine: API emulator, Prometheus, operator, pods.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEMO_RATE_SCALE = {"torch": 0.4, "triton": 0.35}
+"""The Azure hour played in 3 minutes is 60-160 requests/s. x0.4 (25-60) peaks above
+one CPU-bound torch replica (about 45 requests/s) and within two cores; Triton's
+replicas serve 25 requests/s each, waiting rather than computing: x0.35 is 20-55."""
+
+StartDelay = Annotated[
+    float, typer.Option(help="Extra seconds before each pod starts (imitates a GPU pod's start).")
+]
+Tick = Annotated[float, typer.Option(help="The operator's scaling tick, seconds.")]
+
+
+@app.command()
+def up(start_delay: StartDelay = 0.0, tick: Tick = 2.0) -> None:
+    """Start the fleet in the background (state in .gpufleet/); apply manifests with kubectl."""
+    from gpufleet_devtools.local.demo import bootstrap_model
+    from gpufleet_devtools.local.manifest import load_manifest
+
+    paths = LocalPaths.under().ensure()
+    # The examples' models, so that applying either example just works.
+    for example in EXAMPLES.values():
+        bootstrap_model(paths, load_manifest(example))
+    try:
+        state = start_background(paths, FleetOptions(tick_seconds=tick, start_delay_s=start_delay))
+    except FleetError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"fleet up: API {state.api_url}, Prometheus {state.prometheus_url}")
+    for example in EXAMPLES.values():
+        typer.echo(f"  kubectl --kubeconfig {state.kubeconfig} apply --validate=false -f {example}")
+    typer.echo(f"  kubectl --kubeconfig {state.kubeconfig} get modeldeployments")
+
+
+@app.command()
+def down() -> None:
+    """Stop the background fleet and every process it started."""
+    for note in stop_background(LocalPaths.under()):
+        typer.echo(note)
+
+
+@app.command()
+def status() -> None:
+    """Show the background fleet: endpoints, processes, ModelDeployments and pods."""
+    for line in describe(LocalPaths.under()):
+        typer.echo(line)
+
+
+DEFAULT_DURATION_S = 180.0
+
+
+def _arrivals(
+    trace: Path, duration: float, speedup: float | None, rate_scale: float, console: Console
+) -> Arrivals:
+    if trace.exists():
+        times = read_trace_times(trace)
+        # By default the whole trace plays in the default duration, so its rise and fall
+        # both show; a shorter --duration replays less of it at the same rate (faster
+        # would overload a small machine: the rate is what the example is sized for).
+        factor = speedup or max(1.0, times[-1] / DEFAULT_DURATION_S)
+        return replay(times, duration, factor, rate_scale, name=trace.name)
+    console.print(f"[yellow]{trace} not found: replaying a synthetic burst instead[/]")
+    third = duration / 3
+    return poisson_phases(
+        [(third, 10 * rate_scale), (third, 60 * rate_scale), (third, 10 * rate_scale)]
+    )
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float, typer.Option(help="Seconds of load to replay.")
+    ] = DEFAULT_DURATION_S,
+    speedup: Annotated[
+        float | None,
+        typer.Option(help="Trace time compression (default: the whole trace in 180 s)."),
+    ] = None,
+    rate_scale: Annotated[
+        float | None,
+        typer.Option(help="Multiply the trace's request rate (default 0.4 torch, 0.35 triton)."),
+    ] = None,
+    runtime: Annotated[
+        str, typer.Option(help="Which example to run: torch (gpufleet-server) or triton.")
+    ] = "torch",
+    trace: Annotated[Path, typer.Option(help="CSV with a TIMESTAMP column.")] = DEFAULT_TRACE,
+    manifest: Annotated[
+        Path | None, typer.Option(help="The ModelDeployment to apply (default: --runtime's).")
+    ] = None,
+    start_delay: StartDelay = 5.0,
+    tick: Tick = 2.0,
+    live: Annotated[bool, typer.Option(help="Live terminal view.")] = True,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary here.")
+    ] = None,
+    plot: Annotated[Path, typer.Option(help="Where to write the PNG.")] = Path(
+        ".gpufleet/demo.png"
+    ),
+) -> None:
+    """Bring the fleet up, apply the example, replay the trace, report; then tear it all down."""
+    from gpufleet_devtools.local.demo import DemoRun, run_demo
+
+    if runtime not in EXAMPLES:
+        raise typer.BadParameter(f"--runtime must be one of {', '.join(EXAMPLES)}")
+    console = Console()
+    scale = rate_scale if rate_scale is not None else DEMO_RATE_SCALE[runtime]
+    run = DemoRun(
+        arrivals=_arrivals(trace, duration, speedup, scale, console),
+        manifest_path=manifest or EXAMPLES[runtime],
+        fleet=FleetOptions(tick_seconds=tick, start_delay_s=start_delay),
+        live=live,
+        plot_path=plot,
+        json_path=json_path,
+    )
+    try:
+        asyncio.run(run_demo(LocalPaths.under(), run, console))
+    except KeyboardInterrupt:
+        console.print("interrupted: the fleet was torn down")
+        raise typer.Exit(130) from None
+    except asyncio.CancelledError:
+        console.print("stopped: the fleet was torn down")
+        raise typer.Exit(143) from None

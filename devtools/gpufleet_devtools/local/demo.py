@@ -1,0 +1,152 @@
+"""``gpufleet local demo``: the fleet up, the example applied, a trace replayed, a report.
+
+Whatever happens (the end of the trace, an error, Ctrl-C), the fleet is torn down
+on the way out: no server, Prometheus or emulator process is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from gpufleet.domain.spec import RuntimeType
+from gpufleet_devtools.local.demo_model import (
+    TORCH_INPUT,
+    TRITON_INPUT,
+    write_demo_model,
+    write_triton_demo_model,
+)
+from gpufleet_devtools.local.endpoints import Endpoints
+from gpufleet_devtools.local.fleet import FleetOptions, LocalFleet
+from gpufleet_devtools.local.loadgen import LoadGenerator
+from gpufleet_devtools.local.manifest import DemoManifest, load_manifest
+from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, LocalPaths
+from gpufleet_devtools.local.plot import plot_timeline
+from gpufleet_devtools.local.summary import DemoSummary, summarize
+from gpufleet_devtools.local.timeline import Timeline
+from gpufleet_devtools.local.trace import Arrivals
+from gpufleet_devtools.local.view import LiveView, summary_table
+
+log = logging.getLogger(__name__)
+FIRST_READY_TIMEOUT_S = 120.0
+
+
+@dataclass
+class DemoRun:
+    arrivals: Arrivals
+    manifest_path: Path = EXAMPLE_MANIFEST
+    spec_overrides: dict[str, Any] = field(default_factory=dict)
+    fleet: FleetOptions = field(default_factory=FleetOptions)
+    work_steps: int | None = None
+    """None: calibrated for ~20 ms a request on this machine."""
+    live: bool = True
+    plot_path: Path | None = None
+    json_path: Path | None = None
+
+
+@dataclass
+class DemoResult:
+    summary: DemoSummary
+    timeline: Timeline
+    loadgen: LoadGenerator
+
+
+def bootstrap_model(
+    paths: LocalPaths, manifest: DemoManifest, work_steps: int | None = None
+) -> str:
+    """The demo model in the repository the manifest names (made once, then reused).
+
+    Returns the model's input name, for the load generator.
+    """
+    repository = manifest.repository_dir(paths.volumes)
+    if manifest.spec.runtime.type is RuntimeType.TRITON:
+        write_triton_demo_model(repository, manifest.spec.model.name)
+        return TRITON_INPUT
+    write_demo_model(repository, manifest.spec.model.name, work_steps)
+    return TORCH_INPUT
+
+
+async def wait_for_endpoint(endpoints: Endpoints, timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not endpoints.current:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"no pod became ready within {timeout_s:g} s (see .gpufleet/logs)")
+        await endpoints.refresh()
+        await asyncio.sleep(0.2)
+
+
+async def replay_against(
+    fleet: LocalFleet,
+    manifest: DemoManifest,
+    run: DemoRun,
+    console: Console,
+    input_name: str = TORCH_INPUT,
+) -> DemoResult:
+    """Apply the ModelDeployment, wait for a first pod, replay the arrivals, summarize."""
+    target = manifest.spec.slo.latency_p95_ms
+    if target is None:
+        # The demo's load generator measures whole requests; token latencies need an LLM.
+        raise ValueError(f"{manifest.name}: the local demo needs spec.slo.latencyP95Ms")
+    assert fleet.kube is not None
+    await fleet.kube.create(manifest.path, manifest.body)
+    endpoints = Endpoints(fleet.kube, manifest.namespace, manifest.name)
+    await wait_for_endpoint(endpoints, FIRST_READY_TIMEOUT_S + fleet.options.start_delay_s)
+    endpoints.start()
+    loadgen = LoadGenerator(endpoints, manifest.spec.model.name, input_name)
+    timeline = Timeline(fleet.kube, manifest.namespace, manifest.name, loadgen)
+    try:
+        work = asyncio.create_task(loadgen.run(run.arrivals))
+        if run.live:
+            with LiveView(console, target, run.arrivals.duration_s) as view:
+                timeline.listeners.append(view.update)
+                await timeline.run_while(work)
+        else:
+            await timeline.run_while(work)
+        work.result()
+    finally:
+        await endpoints.stop()
+    summary = summarize(
+        run.arrivals.description,
+        loadgen.records,
+        timeline.samples,
+        target,
+        manifest.replica_hourly_cost,
+        manifest.spec.cost.max_hourly_cost,
+    )
+    return DemoResult(summary, timeline, loadgen)
+
+
+async def run_demo(paths: LocalPaths, run: DemoRun, console: Console | None = None) -> DemoResult:
+    console = console or Console()
+    # `gpufleet local down` (SIGTERM) stops a demo as cleanly as Ctrl-C does.
+    main = asyncio.current_task()
+    if main is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    manifest = load_manifest(run.manifest_path, run.spec_overrides)
+    paths.ensure()
+    input_name = bootstrap_model(paths, manifest, run.work_steps)
+    arrivals = run.arrivals
+    console.print(
+        f"[bold]gpufleet local demo[/]: {arrivals.description}, "
+        f"{len(arrivals.offsets):,} requests over {arrivals.duration_s:.0f} s"
+    )
+    async with LocalFleet(paths, run.fleet) as fleet:
+        console.print(
+            f"fleet up: API {fleet.api_url}, Prometheus {fleet.prometheus.url}, "
+            f"kubeconfig {fleet.kubeconfig}"
+        )
+        result = await replay_against(fleet, manifest, run, console, input_name)
+    summary = result.summary
+    if run.plot_path is not None:
+        plot = plot_timeline(result.timeline.samples, summary.target_p95_ms, run.plot_path)
+        summary = summary.model_copy(update={"plot": str(plot)})
+    if run.json_path is not None:
+        run.json_path.write_text(summary.model_dump_json(indent=2))
+    console.print(summary_table(summary))
+    return DemoResult(summary, result.timeline, result.loadgen)

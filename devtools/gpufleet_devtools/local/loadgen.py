@@ -1,0 +1,106 @@
+"""Replay arrivals against the ready pods with tritonclient (HTTP, asyncio).
+
+Open loop, like real users: each request leaves at its trace time whether or not
+earlier ones came back, so an under-provisioned fleet shows up as latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tritonclient.http.aio as triton_http
+
+from gpufleet_devtools.local.demo_model import IN_FEATURES, TORCH_INPUT
+from gpufleet_devtools.local.endpoints import Endpoints
+from gpufleet_devtools.local.trace import Arrivals
+
+MAX_IN_FLIGHT = 1000
+"""Past this the client itself would be the bottleneck: further requests count as failed."""
+REQUEST_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    sent_s: float
+    """When it left, in seconds from the start of the replay."""
+    latency_s: float
+    ok: bool
+    endpoint: str
+    error: str = ""
+
+
+class LoadGenerator:
+    def __init__(
+        self, endpoints: Endpoints, model_name: str, input_name: str = TORCH_INPUT
+    ) -> None:
+        self._endpoints = endpoints
+        self._model = model_name
+        self._input = input_name
+        self._clients: dict[str, triton_http.InferenceServerClient] = {}
+        self.records: list[RequestRecord] = []
+        """Finished requests, in the order they finished."""
+        self.sent_at: list[float] = []
+        """When each request really left (s from the start): late if this client lags."""
+        self.in_flight = 0
+        self.started_at = 0.0
+
+    def _client(self, endpoint: str) -> triton_http.InferenceServerClient:
+        if endpoint not in self._clients:
+            self._clients[endpoint] = triton_http.InferenceServerClient(
+                url=endpoint, conn_timeout=REQUEST_TIMEOUT_S
+            )
+        return self._clients[endpoint]
+
+    async def _send(self) -> None:
+        endpoint = self._endpoints.next()
+        if endpoint is None:
+            self.records.append(RequestRecord(self.elapsed(), 0.0, False, "", "no ready endpoint"))
+            return
+        data = np.random.default_rng().random((1, IN_FEATURES), dtype=np.float32)
+        tensor = triton_http.InferInput(self._input, [1, IN_FEATURES], "FP32")
+        tensor.set_data_from_numpy(data)
+        started = time.monotonic()
+        sent_s = started - self.started_at
+        self.sent_at.append(sent_s)
+        self.in_flight += 1
+        try:
+            await self._client(endpoint).infer(self._model, [tensor])
+            ok, error = True, ""
+        except Exception as failure:  # every outcome is data, never a crash of the replay
+            ok, error = False, f"{type(failure).__name__}: {failure}"[:200]
+        finally:
+            self.in_flight -= 1
+        self.records.append(RequestRecord(sent_s, time.monotonic() - started, ok, endpoint, error))
+
+    async def run(self, arrivals: Arrivals) -> list[RequestRecord]:
+        """Send every arrival on time; returns when all have come back."""
+        self.started_at = time.monotonic()
+        pending: set[asyncio.Task[None]] = set()
+        try:
+            for offset in arrivals.offsets:
+                delay = self.started_at + offset - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self.in_flight >= MAX_IN_FLIGHT:
+                    self.records.append(
+                        RequestRecord(self.elapsed(), 0.0, False, "", "client saturated")
+                    )
+                    continue
+                task = asyncio.create_task(self._send())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            if pending:
+                await asyncio.wait(pending)
+        finally:
+            for task in pending:
+                task.cancel()
+            for client in self._clients.values():
+                await client.close()
+            self._clients.clear()
+        return self.records
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at if self.started_at else 0.0

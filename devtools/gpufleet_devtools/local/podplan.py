@@ -1,0 +1,155 @@
+"""How a Deployment's pod template becomes a local process: the kubelet's translation.
+
+The operator writes the container command for a cluster (ports 8000-8002, the
+model repository mounted from a PVC at ``/models``). On one machine every pod
+needs its own ports and the claim is a local folder, so the plan rewrites the
+port flags to free ports, maps mount paths to ``volumes/<claim>/...`` and binds
+the server to loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gpufleet_devtools.triton import server_env
+
+PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
+# One thread per server: six replicas share two cores, and torch would otherwise
+# start one thread per core in every replica and thrash.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TORCH_NUM_THREADS": "1"}
+LOOPBACK_FLAGS = {
+    "gpufleet-server": ["--host=127.0.0.1"],
+    "tritonserver": [
+        "--http-address=127.0.0.1",
+        "--grpc-address=127.0.0.1",
+        "--metrics-address=127.0.0.1",
+    ],
+}
+
+
+class PodPlanError(ValueError):
+    """The pod template cannot run on the local node (reported on the Pod)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    http: int
+    grpc: int
+    metrics: int
+
+    def by_name(self) -> dict[str, int]:
+        return {"http": self.http, "grpc": self.grpc, "metrics": self.metrics}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessPlan:
+    argv: list[str]
+    env: dict[str, str]
+    ports: Ports
+    container_ports: dict[str, int]
+    """The template's port name -> containerPort (what the Pod object reports)."""
+    shm_prefix: str | None = None
+    """Shared-memory segments of this process (Triton's python backend), removed after it."""
+
+
+def server_container(template: Mapping[str, Any]) -> dict[str, Any]:
+    containers = (template.get("spec") or {}).get("containers") or []
+    for container in containers:
+        if container.get("name") == "server":
+            return dict(container)
+    if containers:
+        return dict(containers[0])
+    raise PodPlanError("the pod template has no container")
+
+
+def _claim_mounts(template: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, str]:
+    """Mount path -> claim name, for the container's PVC-backed mounts."""
+    claims = {
+        volume["name"]: volume["persistentVolumeClaim"]["claimName"]
+        for volume in (template.get("spec") or {}).get("volumes") or []
+        if volume.get("persistentVolumeClaim")
+    }
+    return {
+        mount["mountPath"]: claims[mount["name"]]
+        for mount in container.get("volumeMounts") or []
+        if mount.get("name") in claims
+    }
+
+
+def map_path(path: str, mounts: Mapping[str, str], volumes: Path) -> str:
+    """`/models/x` where `/models` mounts claim `models` -> `volumes/models/x`."""
+    pure = PurePosixPath(path)
+    for mount_path, claim in sorted(mounts.items(), key=lambda item: -len(item[0])):
+        mount = PurePosixPath(mount_path)
+        if pure == mount or mount in pure.parents:
+            return str(volumes / claim / pure.relative_to(mount))
+    return path
+
+
+def resolve_binary(name: str) -> str:
+    """The server binaries live in this venv (gpufleet-server) or in nvidia-pytriton."""
+    if name == "tritonserver":
+        from gpufleet_devtools.triton import bundled_tritonserver
+
+        return str(bundled_tritonserver())
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _rewrite_flag(arg: str, ports: Ports, mounts: Mapping[str, str], volumes: Path) -> str:
+    flag, sep, value = arg.partition("=")
+    if not sep:
+        return arg
+    for name, port_flag in PORT_FLAGS.items():
+        if flag == port_flag:
+            return f"{flag}={ports.by_name()[name]}"
+    if flag in ("--model-repository", "--model-store"):
+        return f"{flag}={map_path(value, mounts, volumes)}"
+    return arg
+
+
+def plan_process(
+    template: Mapping[str, Any],
+    volumes: Path,
+    allocate_port: Callable[[], int],
+    base_env: Mapping[str, str] | None = None,
+    pod: str = "pod",
+    runtime_dir: Path | None = None,
+) -> ProcessPlan:
+    """The argv/env that runs ``template``'s server container on free local ports.
+
+    ``runtime_dir`` holds what a runtime needs once per fleet (Triton's backends).
+    """
+    container = server_container(template)
+    command = [*(container.get("command") or []), *(container.get("args") or [])]
+    if not command:
+        raise PodPlanError("the server container has no command (images are not pulled locally)")
+    binary = PurePosixPath(command[0]).name
+    ports = Ports(allocate_port(), allocate_port(), allocate_port())
+    mounts = _claim_mounts(template, container)
+    argv = [resolve_binary(binary)]
+    argv += [_rewrite_flag(arg, ports, mounts, volumes) for arg in command[1:]]
+    argv += LOOPBACK_FLAGS.get(binary, [])
+    env = dict(os.environ if base_env is None else base_env)
+    for item in container.get("env") or []:
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+    env.update(THREAD_ENV)
+    shm = None
+    if binary == "tritonserver":
+        from gpufleet_devtools.local import triton
+
+        argv += triton.local_flags(runtime_dir or volumes.parent / "runtime", pod)
+        env = server_env(env)
+        shm = triton.shm_prefix(pod)
+    container_ports = {
+        str(port.get("name")): int(port["containerPort"])
+        for port in container.get("ports") or []
+        if port.get("name")
+    }
+    return ProcessPlan(argv, env, ports, container_ports, shm)

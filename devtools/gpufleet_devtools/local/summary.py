@@ -1,0 +1,92 @@
+"""What a demo run amounts to: one summary, as JSON for CI and as a table for people."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from gpufleet_devtools.local.loadgen import RequestRecord
+from gpufleet_devtools.local.timeline import Sample, percentile
+
+
+class DemoSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    trace: str
+    duration_s: float
+    requests: int
+    failed: int
+    failure_reasons: dict[str, int]
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    target_p95_ms: float
+    seconds_within_target_pct: float | None
+    """Share of sampled seconds whose 5 s client p95 met the target (seconds with traffic)."""
+    replicas_min: int
+    replicas_max: int
+    replicas_mean: float
+    scale_ups: int
+    scale_downs: int
+    cost_usd: float
+    """Ready replicas x price, integrated over the run."""
+    max_hourly_cost: float
+    budget_hourly: float | None
+    last_reason: str
+    plot: str | None = None
+
+
+def _scale_changes(samples: Sequence[Sample]) -> tuple[int, int]:
+    desired = [s.desired for s in samples if s.desired is not None]
+    ups = sum(b > a for a, b in itertools.pairwise(desired))
+    downs = sum(b < a for a, b in itertools.pairwise(desired))
+    return ups, downs
+
+
+def summarize(
+    trace: str,
+    records: Sequence[RequestRecord],
+    samples: Sequence[Sample],
+    target_p95_ms: float,
+    price_per_replica_hour: float,
+    budget_hourly: float | None,
+) -> DemoSummary:
+    latencies = [r.latency_s * 1000 for r in records if r.ok]
+    judged = [s for s in samples if s.p95_ms is not None]
+    within = (
+        100.0
+        * sum(s.p95_ms is not None and s.p95_ms <= target_p95_ms for s in judged)
+        / len(judged)
+        if judged
+        else None
+    )
+    replicas = [s.desired for s in samples if s.desired is not None] or [0]
+    ups, downs = _scale_changes(samples)
+    cost = 0.0
+    for before, after in itertools.pairwise(samples):
+        cost += before.ready * price_per_replica_hour * (after.t - before.t) / 3600
+    reasons = Counter(r.error.split(":")[0] for r in records if not r.ok)
+    return DemoSummary(
+        trace=trace,
+        duration_s=round(samples[-1].t if samples else 0.0, 1),
+        requests=len(records),
+        failed=sum(not r.ok for r in records),
+        failure_reasons=dict(reasons),
+        latency_p50_ms=percentile(latencies, 0.50),
+        latency_p95_ms=percentile(latencies, 0.95),
+        latency_p99_ms=percentile(latencies, 0.99),
+        target_p95_ms=target_p95_ms,
+        seconds_within_target_pct=within,
+        replicas_min=min(replicas),
+        replicas_max=max(replicas),
+        replicas_mean=round(sum(replicas) / len(replicas), 2),
+        scale_ups=ups,
+        scale_downs=downs,
+        cost_usd=round(cost, 5),
+        max_hourly_cost=max((s.ready * price_per_replica_hour for s in samples), default=0.0),
+        budget_hourly=budget_hourly,
+        last_reason=next((s.reason for s in reversed(samples) if s.reason), ""),
+    )
