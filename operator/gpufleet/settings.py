@@ -53,6 +53,10 @@ class OperatorSettings(BaseModel):
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty means the whole cluster."""
     autoscaling_enabled: bool = True
+    peering_priority: int = 0
+    """kopf peering: while a peer with a higher priority is alive this operator pauses;
+    peers of equal priority pause each other (all of them). A hot standby runs with a
+    lower priority than the primary."""
     gpu_node_label: str = GFD_PRODUCT_LABEL
     """Node label naming each node's GPU model: GPU Feature Discovery's by default (its
     product names); another key (e.g. ``cloud.google.com/gke-accelerator``) carries the
@@ -93,6 +97,7 @@ class OperatorSettings(BaseModel):
             "GPUFLEET_STALE_AFTER_SECONDS": "stale_after_seconds",
             "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
             "GPUFLEET_GPU_NODE_LABEL": "gpu_node_label",
+            "GPUFLEET_PEERING_PRIORITY": "peering_priority",
             "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE": "prometheus_bearer_token_file",
             "GPUFLEET_PROMETHEUS_USERNAME": "prometheus_username",
             "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",

@@ -18,19 +18,23 @@ from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
 
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
+def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) -> None:
     # Progress and the last-handled spec live in annotations, so the status stays
     # exactly what the CRD's schema declares (nothing of kopf's gets pruned).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
+    # No handler needs a finalizer (see handlers.autoscale); naming the one older
+    # versions added lets kopf remove it from existing ModelDeployments.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # Events are posted on purpose, with reasons; not one per log line.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # Equal priorities pause each other: a standby must run with a lower one.
+    settings.peering.priority = config.peering_priority
 
 
 @kopf.on.login()
@@ -45,8 +49,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    configure_kopf(settings)
     config = OperatorSettings.from_env(dict(os.environ))
+    configure_kopf(settings, config)
     ctx = OperatorContext(settings=config, api=await KubernetesApi.connect())
     metrics = memo.get("metrics")
     if isinstance(metrics, OperatorMetrics):

@@ -1,0 +1,176 @@
+"""Two operator processes on the API emulator: how kopf peering really behaves.
+
+Peering is on when kopf's peering CRDs and a peering object exist (cluster-wide here:
+``ClusterKopfPeering default``). Each operator writes a keep-alive into the object's
+status; what each then does depends only on the priorities:
+
+- equal priorities pause each other -- all of them: nothing is reconciled while both
+  run, and the survivor resumes once the other has gone;
+- a lower priority is a hot standby: it pauses while the higher one is alive, and takes
+  over when it exits (at once on a clean exit, which removes its keep-alive; after the
+  keep-alive's lifetime, 60 s, when it dies).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.operator.specs import minimal_spec
+from tests.support.kube import DEPLOYMENTS, MODELDEPLOYMENTS, Kind, Kube, modeldeployment
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modeldeployments.gpufleet.io.yaml"
+NS = "default"
+PEERINGS = Kind("kopf.dev", "v1", "clusterkopfpeerings")
+
+
+def _peering_crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
+    """kopf's peering CRD (as in kopf's peering.yaml)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.kopf.dev"},
+        "spec": {
+            "group": "kopf.dev",
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+@pytest.fixture
+def apiserver() -> Iterator[EmulatedApiServer]:
+    crds: list[Path | dict[str, Any]] = [
+        CRD_FILE,
+        _peering_crd("ClusterKopfPeering", "clusterkopfpeerings", "Cluster"),
+        _peering_crd("KopfPeering", "kopfpeerings", "Namespaced"),
+    ]
+    with EmulatedApiServer(crds=crds) as server:
+        server.create(
+            "kopf.dev/v1/clusterkopfpeerings",
+            {
+                "apiVersion": "kopf.dev/v1",
+                "kind": "ClusterKopfPeering",
+                "metadata": {"name": "default"},
+            },
+        )
+        yield server
+
+
+class OperatorProcess:
+    """``gpufleet run`` (cluster-wide, peering on) as its own process, its log in a file."""
+
+    def __init__(self, kubeconfig: Path, log: Path, priority: int) -> None:
+        self.log = log
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "GPUFLEET_AUTOSCALING": "0",
+            "GPUFLEET_PEERING_PRIORITY": str(priority),
+        }
+        self._file = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gpufleet", "run", "--verbose"],
+            env=env,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def said(self, text: str) -> bool:
+        return text in self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """A clean exit (SIGTERM, as the kubelet sends): kopf removes its keep-alive."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._file.close()
+
+
+@pytest.fixture
+def start(apiserver: EmulatedApiServer, tmp_path: Path) -> Iterator[Any]:
+    started: list[OperatorProcess] = []
+
+    def run(name: str, priority: int) -> OperatorProcess:
+        operator = OperatorProcess(apiserver.kubeconfig_path, tmp_path / f"{name}.log", priority)
+        started.append(operator)
+        return operator
+
+    yield run
+    for operator in started:
+        operator.stop()
+
+
+def _peers(kube: Kube) -> dict[str, Any]:
+    response = kube.session.get(kube.url + "/apis/kopf.dev/v1/clusterkopfpeerings/default")
+    return dict(response.json().get("status") or {})
+
+
+def _apply(kube: Kube, name: str) -> None:
+    response = kube.create(MODELDEPLOYMENTS, NS, modeldeployment(name, minimal_spec()))
+    assert response.status_code == 201, response.text
+
+
+def test_equal_priorities_pause_each_other(apiserver: EmulatedApiServer, start: Any) -> None:
+    kube = Kube(apiserver.url)
+    first, second = start("first", 0), start("second", 0)
+    wait_for(lambda: len(_peers(kube)) == 2, timeout=60, what="both keep-alives")
+    pausing = "Pausing all operators, including self"
+    wait_for(lambda: first.said(pausing) and second.said(pausing), timeout=60, what="both pause")
+    # Both paused: a new ModelDeployment is left alone (an active operator makes its
+    # children within a second)...
+    _apply(kube, "paused")
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_for(lambda: kube.get(DEPLOYMENTS, NS, "paused"), timeout=5, what="children")
+    # ...until one of them goes: the other resumes and reconciles it.
+    second.stop()
+    wait_for(lambda: first.said("Resuming operations"), timeout=60, what="the survivor resuming")
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, "paused"), timeout=60, what="children")
+
+
+def test_a_lower_priority_operator_is_a_hot_standby(
+    apiserver: EmulatedApiServer, start: Any
+) -> None:
+    kube = Kube(apiserver.url)
+    primary = start("primary", 100)
+    _apply(kube, "served")
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, "served"), timeout=60, what="primary reconciles")
+    standby = start("standby", 50)
+    wait_for(
+        lambda: standby.said("Pausing operations in favour of"),
+        timeout=60,
+        what="the standby pausing",
+    )
+    assert not primary.said("Pausing")  # the primary keeps working
+    primary.stop()
+    wait_for(lambda: standby.said("Resuming operations"), timeout=60, what="standby takes over")
+    _apply(kube, "after-failover")
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, "after-failover"), timeout=60, what="children")
