@@ -52,4 +52,67 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
         model={"name": "llama-small", "repository": "gs://bucket/repo"},
         runtime={"type": "torch", "image": "registry.example.com/gpufleet-server:dev"},
     ),
+    # Private models: credentials only by reference, never as literals.
+    "triton-s3-private": minimal_spec(
+        model={
+            "name": "bert-large",
+            "repository": "s3://private-models/triton/",
+            "cache": {"sizeLimit": "40Gi"},
+        },
+        runtime={
+            "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/triton:24.08-py3",
+            "serviceAccountName": "model-reader",
+            "imagePullSecrets": [{"name": "ecr-pull"}],
+            "env": [
+                {"name": "AWS_REGION", "value": "us-east-1"},
+                {
+                    "name": "AWS_ACCESS_KEY_ID",
+                    "valueFrom": {"secretKeyRef": {"name": "s3-creds", "key": "access-key"}},
+                },
+                {
+                    "name": "AWS_SECRET_ACCESS_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": "s3-creds", "key": "secret-key"}},
+                },
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            ],
+            "envFrom": [{"configMapRef": {"name": "triton-tuning"}, "prefix": "TRITON_"}],
+            "volumes": [{"name": "corp-ca", "configMap": {"name": "corp-ca-bundle"}}],
+            "volumeMounts": [{"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": True}],
+        },
+    ),
+    "torch-gs-workload-identity": minimal_spec(
+        model={
+            "name": "ranker",
+            "repository": "gs://team-models/repo",
+            "cache": {"claimName": "model-cache"},
+        },
+        runtime={"type": "torch", "serviceAccountName": "ranker-gsa"},
+    ),
+    "triton-http-archive": minimal_spec(
+        model={
+            "name": "resnet50",
+            "repository": "https://models.example.com/repo.tar.gz",
+            "cache": {"sizeLimit": "2Gi"},
+        },
+        runtime={
+            "envFrom": [{"secretRef": {"name": "proxy-settings"}}],
+        },
+    ),
+    "vllm-hf-gated": minimal_spec(
+        model={
+            "name": "llama-3-8b",
+            "repository": "hf://meta-llama/Meta-Llama-3-8B-Instruct",
+            "hfTokenSecretRef": {"name": "hf-token"},
+            "cache": {"claimName": "hf-cache"},
+        },
+        runtime={"type": "vllm", "args": ["--max-model-len=8192"]},
+        resources={"gpus": 2, "gpuType": "nvidia-h100-80gb", "cpu": "16", "memory": "128Gi"},
+        slo={"ttftP95Ms": 800, "itlP95Ms": 60},
+        cost={"maxHourlyCost": 60.0, "gpuHourlyPrice": 7.0},
+    ),
+    "vllm-pvc": minimal_spec(
+        model={"name": "qwen-7b", "repository": "pvc://llm-weights/qwen2.5-7b-instruct"},
+        runtime={"type": "vllm"},
+        slo={"ttftP95Ms": 500},
+    ),
 }

@@ -28,7 +28,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("missing budget", {"cost": {}}, "cost.maxHourlyCost"),
     ("bad memory", {"resources": {"memory": "lots"}}, "resources.memory"),
     ("unknown field", {"scaling": {"maxReplica": 3}}, "scaling.maxReplica"),
-    ("reserved arg", {"runtime": {"args": ["--http-port=9000"]}}, "runtime"),
+    ("reserved arg", {"runtime": {"args": ["--http-port=9000"]}}, "runtime.args"),
     ("bad env name", {"runtime": {"env": [{"name": "", "value": "x"}]}}, "runtime.env[0].name"),
     ("min above max", {"scaling": {"minReplicas": 3, "maxReplicas": 2}}, "scaling.minReplicas"),
     ("headroom 60 %", {"scaling": {"latencyHeadroom": 0.6}}, "scaling.latencyHeadroom"),

@@ -11,28 +11,28 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
-_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+from gpufleet.domain.k8s_shapes import (
+    IMAGE_REFERENCE,
+    IMAGE_REFERENCE_MAX,
+    QUANTITY,
+    EmptyDirVolumeSource,
+    EnvFromSource,
+    EnvVar,
+    LocalObjectReference,
+    ObjectName,
+    Volume,
+    VolumeMount,
+    image_name_too_long,
+)
+from gpufleet.domain.manifests.pod_paths import RESERVED_MOUNT_PATHS, RESERVED_VOLUMES
+from gpufleet.domain.wire import WireModel as WireModel
+
+_QUANTITY = QUANTITY
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-REPOSITORY_SCHEMES = ("s3", "gs", "pvc", "http", "https")
-
-
-class WireModel(BaseModel):
-    """Base for every API object: camelCase aliases, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        use_enum_values=False,
-    )
-
-    def to_wire(self) -> dict[str, Any]:
-        """Serialise as the API server stores it (camelCase, no unset optionals)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+REPOSITORY_SCHEMES = ("s3", "gs", "pvc", "http", "https", "hf")
+FETCHED_SCHEMES = frozenset({"s3", "gs", "http", "https"})
 
 
 class RuntimeType(StrEnum):
@@ -56,6 +56,52 @@ DEFAULT_IMAGES: dict[RuntimeType, str] = {
 }
 
 
+class SecretKey(WireModel):
+    name: ObjectName
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "token"
+
+
+class ModelCacheSpec(WireModel):
+    size_limit: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=QUANTITY,
+            description=(
+                "Most the downloaded model may take on the node's disk (the emptyDir's "
+                "sizeLimit, also requested as ephemeral-storage so the scheduler picks a "
+                "node with room); the kubelet evicts a pod that writes more."
+            ),
+        ),
+    ] = None
+    claim_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=253,
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            description=(
+                "A PersistentVolumeClaim to keep the model in instead of an emptyDir, so a "
+                "restarted pod re-syncs instead of downloading everything (ReadWriteMany to "
+                "share it between replicas)."
+            ),
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ModelCacheSpec:
+        if self.size_limit is not None and self.claim_name is not None:
+            raise ValueError("set sizeLimit (an emptyDir) or claimName (a claim), not both")
+        return self
+
+    def volume(self) -> dict[str, Any]:
+        """The pod volume the model is downloaded into."""
+        if self.claim_name:
+            return {"persistentVolumeClaim": {"claimName": self.claim_name}}
+        return {"emptyDir": EmptyDirVolumeSource(size_limit=self.size_limit).to_wire()}
+
+
 class ModelSpec(WireModel):
     name: Annotated[
         str,
@@ -70,10 +116,13 @@ class ModelSpec(WireModel):
         str,
         Field(
             min_length=1,
-            pattern=r"^(s3|gs|pvc|https?)://.+$",
+            max_length=2048,
+            pattern=r"^(s3|gs|pvc|https?|hf)://.+$",
             description=(
-                "Model repository URI in Triton's layout: s3://bucket/path, gs://bucket/path, "
-                "pvc://claim/sub/path, or http(s)://host/archive.tar.gz."
+                "Where the model is: s3://bucket/path, gs://bucket/path, pvc://claim/sub/path, "
+                "http(s)://host/archive.tar.gz (Triton's repository layout for triton and "
+                "torch; a Hugging Face model directory for vllm), or hf://org/model (vllm "
+                "only: downloaded by vLLM from the Hugging Face Hub)."
             ),
         ),
     ]
@@ -82,13 +131,47 @@ class ModelSpec(WireModel):
         Field(
             default=None,
             pattern=r"^[0-9]+$",
-            description="Model version to serve; all versions in the repository when unset.",
+            description=(
+                "Triton model version to serve (triton and torch); all versions in the "
+                "repository when unset."
+            ),
+        ),
+    ] = None
+    hf_token_secret_ref: Annotated[
+        SecretKey | None,
+        Field(
+            default=None,
+            description=(
+                "Secret key holding a Hugging Face token for gated or private hf:// models "
+                "(passed as HF_TOKEN from the Secret, never as a literal)."
+            ),
+        ),
+    ] = None
+    cache: Annotated[
+        ModelCacheSpec | None,
+        Field(
+            default=None,
+            description=(
+                "Where a downloaded model is kept in the pod (s3/gs/http fetched by an init "
+                "container, hf:// by vLLM): an emptyDir of at most sizeLimit, or a claim."
+            ),
         ),
     ] = None
 
     @property
     def scheme(self) -> str:
         return self.repository.split("://", 1)[0]
+
+    @property
+    def hf_id(self) -> str | None:
+        """The Hugging Face model id of an ``hf://org/model`` repository."""
+        if self.scheme != "hf":
+            return None
+        return self.repository.split("://", 1)[1].strip("/")
+
+    @property
+    def effective_cache(self) -> ModelCacheSpec:
+        return self.cache or ModelCacheSpec()
 
     @property
     def pvc_claim(self) -> str | None:
@@ -101,11 +184,6 @@ class ModelSpec(WireModel):
     def pvc_sub_path(self) -> str:
         rest = self.repository.split("://", 1)[1]
         return rest.split("/", 1)[1] if "/" in rest else ""
-
-
-class EnvVar(WireModel):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
-    value: str = ""
 
 
 class RuntimeSpec(WireModel):
@@ -123,13 +201,85 @@ class RuntimeSpec(WireModel):
         Field(
             default=None,
             min_length=1,
-            description="Container image; a default per type when unset.",
+            max_length=IMAGE_REFERENCE_MAX,
+            json_schema_extra={"pattern": IMAGE_REFERENCE},
+            description=(
+                "Container image reference ([registry/]path[:tag][@digest]); a default per "
+                "type when unset."
+            ),
         ),
     ] = None
     args: Annotated[
-        list[str], Field(default_factory=list, description="Extra server arguments, appended.")
+        list[str],
+        Field(
+            default_factory=list,
+            max_length=256,
+            description="Extra server arguments, appended.",
+        ),
     ]
-    env: Annotated[list[EnvVar], Field(default_factory=list, description="Extra environment.")]
+    env: Annotated[
+        list[EnvVar],
+        Field(
+            default_factory=list,
+            max_length=256,
+            description=(
+                "Extra environment of the server (and of the init container that downloads "
+                "the model): Kubernetes EnvVars; put credentials in valueFrom.secretKeyRef."
+            ),
+        ),
+    ]
+    env_from: Annotated[
+        list[EnvFromSource],
+        Field(
+            default_factory=list,
+            max_length=32,
+            description="Every key of these Secrets/ConfigMaps as environment (server and fetch).",
+        ),
+    ]
+    service_account_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=253,
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            description=(
+                "ServiceAccount of the model pods, e.g. one bound to a cloud role (EKS IRSA, "
+                "GKE Workload Identity) that may read the model bucket; its token is then "
+                "mounted. Unset: the namespace's default account, with no token mounted."
+            ),
+        ),
+    ] = None
+    image_pull_secrets: Annotated[
+        list[LocalObjectReference],
+        Field(
+            default_factory=list,
+            max_length=16,
+            description="Secrets to pull private images with.",
+        ),
+    ]
+    volumes: Annotated[
+        list[Volume],
+        Field(
+            default_factory=list,
+            max_length=32,
+            description=(
+                "Extra pod volumes (secret, configMap, persistentVolumeClaim, emptyDir, csi, "
+                "nfs), e.g. a credentials file or a CA bundle."
+            ),
+        ),
+    ]
+    volume_mounts: Annotated[
+        list[VolumeMount],
+        Field(
+            default_factory=list,
+            max_length=32,
+            description=(
+                "Mounts of those volumes in the server (and in the init container that "
+                "downloads the model)."
+            ),
+        ),
+    ]
     exit_timeout_seconds: Annotated[
         int,
         Field(
@@ -140,6 +290,39 @@ class RuntimeSpec(WireModel):
     @property
     def effective_image(self) -> str:
         return self.image or DEFAULT_IMAGES[self.type]
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, image: str | None) -> str | None:
+        if image is None:
+            return image
+        if not re.fullmatch(IMAGE_REFERENCE, image):
+            raise ValueError(
+                f"{image!r} is not an image reference: [registry[:port]/]path[:tag][@digest], "
+                "the path in lowercase letters, digits and . _ -"
+            )
+        if image_name_too_long(image):
+            raise ValueError("the image name (registry and path) is longer than 255 characters")
+        return image
+
+    @model_validator(mode="after")
+    def _volumes_consistent(self) -> RuntimeSpec:
+        names = [v.name for v in self.volumes]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"runtime.volumes: the name {name!r} is used twice")
+            if name in RESERVED_VOLUMES:
+                raise ValueError(f"runtime.volumes: the name {name!r} is the operator's")
+        paths = [m.mount_path.rstrip("/") for m in self.volume_mounts]
+        for mount in self.volume_mounts:
+            if mount.name not in names:
+                raise ValueError(f"runtime.volumeMounts: {mount.name!r} is not in runtime.volumes")
+            path = mount.mount_path.rstrip("/")
+            if paths.count(path) > 1:
+                raise ValueError(f"runtime.volumeMounts: {path} is mounted twice")
+            if any(path == p or path.startswith(p + "/") for p in RESERVED_MOUNT_PATHS):
+                raise ValueError(f"runtime.volumeMounts: {path} is the operator's")
+        return self
 
 
 class Toleration(WireModel):
@@ -381,6 +564,14 @@ _ROLLOUT_STUCK = (
     "replace a pod"
 )
 
+_HF_NEEDS_VLLM = "model.repository hf:// is served by runtime.type vllm only"
+_TOKEN_NEEDS_HF = "model.hfTokenSecretRef applies to hf:// repositories only"
+_VERSION_NOT_VLLM = (
+    "model.version selects a Triton model version; vllm serves one model (use "
+    "runtime.args --revision for a Hugging Face revision)"
+)
+_CACHE_UNUSED = "model.cache applies to downloaded models: a pvc:// repository is mounted as is"
+
 # Cross-field rules. Each is enforced twice: by the API server through the CRD's CEL
 # rules (so `kubectl apply` rejects it), and here (so the operator and the simulator
 # never act on a spec that slipped past an older CRD).
@@ -394,6 +585,38 @@ CEL_RULES: list[dict[str, str]] = [
         "rule": "self.scaling.minReplicas <= self.scaling.maxReplicas",
         "message": "scaling.minReplicas must be <= scaling.maxReplicas",
         "fieldPath": ".scaling.minReplicas",
+    },
+    {
+        "rule": "!self.model.repository.startsWith('hf://') || self.runtime.type == 'vllm'",
+        "message": _HF_NEEDS_VLLM,
+        "fieldPath": ".model.repository",
+    },
+    {
+        "rule": "!has(self.model.hfTokenSecretRef) || self.model.repository.startsWith('hf://')",
+        "message": _TOKEN_NEEDS_HF,
+        "fieldPath": ".model.hfTokenSecretRef",
+    },
+    {
+        "rule": "!has(self.model.version) || self.runtime.type != 'vllm'",
+        "message": _VERSION_NOT_VLLM,
+        "fieldPath": ".model.version",
+    },
+    {
+        # The API server defaults model.cache to {}: only a set field counts.
+        "rule": (
+            "!self.model.repository.startsWith('pvc://') || !has(self.model.cache) || "
+            "(!has(self.model.cache.sizeLimit) && !has(self.model.cache.claimName))"
+        ),
+        "message": _CACHE_UNUSED,
+        "fieldPath": ".model.cache",
+    },
+    {
+        "rule": (
+            "!has(self.runtime.volumeMounts) || self.runtime.volumeMounts.all(m, "
+            "has(self.runtime.volumes) && self.runtime.volumes.exists(v, v.name == m.name))"
+        ),
+        "message": "runtime.volumeMounts: every mount names a volume in runtime.volumes",
+        "fieldPath": ".runtime.volumeMounts",
     },
     {
         "rule": "self.scaling.minReplicas > 0 || has(self.scaling.activation)",
@@ -460,6 +683,7 @@ class ModelDeploymentSpec(WireModel):
         s = self.scaling
         if s.min_replicas > s.max_replicas:
             raise ValueError("scaling.minReplicas must be <= scaling.maxReplicas")
+        _check_model_source(self)
         if s.min_replicas == 0 and s.activation is None:
             raise ValueError(_ACTIVATION_REQUIRED)
         if self.rollout.max_surge == 0 and self.rollout.max_unavailable == 0:
@@ -479,6 +703,24 @@ class ModelDeploymentSpec(WireModel):
         return self
 
 
+def _check_model_source(spec: ModelDeploymentSpec) -> None:
+    model, runtime = spec.model, spec.runtime.type
+    if model.scheme == "hf" and runtime is not RuntimeType.VLLM:
+        raise ValueError(_HF_NEEDS_VLLM)
+    if model.hf_token_secret_ref is not None and model.scheme != "hf":
+        raise ValueError(_TOKEN_NEEDS_HF)
+    if model.version is not None and runtime is RuntimeType.VLLM:
+        raise ValueError(_VERSION_NOT_VLLM)
+    cache = model.effective_cache
+    if (cache.size_limit or cache.claim_name) and not downloads_model(spec):
+        raise ValueError(_CACHE_UNUSED)
+
+
+def downloads_model(spec: ModelDeploymentSpec) -> bool:
+    """True when the pod downloads the model (into ``model.cache``); a claim is mounted."""
+    return spec.model.scheme != "pvc"
+
+
 _BUDGET_TOO_LOW = (
     "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"
 )
@@ -491,6 +733,13 @@ RESERVED_SERVER_FLAGS = frozenset(
         "--grpc-port",
         "--metrics-port",
         "--exit-timeout-secs",
+        # Triton serves only this model, with no model-control API (see manifests/server.py).
+        "--model-control-mode",
+        "--load-model",
+        # vLLM: the port the probes and the Service use, and the name clients call.
+        "--host",
+        "--port",
+        "--served-model-name",
     }
 )
 
@@ -514,7 +763,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-_CROSS_FIELD = re.compile(r"^(?:Value error, )?([a-zA-Z]+\.[a-zA-Z]+)")
+_NAMED_FIELD = re.compile(r"^([a-zA-Z]+(?:\.[a-zA-Z]+)+)(: )?")
 
 
 def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
@@ -527,7 +776,10 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
         err = exc.errors()[0]
         path = _field_path(tuple(err["loc"]))
         msg = str(err["msg"]).removeprefix("Value error, ")
-        if not path:  # a model-level (cross-field) rule: its message starts with the field
-            match = _CROSS_FIELD.match(msg)
-            path = match.group(1) if match else ""
+        # A rule on an object names the field it is about at the start of its message.
+        match = _NAMED_FIELD.match(msg)
+        if match and (not path or match.group(1).startswith(path + ".")):
+            path = match.group(1)
+            if match.group(2):
+                msg = msg[match.end() :]
         raise SpecError(path, msg) from exc

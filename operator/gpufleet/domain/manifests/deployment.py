@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from gpufleet.domain.manifests.context import BuildContext
@@ -13,16 +12,22 @@ from gpufleet.domain.manifests.identity import (
     common_labels,
     selector_labels,
 )
-from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
+from gpufleet.domain.manifests.pod_paths import SHM_MOUNT_PATH, SHM_VOLUME
 from gpufleet.domain.manifests.repository import plan_repository
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.manifests.scheduling import GPU_RESOURCE, pod_scheduling
-from gpufleet.domain.manifests.server import server_command
-from gpufleet.domain.spec import ModelDeploymentSpec
+from gpufleet.domain.manifests.server import (
+    container_ports,
+    metrics_port,
+    probes,
+    server_command,
+    server_env,
+    shm_size,
+)
+from gpufleet.domain.spec import ModelDeploymentSpec, downloads_model
 
 PRE_STOP_SECONDS = 10
 """Time for endpoints to drop a terminating pod before the server stops taking work."""
-PROBE_PERIOD_SECONDS = 5
 UID = 1000
 
 CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
@@ -40,28 +45,34 @@ POD_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
-def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "periodSeconds": period,
-        "timeoutSeconds": 3,
-        "failureThreshold": failures,
-    }
-
-
-def _startup_failure_threshold(cold_start_seconds: int) -> int:
-    # Allow twice the expected model load before the kubelet gives up on the pod:
-    # a slow load is better than a restart loop that never finishes loading.
-    return max(6, math.ceil(2 * cold_start_seconds / PROBE_PERIOD_SECONDS))
-
-
 def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
     res = spec.resources
     requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
+    size_limit = spec.model.effective_cache.size_limit
+    if downloads_model(spec) and size_limit:
+        # The scheduler places the pod where the downloaded model fits on the node's disk.
+        requests["ephemeral-storage"] = size_limit
     limits: dict[str, Any] = {"memory": res.memory}
     if res.gpus:
         limits[GPU_RESOURCE] = res.gpus
     return {"requests": requests, "limits": limits}
+
+
+def _identity(spec: ModelDeploymentSpec) -> dict[str, Any]:
+    """The pods' ServiceAccount and image pull secrets.
+
+    The Kubernetes API token is never mounted: a model server does not call the API.
+    Cloud identities need no such token: EKS IRSA and Azure Workload Identity inject
+    their own projected token through their webhooks; GKE Workload Identity uses the
+    metadata server.
+    """
+    runtime = spec.runtime
+    out: dict[str, Any] = {}
+    if runtime.service_account_name:
+        out["serviceAccountName"] = runtime.service_account_name
+    if runtime.image_pull_secrets:
+        out["imagePullSecrets"] = [s.to_wire() for s in runtime.image_pull_secrets]
+    return out
 
 
 def build_deployment(
@@ -79,31 +90,33 @@ def build_deployment(
     context = context or BuildContext()
     replicas = initial_replicas if context.replicas is None else context.replicas
     labels = common_labels(owner, spec.model.name, spec.runtime.type.value)
-    env = [e.to_wire() for e in spec.runtime.env]
-    repo = plan_repository(spec, CONTAINER_SECURITY_CONTEXT, env)
-    shm = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}
-    container = {
+    runtime = spec.runtime
+    env = [e.to_wire() for e in runtime.env]
+    env_from = [e.to_wire() for e in runtime.env_from]
+    extra_mounts = [m.to_wire() for m in runtime.volume_mounts]
+    repo = plan_repository(spec, CONTAINER_SECURITY_CONTEXT, env, env_from, extra_mounts)
+    shm = {
+        "name": SHM_VOLUME,
+        "emptyDir": {"medium": "Memory", "sizeLimit": shm_size(runtime.type)},
+    }
+    container: dict[str, Any] = {
         "name": "server",
-        "image": spec.runtime.effective_image,
+        "image": runtime.effective_image,
         "command": server_command(spec, repo.server_path),
-        "env": env,
-        "ports": [
-            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
-            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
-        ],
+        "env": [*server_env(runtime.type), *env, *repo.env],
+        "ports": container_ports(runtime.type),
         "resources": _resources(spec),
-        "startupProbe": _probe(
-            "/v2/health/ready",
-            PROBE_PERIOD_SECONDS,
-            _startup_failure_threshold(spec.scaling.cold_start_seconds),
-        ),
-        "readinessProbe": _probe("/v2/health/ready", PROBE_PERIOD_SECONDS, 2),
-        "livenessProbe": _probe("/v2/health/live", 10, 3),
+        **probes(spec),
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
-        "volumeMounts": [*repo.mounts, {"name": "dshm", "mountPath": "/dev/shm"}],
+        "volumeMounts": [
+            *repo.mounts,
+            {"name": SHM_VOLUME, "mountPath": SHM_MOUNT_PATH},
+            *extra_mounts,
+        ],
         "securityContext": CONTAINER_SECURITY_CONTEXT,
     }
+    if env_from:
+        container["envFrom"] = env_from
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -112,8 +125,9 @@ def build_deployment(
         "terminationGracePeriodSeconds": PRE_STOP_SECONDS + spec.runtime.exit_timeout_seconds + 5,
         "initContainers": repo.init_containers,
         "containers": [container],
-        "volumes": [*repo.volumes, shm],
+        "volumes": [*repo.volumes, shm, *(v.to_wire() for v in runtime.volumes)],
         **pod_scheduling(spec.resources, context.gpu_node_label),
+        **_identity(spec),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -140,7 +154,7 @@ def build_deployment(
                     "labels": labels,
                     "annotations": {
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(METRICS_PORT),
+                        "prometheus.io/port": str(metrics_port(runtime.type)),
                         "prometheus.io/path": "/metrics",
                     },
                 },

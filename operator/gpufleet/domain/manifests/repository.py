@@ -1,9 +1,19 @@
-"""How a model repository URI reaches the server container.
+"""How the model reaches the server container.
 
-- ``pvc://claim/path``: the claim is mounted read-only at ``/models``.
-- ``s3://``, ``gs://`` with Triton: passed as is (Triton reads them natively).
-- ``s3://``, ``gs://`` with the torch runtime, and ``http(s)://`` archives with
-  either: an init container copies the repository into an ``emptyDir``.
+- ``pvc://claim/path``: the claim is mounted read-only at ``/models``. Triton gets only
+  the model's own directory (``path/<model>`` at ``/models/<model>``), so a shared
+  repository on the claim never loads other models; torch and vLLM serve ``/models/path``.
+- ``s3://``, ``gs://``: an init container syncs the model into the model volume (an
+  emptyDir of ``model.cache.sizeLimit``, or the claim ``model.cache.claimName``); for the
+  Triton layout (triton, torch) only the model's directory ``<uri>/<model>``.
+- ``http(s)://``: an init container unpacks the ``.tar.gz`` archive into the model volume;
+  Triton mounts only the model's directory of it.
+- ``hf://org/model`` (vLLM): vLLM downloads the model itself into the model volume
+  (``HF_HOME``), with ``HF_TOKEN`` from ``model.hfTokenSecretRef``.
+
+The init container runs as the pod's non-root user with ``HOME`` on an emptyDir (the
+tools keep their config and credential caches there) and gets the server's environment,
+``envFrom`` and extra volume mounts, so the credentials that serve the model fetch it.
 """
 
 from __future__ import annotations
@@ -11,71 +21,164 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpufleet.domain.manifests.pod_paths import (
+    FETCH_HOME_PATH,
+    FETCH_HOME_VOLUME,
+    MODEL_MOUNT_PATH,
+    MODEL_VOLUME,
+)
 from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeType
 
-MOUNT_PATH = "/models"
-VOLUME_NAME = "model-repository"
-
-# Images of the init containers that fetch a repository the server cannot read itself.
+# Images of the init containers that fetch a model, pinned.
 FETCHER_IMAGES = {
     "s3": "amazon/aws-cli:2.17.0",
     "gs": "google/cloud-sdk:489.0.0-slim",
     "http": "alpine:3.20",
 }
+FETCH_HOME_SIZE = "256Mi"
+"""The tools' config and credential caches: kilobytes to a few megabytes."""
+HF_HOME = f"{MODEL_MOUNT_PATH}/huggingface"
+ARCHIVE_MARKER = f"{MODEL_MOUNT_PATH}/.gpufleet-archive-url"
+"""Names the archive a cache claim already holds, so a restarted pod does not fetch it again."""
+
+# http(s): a .tar.gz of the repository, unpacked in place; skipped when a cache claim
+# already holds this very archive.
+_HTTP_FETCH = (
+    "set -eo pipefail; "
+    f'if [ -f {ARCHIVE_MARKER} ] && [ "$(cat {ARCHIVE_MARKER})" = "$MODEL_ARCHIVE_URL" ]; '
+    "then exit 0; fi; "
+    f'wget -qO- "$MODEL_ARCHIVE_URL" | tar -xz -C {MODEL_MOUNT_PATH}; '
+    f'printf %s "$MODEL_ARCHIVE_URL" > {ARCHIVE_MARKER}'
+)
 
 
 @dataclass(frozen=True, slots=True)
 class RepositoryPlan:
     server_path: str
+    """What the server is told to serve: a path in the container, or an hf model id."""
     volumes: list[dict[str, Any]] = field(default_factory=list)
     mounts: list[dict[str, Any]] = field(default_factory=list)
     init_containers: list[dict[str, Any]] = field(default_factory=list)
+    env: list[dict[str, Any]] = field(default_factory=list)
+    """Extra environment of the server."""
 
 
-def _fetch_command(scheme: str, uri: str) -> list[str]:
+def _triton_layout(spec: ModelDeploymentSpec) -> bool:
+    return spec.runtime.type in (RuntimeType.TRITON, RuntimeType.TORCH)
+
+
+def _fetch_command(scheme: str, uri: str, target: str) -> list[str]:
     if scheme == "s3":
-        return ["aws", "s3", "sync", "--only-show-errors", uri, MOUNT_PATH]
+        return ["aws", "s3", "sync", "--only-show-errors", "--no-progress", uri, target]
     if scheme == "gs":
-        return ["gsutil", "-m", "rsync", "-r", uri, MOUNT_PATH]
-    # http(s): a .tar.gz of the repository, unpacked in place.
-    return ["/bin/sh", "-c", f'wget -qO- "$MODEL_ARCHIVE_URL" | tar -xz -C {MOUNT_PATH}']
+        return ["gcloud", "storage", "rsync", "--recursive", uri, target]
+    return ["/bin/sh", "-c", _HTTP_FETCH]
 
 
-def plan_repository(
-    spec: ModelDeploymentSpec, security_context: dict[str, Any], env: list[dict[str, Any]]
+def _pvc_plan(spec: ModelDeploymentSpec) -> RepositoryPlan:
+    model = spec.model
+    sub = model.pvc_sub_path.strip("/")
+    volume = {
+        "name": MODEL_VOLUME,
+        "persistentVolumeClaim": {"claimName": model.pvc_claim, "readOnly": True},
+    }
+    if spec.runtime.type is RuntimeType.TRITON:
+        # Only this model's directory: Triton loads every model it finds.
+        model_dir = f"{sub}/{model.name}" if sub else model.name
+        mount = {
+            "name": MODEL_VOLUME,
+            "mountPath": f"{MODEL_MOUNT_PATH}/{model.name}",
+            "subPath": model_dir,
+            "readOnly": True,
+        }
+        return RepositoryPlan(MODEL_MOUNT_PATH, [volume], [mount])
+    mount = {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}
+    server_path = f"{MODEL_MOUNT_PATH}/{sub}" if sub else MODEL_MOUNT_PATH
+    return RepositoryPlan(server_path, [volume], [mount])
+
+
+def _hf_plan(spec: ModelDeploymentSpec) -> RepositoryPlan:
+    model = spec.model
+    env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": HF_HOME}]
+    if model.hf_token_secret_ref is not None:
+        ref = model.hf_token_secret_ref
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
+    return RepositoryPlan(
+        server_path=model.hf_id or "",
+        volumes=[{"name": MODEL_VOLUME, **model.effective_cache.volume()}],
+        mounts=[{"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH}],
+        env=env,
+    )
+
+
+def _fetched_plan(
+    spec: ModelDeploymentSpec,
+    security_context: dict[str, Any],
+    env: list[dict[str, Any]],
+    env_from: list[dict[str, Any]],
+    extra_mounts: list[dict[str, Any]],
 ) -> RepositoryPlan:
     model = spec.model
-    scheme = model.scheme
-    if scheme == "pvc":
-        sub = model.pvc_sub_path.strip("/")
-        return RepositoryPlan(
-            server_path=f"{MOUNT_PATH}/{sub}" if sub else MOUNT_PATH,
-            volumes=[
-                {
-                    "name": VOLUME_NAME,
-                    "persistentVolumeClaim": {"claimName": model.pvc_claim, "readOnly": True},
-                }
-            ],
-            mounts=[{"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": True}],
-        )
-    if scheme in ("s3", "gs") and spec.runtime.type is RuntimeType.TRITON:
-        return RepositoryPlan(server_path=model.repository)
-    fetcher = "http" if scheme in ("http", "https") else scheme
-    fetch_env = list(env)
-    if fetcher == "http":
+    scheme = "http" if model.scheme in ("http", "https") else model.scheme
+    # The Triton layout keeps each model in a directory named after it: fetch only that.
+    one_model = _triton_layout(spec) and scheme != "http"
+    source = f"{model.repository.rstrip('/')}/{model.name}" if one_model else model.repository
+    target = f"{MODEL_MOUNT_PATH}/{model.name}" if one_model else MODEL_MOUNT_PATH
+    fetch_env = [*env, {"name": "HOME", "value": FETCH_HOME_PATH}]
+    if scheme == "http":
         fetch_env.append({"name": "MODEL_ARCHIVE_URL", "value": model.repository})
-    init = {
+    init: dict[str, Any] = {
         "name": "fetch-model",
-        "image": FETCHER_IMAGES[fetcher],
-        "command": _fetch_command(fetcher, model.repository),
+        "image": FETCHER_IMAGES[scheme],
+        "command": _fetch_command(scheme, source, target),
         "env": fetch_env,
-        "volumeMounts": [{"name": VOLUME_NAME, "mountPath": MOUNT_PATH}],
+        "volumeMounts": [
+            {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH},
+            {"name": FETCH_HOME_VOLUME, "mountPath": FETCH_HOME_PATH},
+            *extra_mounts,
+        ],
         "securityContext": security_context,
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     }
+    if env_from:
+        init["envFrom"] = env_from
+    if spec.runtime.type is RuntimeType.TRITON and scheme == "http":
+        # An archive may hold a whole repository: Triton sees only this model's directory.
+        mount = {
+            "name": MODEL_VOLUME,
+            "mountPath": f"{MODEL_MOUNT_PATH}/{model.name}",
+            "subPath": model.name,
+            "readOnly": True,
+        }
+    else:
+        mount = {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}
     return RepositoryPlan(
-        server_path=MOUNT_PATH,
-        volumes=[{"name": VOLUME_NAME, "emptyDir": {}}],
-        mounts=[{"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": True}],
+        server_path=MODEL_MOUNT_PATH,
+        volumes=[
+            {"name": MODEL_VOLUME, **model.effective_cache.volume()},
+            {"name": FETCH_HOME_VOLUME, "emptyDir": {"sizeLimit": FETCH_HOME_SIZE}},
+        ],
+        mounts=[mount],
         init_containers=[init],
     )
+
+
+def plan_repository(
+    spec: ModelDeploymentSpec,
+    security_context: dict[str, Any],
+    env: list[dict[str, Any]],
+    env_from: list[dict[str, Any]],
+    extra_mounts: list[dict[str, Any]],
+) -> RepositoryPlan:
+    """Volumes, mounts, init containers and environment that bring the model to the server."""
+    scheme = spec.model.scheme
+    if scheme == "pvc":
+        return _pvc_plan(spec)
+    if scheme == "hf":
+        return _hf_plan(spec)
+    return _fetched_plan(spec, security_context, env, env_from, extra_mounts)

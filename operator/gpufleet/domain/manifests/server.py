@@ -1,18 +1,51 @@
-"""The inference server's command line, per runtime.
+"""The inference server's command line, ports and health endpoints, per runtime.
 
-Both runtimes take the same flags (the torch server mirrors ``tritonserver``), so
-probes, ports and metrics are identical and the autoscaler need not care which runs.
+Triton and the torch server take the same flags (the torch server mirrors
+``tritonserver``) and serve HTTP, gRPC and metrics on three ports. vLLM's
+OpenAI-compatible server serves HTTP and ``/metrics`` on one port; its container
+names that port both ``http`` and ``metrics`` so the Service, the PodMonitor and the
+operator's queries address every runtime the same way.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
 from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeType
 
-SERVER_BINARIES = {RuntimeType.TRITON: "tritonserver", RuntimeType.TORCH: "gpufleet-server"}
+SERVER_BINARIES = {
+    RuntimeType.TRITON: "tritonserver",
+    RuntimeType.TORCH: "gpufleet-server",
+    RuntimeType.VLLM: "vllm",
+}
+PROBE_PERIOD_SECONDS = 5
+LLM_WEIGHT_LOAD_SECONDS = 20 * 60
+"""Time a vLLM pod may take to start before the kubelet restarts it: downloading and
+loading tens of GB of weights, then CUDA graph capture, takes minutes on a cold node."""
 
 
-def server_command(spec: ModelDeploymentSpec, repository_path: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class HealthEndpoints:
+    ready: str
+    live: str
+
+
+HEALTH = {
+    RuntimeType.TRITON: HealthEndpoints("/v2/health/ready", "/v2/health/live"),
+    RuntimeType.TORCH: HealthEndpoints("/v2/health/ready", "/v2/health/live"),
+    # vLLM answers /health once the engine is up and fails it when the engine dies.
+    RuntimeType.VLLM: HealthEndpoints("/health", "/health"),
+}
+
+
+def _user_sets(args: list[str], flag: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in args)
+
+
+def _triton_like_command(spec: ModelDeploymentSpec, repository_path: str) -> list[str]:
     runtime = spec.runtime
     command = [
         SERVER_BINARIES[runtime.type],
@@ -24,10 +57,97 @@ def server_command(spec: ModelDeploymentSpec, repository_path: str) -> list[str]
     ]
     if runtime.type is RuntimeType.TRITON:
         command += [
-            # Serve only this model even from a shared repository.
-            "--model-control-mode=explicit",
-            f"--load-model={spec.model.name}",
+            # The repository holds only this model (see repository.py) and Triton loads it
+            # at start. In mode "none" the load/unload API answers with an error: nobody who
+            # can reach the pod can load or unload models ("explicit" would let them).
+            "--model-control-mode=none",
             # p95 from Triton itself, not only from histogram buckets.
             "--metrics-config=summary_latencies=true",
         ]
-    return command + list(runtime.args)
+    return command
+
+
+def _vllm_command(spec: ModelDeploymentSpec, model: str) -> list[str]:
+    command = [
+        SERVER_BINARIES[RuntimeType.VLLM],
+        "serve",
+        model,
+        "--host=0.0.0.0",
+        f"--port={HTTP_PORT}",
+        # Clients and metrics name the model as the spec does, wherever it was loaded from.
+        f"--served-model-name={spec.model.name}",
+    ]
+    gpus = spec.resources.gpus
+    if gpus > 1 and not _user_sets(spec.runtime.args, "--tensor-parallel-size"):
+        command.append(f"--tensor-parallel-size={gpus}")
+    return command
+
+
+def server_command(spec: ModelDeploymentSpec, repository_path: str) -> list[str]:
+    """The command line; ``repository_path`` is a path in the container or an hf model id."""
+    if spec.runtime.type is RuntimeType.VLLM:
+        command = _vllm_command(spec, repository_path)
+    else:
+        command = _triton_like_command(spec, repository_path)
+    return command + list(spec.runtime.args)
+
+
+def server_env(runtime: RuntimeType) -> list[dict[str, Any]]:
+    """Environment the server needs whatever the user sets."""
+    if runtime is RuntimeType.VLLM:
+        # vLLM, torch and Triton kernels keep compile caches under $HOME; the image's HOME
+        # is not writable by the pod's non-root user.
+        return [{"name": "HOME", "value": "/tmp"}]
+    return []
+
+
+def shm_size(runtime: RuntimeType) -> str:
+    """/dev/shm: Triton's Python backend and NCCL between tensor-parallel workers use it
+    (vLLM's Kubernetes guide gives it 2Gi)."""
+    return "2Gi" if runtime is RuntimeType.VLLM else "1Gi"
+
+
+def container_ports(runtime: RuntimeType) -> list[dict[str, Any]]:
+    if runtime is RuntimeType.VLLM:
+        return [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": HTTP_PORT, "protocol": "TCP"},
+        ]
+    return [
+        {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+    ]
+
+
+def metrics_port(runtime: RuntimeType) -> int:
+    return HTTP_PORT if runtime is RuntimeType.VLLM else METRICS_PORT
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def startup_failure_threshold(spec: ModelDeploymentSpec) -> int:
+    """Startup probe failures allowed: twice the expected cold start (LLMs: at least 20 min).
+
+    A slow load is better than a restart loop that never finishes loading.
+    """
+    allowed = 2 * spec.scaling.cold_start_seconds
+    if spec.runtime.type is RuntimeType.VLLM:
+        allowed = max(allowed, LLM_WEIGHT_LOAD_SECONDS)
+    return max(6, math.ceil(allowed / PROBE_PERIOD_SECONDS))
+
+
+def probes(spec: ModelDeploymentSpec) -> dict[str, Any]:
+    health = HEALTH[spec.runtime.type]
+    return {
+        "startupProbe": _probe(health.ready, PROBE_PERIOD_SECONDS, startup_failure_threshold(spec)),
+        "readinessProbe": _probe(health.ready, PROBE_PERIOD_SECONDS, 2),
+        "livenessProbe": _probe(health.live, 10, 3),
+    }

@@ -11,7 +11,22 @@ from gpufleet.domain.manifests.identity import (
     selector_labels,
 )
 from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
-from gpufleet.domain.spec import ModelDeploymentSpec
+from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeType
+
+
+def _ports(runtime: RuntimeType) -> list[dict[str, Any]]:
+    http = {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}
+    grpc = {
+        "name": "grpc",
+        "port": GRPC_PORT,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "grpc",
+    }
+    metrics = {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}
+    if runtime is RuntimeType.VLLM:
+        return [http, metrics]  # vLLM speaks no gRPC
+    return [http, grpc, metrics]
 
 
 def build_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
@@ -24,21 +39,6 @@ def build_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(owner),
-            "ports": [
-                {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
-                {
-                    "name": "grpc",
-                    "port": GRPC_PORT,
-                    "targetPort": "grpc",
-                    "protocol": "TCP",
-                    "appProtocol": "grpc",
-                },
-                {
-                    "name": "metrics",
-                    "port": METRICS_PORT,
-                    "targetPort": "metrics",
-                    "protocol": "TCP",
-                },
-            ],
+            "ports": _ports(spec.runtime.type),
         },
     }

@@ -1,0 +1,254 @@
+"""Kubernetes shapes a ModelDeployment passes through to its pods, with their schema.
+
+Each is the Kubernetes type of the same name, restricted to what a model pod needs and
+checked here (and by the CRD) so a mistake is reported on the ModelDeployment, naming the
+field, instead of as a Deployment the API server refuses. Field names and meanings are
+Kubernetes' own, so manifests copy over unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
+
+from gpufleet.domain.wire import WireModel
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
+
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+VolumeName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Mode = Annotated[int, Field(ge=0, le=0o777)]
+
+
+def _exactly_one(rule_fields: tuple[str, ...]) -> str:
+    """A CEL rule: exactly one of ``rule_fields`` is set."""
+    return " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in rule_fields) + " == 1"
+
+
+def _one_of(fields: tuple[str, ...], what: str) -> JsonDict:
+    names = ", ".join(fields)
+    return {
+        "x-kubernetes-validations": [
+            {"rule": _exactly_one(fields), "message": f"{what}: set exactly one of {names}"}
+        ]
+    }
+
+
+def _count_set(model: WireModel, fields: tuple[str, ...]) -> int:
+    return sum(getattr(model, f) is not None for f in fields)
+
+
+class KeySelector(WireModel):
+    """A key of a Secret or ConfigMap (``secretKeyRef`` / ``configMapKeyRef``)."""
+
+    name: ObjectName
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=CONFIG_KEY)]
+    optional: bool | None = None
+
+
+class ObjectFieldSelector(WireModel):
+    field_path: Annotated[str, Field(min_length=1, max_length=256)]
+    api_version: str | None = None
+
+
+class ResourceFieldSelector(WireModel):
+    resource: Annotated[str, Field(min_length=1, max_length=64)]
+    container_name: str | None = None
+    divisor: Annotated[str | None, Field(default=None, pattern=QUANTITY)] = None
+
+
+_ENV_SOURCES = ("secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef")
+
+
+class EnvVarSource(WireModel):
+    model_config = ConfigDict(json_schema_extra=_one_of(_ENV_SOURCES, "valueFrom"))
+
+    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = None
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: ResourceFieldSelector | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> EnvVarSource:
+        python_names = ("secret_key_ref", "config_map_key_ref", "field_ref", "resource_field_ref")
+        if _count_set(self, python_names) != 1:
+            raise ValueError(f"set exactly one of {', '.join(_ENV_SOURCES)}")
+        return self
+
+
+class EnvVar(WireModel):
+    """An environment variable: a literal ``value`` or a reference (``valueFrom``).
+
+    Credentials belong in ``valueFrom``: a literal value is stored in the ModelDeployment
+    (and in the operator's last-applied annotation) for anyone who can read it.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.value) && has(self.valueFrom))",
+                    "message": "set value or valueFrom, not both",
+                }
+            ]
+        }
+    )
+
+    name: Annotated[str, Field(min_length=1, max_length=256, pattern=ENV_NAME)]
+    value: str | None = None
+    value_from: EnvVarSource | None = None
+
+    @model_validator(mode="after")
+    def _value_or_reference(self) -> EnvVar:
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("set value or valueFrom, not both")
+        return self
+
+
+class LocalObjectReference(WireModel):
+    name: ObjectName
+
+
+class OptionalObjectReference(WireModel):
+    name: ObjectName
+    optional: bool | None = None
+
+
+_ENV_FROM_SOURCES = ("configMapRef", "secretRef")
+
+
+class EnvFromSource(WireModel):
+    """Every key of a Secret or ConfigMap as environment variables."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of(_ENV_FROM_SOURCES, "envFrom"))
+
+    prefix: Annotated[str | None, Field(default=None, max_length=253, pattern=ENV_NAME)] = None
+    config_map_ref: OptionalObjectReference | None = None
+    secret_ref: OptionalObjectReference | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> EnvFromSource:
+        if _count_set(self, ("config_map_ref", "secret_ref")) != 1:
+            raise ValueError("set exactly one of configMapRef, secretRef")
+        return self
+
+
+class KeyToPath(WireModel):
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=CONFIG_KEY)]
+    path: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[^/].*$")]
+    mode: Mode | None = None
+
+
+class SecretVolumeSource(WireModel):
+    secret_name: ObjectName
+    items: Annotated[list[KeyToPath] | None, Field(default=None, max_length=64)] = None
+    default_mode: Mode | None = None
+    optional: bool | None = None
+
+
+class ConfigMapVolumeSource(WireModel):
+    name: ObjectName
+    items: Annotated[list[KeyToPath] | None, Field(default=None, max_length=64)] = None
+    default_mode: Mode | None = None
+    optional: bool | None = None
+
+
+class PersistentVolumeClaimVolumeSource(WireModel):
+    claim_name: ObjectName
+    read_only: bool | None = None
+
+
+class EmptyDirVolumeSource(WireModel):
+    medium: Annotated[str | None, Field(default=None, pattern=r"^(|Memory)$")] = None
+    size_limit: Annotated[str | None, Field(default=None, pattern=QUANTITY)] = None
+
+
+class CSIVolumeSource(WireModel):
+    driver: Annotated[str, Field(min_length=1, max_length=63)]
+    read_only: bool | None = None
+    fs_type: str | None = None
+    volume_attributes: dict[str, str] | None = None
+    node_publish_secret_ref: LocalObjectReference | None = None
+
+
+class NFSVolumeSource(WireModel):
+    server: Annotated[str, Field(min_length=1)]
+    path: Annotated[str, Field(min_length=1, pattern=r"^/")]
+    read_only: bool | None = None
+
+
+_VOLUME_SOURCES = ("secret", "configMap", "persistentVolumeClaim", "emptyDir", "csi", "nfs")
+
+
+class Volume(WireModel):
+    """An extra pod volume: credentials files, CA bundles, a shared model store.
+
+    The sources a model pod needs; ``hostPath`` is deliberately absent (it would let a
+    ModelDeployment author read the node's files).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_one_of(_VOLUME_SOURCES, "volume"))
+
+    name: VolumeName
+    secret: SecretVolumeSource | None = None
+    config_map: ConfigMapVolumeSource | None = None
+    persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = None
+    empty_dir: EmptyDirVolumeSource | None = None
+    csi: CSIVolumeSource | None = None
+    nfs: NFSVolumeSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Volume:
+        python_names = (
+            "secret",
+            "config_map",
+            "persistent_volume_claim",
+            "empty_dir",
+            "csi",
+            "nfs",
+        )
+        if _count_set(self, python_names) != 1:
+            raise ValueError(f"set exactly one of {', '.join(_VOLUME_SOURCES)}")
+        return self
+
+
+class VolumeMount(WireModel):
+    name: VolumeName
+    mount_path: Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^/.+")]
+    read_only: bool | None = None
+    sub_path: Annotated[
+        str | None, Field(default=None, max_length=1024, pattern=r"^[^/](.*[^/])?$")
+    ] = None
+
+
+# An image reference, by the grammar of github.com/distribution/reference:
+#   reference := name [ ":" tag ] [ "@" digest ]
+#   name := [domain "/"] path-component ["/" path-component]*
+# Written for both Python's re and the API server's RE2 (no look-arounds, ASCII classes).
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = (
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+)
+IMAGE_NAME_MAX = 255
+"""The registry's limit on the name (domain and path, without tag or digest)."""
+IMAGE_REFERENCE_MAX = IMAGE_NAME_MAX + 1 + 128 + 1 + 72 + 64
+"""Name, ":" tag (128), "@" and a sha512 digest."""
+
+
+def image_name_too_long(image: str) -> bool:
+    """True when the name part of an image reference exceeds the registry's 255 characters."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:  # a tag (a ':' before the last '/' is a registry port)
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return len(name) > IMAGE_NAME_MAX
