@@ -115,4 +115,31 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
         runtime={"type": "vllm"},
         slo={"ttftP95Ms": 500},
     ),
+    "triton-network-policy": minimal_spec(
+        networkPolicy={
+            "clients": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "gateway"}
+                    },
+                    "podSelector": {"matchLabels": {"app": "inference-gateway"}},
+                },
+                {"podSelector": {"matchLabels": {"role": "batch-scorer"}}},
+            ],
+            "prometheus": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "observability"}
+                    },
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                }
+            ],
+        },
+    ),
+    "vllm-network-policy-defaults": minimal_spec(
+        model={"name": "qwen-7b", "repository": "pvc://llm-weights/qwen2.5-7b-instruct"},
+        runtime={"type": "vllm"},
+        slo={"itlP95Ms": 40},
+        networkPolicy={},
+    ),
 }

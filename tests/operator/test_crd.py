@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gpufleet.domain.crd import build_crd, render_crd_yaml
-from gpufleet.domain.manifests.children import CHILD_KINDS
+from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import CEL_RULES, SpecError, parse_spec
 from tests.operator.specs import GOLDEN_SPECS, minimal_spec
@@ -139,8 +139,9 @@ def test_cel_rules_accept_valid_specs(case: str) -> None:
 def test_children_are_valid_kubernetes_objects(case: str) -> None:
     spec = parse_spec(GOLDEN_SPECS[case])
     owner = Owner("demo", "ml", "7d5c1d3e-0000-4000-8000-000000000001")
-    for kind in CHILD_KINDS:
-        kubernetes_validate.validate(kind.build(owner, spec), "1.30", strict=True)
+    for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS):
+        if kind.wanted(spec):
+            kubernetes_validate.validate(kind.build(owner, spec), "1.30", strict=True)
 
 
 def test_crd_itself_is_a_valid_object() -> None:
@@ -227,3 +228,6 @@ def test_api_server_accepts_llm_targets_and_scale_to_zero(kube: Kube) -> None:
     stored = response.json()["spec"]
     assert stored["scaling"]["activation"]["scaleToZeroAfterSeconds"] == 300
     assert stored["rollout"] == {"maxSurge": 1, "maxUnavailable": 0}
+    # Optional objects whose absence means "off" get no default from the API server.
+    assert "networkPolicy" not in stored
+    assert "cache" not in stored["model"]

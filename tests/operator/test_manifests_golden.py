@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpufleet.domain.manifests.children import CHILD_KINDS
+from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
 from tests.operator.specs import GOLDEN_SPECS
@@ -23,7 +23,8 @@ OWNER = Owner(name="demo", namespace="ml", uid="7d5c1d3e-0000-4000-8000-00000000
 
 def render(case: str) -> str:
     spec = parse_spec(GOLDEN_SPECS[case])
-    docs = [kind.build(OWNER, spec) for kind in CHILD_KINDS]
+    kinds = [*CHILD_KINDS, *(kind for kind in OPTIONAL_CHILD_KINDS if kind.wanted(spec))]
+    docs = [kind.build(OWNER, spec) for kind in kinds]
     return yaml.safe_dump_all(docs, sort_keys=True)
 
 

@@ -22,6 +22,9 @@ from gpufleet.domain.spec import CEL_RULES, ModelDeploymentSpec
 from gpufleet.domain.status import ModelDeploymentStatus
 
 _DROP = {"title"}
+_UNSET_BY_DEFAULT = "x-gpufleet-unset-by-default"
+"""Marks an optional object whose absence means something (``None`` in Python): it gets
+no ``default: {}``, or setting nothing would switch it on."""
 
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
@@ -39,6 +42,7 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             rest = {k: v for k, v in node.items() if k != "anyOf"}
             if rest.get("default", ...) is None:
                 rest.pop("default")
+                rest[_UNSET_BY_DEFAULT] = True
             return _resolve({**options[0], **rest}, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
@@ -70,16 +74,29 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
 def _default_empty_objects(schema: dict[str, Any]) -> None:
     """Optional object properties whose fields all default get ``default: {}``."""
     for name, prop in schema.get("properties", {}).items():
+        unset_by_default = prop.pop(_UNSET_BY_DEFAULT, False)
         if prop.get("type") == "object" and "properties" in prop:
             _default_empty_objects(prop)
-            if name not in schema.get("required", []) and not prop.get("required"):
+            optional = name not in schema.get("required", []) and not prop.get("required")
+            if optional and not unset_by_default:
                 prop.setdefault("default", {})
+
+
+def _drop_markers(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop(_UNSET_BY_DEFAULT, None)
+        for value in node.values():
+            _drop_markers(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_markers(item)
 
 
 def openapi_schema(model: type[Any]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     schema: dict[str, Any] = _resolve(raw, raw.get("$defs", {}))
     _default_empty_objects(schema)
+    _drop_markers(schema)
     return schema
 
 

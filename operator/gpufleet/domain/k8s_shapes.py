@@ -252,3 +252,59 @@ def image_name_too_long(image: str) -> bool:
     if ":" in last:  # a tag (a ':' before the last '/' is a registry port)
         name = name[: len(name) - len(last)] + last.split(":", 1)[0]
     return len(name) > IMAGE_NAME_MAX
+
+
+class LabelSelectorRequirement(WireModel):
+    key: Annotated[str, Field(min_length=1, max_length=317)]
+    operator: Annotated[str, Field(pattern=r"^(In|NotIn|Exists|DoesNotExist)$")]
+    values: Annotated[list[str] | None, Field(default=None, max_length=64)] = None
+
+
+class LabelSelector(WireModel):
+    """Kubernetes' LabelSelector; empty selects everything."""
+
+    match_labels: dict[str, str] | None = None
+    match_expressions: Annotated[
+        list[LabelSelectorRequirement] | None, Field(default=None, max_length=16)
+    ] = None
+
+
+class IPBlock(WireModel):
+    cidr: Annotated[str, Field(min_length=1, max_length=64)]
+    except_: Annotated[list[str] | None, Field(default=None, alias="except", max_length=16)] = None
+
+
+_PEER_FIELDS = ("podSelector", "namespaceSelector", "ipBlock")
+
+
+class NetworkPolicyPeer(WireModel):
+    """Who may connect: pods (in this or the selected namespaces), namespaces, or CIDRs."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " || ".join(f"has(self.{f})" for f in _PEER_FIELDS),
+                    "message": "set podSelector, namespaceSelector or ipBlock",
+                },
+                {
+                    "rule": "!has(self.ipBlock) || "
+                    "(!has(self.podSelector) && !has(self.namespaceSelector))",
+                    "message": "ipBlock stands alone",
+                },
+            ]
+        }
+    )
+
+    pod_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    ip_block: IPBlock | None = None
+
+    @model_validator(mode="after")
+    def _some_peer(self) -> NetworkPolicyPeer:
+        selectors = self.pod_selector is not None or self.namespace_selector is not None
+        if not selectors and self.ip_block is None:
+            raise ValueError("set podSelector, namespaceSelector or ipBlock")
+        if selectors and self.ip_block is not None:
+            raise ValueError("ipBlock stands alone")
+        return self

@@ -20,7 +20,9 @@ from gpufleet.domain.k8s_shapes import (
     EmptyDirVolumeSource,
     EnvFromSource,
     EnvVar,
+    LabelSelector,
     LocalObjectReference,
+    NetworkPolicyPeer,
     ObjectName,
     Volume,
     VolumeMount,
@@ -474,6 +476,45 @@ class RolloutSpec(WireModel):
     ] = 0
 
 
+def _monitoring_namespace() -> list[NetworkPolicyPeer]:
+    return [
+        NetworkPolicyPeer(
+            namespace_selector=LabelSelector(
+                match_labels={"kubernetes.io/metadata.name": "monitoring"}
+            )
+        )
+    ]
+
+
+class NetworkPolicySpec(WireModel):
+    """Who may reach the model pods; set, the operator owns a NetworkPolicy that allows
+    only these peers (and denies every other ingress to the pods)."""
+
+    clients: Annotated[
+        list[NetworkPolicyPeer],
+        Field(
+            default_factory=list,
+            max_length=32,
+            description=(
+                "Who may call the model (its http and grpc ports): a gateway, an "
+                "application's pods or namespaces. Empty: pods in the ModelDeployment's "
+                "own namespace."
+            ),
+        ),
+    ]
+    prometheus: Annotated[
+        list[NetworkPolicyPeer],
+        Field(
+            default_factory=_monitoring_namespace,
+            max_length=8,
+            description=(
+                "Who scrapes the metrics port: the Prometheus the operator queries. "
+                "Default: any pod in the namespace named monitoring."
+            ),
+        ),
+    ]
+
+
 MIN_AUTO_SCALE_DOWN_WINDOW_S = 60
 """Below this, a window would chase the noise of a 30 s rate window."""
 
@@ -668,6 +709,16 @@ class ModelDeploymentSpec(WireModel):
     cost: CostSpec
     scaling: Annotated[ScalingSpec, Field(default_factory=ScalingSpec)]
     rollout: Annotated[RolloutSpec, Field(default_factory=RolloutSpec)]
+    network_policy: Annotated[
+        NetworkPolicySpec | None,
+        Field(
+            default=None,
+            description=(
+                "Restrict ingress to the model pods with a NetworkPolicy the operator owns "
+                "(needs a CNI that enforces NetworkPolicy). Unset: no policy is created."
+            ),
+        ),
+    ] = None
 
     @field_validator("runtime")
     @classmethod

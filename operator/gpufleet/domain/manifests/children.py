@@ -9,6 +9,7 @@ from typing import Any
 from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.manifests.network_policy import build_network_policy, wants_network_policy
 from gpufleet.domain.manifests.pdb import build_pdb
 from gpufleet.domain.manifests.service import build_service
 from gpufleet.domain.spec import ModelDeploymentSpec
@@ -26,6 +27,8 @@ class ChildKind:
     """Paths the operator sets on create only (then another owner takes over)."""
     exclusive_maps: tuple[tuple[str, ...], ...] = ()
     """Maps the operator owns whole: keys it no longer sets are removed."""
+    wanted: Callable[[ModelDeploymentSpec], bool] = lambda _spec: True
+    """Whether the spec asks for this child; when not, an existing one is deleted."""
 
     def build(
         self, owner: Owner, spec: ModelDeploymentSpec, context: BuildContext | None = None
@@ -73,4 +76,15 @@ PDB = ChildKind(
     "policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", _ignoring_context(build_pdb)
 )
 
+NETWORK_POLICY = ChildKind(
+    "networking.k8s.io/v1",
+    "NetworkPolicy",
+    "networkpolicies",
+    build_network_policy,
+    wanted=wants_network_policy,
+)
+
 CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, PDB)
+"""Children every ModelDeployment has."""
+OPTIONAL_CHILD_KINDS: tuple[ChildKind, ...] = (NETWORK_POLICY,)
+"""Children only some specs ask for (``kind.wanted(spec)``)."""

@@ -1,0 +1,62 @@
+"""The NetworkPolicy in front of the model pods (``spec.networkPolicy``).
+
+Selects the ModelDeployment's pods and allows ingress only from the listed clients to
+the serving ports, and from Prometheus to the metrics port; any other ingress to the
+pods is denied (a pod selected by a policy of type Ingress accepts only what a policy
+allows). Egress is not restricted: model pods may need object stores, registries and
+the Hugging Face Hub, whose addresses a cluster-wide policy knows better.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpufleet.domain.manifests.context import BuildContext
+from gpufleet.domain.manifests.identity import (
+    Owner,
+    child_metadata,
+    common_labels,
+    selector_labels,
+)
+from gpufleet.domain.manifests.server import container_ports
+from gpufleet.domain.spec import ModelDeploymentSpec
+
+SAME_NAMESPACE: list[dict[str, Any]] = [{"podSelector": {}}]
+"""A peer with only an empty podSelector: every pod in the policy's own namespace."""
+
+
+def wants_network_policy(spec: ModelDeploymentSpec) -> bool:
+    return spec.network_policy is not None
+
+
+def _ports(names: list[str]) -> list[dict[str, Any]]:
+    return [{"port": name, "protocol": "TCP"} for name in names]
+
+
+def build_network_policy(
+    owner: Owner, spec: ModelDeploymentSpec, context: BuildContext | None = None
+) -> dict[str, Any]:
+    """The NetworkPolicy; call only when :func:`wants_network_policy` (else ValueError)."""
+    del context  # same policy whatever the operator's settings
+    policy = spec.network_policy
+    if policy is None:
+        raise ValueError("spec.networkPolicy is not set: no NetworkPolicy is wanted")
+    port_names = [p["name"] for p in container_ports(spec.runtime.type)]
+    serving = [name for name in port_names if name != "metrics"]
+    clients = [peer.to_wire() for peer in policy.clients] or SAME_NAMESPACE
+    ingress = [
+        {"from": clients, "ports": _ports(serving)},
+        {"from": [peer.to_wire() for peer in policy.prometheus], "ports": _ports(["metrics"])},
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": child_metadata(
+            owner, common_labels(owner, spec.model.name, spec.runtime.type.value)
+        ),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(owner)},
+            "policyTypes": ["Ingress"],
+            "ingress": ingress,
+        },
+    }
