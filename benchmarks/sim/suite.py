@@ -1,15 +1,22 @@
-"""The policy across many traffic shapes and cold starts, against one fixed setting per baseline.
+"""The policy on traffic it was not tuned on: six families, one setting per policy.
 
-A user does not retune HPA for each day's traffic: they pick one setting and live
-with it. This benchmark runs gpufleet's defaults and every baseline setting of the
-sweep grids on a suite of scenarios -- the Azure trace at five time scales times
-four cold starts, and the ramp and diurnal shapes at two cold starts and three
-seeds -- and reports, per policy and setting, on how many scenarios it keeps
->= 99 % of requests within the target, and at what cost relative to the
-clairvoyant oracle (at its cheapest SLO-meeting utilization, per scenario).
-Writes ``docs/benchmarks/sim-suite.md`` and a JSON of every run beside it.
+Twenty-four scenarios, four in each of six traffic families -- the Azure LLM
+conversation trace; bursts shorter than the cold start with clumped arrivals and
+idle gaps; a flash crowd (x10 within 10 s, decaying over minutes); on-off;
+diurnal; a slow ramp -- crossed with cold starts from 30 to 300 s (fixed and
+lognormal), latency targets from 1.5x to 10x one request's service time, three
+batching profiles (max batch 1, 4, 16) and token-sized requests. Every policy
+runs at one setting across the suite (what a user does) and, per scenario, each
+baseline is swept to find its cheapest setting that meets the target with
+hindsight. Writes ``docs/benchmarks/sim-suite.md`` and a JSON of every run.
 
-    python benchmarks/sim/suite.py [--out docs/benchmarks/sim-suite.md]
+    python benchmarks/sim/suite.py [--out docs/benchmarks/sim-suite.md] [--workers 2]
+                                   [--families azure,flash] [--quick]
+                                   [--reuse-baselines docs/benchmarks/sim-suite.json]
+
+``--reuse-baselines`` takes every run but gpufleet's from an earlier JSON of the same
+scenarios and runs gpufleet alone (seconds instead of minutes, while tuning the
+policy); the JSON is stale once the simulator changes, and ``make bench`` rewrites it.
 """
 
 from __future__ import annotations
@@ -17,51 +24,168 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gpufleet.sim.catalog import CONCURRENCY_GRID, QUEUE_DEPTH_GRID, make_policy
-from gpufleet.sim.compare import compare
+from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
+from gpufleet.sim.profile import DEFAULT_PROFILE_PATH, load_profile
 from gpufleet.sim.scenario import ScenarioInputs, build
 
 REPO = Path(__file__).resolve().parents[2]
 AZURE = REPO / ".." / "shared" / "data" / "azure-llm-2023-conv.csv"
-SLO_MS = 3000.0
-ATTAINMENT = 0.99
-SHAPES = {
-    "ramp": "synthetic:ramp?base=5&peak=25&start=600&end=2400&duration=3600",
-    "diurnal": "synthetic:diurnal?base=5&peak=25&period=1800&duration=3600",
+HERE = Path(__file__).resolve().parent
+PROFILES = {
+    "b1": HERE / "profiles" / "batch1.yaml",
+    "b4": DEFAULT_PROFILE_PATH,
+    "b16": HERE / "profiles" / "batch16.yaml",
 }
-SETTINGS: list[tuple[str, float | None]] = [("gpufleet", None), ("gpufleet", 0.15)]
-"""gpufleet's knob is ``scaling.latencyHeadroom`` (None: its default)."""
-SETTINGS += [(p, k) for p in ("hpa", "keda") for k in QUEUE_DEPTH_GRID[:5]]
-SETTINGS += [("kpa", k) for k in CONCURRENCY_GRID[:5]]
-"""Larger queue or concurrency targets miss the SLO nearly everywhere; they only cost time."""
+ATTAINMENT = 0.99
+COST_TOLERANCE = 1.03
+"""gpufleet may cost this much more than a baseline and still count as no dearer."""
+ORACLE_FACTOR = 1.2
+"""gpufleet's mean GPU-hours over the oracle's, on scenarios some baseline meets."""
+BASELINES = ("hpa", "keda", "kpa")
+"""The autoscalers a user would otherwise run; each has one suite-wide setting."""
+HINDSIGHT = (*BASELINES, "static")
+"""Baselines swept per scenario with hindsight (static: replicas sized by hand)."""
+SYNTHETIC_S = 2400.0
+FAMILIES = ("azure", "bursty", "flash", "onoff", "diurnal", "ramp")
 
 
 @dataclass(frozen=True)
 class Scenario:
+    family: str
     label: str
     trace: str
-    rate_scale: float
+    profile: str
     cold_start: str
-    seed: int
+    slo_x: float
+    """Latency target as a multiple of one request's service time alone."""
+    rate_scale: float = 1.0
+    token_sized: bool = False
+    seed: int = 0
+
+    def service_ms(self) -> float:
+        profile = load_profile(PROFILES[self.profile])
+        return profile.a_ms + profile.c_ms
 
     def inputs(self) -> ScenarioInputs:
         return ScenarioInputs(
             trace=self.trace,
             rate_scale=self.rate_scale,
             cold_start=self.cold_start,
-            slo_ms=SLO_MS,
+            profile=PROFILES[self.profile],
+            slo_ms=round(self.slo_x * self.service_ms()),
+            token_sized=self.token_sized,
             seed=self.seed,
         )
+
+
+def _rate(profile: str, replicas: float) -> float:
+    """Requests/s that ``replicas`` replicas serve at full-batch throughput."""
+    return round(replicas * load_profile(PROFILES[profile]).max_throughput_rps, 2)
+
+
+def _synthetic(
+    shape: str, profile: str, base: float, peak: float, tokens: bool, **kw: float
+) -> str:
+    """A shape whose base and peak are given in replicas' worth of load."""
+    params = {"base": _rate(profile, base), "peak": _rate(profile, peak), **kw}
+    params["duration"] = kw.get("duration", SYNTHETIC_S)
+    query = "&".join(f"{k}={v:g}" for k, v in params.items())
+    return f"synthetic:{shape}?{query}" + ("&sizes=exp" if tokens else "")
+
+
+def _label(family: str, detail: str, s: tuple[str, str, float, bool]) -> str:
+    profile, cold, slo_x, tokens = s
+    cold_text = cold if ":" in cold else f"{cold} s"
+    size = ", token-sized" if tokens else ""
+    return f"{family} {detail}; {profile}, cold {cold_text}, target {slo_x:g}x{size}"
+
+
+def suite() -> list[Scenario]:
+    """The scenarios: (profile, cold start, target multiple, token-sized) crossed with shapes.
+
+    The axes rotate across families so each family sees every profile, short and long,
+    fixed and lognormal cold starts, tight and loose targets; token sizes only with
+    targets of 5x or more (a request 4x the mean cannot meet 3x the mean's time).
+    """
+    out: list[Scenario] = []
+
+    def add(
+        family: str, detail: str, trace: str, s: tuple[str, str, float, bool], scale: float = 1.0
+    ) -> None:
+        profile, cold, slo_x, tokens = s
+        label = _label(family, detail, s)
+        # Synthetic traces carry their sizes (sizes=exp); files need token_sized.
+        token_sized = tokens and not trace.startswith("synthetic:")
+        out.append(Scenario(family, label, trace, profile, cold, slo_x, scale, token_sized))
+
+    azure = str(AZURE)
+    for scale, s in (
+        (3.0, ("b4", "60", 3.0, False)),
+        (2.5, ("b1", "lognormal:120:0.5", 1.5, False)),
+        (3.5, ("b16", "300", 10.0, True)),
+        (3.0, ("b4", "30", 5.0, True)),
+    ):
+        add("azure", f"x{scale:g}", azure, s, scale)
+
+    # Spikes of 20-60 s, shorter than the cold start; clumps of 4-10 requests.
+    for s, base, peak, burst, every, clump in (
+        (("b4", "60", 10.0, False), 0.0, 10.0, 30.0, 180.0, 8.0),
+        (("b1", "120", 5.0, True), 0.5, 10.0, 45.0, 300.0, 4.0),
+        (("b16", "lognormal:90:0.4", 3.0, False), 0.0, 12.0, 20.0, 150.0, 10.0),
+        (("b4", "300", 1.5, False), 0.3, 10.0, 60.0, 400.0, 6.0),
+    ):
+        trace = _synthetic("bursty", s[0], base, peak, s[3], burst=burst, every=every, clump=clump)
+        add("bursty", f"{burst:g} s spikes every ~{every:g} s", trace, s)
+
+    for s, decay in (
+        (("b4", "30", 5.0, False), 300.0),
+        (("b1", "120", 5.0, True), 600.0),
+        (("b16", "lognormal:60:0.5", 10.0, False), 180.0),
+        (("b4", "300", 2.0, False), 900.0),
+    ):
+        trace = _synthetic("flash", s[0], 1.2, 12, s[3], at=600, rise=10, decay=decay)
+        add("flash", f"x10 in 10 s, decay {decay:g} s", trace, s)
+
+    for s, on, off in (
+        (("b1", "60", 3.0, False), 300.0, 300.0),
+        (("b4", "120", 10.0, True), 600.0, 600.0),
+        (("b16", "30", 5.0, False), 120.0, 240.0),
+        (("b4", "lognormal:180:0.5", 1.5, False), 900.0, 300.0),
+    ):
+        trace = _synthetic("onoff", s[0], 0.2, 10, s[3], on=on, off=off)
+        add("onoff", f"{on:g} s on / {off:g} s off", trace, s)
+
+    for s, period in (
+        (("b4", "60", 3.0, False), 2400.0),
+        (("b16", "300", 5.0, True), 2400.0),
+        (("b1", "30", 10.0, False), 1200.0),
+        (("b4", "lognormal:120:0.3", 2.0, False), 2400.0),
+    ):
+        trace = _synthetic("diurnal", s[0], 2, 12, s[3], period=period)
+        add("diurnal", f"period {period:g} s", trace, s)
+
+    for s, base, peak in (
+        (("b4", "120", 3.0, False), 2.0, 12.0),
+        (("b1", "300", 5.0, True), 2.0, 12.0),
+        (("b16", "60", 1.5, False), 2.0, 12.0),
+        (("b4", "30", 10.0, False), 12.0, 2.0),
+    ):
+        trace = _synthetic("ramp", s[0], base, peak, s[3], start=300, end=2100)
+        direction = "up" if peak > base else "down"
+        add("ramp", f"{direction} over 30 min", trace, s)
+    return out
 
 
 @dataclass(frozen=True)
@@ -71,157 +195,309 @@ class Run:
     knob: float | None
     gpu_hours: float
     within_slo: float
+    failed: int
+    mean_replicas: float
 
 
-def suite() -> list[Scenario]:
-    out = [
-        Scenario(f"Azure x{scale:g}, cold start {cold} s", str(AZURE), scale, cold, 0)
-        for scale in (2.5, 3.0, 3.5, 4.0, 5.0)
-        for cold in ("30", "60", "90", "120")
-    ]
-    out += [
-        Scenario(f"{name}, cold start {cold} s, seed {seed}", trace, 1.0, cold, seed)
-        for name, trace in SHAPES.items()
-        for cold in ("60", "120")
-        for seed in (0, 1, 2)
-    ]
-    return out
+ALL_POLICIES = ("gpufleet", *HINDSIGHT, "oracle")
 
 
-def run_setting(job: tuple[Scenario, str, float | None]) -> Run:
-    scenario, policy, knob = job
+def run_scenario(job: tuple[Scenario, tuple[str, ...]]) -> list[Run]:
+    """Every setting of ``policies`` on one scenario (the trace is built once)."""
+    scenario, policies = job
     setup, settings = build(scenario.inputs())
-    policy_knob = knob
-    if policy == "gpufleet" and knob is not None:
-        # gpufleet's knob is a spec field, not a constructor argument.
-        scaling = setup.spec.scaling.model_copy(update={"latency_headroom": knob})
-        setup = replace(setup, spec=setup.spec.model_copy(update={"scaling": scaling}))
-        policy_knob = None
-    made = make_policy(policy, setup, policy_knob)
-    result = simulate(setup.trace, setup.profile, settings, made)
-    return Run(scenario.label, policy, knob, result.gpu_hours, result.within_slo)
-
-
-def run_oracle(scenario: Scenario) -> Run:
-    setup, settings = build(scenario.inputs())
-    (oracle,) = compare(setup, settings, ["oracle"], sweep=True)
-    best = oracle.best
-    return Run(scenario.label, "oracle", best.knob, best.gpu_hours, best.within_slo)
+    runs = []
+    for name in policies:
+        for knob in sweep_grid(name, setup):
+            result = simulate(setup.trace, setup.profile, settings, make_policy(name, setup, knob))
+            runs.append(
+                Run(scenario.label, name, result.knob, result.gpu_hours, result.within_slo,
+                    result.failed, result.mean_replicas)
+            )  # fmt: skip
+    return runs
 
 
 @dataclass(frozen=True)
-class Row:
-    policy: str
-    knob: float | None
-    meets: int
-    x_oracle: float
-    worst: float
+class Verdict:
+    scenario: Scenario
+    ours: Run
+    oracle: Run
+    """The oracle's cheapest run meeting the target; its best-attaining one if none does."""
+    hindsight: Run | None
+    """The cheapest baseline run meeting the target, tuned for this scenario."""
+    best_fixed: Run
+    """The best of HPA, KEDA, KPA at their suite-wide settings here (highest attainment)."""
 
+    @property
+    def feasible(self) -> bool:
+        return self.hindsight is not None
 
-def summarise(runs: list[Run], oracle: dict[str, float]) -> list[Row]:
-    by_setting: dict[tuple[str, float | None], list[Run]] = defaultdict(list)
-    for run in runs:
-        by_setting[(run.policy, run.knob)].append(run)
-    rows = [
-        Row(
-            policy,
-            knob,
-            sum(r.within_slo >= ATTAINMENT for r in group),
-            statistics.mean(r.gpu_hours / oracle[r.scenario] for r in group),
-            min(r.within_slo for r in group),
+    @property
+    def passed(self) -> bool:
+        ours = self.ours
+        if self.hindsight is not None:
+            return ours.within_slo >= ATTAINMENT and (
+                ours.gpu_hours <= COST_TOLERANCE * self.hindsight.gpu_hours
+            )
+        fixed = self.best_fixed
+        return ours.within_slo >= fixed.within_slo and (
+            ours.gpu_hours <= COST_TOLERANCE * fixed.gpu_hours
         )
-        for (policy, knob), group in by_setting.items()
-    ]
-    return sorted(rows, key=lambda r: (r.policy != "gpufleet", r.policy, r.knob or 0.0))
+
+
+def cheapest_meeting(runs: Iterable[Run]) -> Run | None:
+    meeting = [r for r in runs if r.within_slo >= ATTAINMENT]
+    return min(meeting, key=lambda r: r.gpu_hours) if meeting else None
+
+
+def suite_wide_settings(runs: list[Run], scenarios: int) -> dict[str, float | None]:
+    """Each baseline's one setting: the most scenarios meeting the target, then the
+    highest mean attainment (what a user would pick after trying them all)."""
+    by: dict[tuple[str, float | None], list[Run]] = defaultdict(list)
+    for r in runs:
+        if r.policy in BASELINES:
+            by[(r.policy, r.knob)].append(r)
+    chosen: dict[str, float | None] = {}
+    for policy in BASELINES:
+        options = [(k, g) for (p, k), g in by.items() if p == policy and len(g) == scenarios]
+        if options:
+            knob, _ = max(
+                options,
+                key=lambda kg: (
+                    sum(r.within_slo >= ATTAINMENT for r in kg[1]),
+                    statistics.mean(r.within_slo for r in kg[1]),
+                ),
+            )
+            chosen[policy] = knob
+    return chosen
+
+
+def verdicts(
+    scenarios: list[Scenario], runs: list[Run], fixed: dict[str, float | None]
+) -> list[Verdict]:
+    by_scenario: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_scenario[r.scenario].append(r)
+    out = []
+    for s in scenarios:
+        mine = by_scenario[s.label]
+        oracle_runs = [r for r in mine if r.policy == "oracle"]
+        oracle = cheapest_meeting(oracle_runs) or max(oracle_runs, key=lambda r: r.within_slo)
+        at_fixed = [r for r in mine if r.policy in fixed and r.knob == fixed[r.policy]]
+        out.append(
+            Verdict(
+                scenario=s,
+                ours=next(r for r in mine if r.policy == "gpufleet"),
+                oracle=oracle,
+                hindsight=cheapest_meeting(r for r in mine if r.policy in HINDSIGHT),
+                best_fixed=max(at_fixed, key=lambda r: (r.within_slo, -r.gpu_hours)),
+            )
+        )
+    return out
+
+
+def _setting(run: Run) -> str:
+    if run.knob is None:
+        return run.policy
+    return f"{run.policy} {run.knob:g}"
+
+
+def _cell(run: Run) -> str:
+    return f"{_setting(run)}: {run.within_slo:.1%}, {run.gpu_hours:.2f}"
 
 
 def markdown(
-    scenarios: list[Scenario], runs: list[Run], oracle: dict[str, float], elapsed_s: float
+    scenarios: list[Scenario],
+    runs: list[Run],
+    fixed: dict[str, float | None],
+    results: list[Verdict],
+    command: str,
+    elapsed_s: float,
 ) -> str:
-    rows = summarise(runs, oracle)
-    names = {
-        "gpufleet": "latencyHeadroom",
-        "hpa": "queue/pod",
-        "keda": "queue/pod",
-        "kpa": "concurrency",
-    }
-    lines = [
-        "# The policy across traffic shapes and cold starts",
-        "",
-        f"Produced by `python benchmarks/sim/suite.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
-        f"UTC ({platform.machine()}, CPython {platform.python_version()}) in "
-        f"{elapsed_s:.0f} s. Each number below is from the run that wrote this file.",
-        "",
-        "A user does not retune an autoscaler for each day's traffic: they pick one "
-        "setting and live with it. Every policy below runs with one setting on all "
-        f"{len(scenarios)} scenarios: the Azure LLM conversation trace at five time "
-        "scales (x2.5 to x5) with 30, 60, 90 and 120 s cold starts, and the synthetic ramp "
-        "and diurnal shapes with 60 and 120 s cold starts and three seeds each. The "
-        "step and bursty shapes are left out: no policy that does not know the future "
-        "meets 99 % on them at any reasonable cost ([sim.md](sim.md)). Same models as "
-        "[sim.md](sim.md): default replica profile, latency target 3000 ms, 60 s "
-        "request timeout. The oracle is swept per scenario (with hindsight) and its "
-        "cheapest SLO-meeting run is the yardstick for cost.",
-        "",
-        "| policy | setting | scenarios with >= 99 % within target | GPU-h / oracle's, "
-        "mean | worst attainment |",
-        "|---|---|--:|--:|--:|",
+    families = Counter(s.family for s in scenarios)
+    feasible = [v for v in results if v.feasible]
+    x_oracle = [
+        v.ours.gpu_hours / v.oracle.gpu_hours for v in feasible if v.oracle.within_slo >= ATTAINMENT
     ]
-    for row in rows:
-        setting = "defaults" if row.knob is None else f"{names[row.policy]} = {row.knob:g}"
+    lines = [
+        "# The policy across six traffic families",
+        "",
+        f"Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        f"({platform.machine()}, CPython {platform.python_version()}) in {elapsed_s:.0f} s. "
+        "Each number below is from the run that wrote this file.",
+        "",
+        f"{len(scenarios)} scenarios: "
+        + ", ".join(f"{f} {n} ({n / len(scenarios):.0%})" for f, n in families.items())
+        + ". Axes rotate across families: cold starts 30-300 s, fixed and lognormal; "
+        "latency targets 1.5x-10x one request's service time alone; replica profiles with "
+        "max batch 1 (`b1`: 500 ms a request), 4 (`b4`: the default, 0.9 s alone, 1.8 s "
+        "for 4) and 16 (`b16`: 2.25 s alone, 6 s for 16); token-sized requests (the Azure "
+        "trace's GeneratedTokens, exponential sizes elsewhere). Synthetic shapes run 40 "
+        "minutes with a peak of 10-12 replicas' worth of full-batch throughput; the Azure "
+        "trace is compressed x2.5-x3 (peak minute ~8-12 replicas). A ClusterIP Service "
+        "routes at random; scale-in follows the ReplicaSet controller; 60 s request "
+        "timeout ([simulator.md](../simulator.md)).",
+        "",
+        "Every policy runs at one setting across the suite. Each baseline's suite-wide "
+        "setting is the one that meets the target (>= 99 % of requests within it) on the "
+        "most scenarios, then the highest mean attainment: "
+        + ", ".join(f"{p} {k:g}" for p, k in fixed.items() if k is not None)
+        + ". Per scenario, each baseline (and a static fleet) is also swept with hindsight "
+        "for its cheapest setting that meets the target. The oracle knows every future "
+        "arrival and is swept likewise; it is a reference, never a target to tune to.",
+        "",
+        "Verdict (issue 11): where some baseline tuned with hindsight meets the target, "
+        f"gpufleet's defaults must meet it too at no more than {COST_TOLERANCE:.2f}x that "
+        "baseline's GPU-hours; elsewhere gpufleet must match the best of HPA, KEDA and KPA "
+        "at their suite-wide settings (at least its attainment, at no more than "
+        f"{COST_TOLERANCE:.2f}x its GPU-hours).",
+        "",
+        "## Scenario by scenario",
+        "",
+        "Cells: setting: share of requests within the target, GPU-hours.",
+        "",
+        "| scenario | gpufleet | cheapest hindsight baseline >= 99 % | oracle "
+        "| best suite-wide baseline | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in results:
+        hind = "none" if v.hindsight is None else _cell(v.hindsight)
+        kind = "meets & no dearer" if v.feasible else "dominates best fixed"
         lines.append(
-            f"| {row.policy} | {setting} | {row.meets} of {len(scenarios)} "
-            f"| {row.x_oracle:.2f}x | {row.worst:.2%} |"
+            f"| {v.scenario.label} | {v.ours.within_slo:.1%}, {v.ours.gpu_hours:.2f} | {hind} "
+            f"| {_cell(v.oracle)} | {_cell(v.best_fixed)} "
+            f"| {'pass' if v.passed else 'FAIL'} ({kind}) |"
         )
-    lines.append("")
-    for ours in (r for r in rows if r.policy == "gpufleet"):
-        setting = "defaults" if ours.knob is None else f"`latencyHeadroom: {ours.knob:g}`"
-        rivals = [r for r in rows if r.policy != "gpufleet" and r.meets >= ours.meets]
-        cheapest = min(rivals, key=lambda r: r.x_oracle) if rivals else None
-        line = (
-            f"- gpufleet with {setting} meets the target on {ours.meets} of {len(scenarios)} "
-            f"scenarios at {ours.x_oracle:.2f}x the oracle's GPU-hours on average; "
+    lines += [
+        "",
+        "## By family",
+        "",
+        "| family | scenarios | some baseline meets the target | gpufleet passes there "
+        "| gpufleet passes elsewhere | gpufleet within target, mean | GPU-h / oracle's, mean |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for family in families:
+        group = [v for v in results if v.scenario.family == family]
+        feas = [v for v in group if v.feasible]
+        rest = [v for v in group if not v.feasible]
+        ratio = [
+            v.ours.gpu_hours / v.oracle.gpu_hours
+            for v in group
+            if v.oracle.within_slo >= ATTAINMENT
+        ]
+        lines.append(
+            f"| {family} | {len(group)} | {len(feas)} | {sum(v.passed for v in feas)} of "
+            f"{len(feas)} | {sum(v.passed for v in rest)} of {len(rest)} "
+            f"| {statistics.mean(v.ours.within_slo for v in group):.1%} "
+            f"| {_mean(ratio)} |"
         )
-        if cheapest is None:
-            line += "no baseline setting meets it on as many."
-        else:
-            line += (
-                f"the cheapest baseline setting that meets it on at least as many "
-                f"({cheapest.meets}) is {cheapest.policy} at {names[cheapest.policy]} = "
-                f"{cheapest.knob:g}: {cheapest.x_oracle:.2f}x."
-            )
-        lines.append(line)
-    lines += ["", "## gpufleet's defaults, scenario by scenario", "",
-              "| scenario | GPU-h | oracle GPU-h | x oracle | within target |",
-              "|---|--:|--:|--:|--:|"]  # fmt: skip
-    for run in runs:
-        if run.policy == "gpufleet" and run.knob is None:
-            base = oracle[run.scenario]
-            lines.append(
-                f"| {run.scenario} | {run.gpu_hours:.2f} | {base:.2f} "
-                f"| {run.gpu_hours / base:.2f} | {run.within_slo:.2%} |"
-            )
+    lines += [
+        "",
+        "## Every setting across the suite",
+        "",
+        "| policy | setting | scenarios >= 99 % | within target, mean | worst | "
+        "GPU-h / oracle's, mean |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    oracle_h = {v.scenario.label: v.oracle.gpu_hours for v in results}
+    by_setting: dict[tuple[str, float | None], list[Run]] = defaultdict(list)
+    for r in runs:
+        if r.policy in ("gpufleet", *BASELINES):
+            by_setting[(r.policy, r.knob)].append(r)
+    for (policy, knob), same in sorted(
+        by_setting.items(), key=lambda kv: (kv[0][0] != "gpufleet", kv[0][0], kv[0][1] or 0.0)
+    ):
+        mark = " (suite-wide)" if policy in fixed and fixed[policy] == knob else ""
+        lines.append(
+            f"| {policy} | {'defaults' if knob is None else f'{knob:g}'}{mark} "
+            f"| {sum(r.within_slo >= ATTAINMENT for r in same)} of {len(same)} "
+            f"| {statistics.mean(r.within_slo for r in same):.1%} "
+            f"| {min(r.within_slo for r in same):.1%} "
+            f"| {statistics.mean(r.gpu_hours / oracle_h[r.scenario] for r in same):.2f}x |"
+        )
+    passed = sum(v.passed for v in results)
+    lines += [
+        "",
+        "## Verdict",
+        "",
+        f"- gpufleet passes {passed} of {len(results)} scenarios: "
+        f"{sum(v.passed for v in feasible)} of {len(feasible)} where some baseline meets "
+        f"the target with hindsight, {sum(v.passed for v in results if not v.feasible)} of "
+        f"{len(results) - len(feasible)} elsewhere.",
+        f"- On the scenarios some baseline meets (and the oracle too), gpufleet uses "
+        f"{_mean(x_oracle)} the oracle's GPU-hours on average (target <= {ORACLE_FACTOR:g}x).",
+        "- Where no baseline reaches 99 %, the misses come from load that arrives faster "
+        "than a cold start: a reactive policy orders pods after it sees the load, and they "
+        "arrive one cold start later; the oracle orders them a cold start before a spike it "
+        "knows is coming. Only capacity already running absorbs such a spike.",
+    ]
     return "\n".join(lines) + "\n"
 
 
+def _mean(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f}x" if values else "-"
+
+
+def reusable_runs(path: Path, scenarios: list[Scenario]) -> list[Run]:
+    """Every run but gpufleet's from an earlier JSON, which must hold these scenarios."""
+    data = json.loads(path.read_text())
+    earlier = {
+        d["label"]: {k: d[k] for k in Scenario.__dataclass_fields__} for d in data["scenarios"]
+    }
+    for s in scenarios:
+        if earlier.get(s.label) != asdict(s):
+            raise SystemExit(f"{path} does not hold scenario {s.label!r} as defined now")
+    wanted = {s.label for s in scenarios}
+    return [Run(**r) for r in data["runs"] if r["policy"] != "gpufleet" and r["scenario"] in wanted]
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "sim-suite.md")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--families", default="", help="Comma-separated subset of families.")
+    parser.add_argument("--quick", action="store_true", help="Two scenarios per family.")
+    parser.add_argument("--reuse-baselines", type=Path, help="Earlier JSON: rerun gpufleet only.")
     args = parser.parse_args()
     if not AZURE.exists():
         print(f"shared Azure trace not found at {AZURE}", file=sys.stderr)
         return 2
-    started = time.perf_counter()
     scenarios = suite()
-    jobs = [(s, policy, knob) for s in scenarios for policy, knob in SETTINGS]
+    if args.families:
+        wanted = set(args.families.split(","))
+        scenarios = [s for s in scenarios if s.family in wanted]
+    if args.quick:
+        firsts = {f: [s for s in scenarios if s.family == f][:2] for f in FAMILIES}
+        scenarios = [s for s in scenarios if s in firsts.get(s.family, [])]
+    reused = reusable_runs(args.reuse_baselines, scenarios) if args.reuse_baselines else []
+    policies = ("gpufleet",) if reused else ALL_POLICIES
+    started = time.perf_counter()
+    jobs = [(s, policies) for s in scenarios]
     with ProcessPoolExecutor(args.workers) as pool:
-        oracles = list(pool.map(run_oracle, scenarios))
-        runs = list(pool.map(run_setting, jobs, chunksize=4))
-    oracle = {r.scenario: r.gpu_hours for r in oracles}
+        runs = [r for batch in pool.map(run_scenario, jobs) for r in batch] + reused
     elapsed = time.perf_counter() - started
-    args.out.write_text(markdown(scenarios, runs, oracle, elapsed))
-    data = {"oracle": [asdict(r) for r in oracles], "runs": [asdict(r) for r in runs]}
+    fixed = suite_wide_settings(runs, len(scenarios))
+    results = verdicts(scenarios, runs, fixed)
+    command = shlex.join(["python", "benchmarks/sim/suite.py", *sys.argv[1:]])
+    args.out.write_text(markdown(scenarios, runs, fixed, results, command, elapsed))
+    data = {
+        "command": command,
+        "suite_wide": fixed,
+        "scenarios": [
+            {
+                **asdict(s),
+                "slo_ms": s.inputs().slo_ms,
+                "passed": v.passed,
+                "feasible": v.feasible,
+                "gpufleet": asdict(v.ours),
+                "hindsight": None if v.hindsight is None else asdict(v.hindsight),
+                "oracle": asdict(v.oracle),
+                "best_fixed": asdict(v.best_fixed),
+            }
+            for s, v in zip(scenarios, results, strict=True)
+        ],
+        "runs": [asdict(r) for r in runs],
+    }
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -48,7 +48,7 @@ def test_synthetic_step_has_its_two_rates() -> None:
     assert rates[1] == pytest.approx(40, rel=0.1)
 
 
-@pytest.mark.parametrize("shape", ["step", "ramp", "diurnal", "bursty"])
+@pytest.mark.parametrize("shape", ["step", "ramp", "diurnal", "bursty", "flash", "onoff"])
 def test_synthetic_shapes_are_seeded(shape: str) -> None:
     a = load_trace(f"synthetic:{shape}", seed=11)
     b = load_trace(f"synthetic:{shape}", seed=11)
@@ -56,9 +56,46 @@ def test_synthetic_shapes_are_seeded(shape: str) -> None:
     assert np.array_equal(a.arrivals, b.arrivals)
     assert not np.array_equal(a.arrivals, c.arrivals)
     per_minute = a.rate_per_window(60.0)
-    assert per_minute.max() > 2.5 * per_minute.min()  # base 5/s, peak 20/s by default
+    assert per_minute.max() > 2.5 * per_minute.min()  # base 2-5/s, peak 20/s by default
 
 
 def test_unknown_synthetic_parameter_is_rejected() -> None:
     with pytest.raises(ValueError, match="no parameter 'peek'"):
         load_trace("synthetic:step?peek=3")
+
+
+@pytest.mark.parametrize(
+    ("window", "expected_rate"),
+    [
+        ((0.0, 600.0), 3.0),  # before the crowd
+        ((612.0, 620.0), 30.0),  # x10 within 10 s
+        ((910.0, 930.0), 3.0 + 27.0 * np.exp(-1.0)),  # one decay constant later
+        ((2400.0, 3000.0), 3.0),  # gone after many minutes
+    ],
+)
+def test_flash_crowd_rises_tenfold_in_ten_seconds_and_decays(
+    window: tuple[float, float], expected_rate: float
+) -> None:
+    trace = load_trace(
+        "synthetic:flash?base=3&peak=30&at=600&rise=10&decay=300&duration=3000", seed=2
+    )
+    lo, hi = np.searchsorted(trace.arrivals, window)
+    assert (hi - lo) / (window[1] - window[0]) == pytest.approx(expected_rate, rel=0.3)
+
+
+def test_onoff_alternates_between_its_rates() -> None:
+    trace = load_trace("synthetic:onoff?base=0&peak=20&on=100&off=200&duration=900", seed=3)
+    per_100s = trace.rate_per_window(100.0).tolist()
+    assert per_100s[0] == per_100s[1] == per_100s[3] == 0.0
+    assert per_100s[2] == pytest.approx(20, rel=0.15)
+    assert per_100s[5] == pytest.approx(20, rel=0.15)
+
+
+@pytest.mark.parametrize(("clump", "close_gaps"), [(1.0, (0.0, 0.15)), (8.0, (0.75, 0.95))])
+def test_clumped_arrivals_keep_the_rate_and_come_milliseconds_apart(
+    clump: float, close_gaps: tuple[float, float]
+) -> None:
+    trace = load_trace(f"synthetic:constant?rate=10&duration=2000&clump={clump:g}", seed=5)
+    assert len(trace) / trace.duration == pytest.approx(10, rel=0.1)
+    share = float(np.mean(np.diff(trace.arrivals) < 0.01))
+    assert close_gaps[0] <= share <= close_gaps[1]

@@ -23,9 +23,14 @@ POLICY_NAMES = ("gpufleet", "hpa", "keda", "kpa", "static", "oracle")
 REFERENCE_NAMES = ("reactive",)
 """Known but run only on request: reference points, not peers."""
 
-QUEUE_DEPTH_GRID = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
-CONCURRENCY_GRID = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
-UTILIZATION_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+QUEUE_DEPTH_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+"""Requests waiting per pod. Triton's gauge counts waiting requests only, so a fleet
+with room to spare reads near 0: targets below 1 are what keep such a fleet."""
+CONCURRENCY_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+UTILIZATION_GRID = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+"""Down to 0.3: with random routing and a tight target, a pod's queue must stay short."""
+STATIC_LOWEST_UTILIZATION = 0.33
+"""The static sweep goes up to the replicas that run the peak minute at this utilization."""
 REACTIVE_UTILIZATION_GRID = tuple(round(0.6 + 0.02 * i, 2) for i in range(16))
 """0.60 ... 0.90: a bound is only as good as its tuning, and attainment falls off a cliff
 between settings 0.05 apart."""
@@ -76,6 +81,8 @@ def sweep_grid(name: str, setup: Setup) -> tuple[float | None, ...]:
         full = setup.profile.max_throughput_rps
         bounds = setup.spec.scaling
         low = min(max(1, bounds.min_replicas, math.ceil(peak / full)), bounds.max_replicas)
-        high = min(max(low + 1, math.ceil(peak / (0.5 * full))), bounds.max_replicas)
+        high = min(
+            max(low + 1, math.ceil(peak / (STATIC_LOWEST_UTILIZATION * full))), bounds.max_replicas
+        )
         return tuple(float(r) for r in range(low, high + 1))
     return (None,)

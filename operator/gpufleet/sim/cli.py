@@ -26,7 +26,7 @@ app = typer.Typer(
 ROUTINGS = ("random", "least-outstanding")
 H_TRACE = (
     "Trace file (Azure LLM CSV, CSV/JSONL of timestamps) or "
-    "synthetic:constant|step|ramp|diurnal|bursty[?k=v&...]"
+    "synthetic:constant|step|ramp|diurnal|bursty|flash|onoff[?k=v&...]"
 )
 H_POLICIES = "Comma-separated; also `reactive`: perfect sensing, no foresight (a reference)."
 H_RATE = "Compress time by X: X times the rate for 1/X of the duration."

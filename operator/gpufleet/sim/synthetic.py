@@ -1,8 +1,19 @@
-"""Seeded synthetic traces: ``synthetic:step``, ``ramp``, ``diurnal``, ``bursty``.
+"""Seeded synthetic traces: ``synthetic:constant``, ``step``, ``ramp``, ``diurnal``,
+``bursty``, ``flash``, ``onoff``.
 
 Each shape is a rate function lambda(t) in requests/s; arrivals are a
 non-homogeneous Poisson process drawn by thinning, so a seed fixes the trace.
 Parameters come from the query string: ``synthetic:step?base=20&peak=80&at=600``.
+
+- ``bursty``: bursts of ``burst`` seconds at ``peak`` starting at Poisson times
+  ``every`` seconds apart on average, ``base`` between (0: idle gaps).
+- ``flash``: a flash crowd: ``base`` until ``at``, up to ``peak`` within ``rise``
+  seconds, then back towards ``base`` exponentially with time constant ``decay``.
+- ``onoff``: ``off`` seconds at ``base`` then ``on`` seconds at ``peak``, repeated.
+
+Every shape takes ``clump``: requests arrive in clumps of that mean size
+(geometric), the requests of a clump within 10 ms of each other, as clients that
+send a batch of requests at once; the mean rate is unchanged.
 ``sizes=exp`` draws exponential request sizes (mean 1) instead of unit sizes.
 """
 
@@ -17,14 +28,18 @@ from gpufleet.sim.trace import FloatArray, Trace
 
 RateFn = Callable[[FloatArray], FloatArray]
 
-_COMMON = {"base": 5.0, "peak": 20.0, "duration": 1800.0}
+_COMMON = {"base": 5.0, "peak": 20.0, "duration": 1800.0, "clump": 1.0}
 _DEFAULTS: dict[str, dict[str, float]] = {
-    "constant": {"rate": 10.0, "duration": 1800.0},
+    "constant": {"rate": 10.0, "duration": 1800.0, "clump": 1.0},
     "step": {**_COMMON, "at": 600.0},
     "ramp": {**_COMMON, "start": 300.0, "end": 1200.0},
     "diurnal": {**_COMMON, "period": 1800.0},
     "bursty": {**_COMMON, "burst": 60.0, "every": 300.0},
+    "flash": {**_COMMON, "base": 2.0, "at": 600.0, "rise": 10.0, "decay": 300.0},
+    "onoff": {**_COMMON, "on": 300.0, "off": 300.0},
 }
+CLUMP_SPREAD_S = 0.01
+"""The requests of one clump arrive within this many seconds."""
 SHAPES = tuple(_DEFAULTS)
 
 
@@ -59,6 +74,19 @@ def _rate_fn(shape: str, p: dict[str, float], rng: np.random.Generator) -> RateF
         return lambda t: base + (peak - base) * np.clip((t - p["start"]) / span, 0.0, 1.0)
     if shape == "diurnal":
         return lambda t: base + (peak - base) * (1 - np.cos(2 * np.pi * t / p["period"])) / 2
+    if shape == "flash":
+        rise, decay = max(p["rise"], 1e-9), max(p["decay"], 1e-9)
+
+        def flash(t: FloatArray) -> FloatArray:
+            since = t - p["at"]
+            up = base + (peak - base) * np.clip(since / rise, 0.0, 1.0)
+            down = base + (peak - base) * np.exp(-np.maximum(since - rise, 0.0) / decay)
+            return np.where(since < rise, up, down)
+
+        return flash
+    if shape == "onoff":
+        cycle = max(p["on"] + p["off"], 1e-9)
+        return lambda t: np.where(np.mod(t, cycle) >= p["off"], peak, base)
     # bursty: bursts of `burst` seconds at the peak rate, starting at Poisson times.
     gaps = rng.exponential(p["every"], size=int(p["duration"] / max(p["every"], 1.0)) * 3 + 3)
     starts = np.cumsum(gaps)
@@ -73,15 +101,22 @@ def _rate_fn(shape: str, p: dict[str, float], rng: np.random.Generator) -> RateF
 
 def synthetic_trace(text: str, seed: int) -> Trace:
     shape, params, sizes = parse_synthetic(text)
+    if params["clump"] < 1:
+        raise ValueError("clump must be >= 1 (mean requests per clump)")
     rng = np.random.default_rng(seed)
     duration = params["duration"]
     rate = _rate_fn(shape, params, rng)
     grid = np.linspace(0.0, duration, 10_001)
-    ceiling = float(rate(grid).max())
+    ceiling = float(rate(grid).max()) / params["clump"]
     if ceiling <= 0:
         return Trace(name=text, arrivals=np.zeros(0), duration=duration)
     candidates = np.sort(rng.uniform(0.0, duration, size=rng.poisson(ceiling * duration)))
-    keep = rng.uniform(0.0, ceiling, size=len(candidates)) < rate(candidates)
+    keep = rng.uniform(0.0, ceiling, size=len(candidates)) < rate(candidates) / params["clump"]
     arrivals = candidates[keep]
+    if params["clump"] > 1:
+        counts = rng.geometric(1.0 / params["clump"], size=len(arrivals))
+        arrivals = np.repeat(arrivals, counts)
+        arrivals = arrivals + rng.uniform(0.0, CLUMP_SPREAD_S, size=len(arrivals))
+        arrivals = np.sort(arrivals[arrivals < duration])
     work = rng.exponential(1.0, size=len(arrivals)) if sizes == "exp" else None
     return Trace(name=text, arrivals=arrivals, sizes=work, duration=duration)
