@@ -2,8 +2,9 @@
 
 A batch of ``b`` requests takes ``a + c * b`` milliseconds (``c`` scaled by the
 requests' sizes when the trace is token-sized). The numbers come from a YAML/JSON
-file: the shipped default, or one fitted from measurements of the real runtimes
-(``gpufleet_server`` or Triton with ``perf_analyzer``).
+file: the shipped default, one written by ``gpufleet profile`` from a running
+server (it also records what it measured, under ``measured``), or one fitted from
+``perf_analyzer`` results.
 """
 
 from __future__ import annotations
@@ -19,6 +20,40 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
 
 
+class BatchPoint(BaseModel):
+    """One request of ``batch`` items, sent alone: its end-to-end latency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch: Annotated[int, Field(ge=1)]
+    p50_ms: float
+    p95_ms: float
+
+
+class ConcurrencyPoint(BaseModel):
+    """``concurrency`` clients each sending one-item requests back to back."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concurrency: Annotated[int, Field(ge=1)]
+    throughput_rps: float
+    p50_ms: float
+    p95_ms: float
+    mean_batch: float | None = None
+    """Items per execution, from the server's counters (None without its metrics)."""
+    batch_ms: float | None = None
+    """Compute time of one execution, from the server's counters."""
+    predicted_rps: float | None = None
+    """What the fitted profile predicts for this concurrency (closed loop, no queueing)."""
+
+
+class Measurements(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batches: list[BatchPoint] = Field(default_factory=list)
+    concurrency: list[ConcurrencyPoint] = Field(default_factory=list)
+
+
 class ServiceProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -29,6 +64,10 @@ class ServiceProfile(BaseModel):
     max_queue_delay_ms: Annotated[
         float, Field(ge=0, description="Longest the oldest request waits for a fuller batch.")
     ] = 0.0
+    source: str | None = None
+    """Where the numbers come from (a command, a server, a publication)."""
+    measured: Measurements | None = None
+    """What ``gpufleet profile`` measured; the simulator reads only the fields above."""
 
     def batch_seconds(self, work: float) -> float:
         """Service time of a batch whose requests add up to ``work`` unit-sized requests."""

@@ -1,0 +1,1 @@
+"""``gpufleet profile``: measure a running model server and write a simulator profile."""

@@ -1,0 +1,103 @@
+"""``gpufleet profile``: measure a running model server, write a profile for ``gpufleet sim``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from gpufleet.profiling.measure import ProfileError
+from gpufleet.profiling.run import ProfilePlan, profile_model
+from gpufleet.sim.profile import ServiceProfile
+
+app = typer.Typer(
+    help="Measure a running model server and write a profile for `gpufleet sim --profile`.",
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{option}: expected comma-separated integers") from exc
+    if any(v < 1 for v in values):
+        raise typer.BadParameter(f"{option}: every value must be >= 1")
+    return values
+
+
+@app.callback(invoke_without_command=True)
+def profile(
+    model: Annotated[str, typer.Option(help="Model name on the server.")],
+    out: Annotated[Path, typer.Option(help="Profile YAML to write.")],
+    url: Annotated[str, typer.Option(help="HTTP endpoint (host:port).")] = "127.0.0.1:8000",
+    model_version: Annotated[str, typer.Option(help="Version ('' = the server's).")] = "",
+    metrics_url: Annotated[
+        str | None,
+        typer.Option(help="Triton metrics, e.g. http://127.0.0.1:8002/metrics: adds batching."),
+    ] = None,
+    batch_sizes: Annotated[
+        str, typer.Option(help="Comma-separated (default: powers of 2 up to max batch).")
+    ] = "",
+    concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = (
+        "1,2,4,8,16"
+    ),
+    requests: Annotated[int, typer.Option(min=3, help="Requests per batch size.")] = 30,
+    seconds: Annotated[float, typer.Option(min=0.5, help="Seconds per concurrency.")] = 5.0,
+) -> None:
+    """Measure one request per batch size (alone), fit a + c*b, then measure throughput
+    and latency at each concurrency next to what the fitted profile predicts."""
+    plan = ProfilePlan(
+        url=url,
+        model=model,
+        version=model_version,
+        batch_sizes=_ints(batch_sizes, "--batch-sizes"),
+        concurrencies=_ints(concurrency, "--concurrency") or (1,),
+        requests_per_batch=requests,
+        seconds_per_concurrency=seconds,
+        metrics_url=metrics_url,
+    )
+    console = Console(stderr=True)
+    try:
+        result = profile_model(plan)
+    except (ProfileError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    write_profile(result, out)
+    console.print(summary(result))
+    console.print(f"wrote {out}: gpufleet sim --profile {out} ...")
+
+
+def write_profile(profile: ServiceProfile, path: Path) -> None:
+    header = (
+        f"# {profile.source}\n"
+        f"# A batch of b requests takes {profile.a_ms:.3g} + {profile.c_ms:.3g} b ms "
+        "(fitted to one request per batch size, sent alone, end to end).\n"
+    )
+    body = yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    path.write_text(header + body)
+
+
+def summary(profile: ServiceProfile) -> Table:
+    table = Table(
+        title=f"{profile.name}: a={profile.a_ms:.3g} ms, c={profile.c_ms:.3g} ms, "
+        f"max batch {profile.max_batch}"
+    )
+    for column in ("clients", "req/s", "predicted req/s", "p50 ms", "p95 ms", "mean batch"):
+        table.add_column(column, justify="right")
+    points = profile.measured.concurrency if profile.measured else []
+    for p in points:
+        table.add_row(
+            str(p.concurrency),
+            f"{p.throughput_rps:.1f}",
+            "-" if p.predicted_rps is None else f"{p.predicted_rps:.1f}",
+            f"{p.p50_ms:.1f}",
+            f"{p.p95_ms:.1f}",
+            "-" if p.mean_batch is None else f"{p.mean_batch:.2f}",
+        )
+    return table

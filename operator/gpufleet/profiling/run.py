@@ -1,0 +1,130 @@
+"""Profile a model: measure it (:mod:`gpufleet.profiling.measure`), fit the
+simulator's batch-time model ``a + c * b`` to one request per batch size, and keep
+what was measured at each concurrency beside what the fitted profile predicts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gpufleet.profiling.measure import ModelFacts, Prober, ProfileError, server_counters
+from gpufleet.sim.profile import (
+    BatchPoint,
+    ConcurrencyPoint,
+    Measurements,
+    ServiceProfile,
+    fit_profile,
+)
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    url: str
+    model: str
+    version: str = ""
+    batch_sizes: tuple[int, ...] = ()
+    """Empty: powers of two up to the model's max batch size."""
+    concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16)
+    requests_per_batch: int = 30
+    seconds_per_concurrency: float = 5.0
+    metrics_url: str | None = None
+
+
+def default_batch_sizes(max_batch: int) -> tuple[int, ...]:
+    sizes = [1]
+    while sizes[-1] * 2 < max_batch:
+        sizes.append(sizes[-1] * 2)
+    if max_batch > 1:
+        sizes.append(max_batch)
+    return tuple(sizes)
+
+
+def predicted_rps(profile: ServiceProfile, concurrency: int) -> float:
+    """Closed-loop throughput the profile predicts: the server batches what waits."""
+    batch = min(concurrency, profile.max_batch)
+    return batch / profile.batch_seconds(batch)
+
+
+def batch_ms(facts: ModelFacts, point: BatchPoint) -> float:
+    """A batch's time without the batcher's wait: a request of fewer items than the
+    max batch waits ``max_queue_delay`` for company before it runs (the simulator's
+    replica adds that wait itself)."""
+    waited = facts.max_queue_delay_ms if point.batch < facts.max_batch else 0.0
+    return max(point.p50_ms - waited, 1e-3)
+
+
+def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfile:
+    sizes = [p.batch for p in points]
+    medians = [batch_ms(facts, p) for p in points]
+    if len(set(sizes)) < 2:
+        # One batch size (a model that does not batch): only a + c matters.
+        return ServiceProfile(
+            name=name,
+            a_ms=0.0,
+            c_ms=medians[0] / sizes[0],
+            max_batch=facts.max_batch,
+            max_queue_delay_ms=facts.max_queue_delay_ms,
+        )
+    fitted = fit_profile(sizes, medians, max_queue_delay_ms=facts.max_queue_delay_ms, name=name)
+    if fitted.c_ms <= 0:
+        raise ProfileError(
+            f"latency does not grow with the batch size ({dict(zip(sizes, medians, strict=True))} "
+            "ms): the measurements are dominated by noise; measure longer or on a quieter host"
+        )
+    return fitted.model_copy(update={"max_batch": facts.max_batch})
+
+
+async def _profile(plan: ProfilePlan) -> ServiceProfile:
+    async with Prober(plan.url, plan.model, plan.version) as prober:
+        facts = await prober.facts()
+        sizes = plan.batch_sizes or default_batch_sizes(facts.max_batch)
+        too_big = [b for b in sizes if b > facts.max_batch]
+        if too_big:
+            raise ProfileError(
+                f"batch sizes {too_big} exceed the model's max_batch_size {facts.max_batch}"
+            )
+        batches = []
+        for size in sizes:
+            got = await prober.alone(facts, size, plan.requests_per_batch)
+            batches.append(BatchPoint(batch=size, p50_ms=got.percentile_ms(50),
+                                      p95_ms=got.percentile_ms(95)))  # fmt: skip
+        profile = fit(facts, batches, plan.model)
+        points = []
+        for concurrency in plan.concurrencies:
+            before = server_counters(plan.metrics_url, plan.model)
+            got = await prober.closed_loop(facts, concurrency, plan.seconds_per_concurrency)
+            after = server_counters(plan.metrics_url, plan.model)
+            mean_batch = batch_ms = None
+            if before is not None and after is not None:
+                delta = {k: after[k] - before[k] for k in after}
+                if delta["nv_inference_exec_count"] > 0:
+                    mean_batch = delta["nv_inference_count"] / delta["nv_inference_exec_count"]
+                if delta["nv_inference_request_success"] > 0:
+                    # Triton credits every request with its batch's compute time.
+                    batch_ms = (
+                        delta["nv_inference_compute_infer_duration_us"]
+                        / delta["nv_inference_request_success"]
+                        / 1000.0
+                    )
+            points.append(
+                ConcurrencyPoint(
+                    concurrency=concurrency,
+                    throughput_rps=len(got.seconds) / plan.seconds_per_concurrency,
+                    p50_ms=got.percentile_ms(50),
+                    p95_ms=got.percentile_ms(95),
+                    mean_batch=mean_batch,
+                    batch_ms=batch_ms,
+                    predicted_rps=predicted_rps(profile, concurrency),
+                )
+            )
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    source = f"gpufleet profile of {plan.model!r} at {plan.url}, {stamp}"
+    return profile.model_copy(
+        update={"source": source, "measured": Measurements(batches=batches, concurrency=points)}
+    )
+
+
+def profile_model(plan: ProfilePlan) -> ServiceProfile:
+    """Measure the model as ``plan`` says and return its simulator profile."""
+    return asyncio.run(_profile(plan))
