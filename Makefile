@@ -41,7 +41,8 @@ system-deps: ## Install Debian's prometheus when missing (needs root; tests skip
 	fi
 
 .PHONY: lint
-lint: $(STAMP) ## ruff: lint and format check
+lint: $(STAMP) ## ruff: lint and format check; hadolint: the Dockerfiles
+	$(VENV)/bin/hadolint Dockerfile inference-image/Dockerfile
 	$(VENV)/bin/ruff check operator inference-image devtools tests benchmarks charts/gpufleet/ci
 	$(VENV)/bin/ruff format --check operator inference-image devtools tests benchmarks charts/gpufleet/ci
 

@@ -121,6 +121,63 @@ def validate(
         typer.echo(f"{name}: valid ({price:g} USD per GPU-hour)")
 
 
+PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+"""The owner reference's uid when the manifest has none (the API server assigns it)."""
+
+
+@app.command()
+def render(
+    manifest: Annotated[Path, typer.Argument(help="A ModelDeployment YAML file ('-': stdin).")],
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="For manifests without metadata.namespace."),
+    ] = None,
+) -> None:
+    """Print the children the operator would create for each ModelDeployment, as YAML.
+
+    Like ``helm template``: the Deployment, Service, PodDisruptionBudget (and NetworkPolicy
+    when asked for), built by the operator's own manifest builders with its settings from
+    GPUFLEET_* variables. Nothing is sent to a cluster. An invalid spec exits 1 naming the field.
+    """
+    import yaml
+
+    from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
+    from gpufleet.domain.manifests.identity import Owner
+    from gpufleet.domain.spec import SpecError
+    from gpufleet.services.reconcile import build_context
+    from gpufleet.services.reconcile import validate as validate_spec
+    from gpufleet.settings import OperatorSettings
+
+    settings = OperatorSettings.from_env(dict(os.environ))
+    text = sys.stdin.read() if str(manifest) == "-" else manifest.read_text()
+    documents: list[str] = []
+    for doc in yaml.safe_load_all(text):
+        if not doc or doc.get("kind") != "ModelDeployment":
+            continue
+        metadata = doc.get("metadata") or {}
+        owner = Owner(
+            name=str(metadata.get("name", "")),
+            namespace=str(metadata.get("namespace") or namespace or "default"),
+            uid=str(metadata.get("uid") or PLACEHOLDER_UID),
+        )
+        try:
+            spec, price = validate_spec(doc.get("spec") or {}, settings.gpu_prices)
+        except SpecError as error:
+            typer.echo(f"{owner.name or '?'}: invalid: {error}", err=True)
+            raise typer.Exit(1) from error
+        context = build_context(settings, spec, price)
+        for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS):
+            if not kind.wanted(spec):
+                continue
+            child = kind.build(owner, spec, context)
+            source = f"# Source: ModelDeployment {owner.namespace}/{owner.name} -> {kind.kind}\n"
+            documents.append(source + yaml.safe_dump(child, sort_keys=False))
+    if not documents:
+        typer.echo(f"{manifest}: no ModelDeployment in it", err=True)
+        raise typer.Exit(1)
+    sys.stdout.write("".join(f"---\n{document}" for document in documents))
+
+
 PLUGIN_GROUP = "gpufleet.commands"
 """Entry-point group of sub-commands that other distributions add (a Typer app each)."""
 
