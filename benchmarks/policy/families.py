@@ -25,9 +25,11 @@ import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from gpufleet.domain.scaling import policy as scaling_policy
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.sim.catalog import make_policy
 from gpufleet.sim.compare import compare
 from gpufleet.sim.engine import simulate
@@ -118,12 +120,23 @@ def run_oracle(scenario: Scenario) -> Run:
                oracle.best.within_slo)  # fmt: skip
 
 
+def use_tuning(pairs: list[str]) -> None:
+    """Run gpufleet with these ``knob=value`` changes to its PolicyTuning (experiments)."""
+    kinds = {f.name: type(getattr(DEFAULT_TUNING, f.name)) for f in fields(DEFAULT_TUNING)}
+    changes = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        changes[name] = kinds[name](value)
+    scaling_policy.decide.__defaults__ = (replace(DEFAULT_TUNING, **changes),)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baselines-cache", type=Path, default=Path("/tmp/families-base.json"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--family", default=None, help="run only this family")
+    parser.add_argument("--tuning", nargs="*", default=[], help="knob=value (experiments)")
     args = parser.parse_args()
     started = time.perf_counter()
     suite = [s for s in scenarios() if args.family in (None, s.family)]
@@ -134,7 +147,7 @@ def main() -> int:
         (s, p, k) for s in suite if s.label not in cache for p, ks in GRID.items() for k in ks
     ]
     missing = [s for s in suite if s.label not in cache]
-    with ProcessPoolExecutor(args.workers) as pool:
+    with ProcessPoolExecutor(args.workers, initializer=use_tuning, initargs=(args.tuning,)) as pool:
         ours = list(pool.map(run_one, [(s, "gpufleet", None) for s in suite]))
         base = list(pool.map(run_one, base_jobs)) + list(pool.map(run_oracle, missing))
     for run in base:

@@ -11,6 +11,8 @@ settled (the latency window describes it):
   ``max_utilization`` of it at most (a ceiling);
 - the target missed on a steady load: a replica carries ``capacity_margin`` less than
   it was given (a ceiling);
+- the target met, but without the headroom the fleet is sized for: a replica carries
+  what it was given, no more (a ceiling);
 - the target met with slack: a replica carries at least what it was given (a floor).
 
 A ceiling lowers the model's figure, a floor raises it; the newer of two contradicting
@@ -43,6 +45,7 @@ def learn(
     served_per_replica: float | None,
     saturated: bool,
     missed: bool,
+    edge: bool,
     slack: bool,
     tuning: PolicyTuning,
 ) -> ScalerHistory:
@@ -53,6 +56,8 @@ def learn(
         return _ceiling(history, now, tuning.max_utilization * served_per_replica, "saturated")
     if missed:
         return _ceiling(history, now, (1.0 - tuning.capacity_margin) * served_per_replica, "missed")
+    if edge:
+        return _ceiling(history, now, served_per_replica, "edge")
     if slack:
         floor = history.capacity_floor
         fresh = floor is not None and now - floor[0] <= tuning.capacity_memory_s

@@ -234,26 +234,30 @@ def observe(
     history = capacity.forget_old(history, now, tuning)
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate
     ready = fleet.ready_replicas
-    measurable = settled and ready > 0 and served is not None and fleet.starting_replicas == 0
-    if measurable and served is not None:
+    if ready > 0 and served is not None:
+        # Saturated: the ready pods have run flat out, with the same count, for a whole
+        # rate window -- their served rate is their throughput (starting pods serve nothing).
+        window = tuning.rate_window_s
+        same_pods = history.ready_since is None or now - history.ready_since >= window
+        persisted = backlog_since is not None and now - backlog_since >= window
+        last = history.last_queue_depth
+        growing = queue is not None and last is not None and queue >= last
+        # The latency window describes one fleet size only once it has settled, and a
+        # load only if it held steady.
+        judged = settled and steady and fleet.starting_replicas == 0 and not backlog_now
         missed = any(c.measured_ms is not None and c.measured_ms > c.target_ms for c in latency)
-        within = all(
-            c.measured_ms is not None
-            and c.measured_ms <= (1.0 - spec.scaling.latency_headroom) * c.target_ms
-            for c in latency
+        headroom = 1.0 - spec.scaling.latency_headroom
+        within = bool(latency) and all(
+            c.measured_ms is not None and c.measured_ms <= headroom * c.target_ms for c in latency
         )
-        persisted = backlog_since is not None and now - backlog_since >= tuning.rate_window_s
-        growing = (
-            queue is not None and history.last_queue_depth is not None
-            and queue >= history.last_queue_depth
-        )  # fmt: skip
         history = capacity.learn(
             history,
             now,
             served_per_replica=served / ready,
-            saturated=persisted and growing,
-            missed=missed and steady and not backlog_now,
-            slack=within and steady and not backlog_now and served > 0.0,
+            saturated=same_pods and persisted and growing,
+            missed=judged and missed,
+            edge=judged and not missed and not within and bool(latency),
+            slack=judged and within and served > 0.0,
             tuning=tuning,
         )
     cap = capacity.estimate(history, model, aim, tuning)

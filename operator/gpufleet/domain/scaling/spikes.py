@@ -17,8 +17,8 @@ its pods go at the scale-down window.
 
 from __future__ import annotations
 
-Peaks = tuple[tuple[float, float], ...]
-"""(window start, peak demand req/s), oldest first."""
+Peaks = tuple[tuple[float, float, float], ...]
+"""(window start, demand at its start, peak demand within it) req/s, oldest first."""
 
 
 def remember(peaks: Peaks, now: float, demand: float, window_s: float, memory_s: float) -> Peaks:
@@ -26,11 +26,20 @@ def remember(peaks: Peaks, now: float, demand: float, window_s: float, memory_s:
     ``window_s``), windows that started over ``memory_s`` ago dropped."""
     kept = [p for p in peaks if p[0] >= now - memory_s]
     if kept and now < kept[-1][0] + window_s:
-        start, peak = kept[-1]
-        kept[-1] = (start, max(peak, demand))
+        start, first, peak = kept[-1]
+        kept[-1] = (start, first, max(peak, demand))
     else:
-        kept.append((now, demand))
+        kept.append((now, demand, demand))
     return tuple(kept)
+
+
+def recurring_rise(peaks: Peaks, cap: float) -> float:
+    """The rise within one window (peak over the demand at its start) that at least two
+    completed windows reached, at most ``cap``; 1 when none rose."""
+    rises = sorted(
+        (min(cap, peak / first) for _, first, peak in peaks[:-1] if first > 0.0), reverse=True
+    )
+    return max(1.0, rises[1]) if len(rises) >= 2 else 1.0
 
 
 def recurring_level(peaks: Peaks, dip: float) -> float:
@@ -41,12 +50,12 @@ def recurring_level(peaks: Peaks, dip: float) -> float:
         return 0.0
     before = [0.0] * n
     for i in range(1, n):
-        before[i] = max(before[i - 1], peaks[i - 1][1])
+        before[i] = max(before[i - 1], peaks[i - 1][2])
     after = 0.0
     level = 0.0
     for j in range(n - 2, 0, -1):
-        after = max(after, peaks[j + 1][1])
+        after = max(after, peaks[j + 1][2])
         reached = min(before[j], after)
-        if peaks[j][1] <= (1.0 - dip) * reached:
+        if peaks[j][2] <= (1.0 - dip) * reached:
             level = max(level, reached)
     return level

@@ -23,7 +23,7 @@ class PolicyTuning:
     """Largest share of the replicas one decision removes."""
 
     # -- the cold-start horizon ------------------------------------------------------
-    miss_cost_cold_starts: float = 10.0
+    miss_cost_cold_starts: float = 20.0
     """Ski rental: what one cold start of a pod's worth of requests missing the target
     is worth, in cold starts of that pod's GPU time. An idle pod is held this many cold
     starts after demand last needed it, when the demand comes in recurring spikes: holding
@@ -42,10 +42,11 @@ class PolicyTuning:
     steady_spread: float = 0.3
     """Largest spread (max - min over mean) of the demand over ``settle_s`` still read as
     one load: the p95 window then describes that load, not a burst that has passed."""
-    capacity_memory_s: float = 600.0
-    """How long a per-replica load measured to miss the target (or to saturate a replica)
-    caps what a replica is given. Requests change (sizes, prompts), so a measurement ages;
-    but a model that has not learned it would hand the load back within one window."""
+    capacity_memory_s: float = 1800.0
+    """How long a per-replica load measured to saturate a replica, to miss the target or
+    to sit at its edge caps what a replica is given, unless measured again. Requests
+    change (sizes, prompts), so a measurement ages; but the model, which has not learned
+    it, would hand the load back and the miss would return."""
     capacity_margin: float = 0.1
     """A replica is given at most this share less than a load it was measured to miss
     the target at."""

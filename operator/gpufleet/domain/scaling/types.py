@@ -159,8 +159,9 @@ class ScalerHistory:
     """How the ceiling was measured: "saturated" or "missed"."""
     capacity_floor: tuple[float, float] | None = None
     """(time, requests/s per ready replica) served with the target met with slack."""
-    demand_peaks: tuple[tuple[float, float], ...] = ()
-    """(window start, peak demand) per cold-start-long window of the recent past."""
+    demand_peaks: tuple[tuple[float, float, float], ...] = ()
+    """(window start, demand at its start, peak demand) per cold-start-long window of the
+    recent past."""
     backlog_since: float | None = None
     """Since when the queue has held a backlog (``None``: it holds none)."""
     idle_since: float | None = None
