@@ -14,7 +14,7 @@ import yaml
 from gpufleet.domain.crd import build_crd, render_crd_yaml
 from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
 from gpufleet.domain.manifests.identity import Owner
-from gpufleet.domain.spec import CEL_RULES, SpecError, parse_spec
+from gpufleet.domain.spec import CEL_RULES, SpecError, check_name, parse_spec
 from tests.operator.specs import GOLDEN_SPECS, minimal_spec
 from tests.support.kube import MODELDEPLOYMENTS, Kube
 
@@ -231,3 +231,68 @@ def test_api_server_accepts_llm_targets_and_scale_to_zero(kube: Kube) -> None:
     # Optional objects whose absence means "off" get no default from the API server.
     assert "networkPolicy" not in stored
     assert "cache" not in stored["model"]
+
+
+NAMES = [
+    ("a" * 63, True),
+    ("llama-3-70b", True),
+    ("a" * 64, False),  # a valid object name, but not a Service name nor a label value
+    ("llama.v3", False),  # dots: a DNS subdomain, not a DNS-1035 label
+    ("3-llamas", False),  # a Service name starts with a letter
+]
+
+
+@pytest.mark.parametrize(("name", "valid"), NAMES)
+def test_api_server_and_validate_agree_on_names(kube: Kube, name: str, valid: bool) -> None:
+    body = {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": minimal_spec(),
+    }
+    response = kube.create(MODELDEPLOYMENTS, "default", body)
+    if valid:
+        assert response.status_code == 201, response.text
+        check_name(name)
+        return
+    assert response.status_code == 422, response.text
+    assert {c["field"] for c in response.json()["details"]["causes"]} == {"metadata.name"}
+    with pytest.raises(SpecError) as caught:
+        check_name(name)
+    assert caught.value.field == "metadata.name"
+
+
+IMAGES = [
+    ("nvcr.io/nvidia/tritonserver:24.08-py3", True),
+    ("localhost:5000/team/server", True),
+    ("vllm/vllm-openai@sha256:" + "0" * 64, True),
+    ("registry.example.com:443/a/b:v1@sha256:" + "f" * 64, True),
+    ("Team/Server:1", False),  # the path is lowercase
+    ("server:", False),
+    ("server:-tag", False),
+    ("a//b", False),
+    ("server@sha256:abc", False),  # a digest is at least 32 hex digits
+    ("image with spaces", False),
+]
+
+
+@pytest.mark.parametrize(("image", "valid"), IMAGES)
+def test_api_server_and_validate_agree_on_image_references(
+    kube: Kube, image: str, valid: bool
+) -> None:
+    spec = minimal_spec(runtime={"image": image})
+    body = {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "img"},
+        "spec": spec,
+    }
+    response = kube.create(MODELDEPLOYMENTS, "default", body)
+    assert response.status_code == (201 if valid else 422), response.text
+    if valid:
+        parse_spec(spec)
+        return
+    assert response.json()["details"]["causes"][0]["field"] == "spec.runtime.image"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec)
+    assert caught.value.field == "runtime.image"

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from gpufleet import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from gpufleet.domain.spec import CEL_RULES, ModelDeploymentSpec
+from gpufleet.domain.spec import CEL_RULES, NAME_MAX, NAME_PATTERN, NAME_RULES, ModelDeploymentSpec
 from gpufleet.domain.status import ModelDeploymentStatus
 
 _DROP = {"title"}
@@ -167,10 +167,22 @@ def build_crd() -> dict[str, Any]:
                                 "autoscaled to a p95 latency target within a cost budget."
                             ),
                             "required": ["spec"],
+                            # The name becomes child names and label values.
+                            "x-kubernetes-validations": [dict(rule) for rule in NAME_RULES],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
+                                # The API server allows schemas on metadata.name only.
+                                "metadata": {
+                                    "type": "object",
+                                    "properties": {
+                                        "name": {
+                                            "type": "string",
+                                            "maxLength": NAME_MAX,
+                                            "pattern": NAME_PATTERN,
+                                        }
+                                    },
+                                },
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },
