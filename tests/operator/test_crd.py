@@ -69,6 +69,10 @@ def test_printer_columns_cover_the_essentials() -> None:
     assert columns["P95-ms"] == ".status.p95LatencyMs"
     assert columns["Target-ms"] == ".spec.slo.latencyP95Ms"
     assert columns["USD/h"] == ".status.hourlyCost"
+    assert columns["TTFT-ms"] == ".status.ttftP95Ms"
+    assert columns["ITL-ms"] == ".status.itlP95Ms"
+    assert columns["TTFT-Target"] == ".spec.slo.ttftP95Ms"
+    assert columns["ITL-Target"] == ".spec.slo.itlP95Ms"
     assert "Ready" in columns["Status"]
 
 
@@ -296,3 +300,24 @@ def test_api_server_and_validate_agree_on_image_references(
     with pytest.raises(SpecError) as caught:
         parse_spec(spec)
     assert caught.value.field == "runtime.image"
+
+
+def test_kubectl_get_shows_llm_targets(kube: Kube) -> None:
+    body = {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "chat"},
+        "spec": minimal_spec(slo={"ttftP95Ms": 800, "itlP95Ms": 50}),
+    }
+    assert kube.create(MODELDEPLOYMENTS, "default", body).status_code == 201
+    response = kube.session.get(
+        kube.url + MODELDEPLOYMENTS.path("default"),
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
+        timeout=10,
+    )
+    table = response.json()
+    names = [c["name"] for c in table["columnDefinitions"]]
+    (row,) = table["rows"]
+    cells = dict(zip(names, row["cells"], strict=True))
+    assert (cells["TTFT-Target"], cells["ITL-Target"]) == (800, 50)
+    assert cells["Runtime"] == "triton"

@@ -107,6 +107,33 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
         {"name": "P95-ms", "type": "number", "jsonPath": ".status.p95LatencyMs"},
         {"name": "Target-ms", "type": "number", "jsonPath": ".spec.slo.latencyP95Ms"},
+        # LLM fleets: time to first token and between tokens, measured (targets: -o wide).
+        {"name": "TTFT-ms", "type": "number", "jsonPath": ".status.ttftP95Ms"},
+        {"name": "ITL-ms", "type": "number", "jsonPath": ".status.itlP95Ms"},
+        {
+            "name": "TTFT-Target",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".spec.slo.ttftP95Ms",
+        },
+        {
+            "name": "ITL-Target",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".spec.slo.itlP95Ms",
+        },
+        {
+            "name": "Pred-TTFT",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".status.predictedTtftP95Ms",
+        },
+        {
+            "name": "Pred-ITL",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".status.predictedItlP95Ms",
+        },
         {"name": "USD/h", "type": "number", "jsonPath": ".status.hourlyCost"},
         {
             "name": "Status",
