@@ -17,8 +17,8 @@ HEADING = "# LLM mode: continuous batching"
 MODEL = "gpufleet-llm"
 PROMPT = "Benchmark prompt of 32 bytes...."
 MAX_TOKENS = 64
-# The server's defaults (4 layers, hidden 256, 4 heads, 16384 KV tokens, 64 sequences at most);
-# only the context is shortened, to what the load needs.
+# The server's defaults (model shape, 16384 KV tokens, 64 sequences at most); only the context
+# is shortened, to what the load needs.
 SERVER_ARGS = ["--max-model-len", "1024"]
 SPEEDUP_TARGET = 3.0  # at 8 streams vs 1 (issue 13)
 
@@ -75,24 +75,27 @@ def measure_llm(
     server = start_server(
         None, work / "gpufleet-server-llm.log", SERVER_ARGS, torch_threads=torch_threads
     )
-    results = []
+    per_round: dict[int, list[LlmResult]] = {c: [] for c in concurrencies}
     try:
-        for concurrency in concurrencies:
-            per_round = [
-                _one_round(server, concurrency, warmup_s, measure_s) for _ in range(rounds)
-            ]
-            result = LlmResult(
-                concurrency,
-                statistics.median(r.tokens_per_s for r in per_round),
-                statistics.median(r.ttft_p95_ms for r in per_round),
-                statistics.median(r.itl_p95_ms for r in per_round),
-                statistics.median(r.tokens_per_iteration for r in per_round),
-            )
-            print(result, flush=True)
-            results.append(result)
+        # Concurrencies alternate within each round, so drift in this shared machine's load
+        # hits every point alike.
+        for _ in range(rounds):
+            for concurrency in concurrencies:
+                result = _one_round(server, concurrency, warmup_s, measure_s)
+                print(result, flush=True)
+                per_round[concurrency].append(result)
     finally:
         server.stop()
-    return results
+    return [
+        LlmResult(
+            concurrency,
+            statistics.median(r.tokens_per_s for r in results),
+            statistics.median(r.ttft_p95_ms for r in results),
+            statistics.median(r.itl_p95_ms for r in results),
+            statistics.median(r.tokens_per_iteration for r in results),
+        )
+        for concurrency, results in per_round.items()
+    ]
 
 
 def llm_report(
@@ -109,13 +112,14 @@ def llm_report(
         "",
         environment,
         "",
-        f"Server: `gpufleet-server --mode llm {' '.join(SERVER_ARGS)}` (seeded 4-layer "
-        f"transformer, hidden 256, byte tokens; torch threads {torch_threads}). Load: "
+        f"Server: `gpufleet-server --mode llm {' '.join(SERVER_ARGS)}` (the default seeded "
+        f"transformer: 6 layers, hidden 384, byte tokens; torch threads {torch_threads}). Load: "
         "closed-loop asyncio aiohttp clients, each streaming one `/v1/completions` request "
         f"({len(PROMPT)}-token prompt, max_tokens {MAX_TOKENS}) after another and timing "
         "every token as it arrives; tokens/s counts tokens received in the window. Each "
         f"point is the median over {rounds} rounds of {measure_s:g} s (after a warm-up "
-        "each). `tokens/iteration` is the server's own count (vllm:generation_tokens_total "
+        "each); the concurrencies alternate within each round. `tokens/iteration` is the "
+        "server's own count (vllm:generation_tokens_total "
         "/ vllm:iteration_tokens_total_count): the size of the continuous batch.",
         "",
         f"Command: `{command}`",

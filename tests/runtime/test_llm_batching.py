@@ -60,26 +60,26 @@ def test_concurrent_streams_share_iterations_and_histograms_move(
 
 
 def test_full_kv_cache_queues_requests_then_serves_them_all(tmp_path: Path) -> None:
-    # 256 KV tokens; each request holds 16 prompt + 112 generated = 128: two run at a time.
+    # 224 KV tokens; each request holds 16 prompt + 96 generated = 112: two run at a time.
     server = start_server(
         None,
         tmp_path / "server.log",
-        ["--kv-cache-tokens", "256", "--max-model-len", "256", "--block-size", "16"],
+        ["--kv-cache-tokens", "224", "--max-model-len", "224", "--block-size", "16"],
     )
     try:
-        with ThreadPoolExecutor(max_workers=6) as pool:
+        with ThreadPoolExecutor(max_workers=4) as pool:
             futures: list[Future[str]] = [
-                pool.submit(streamed_text, server, f"sixteen bytes {i:02d}", 112) for i in range(6)
+                pool.submit(streamed_text, server, f"sixteen bytes {i:02d}", 96) for i in range(4)
             ]
             wait_for(lambda: gauge(server, "vllm:num_requests_waiting") > 0, 30, "a queue")
             wait_for(lambda: gauge(server, "vllm:kv_cache_usage_perc") == 1.0, 30, "a full cache")
             assert gauge(server, "vllm:num_requests_running") <= 2
             texts = [future.result(timeout=60) for future in futures]
-        assert [len(text) for text in texts] == [112] * 6
+        assert [len(text) for text in texts] == [96] * 4
         wait_for(lambda: gauge(server, "vllm:kv_cache_usage_perc") == 0.0, 10, "freed blocks")
         assert gauge(server, "vllm:num_requests_waiting") == 0
         assert gauge(server, "vllm:num_requests_running") == 0
-        assert histogram_count(server, "vllm:request_queue_time_seconds") == 6
+        assert histogram_count(server, "vllm:request_queue_time_seconds") == 4
     finally:
         assert server.stop() == 0
 

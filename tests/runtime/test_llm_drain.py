@@ -21,18 +21,18 @@ def test_sigterm_finishes_streams_in_flight_and_refuses_new(tmp_path: Path) -> N
     server = start_server(
         None,
         tmp_path / "server.log",
-        ["--kv-cache-tokens", "960", "--max-model-len", "960", "--exit-timeout-secs", "60"],
+        ["--kv-cache-tokens", "400", "--max-model-len", "400", "--exit-timeout-secs", "60"],
     )
     long_stream = stream(
-        server, "/v1/completions", {"prompt": "a", "max_tokens": 600, "stream": True}
+        server, "/v1/completions", {"prompt": "a", "max_tokens": 300, "stream": True}
     )
     first = next(long_stream)  # generating
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # 960 KV tokens: 401 do not fit next to the first request's 601, so it waits in the queue.
+        # 400 KV tokens in blocks of 16: 101 do not fit next to the first request's 301 (304 held).
         queued = pool.submit(
             lambda: list(
                 stream(
-                    server, "/v1/completions", {"prompt": "b", "max_tokens": 400, "stream": True}
+                    server, "/v1/completions", {"prompt": "b", "max_tokens": 100, "stream": True}
                 )
             )
         )
@@ -47,7 +47,7 @@ def test_sigterm_finishes_streams_in_flight_and_refuses_new(tmp_path: Path) -> N
         rest: list[Any] = list(long_stream)
         queued_events = queued.result(timeout=60)
     assert rest[-1] == "[DONE]"
-    assert len([first, *rest[:-1]]) == 600
+    assert len([first, *rest[:-1]]) == 300
     assert queued_events[-1] == "[DONE]"
-    assert len(queued_events) - 1 == 400
+    assert len(queued_events) - 1 == 100
     assert server.process.wait(timeout=30) == 0

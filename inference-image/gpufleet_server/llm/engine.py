@@ -67,7 +67,6 @@ class LlmEngine:
         self.allocator = BlockAllocator(options.num_blocks)
         self.waiting: deque[GenerationRequest] = deque()
         self.running: list[GenerationRequest] = []
-        self.iterations = 0
         self._work = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -145,7 +144,6 @@ class LlmEngine:
                 self._fail(request, f"model execution failed: {error}")
             self._publish_gauges()
             return
-        self.iterations += 1
         now = time.monotonic()
         self.metrics.iteration_tokens.observe(sum(len(r.prompt) for r in admitted) + len(decoding))
         self.metrics.prompt_tokens.inc(sum(len(r.prompt) for r in admitted))

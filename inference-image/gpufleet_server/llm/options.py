@@ -37,9 +37,9 @@ class LlmOptions(BaseModel):
         description="most prompt tokens one iteration prefills: bounds how long a burst of new "
         "prompts stalls the decode step of the running sequences",
     )
-    num_layers: int = Field(default=4, ge=1, description="transformer layers")
-    hidden_size: int = Field(default=256, ge=8, description="model width (d_model)")
-    num_heads: int = Field(default=4, ge=1, description="attention heads")
+    num_layers: int = Field(default=6, ge=1, description="transformer layers")
+    hidden_size: int = Field(default=384, ge=8, description="model width (d_model)")
+    num_heads: int = Field(default=6, ge=1, description="attention heads")
     seed: int = Field(
         default=0, description="seed of the weights and of sampling: same seed, same model"
     )

@@ -75,16 +75,23 @@ async def serve_llm(options: ServerOptions, llm: LlmOptions) -> int:
         if loading.done():
             engine = LlmEngine(loading.result(), llm, metrics)
             engine_task = asyncio.create_task(engine.run())
+            # The loop never returns; if it fails, stop (exit 1) rather than hang every request.
+            engine_task.add_done_callback(lambda _: stop.set())
             gc.collect()
             gc.freeze()  # startup objects leave the collected generations: shorter GC pauses
             service.attach(engine)
             log.info("model warmed up; server is ready")
         await stopping
-        log.info("stop signal received: draining (timeout %ss)", options.exit_timeout_secs)
         service.draining = True
-        if not await service.wait_drained(options.exit_timeout_secs):
-            log.error("exit timeout expired with requests still in flight")
+        if engine_task is not None and engine_task.done():
+            # Nothing can finish the requests in flight: no drain, closing cuts them off.
+            log.error("the engine loop failed: %r", engine_task.exception())
             status = 1
+        else:
+            log.info("stop signal received: draining (timeout %ss)", options.exit_timeout_secs)
+            if not await service.wait_drained(options.exit_timeout_secs):
+                log.error("exit timeout expired with requests still in flight")
+                status = 1
     stopping.cancel()
     loading.cancel()
     if engine_task is not None:
