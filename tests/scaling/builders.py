@@ -19,11 +19,13 @@ def spec(
     target_ms: float = 3000.0,
     budget: float = 1000.0,
     price: float | None = PRICE,
+    slo: dict[str, float] | None = None,
     **scaling: Any,
 ) -> ModelDeploymentSpec:
+    """``slo`` replaces the default ``{"latencyP95Ms": target_ms}``."""
     raw: dict[str, Any] = {
         "model": {"name": "llm", "repository": "s3://models/llm"},
-        "slo": {"latencyP95Ms": target_ms},
+        "slo": {"latencyP95Ms": target_ms} if slo is None else slo,
         "cost": {"maxHourlyCost": budget},
         "scaling": {"minReplicas": 1, "maxReplicas": 50, "coldStartSeconds": 60, **scaling},
     }
@@ -32,12 +34,15 @@ def spec(
     return parse_spec(raw)
 
 
-def fleet(replicas: int, ready: int | None = None, *, gpus: int = 1) -> FleetState:
+def fleet(
+    replicas: int, ready: int | None = None, *, gpus: int = 1, unplaceable: int = 0
+) -> FleetState:
     return FleetState(
         replicas=replicas,
         ready_replicas=replicas if ready is None else ready,
         gpus_per_replica=gpus,
         gpu_hourly_price=PRICE,
+        unplaceable_replicas=unplaceable,
     )
 
 

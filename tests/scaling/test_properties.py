@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,9 @@ def specs(draw: st.DrawFn) -> ModelDeploymentSpec:
     price = draw(st.sampled_from([0.5, 1.0, 2.5]))
     budget = draw(st.floats(max(low, 1) * price * 4, 200.0))  # affords minReplicas x 4 GPUs
     # Zero replicas need an activation query (nothing else says requests wait).
-    activation = {"activation": {"query": "gateway_queue", "threshold": 0}} if low == 0 else {}
+    activation: dict[str, Any] = (
+        {"activation": {"query": "gateway_queue", "threshold": 0}} if low == 0 else {}
+    )
     return spec(
         target_ms=draw(st.sampled_from([500.0, 3000.0, 10000.0])),
         budget=budget,

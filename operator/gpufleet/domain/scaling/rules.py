@@ -168,7 +168,7 @@ def backlog_rule(ctx: Context) -> Proposal | None:
         f"backlog of {queue:.0f} requests queued, about {drain.at_relief:.0f} when new pods "
         f"can be ready in {drain.relief_s:.0f} s, keeps the {ready} ready replicas busy "
         f"{busy}: queued requests cannot move to new pods, so {arrivals:.1f} req/s of "
-        f"arrivals need {own} of their own ({replicas} replicas)",
+        f"arrivals need pods of their own, {_capacity_text(ctx, own)}; {replicas} in all",
         "backlog",
         remembered=False,
     )

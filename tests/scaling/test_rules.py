@@ -1,0 +1,323 @@
+"""Each rule of the pipeline on its own: the replicas it asks for and the sentence a
+person reads in status (``Decision.reason``) and ``status.decision.rule``.
+
+The replica of ``builders.load`` runs batches of b in 600 + 300 b ms; seen at one batch
+size only, the policy's prior splits its time half fixed, half per request, and allows
+batches of twice the size seen. At batch 2: p95 = 2 batch times within 0.95 x 3000 ms
+means a batch of at most 1425 ms, so a replica carries 1000 (1 - 600/1425) / 300 = 1.93
+req/s.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.types import (
+    Bound,
+    Decision,
+    FleetState,
+    Observations,
+    ReasonCode,
+    ScalerHistory,
+)
+from gpufleet.domain.spec import ModelDeploymentSpec
+from tests.scaling.builders import PodClock, fleet, load, spec, unknown
+
+TICK = 5.0
+
+
+def run(s: ModelDeploymentSpec, ticks: list[tuple[FleetState, Observations]]) -> Decision:
+    """The last decision of a run of ticks, each at its observations' time."""
+    history = ScalerHistory()
+    decision = None
+    for state, obs in ticks:
+        decision = decide(s, state, obs, history, obs.at)
+        history = decision.history
+    assert decision is not None
+    return decision
+
+
+def bare(
+    at: float, rate: float, *, queue: float = 0.0, p95_ms: float | None = None
+) -> Observations:
+    """Observations of a server that exports no compute time: no capacity can be modelled."""
+    return Observations(at=at, request_rate=rate, queue_depth=queue, p95_latency_ms=p95_ms)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    spec: ModelDeploymentSpec
+    ticks: list[tuple[FleetState, Observations]]
+    replicas: int
+    rule: str
+    reason: str
+    code: ReasonCode
+    bounds: frozenset[Bound] = field(default_factory=frozenset)
+
+
+ACTIVATED: dict[str, Any] = {
+    "minReplicas": 0,
+    "activation": {"query": "gateway_queue", "threshold": 0},
+}
+
+CASES = [
+    Case(
+        "load: the demand at what a replica serves within the target",
+        spec(),
+        [(fleet(3), load(0, 20.0, batch=2.0))],
+        12,
+        "load",
+        "scaled 3\u219212: 20.0 req/s needs 12 replicas at 1.93 req/s each (from the batch "
+        "time) for p95 <= 3000 ms",
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
+        "load: failed and timed-out requests are demand, not idleness",
+        spec(),
+        [(fleet(3), replace(load(0, 16.0, batch=2.0), failure_rate=4.0))],
+        12,
+        "load",
+        "scaled 3\u219212: 20.0 req/s (of which 4.0 failed or timed out) needs 12 replicas "
+        "at 1.93 req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
+        "latency: nothing modelled or measured yet, HPA-style on the miss ratio",
+        spec(),
+        [(fleet(4), bare(0, 4.0, p95_ms=6000.0))],
+        8,
+        "latency",
+        "scaled 4\u21928: p95 6000 ms > 3000 ms target on 4 settled replicas: x2.00, 8 replicas",
+        ReasonCode.SCALE_UP_LATENCY,
+    ),
+    Case(
+        "backlog: nothing modelled yet, a replica per targetQueueDepth queued beyond normal",
+        spec(),
+        # 2 ready pods hold 2 x (4 + 2) = 12 normally; 28 more need 7 more replicas.
+        [(fleet(2), bare(0, 2.0, queue=40.0))],
+        9,
+        "backlog",
+        "scaled 2\u21929: backlog of 40 requests queued (targetQueueDepth 4 per replica): "
+        "9 replicas",
+        ReasonCode.SCALE_UP_QUEUE,
+    ),
+    Case(
+        "cluster: pods that cannot be placed stop scale-ups",
+        spec(),
+        [(fleet(3, unplaceable=2), load(0, 20.0, batch=2.0))],
+        3,
+        "load",
+        "holding 3 replicas: the cluster cannot place 2 of the pods asked for "
+        "(unschedulable past provisioningTimeoutSeconds 600 s): adding none; 20.0 req/s "
+        "needs 12 replicas at 1.93 req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.CLUSTER_FULL,
+        frozenset({Bound.CLUSTER}),
+    ),
+    Case(
+        "budget: capped, and the sentence says by what",
+        spec(budget=5.0),
+        [(fleet(3), load(0, 20.0, batch=2.0))],
+        5,
+        "load",
+        "scaled 3\u21925: capped at 5 replicas by maxHourlyCost 5.0 $/h (1 $/h each); 20.0 "
+        "req/s needs 12 replicas at 1.93 req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.COST_CAPPED,
+        frozenset({Bound.BUDGET}),
+    ),
+    Case(
+        "scale-down window: a quiet tick does not shed what the last minute needed",
+        spec(),
+        [(fleet(12), load(0, 20.0, batch=2.0)), (fleet(12), load(5, 2.0, batch=2.0))],
+        12,
+        "scale-down-window",
+        "holding 12 replicas: 2.0 req/s needs 2 replicas at 1.93 req/s each (from the batch "
+        "time) for p95 <= 3000 ms; but 12 were needed within the last 60 s (scale-down window)",
+        ReasonCode.SCALE_DOWN_STABILIZING,
+    ),
+    Case(
+        "metrics unknown: hold, never down",
+        spec(),
+        [(fleet(6), load(0, 10.0, batch=2.0)), (fleet(6), unknown(5))],
+        6,
+        "metrics-unknown",
+        "metrics unknown for 0 s: holding 6 replicas; p95_latency_ms unknown (Prometheus "
+        "unreachable: connection refused), queue_depth unknown (Prometheus unreachable: "
+        "connection refused), request_rate unknown (Prometheus unreachable: connection refused)",
+        ReasonCode.METRICS_UNKNOWN_HOLD,
+    ),
+    Case(
+        "activation: zero pods, requests waiting at the gateway: start one",
+        spec(**ACTIVATED),
+        [(fleet(0), replace(unknown(0), activation=3.0))],
+        1,
+        "activation",
+        "scaled 0\u21921: activation query 3 > threshold 0 at zero replicas: starting one",
+        ReasonCode.SCALE_UP_ACTIVATION,
+    ),
+    Case(
+        "activation: zero pods, nothing waiting: stay at zero",
+        spec(**ACTIVATED),
+        [(fleet(0), replace(unknown(0), activation=0.0))],
+        0,
+        "metrics-unknown",
+        "metrics unknown for 0 s: holding 0 replicas; p95_latency_ms unknown (Prometheus "
+        "unreachable: connection refused), queue_depth unknown (Prometheus unreachable: "
+        "connection refused), request_rate unknown (Prometheus unreachable: connection refused)",
+        ReasonCode.METRICS_UNKNOWN_HOLD,
+    ),
+    Case(
+        "keep-warm: idle, but not yet for scaleToZeroAfterSeconds",
+        spec(**ACTIVATED),
+        [(fleet(1), replace(load(t, 0.0), activation=0.0)) for t in (0.0, 100.0)],
+        1,
+        "keep-warm",
+        "holding 1 replicas: keeping one replica warm: idle 100 s of the 300 s before "
+        "scaling to zero",
+        ReasonCode.STEADY,
+    ),
+    Case(
+        "keep-warm: idle for scaleToZeroAfterSeconds: scale to zero",
+        spec(**ACTIVATED, scaleDownStabilizationSeconds=0),
+        [(fleet(1), replace(load(t, 0.0), activation=0.0)) for t in (0.0, 150.0, 300.0)],
+        0,
+        "load",
+        "scaled 1\u21920: 0.0 req/s needs 0 replicas at 1.33 req/s each (from the batch "
+        "time) for p95 <= 3000 ms",
+        ReasonCode.SCALE_DOWN,
+    ),
+    Case(
+        "keep-warm: the activation query unknown is no idleness",
+        spec(**ACTIVATED, scaleDownStabilizationSeconds=0),
+        [(fleet(1), load(t, 0.0)) for t in (0.0, 150.0, 300.0, 450.0)],
+        1,
+        "keep-warm",
+        "holding 1 replicas: keeping one replica warm: requests arrived or the activation "
+        "query is above its threshold or unknown",
+        ReasonCode.STEADY,
+    ),
+    Case(
+        "LLM targets only (no request p95): sized and explained on TTFT",
+        spec(slo={"ttftP95Ms": 500.0}),
+        [(fleet(3), load(0, 20.0, batch=2.0))],
+        10,
+        "load",
+        "scaled 3\u219210: 20.0 req/s needs 10 replicas at 2.00 req/s each (from the batch "
+        "time) for TTFT p95 <= 500 ms",
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_rule_asks_and_explains(case: Case) -> None:
+    d = run(case.spec, case.ticks)
+    assert d.reason == case.reason
+    assert (d.desired_replicas, d.rule, d.reason_code) == (case.replicas, case.rule, case.code)
+    assert d.bounds_hit == case.bounds
+
+
+def test_capacity_of_a_saturated_fleet_is_what_it_serves_flat_out() -> None:
+    """4 ready pods complete 6 req/s while the queue keeps growing for a rate window: a
+    replica serves 1.5 req/s flat out, so 0.9 x 1.5 = 1.35 within the target, whatever
+    its compute time says."""
+    ticks = [(fleet(4), load(t, 6.0, batch=2.0, queue=100.0 + 5.0 * t)) for t in range(0, 40, 5)]
+    d = run(spec(), ticks)
+    assert d.capacity_per_replica == pytest.approx(1.35)
+    assert d.reason == (
+        "scaled 4\u219213: backlog of 275 requests queued, about 370 when new pods can be "
+        "ready in 60 s, keeps the 4 ready replicas busy 42 s more: queued requests cannot "
+        "move to new pods, so 11.0 req/s of arrivals need pods of their own, 9 replicas at "
+        "1.35 req/s each (measured flat out) for p95 <= 3000 ms; 13 in all"
+    )
+
+
+def test_capacity_of_a_fleet_with_slack_is_at_least_what_it_serves() -> None:
+    """10 pods serve 21 req/s, 2.1 each, with p95 far within the target, for a minute:
+    a replica serves at least 2.1 req/s, more than the prior's 1.93."""
+    ticks = [(fleet(10), load(t, 21.0, batch=2.0, p95_ms=1500.0)) for t in range(0, 65, 5)]
+    d = run(spec(), ticks)
+    assert d.capacity_per_replica == pytest.approx(2.1)
+    assert d.reason == (
+        "holding 10 replicas: 21.0 req/s needs 10 replicas at 2.10 req/s each (measured "
+        "within the target) for p95 <= 3000 ms"
+    )
+
+
+def _spiky(recurring: bool) -> list[tuple[float, int, str]]:
+    """Two 30 s spikes of 20 req/s 150 s apart (or one), then a trickle of 0.5 req/s;
+    (time, replicas, rule) of each decision after the last spike."""
+    s = spec()
+    pods = PodClock(1, cold_start_s=60)
+    history = ScalerHistory()
+    spikes = (100.0, 250.0) if recurring else (250.0,)
+    out = []
+    for i in range(120):
+        now = i * TICK
+        rate = 20.0 if any(start <= now < start + 30.0 for start in spikes) else 0.5
+        d = decide(s, pods.state(now), load(now, rate, batch=2.0), history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+        if now >= 280.0:
+            out.append((now, d.desired_replicas, d.rule))
+    return out
+
+
+def test_recurring_spikes_keep_their_pods_between_spikes() -> None:
+    after = _spiky(recurring=True)
+    # Well past the 60 s scale-down window, the pods the spikes needed are held.
+    late = [(now, n, rule) for now, n, rule in after if now >= 450.0]
+    assert all(n >= 10 for _, n, _ in late), late
+    assert late[-1][2] == "recurring-spikes"
+
+
+def test_a_single_spike_releases_its_pods_after_the_window() -> None:
+    after = _spiky(recurring=False)
+    assert after[-1][1] == 1, after[-1]
+
+
+def test_recurring_spike_sentence_reads_with_numbers() -> None:
+    s = spec()
+    history = ScalerHistory()
+    d = None
+    for now, rate in ((0.0, 20.0), (60.0, 1.0), (120.0, 20.0), (180.0, 1.0)):
+        d = decide(s, fleet(12), load(now, rate, batch=2.0), history, now)
+        history = d.history
+    assert d is not None
+    assert d.rule == "recurring-spikes"
+    assert d.reason == (
+        "holding 12 replicas: demand fell away and came back to 20.0 req/s within the last "
+        "1200 s (20 cold starts of 60 s): a pod released now would return a cold start late "
+        "for the next spike, so 12 replicas at 1.93 req/s each (from the batch time) for "
+        "p95 <= 3000 ms are held"
+    )
+
+
+def test_a_steady_rise_is_sized_one_cold_start_ahead() -> None:
+    """Arrivals rise 0.1 req/s every second: pods ordered now are ready in 60 s, when
+    about 6 req/s more arrive; the trend rule asks for them now and says so."""
+    s = spec()
+    pods = PodClock(6, cold_start_s=60)
+    history = ScalerHistory()
+    wiggle = (0.2, -0.1, 0.1, -0.2)
+    d = None
+    for i in range(30):
+        now = i * TICK
+        rate = 10.0 + 0.1 * now + wiggle[i % 4]
+        d = decide(s, pods.state(now), load(now, rate, batch=2.0), history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+    assert d is not None
+    assert d.rule == "trend", d.reason
+    assert d.reason_code in (ReasonCode.SCALE_UP_FORECAST, ReasonCode.WAITING_FOR_STARTING_PODS)
+    found = re.search(
+        r"demand rising steadily: 24\.4 req/s now, ([\d.]+) expected in 60 s", d.reason
+    )
+    assert found is not None, d.reason
+    # 60 s of a 0.1 req/s-per-second rise: about 6 req/s more (the wiggle blurs it).
+    assert 29.5 <= float(found.group(1)) <= 31.0, d.reason
