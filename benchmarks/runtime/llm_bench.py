@@ -17,7 +17,7 @@ HEADING = "# LLM mode: continuous batching"
 MODEL = "gpufleet-llm"
 PROMPT = "Benchmark prompt of 32 bytes...."
 MAX_TOKENS = 64
-# The server's defaults (model shape, 16384 KV tokens, 64 sequences at most); only the context
+# The server's defaults (model shape, 8192 KV tokens, 64 sequences at most); only the context
 # is shortened, to what the load needs.
 SERVER_ARGS = ["--max-model-len", "1024"]
 SPEEDUP_TARGET = 3.0  # at 8 streams vs 1 (issue 13)

@@ -68,8 +68,8 @@ def server(
     running.stop()
 
 
-# The LLM mode's engine limits in the shared server: small enough to start fast, large enough
-# that no test's requests ever wait for KV capacity unless the test asks for it.
+# The shared LLM server's context limit; its KV cache (the default 8192 tokens) holds every
+# test's concurrent requests at once, so none waits unless a test asks for it.
 LLM_MAX_MODEL_LEN = 1024
 
 
@@ -78,7 +78,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     running = start_server(
         None,
         tmp_path_factory.mktemp("llm-logs") / "server.log",
-        ["--max-model-len", str(LLM_MAX_MODEL_LEN), "--kv-cache-tokens", "16384"],
+        ["--max-model-len", str(LLM_MAX_MODEL_LEN)],
     )
     yield running
     running.stop()

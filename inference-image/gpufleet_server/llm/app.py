@@ -7,8 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
+from gpufleet_server.exposition import CONTENT_TYPE
 from gpufleet_server.llm import generate_api, openai_api
 from gpufleet_server.llm.metrics import LlmMetrics
 from gpufleet_server.llm.openai_api import SERVICE_KEY, error_response
@@ -56,8 +57,10 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    # generate_latest writes the 0.0.4 text format; prometheus_client's own content type
+    # announces version 1.0.0, which Prometheus releases before 3 do not know.
     body = generate_latest(request.app[METRICS_KEY].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 def create_llm_app(service: LlmService, llm_metrics: LlmMetrics) -> web.Application:

@@ -20,7 +20,7 @@ class LlmOptions(BaseModel):
         description="longest sequence (prompt + generated tokens) one request may have",
     )
     kv_cache_tokens: int = Field(
-        default=16384,
+        default=8192,
         ge=1,
         description="token capacity of the KV cache: the prompt + max_tokens of all running "
         "sequences fit in it; a request that does not fit waits in the queue",
