@@ -118,6 +118,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "extraArgs": ["--verbose"],
             "extraEnv": [{"name": "TZ", "value": "UTC"}],
             "metricLabels": {"namespace": "k8s_namespace", "pod": "k8s_pod"},
+            "gpuNodeLabel": "cloud.google.com/gke-accelerator",
+            "prometheusAuth": {
+                "secret": {"name": "prom-reader", "bearerTokenKey": "token"},
+                "caConfigMap": {"name": "service-ca", "key": "service-ca.crt"},
+            },
         },
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],

@@ -33,6 +33,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"prometheusRule": {"alerts": {"sloMissed": {"severity": "page"}}}}, "sloMissed/severity"),
     ({"networkPolicy": {"apiServerCIDRs": ["10.0.0.1"]}}, "/networkPolicy/apiServerCIDRs/0"),
     ({"crds": {"install": "true"}}, "/crds/install"),
+    ({"operator": {"gpuNodeLabel": "GPU product"}}, "/operator/gpuNodeLabel"),
+    ({"operator": {"prometheusAuth": {"bearerTokenFile": "token"}}}, "bearerTokenFile"),
 ]
 
 # Rules between values that JSON Schema cannot compare; the templates `fail` on them.
@@ -47,6 +49,25 @@ INVALID_COMBINATIONS: list[tuple[dict[str, Any], str]] = [
         "metrics.service.enabled",
     ),
     ({"serviceAccount": {"create": False}}, "serviceAccount.name"),
+    (
+        {"operator": {"prometheusAuth": {"secret": {"bearerTokenKey": "token"}}}},
+        "operator.prometheusAuth.secret.name",
+    ),
+    (
+        {"operator": {"prometheusAuth": {"username": "gpufleet"}}},
+        "operator.prometheusAuth.secret.passwordKey",
+    ),
+    (
+        {
+            "operator": {
+                "prometheusAuth": {
+                    "secret": {"name": "p", "caKey": "ca.crt"},
+                    "caConfigMap": {"name": "ca"},
+                }
+            }
+        },
+        "secret.caKey or caConfigMap.name",
+    ),
 ]
 
 

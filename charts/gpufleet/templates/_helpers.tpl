@@ -66,6 +66,14 @@ else watch.namespaces or the release namespace.
 /etc/gpufleet/prices/gpu-prices.json
 {{- end }}
 
+{{/* Where the Prometheus auth Secret and CA ConfigMap are mounted. */}}
+{{- define "gpufleet.prometheusAuthDir" -}}
+/etc/gpufleet/prometheus-auth
+{{- end }}
+{{- define "gpufleet.prometheusCaDir" -}}
+/etc/gpufleet/prometheus-ca
+{{- end }}
+
 {{/* Cross-value rules JSON Schema cannot express (numbers compared with each other). */}}
 {{- define "gpufleet.validate" -}}
 {{- $op := .Values.operator }}
@@ -74,6 +82,22 @@ else watch.namespaces or the release namespace.
 {{- end }}
 {{- if lt (float64 $op.staleAfterSeconds) (float64 $op.scrapeIntervalSeconds) }}
 {{- fail (printf "operator.staleAfterSeconds (%v) must be at least operator.scrapeIntervalSeconds (%v)" $op.staleAfterSeconds $op.scrapeIntervalSeconds) }}
+{{- end }}
+{{- $auth := $op.prometheusAuth }}
+{{- if and (or $auth.secret.bearerTokenKey $auth.secret.passwordKey $auth.secret.caKey) (not $auth.secret.name) }}
+{{- fail "operator.prometheusAuth.secret.name is required when one of its keys (bearerTokenKey, passwordKey, caKey) is set" }}
+{{- end }}
+{{- if and $auth.username (not $auth.secret.passwordKey) }}
+{{- fail "operator.prometheusAuth.secret.passwordKey is required with operator.prometheusAuth.username (basic auth)" }}
+{{- end }}
+{{- if and $auth.secret.passwordKey (not $auth.username) }}
+{{- fail "operator.prometheusAuth.username is required with operator.prometheusAuth.secret.passwordKey (basic auth)" }}
+{{- end }}
+{{- if and $auth.secret.caKey $auth.caConfigMap.name }}
+{{- fail "operator.prometheusAuth: set secret.caKey or caConfigMap.name, not both" }}
+{{- end }}
+{{- if and (or $auth.bearerTokenFile $auth.secret.bearerTokenKey) $auth.username }}
+{{- fail "operator.prometheusAuth: a bearer token and basic auth (username) exclude each other" }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled" }}
