@@ -1,4 +1,8 @@
-"""The chart grants exactly gpufleet.k8s.permissions.OPERATOR_PERMISSIONS, no more, no less."""
+"""The chart grants exactly gpufleet.k8s.permissions.OPERATOR_PERMISSIONS, no more, no less.
+
+(The table itself is checked against what the operator requests from the API emulator:
+tests/operator/test_rbac_matches_use.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet.k8s.permissions import OPERATOR_PERMISSIONS
+from gpufleet.k8s.permissions import WatchScope, grants
 
 from .render import NAMESPACE, RELEASE, Rendered, render
 
@@ -15,13 +19,8 @@ Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 
 def _expected(*, cluster_wide: bool) -> set[Grant]:
-    """The table, as single grants. Cluster-scoped rows only in cluster-wide mode."""
-    return {
-        (p.api_group, p.resource, verb)
-        for p in OPERATOR_PERMISSIONS
-        if cluster_wide or not p.cluster_scoped
-        for verb in p.verbs
-    }
+    """The table, as single grants, for the watch scope."""
+    return grants(WatchScope.CLUSTER if cluster_wide else WatchScope.NAMESPACED)
 
 
 def _granted(role: dict[str, Any]) -> set[Grant]:

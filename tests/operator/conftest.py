@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from gpufleet.k8s.permissions import WatchScope
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.operator.rbac import assert_granted
 from tests.support.kube import Kube
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modeldeployments.gpufleet.io.yaml"
@@ -15,6 +17,9 @@ CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modeldeployments.gpuf
 def apiserver() -> Iterator[EmulatedApiServer]:
     with EmulatedApiServer(crds=[CRD_FILE]) as server:
         yield server
+        # Whatever a test made the operator do (it runs cluster-wide in these tests),
+        # the chart's RBAC must allow.
+        assert_granted(server, WatchScope.CLUSTER)
 
 
 @pytest.fixture

@@ -13,106 +13,30 @@ status; what each then does depends only on the priorities:
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gpufleet.k8s.permissions import WatchScope
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.operator.processes import OperatorProcess, peering_apiserver
+from tests.operator.rbac import assert_granted
 from tests.operator.specs import minimal_spec
-from tests.support.kube import DEPLOYMENTS, MODELDEPLOYMENTS, Kind, Kube, modeldeployment
+from tests.support.kube import DEPLOYMENTS, MODELDEPLOYMENTS, Kube, modeldeployment
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "modeldeployments.gpufleet.io.yaml"
 NS = "default"
-PEERINGS = Kind("kopf.dev", "v1", "clusterkopfpeerings")
-
-
-def _peering_crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
-    """kopf's peering CRD (as in kopf's peering.yaml)."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.kopf.dev"},
-        "spec": {
-            "group": "kopf.dev",
-            "scope": scope,
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
 
 
 @pytest.fixture
 def apiserver() -> Iterator[EmulatedApiServer]:
-    crds: list[Path | dict[str, Any]] = [
-        CRD_FILE,
-        _peering_crd("ClusterKopfPeering", "clusterkopfpeerings", "Cluster"),
-        _peering_crd("KopfPeering", "kopfpeerings", "Namespaced"),
-    ]
-    with EmulatedApiServer(crds=crds) as server:
-        server.create(
-            "kopf.dev/v1/clusterkopfpeerings",
-            {
-                "apiVersion": "kopf.dev/v1",
-                "kind": "ClusterKopfPeering",
-                "metadata": {"name": "default"},
-            },
-        )
+    with peering_apiserver() as server:
         yield server
-
-
-class OperatorProcess:
-    """``gpufleet run`` (cluster-wide, peering on) as its own process, its log in a file."""
-
-    def __init__(self, kubeconfig: Path, log: Path, priority: int) -> None:
-        self.log = log
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
-            "GPUFLEET_AUTOSCALING": "0",
-            "GPUFLEET_PEERING_PRIORITY": str(priority),
-        }
-        self._file = log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gpufleet", "run", "--verbose"],
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def said(self, text: str) -> bool:
-        return text in self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """A clean exit (SIGTERM, as the kubelet sends): kopf removes its keep-alive."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._file.close()
+        assert_granted(server, WatchScope.CLUSTER)
 
 
 @pytest.fixture
@@ -120,7 +44,8 @@ def start(apiserver: EmulatedApiServer, tmp_path: Path) -> Iterator[Any]:
     started: list[OperatorProcess] = []
 
     def run(name: str, priority: int) -> OperatorProcess:
-        operator = OperatorProcess(apiserver.kubeconfig_path, tmp_path / f"{name}.log", priority)
+        log = tmp_path / f"{name}.log"
+        operator = OperatorProcess(apiserver.kubeconfig_path, log, priority=priority)
         started.append(operator)
         return operator
 

@@ -8,6 +8,7 @@ restarted operator duplicates nothing; bad input is refused with the field named
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,16 +57,19 @@ def _reconciled(kube: Kube, name: str, generation: int) -> dict[str, Any] | None
 
 def test_create_makes_owned_children_and_reports_status(kube: Kube, operator: None) -> None:
     md = _apply(kube, "resnet", minimal_spec())
-    children = wait_for(
-        lambda: all(_children(kube, "resnet")) and _children(kube, "resnet"), what="children"
-    )
+
+    def all_children() -> list[dict[str, Any] | None] | None:
+        children = _children(kube, "resnet")
+        return children if all(children) else None
+
+    children = wait_for(all_children, what="children")
     for child in children:
         assert child is not None
         refs = child["metadata"]["ownerReferences"]
         assert [(r["kind"], r["uid"], r["controller"]) for r in refs] == [
             ("ModelDeployment", md["metadata"]["uid"], True)
         ]
-    assert children[0]["spec"]["replicas"] == 1  # minReplicas to start
+    assert (children[0] or {})["spec"]["replicas"] == 1  # minReplicas to start
     status = wait_for(lambda: _reconciled(kube, "resnet", 1), what="status")
     ready = condition(status, "Ready")
     assert ready is not None
@@ -127,9 +131,9 @@ def test_deleted_and_edited_children_are_restored(kube: Kube, operator: None) ->
     assert kube.merge_patch(DEPLOYMENTS, NS, "vit", edit).ok
     wait_for(
         lambda: (
-            kube.get(DEPLOYMENTS, NS, "vit")["spec"]["template"]["spec"]["containers"][0]["image"]
-            == image
-        ),  # type: ignore[index]
+            "evil:latest" not in (text := json.dumps(kube.get(DEPLOYMENTS, NS, "vit")))
+            and image in text
+        ),
         what="edit reverted",
     )
     # kopf posts Events in the background: wait for them to arrive.

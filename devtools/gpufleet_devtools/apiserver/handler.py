@@ -42,6 +42,28 @@ _NAMESPACES_COLLECTION = re.compile(r"^/(api|apis/[^/]+)/[^/]+/namespaces/?$")
 _YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml")
 
 
+@attrs.frozen
+class Access:
+    """One request as RBAC authorizes it (an audit log's ``verb``/``objectRef``), by client."""
+
+    user_agent: str
+    verb: str
+    api_group: str
+    resource: str
+    """The plural, with ``/subresource`` when one is addressed (``modeldeployments/status``)."""
+
+
+def _verb(method: str, target: Target, params: Any) -> str:
+    """The Kubernetes verb of a request (apiserver's RequestInfo rules)."""
+    if method == "GET":
+        if _flag(params.get("watch")):
+            return "watch"
+        return "get" if target.name else "list"
+    if method == "DELETE":
+        return "delete" if target.name else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
 def _not_found_in_discovery(path: str) -> ApiError:
     return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
 
@@ -65,6 +87,8 @@ class ApiServerHandler(kmock.KubernetesScaffold):
     event_log_limit: int = 50_000
     cluster: Cluster = attrs.field(init=False)
     hub: WatchHub = attrs.field(init=False)
+    accesses: set[Access] = attrs.field(init=False, factory=set)
+    """Every distinct (client, verb, resource) served: what RBAC would have to grant."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -147,6 +171,11 @@ class ApiServerHandler(kmock.KubernetesScaffold):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         self._trim_history()
         target = parse_target(request.url.path)
+        if target is not None:
+            resource = target.plural + (f"/{target.subresource}" if target.subresource else "")
+            user_agent = str(request.headers.get("User-Agent", ""))
+            verb = _verb(str(request.method.value).upper(), target, request.params)
+            self.accesses.add(Access(user_agent, verb, target.group, resource))
         if target is None or self._user_reaction_matches(request):
             response: aiohttp.web.StreamResponse = await super()._handle(request)
             return response

@@ -33,6 +33,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # Serve the namespaces and resources known at start: no Namespace or CRD watches,
+    # so no cluster-scoped read in RBAC (a new watched namespace or a CRD installed
+    # later needs a restart, as `helm upgrade` does).
+    settings.scanning.disabled = True
     # Equal priorities pause each other: a standby must run with a lower one.
     settings.peering.priority = config.peering_priority
 

@@ -17,10 +17,11 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from gpufleet import FIELD_MANAGER
+from gpufleet import FIELD_MANAGER, __version__
 from gpufleet.k8s.errors import ConflictError, KubernetesApiError, NotFoundError
 
 MERGE_PATCH = "application/merge-patch+json"
+USER_AGENT = f"gpufleet/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class KubernetesApi:
     """Get, create and patch objects as dicts."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
+        # Named in API server audit logs (kopf's own requests say kopf/<version>).
+        api_client.user_agent = USER_AGENT
         self._api = api_client
 
     @classmethod
