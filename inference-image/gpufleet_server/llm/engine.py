@@ -25,6 +25,7 @@ from gpufleet_server.llm.kv_blocks import BlockAllocator, blocks_for
 from gpufleet_server.llm.metrics import LlmMetrics
 from gpufleet_server.llm.options import LlmOptions
 from gpufleet_server.llm.runner import ModelRunner, StepInput
+from gpufleet_server.llm.stop import ends_with_stop
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class GenerationRequest:
     prompt: list[int]
     max_tokens: int
     temperature: float
+    stop: tuple[str, ...] = ()
     arrival: float = field(default_factory=time.monotonic)
     request_id: int = field(default_factory=lambda: next(_request_ids))
     output: list[int] = field(default_factory=list)
@@ -167,10 +169,14 @@ class LlmEngine:
         request.last_token_at = now
         request.output.append(token)
         self.metrics.generation_tokens.inc()
-        done = len(request.output) >= request.max_tokens
-        request.events.put_nowait(TokenEvent(token, "length" if done else None))
-        if done:
-            self._finish(request, "length", now)
+        reason = None
+        if ends_with_stop(request.output, request.stop):
+            reason = "stop"
+        elif len(request.output) >= request.max_tokens:
+            reason = "length"
+        request.events.put_nowait(TokenEvent(token, reason))
+        if reason is not None:
+            self._finish(request, reason, now)
 
     def _finish(self, request: GenerationRequest, reason: str, now: float) -> None:
         if request.finished:

@@ -14,7 +14,8 @@ from gpufleet_server.llm.openai_api import SERVICE_KEY, parse_body
 from gpufleet_server.llm.protocol import GenerateParameters, GenerateRequest, describe
 from gpufleet_server.llm.service import RequestError
 from gpufleet_server.llm.sse import event, open_stream
-from gpufleet_server.llm.tokenizer import decode, encode
+from gpufleet_server.llm.stop import StopText
+from gpufleet_server.llm.tokenizer import encode
 
 MODEL_VERSION = "1"
 
@@ -42,27 +43,27 @@ async def _generate(request: web.Request, stream: bool) -> web.StreamResponse:
     body = await parse_body(request, GenerateRequest)
     parameters = _parameters(body)
     generation = service.start(
-        encode(body.text_input), parameters.max_tokens, parameters.temperature
+        encode(body.text_input), parameters.max_tokens, parameters.temperature, parameters.stop
     )
+    text = StopText(parameters.stop)
     head = {"model_name": service.model_name, "model_version": MODEL_VERSION}
     async with contextlib.aclosing(service.tokens(generation)) as events:
         if not stream:
-            output: list[int] = []
+            parts: list[str] = []
             async for batch in events:
                 for item in batch:
                     if item.error is not None:
                         raise RequestError(500, item.error)
-                    if item.token_id is not None:
-                        output.append(item.token_id)
-            return web.json_response({**head, "text_output": decode(output)})
+                    parts.append(text.delta(item.token_id, item.finish_reason))
+            return web.json_response({**head, "text_output": "".join(parts)})
         response = await open_stream(request)
         async for batch in events:
             chunks = []
             for item in batch:
                 if item.error is not None:
                     chunks.append(event({"error": item.error}))
-                elif item.token_id is not None:
-                    chunks.append(event({**head, "text_output": decode([item.token_id])}))
+                elif delta := text.delta(item.token_id, item.finish_reason):
+                    chunks.append(event({**head, "text_output": delta}))
             await response.write(b"".join(chunks))
         await response.write_eof()
         return response

@@ -19,7 +19,8 @@ from gpufleet_server.llm.protocol import (
 )
 from gpufleet_server.llm.service import LlmService, RequestError
 from gpufleet_server.llm.sse import event, open_stream
-from gpufleet_server.llm.tokenizer import decode, encode
+from gpufleet_server.llm.stop import StopText
+from gpufleet_server.llm.tokenizer import encode
 
 SERVICE_KEY = web.AppKey("llm_service", LlmService)
 Body = TypeVar("Body", bound=BaseModel)
@@ -91,7 +92,8 @@ async def _serve(
     max_tokens: int,
 ) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
-    generation = service.start(prompt, max_tokens, body.temperature)
+    generation = service.start(prompt, max_tokens, body.temperature, body.stop_sequences())
+    text = StopText(body.stop_sequences())
     head = {
         "id": f"{shape.id_prefix}{uuid.uuid4().hex}",
         "created": int(time.time()),
@@ -99,21 +101,22 @@ async def _serve(
     }
     async with contextlib.aclosing(service.tokens(generation)) as events:
         if not body.stream:
-            output: list[int] = []
+            parts: list[str] = []
+            generated = 0
             finish_reason: str | None = None
             async for batch in events:
                 for item in batch:
                     if item.error is not None:
                         raise RequestError(500, item.error)
-                    if item.token_id is not None:
-                        output.append(item.token_id)
+                    parts.append(text.delta(item.token_id, item.finish_reason))
+                    generated += item.token_id is not None
                     finish_reason = item.finish_reason or finish_reason
             return web.json_response(
                 {
                     **head,
                     "object": shape.object,
-                    "choices": [shape.choice(decode(output), finish_reason)],
-                    "usage": _usage(len(prompt), len(output)),
+                    "choices": [shape.choice("".join(parts), finish_reason)],
+                    "usage": _usage(len(prompt), generated),
                 }
             )
         stream = await open_stream(request)
@@ -128,10 +131,11 @@ async def _serve(
                 if item.error is not None:
                     chunks.append(event({"error": {"message": item.error, "code": 500}}))
                     continue
-                text = None if item.token_id is None else decode([item.token_id])
+                delta = text.delta(item.token_id, item.finish_reason)
                 generated += item.token_id is not None
-                choice = shape.delta(text, item.finish_reason)
-                chunks.append(event({**chunk_head, "choices": [choice]}))
+                if delta or item.finish_reason is not None:
+                    choice = shape.delta(delta or None, item.finish_reason)
+                    chunks.append(event({**chunk_head, "choices": [choice]}))
             await stream.write(b"".join(chunks))
         if body.stream_options is not None and body.stream_options.include_usage:
             usage = {**chunk_head, "choices": [], "usage": _usage(len(prompt), generated)}

@@ -25,6 +25,18 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+MAX_STOP_SEQUENCES = 4  # OpenAI's limit
+
+
+def _checked_stop(stop: str | list[str] | None) -> str | list[str] | None:
+    if isinstance(stop, list):
+        if len(stop) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        if any(not sequence for sequence in stop):
+            raise ValueError("a stop sequence must not be empty")
+    return stop
+
+
 class StreamOptions(_Body):
     include_usage: StrictBool = False
 
@@ -40,9 +52,14 @@ class _Sampling(_Body):
 
     @field_validator("stop")
     @classmethod
-    def _no_stop_sequences(cls, stop: str | list[str] | None) -> None:
-        if stop:  # null, "" and [] ask for nothing
-            raise ValueError("stop sequences are not supported by this server")
+    def _stop_sequences(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        return _checked_stop(stop)
+
+    def stop_sequences(self) -> list[str]:
+        """Up to 4 sequences, as OpenAI allows; generation ends when the text ends with one."""
+        if isinstance(self.stop, str):
+            return [self.stop] if self.stop else []
+        return list(self.stop or [])
 
 
 PromptField = str | list[TokenId] | list[str] | list[list[TokenId]]
@@ -106,6 +123,13 @@ class ChatCompletionRequest(_Sampling):
 class GenerateParameters(_Body):
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    stop: list[str] = Field(default_factory=list)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_sequences(cls, stop: list[str]) -> list[str]:
+        _checked_stop(stop)
+        return stop
 
 
 class GenerateRequest(_Body):

@@ -5,7 +5,7 @@ drain, and the stream of generated tokens."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 from gpufleet_server.llm.engine import GenerationRequest, LlmEngine, TokenEvent
 from gpufleet_server.llm.options import LlmOptions
@@ -45,7 +45,9 @@ class LlmService:
         if name is not None and name != self.model_name:
             raise RequestError(404, f"The model `{name}` does not exist.", "model")
 
-    def start(self, prompt: list[int], max_tokens: int, temperature: float) -> GenerationRequest:
+    def start(
+        self, prompt: list[int], max_tokens: int, temperature: float, stop: Sequence[str] = ()
+    ) -> GenerationRequest:
         """Validate the token counts and queue the request; every started request must be
         consumed with ``tokens`` (which keeps the drain waiting for it)."""
         if self.draining:
@@ -67,7 +69,7 @@ class LlmService:
                 f"{max_tokens} in max_tokens)",
                 "max_tokens",
             )
-        request = GenerationRequest(prompt, max_tokens, temperature)
+        request = GenerationRequest(prompt, max_tokens, temperature, tuple(stop))
         self._in_flight += 1
         self._idle.clear()
         self.engine.submit(request)
