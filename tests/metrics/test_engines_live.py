@@ -180,25 +180,45 @@ PODS: dict[str, tuple[str, Callable[[Exposition], None]]] = {
 }
 
 
+class Targets:
+    """The scraped pods; pods may join (a scale-up) and leave."""
+
+    def __init__(self, prometheus: object, pods: dict[str, FakePod]) -> None:
+        self._prometheus = prometheus
+        self._targets = {name: (PODS[name][0], pod.address) for name, pod in pods.items()}
+        self._write()
+
+    def add(self, name: str, address: str) -> None:
+        self._targets[name] = ("chat", address)
+        self._write()
+
+    def remove(self, name: str) -> None:
+        del self._targets[name]
+        self._write()
+
+    def _write(self) -> None:
+        from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+
+        assert isinstance(self._prometheus, PrometheusServer)
+        self._prometheus.set_targets(
+            [
+                ScrapeTarget(address, {"namespace": NAMESPACE, "modeldeployment": md, "pod": name})
+                for name, (md, address) in self._targets.items()
+            ]
+        )
+
+
 @pytest.fixture(scope="module")
 def reader() -> Iterator[FleetMetricsReader]:
     if shutil.which("prometheus") is None:
         pytest.skip("the Debian prometheus binary is not installed")
-    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+    from gpufleet_devtools.prometheus import PrometheusServer
 
     pods = {name: FakePod(render) for name, (_, render) in PODS.items()}
     prometheus = PrometheusServer(scrape_interval_s=0.5)
     try:
         prometheus.start()
-        prometheus.set_targets(
-            [
-                ScrapeTarget(
-                    pods[name].address,
-                    {"namespace": NAMESPACE, "modeldeployment": md, "pod": name},
-                )
-                for name, (md, _) in PODS.items()
-            ]
-        )
+        targets = Targets(prometheus, pods)
         settings = OperatorSettings(
             prometheus_url=prometheus.url,
             rate_window_seconds=4.0,
@@ -206,7 +226,9 @@ def reader() -> Iterator[FleetMetricsReader]:
             stale_after_seconds=5.0,
             query_timeout_seconds=2.0,
         )
-        yield FleetMetricsReader(settings)
+        reader = FleetMetricsReader(settings)
+        reader.test_targets = targets  # type: ignore[attr-defined]
+        yield reader
     finally:
         prometheus.stop()
         for pod in pods.values():
@@ -283,3 +305,43 @@ def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:
     assert obs.itl_p95_ms is not None
     assert 10.0 < obs.itl_p95_ms <= 25.0
     assert obs.compute_ms_per_exec == pytest.approx(800.0, rel=0.1)
+
+
+def test_a_pod_added_by_a_scale_up_warms_up_without_losing_metrics(
+    reader: FleetMetricsReader,
+) -> None:
+    """Scale-up: a third vLLM pod becomes ready. Until Prometheus has scraped it over a
+    whole rate window its share is missing or understated: the fleet's load stays known
+    (never "unknown", so MetricsAvailable does not flip), flagged as a lower bound."""
+    prometheus_targets = reader.test_targets  # type: ignore[attr-defined]
+    new = FakePod(lambda out: vllm(out, deprecated=False))
+    ready_at = time.time()
+    seen: list[Observations] = []
+
+    async def watch() -> None:
+        prometheus_targets.add("chat-2", new.address)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            sample = await reader.sample()
+            ready = {"chat-0": ready_at - 600, "chat-1": ready_at - 600, "chat-2": ready_at}
+            obs = sample.observations(NAMESPACE, "chat", expected_pods=3, ready_since=ready)
+            seen.append(obs)
+            if obs.pods_reporting == 3 and not obs.lower_bounds and len(seen) > 3:
+                return
+            await asyncio.sleep(0.5)  # the next scrape; polling a condition
+        raise AssertionError(f"the new pod never settled: {seen[-1]}")
+
+    try:
+        asyncio.run(watch())
+    finally:
+        prometheus_targets.remove("chat-2")
+        new.stop()
+    assert all(o.request_rate is not None and o.queue_depth is not None for o in seen), [
+        o.unknown for o in seen
+    ]
+    warming = [o for o in seen if o.lower_bounds]
+    assert warming, "the new pod was never seen warming"
+    assert all(o.lower_bounds["request_rate"] == o.request_rate for o in warming)
+    settled = seen[-1]
+    assert settled.served_rate == pytest.approx(15.0, rel=0.1)
+    assert settled.queue_depth == 9.0

@@ -31,9 +31,12 @@ from gpufleet.metrics.queries import Signal, build_queries
 from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import MetricLabels, OperatorSettings
 
+DISCOVERY_DELAY_S = 5.0
+"""Prometheus's discovery manager hands new targets to the scrapers at most every 5 s
+(its fixed update throttle), whatever the scrape interval."""
 WARM_UP_SCRAPES = 2
-"""A ready pod is given this many scrape intervals to appear in Prometheus (service
-discovery, then a first scrape) before its absence counts as lost metrics."""
+"""Then a new target's first scrape comes within one interval (scrape offsets are spread
+over it); one more interval of slack for a slow first scrape."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,8 @@ class FleetMetricsReader:
             stale_after_seconds=self._settings.stale_after_seconds,
             signals=signals,
             unreachable=unreachable,
-            warm_up_seconds=WARM_UP_SCRAPES * self._settings.scrape_interval_seconds,
+            warm_up_seconds=DISCOVERY_DELAY_S
+            + WARM_UP_SCRAPES * self._settings.scrape_interval_seconds,
             window_scrapes=math.floor(
                 self._settings.rate_window_seconds / self._settings.scrape_interval_seconds
             ),

@@ -59,7 +59,7 @@ class FleetSample:
     """Why Prometheus could not be queried at all; then every signal is unknown."""
     warm_up_seconds: float = 0.0
     """How long a ready pod may go unscraped before its absence counts as a loss
-    (two scrape intervals: discovery, then a first scrape)."""
+    (Prometheus's discovery delay, then two scrape intervals)."""
     window_scrapes: int = 2
     """Scrapes of a pod within the rate window once its series span the whole window;
     fewer: the pod is warming up."""
