@@ -14,6 +14,7 @@ FULL = LearnedState(
     batch_fixed_ms=600.0,
     batch_per_request_ms=300.0,
     max_batch_seen=3.5,
+    max_batch=4.0,
 )
 
 

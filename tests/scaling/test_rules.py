@@ -225,13 +225,15 @@ def test_each_rule_asks_and_explains(case: Case) -> None:
 def test_capacity_of_a_saturated_fleet_is_what_it_serves_flat_out() -> None:
     """4 ready pods complete 6 req/s while the queue keeps growing for a rate window: a
     replica serves 1.5 req/s flat out, so 0.9 x 1.5 = 1.35 within the target, whatever
-    its compute time says."""
+    its compute time says. Requests wait behind batches of 2, the largest seen: that is
+    the server's largest, so the ready pods drain at most 4 x 2 / 1.2 s = 6.7 req/s;
+    the 243 queued beyond normal grow by 11 - 6.7 req/s for the 60 s cold start."""
     ticks = [(fleet(4), load(t, 6.0, batch=2.0, queue=100.0 + 5.0 * t)) for t in range(0, 40, 5)]
     d = run(spec(), ticks)
     assert d.capacity_per_replica == pytest.approx(1.35)
     assert d.reason == (
-        "scaled 4\u219213: backlog of 275 requests queued, about 370 when new pods can be "
-        "ready in 60 s, keeps the 4 ready replicas busy 42 s more: queued requests cannot "
+        "scaled 4\u219213: backlog of 275 requests queued, about 503 when new pods can be "
+        "ready in 60 s, keeps the 4 ready replicas busy 75 s more: queued requests cannot "
         "move to new pods, so 11.0 req/s of arrivals need pods of their own, 9 replicas at "
         "1.35 req/s each (measured flat out) for p95 <= 3000 ms; 13 in all"
     )

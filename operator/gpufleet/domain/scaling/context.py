@@ -217,7 +217,7 @@ def observe(
     backlog_since = (history.backlog_since or now) if backlog_now else None
     history = replace(history, backlog_since=backlog_since)
 
-    history = prior.observe(obs, history, tuning)
+    history = prior.observe(obs, history, fleet.ready_replicas, now, tuning)
     if target is not None and aim is not None:
         last = history.last_queue_depth
         calm = queue is not None and last is not None and queue <= normal and last <= normal

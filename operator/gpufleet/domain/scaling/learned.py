@@ -32,6 +32,8 @@ class LearnedState:
     """Time each request adds to a batch execution, ms."""
     max_batch_seen: float | None = None
     """Largest mean batch (inferences per execution) measured."""
+    max_batch: float | None = None
+    """The server's largest batch, once measured (requests waited behind full batches)."""
 
     def as_dict(self) -> dict[str, float]:
         """The learned values only (for status); unknown ones are left out."""
@@ -66,6 +68,7 @@ def learned_state(history: ScalerHistory) -> LearnedState:
         batch_fixed_ms=fixed,
         batch_per_request_ms=per_request,
         max_batch_seen=history.max_batch_seen,
+        max_batch=history.max_batch,
     )
 
 
@@ -81,4 +84,5 @@ def history_from_learned(state: LearnedState) -> ScalerHistory:
         tail_factor=state.tail_factor,
         batch_time=batch_time,
         max_batch_seen=state.max_batch_seen,
+        max_batch=state.max_batch,
     )

@@ -7,8 +7,9 @@ is assumed (``PolicyTuning.prior_fixed_share``): assuming none would size the fl
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
 Largest batch: the server's ``max_batch_size`` is not in the metrics, so the model
-allows ``PolicyTuning.batch_optimism`` times the largest mean batch measured; as load grows,
-batches grow and so does this bound.
+allows ``PolicyTuning.batch_optimism`` times the largest mean batch measured (as load
+grows, batches grow and so does this bound) -- until requests are seen waiting behind
+batches of the largest size seen: then that size is the server's largest.
 
 Tail factor: how many batch times the p95 is. The model says ~2 (wait for the
 batch in flight, then run in one's own); the measured p95 over the batch time
@@ -32,8 +33,20 @@ def _finite_positive(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0.0
 
 
-def observe(obs: Observations, history: ScalerHistory, tuning: PolicyTuning) -> ScalerHistory:
-    """Add this tick's (mean batch, compute ms per execution) to the fit."""
+FULL_BATCH_SHARE = 0.95
+"""Mean batches at least this share of the largest seen count as the largest: means of
+full batches differ by rounding only."""
+
+
+def observe(
+    obs: Observations,
+    history: ScalerHistory,
+    ready_replicas: int,
+    now: float,
+    tuning: PolicyTuning,
+) -> ScalerHistory:
+    """Add this tick's (mean batch, compute ms per execution) to the fit, and learn the
+    server's largest batch when requests wait behind batches of the largest size seen."""
     exec_ms = obs.compute_ms_per_exec
     if exec_ms is None or not _finite_positive(exec_ms):
         return history
@@ -49,10 +62,28 @@ def observe(obs: Observations, history: ScalerHistory, tuning: PolicyTuning) -> 
         d * wt + exec_ms,
         d * wbt + batch * exec_ms,
     )
+    seen = history.max_batch_seen or 1.0
+    seen_at = history.max_batch_seen_at
+    if batch > seen:
+        if batch > seen / FULL_BATCH_SHARE or seen_at is None:
+            seen_at = now  # batches still grow
+        seen = batch
+    server_max = history.max_batch
+    if server_max is not None and batch > server_max / FULL_BATCH_SHARE:
+        server_max = None  # a larger batch ran: the one believed largest was not
+    queue, ready = obs.queue_depth, max(ready_replicas, 1)
+    waiting = queue is not None and queue / ready >= batch > 1.0
+    stalled = seen_at is not None and now - seen_at >= tuning.rate_window_s
+    if waiting and stalled and batch >= FULL_BATCH_SHARE * seen:
+        # A full batch waits behind each execution, yet batches have not grown for a
+        # whole rate window: the largest seen is the server's largest.
+        server_max = seen
     return replace(
         history,
         batch_fit=fit,
-        max_batch_seen=max(history.max_batch_seen or 1.0, batch),
+        max_batch_seen=seen,
+        max_batch_seen_at=seen_at,
+        max_batch=server_max,
         batch_time=_fit_line(fit, tuning.min_batch_spread) or history.batch_time,
     )
 
@@ -95,7 +126,11 @@ def replica_model(history: ScalerHistory, tuning: PolicyTuning) -> ReplicaModel 
     return ReplicaModel(
         fixed_ms=fit[0],
         per_request_ms=fit[1],
-        max_batch=tuning.batch_optimism * (history.max_batch_seen or 1.0),
+        max_batch=(
+            history.max_batch
+            if history.max_batch is not None
+            else tuning.batch_optimism * (history.max_batch_seen or 1.0)
+        ),
         tail_factor=tail_factor(history, tuning),
     )
 

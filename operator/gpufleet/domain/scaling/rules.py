@@ -195,28 +195,6 @@ def trend(ctx: Context) -> Proposal | None:
     )
 
 
-def horizon(ctx: Context) -> Proposal | None:
-    """Pods ordered now serve one cold start later: size for the rise within one cold start
-    that the recent past showed more than once."""
-    rate = ctx.demand
-    if rate is None or rate <= 0.0:
-        return None
-    rise = spikes.recurring_rise(ctx.history.demand_peaks, ctx.tuning.max_trend_growth)
-    if rise <= 1.0:
-        return None
-    replicas = ctx.replicas_for(rate * rise)
-    memory = ctx.tuning.miss_cost_cold_starts * ctx.horizon_s
-    return Proposal(
-        replicas,
-        ReasonCode.SCALE_UP_FORECAST,
-        f"demand rose by {rise - 1.0:.0%} within one cold start ({ctx.horizon_s:.0f} s) at "
-        f"least twice in the last {memory:.0f} s: {rate:.1f} req/s now may be "
-        f"{rate * rise:.1f} when pods ordered now are ready, which needs "
-        f"{_capacity_text(ctx, replicas)}",
-        "horizon",
-    )
-
-
 def recurring_spikes(ctx: Context) -> Proposal | None:
     rate = ctx.demand
     if rate is None:
@@ -283,7 +261,6 @@ RULES: tuple[Rule, ...] = (
     latency,
     backlog_rule,
     trend,
-    # horizon,
     recurring_spikes,
     activation_rule,
     keep_warm,

@@ -33,15 +33,6 @@ def remember(peaks: Peaks, now: float, demand: float, window_s: float, memory_s:
     return tuple(kept)
 
 
-def recurring_rise(peaks: Peaks, cap: float) -> float:
-    """The rise within one window (peak over the demand at its start) that at least two
-    completed windows reached, at most ``cap``; 1 when none rose."""
-    rises = sorted(
-        (min(cap, peak / first) for _, first, peak in peaks[:-1] if first > 0.0), reverse=True
-    )
-    return max(1.0, rises[1]) if len(rises) >= 2 else 1.0
-
-
 def recurring_level(peaks: Peaks, dip: float) -> float:
     """The highest demand reached, left (falling below ``(1 - dip)`` of it) and reached
     again within ``peaks``; 0 when none recurred."""

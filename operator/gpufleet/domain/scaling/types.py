@@ -141,6 +141,11 @@ class ScalerHistory:
     """Last physically sensible fit ``(a, c)`` ms, kept while batch sizes vary too little."""
     max_batch_seen: float | None = None
     """Largest mean batch (inferences per execution) measured."""
+    max_batch_seen_at: float | None = None
+    """When the largest mean batch last grew."""
+    max_batch: float | None = None
+    """The server's largest batch, once requests were seen waiting behind batches of the
+    largest size seen (``None``: not reached yet)."""
     rate_samples: tuple[tuple[float, float], ...] = ()
     """(time, arrival rate) over the trend window, to anticipate growth."""
     last_queue_depth: float | None = None
