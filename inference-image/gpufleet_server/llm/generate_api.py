@@ -57,15 +57,18 @@ async def _generate(request: web.Request, stream: bool) -> web.StreamResponse:
                     parts.append(text.delta(item.token_id, item.finish_reason))
             return web.json_response({**head, "text_output": "".join(parts)})
         response = await open_stream(request)
-        async for batch in events:
-            chunks = []
-            for item in batch:
-                if item.error is not None:
-                    chunks.append(event({"error": item.error}))
-                elif delta := text.delta(item.token_id, item.finish_reason):
-                    chunks.append(event({**head, "text_output": delta}))
-            await response.write(b"".join(chunks))
-        await response.write_eof()
+        try:
+            async for batch in events:
+                chunks = []
+                for item in batch:
+                    if item.error is not None:
+                        chunks.append(event({"error": item.error}))
+                    elif delta := text.delta(item.token_id, item.finish_reason):
+                        chunks.append(event({**head, "text_output": delta}))
+                await response.write(b"".join(chunks))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client closed the stream; leaving the loop aborted its sequence
         return response
 
 

@@ -120,28 +120,33 @@ async def _serve(
                 }
             )
         stream = await open_stream(request)
-        chunk_head = {**head, "object": shape.chunk_object}
-        if shape.chat:  # the first chat chunk names the role, as OpenAI's does
-            first = {"index": 0, "delta": {"role": "assistant", "content": ""}}
-            await stream.write(event({**chunk_head, "choices": [{**first, "finish_reason": None}]}))
-        generated = 0
-        async for batch in events:
-            chunks = []
-            for item in batch:
-                if item.error is not None:
-                    chunks.append(event({"error": {"message": item.error, "code": 500}}))
-                    continue
-                delta = text.delta(item.token_id, item.finish_reason)
-                generated += item.token_id is not None
-                if delta or item.finish_reason is not None:
-                    choice = shape.delta(delta or None, item.finish_reason)
-                    chunks.append(event({**chunk_head, "choices": [choice]}))
-            await stream.write(b"".join(chunks))
-        if body.stream_options is not None and body.stream_options.include_usage:
-            usage = {**chunk_head, "choices": [], "usage": _usage(len(prompt), generated)}
-            await stream.write(event(usage))
-        await stream.write(event("[DONE]"))
-        await stream.write_eof()
+        try:
+            chunk_head = {**head, "object": shape.chunk_object}
+            if shape.chat:  # the first chat chunk names the role, as OpenAI's does
+                first = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+                await stream.write(
+                    event({**chunk_head, "choices": [{**first, "finish_reason": None}]})
+                )
+            generated = 0
+            async for batch in events:
+                chunks = []
+                for item in batch:
+                    if item.error is not None:
+                        chunks.append(event({"error": {"message": item.error, "code": 500}}))
+                        continue
+                    delta = text.delta(item.token_id, item.finish_reason)
+                    generated += item.token_id is not None
+                    if delta or item.finish_reason is not None:
+                        choice = shape.delta(delta or None, item.finish_reason)
+                        chunks.append(event({**chunk_head, "choices": [choice]}))
+                await stream.write(b"".join(chunks))
+            if body.stream_options is not None and body.stream_options.include_usage:
+                usage = {**chunk_head, "choices": [], "usage": _usage(len(prompt), generated)}
+                await stream.write(event(usage))
+            await stream.write(event("[DONE]"))
+            await stream.write_eof()
+        except ConnectionResetError:
+            pass  # the client closed the stream; leaving the loop aborted its sequence
         return stream
 
 
