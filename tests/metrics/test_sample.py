@@ -345,3 +345,16 @@ def test_a_pod_younger_than_the_rate_window_gives_lower_bounds() -> None:
     assert obs.lower_bounds["request_rate"] == pytest.approx(10.0)
     settled = replace(sample, signals={**sample.signals, **scraped({"llm-a": 6, "llm-b": 6})})
     assert settled.observations("prod", "llm", expected_pods=2).lower_bounds == {}
+
+
+def test_the_ready_pods_are_the_expected_ones_when_no_count_is_given() -> None:
+    ready = {"llm-a": NOW - 600, "llm-b": NOW - 600, "llm-c": NOW - 600}
+    obs = fleet_sample().observations("prod", "llm", expected_pods=None, ready_since=ready)
+    assert obs.request_rate is None
+    assert obs.unknown["request_rate"] == "2 of 3 pods reporting"
+
+
+def test_an_unreadable_engine_code_reads_as_triton() -> None:
+    sample = fleet_sample(overrides={Signal.ENGINE: per_pod({"llm-a": math.nan, "llm-b": 1.0})})
+    obs = sample.observations("prod", "llm", expected_pods=2)
+    assert obs.compute_ms_per_exec == pytest.approx(600.0)

@@ -78,7 +78,7 @@ class FleetSample:
         """The engines these pods run; Triton where the pod's engine was not read (the
         simulator's pods, a pod not scraped yet)."""
         codes = self.result(Signal.ENGINE).values.get((namespace, name), {})
-        engines = {ENGINE_CODES.get(round(codes.get(p, 1.0)), Engine.TRITON) for p in pods}
+        engines = {_engine(codes.get(p, 1.0)) for p in pods}
         return frozenset(engines or {Engine.TRITON})
 
     def observations(
@@ -109,6 +109,8 @@ class FleetSample:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
         key = (namespace, name)
         aggregator = _Aggregator(self, key, fresh, self._young(key, fresh))
+        if expected_pods is None and ready_since is not None:
+            expected_pods = len(ready_since)
         short = _pods_short(fresh, stale, len(unscraped), expected_pods)
         if short is not None:
             return replace(
@@ -134,6 +136,10 @@ class FleetSample:
         counts = self.result(Signal.SCRAPES).values.get(key, {})
         needed = max(2, self.window_scrapes)
         return frozenset(p for p in fresh if p in counts and counts[p] < needed)
+
+
+def _engine(code: float) -> Engine:
+    return ENGINE_CODES.get(round(code), Engine.TRITON) if math.isfinite(code) else Engine.TRITON
 
 
 _ALL = (
