@@ -10,9 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from gpufleet.sim.cli import app
+from gpufleet.sim.profile import DEFAULT_PROFILE_PATH
 
 STEP = "synthetic:step?base=5&peak=25&at=300&duration=900"
 POLICIES = ["gpufleet", "hpa", "keda", "kpa", "static", "oracle"]
+LLM_POLICIES = ["gpufleet", "hpa", "keda", "kpa", "wva", "static", "oracle"]
+LLM_PROFILE = DEFAULT_PROFILE_PATH.with_name("llm-default.yaml")
 
 
 def invoke(*args: str) -> str:
@@ -108,3 +111,22 @@ def test_bad_manifest_names_the_field(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--trace", STEP, "--manifest", str(manifest)])
     assert result.exit_code == 2
     assert "model.repository" in result.output
+
+
+def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: Path) -> None:
+    path = tmp_path / "llm.json"
+    out = invoke(
+        "--trace", "synthetic:step?base=2&peak=6&at=300&duration=900",
+        "--profile", str(LLM_PROFILE), "--ttft-ms", "1500", "--itl-ms", "80",
+        "--no-sweep", "--json", str(path),
+    )  # fmt: skip
+    assert "TTFT p95" in out
+    doc = json.loads(path.read_text())
+    assert [p["policy"] for p in doc["policies"]] == LLM_POLICIES
+    assert doc["settings"]["ttft_ms"] == 1500
+    assert doc["settings"]["itl_ms"] == 80
+    for entry in doc["policies"]:
+        best = entry["best"]
+        assert best["ttft_p95_ms"] > 0
+        assert best["itl_p95_ms"] > 0
+        assert 0 <= best["within_slo"] <= 1

@@ -6,13 +6,34 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.sim.profile import DEFAULT_PROFILE_PATH, fit_profile, load_profile
+from gpufleet.sim.llm import LlmProfile
+from gpufleet.sim.profile import DEFAULT_PROFILE_PATH, fit_profile, load_any_profile, load_profile
 
 
 @pytest.mark.parametrize("path", sorted(DEFAULT_PROFILE_PATH.parent.glob("*.yaml")))
 def test_shipped_profiles_load(path: Path) -> None:
-    profile = load_profile(path)
+    profile = load_any_profile(path)
     assert profile.max_throughput_rps > 0
+
+
+def test_an_llm_profile_is_recognised_by_its_kind(tmp_path: Path) -> None:
+    path = tmp_path / "llm.yaml"
+    path.write_text(
+        "kind: llm\nprefill_ms_per_token: 0.2\ndecode_base_ms: 20\n"
+        "decode_ms_per_seq: 0.5\nkv_tokens: 65536\n"
+    )
+    profile = load_any_profile(path)
+    assert isinstance(profile, LlmProfile)
+    assert profile.max_num_seqs == 256
+    with pytest.raises(ValueError, match="LLM profile"):
+        load_profile(path)
+
+
+def test_a_bad_profile_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("a_ms: 1\nc_ms: -2\n")
+    with pytest.raises(ValueError, match="c_ms"):
+        load_any_profile(path)
 
 
 def test_default_profile_sustains_what_the_docs_say() -> None:

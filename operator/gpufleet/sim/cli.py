@@ -13,8 +13,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpufleet.domain.spec import SpecError
 from gpufleet.sim import plots, report
-from gpufleet.sim.catalog import POLICY_NAMES, REFERENCE_NAMES, sweep_grid
+from gpufleet.sim.catalog import LLM_POLICY_NAMES, POLICY_NAMES, REFERENCE_NAMES, sweep_grid
 from gpufleet.sim.compare import PolicyOutcome, compare
+from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.scenario import ScenarioInputs, build
 
 app = typer.Typer(
@@ -28,19 +29,27 @@ H_TRACE = (
     "Trace file (Azure LLM CSV, CSV/JSONL of timestamps) or "
     "synthetic:constant|step|ramp|diurnal|bursty|flash|onoff[?k=v&...]"
 )
-H_POLICIES = "Comma-separated; also `reactive`: perfect sensing, no foresight (a reference)."
+H_POLICIES = (
+    f"Comma-separated (default {','.join(POLICY_NAMES)}; with an LLM profile "
+    f"{','.join(LLM_POLICY_NAMES)}); also `reactive`: perfect sensing, no foresight (a reference)."
+)
 H_RATE = "Compress time by X: X times the rate for 1/X of the duration."
 H_SLO = "Latency target, ms (default: the manifest's, else 3000)."
 H_COLD = "Cold start: N, uniform:N:SPREAD or lognormal:N:SIGMA (default: manifest's, else 60)."
 H_PLOT = "PNG of replicas vs demand; with --sweep also NAME-sweep.png (cost vs attainment)."
 H_SWEEP = "Sweep each baseline's main setting; report the cheapest that meets the target."
-H_PROFILE = "Replica profile YAML/JSON (a_ms, c_ms, max_batch, max_queue_delay_ms)."
+H_PROFILE = (
+    "Replica profile YAML/JSON: a_ms, c_ms, max_batch, max_queue_delay_ms (dynamic batching), "
+    "or kind: llm with prefill/decode costs and KV tokens (token-level LLM engine)."
+)
 H_TOKENS = "Scale each request's service time by its GeneratedTokens (mean 1)."
 H_INITIAL = "Ready replicas at t=0 (default: the first minute's load at 70 % of capacity)."
 H_ROUTING = (
     "random: a ClusterIP Service (a pod per connection); "
     "least-outstanding: a least-request gateway."
 )
+H_TTFT = "LLM profile: time-to-first-token target, ms (default 2000)."
+H_ITL = "LLM profile: target of a request's mean inter-token latency, ms (default 100)."
 H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
 
 
@@ -54,7 +63,7 @@ def sim(
     trace: Annotated[str, typer.Option(help=H_TRACE)],
     rate_scale: Annotated[float, typer.Option(help=H_RATE)] = 1.0,
     manifest: Annotated[Path | None, typer.Option(help="ModelDeployment YAML.")] = None,
-    policies: Annotated[str, typer.Option(help=H_POLICIES)] = ",".join(POLICY_NAMES),
+    policies: Annotated[str | None, typer.Option(help=H_POLICIES)] = None,
     slo_ms: Annotated[float | None, typer.Option(help=H_SLO)] = None,
     cold_start_s: Annotated[str | None, typer.Option(help=H_COLD)] = None,
     seed: Annotated[int, typer.Option(help="Seeds traces, cold starts, routing.")] = 0,
@@ -70,13 +79,15 @@ def sim(
     attainment: Annotated[float, typer.Option(help="Share within target to meet.")] = 0.99,
     initial_replicas: Annotated[int | None, typer.Option(help=H_INITIAL)] = None,
     metrics_outage: Annotated[list[str] | None, typer.Option(help=H_OUTAGE)] = None,
+    ttft_ms: Annotated[float | None, typer.Option(help=H_TTFT)] = None,
+    itl_ms: Annotated[float | None, typer.Option(help=H_ITL)] = None,
 ) -> None:
     """Simulate the fleet under each policy and compare GPU cost and SLO attainment."""
     console = Console(stderr=True)
-    names = [n.strip() for n in policies.split(",") if n.strip()]
+    names = [n.strip() for n in (policies or "").split(",") if n.strip()]
     if routing not in ROUTINGS:
         raise typer.BadParameter(f"--routing must be one of {', '.join(ROUTINGS)}")
-    known = (*POLICY_NAMES, *REFERENCE_NAMES)
+    known = (*POLICY_NAMES, "wva", *REFERENCE_NAMES)
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise typer.BadParameter(f"unknown policies {unknown}; known: {', '.join(known)}")
@@ -95,12 +106,16 @@ def sim(
         attainment=attainment,
         initial_replicas=initial_replicas,
         metrics_outages=tuple(_outage(o) for o in metrics_outage or ()),
+        ttft_ms=ttft_ms,
+        itl_ms=itl_ms,
     )
     try:
         setup, settings = build(inputs)
     except (SpecError, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if not names:
+        names = list(LLM_POLICY_NAMES if isinstance(setup.profile, LlmProfile) else POLICY_NAMES)
 
     runs = sum(len(sweep_grid(n, setup)) if sweep else 1 for n in names)
     outcomes = _run_with_progress(

@@ -16,7 +16,7 @@ import numpy as np
 from gpufleet.sim.fleet import Fleet
 from gpufleet.sim.metrics import MetricsPipeline
 from gpufleet.sim.policies.base import Policy, PolicyContext
-from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.profile import AnyProfile
 from gpufleet.sim.request_log import RequestLog
 from gpufleet.sim.result import RunResult, Timeline, latency_stats
 from gpufleet.sim.scheduler import Scheduler
@@ -28,16 +28,18 @@ _PROGRESS_EVERY = 5000
 WARM_UTILIZATION = 0.7
 
 
-def default_initial_replicas(trace: Trace, profile: ServiceProfile) -> int:
-    """Replicas for the first minute's load at 70 % of full-batch throughput."""
+def default_initial_replicas(trace: Trace, profile: AnyProfile) -> int:
+    """Replicas for the first minute's load (its work) at 70 % of full-batch throughput."""
     span = min(60.0, max(trace.duration, 1.0))
-    rate = float(np.searchsorted(trace.arrivals, span)) / span
+    first = int(np.searchsorted(trace.arrivals, span))
+    work = first if trace.sizes is None else float(np.sum(trace.sizes[:first]))
+    rate = work / span
     return max(1, math.ceil(rate / (WARM_UTILIZATION * profile.max_throughput_rps)))
 
 
 def simulate(
     trace: Trace,
-    profile: ServiceProfile,
+    profile: AnyProfile,
     settings: SimSettings,
     policy: Policy,
     progress: Progress | None = None,
@@ -91,7 +93,7 @@ def simulate(
 
     _fill_demand(timeline, trace, settings.timeline_s)
     gpu_hours = fleet.gpu_seconds(end) / 3600.0
-    stats = latency_stats(log, settings.slo_ms)
+    stats = latency_stats(log, settings.slo_ms, settings.ttft_ms, settings.itl_ms)
     return RunResult(
         policy=policy.name,
         knob=policy.knob,

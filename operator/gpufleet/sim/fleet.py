@@ -25,13 +25,16 @@ from operator import attrgetter
 
 import numpy as np
 
-from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.llm import LlmProfile, LlmReplica
+from gpufleet.sim.profile import AnyProfile
 from gpufleet.sim.replica import PodState, Replica
 from gpufleet.sim.request_log import RequestLog
 from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.settings import SimSettings
 
 _BY_OUTSTANDING = attrgetter("outstanding")
+Pod = Replica | LlmReplica
+"""A request-level (dynamic batching) or token-level (LLM) replica."""
 
 
 def _log2_rank(since: float, now: float) -> int:
@@ -44,7 +47,7 @@ class Fleet:
     def __init__(
         self,
         settings: SimSettings,
-        profile: ServiceProfile,
+        profile: AnyProfile,
         log: RequestLog,
         sched: Scheduler,
     ) -> None:
@@ -52,10 +55,10 @@ class Fleet:
         self.profile = profile
         self.log = log
         self.sched = sched
-        self.pods: list[Replica] = []
+        self.pods: list[Pod] = []
         """Every pod ever created, in creation order."""
-        self.routable: list[Replica] = []
-        self.starting: list[Replica] = []
+        self.routable: list[Pod] = []
+        self.starting: list[Pod] = []
         self.scale_events = 0
         self._rng = np.random.default_rng(settings.seed)
         self._pick = random.Random(settings.seed)
@@ -70,7 +73,7 @@ class Fleet:
     def ready_replicas(self) -> int:
         return len(self.routable)
 
-    def serving_pods(self) -> list[Replica]:
+    def serving_pods(self) -> list[Pod]:
         """Pods whose server is up (ready or draining): the ones Prometheus scrapes."""
         return [p for p in self.pods if p.state is PodState.READY or p.state is PodState.DRAINING]
 
@@ -104,10 +107,10 @@ class Fleet:
                 self.routable.remove(pod)
                 pod.terminate(now, self.settings.pre_stop_s, self.settings.drain_timeout_s)
 
-    def deletion_order(self, now: float) -> list[Replica]:
+    def deletion_order(self, now: float) -> list[Pod]:
         """The ReplicaSet controller's order of pods to delete, first to go first."""
 
-        def rank(pod: Replica) -> tuple[int, int, int]:
+        def rank(pod: Pod) -> tuple[int, int, int]:
             if pod.state is PodState.STARTING:
                 return (0, _log2_rank(pod.created_at, now), pod.uid)
             return (1, _log2_rank(pod.ready_at, now), pod.uid)
@@ -133,25 +136,23 @@ class Fleet:
             total += max(0.0, end - pod.created_at)
         return total * gpus
 
-    def _new_pod(self, now: float) -> Replica:
-        pod = Replica(
-            len(self.pods),
-            now,
-            self.profile,
-            self.log,
-            self.sched,
-            self.settings.request_timeout_s,
-            uid=self._pick.getrandbits(63),
-        )
+    def _new_pod(self, now: float) -> Pod:
+        name, log, sched = len(self.pods), self.log, self.sched
+        timeout, uid = self.settings.request_timeout_s, self._pick.getrandbits(63)
+        pod: Pod
+        if isinstance(self.profile, LlmProfile):
+            pod = LlmReplica(name, now, self.profile, log, sched, timeout, uid)
+        else:
+            pod = Replica(name, now, self.profile, log, sched, timeout, uid)
         self.pods.append(pod)
         return pod
 
-    def _on_ready(self, pod: Replica, now: float) -> None:
+    def _on_ready(self, pod: Pod, now: float) -> None:
         if pod.state is PodState.STARTING:
             self.starting.remove(pod)
             self._make_ready(pod, now)
 
-    def _make_ready(self, pod: Replica, now: float) -> None:
+    def _make_ready(self, pod: Pod, now: float) -> None:
         pod.state = PodState.READY
         pod.ready_at = now
         self.routable.append(pod)

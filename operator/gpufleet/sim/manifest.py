@@ -22,12 +22,20 @@ def load_manifest(path: Path) -> ModelDeploymentSpec:
 
 
 def default_spec(
-    *, slo_ms: float, cold_start_s: float, max_replicas: int, gpu_hourly_price: float
+    *,
+    slo_ms: float | None,
+    cold_start_s: float,
+    max_replicas: int,
+    gpu_hourly_price: float,
+    ttft_ms: float | None = None,
+    itl_ms: float | None = None,
 ) -> ModelDeploymentSpec:
-    """A spec with every gpufleet default except the SLO, cold start and a roomy ceiling."""
+    """A spec with every gpufleet default except the SLO, cold start and a roomy ceiling
+    (an LLM fleet's: ``runtime.type: vllm`` with its TTFT and ITL targets)."""
+    slo = {"latencyP95Ms": slo_ms, "ttftP95Ms": ttft_ms, "itlP95Ms": itl_ms}
     raw: dict[str, Any] = {
         "model": {"name": "sim", "repository": "pvc://sim/model"},
-        "slo": {"latencyP95Ms": slo_ms},
+        "slo": {k: v for k, v in slo.items() if v is not None},
         # Budget large enough never to bind: the comparison is about the policy.
         "cost": {"maxHourlyCost": 1e6, "gpuHourlyPrice": gpu_hourly_price},
         "scaling": {
@@ -35,6 +43,8 @@ def default_spec(
             "coldStartSeconds": max(1, round(cold_start_s)),
         },
     }
+    if ttft_ms is not None or itl_ms is not None:
+        raw["runtime"] = {"type": "vllm"}
     return parse_spec(raw)
 
 

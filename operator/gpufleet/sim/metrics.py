@@ -15,8 +15,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from gpufleet.sim.fleet import Fleet
-from gpufleet.sim.replica import PodState, Replica
+from gpufleet.sim.fleet import Fleet, Pod
+from gpufleet.sim.replica import PodState
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,12 @@ class PodSample:
     compute_s: float
     pending: int
     """Waiting to execute (Triton's pending gauge); executing ones are not counted."""
+    running: int = 0
+    """Executing (``vllm:num_requests_running`` on an LLM replica)."""
+    kv_usage: float = 0.0
+    """Share of the KV cache held (``vllm:kv_cache_usage_perc``); 0 without one."""
+    prompt_tokens: float = 0.0
+    generation_tokens: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class PodRates:
     request_s: float
     queue_s: float
     compute_s: float
+    prompt_tokens: float = 0.0
+    generation_tokens: float = 0.0
 
 
 class MetricsPipeline:
@@ -102,14 +110,16 @@ class MetricsPipeline:
             request_s=(b.request_s - a.request_s) / dt,
             queue_s=(b.queue_s - a.queue_s) / dt,
             compute_s=(b.compute_s - a.compute_s) / dt,
+            prompt_tokens=(b.prompt_tokens - a.prompt_tokens) / dt,
+            generation_tokens=(b.generation_tokens - a.generation_tokens) / dt,
         )
 
 
-def _serving(pod: Replica) -> bool:
+def _serving(pod: Pod) -> bool:
     return pod.state is PodState.READY or pod.state is PodState.DRAINING
 
 
-def _snapshot(pod: Replica, now: float) -> PodSample:
+def _snapshot(pod: Pod, now: float) -> PodSample:
     c = pod.counters
     return PodSample(
         at=now,
@@ -121,4 +131,8 @@ def _snapshot(pod: Replica, now: float) -> PodSample:
         queue_s=c.queue_s,
         compute_s=c.compute_s,
         pending=pod.waiting,
+        running=pod.running_count,
+        kv_usage=pod.kv_usage,
+        prompt_tokens=pod.prompt_tokens_total,
+        generation_tokens=pod.generation_tokens_total,
     )

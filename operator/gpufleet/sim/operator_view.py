@@ -4,7 +4,10 @@ The reader's queries (``gpufleet.metrics.queries``) return per-pod values; this
 module answers each of them from the simulated Prometheus as a
 ``gpufleet.metrics.sample.FleetSample``, and the operator's own aggregation turns
 that into ``Observations`` -- the same code path as in a cluster, including its
-rules for stale or missing pods.
+rules for stale or missing pods. Token-level (LLM) replicas answer as vLLM pods:
+their engine code says vLLM, and TTFT, ITL and end-to-end p95s are fleet-wide
+quantiles over the requests finished within the rate window (vLLM's histograms
+give per-token gaps; here each request counts once, with its mean gap).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import math
 
 import numpy as np
 
-from gpufleet.metrics.queries import Signal
-from gpufleet.metrics.sample import FleetKey, FleetSample, PerPod, SignalResult
+from gpufleet.metrics.queries import ENGINE_CODES, Engine, Signal
+from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.fleet import Fleet
+from gpufleet.sim.llm import LlmProfile, LlmReplica
 from gpufleet.sim.metrics import MetricsPipeline, PodRates
 
 SIM_FLEET: FleetKey = ("sim", "sim")
@@ -34,6 +38,13 @@ _RATE_SIGNALS: dict[Signal, tuple[str, float]] = {
     Signal.QUEUE_US_RATE: ("queue_s", 1e6),
     Signal.COMPUTE_US_RATE: ("compute_s", 1e6),
 }
+_LLM_RATE_SIGNALS: dict[Signal, tuple[str, float]] = {
+    Signal.SUCCESS_RATE: ("success", 1.0),
+    Signal.FAILURE_RATE: ("failure", 1.0),
+    Signal.PROMPT_TOKENS_RATE: ("prompt_tokens", 1.0),
+    Signal.GENERATION_TOKENS_RATE: ("generation_tokens", 1.0),
+}
+VLLM_CODE = next(code for code, engine in ENGINE_CODES.items() if engine is Engine.VLLM)
 
 
 def fleet_sample(
@@ -52,11 +63,47 @@ def fleet_sample(
     signals: dict[Signal, SignalResult] = {
         Signal.FRESHNESS: _result(freshness),
         Signal.PENDING: _result(pending),
-        Signal.P95_US: _result(_p95_us(fleet, list(pods), None if scrape is None else scrape.at)),
     }
-    for signal, (field, scale) in _RATE_SIGNALS.items():
+    if isinstance(fleet.profile, LlmProfile):
+        signals[Signal.ENGINE] = _result({str(p): float(VLLM_CODE) for p in pods})
+        signals[Signal.RUNNING] = _result({str(p): float(s.running) for p, s in pods.items()})
+        signals[Signal.KV_USAGE] = _result({str(p): s.kv_usage for p, s in pods.items()})
+        window = (now - operator.rate_window_seconds, now)
+        for signal, values in _llm_p95s(fleet, window).items():
+            signals[signal] = _result({FLEET_WIDE: values})
+        rate_signals = _LLM_RATE_SIGNALS
+    else:
+        at = None if scrape is None else scrape.at
+        signals[Signal.P95_US] = _result(_p95_us(fleet, list(pods), at))
+        rate_signals = _RATE_SIGNALS
+    for signal, (field, scale) in rate_signals.items():
         signals[signal] = _result({p: getattr(r, field) * scale for p, r in rates.items()})
     return FleetSample(at=now, stale_after_seconds=operator.stale_after_seconds, signals=signals)
+
+
+def _llm_p95s(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
+    """Fleet-wide p95 TTFT, ITL and end-to-end latency (ms) of requests finished in the
+    window; NaN when none finished (Prometheus's histogram_quantile of no data)."""
+    ttft: list[float] = []
+    itl: list[float] = []
+    e2e: list[float] = []
+    for pod in fleet.pods:
+        if not isinstance(pod, LlmReplica):
+            continue
+        lo = bisect.bisect_right(pod.done_at, window[0])
+        hi = bisect.bisect_right(pod.done_at, window[1])
+        ttft += pod.done_ttft[lo:hi]
+        itl += pod.done_itl[lo:hi]
+        e2e += pod.done_latency[lo:hi]
+
+    def p95_ms(values: list[float]) -> float:
+        return float(np.quantile(values, 0.95)) * 1000.0 if values else math.nan
+
+    return {
+        Signal.TTFT_P95_MS: p95_ms(ttft),
+        Signal.ITL_P95_MS: p95_ms(itl),
+        Signal.E2E_P95_MS: p95_ms(e2e),
+    }
 
 
 def _result(values: PerPod) -> SignalResult:

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Union
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
+
+if TYPE_CHECKING:
+    from gpufleet.sim.llm import LlmProfile
+
+AnyProfile = Union["ServiceProfile", "LlmProfile"]
 
 
 class BatchPoint(BaseModel):
@@ -80,10 +85,22 @@ class ServiceProfile(BaseModel):
 
 
 def load_profile(path: Path | None = None) -> ServiceProfile:
-    """Read a profile from YAML or JSON; the shipped default when ``path`` is None."""
+    """Read a request-level profile from YAML or JSON; the shipped default without ``path``."""
+    profile = load_any_profile(path)
+    if not isinstance(profile, ServiceProfile):
+        raise ValueError(f"{path}: an LLM profile (kind: llm) where a batching profile is needed")
+    return profile
+
+
+def load_any_profile(path: Path | None = None) -> AnyProfile:
+    """A batching profile, or a token-level LLM profile when it says ``kind: llm``."""
+    from gpufleet.sim.llm import LlmProfile
+
     source = path or DEFAULT_PROFILE_PATH
     text = source.read_text()
     raw = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+    if isinstance(raw, dict) and raw.get("kind") == "llm":
+        return LlmProfile.model_validate(raw)
     return ServiceProfile.model_validate(raw)
 
 

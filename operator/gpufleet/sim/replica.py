@@ -118,6 +118,18 @@ class Replica:
         """Requests queued, not executing: Triton's ``nv_inference_pending_request_count``."""
         return self.outstanding - len(self.in_service)
 
+    @property
+    def running_count(self) -> int:
+        """Requests executing now."""
+        return len(self.in_service)
+
+    @property
+    def kv_usage(self) -> float:
+        return 0.0  # no KV cache in this model
+
+    prompt_tokens_total = 0.0
+    generation_tokens_total = 0.0
+
     def terminate(self, now: float, pre_stop_s: float, drain_timeout_s: float) -> None:
         """Removed from the endpoints: serve what it holds, exit once idle after preStop."""
         self.state = PodState.DRAINING

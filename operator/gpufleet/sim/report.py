@@ -49,6 +49,8 @@ def table(
         else f"Each policy at its default setting (target: {attainment:.1%} within the SLO)"
     )
     out = Table(title=title)
+    llm = any(o.best.ttft_p95_ms is not None for o in outcomes)
+    latency = ("TTFT p95 ms", "ITL p95 ms", "p95 ms") if llm else ("p50 ms", "p95 ms", "p99 ms")
     for name in (
         "policy",
         "setting",
@@ -56,9 +58,7 @@ def table(
         "over oracle",
         "cost $",
         "within SLO",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
+        *latency,
         "failed",
         "scale events",
         "meets",
@@ -74,9 +74,11 @@ def table(
             _fmt(extra, 2),
             _fmt(r.cost_usd, 2),
             f"{r.within_slo:.2%}",
-            _fmt(r.p50_ms, 0),
-            _fmt(r.p95_ms, 0),
-            _fmt(r.p99_ms, 0),
+            *(
+                (_fmt(r.ttft_p95_ms, 0), _fmt(r.itl_p95_ms, 1), _fmt(r.p95_ms, 0))
+                if llm
+                else (_fmt(r.p50_ms, 0), _fmt(r.p95_ms, 0), _fmt(r.p99_ms, 0))
+            ),
             str(r.failed),
             str(r.scale_events),
             "yes" if o.meets_target else "no",

@@ -19,15 +19,26 @@ class RequestLog:
     """Answered by a server, late ones included."""
     dropped: int = 0
     """Refused (no ready pod) or dropped by a server after the timeout."""
+    prompt_tokens: list[float] | None = None
+    output_tokens: list[float] | None = None
+    ttft: list[float] | None = None
+    """LLM requests: seconds from arrival to the first token (NaN if none came)."""
+    itl: list[float] | None = None
+    """LLM requests: mean seconds between their tokens after the first."""
 
     @classmethod
     def for_trace(cls, trace: Trace) -> RequestLog:
         n = len(trace)
+        llm = trace.prompt_tokens is not None and trace.output_tokens is not None
         return cls(
             arrivals=trace.arrivals.tolist(),
             sizes=None if trace.sizes is None else trace.sizes.tolist(),
             latency=[math.nan] * n,
             failed=[False] * n,
+            prompt_tokens=trace.prompt_tokens.tolist() if llm else None,  # type: ignore[union-attr]
+            output_tokens=trace.output_tokens.tolist() if llm else None,  # type: ignore[union-attr]
+            ttft=[math.nan] * n if llm else None,
+            itl=[math.nan] * n if llm else None,
         )
 
     def drop(self, rid: int) -> None:

@@ -52,6 +52,10 @@ class RunResult:
     wall_s: float
     timeline: Timeline
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    ttft_p95_ms: float | None = None
+    """LLM runs: p95 time to first token of answered requests."""
+    itl_p95_ms: float | None = None
+    """LLM runs: p95 over answered requests of their mean time between tokens."""
     """The policy's own account of its ticks, when it gives one (gpufleet does)."""
 
     def meets(self, attainment: float) -> bool:
@@ -65,12 +69,32 @@ class RunResult:
         return data
 
 
-def latency_stats(log: RequestLog, slo_ms: float) -> dict[str, Any]:
+def latency_stats(
+    log: RequestLog, slo_ms: float, ttft_ms: float | None = None, itl_ms: float | None = None
+) -> dict[str, Any]:
+    """Attainment and percentiles; an LLM request is within target when its TTFT and its
+    mean inter-token latency both are (each target that is set)."""
     latency_ms = np.asarray(log.latency, dtype=np.float64) * 1000.0
     failed = np.asarray(log.failed, dtype=bool)
     served = ~failed & ~np.isnan(latency_ms)
     n = len(latency_ms)
-    within = int(np.count_nonzero(served & (latency_ms <= slo_ms)))
+    llm: dict[str, Any] = {}
+    if log.ttft is not None and log.itl is not None and (ttft_ms or itl_ms):
+        ttft = np.asarray(log.ttft, dtype=np.float64) * 1000.0
+        itl = np.asarray(log.itl, dtype=np.float64) * 1000.0
+        ok_llm = served.copy()
+        if ttft_ms:
+            ok_llm &= ttft <= ttft_ms
+        if itl_ms:
+            ok_llm &= itl <= itl_ms
+        within = int(np.count_nonzero(ok_llm))
+        if served.any():
+            llm = {
+                "ttft_p95_ms": float(np.percentile(ttft[served], 95)),
+                "itl_p95_ms": float(np.percentile(itl[served], 95)),
+            }
+    else:
+        within = int(np.count_nonzero(served & (latency_ms <= slo_ms)))
     ok = latency_ms[served]
     pct = np.percentile(ok, [50, 95, 99]) if len(ok) else [None, None, None]
     return {
@@ -82,4 +106,5 @@ def latency_stats(log: RequestLog, slo_ms: float) -> dict[str, Any]:
         "p50_ms": None if pct[0] is None else float(pct[0]),
         "p95_ms": None if pct[1] is None else float(pct[1]),
         "p99_ms": None if pct[2] is None else float(pct[2]),
+        **llm,
     }

@@ -9,14 +9,17 @@ from gpufleet.domain.manifests.deployment import PRE_STOP_SECONDS
 from gpufleet.domain.pricing import gpu_hourly_price
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.catalog import Setup
+from gpufleet.sim.llm import LlmProfile, with_llm_work
 from gpufleet.sim.manifest import default_spec, load_manifest, with_overrides
-from gpufleet.sim.profile import load_profile
+from gpufleet.sim.profile import load_any_profile
 from gpufleet.sim.settings import ColdStart, SimSettings
 from gpufleet.sim.trace_files import load_trace
 
 DEFAULT_SLO_MS = 3000.0
 DEFAULT_COLD_START_S = 60.0
 DEFAULT_MAX_REPLICAS = 100
+DEFAULT_TTFT_MS = 2000.0
+DEFAULT_ITL_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,14 @@ class ScenarioInputs:
     attainment: float = 0.99
     initial_replicas: int | None = None
     metrics_outages: tuple[tuple[float, float], ...] = ()
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
 
 
 def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
     operator = OperatorSettings()
+    profile = load_any_profile(inputs.profile)
+    llm = isinstance(profile, LlmProfile)
     cold = ColdStart.parse(inputs.cold_start) if inputs.cold_start else None
     if inputs.manifest is not None:
         spec = with_overrides(
@@ -51,18 +58,25 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
     else:
         cold = cold or ColdStart(seconds=DEFAULT_COLD_START_S)
         spec = default_spec(
-            slo_ms=inputs.slo_ms or DEFAULT_SLO_MS,
+            slo_ms=None if llm else inputs.slo_ms or DEFAULT_SLO_MS,
             cold_start_s=cold.seconds,
             max_replicas=DEFAULT_MAX_REPLICAS,
             gpu_hourly_price=operator.gpu_prices["nvidia-l4"],
+            ttft_ms=(inputs.ttft_ms or DEFAULT_TTFT_MS) if llm else None,
+            itl_ms=(inputs.itl_ms or DEFAULT_ITL_MS) if llm else None,
         )
-    if spec.slo.latency_p95_ms is None:
+    slo = spec.slo
+    if llm and slo.ttft_p95_ms is None and slo.itl_p95_ms is None:
+        raise ValueError("slo.ttftP95Ms / slo.itlP95Ms: an LLM profile needs a token target")
+    if not llm and slo.latency_p95_ms is None:
         raise ValueError(
             "slo.latencyP95Ms: the request-level simulator needs a whole-request latency "
             "target (set it, or pass --slo-ms)"
         )
     settings = SimSettings(
-        slo_ms=spec.slo.latency_p95_ms,
+        slo_ms=slo.latency_p95_ms or DEFAULT_SLO_MS,
+        ttft_ms=slo.ttft_p95_ms if llm else None,
+        itl_ms=slo.itl_p95_ms if llm else None,
         attainment_target=inputs.attainment,
         cold_start=cold,
         request_timeout_s=inputs.request_timeout_s,
@@ -84,5 +98,8 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         rate_scale=inputs.rate_scale,
         duration=inputs.duration,
         token_sized=inputs.token_sized,
+        llm=llm,
     )
-    return Setup(spec, load_profile(inputs.profile), trace, operator), settings
+    if isinstance(profile, LlmProfile):
+        trace = with_llm_work(trace, profile)
+    return Setup(spec, profile, trace, operator), settings

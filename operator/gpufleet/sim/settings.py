@@ -46,6 +46,10 @@ class SimSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     slo_ms: Annotated[float, Field(gt=0, description="Latency target of every request.")] = 3000.0
+    ttft_ms: Annotated[float | None, Field(gt=0)] = None
+    """LLM: time-to-first-token target; with ``itl_ms`` it replaces ``slo_ms`` as the target."""
+    itl_ms: Annotated[float | None, Field(gt=0)] = None
+    """LLM: target of a request's mean time between tokens."""
     attainment_target: Annotated[float, Field(gt=0, le=1)] = 0.99
     cold_start: ColdStart = ColdStart()
     request_timeout_s: Annotated[

@@ -19,14 +19,19 @@ class Trace:
     """Work of each request in unit requests (mean 1); ``None``: every request is 1."""
     duration: float = 0.0
     """Seconds the trace covers (at least the last arrival)."""
+    prompt_tokens: FloatArray | None = None
+    """LLM requests: input (context) tokens of each request."""
+    output_tokens: FloatArray | None = None
+    """LLM requests: generated tokens of each request."""
 
     def __post_init__(self) -> None:
         if self.arrivals.ndim != 1:
             raise ValueError("arrivals must be one-dimensional")
         if len(self.arrivals) and np.any(np.diff(self.arrivals) < 0):
             raise ValueError("arrivals must be sorted")
-        if self.sizes is not None and self.sizes.shape != self.arrivals.shape:
-            raise ValueError("sizes must have one entry per arrival")
+        for column in (self.sizes, self.prompt_tokens, self.output_tokens):
+            if column is not None and column.shape != self.arrivals.shape:
+                raise ValueError("sizes and token counts must have one entry per arrival")
         last = float(self.arrivals[-1]) if len(self.arrivals) else 0.0
         object.__setattr__(self, "duration", max(self.duration, last))
 
@@ -42,6 +47,8 @@ class Trace:
             arrivals=self.arrivals / rate_scale,
             sizes=self.sizes,
             duration=self.duration / rate_scale,
+            prompt_tokens=self.prompt_tokens,
+            output_tokens=self.output_tokens,
         )
 
     def truncated(self, seconds: float) -> Trace:
@@ -52,6 +59,8 @@ class Trace:
             arrivals=self.arrivals[:keep],
             sizes=None if self.sizes is None else self.sizes[:keep],
             duration=seconds,
+            prompt_tokens=None if self.prompt_tokens is None else self.prompt_tokens[:keep],
+            output_tokens=None if self.output_tokens is None else self.output_tokens[:keep],
         )
 
     def rate_per_window(self, window_s: float, *, work: bool = False) -> FloatArray:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gpufleet.sim.fleet import Fleet
 from gpufleet.sim.metrics import MetricsPipeline
-from gpufleet.sim.profile import ServiceProfile
+from gpufleet.sim.profile import AnyProfile
 from gpufleet.sim.settings import SimSettings
 from gpufleet.sim.trace import Trace
 
@@ -18,7 +18,7 @@ class PolicyContext:
     fleet: Fleet
     metrics: MetricsPipeline
     settings: SimSettings
-    profile: ServiceProfile
+    profile: AnyProfile
     trace: Trace
     """Only the clairvoyant oracle may look at future arrivals."""
 

@@ -1,0 +1,308 @@
+"""A token-level LLM replica: continuous batching as vLLM (and gpufleet-server's LLM mode) do.
+
+The engine runs iterations. An iteration decodes one token for every running
+sequence and prefills the prompts admitted at its start: it takes
+``decode_base_ms + decode_ms_per_seq * running + prefill_ms_per_token * new prompt
+tokens``. A request is admitted from the FIFO queue when a sequence slot is free and
+the KV cache can hold its prompt plus all its output tokens (admission reserves
+them, as gpufleet-server does; no preemption). Its first token comes at the end of
+the iteration that prefilled it (TTFT = wait + prefill iteration), each later token
+one iteration later (ITL = iteration time); it leaves after its last token and
+frees its KV reservation.
+
+Between changes (an admission, a finish) iterations repeat with the same time, so
+the replica jumps over them: its events are arrivals and finishes, not tokens. An
+arrival that can be admitted cuts the jump at the next iteration boundary.
+
+Metrics with vLLM's semantics: ``waiting`` (``vllm:num_requests_waiting``),
+``running`` (``vllm:num_requests_running``), ``kv_usage`` (KV blocks held by
+admitted sequences / all, ``vllm:kv_cache_usage_perc``), token counters.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from gpufleet.sim.replica import PodCounters, PodState
+from gpufleet.sim.request_log import RequestLog
+from gpufleet.sim.scheduler import Scheduler
+from gpufleet.sim.trace import FloatArray, Trace
+
+ENGINE_WAKE_S = 1e-6
+"""An idle engine starts its next iteration this long after a request arrives, so
+requests that arrive together are prefilled together."""
+
+
+class LlmProfile(BaseModel):
+    """Costs of one LLM replica's engine iterations and its KV-cache capacity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["llm"] = "llm"
+    name: str = "llm"
+    prefill_ms_per_token: Annotated[float, Field(gt=0, description="Prefill cost per token.")]
+    decode_base_ms: Annotated[float, Field(ge=0, description="Fixed cost of one iteration.")]
+    decode_ms_per_seq: Annotated[
+        float, Field(ge=0, description="Added iteration cost per running sequence.")
+    ]
+    kv_tokens: Annotated[int, Field(ge=1, description="Tokens the KV cache holds.")]
+    max_num_seqs: Annotated[int, Field(ge=1, description="Running sequences at most.")] = 256
+    source: str | None = None
+
+    @property
+    def max_batch(self) -> int:
+        return self.max_num_seqs
+
+    @property
+    def max_throughput_rps(self) -> float:
+        """Work is counted in replica-seconds (see :func:`token_work`): one per second."""
+        return 1.0
+
+    def full_batch(self, mean_tokens: float) -> float:
+        """Running sequences when the KV cache (or the slot limit) is full."""
+        return max(1.0, min(float(self.max_num_seqs), self.kv_tokens / max(mean_tokens, 1.0)))
+
+
+def token_work(profile: LlmProfile, prompt: FloatArray, output: FloatArray) -> FloatArray:
+    """Replica-seconds each request costs on a replica running a full batch: its
+    prefill, plus its share of every decode iteration it takes part in."""
+    full = profile.full_batch(float(np.mean(prompt + output)) if len(prompt) else 1.0)
+    per_token_ms = profile.decode_base_ms / full + profile.decode_ms_per_seq
+    work: FloatArray = (prompt * profile.prefill_ms_per_token + output * per_token_ms) / 1000.0
+    return work
+
+
+def with_llm_work(trace: Trace, profile: LlmProfile) -> Trace:
+    """The trace with each request's size set to its work in replica-seconds."""
+    if trace.prompt_tokens is None or trace.output_tokens is None:
+        raise ValueError(
+            f"{trace.name}: the LLM model needs prompt and output tokens per request "
+            "(ContextTokens and GeneratedTokens columns, or a synthetic trace with tokens=1)"
+        )
+    sizes = token_work(profile, trace.prompt_tokens, trace.output_tokens)
+    return Trace(
+        trace.name, trace.arrivals, sizes, trace.duration, trace.prompt_tokens, trace.output_tokens
+    )
+
+
+class LlmReplica:
+    """One vLLM-like engine; the same interface as :class:`gpufleet.sim.replica.Replica`."""
+
+    def __init__(
+        self,
+        name: int,
+        created_at: float,
+        profile: LlmProfile,
+        log: RequestLog,
+        sched: Scheduler,
+        timeout_s: float,
+        uid: int = 0,
+    ) -> None:
+        if log.prompt_tokens is None or log.output_tokens is None:
+            raise ValueError("an LLM replica needs the requests' token counts")
+        self.name = name
+        self.uid = uid
+        self.created_at = created_at
+        self.ready_at = math.inf
+        self.exited_at: float | None = None
+        self.earliest_exit = math.inf
+        self.state = PodState.STARTING
+        self.profile = profile
+        self.log = log
+        self.sched = sched
+        self.timeout_s = timeout_s
+        self.prompt = log.prompt_tokens
+        self.output = log.output_tokens
+        self.queue: deque[int] = deque()
+        self.running: list[tuple[int, int]] = []
+        """(iteration count at which it finishes, request) -- a heap."""
+        self.first_token_at: dict[int, float] = {}
+        self.prefilling: list[int] = []
+        self.kv_used = 0.0
+        self.count = 0
+        """Iterations run so far."""
+        self.outstanding = 0
+        self.counters = PodCounters()
+        self.prompt_tokens_total = 0.0
+        self.generation_tokens_total = 0.0
+        self.done_at: list[float] = []
+        self.done_latency: list[float] = []
+        self.done_ttft: list[float] = []
+        self.done_itl: list[float] = []
+        self._busy = False
+        self._gen = 0
+        self._seg_start = 0.0
+        self._seg_tau = 0.0
+        self._seg_k = 0
+        self._waking = False
+
+    @property
+    def idle(self) -> bool:
+        return self.outstanding == 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue)
+
+    @property
+    def running_count(self) -> int:
+        return len(self.running) + len(self.prefilling)
+
+    @property
+    def kv_usage(self) -> float:
+        return self.kv_used / self.profile.kv_tokens
+
+    def _need(self, rid: int) -> float:
+        return self.prompt[rid] + self.output[rid]
+
+    def _admissible(self, rid: int) -> bool:
+        return (
+            self.running_count < self.profile.max_num_seqs
+            and self.kv_used + self._need(rid) <= self.profile.kv_tokens
+        )
+
+    def accept(self, rid: int, now: float) -> None:
+        self.queue.append(rid)
+        self.outstanding += 1
+        if not self._busy:
+            # An idle engine's loop wakes up and takes everything queued by then.
+            self._busy = self._waking = True
+            self._gen += 1
+            gen = self._gen
+            self.sched.at(now + ENGINE_WAKE_S, lambda t: self._wake(t, gen))
+        elif (
+            not self._waking
+            and len(self.queue) == 1
+            and not self.prefilling
+            and self._admissible(rid)
+        ):
+            # Cut the jump over identical iterations at the next boundary.
+            done = max(1, math.ceil((now - self._seg_start) / self._seg_tau - 1e-9))
+            if done < self._seg_k:
+                self._schedule(done)
+
+    def _wake(self, now: float, gen: int) -> None:
+        if gen == self._gen and self.state is not PodState.EXITED:
+            self._waking = False
+            self._boundary(now)
+
+    def _schedule(self, k: int) -> None:
+        self._gen += 1
+        self._seg_k = k
+        gen = self._gen
+        self.sched.at(self._seg_start + k * self._seg_tau, lambda now: self._segment_end(now, gen))
+
+    def _start(self, now: float, tau: float, k: int) -> None:
+        self._busy = True
+        self._seg_start, self._seg_tau = now, tau
+        self.counters.executions += k
+        self.counters.compute_s += tau * k
+        self._schedule(k)
+
+    def _segment_end(self, now: float, gen: int) -> None:
+        if gen != self._gen or self.state is PodState.EXITED:
+            return
+        self.count += self._seg_k
+        for rid in self.prefilling:
+            self.first_token_at[rid] = now
+            self.log.ttft[rid] = now - self.log.arrivals[rid]  # type: ignore[index]
+            heapq.heappush(self.running, (self.count + int(self.output[rid]) - 1, rid))
+        self.generation_tokens_total += self._seg_k * (len(self.running) - len(self.prefilling))
+        self.generation_tokens_total += len(self.prefilling)
+        self.prefilling = []
+        self._boundary(now)
+
+    def _finish(self, rid: int, now: float) -> None:
+        log = self.log
+        latency = now - log.arrivals[rid]
+        log.latency[rid] = latency
+        tokens = int(self.output[rid])
+        first = self.first_token_at.pop(rid)
+        itl = (now - first) / (tokens - 1) if tokens > 1 else 0.0
+        log.itl[rid] = itl  # type: ignore[index]
+        self.done_ttft.append(first - log.arrivals[rid])
+        self.done_itl.append(itl)
+        if latency > self.timeout_s:
+            log.failed[rid] = True
+        log.answered += 1
+        self.kv_used -= self._need(rid)
+        self.outstanding -= 1
+        self.counters.success += 1
+        self.counters.request_s += latency
+        self.done_at.append(now)
+        self.done_latency.append(latency)
+
+    def _boundary(self, now: float) -> None:
+        """An iteration just ended (or the engine was idle): finish, admit, run on."""
+        self._busy = False
+        running = self.running
+        while running and running[0][0] <= self.count:
+            self._finish(heapq.heappop(running)[1], now)
+        deadline = now - self.timeout_s
+        prompt_tokens = 0.0
+        while self.queue:
+            rid = self.queue[0]
+            if self.log.arrivals[rid] <= deadline:  # the client gave up waiting
+                self.queue.popleft()
+                self._fail(rid)
+                continue
+            if self._need(rid) > self.profile.kv_tokens:  # can never fit
+                self.queue.popleft()
+                self._fail(rid)
+                continue
+            if not self._admissible(rid):
+                break
+            self.queue.popleft()
+            self.kv_used += self._need(rid)
+            self.counters.queue_s += now - self.log.arrivals[rid]
+            self.counters.inferences += 1
+            self.prefilling.append(rid)
+            prompt_tokens += self.prompt[rid]
+        p = self.profile
+        if self.prefilling:
+            self.prompt_tokens_total += prompt_tokens
+            tau = p.decode_base_ms + p.decode_ms_per_seq * len(running)
+            self._start(now, (tau + p.prefill_ms_per_token * prompt_tokens) / 1000.0, 1)
+        elif running:
+            tau = (p.decode_base_ms + p.decode_ms_per_seq * len(running)) / 1000.0
+            self._start(now, max(tau, 1e-6), running[0][0] - self.count)
+        elif self.state is PodState.DRAINING and now >= self.earliest_exit - 1e-9:
+            self.exit(now)
+
+    def _fail(self, rid: int) -> None:
+        self.log.drop(rid)
+        self.counters.failure += 1
+        self.outstanding -= 1
+
+    def terminate(self, now: float, pre_stop_s: float, drain_timeout_s: float) -> None:
+        self.state = PodState.DRAINING
+        self.earliest_exit = now + pre_stop_s
+        self.sched.at(self.earliest_exit, self._exit_if_drained)
+        self.sched.at(self.earliest_exit + drain_timeout_s, self._kill)
+
+    def _exit_if_drained(self, now: float) -> None:
+        if self.outstanding == 0 and self.state is PodState.DRAINING:
+            self.exit(now)
+
+    def _kill(self, now: float) -> None:
+        if self.state is PodState.EXITED:
+            return
+        for rid in (*self.queue, *self.prefilling, *(r for _, r in self.running)):
+            self.log.drop(rid)
+        self.counters.failure += self.outstanding
+        self.queue.clear()
+        self.prefilling = []
+        self.running = []
+        self.outstanding = 0
+        self.exit(now)
+
+    def exit(self, now: float) -> None:
+        self.state = PodState.EXITED
+        self.exited_at = now
+        self._gen += 1

@@ -1,0 +1,126 @@
+"""The token-level LLM replica: what a client of one vLLM-like engine sees.
+
+Profile: an iteration takes 30 ms + 1 ms per running sequence + 0.3 ms per prompt
+token prefilled in it. Expected times below are worked out by hand from that.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+import pytest
+
+from gpufleet.sim.llm import LlmProfile, LlmReplica
+from gpufleet.sim.replica import PodState
+from gpufleet.sim.request_log import RequestLog
+from gpufleet.sim.scheduler import Scheduler
+from gpufleet.sim.trace import Trace
+
+PROFILE = LlmProfile(
+    prefill_ms_per_token=0.3, decode_base_ms=30.0, decode_ms_per_seq=1.0, kv_tokens=4096
+)
+
+
+def arrive(pod: LlmReplica, rid: int, now: float) -> None:
+    pod.accept(rid, now)
+
+
+def serve(
+    requests: list[tuple[float, int, int]], profile: LlmProfile = PROFILE
+) -> tuple[RequestLog, LlmReplica]:
+    """(arrival s, prompt tokens, output tokens) on one ready replica, run to the end."""
+    arrivals = np.asarray([r[0] for r in requests])
+    trace = Trace(
+        "t",
+        arrivals,
+        prompt_tokens=np.asarray([float(r[1]) for r in requests]),
+        output_tokens=np.asarray([float(r[2]) for r in requests]),
+    )
+    log = RequestLog.for_trace(trace)
+    sched = Scheduler()
+    pod = LlmReplica(0, 0.0, profile, log, sched, timeout_s=600.0)
+    pod.state = PodState.READY
+    for rid, at in enumerate(arrivals):
+        sched.at(float(at), partial(arrive, pod, rid))
+    while sched.heap:
+        sched.run_next()
+    return log, pod
+
+
+def ms(values: list[float] | None) -> list[float]:
+    assert values is not None
+    return [round(v * 1000.0, 2) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("requests", "ttft_ms", "itl_ms", "e2e_ms"),
+    [
+        # Alone: prefill 30 + 0.3 x 1000 = 330 ms; then 9 tokens at 30 + 1 = 31 ms each.
+        ([(0.0, 1000, 10)], [330.0], [31.0], [609.0]),
+        # Together: one prefill iteration of 30 + 600 ms; then 32 ms per shared iteration.
+        ([(0.0, 1000, 10), (0.0, 1000, 10)], [630.0, 630.0], [32.0, 32.0], [918.0, 918.0]),
+        # B arrives while A decodes: it joins at the next boundary (423 ms); that iteration
+        # decodes A and prefills B: 30 + 1 + 300 = 331 ms, so B's first token at 754 ms.
+        ([(0.0, 1000, 100), (0.4, 1000, 2)], [330.0, 354.0], [None, 32.0], [None, 386.0]),
+    ],
+    ids=["alone", "batched-together", "joins-mid-decode"],
+)
+def test_ttft_is_wait_plus_prefill_and_itl_is_the_iteration_time(
+    requests: list[tuple[float, int, int]],
+    ttft_ms: list[float],
+    itl_ms: list[float | None],
+    e2e_ms: list[float | None],
+) -> None:
+    log, _ = serve(requests)
+    assert ms(log.ttft) == ttft_ms
+    for got, want in zip(ms(log.itl), itl_ms, strict=True):
+        if want is not None:
+            assert got == want
+    for got, want in zip(ms(log.latency), e2e_ms, strict=True):
+        if want is not None:
+            assert got == want
+    assert log.answered == len(requests)
+
+
+def test_a_full_kv_cache_queues_the_next_request_until_one_finishes() -> None:
+    small = PROFILE.model_copy(update={"kv_tokens": 1500})
+    # Each needs 1,010 tokens of KV: the second waits for the first to finish (609 ms),
+    # then is prefilled alone (330 ms).
+    log, _ = serve([(0.0, 1000, 10), (0.0, 1000, 10)], small)
+    assert ms(log.ttft) == [330.0, 939.0]
+
+
+def test_the_slot_limit_bounds_the_running_batch() -> None:
+    two_slots = PROFILE.model_copy(update={"max_num_seqs": 2})
+    log, _ = serve([(0.0, 100, 5)] * 3, two_slots)
+    first, second, third = ms(log.ttft)
+    assert first == second == 90.0  # 30 + 0.3 x 200
+    assert third > first + 90.0  # admitted only after one of the first two left
+
+
+def test_a_request_larger_than_the_kv_cache_fails_instead_of_blocking() -> None:
+    log, _ = serve([(0.0, 5000, 10), (0.0, 100, 5)])
+    assert log.failed == [True, False]
+    assert math.isnan(ms(log.ttft)[0])
+
+
+def test_gauges_have_vllm_semantics() -> None:
+    small = PROFILE.model_copy(update={"kv_tokens": 1500})
+    trace = [(0.0, 1000, 10), (0.0, 1000, 10)]
+    arrivals = np.asarray([t[0] for t in trace])
+    log = RequestLog.for_trace(
+        Trace("t", arrivals, prompt_tokens=np.asarray([1000.0] * 2),
+              output_tokens=np.asarray([10.0] * 2))
+    )  # fmt: skip
+    sched = Scheduler()
+    pod = LlmReplica(0, 0.0, small, log, sched, timeout_s=600.0)
+    pod.state = PodState.READY
+    pod.accept(0, 0.0)
+    pod.accept(1, 0.0)
+    while sched.heap and sched.heap[0][0] < 0.001:  # the engine wakes and admits
+        sched.run_next()
+    # One runs (holding 1,010 of 1,500 KV tokens), one waits: no KV room left for it.
+    assert (pod.running_count, pod.waiting) == (1, 1)
+    assert pod.kv_usage == pytest.approx(1010 / 1500)
