@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import celpy
+import celpy.adapter
 import kubernetes_validate
 import pytest
 import yaml
@@ -27,7 +28,8 @@ def test_checked_in_crd_is_fresh() -> None:
 
 
 def _schema() -> dict[str, Any]:
-    return build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def test_schema_is_structural() -> None:
@@ -79,7 +81,7 @@ def test_printer_columns_cover_the_essentials() -> None:
 def _cel(rule: str, spec: dict[str, Any]) -> bool:
     env = celpy.Environment()
     program = env.program(env.compile(rule))
-    return bool(program.evaluate({"self": celpy.json_to_cel(spec)}))
+    return bool(program.evaluate({"self": celpy.adapter.json_to_cel(spec)}))
 
 
 def _defaulted(raw: dict[str, Any]) -> dict[str, Any]:
