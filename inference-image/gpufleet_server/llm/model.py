@@ -86,6 +86,13 @@ class TinyCausalLM(nn.Module):
             self.position_embedding = nn.Embedding(shape.max_positions, shape.hidden_size)
             self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.num_layers))
             self.final_norm = nn.LayerNorm(shape.hidden_size)
+            # GPT-2's initialisation: with torch's default N(0, 1) embeddings the tied output
+            # projection gives logits so peaked that sampling repeats one character forever.
+            for module in self.modules():
+                if isinstance(module, nn.Linear | nn.Embedding):
+                    nn.init.normal_(module.weight, mean=0.0, std=0.02)
+                if isinstance(module, nn.Linear):
+                    nn.init.zeros_(module.bias)
 
     def forward(
         self,

@@ -98,11 +98,14 @@ class ModelRunner:
             chosen = logits.argmax(dim=-1)
             temperatures = torch.tensor([item.temperature for item in batch], device=self.device)
             if bool((temperatures > 0).any()):
+                # Gumbel-max: the argmax of logits/T plus Gumbel noise is a sample from
+                # softmax(logits/T), without torch.multinomial's per-row cumulative sums.
+                uniform = torch.rand(
+                    logits.shape, device=self.device, generator=self.generator
+                ).clamp_(min=1e-20)
+                gumbel = -torch.log(-torch.log(uniform))
                 scaled = logits / temperatures.clamp(min=1e-4)[:, None]
-                sampled = torch.multinomial(
-                    torch.softmax(scaled, dim=-1), 1, generator=self.generator
-                ).squeeze(1)
-                chosen = torch.where(temperatures > 0, sampled, chosen)
+                chosen = torch.where(temperatures > 0, (scaled + gumbel).argmax(dim=-1), chosen)
             return [int(token) for token in chosen.tolist()]
 
     def warm_up(self) -> None:
