@@ -22,6 +22,7 @@ from tests.support.kube import (
     MODELDEPLOYMENTS,
     PDBS,
     SERVICES,
+    Kind,
     Kube,
     condition,
     modeldeployment,
@@ -256,3 +257,28 @@ def test_gpu_nodes_are_selected_by_the_label_key_the_operator_is_given(
     keys = {e["key"]: e["values"] for t in terms for e in t["matchExpressions"] if "values" in e}
     assert keys["cloud.google.com/gke-accelerator"] == ["nvidia-l4"]
     assert "nvidia.com/gpu.product" not in keys
+
+
+NETWORK_POLICIES = Kind("networking.k8s.io", "v1", "networkpolicies")
+GATEWAY = {"podSelector": {"matchLabels": {"app": "gateway"}}}
+
+
+def test_the_optional_network_policy_follows_the_spec(kube: Kube, operator: None) -> None:
+    md = _apply(kube, "guarded", minimal_spec(networkPolicy={"clients": [GATEWAY]}))
+    policy = wait_for(lambda: kube.get(NETWORK_POLICIES, NS, "guarded"), what="NetworkPolicy")
+    assert [r["uid"] for r in policy["metadata"]["ownerReferences"]] == [md["metadata"]["uid"]]
+    assert policy["spec"]["ingress"][0]["from"] == [GATEWAY]
+    # Opened up by hand: closed again.
+    opened: dict[str, Any] = {"spec": {"ingress": [{}]}}
+    assert kube.merge_patch(NETWORK_POLICIES, NS, "guarded", opened).ok
+    wait_for(
+        lambda: (
+            (kube.get(NETWORK_POLICIES, NS, "guarded") or {})["spec"]["ingress"][0].get("from")
+            == [GATEWAY]
+        ),
+        what="NetworkPolicy reverted",
+    )
+    # The spec no longer asks for one: it goes.
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "guarded", {"spec": {"networkPolicy": None}}).ok
+    wait_for(lambda: kube.get(NETWORK_POLICIES, NS, "guarded") is None, what="NetworkPolicy gone")
+    assert kube.get(DEPLOYMENTS, NS, "guarded") is not None

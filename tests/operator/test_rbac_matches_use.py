@@ -1,17 +1,19 @@
 """The RBAC table is what the operator uses: every row is requested, nothing beyond it.
 
-``gpufleet run`` (as the chart starts it, peering on) works through every path that
-talks to the API -- create, a spec change, a child deleted and one edited by hand, a
-pod that cannot be placed, status writes, Events -- while the API emulator records
-each request by client. What the operator requested must be exactly the table for
-the watch scope (the chart test compares the table with the chart's Role and ClusterRole). Every other operator
-test checks the other half on its own traffic: nothing requested outside the table.
+``gpufleet run`` (as the chart starts it, peering on) goes through every path that
+talks to the API: create, a spec change, a child deleted and one edited by hand, the
+optional NetworkPolicy added and dropped, a pod that cannot be placed, status writes,
+Events. The API emulator records each request by client. What the operator requested
+must be exactly the table for the watch scope; the chart test compares the table with
+the chart's Role and ClusterRole. Every other operator test checks the other half on
+its own traffic: nothing requested outside the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.slow
 
 NS = "default"
 PODS = Kind("", "v1", "pods")
+NETWORK_POLICIES = Kind("networking.k8s.io", "v1", "networkpolicies")
 
 
 @pytest.fixture
@@ -55,7 +58,8 @@ def _exercise(kube: Kube) -> None:
         what="reconciled",
     )
     # A spec change reaches every child (the model's name is in their labels).
-    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "rbac", {"spec": {"model": {"name": "bert"}}}).ok
+    change = {"spec": {"model": {"name": "bert"}, "networkPolicy": {}}}
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "rbac", change).ok
     wait_for(
         lambda: (
             (kube.get(SERVICES, NS, "rbac") or {})["metadata"]["labels"]["app.kubernetes.io/name"]
@@ -76,6 +80,12 @@ def _exercise(kube: Kube) -> None:
     edit = {"spec": {"template": {"spec": {"containers": [{"name": "server", "image": "x:1"}]}}}}
     assert kube.merge_patch(DEPLOYMENTS, NS, "rbac", edit).ok
     wait_for(lambda: "x:1" not in str(kube.get(DEPLOYMENTS, NS, "rbac")), what="edit reverted")
+    # The optional NetworkPolicy, edited by hand, then dropped from the spec.
+    opened: dict[str, Any] = {"spec": {"ingress": [{}]}}
+    assert kube.merge_patch(NETWORK_POLICIES, NS, "rbac", opened).ok
+    wait_for(lambda: "from" in str(kube.get(NETWORK_POLICIES, NS, "rbac")), what="reverted")
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "rbac", {"spec": {"networkPolicy": None}}).ok
+    wait_for(lambda: kube.get(NETWORK_POLICIES, NS, "rbac") is None, what="NetworkPolicy gone")
     # A pod that cannot be placed: the pod watch, a status write, an Event.
     labels = {"app.kubernetes.io/managed-by": "gpufleet", "gpufleet.io/modeldeployment": "rbac"}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rbac-1", "labels": labels}}

@@ -102,6 +102,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         "apps", "deployments", "Deployment", short=["deploy"], status=True, categories=["all"]
     ),
     _builtin("policy", "poddisruptionbudgets", "PodDisruptionBudget", short=["pdb"], status=True),
+    _builtin("networking.k8s.io", "networkpolicies", "NetworkPolicy", short=["netpol"]),
     _builtin("coordination.k8s.io", "leases", "Lease"),
     _builtin("events.k8s.io", "events", "Event", short=["ev"]),
     _builtin(

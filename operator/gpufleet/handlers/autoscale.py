@@ -58,13 +58,14 @@ def modeldeployment_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **_: 
 
 async def _sleep(stopped: kopf.DaemonStopped, deleted: asyncio.Event, seconds: float) -> None:
     """Until the next tick, the operator stopping, or the ModelDeployment deleted."""
-    waits = {
-        asyncio.ensure_future(stopped.wait(seconds)),
-        asyncio.ensure_future(deleted.wait()),
-    }
-    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for wait in pending:
-        wait.cancel()
+    # The time limit is asyncio's: kopf's own (stopped.wait(seconds)) ends in a
+    # TimeoutError of a task of its own, which escapes when the loop is cancelled.
+    waits = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(deleted.wait())}
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when cancelled: no waiter may outlive the loop
+        for wait in waits:
+            wait.cancel()
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0)

@@ -12,7 +12,13 @@ from typing import Any
 import kopf
 
 from gpufleet import GROUP, KIND
-from gpufleet.domain.manifests.children import DEPLOYMENT, PDB, SERVICE, ChildKind
+from gpufleet.domain.manifests.children import (
+    DEPLOYMENT,
+    NETWORK_POLICY,
+    PDB,
+    SERVICE,
+    ChildKind,
+)
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import context_of
@@ -102,3 +108,10 @@ async def service_event(
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
 async def pdb_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     await _child_event(PDB, event, body, memo, kwargs)
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+async def network_policy_event(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _child_event(NETWORK_POLICY, event, body, memo, kwargs)

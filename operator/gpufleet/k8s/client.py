@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,10 @@ class KubernetesApi:
             content_type=MERGE_PATCH,
             query=[("fieldManager", field_manager)],
         )
+
+    async def delete(self, resource: Resource, namespace: str, name: str, *, uid: str) -> None:
+        """Delete the object if it is still the one with ``uid``; gone already is fine."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+        # Gone, or replaced by another object of that name (not ours to delete): done.
+        with suppress(NotFoundError, ConflictError):
+            await self.request("DELETE", resource.path(namespace, name), body=body)

@@ -70,6 +70,12 @@ OPERATOR_PERMISSIONS: tuple[Permission, ...] = (
         "keeps serving capacity during node drains",
     ),
     Permission(
+        "networking.k8s.io",
+        "networkpolicies",
+        _v("get", "list", "watch", "create", "patch", "delete"),
+        "the optional NetworkPolicy of the model pods; deleted when the spec drops it",
+    ),
+    Permission(
         "",
         "pods",
         _v("list", "watch"),

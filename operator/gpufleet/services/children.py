@@ -19,6 +19,7 @@ class ChildOutcome(StrEnum):
     CREATED = "Created"
     UPDATED = "Updated"
     UNCHANGED = "Unchanged"
+    DELETED = "Deleted"
 
 
 class ChildOwnedByOther(Exception):
@@ -36,7 +37,7 @@ class ChildOwnedByOther(Exception):
 class ChildResult:
     kind: ChildKind
     outcome: ChildOutcome
-    live: dict[str, Any]
+    live: dict[str, Any] | None
 
 
 def resource_of(kind: ChildKind) -> Resource:
@@ -73,6 +74,8 @@ async def ensure_child(
     resource = resource_of(kind)
     if live is _FETCH:
         live = await api.get(resource, owner.namespace, owner.name)
+    if not kind.wanted(spec):
+        return await _remove(api, kind, owner, live)
     desired = kind.build(owner, spec, replace(context, replicas=_live_replicas(live)))
     if live is None:
         try:
@@ -91,3 +94,16 @@ async def ensure_child(
         return ChildResult(kind, ChildOutcome.UNCHANGED, live)
     patched = await api.merge_patch(resource, owner.namespace, owner.name, patch)
     return ChildResult(kind, ChildOutcome.UPDATED, patched)
+
+
+async def _remove(
+    api: KubernetesApi, kind: ChildKind, owner: Owner, live: dict[str, Any] | None
+) -> ChildResult:
+    """An optional child the spec no longer asks for: delete it if it is ours."""
+    if live is None:
+        return ChildResult(kind, ChildOutcome.UNCHANGED, None)
+    if not _owned_by(live, owner):
+        return ChildResult(kind, ChildOutcome.UNCHANGED, None)  # someone else's: not ours to remove
+    uid = live["metadata"]["uid"]
+    await api.delete(resource_of(kind), owner.namespace, owner.name, uid=uid)
+    return ChildResult(kind, ChildOutcome.DELETED, None)

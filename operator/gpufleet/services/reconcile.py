@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, find_condition
-from gpufleet.domain.manifests.children import CHILD_KINDS, DEPLOYMENT
+from gpufleet.domain.manifests.children import CHILD_KINDS, DEPLOYMENT, OPTIONAL_CHILD_KINDS
 from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.pods import PodSummary
@@ -199,7 +199,7 @@ async def reconcile(
 ) -> ReconcileOutcome:
     """Create or update every child; an Event for each one that changed."""
     outcome = ReconcileOutcome()
-    for kind in CHILD_KINDS:
+    for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS):
         result = await ensure_child(api, kind, owner, spec, context)
         if kind is DEPLOYMENT:
             outcome.deployment = result.live
