@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.operator.conftest import CRD_FILE
 from tests.operator.specs import minimal_spec
 from tests.support.kube import (
     DEPLOYMENTS,
@@ -282,3 +284,25 @@ def test_the_optional_network_policy_follows_the_spec(kube: Kube, operator: None
     assert kube.merge_patch(MODELDEPLOYMENTS, NS, "guarded", {"spec": {"networkPolicy": None}}).ok
     wait_for(lambda: kube.get(NETWORK_POLICIES, NS, "guarded") is None, what="NetworkPolicy gone")
     assert kube.get(DEPLOYMENTS, NS, "guarded") is not None
+
+
+def test_a_name_too_long_for_its_children_is_refused_by_the_operator_too() -> None:
+    """An object applied under an older CRD, before the name rule: the operator says why."""
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["x-kubernetes-validations"] = [
+        rule for rule in schema["x-kubernetes-validations"] if "metadata.name" not in rule["rule"]
+    ]
+    name = "m" * 70
+    with EmulatedApiServer(crds=[crd]) as server:
+        kube = Kube(server.url)
+        with running_operator(str(server.kubeconfig_path)):
+            _apply(kube, name, minimal_spec())
+            md = wait_for(
+                lambda: (m := kube.get(MODELDEPLOYMENTS, NS, name)) and condition(m, "Ready") and m,
+                what="Ready",
+            )
+        ready = condition(md, "Ready") or {}
+        assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+        assert "metadata.name" in ready["message"]
+        assert kube.get(DEPLOYMENTS, NS, name) is None

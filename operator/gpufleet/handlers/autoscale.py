@@ -118,7 +118,7 @@ async def _tick(
 ) -> None:
     namespace, name = key
     try:
-        parsed, price = validate(dict(body.get("spec") or {}), ctx.settings.gpu_prices)
+        parsed, price = validate(dict(body.get("spec") or {}), ctx.settings.gpu_prices, name)
     except SpecError:
         return  # reported by the reconcile handler; nothing to scale
     now = time.time()

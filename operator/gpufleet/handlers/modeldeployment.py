@@ -86,7 +86,7 @@ async def _reconcile(
     generation = meta.get("generation")
     now = time.time()
     try:
-        parsed, price = validate(dict(spec), ctx.settings.gpu_prices)
+        parsed, price = validate(dict(spec), ctx.settings.gpu_prices, name)
     except SpecError as error:
         # Nothing is touched: children (if any) keep running the last valid spec.
         await _report(

@@ -32,7 +32,7 @@ from gpufleet.domain.readiness import (
     ready_condition,
     schedulable_condition,
 )
-from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
+from gpufleet.domain.spec import ModelDeploymentSpec, check_name, parse_spec
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.services.children import ChildOutcome, ensure_child
 from gpufleet.services.status import (
@@ -46,9 +46,14 @@ from gpufleet.settings import OperatorSettings
 
 
 def validate(
-    raw_spec: Mapping[str, Any], catalog: Mapping[str, float]
+    raw_spec: Mapping[str, Any], catalog: Mapping[str, float], name: str | None = None
 ) -> tuple[ModelDeploymentSpec, float]:
-    """Parse the spec and check what only the operator can judge (:class:`SpecError`)."""
+    """Parse the spec and check what only the operator can judge (:class:`SpecError`).
+
+    ``name``: the ModelDeployment's, checked to make valid child names (an object
+    applied before the CRD's rule existed may not)."""
+    if name is not None:
+        check_name(name)
     spec = parse_spec(dict(raw_spec))
     price = gpu_hourly_price(spec, catalog)
     check_budget(spec, price)
