@@ -1,10 +1,9 @@
 """A queued backlog, and the pods it keeps busy.
 
 A request is queued in the pod it was routed to: new pods cannot take over a
-backlog, they can only take the *new* arrivals while the ready pods drain it
-(least-outstanding routing sends arrivals to the emptiest pods). So a backlog is
+backlog, they can only take the *new* arrivals while the ready pods drain it. So a backlog is
 no reason to order "pods to drain it" -- they would drain nothing -- but it does
-make the ready pods unavailable for as long as it takes them to drain it. If that
+make the ready pods busy for as long as it takes them to drain it. If that
 lasts past the moment new pods could be ready, the arrivals then need replicas of
 their own, on top of the busy ones.
 

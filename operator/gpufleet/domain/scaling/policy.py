@@ -78,7 +78,7 @@ def decide(
         predicted_p95_ms=predicted if predicted is None or math.isfinite(predicted) else None,
         hourly_cost=desired * lim.replica_hourly_cost,
         metrics_available=not ctx.unknown,
-        slo_met=_slo_met(ctx),
+        slo_met=_slo_met(spec, ctx.obs),
         history=history,
         capacity_per_replica=None if ctx.capacity is None else ctx.capacity.per_replica,
         rule=chosen.rule,
@@ -250,7 +250,7 @@ def _blind(
         predicted_p95_ms=None,
         hourly_cost=desired * lim.replica_hourly_cost,
         metrics_available=False,
-        slo_met=_measured_within(spec, obs),
+        slo_met=_slo_met(spec, obs),
         history=history,
         capacity_per_replica=None,
         rule=rule,
@@ -267,14 +267,8 @@ def _record_change(
     return replace(history, last_scale_time=now, last_scale_reason=reason)
 
 
-def _slo_met(ctx: Context) -> bool | None:
-    known = [c for c in ctx.latency if c.measured_ms is not None]
-    if not known:
-        return None
-    return all(c.measured_ms is not None and c.measured_ms <= c.target_ms for c in known)
-
-
-def _measured_within(spec: ModelDeploymentSpec, obs: Observations) -> bool | None:
+def _slo_met(spec: ModelDeploymentSpec, obs: Observations) -> bool | None:
+    """Every measured latency within its target; ``None`` when none is measured."""
     known = [c for c in context.latency_checks(spec, obs) if c.measured_ms is not None]
     if not known:
         return None
