@@ -6,7 +6,8 @@
 --   Progressing  the operator has not yet reported on this generation of the spec
 --                (status.observedGeneration != metadata.generation), or there is
 --                no Ready condition yet, or Ready is Unknown;
---   Degraded     Ready=False (e.g. reason InvalidSpec), or MetricsAvailable=False
+--   Degraded     Ready=False (reasons InvalidSpec, RolloutFailed, PodsCrashLooping, ...),
+--                or MetricsAvailable=False
 --                (the autoscaler is flying blind);
 --   Healthy      Ready=True.
 local hs = {}
