@@ -60,10 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         help="only summary_latencies=true|false is supported (default true)",
     )
     parser.add_argument("--log-level", default="INFO")
-    llm = parser.add_argument_group("LLM mode (--mode llm; defaults in LlmOptions)")
+    llm = parser.add_argument_group("LLM mode (only with --mode llm)")
     for flag, (field, kind) in _LLM_FLAGS.items():
-        description = LlmOptions.model_fields[field].description
-        llm.add_argument(flag, dest=field, type=kind, default=None, help=description)
+        setting = LlmOptions.model_fields[field]
+        help_text = f"{setting.description} (default {setting.default})"
+        llm.add_argument(flag, dest=field, type=kind, default=None, help=help_text)
     return parser
 
 

@@ -70,13 +70,10 @@ class LlmEngine:
         self.waiting: deque[GenerationRequest] = deque()
         self.running: list[GenerationRequest] = []
         self._work = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     # ---- requests ---------------------------------------------------------------------
     def submit(self, request: GenerationRequest) -> None:
         self.waiting.append(request)
-        self._idle.clear()
         self._work.set()
         self._publish_gauges()
 
@@ -91,9 +88,6 @@ class LlmEngine:
     def idle(self) -> bool:
         return not self.waiting and not self.running
 
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
-
     # ---- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
         while True:
@@ -101,7 +95,6 @@ class LlmEngine:
             self._drop_aborted()
             if self.idle:
                 self._work.clear()
-                self._idle.set()
                 continue
             await self._iterate()
 
