@@ -17,12 +17,14 @@ from gpufleet.domain.manifests.repository import plan_repository
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.manifests.scheduling import GPU_RESOURCE, pod_scheduling
 from gpufleet.domain.manifests.server import (
+    PROBE_PERIOD_SECONDS,
     container_ports,
     metrics_port,
     probes,
     server_command,
     server_env,
     shm_size,
+    startup_failure_threshold,
 )
 from gpufleet.domain.spec import ModelDeploymentSpec, downloads_model
 
@@ -56,6 +58,16 @@ def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
     if res.gpus:
         limits[GPU_RESOURCE] = res.gpus
     return {"requests": requests, "limits": limits}
+
+
+def progress_deadline_seconds(spec: ModelDeploymentSpec) -> int:
+    """When a rollout that makes no progress counts as failed (Ready=False, RolloutFailed).
+
+    Never before a new pod has had its whole startup allowance (and a minute to be
+    scheduled and pulled): a slow but healthy model load is not a failed rollout.
+    """
+    startup = startup_failure_threshold(spec) * PROBE_PERIOD_SECONDS
+    return max(600, 3 * spec.scaling.cold_start_seconds, startup + 60)
 
 
 def _identity(spec: ModelDeploymentSpec) -> dict[str, Any]:
@@ -147,7 +159,7 @@ def build_deployment(
             # By default a new GPU pod is ready before an old one goes; at the budget,
             # pods are replaced in place.
             "strategy": rolling_update(spec, replicas, context.replica_hourly_cost),
-            "progressDeadlineSeconds": max(600, 3 * spec.scaling.cold_start_seconds),
+            "progressDeadlineSeconds": progress_deadline_seconds(spec),
             "revisionHistoryLimit": 5,
             "template": {
                 "metadata": {
