@@ -5,6 +5,7 @@ continuous batch), from the server's own vllm:* counters."""
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,18 @@ class LlmResult:
     ttft_p95_ms: float
     itl_p95_ms: float
     tokens_per_iteration: float
+    server_cpu_ms_per_token: float
 
 
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else float("nan")
+
+
+def _cpu_s(pid: int) -> float:
+    """User+system CPU seconds of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _engine_counts(server: ServerProcess) -> tuple[float, float]:
@@ -49,18 +57,22 @@ def _one_round(
     server: ServerProcess, concurrency: int, warmup_s: float, measure_s: float
 ) -> LlmResult:
     tokens_before, iterations_before = _engine_counts(server)
+    cpu_before = _cpu_s(server.process.pid)
     timings = asyncio.run(
         closed_loop(
             f"http://{server.http_url}", concurrency, PROMPT, MAX_TOKENS, warmup_s, measure_s
         )
     )
+    cpu_s = _cpu_s(server.process.pid) - cpu_before
     tokens_after, iterations_after = _engine_counts(server)
+    generated = max(1.0, tokens_after - tokens_before)
     return LlmResult(
         concurrency,
         timings.tokens / measure_s,
         _p95(timings.ttft_s) * 1e3,
         _p95(timings.itl_s) * 1e3,
-        (tokens_after - tokens_before) / max(1.0, iterations_after - iterations_before),
+        generated / max(1.0, iterations_after - iterations_before),
+        cpu_s / generated * 1e3,
     )
 
 
@@ -93,6 +105,7 @@ def measure_llm(
             statistics.median(r.ttft_p95_ms for r in results),
             statistics.median(r.itl_p95_ms for r in results),
             statistics.median(r.tokens_per_iteration for r in results),
+            statistics.median(r.server_cpu_ms_per_token for r in results),
         )
         for concurrency, results in per_round.items()
     ]
@@ -120,19 +133,23 @@ def llm_report(
         f"point is the median over {rounds} rounds of {measure_s:g} s (after a warm-up "
         "each); the concurrencies alternate within each round. `tokens/iteration` is the "
         "server's own count (vllm:generation_tokens_total "
-        "/ vllm:iteration_tokens_total_count): the size of the continuous batch.",
+        "/ vllm:iteration_tokens_total_count): the size of the continuous batch. `server CPU "
+        "ms/token` is the server process's user+system CPU time over the tokens it generated "
+        "(warm-up and the streams' tails included): the cost of a token, which the machine's "
+        "other load disturbs far less than tokens/s.",
         "",
         f"Command: `{command}`",
         "",
         "| concurrent streams | tokens/s | vs 1 stream | TTFT p95 ms | ITL p95 ms "
-        "| tokens/iteration |",
-        "|---|---|---|---|---|---|",
+        "| tokens/iteration | server CPU ms/token |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         speedup = f"{r.tokens_per_s / single.tokens_per_s:.2f}x" if single else "-"
         lines.append(
             f"| {r.concurrency} | {r.tokens_per_s:.0f} | {speedup} | {r.ttft_p95_ms:.1f} | "
-            f"{r.itl_p95_ms:.1f} | {r.tokens_per_iteration:.1f} |"
+            f"{r.itl_p95_ms:.1f} | {r.tokens_per_iteration:.1f} | "
+            f"{r.server_cpu_ms_per_token:.2f} |"
         )
     eight = next((r for r in results if r.concurrency == 8), None)
     if single and eight:
