@@ -17,8 +17,9 @@ COPY pyproject.toml README.md ./
 COPY operator ./operator
 COPY inference-image/gpufleet_server ./inference-image/gpufleet_server
 # The wheel first, then exactly what it declares: no extras (no torch, no sim), no dev tools.
-RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && python -m venv /opt/gpufleet \
+# `python3`, not `python`/`pip`: the same recipe builds on Debian's own python3 (make image).
+RUN python3 -m venv /opt/gpufleet \
+    && /opt/gpufleet/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/gpufleet/bin/pip install /wheels/gpufleet-*.whl \
     && /opt/gpufleet/bin/python -m compileall -q /opt/gpufleet/lib
 
@@ -27,6 +28,9 @@ ENV PATH=/opt/gpufleet/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 COPY --from=build /opt/gpufleet /opt/gpufleet
+# A passwd entry for the UID: kopf names its peering identity after the user (getpwuid).
+RUN useradd --uid 65532 --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin gpufleet
 USER 65532:65532
 # kopf's liveness probe, the operator's own /metrics (the chart's ports.health / ports.metrics).
 EXPOSE 8080 9090

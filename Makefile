@@ -31,13 +31,17 @@ $(STAMP): pyproject.toml devtools/pyproject.toml
 venv: $(STAMP) ## Create .venv from /usr/bin/python3 and install gpufleet with all extras
 
 .PHONY: system-deps
-system-deps: ## Install Debian's prometheus when missing (needs root; tests skip without it)
-	@if ! command -v prometheus >/dev/null 2>&1; then \
+system-deps: ## Install Debian's prometheus, buildah, umoci, debootstrap when missing (root; tests skip without)
+	@missing=""; \
+	for tool in prometheus buildah umoci debootstrap; do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
-	      || echo "warning: could not install prometheus; tests that need it will skip"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; tests that need them will skip"; \
 	    systemctl disable --now prometheus >/dev/null 2>&1 || true; \
-	  else echo "note: not root, prometheus not installed; tests that need it will skip"; fi; \
+	  else echo "note: not root,$$missing not installed; tests that need them will skip"; fi; \
 	fi
 
 .PHONY: lint
@@ -124,6 +128,13 @@ bench-runtime: $(STAMP) ## Torch runtime vs Triton throughput and latency -> doc
 .PHONY: e2e
 e2e: $(STAMP) ## Opt-in kind e2e tests (needs Docker and kind; GPUFLEET_E2E=1)
 	GPUFLEET_E2E=1 $(VENV)/bin/pytest -m e2e tests/e2e
+
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
+IMAGE_DIR ?= dist/gpufleet-operator.oci
+
+.PHONY: image
+image: system-deps ## Build the operator image from ./Dockerfile with buildah, no daemon (root) -> dist/gpufleet-operator.oci
+	.ci/build-image $(IMAGE_DIR) $(IMAGE_TAG)
 
 .PHONY: clean
 clean: ## Remove the venv and caches
