@@ -6,10 +6,10 @@
 --   Progressing  the operator has not yet reported on this generation of the spec
 --                (status.observedGeneration != metadata.generation), or there is
 --                no Ready condition yet, or Ready is Unknown;
---   Degraded     Ready=False (reasons InvalidSpec, RolloutFailed, PodsCrashLooping, ...),
---                or MetricsAvailable=False
---                (the autoscaler is flying blind);
---   Healthy      Ready=True.
+--   Degraded     Ready=False (reasons InvalidSpec, RolloutFailed, PodsCrashLooping,
+--                PodsUnschedulable, ActivationUnknown, ...), or MetricsAvailable=False
+--                while pods run (the autoscaler is flying blind);
+--   Healthy      Ready=True (Serving, or ScaledToZero: no pod, so no pod metrics).
 local hs = {}
 
 local function find_condition(conditions, type_)
@@ -56,6 +56,13 @@ if ready == nil then
 end
 if ready.status == "False" then
   hs.status = "Degraded"
+  hs.message = describe(ready)
+  return hs
+end
+-- At zero replicas no pod exports metrics; Ready=True (ScaledToZero) already says the
+-- activation query is known and below its threshold, which is what wakes the fleet.
+if ready.status == "True" and ready.reason == "ScaledToZero" then
+  hs.status = "Healthy"
   hs.message = describe(ready)
   return hs
 end

@@ -102,6 +102,9 @@ def test_a_pod_the_cluster_cannot_place_is_reported_then_stops_counting(
     timed_out = _wait_condition(kube, "llama", "Schedulable", "False", "ProvisioningTimedOut")
     assert "the cluster limits the fleet" in timed_out["message"]
     assert SCHEDULER_SAYS in timed_out["message"]
+    # Nothing serves and nothing will be placed: that needs a person.
+    ready = _wait_condition(kube, "llama", "Ready", "False", "PodsUnschedulable")
+    assert SCHEDULER_SAYS in ready["message"]
     # A node arrives and the pod is placed.
     placed = {"conditions": [{"type": "PodScheduled", "status": "True"}], "phase": "Running"}
     assert kube.merge_patch(PODS, NS, "llama-abc12", {"status": placed}, sub="status").ok

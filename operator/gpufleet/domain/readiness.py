@@ -3,7 +3,8 @@
 ``Ready`` is kstatus-compatible: ``True`` when serving (or idle at zero replicas with a
 working activation signal), ``Unknown`` (in progress) while GPU pods start, ``False``
 only when something is wrong that needs a person: a rollout past its progress
-deadline, crash-looping pods, or a fleet at zero that nothing could wake.
+deadline, crash-looping pods, no pod serving while the cluster cannot place them past
+the provisioning timeout, or a fleet at zero that nothing could wake.
 """
 
 from __future__ import annotations
@@ -132,6 +133,14 @@ def ready_condition(
         )
     if deployment.replicas == 0:
         return _at_zero(activation)
+    if deployment.ready == 0 and pods.unplaceable:
+        return _ready(
+            ConditionStatus.FALSE,
+            "PodsUnschedulable",
+            f"0/{deployment.replicas} replicas ready and {len(pods.unplaceable)} pod(s) "
+            f"unschedulable past scaling.provisioningTimeoutSeconds "
+            f"({pods.provisioning_timeout_s:g} s): {pods.scheduler_message}",
+        )
     if deployment.ready == 0:
         waiting = ""
         if pods.unschedulable:
