@@ -1,7 +1,6 @@
 """Closed-loop streaming load on the LLM mode: ``concurrency`` clients each stream one
-completion after another (aiohttp, reading the server-sent events as they arrive) and time
-every token they receive: tokens/s, time to first token and inter-token latency as the
-client sees them."""
+completion after another and time every token they receive: tokens/s, time to first token and
+inter-token latency as the client sees them."""
 
 from __future__ import annotations
 
@@ -11,6 +10,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from gpufleet_server.devtools.llm_client import stream_completion
+
 
 @dataclass
 class StreamTimings:
@@ -18,29 +19,18 @@ class StreamTimings:
     ttft_s: list[float] = field(default_factory=list)
     itl_s: list[float] = field(default_factory=list)
 
-
-async def _one_stream(
-    session: aiohttp.ClientSession,
-    url: str,
-    body: dict[str, object],
-    window: tuple[float, float],
-    timings: StreamTimings,
-) -> None:
-    sent = time.perf_counter()
-    previous: float | None = None
-    async with session.post(url, json=body) as response:
-        response.raise_for_status()
-        async for line in response.content:
-            if not line.startswith(b"data: {"):
-                continue  # blank separators and the final [DONE]
-            now = time.perf_counter()
-            if window[0] <= now < window[1]:
-                timings.tokens += 1
+    def add(self, token_times: list[float], sent_at: float, window: tuple[float, float]) -> None:
+        """Counts what arrived inside the window: tokens, the TTFT of a first token, the gap
+        before every later one."""
+        previous = None
+        for arrived in token_times:
+            if window[0] <= arrived < window[1]:
+                self.tokens += 1
                 if previous is None:
-                    timings.ttft_s.append(now - sent)
+                    self.ttft_s.append(arrived - sent_at)
                 else:
-                    timings.itl_s.append(now - previous)
-            previous = now
+                    self.itl_s.append(arrived - previous)
+            previous = arrived
 
 
 async def closed_loop(
@@ -56,13 +46,13 @@ async def closed_loop(
     timings = StreamTimings()
     start = time.perf_counter()
     window = (start + warmup_s, start + warmup_s + measure_s)
-    body = {"prompt": prompt, "max_tokens": max_tokens, "stream": True}
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def client() -> None:
             while time.perf_counter() < window[1]:
-                await _one_stream(session, f"{base_url}/v1/completions", body, window, timings)
+                streamed = await stream_completion(session, base_url, prompt, max_tokens)
+                timings.add(streamed.token_times, streamed.sent_at, window)
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
     return timings
