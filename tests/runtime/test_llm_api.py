@@ -3,9 +3,11 @@ completions stream token by token, answers carry usage counts, both APIs agree."
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 import requests
 
+from gpufleet_server.devtools.llm_client import stream_completion
 from gpufleet_server.devtools.process import ServerProcess
 from tests.runtime.llm_client import MODEL, gauge, post, stream, url
 
@@ -124,3 +126,11 @@ def test_health_models_and_metrics_on_the_http_port(llm_server: ServerProcess) -
     assert [m["id"] for m in models["data"]] == [MODEL]
     text = requests.get(url(llm_server, "/metrics"), timeout=5).text
     assert f'vllm:num_requests_waiting{{engine="0",model_name="{MODEL}"}}' in text
+
+
+async def test_devtools_stream_completion_times_every_token(llm_server: ServerProcess) -> None:
+    async with aiohttp.ClientSession() as session:
+        streamed = await stream_completion(session, f"http://{llm_server.http_url}", "x" * 10, 20)
+    assert len(streamed.token_times) == 20
+    assert streamed.sent_at < streamed.token_times[0]
+    assert streamed.token_times == sorted(streamed.token_times)
