@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
@@ -130,15 +131,26 @@ def _triton(root: Path) -> tuple[Server, str, str, float]:
     return Server(triton.http_url, triton.metrics_address, triton.stop), "mlp", "INPUT", 40.0
 
 
+def weight_heavy_mlp() -> torch.nn.Module:
+    """Four 2048-wide layers on one CPU thread: reading the weights dominates a small
+    batch, so a batch of 8 costs ~2.6x one request (8 ms vs 21 ms here), as on a GPU."""
+    torch.manual_seed(0)
+    hidden = 2048
+    layers = [torch.nn.Linear(hidden, hidden) for _ in range(4)]
+    return torch.nn.Sequential(
+        torch.nn.Linear(16, hidden), *layers, torch.nn.Linear(hidden, 4)
+    ).eval()
+
+
 def _torch_runtime(root: Path) -> tuple[Server, str, str, float]:
-    """gpufleet-server with a small torch MLP: HTTP handling, not compute, bounds it."""
-    from gpufleet_server.devtools.example_models import Mlp, mlp_config, write_model
+    """gpufleet-server (the torch runtime) with dynamic batching of a weight-heavy MLP."""
+    from gpufleet_server.devtools.example_models import mlp_config, write_model
     from gpufleet_server.devtools.process import start_server
 
-    write_model(root / "repo", "mlp", Mlp(1), mlp_config("mlp", MAX_BATCH, 2_000))
+    write_model(root / "repo", "mlp", weight_heavy_mlp(), mlp_config("mlp", MAX_BATCH, 2_000))
     server = start_server(root / "repo", root / "server.log")
     metrics = f"127.0.0.1:{server.metrics_port}"
-    return Server(server.http_url, metrics, server.stop), "mlp", "INPUT0", 0.0
+    return Server(server.http_url, metrics, server.stop), "mlp", "INPUT0", 5.0
 
 
 @pytest.fixture(
@@ -238,6 +250,6 @@ def test_learned_capacity_matches_the_measured_saturation_throughput(rig: Rig) -
     # The operator's view of the server: one execution takes the model's work plus
     # overhead, not that times the batch (Triton credits each request the batch's time).
     assert batch_ms, report
-    assert rig.min_batch_ms <= batch_ms[-1] < 2.0 * rig.min_batch_ms + 5.0, report
+    assert rig.min_batch_ms <= batch_ms[-1] < 6.0 * rig.min_batch_ms, report
     assert learned, report
     assert learned[-1] == pytest.approx(saturation, rel=0.2), report
