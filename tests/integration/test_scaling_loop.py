@@ -213,3 +213,120 @@ def test_scales_on_real_metrics_and_holds_when_they_are_lost(
         logged = [r.getMessage() for r in caplog.records if r.name == "kopf.objects"]
         assert any(m.startswith("ScaleUp") and "scaled 1\u2192" in m for m in logged), logged
         assert any(m.startswith("MetricsUnknown") for m in logged), logged
+
+
+class GatewayExporter:
+    """Plays a request-holding gateway in front of the model: its queue for the model, as
+    a Prometheus gauge on ``/metrics`` (what the activation query reads at zero pods)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.queued = 0.0
+        exporter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = f'gateway_queued_requests{{model="{NAME}"}} {exporter.queued}\n'.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _zero_spec() -> dict[str, Any]:
+    spec = _spec()
+    spec["scaling"] = {
+        "minReplicas": 0,
+        "maxReplicas": 2,
+        "coldStartSeconds": 5,
+        "activation": {
+            "query": f'sum(gateway_queued_requests{{model="{NAME}"}})',
+            "threshold": 0,
+            "scaleToZeroAfterSeconds": 5,
+        },
+    }
+    return spec
+
+
+def _ready(kube: Kube) -> tuple[str | None, str | None]:
+    found = condition(kube.get(MODELDEPLOYMENTS, NS, NAME), "Ready") or {}
+    return found.get("status"), found.get("reason")
+
+
+def test_scales_from_zero_on_the_gateway_queue_and_back_to_zero(
+    real_parts: dict[str, Any],
+) -> None:
+    from gpufleet_devtools.prometheus import ScrapeTarget
+
+    apiserver: EmulatedApiServer = real_parts["apiserver"]
+    prometheus = real_parts["prometheus"]
+    kube = Kube(apiserver.url)
+    gateway = GatewayExporter()
+    pod_target = ScrapeTarget(
+        real_parts["triton"].metrics_address,
+        {"namespace": NS, "modeldeployment": NAME, "pod": f"{NAME}-0"},
+    )
+    gateway_target = ScrapeTarget(gateway.address, {"role": "gateway"})
+    prometheus.set_targets([gateway_target])  # no pod runs: only the gateway is scraped
+    env = {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
+        "GPUFLEET_TICK_SECONDS": "1",
+        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
+        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
+        "GPUFLEET_STALE_AFTER_SECONDS": "5",
+        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
+    }
+    try:
+        with running_operator(str(apiserver.kubeconfig_path), **env):
+            created = kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, _zero_spec(), NS))
+            assert created.status_code == 201, created.text
+            wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
+            assert _replicas(kube) == 0
+            # Idle at zero, and the gateway's queue is known: that is Ready.
+            wait_for(lambda: _ready(kube) == ("True", "ScaledToZero"), timeout=60, what="zero")
+
+            # Requests wait at the gateway: one pod is started.
+            gateway.queued = 3
+            wait_for(lambda: _replicas(kube) == 1, timeout=60, what="scale from zero")
+            assert _status(kube)["decision"]["rule"] == "activation"
+            assert _ready(kube)[0] != "True"  # asked for, not serving yet
+            # The pod comes up (the real Triton), is scraped, and takes the queue.
+            prometheus.set_targets([gateway_target, pod_target])
+            kube.merge_patch(
+                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+            )
+            gateway.queued = 0
+            wait_for(lambda: _ready(kube) == ("True", "Serving"), timeout=60, what="serving")
+
+            # No request for scaleToZeroAfterSeconds: back to zero.
+            wait_for(lambda: _replicas(kube) == 0, timeout=120, what="scale to zero")
+            prometheus.set_targets([gateway_target])
+            kube.merge_patch(
+                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 0, "readyReplicas": 0}}, sub="status"
+            )
+            wait_for(lambda: _ready(kube) == ("True", "ScaledToZero"), timeout=60, what="zero")
+
+            # The gateway stops answering: at zero nothing could wake the fleet -- not Ready.
+            gateway.close()
+            wait_for(
+                lambda: _ready(kube) == ("False", "ActivationUnknown"),
+                timeout=60,
+                what="activation unknown",
+            )
+    finally:
+        gateway.close()
