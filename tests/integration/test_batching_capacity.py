@@ -1,14 +1,20 @@
 """The per-replica capacity the policy learns, against what a real batching server serves.
 
-A real ``tritonserver`` runs a model with dynamic batching (up to 8 requests per
-execution, a fixed 40 ms per execution): a replica's throughput grows with the batch,
-and HTTP handling on this machine's shared cores adds what compute time alone does
-not show. tritonclient drives it closed-loop at several concurrencies to measure its
-saturation throughput, end to end. Then, at saturation, the operator's own chain
-runs as it does in a cluster: real Prometheus scrapes the server, ``metrics/sample.py``
-turns its answers into Observations, and ``decide()`` runs tick after tick with its
-history carried. ``Decision.capacity_per_replica`` must land within 20 % of the
-measured saturation throughput. Slow (~2 min), bounded by the pytest timeout.
+Two servers with dynamic batching (up to 8 requests per execution): a real
+``tritonserver`` whose python-backend model holds each execution 40 ms, and
+gpufleet-server (the torch runtime) with a weight-heavy MLP whose batch of 8 costs
+~2.6x one request. A replica's throughput grows with the batch, and HTTP handling on
+this machine's shared cores adds what compute time alone does not show. tritonclient
+drives each closed-loop at several concurrencies to find the saturating one. Then,
+flat out at that concurrency, the operator's own chain runs as in a cluster: real
+Prometheus scrapes the server, ``metrics/sample.py`` turns its answers into
+Observations, and ``decide()`` runs tick after tick with its history carried.
+``Decision.capacity_per_replica`` must land within 20 % of the saturation throughput
+the clients get meanwhile. Slow (~90 s per server), bounded by the pytest timeout.
+
+Known limit, not tested: a server bound by HTTP handling alone (a tiny model on the
+torch runtime) shows no queue and a small server-side p95, so nothing in its metrics
+corrects a capacity prior taken from its compute time.
 """
 
 from __future__ import annotations
