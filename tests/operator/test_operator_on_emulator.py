@@ -306,3 +306,16 @@ def test_a_name_too_long_for_its_children_is_refused_by_the_operator_too() -> No
         assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
         assert "metadata.name" in ready["message"]
         assert kube.get(DEPLOYMENTS, NS, name) is None
+
+
+def test_zero_replicas_are_not_ready_until_the_activation_query_is_measured(
+    kube: Kube, operator: None
+) -> None:
+    # Autoscaling is off here: nobody measures the activation query.
+    activation = {"query": 'sum(gateway_queued_requests{model="m"})', "threshold": 0}
+    _apply(kube, "idle", minimal_spec(scaling={"minReplicas": 0, "activation": activation}))
+    md = wait_for(lambda: _reconciled(kube, "idle", 1), what="reconciled")
+    assert (kube.get(DEPLOYMENTS, NS, "idle") or {})["spec"]["replicas"] == 0
+    ready = condition(md, "Ready") or {}
+    # No pod and no activation value: nothing says a request would wake the fleet.
+    assert (ready["status"], ready["reason"]) == ("Unknown", "ActivationPending")
