@@ -342,7 +342,7 @@ class _Aggregator:
             bounded |= {n for n in bounds if getattr(obs, n) is not None}
         if obs.request_rate is not None and obs.failure_rate is None:
             bounded.add("request_rate")  # served only: the failures are not counted
-        return replace(obs, lower_bounds={n: bounds[n] for n in sorted(bounded)})
+        return replace(obs, lower_bounds={n: bounds[n] for n in sorted(bounded) if n in bounds})
 
     def _request_rate(self, served: float | None, failures: float | None) -> float | None:
         """Requests/s that arrived and completed, either way: failures are demand too."""
