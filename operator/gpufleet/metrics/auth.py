@@ -78,7 +78,7 @@ def prometheus_session(settings: OperatorSettings) -> requests.Session:
         session.verify = False
     elif settings.prometheus_ca_file is not None:
         session.verify = str(settings.prometheus_ca_file)
-    # Proxy and CA settings from the environment (REQUESTS_CA_BUNDLE, HTTPS_PROXY) would
-    # silently override the ones above: the operator's settings are the whole story.
-    session.trust_env = False
+    # The client passes this verify with every request, so an environment CA bundle
+    # (REQUESTS_CA_BUNDLE) applies only where no CA is set; proxies come from the
+    # environment (HTTPS_PROXY, NO_PROXY), as for any HTTP client in the pod.
     return session
