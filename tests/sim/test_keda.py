@@ -52,3 +52,21 @@ def test_a_missing_metric_freezes_the_fleet(policy: Policy) -> None:
     result = run(policy)
     before = replicas_between(result, OUTAGE[0] - 20, OUTAGE[0])[-1]
     assert set(replicas_between(result, OUTAGE[0] + 20, OUTAGE[1])) == {before}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "synthetic:step?base=10&peak=40&at=300&duration=900",
+        "synthetic:bursty?base=5&peak=40&burst=60&every=200&duration=900",
+    ],
+)
+def test_while_prometheus_answers_keda_scales_exactly_as_the_hpa(shape: str) -> None:
+    # KEDA's HPA asks for the metric at every 15 s sync (useCachedMetrics off), so it
+    # sees the queue as soon as the HPA would: no 30 s polling delay on the way up.
+    trace = synthetic_trace(shape, seed=4)
+    settings = SimSettings(initial_replicas=2, seed=4)
+    keda = simulate(trace, PROFILE, settings, KedaPolicy(threshold=2.0))
+    hpa = simulate(trace, PROFILE, settings, HpaPolicy(target_per_pod=2.0))
+    assert keda.timeline.replicas == hpa.timeline.replicas
+    assert max(keda.timeline.replicas) > 2
