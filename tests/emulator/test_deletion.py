@@ -71,15 +71,32 @@ async def test_owner_deletion_collects_dependents(api: aiohttp.ClientSession) ->
 
 async def test_dependent_with_a_remaining_owner_survives(api: aiohttp.ClientSession) -> None:
     owners = []
-    for name in ("first", "second"):
+    for name in ("first", "second", "marker"):
         async with api.post(WIDGETS, json=widget(name)) as response:
             owners.append((await response.json())["metadata"])
-    references = [
+    first, second, marker = (
         {"apiVersion": "example.com/v1", "kind": "Widget", "name": m["name"], "uid": m["uid"]}
         for m in owners
-    ]
-    await api.post(CONFIGMAPS, json={"metadata": {"name": "shared", "ownerReferences": references}})
+    )
+    await api.post(
+        CONFIGMAPS, json={"metadata": {"name": "shared", "ownerReferences": [first, second]}}
+    )
+    await api.post(CONFIGMAPS, json={"metadata": {"name": "probe", "ownerReferences": [marker]}})
     await api.delete(f"{WIDGETS}/first")
+    # The collector works in deletion order: once the marker's dependent is collected, it
+    # has also judged the shared one after "first" went.
+    await api.delete(f"{WIDGETS}/marker")
+
+    async def probe_gone() -> bool:
+        return await _status(api, f"{CONFIGMAPS}/probe") == 404
+
+    await eventually(probe_gone)
+    async with api.get(f"{CONFIGMAPS}/shared") as response:
+        assert response.status == 200  # "second" still owns it
+        survivor = await response.json()
+    assert second in survivor["metadata"]["ownerReferences"]
+
+    # With its last owner gone, it goes too.
     await api.delete(f"{WIDGETS}/second")
 
     async def shared_gone() -> bool:

@@ -88,9 +88,7 @@ def test_apply_get_and_delete(kubeconfig: pathlib.Path) -> None:
         kubeconfig, "apply", "--validate=false", "-f", "-", stdin=MANIFEST.format(size=4)
     )
     assert "widget.example.com/from-kubectl created" in applied
-    reapplied = kubectl(
-        kubeconfig, "apply", "--validate=false", "-f", "-", stdin=MANIFEST.format(size=5)
-    )
+    reapplied = kubectl(kubeconfig, "apply", "-f", "-", stdin=MANIFEST.format(size=5))
     assert "configured" in reapplied
 
     table = kubectl(kubeconfig, "get", "widgets").splitlines()
@@ -112,9 +110,7 @@ def test_apply_get_and_delete(kubeconfig: pathlib.Path) -> None:
 
 
 def test_invalid_object_is_rejected_naming_the_field(kubeconfig: pathlib.Path) -> None:
-    error = kubectl_fails(
-        kubeconfig, "apply", "--validate=false", "-f", "-", stdin=MANIFEST.format(size=50)
-    )
+    error = kubectl_fails(kubeconfig, "apply", "-f", "-", stdin=MANIFEST.format(size=50))
     assert "spec.size" in error
     assert "less than or equal to 10" in error
 
@@ -127,3 +123,50 @@ def test_builtin_kinds(kubeconfig: pathlib.Path) -> None:
     assert settings["data"] == {"a": "b"}
     yaml_text = kubectl(kubeconfig, "get", "configmap", "settings", "-o", "yaml")
     assert "name: settings" in yaml_text
+
+
+TYPO = """\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: typo
+spec:
+  color: green
+  colour: blue
+"""
+
+
+def test_kubectl_default_validation_rejects_an_unknown_field_naming_it(
+    kubeconfig: pathlib.Path,
+) -> None:
+    # No --validate flag: kubectl sends fieldValidation=Strict, as to a real API server.
+    error = kubectl_fails(kubeconfig, "apply", "-f", "-", stdin=TYPO)
+    assert 'strict decoding error: unknown field "spec.colour"' in error
+    assert "NotFound" in kubectl_fails(kubeconfig, "get", "widget", "typo")
+
+
+def test_kubectl_validate_warn_stores_the_object_without_the_field(
+    kubeconfig: pathlib.Path,
+) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    done = subprocess.run(
+        [str(KUBECTL), "apply", "--validate=warn", "-f", "-"],
+        input=TYPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'Warning: unknown field "spec.colour"' in done.stderr
+    stored = json.loads(kubectl(kubeconfig, "get", "widget", "typo", "-o", "json"))
+    assert "colour" not in stored["spec"]
+    kubectl(kubeconfig, "delete", "widget", "typo")
+
+
+def test_kubectl_default_validation_accepts_valid_objects(kubeconfig: pathlib.Path) -> None:
+    applied = kubectl(kubeconfig, "apply", "-f", "-", stdin=MANIFEST.format(size=2).replace(
+        "from-kubectl", "strictly-fine"))  # fmt: skip
+    assert "widget.example.com/strictly-fine created" in applied
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict-cm}\ndata: {a: b}\n"
+    assert "configmap/strict-cm created" in kubectl(kubeconfig, "apply", "-f", "-", stdin=cm)

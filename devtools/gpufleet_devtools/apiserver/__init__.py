@@ -3,7 +3,7 @@
 Standalone::
 
     python -m gpufleet_devtools.apiserver --port 0 --kubeconfig /tmp/kc --crds crds/
-    kubectl --kubeconfig /tmp/kc apply --validate=false -f examples/...
+    kubectl --kubeconfig /tmp/kc apply -f examples/...
 
 In tests::
 

@@ -82,7 +82,12 @@ class Cluster:
 
     # Writing.
     def create(
-        self, rtype: ResourceType, namespace: str | None, body: Any, dry_run: bool = False
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        body: Any,
+        dry_run: bool = False,
+        fields: validation.FieldValidation | None = None,
     ) -> JsonDict:
         if not isinstance(body, dict):
             raise errors.bad_request("the object must be a JSON object")
@@ -112,7 +117,7 @@ class Cluster:
             # The status subresource ignores the status given on creation (as a real server).
             obj.pop("status", None)
         obj = self._server_side_defaults(rtype, obj)
-        obj = self._admit(rtype, obj, None)
+        obj = self._admit(rtype, obj, None, fields)
         if dry_run:
             return obj
         stored = self.store.put(rtype.key, obj, "ADDED")
@@ -129,6 +134,7 @@ class Cluster:
         body: Any,
         subresource: str | None = None,
         dry_run: bool = False,
+        fields: validation.FieldValidation | None = None,
     ) -> JsonDict:
         if not isinstance(body, dict):
             raise errors.bad_request("the object must be a JSON object")
@@ -139,7 +145,7 @@ class Cluster:
             raise errors.bad_request(
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
-        return self._update(rtype, old, copy.deepcopy(body), given_rv, subresource, dry_run)
+        return self._update(rtype, old, copy.deepcopy(body), given_rv, subresource, dry_run, fields)
 
     def patch(
         self,
@@ -150,6 +156,7 @@ class Cluster:
         patch: Any,
         subresource: str | None = None,
         dry_run: bool = False,
+        fields: validation.FieldValidation | None = None,
     ) -> tuple[JsonDict, bool]:
         """Returns the patched object and whether it was created (apply creates)."""
         ns = self._ns(rtype, namespace)
@@ -158,7 +165,7 @@ class Cluster:
             if content_type == patching.APPLY_PATCH and subresource is None:
                 applied = dict(patch) if isinstance(patch, dict) else {}
                 applied["metadata"] = {**(applied.get("metadata") or {}), "name": name}
-                return self.create(rtype, namespace, applied, dry_run), True
+                return self.create(rtype, namespace, applied, dry_run, fields), True
             raise errors.not_found(rtype.plural, rtype.group, name)
         given_rv = None
         if isinstance(patch, dict):
@@ -166,7 +173,9 @@ class Cluster:
         patched = patching.apply_any(content_type, old, patch)
         if not isinstance(patched, dict):
             raise ApiError(422, "Invalid", "the patched object is not a JSON object")
-        updated = self._update(rtype, old, copy.deepcopy(patched), given_rv, subresource, dry_run)
+        updated = self._update(
+            rtype, old, copy.deepcopy(patched), given_rv, subresource, dry_run, fields
+        )
         return updated, False
 
     def delete(
@@ -250,6 +259,7 @@ class Cluster:
         given_rv: str | None,
         subresource: str | None,
         dry_run: bool,
+        fields: validation.FieldValidation | None = None,
     ) -> JsonDict:
         old_meta = old["metadata"]
         name = old_meta["name"]
@@ -277,7 +287,7 @@ class Cluster:
                     new["status"] = old["status"]
         new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
         new["metadata"] = {**new["metadata"], "resourceVersion": old_meta["resourceVersion"]}
-        new = self._admit(rtype, new, old)
+        new = self._admit(rtype, new, old, fields)
         if rtype.spec_fields_of(new) != rtype.spec_fields_of(old):
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if new == old:
@@ -313,9 +323,24 @@ class Cluster:
                 ],
             )
 
-    def _admit(self, rtype: ResourceType, obj: JsonDict, old: JsonDict | None) -> JsonDict:
+    def _admit(
+        self,
+        rtype: ResourceType,
+        obj: JsonDict,
+        old: JsonDict | None,
+        fields: validation.FieldValidation | None = None,
+    ) -> JsonDict:
         if rtype.schema is None:
             return obj
+        unknown = validation.unknown_fields(dict(rtype.schema), obj, root=True)
+        if unknown and fields is not None and fields.mode != "Ignore":
+            named = [f'unknown field "{path}"' for path in unknown]
+            if fields.mode == "Strict":
+                raise errors.bad_request(
+                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
+                    f"{rtype.kind}: strict decoding error: {', '.join(named)}"
+                )
+            fields.warnings.extend(named)
         # Admission defaults in place: work on a copy, stored objects share nested dicts.
         admitted, causes = validation.admit(dict(rtype.schema), copy.deepcopy(obj), old)
         if causes:

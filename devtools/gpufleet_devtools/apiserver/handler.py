@@ -12,7 +12,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp.web
@@ -20,7 +20,7 @@ import attrs
 import kmock
 import yaml
 
-from gpufleet_devtools.apiserver import discovery, patching, tables
+from gpufleet_devtools.apiserver import discovery, openapi, patching, tables, validation
 from gpufleet_devtools.apiserver.cluster import Cluster
 from gpufleet_devtools.apiserver.errors import (
     ApiError,
@@ -68,12 +68,27 @@ def _not_found_in_discovery(path: str) -> ApiError:
     return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
 
 
-def _json(payload: Any, status: int = 200) -> aiohttp.web.Response:
-    return aiohttp.web.Response(
+def _json(payload: Any, status: int = 200, warnings: Sequence[str] = ()) -> aiohttp.web.Response:
+    response = aiohttp.web.Response(
         body=json.dumps(payload, separators=(",", ":")).encode(),
         status=status,
         content_type="application/json",
     )
+    for warning in warnings:
+        # RFC 7234 warn-code 299 "miscellaneous persistent warning", as the API server sends.
+        response.headers.add("Warning", f'299 - "{_quoted(warning)}"')
+    return response
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _field_validation(params: Any) -> validation.FieldValidation:
+    try:
+        return validation.FieldValidation.from_query(params.get("fieldValidation"))
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
 
 
 def _flag(value: str | None) -> bool:
@@ -161,6 +176,16 @@ class ApiServerHandler(kmock.KubernetesScaffold):
             raise _not_found_in_discovery(request.url.path)
         return document
 
+    def _serve_openapi(self, path: str) -> aiohttp.web.StreamResponse:
+        if path == openapi.ROOT:
+            return _json(openapi.root_document(self.cluster.registry))
+        document = openapi.group_version_document(
+            self.cluster.registry, path.removeprefix(openapi.ROOT + "/")
+        )
+        if document is None:
+            return _json(_not_found_in_discovery(path).status(), 404)
+        return _json(document)
+
     async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
         if isinstance(exc, ApiError):
             return _json(exc.status(), exc.code)
@@ -170,6 +195,8 @@ class ApiServerHandler(kmock.KubernetesScaffold):
     # Dispatching.
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         self._trim_history()
+        if request.url.path.rstrip("/").startswith(openapi.ROOT):
+            return self._serve_openapi(request.url.path.rstrip("/"))
         target = parse_target(request.url.path)
         if target is not None:
             resource = target.plural + (f"/{target.subresource}" if target.subresource else "")
@@ -222,14 +249,16 @@ class ApiServerHandler(kmock.KubernetesScaffold):
         dry_run = bool(params.get("dryRun"))
         if method == "POST" and not target.name:
             body = self._body(request)
-            return _json(self.cluster.create(rtype, target.namespace, body, dry_run), 201)
+            fields = _field_validation(params)
+            created = self.cluster.create(rtype, target.namespace, body, dry_run, fields)
+            return _json(created, 201, fields.warnings)
         if method == "PUT" and target.name:
             body = self._body(request)
-            return _json(
-                self.cluster.replace(
-                    rtype, target.namespace, target.name, body, target.subresource, dry_run
-                )
+            fields = _field_validation(params)
+            replaced = self.cluster.replace(
+                rtype, target.namespace, target.name, body, target.subresource, dry_run, fields
             )
+            return _json(replaced, 200, fields.warnings)
         if method == "PATCH" and target.name:
             return self._patch(request, rtype, target, dry_run)
         if method == "DELETE":
@@ -316,6 +345,7 @@ class ApiServerHandler(kmock.KubernetesScaffold):
             )
         if content_type == patching.APPLY_PATCH and not request.params.get("fieldManager"):
             raise bad_request("fieldManager is required for apply requests")
+        fields = _field_validation(request.params)
         obj, created = self.cluster.patch(
             rtype,
             target.namespace,
@@ -324,8 +354,9 @@ class ApiServerHandler(kmock.KubernetesScaffold):
             self._body(request),
             target.subresource,
             dry_run,
+            fields,
         )
-        return _json(obj, 201 if created else 200)
+        return _json(obj, 201 if created else 200, fields.warnings)
 
     def _delete(
         self, request: kmock.Request, rtype: ResourceType, target: Target, dry_run: bool

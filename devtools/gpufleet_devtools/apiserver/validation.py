@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpufleet_devtools.apiserver import cel
@@ -48,6 +49,53 @@ def prune(schema: Schema, value: Any, root: bool = False) -> Any:
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [prune(schema["items"], item) for item in value]
     return value
+
+
+def unknown_fields(schema: Schema, value: Any, path: str = "", root: bool = False) -> list[str]:
+    """The paths :func:`prune` would drop, as the API server names them (``spec.a[0].b``)."""
+    found: list[str] = []
+    if isinstance(value, dict) and schema.get("type", "object") == "object":
+        properties: dict[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if root and key in _ROOT_SYSTEM_FIELDS:
+                continue
+            if key in properties:
+                found += unknown_fields(properties[key], item, where)
+            elif isinstance(extra, dict):
+                found += unknown_fields(extra, item, where)
+            elif not (extra is True or _preserves(schema)):
+                found.append(where)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            found += unknown_fields(schema["items"], item, f"{path}[{index}]")
+    return found
+
+
+FIELD_VALIDATION_MODES = ("Ignore", "Warn", "Strict")
+
+
+@dataclass(slots=True)
+class FieldValidation:
+    """A write's ``fieldValidation`` directive and the warnings it collected.
+
+    Unknown fields are always dropped from what is stored; ``Warn`` (the API server's
+    default) says so in ``Warning`` headers, ``Strict`` (kubectl's default since 1.27)
+    rejects the request instead, ``Ignore`` says nothing.
+    """
+
+    mode: str = "Ignore"
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_query(cls, value: str | None) -> FieldValidation:
+        mode = value or "Warn"
+        if mode not in FIELD_VALIDATION_MODES:
+            raise ValueError(
+                f"fieldValidation must be one of {', '.join(FIELD_VALIDATION_MODES)}, got {mode!r}"
+            )
+        return cls(mode)
 
 
 def apply_defaults(schema: Schema, value: Any) -> Any:

@@ -53,7 +53,7 @@ def up(start_delay: StartDelay = 0.0, tick: Tick = 2.0) -> None:
         raise typer.Exit(1) from error
     typer.echo(f"fleet up: API {state.api_url}, Prometheus {state.prometheus_url}")
     for example in EXAMPLES.values():
-        typer.echo(f"  kubectl --kubeconfig {state.kubeconfig} apply --validate=false -f {example}")
+        typer.echo(f"  kubectl --kubeconfig {state.kubeconfig} apply -f {example}")
     typer.echo(f"  kubectl --kubeconfig {state.kubeconfig} get modeldeployments")
 
 
