@@ -193,6 +193,11 @@ APPLY_TIME_REJECTIONS = [
         "spec.model.repository",
     ),
     ("not an image", {"runtime": {"image": "Registry/UPPER:tag"}}, "spec.runtime.image"),
+    (
+        "a flag the operator owns",
+        {"runtime": {"args": ["--log-verbose=1", "--model-control-mode=explicit"]}},
+        "spec.runtime.args",
+    ),
 ]
 
 

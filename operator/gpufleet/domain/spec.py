@@ -212,7 +212,7 @@ class RuntimeSpec(WireModel):
         ),
     ] = None
     args: Annotated[
-        list[str],
+        list[Annotated[str, Field(max_length=4096)]],
         Field(
             default_factory=list,
             max_length=256,
@@ -613,6 +613,27 @@ _VERSION_NOT_VLLM = (
 )
 _CACHE_UNUSED = "model.cache applies to downloaded models: a pvc:// repository is mounted as is"
 
+_RESERVED_SORTED = sorted(
+    {
+        "--model-repository",
+        "--http-port",
+        "--grpc-port",
+        "--metrics-port",
+        "--exit-timeout-secs",
+        # Triton serves only this model, with no model-control API (see manifests/server.py).
+        "--model-control-mode",
+        "--load-model",
+        # vLLM: the port the probes and the Service use, and the name clients call.
+        "--host",
+        "--port",
+        "--served-model-name",
+    }
+)
+RESERVED_SERVER_FLAGS = frozenset(_RESERVED_SORTED)
+"""Flags the operator sets itself; a user overriding them would break probes, metrics or
+the closed model-control API."""
+_RESERVED_FLAGS_CEL = "[" + ", ".join(f"'{flag}'" for flag in _RESERVED_SORTED) + "]"
+
 # Cross-field rules. Each is enforced twice: by the API server through the CRD's CEL
 # rules (so `kubectl apply` rejects it), and here (so the operator and the simulator
 # never act on a spec that slipped past an older CRD).
@@ -658,6 +679,17 @@ CEL_RULES: list[dict[str, str]] = [
         ),
         "message": "runtime.volumeMounts: every mount names a volume in runtime.volumes",
         "fieldPath": ".runtime.volumeMounts",
+    },
+    {
+        "rule": (
+            "!has(self.runtime.args) || self.runtime.args.all(a, !"
+            + _RESERVED_FLAGS_CEL
+            + ".exists(f, a == f || a.startsWith(f + '=')))"
+        ),
+        "message": (
+            "runtime.args may not set a flag the operator owns: " + ", ".join(_RESERVED_SORTED)
+        ),
+        "fieldPath": ".runtime.args",
     },
     {
         "rule": "self.scaling.minReplicas > 0 || has(self.scaling.activation)",
@@ -774,24 +806,6 @@ def downloads_model(spec: ModelDeploymentSpec) -> bool:
 
 _BUDGET_TOO_LOW = (
     "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"
-)
-
-# Flags the operator sets itself; a user overriding them would break probes/metrics.
-RESERVED_SERVER_FLAGS = frozenset(
-    {
-        "--model-repository",
-        "--http-port",
-        "--grpc-port",
-        "--metrics-port",
-        "--exit-timeout-secs",
-        # Triton serves only this model, with no model-control API (see manifests/server.py).
-        "--model-control-mode",
-        "--load-model",
-        # vLLM: the port the probes and the Service use, and the name clients call.
-        "--host",
-        "--port",
-        "--served-model-name",
-    }
 )
 
 
