@@ -313,6 +313,7 @@ def test_a_pod_added_by_a_scale_up_warms_up_without_losing_metrics(
     """Scale-up: a third vLLM pod becomes ready. Until Prometheus has scraped it over a
     whole rate window its share is missing or understated: the fleet's load stays known
     (never "unknown", so MetricsAvailable does not flip), flagged as a lower bound."""
+    observe(reader, "chat", pods=2)  # two pods serving, settled
     prometheus_targets = reader.test_targets  # type: ignore[attr-defined]
     new = FakePod(lambda out: vllm(out, deprecated=False))
     ready_at = time.time()
