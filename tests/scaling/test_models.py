@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gpufleet.domain.scaling.batching import ReplicaModel
-from gpufleet.domain.scaling.queueing import erlang_b, erlang_c, wait_p95_ms
+from gpufleet.domain.scaling.queueing import erlang_b, erlang_c, wait_quantile_ms
 
 
 def test_erlang_c_of_one_server_is_its_utilisation() -> None:
@@ -23,11 +23,11 @@ def test_erlang_c_textbook_value() -> None:
 def test_mm1_wait_tail_matches_the_closed_form() -> None:
     lam, mu = 7.0, 10.0  # P(W > t) = rho e^{-(mu - lam) t}
     expected = math.log(0.7 / 0.05) / (mu - lam) * 1000.0
-    assert wait_p95_ms(1, lam, mu, erlang_b(1, lam / mu)) == pytest.approx(expected)
+    assert wait_quantile_ms(1, lam, mu, erlang_b(1, lam / mu)) == pytest.approx(expected)
 
 
 def test_overload_waits_forever() -> None:
-    assert math.isinf(wait_p95_ms(3, 40.0, 10.0, erlang_b(3, 4.0)))
+    assert math.isinf(wait_quantile_ms(3, 40.0, 10.0, erlang_b(3, 4.0)))
 
 
 MODEL = ReplicaModel(fixed_ms=600.0, per_request_ms=300.0, max_batch=4.0, tail_factor=2.0)
@@ -45,19 +45,24 @@ def test_beyond_the_largest_batch_is_overload() -> None:
     assert math.isinf(MODEL.batch_ms(MODEL.max_rate * 1.01))
 
 
-def test_sized_fleet_meets_the_target_and_one_less_does_not() -> None:
-    for rate in (3.0, 12.0, 40.0, 150.0):
-        n = MODEL.replicas_for(rate, 3000.0, max_utilization=0.9, limit=500)
-        assert MODEL.p95_ms(n, rate) <= 3000.0
-        assert n == 1 or MODEL.p95_ms(n - 1, rate) > 3000.0 or rate / (n - 1) > 0.9 * MODEL.max_rate
+def test_a_replica_at_its_rate_within_the_target_meets_it_and_a_little_more_does_not() -> None:
+    for target in (2000.0, 3000.0, 6000.0):
+        rate = MODEL.rate_within(target)
+        assert 0.0 < rate < MODEL.max_rate
+        assert MODEL.replica_p95_ms(rate) <= target
+        assert MODEL.replica_p95_ms(rate * 1.01) > target
 
 
-def test_more_load_never_needs_fewer_replicas() -> None:
-    needs = [MODEL.replicas_for(r / 2, 3000.0, 0.9, 500) for r in range(0, 200)]
-    assert needs == sorted(needs)
+def test_a_looser_target_lets_a_replica_carry_more() -> None:
+    rates = [MODEL.rate_within(t) for t in (2000.0, 2500.0, 3000.0, 6000.0, 60000.0)]
+    assert rates == sorted(rates)
 
 
-def test_an_unreachable_target_sizes_for_speed() -> None:
-    # Two batch times of one request (2 x 900 ms) exceed a 1 s target whatever the fleet.
-    n = MODEL.replicas_for(10.0, 1000.0, 0.9, 500)
-    assert n >= 10.0 / (0.45 * MODEL.max_rate)
+def test_requests_queue_per_replica_so_the_fleet_p95_does_not_pool() -> None:
+    """A Service routes at random: 10 replicas at 1 req/s each answer like one at 1 req/s."""
+    assert MODEL.p95_ms(10, 10.0) == pytest.approx(MODEL.p95_ms(1, 1.0))
+
+
+def test_an_unreachable_target_leaves_no_rate() -> None:
+    # Two batch times of one request (2 x 900 ms) exceed a 1 s target whatever the load.
+    assert MODEL.rate_within(1000.0) == 0.0

@@ -8,12 +8,10 @@ load a replica can carry is bounded by the largest batch it can run.
 
 A request waits for the batch in flight and then runs in its own, so its p95 is
 about ``tail_factor`` batch times (2 for a uniformly distributed residual;
-learned from the measured p95, see ``capacity.learn_tail_factor``), plus queueing
-when the fleet as a whole runs short, which the M/M/c wait at full-batch
-throughput covers (``queueing.py``, scaled by ``WAIT_SCALE``).
-
-The sizing loop walks up from the utilisation floor with the Erlang B recursion,
-so finding the replica count is O(replicas) per call.
+learned from the measured p95, see ``prior.learn_tail_factor``), plus queueing
+in its replica when arrivals outrun full batches (``_wait_ms``: a Service routes
+at random, so queues are per replica, not pooled). Replicas are independent, so a
+fleet needs ``ceil(rate / rate_within(target))`` of them.
 """
 
 from __future__ import annotations
@@ -21,10 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gpufleet.domain.scaling.queueing import erlang_b, wait_p95_ms
+from gpufleet.domain.scaling.queueing import erlang_b, wait_quantile_ms
 
 WAIT_SCALE = 0.5
 """Allen-Cunneen factor (ca^2 + cs^2) / 2 on the M/M/c wait: Poisson arrivals, fixed batch time."""
+RATE_SEARCH_STEPS = 20
+"""Bisection steps for the rate within a target: a millionth of the full-batch rate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,9 @@ class ReplicaModel:
     max_batch: float
     """Largest batch the replica is believed to run."""
     tail_factor: float
-    """p95 latency in batch times, without fleet-wide queueing."""
+    """p95 latency in batch times, without queueing behind full batches."""
+    tail_mass: float = 0.05
+    """Share of requests the queueing wait may leave above the target (0.05: a p95)."""
 
     @property
     def max_rate(self) -> float:
@@ -57,13 +59,38 @@ class ReplicaModel:
             return math.inf
         return max(single, self.fixed_ms / (1.0 - busy))
 
+    def replica_p95_ms(self, per_replica_rate: float) -> float:
+        """Predicted p95 (ms) of one replica given ``per_replica_rate`` req/s; ``inf``
+        beyond what it can serve."""
+        own = self.tail_factor * self.batch_ms(per_replica_rate)
+        if math.isinf(own) or per_replica_rate <= 0.0:
+            return own
+        return own + self._wait_ms(per_replica_rate)
+
+    def _wait_ms(self, per_replica: float) -> float:
+        """Wait in one replica's own queue that all but ``tail_mass`` of requests stay
+        within. A Service routes each connection at random, so every replica sees its
+        own Poisson share and no queue is pooled across replicas; a replica running
+        batches of up to ``B`` queues like ``B`` servers of one full batch's time each
+        (the bulk-service M/D/B approximation)."""
+        servers = max(1, round(self.max_batch))
+        mu = self.max_rate / servers
+        blocking = erlang_b(servers, per_replica / mu)
+        return WAIT_SCALE * wait_quantile_ms(servers, per_replica, mu, blocking, self.tail_mass)
+
     def rate_within(self, target_ms: float) -> float:
-        """Per-replica rate at which ``tail_factor`` batch times reach ``target_ms``."""
-        budget = target_ms / self.tail_factor
-        if budget <= self.fixed_ms + self.per_request_ms:
+        """Largest per-replica rate whose predicted p95 stays within ``target_ms``; 0 when
+        even an idle replica is slower."""
+        if self.replica_p95_ms(0.0) > target_ms:
             return 0.0
-        by_latency = 1000.0 * (1.0 - self.fixed_ms / budget) / self.per_request_ms
-        return min(by_latency, self.max_rate)
+        low, high = 0.0, self.max_rate
+        for _ in range(RATE_SEARCH_STEPS):
+            mid = (low + high) / 2.0
+            if self.replica_p95_ms(mid) <= target_ms:
+                low = mid
+            else:
+                high = mid
+        return low
 
     def p95_ms(self, replicas: int, rate: float) -> float:
         """Predicted fleet p95 (ms) at ``rate`` req/s over ``replicas``; ``inf`` if overloaded."""
@@ -71,35 +98,4 @@ class ReplicaModel:
             return self.tail_factor * self.batch_ms(0.0)
         if replicas <= 0:
             return math.inf
-        own = self.tail_factor * self.batch_ms(rate / replicas)
-        if math.isinf(own):
-            return own
-        blocking = erlang_b(replicas, rate / self.max_rate)
-        return own + WAIT_SCALE * wait_p95_ms(replicas, rate, self.max_rate, blocking)
-
-    def replicas_for(
-        self, rate: float, target_ms: float, max_utilization: float, limit: int
-    ) -> int:
-        """Fewest replicas with predicted p95 within target (``limit + 1`` if none).
-
-        Never above ``max_utilization`` of full-batch throughput. A target below
-        what an idle replica achieves cannot be met by scaling: then the fleet is
-        sized for half that utilisation, as fast as it gets.
-        """
-        if rate <= 0.0:
-            return 0
-        load = rate / self.max_rate
-        if self.tail_factor * self.batch_ms(0.0) >= target_ms:
-            return min(limit + 1, max(1, math.ceil(load / (max_utilization / 2.0))))
-        floor = max(1, math.ceil(load / max_utilization))
-        blocking = 1.0
-        for k in range(1, limit + 1):
-            blocking = load * blocking / (k + load * blocking)
-            if k < floor:
-                continue
-            own = self.tail_factor * self.batch_ms(rate / k)
-            if math.isinf(own) or own > target_ms:
-                continue
-            if own + WAIT_SCALE * wait_p95_ms(k, rate, self.max_rate, blocking) <= target_ms:
-                return k
-        return limit + 1
+        return self.replica_p95_ms(rate / replicas)

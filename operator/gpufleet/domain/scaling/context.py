@@ -79,38 +79,22 @@ class Context:
         return 0.0 if queue is None else max(0.0, queue - self.normal_queue)
 
     def replicas_for(self, rate: float) -> int:
-        """Fewest replicas that serve ``rate`` req/s within the target (0 for no load)."""
+        """Fewest replicas that serve ``rate`` req/s within the target (0 for no load).
+
+        A Service spreads requests at random, so replicas do not share queues: ``rate``
+        over what one replica serves within the target. A target below an idle replica's
+        own latency cannot be met by scaling: then the fleet is sized for half the full-
+        batch throughput, as fast as it gets."""
         if rate <= 0.0:
             return 0
         cap = self.capacity
-        by_model = None
-        if self.model is not None:
-            aim = self.aim_ms if self.aim_ms is not None else math.inf
-            by_model = self.model.replicas_for(
-                rate, aim, self.tuning.max_utilization, self.search_limit
-            )
-        if cap is None or cap.per_replica <= 0.0:
-            return by_model if by_model is not None else 0
-        measured = math.ceil(rate / cap.per_replica - 1e-9)
-        if by_model is None:
-            return measured
-        # The model knows how a small fleet queues; a measurement knows what a replica serves.
-        model_rate = _model_rate(self)
-        if cap.per_replica < model_rate:
-            return max(by_model, measured)
-        if cap.per_replica > model_rate:
-            return min(by_model, measured)
-        return by_model
-
-
-def _model_rate(ctx: Context) -> float:
-    model = ctx.model
-    if model is None:
-        return 0.0
-    rate = ctx.tuning.max_utilization * model.max_rate
-    if ctx.aim_ms is not None:
-        rate = min(rate, model.rate_within(ctx.aim_ms))
-    return rate
+        if cap is not None and cap.per_replica > 0.0:
+            per_replica = cap.per_replica
+        elif self.model is not None:
+            per_replica = self.tuning.max_utilization * self.model.max_rate / 2.0
+        else:
+            return 0
+        return min(self.search_limit + 1, max(1, math.ceil(rate / per_replica - 1e-9)))
 
 
 def lower_bounded(obs: Observations) -> tuple[Observations, tuple[str, ...]]:

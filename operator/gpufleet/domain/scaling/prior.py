@@ -132,6 +132,7 @@ def replica_model(history: ScalerHistory, tuning: PolicyTuning) -> ReplicaModel 
             else tuning.batch_optimism * (history.max_batch_seen or 1.0)
         ),
         tail_factor=tail_factor(history, tuning),
+        tail_mass=1.0 - tuning.attainment,
     )
 
 

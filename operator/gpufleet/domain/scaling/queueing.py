@@ -4,16 +4,12 @@
 waiting-time tail of M/M/c is ``P(W > t) = C(c, a) e^{-(c mu - lam) t}`` with
 ``a = lam / mu`` the offered load and ``C`` the Erlang C probability that a
 request waits at all. ``C`` comes from the Erlang B recursion
-``B_k = a B_{k-1} / (k + a B_{k-1})`` (numerically stable, O(c)), which lets a
-sizing loop walk up ``c`` one step at a time (``batching.ReplicaModel.replicas_for``).
+``B_k = a B_{k-1} / (k + a B_{k-1})`` (numerically stable, O(c)).
 """
 
 from __future__ import annotations
 
 import math
-
-QUANTILE_TAIL = 0.05
-"""1 - 0.95: the tail mass the p95 leaves."""
 
 
 def erlang_b(servers: int, load: float) -> float:
@@ -28,12 +24,15 @@ def erlang_c(servers: int, load: float, blocking: float) -> float:
     return blocking / (1.0 - (load / servers) * (1.0 - blocking))
 
 
-def wait_p95_ms(servers: int, rate: float, mu: float, blocking: float) -> float:
-    """M/M/c p95 wait (ms), given Erlang B of ``servers``; ``inf`` when overloaded."""
+def wait_quantile_ms(
+    servers: int, rate: float, mu: float, blocking: float, tail_mass: float = 0.05
+) -> float:
+    """M/M/c wait (ms) that all but ``tail_mass`` of requests stay within (0.05: the
+    p95), given Erlang B of ``servers``; ``inf`` when overloaded."""
     load = rate / mu
     if load >= servers:
         return math.inf
     waiting = erlang_c(servers, load, blocking)
-    if waiting <= QUANTILE_TAIL:
+    if waiting <= tail_mass:
         return 0.0
-    return 1000.0 * math.log(waiting / QUANTILE_TAIL) / (servers * mu - rate)
+    return 1000.0 * math.log(waiting / tail_mass) / (servers * mu - rate)

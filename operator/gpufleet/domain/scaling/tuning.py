@@ -12,6 +12,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class PolicyTuning:
     # -- sizing ------------------------------------------------------------------
+    attainment: float = 0.95
+    """Share of requests the queueing wait is sized to keep within the latency target
+    (0.95: the spec's p95). Raising it buys queueing margin, not speed: misses that come
+    from load rising faster than a cold start stay."""
     max_utilization: float = 0.9
     """Largest share of a replica's full-batch throughput the fleet is sized to use: a
     rate measured over a window is noisy, and a queue fed at full throughput grows
