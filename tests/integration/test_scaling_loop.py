@@ -14,6 +14,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +331,79 @@ def test_scales_from_zero_on_the_gateway_queue_and_back_to_zero(
             )
     finally:
         gateway.close()
+
+
+def _decided_after(kube: Kube, moment: datetime) -> bool:
+    decided = (_status(kube).get("decision") or {}).get("decidedAt")
+    return decided is not None and datetime.fromisoformat(decided) >= moment
+
+
+class ReplicaWatch:
+    """The Deployment's replica count, sampled every 100 ms from a thread: its minimum."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.lowest: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(kube,), daemon=True)
+        self._thread.start()
+
+    def _run(self, kube: Kube) -> None:
+        while not self._stop.wait(0.1):
+            replicas = _replicas(kube)
+            self.lowest = replicas if self.lowest is None else min(self.lowest, replicas)
+
+    def stop(self) -> int | None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.lowest
+
+
+def test_a_restart_under_load_keeps_the_replicas_and_what_was_learned(
+    real_parts: dict[str, Any],
+) -> None:
+    apiserver: EmulatedApiServer = real_parts["apiserver"]
+    prometheus = real_parts["prometheus"]
+    kube = Kube(apiserver.url)
+    env = {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
+        "GPUFLEET_TICK_SECONDS": "1",
+        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
+        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
+        "GPUFLEET_STALE_AFTER_SECONDS": "5",
+        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
+    }
+    kubeconfig = str(apiserver.kubeconfig_path)
+    load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
+    try:
+        with running_operator(kubeconfig, **env):
+            assert kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, _spec(), NS)).ok
+            wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
+            kube.merge_patch(
+                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+            )
+            wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+            wait_for(lambda: _status(kube).get("learned"), timeout=60, what="something learned")
+        learned = _status(kube)["learned"]
+        scaled_to = _replicas(kube)
+        watch = ReplicaWatch(kube)
+        restarted = datetime.now(UTC)
+        with running_operator(kubeconfig, **env):
+            # Decisions of the new operator over more than 10 s (numbers alone are written
+            # every 15 s at most): the span in which a forgetful scaler would release pods.
+            wait_for(
+                lambda: _decided_after(kube, restarted + timedelta(seconds=10)),
+                timeout=60,
+                what="the new operator's decisions",
+            )
+            restored = _status(kube)["learned"]
+        lowest = watch.stop()
+    finally:
+        load.stop()
+    # No dip: the new operator neither released pods nor started from its priors.
+    assert lowest is not None
+    assert lowest >= scaled_to, (lowest, scaled_to)
+    for key, value in learned.items():
+        assert key in restored, (learned, restored)
+        if key == "coldStartSeconds":
+            assert restored[key] == pytest.approx(value)

@@ -27,6 +27,15 @@ class StatusCondition(WireModel):
 class DecisionStatus(WireModel):
     """Why the autoscaler asked for ``desiredReplicas``."""
 
+    decided_at: Annotated[
+        str | None,
+        Field(
+            default=None,
+            description="When this decision was taken (written with the other numbers).",
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None
+
     rule: Annotated[
         str | None, Field(default=None, description="The policy rule whose proposal decided.")
     ] = None

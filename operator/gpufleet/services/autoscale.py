@@ -114,9 +114,17 @@ def limited_condition(decision: Decision) -> Condition:
     )
 
 
-def _decision_status(decision: Decision) -> dict[str, Any]:
+def _without_time(value: Any) -> Any:
+    """A decision's time alone is not worth a write (it changes every tick)."""
+    if isinstance(value, Mapping) and "decidedAt" in value:
+        return {k: v for k, v in value.items() if k != "decidedAt"}
+    return value
+
+
+def _decision_status(decision: Decision, now: float) -> dict[str, Any]:
     """Why this many replicas: the rule that decided, what one replica serves, the limit."""
     return {
+        "decidedAt": rfc3339(now),
         "rule": decision.rule or decision.reason_code.value,
         "reasonCode": decision.reason_code.value,
         "capacityPerReplica": (
@@ -150,7 +158,7 @@ class TickOutcome:
                 now=now,
             )
             patch = dict(report.status_patch)
-            patch["decision"] = _decision_status(self.decision)
+            patch["decision"] = _decision_status(self.decision, now)
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
                 patch["activation"] = {
@@ -166,7 +174,10 @@ class TickOutcome:
             )
             patch["conditions"] = limited.fields["conditions"]
             after = merge_patched(live, patch)
-            material = any(after.get(key) != live.get(key) for key in MATERIAL_STATUS_KEYS)
+            material = any(
+                _without_time(after.get(key)) != _without_time(live.get(key))
+                for key in MATERIAL_STATUS_KEYS
+            )
             if not material and now - last_write < NUMBERS_REFRESH_SECONDS:
                 return None
             events = tuple(EventNote(e.type, e.reason, e.message) for e in report.events)
