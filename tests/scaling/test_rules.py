@@ -166,6 +166,15 @@ CASES = [
         spec(**ACTIVATED),
         [(fleet(0), replace(unknown(0), activation=0.0))],
         0,
+        "activation",
+        "holding 0 replicas: activation query 0 <= threshold 0: no request waits",
+        ReasonCode.STEADY,
+    ),
+    Case(
+        "activation: zero pods, the activation query unknown too: hold, blind",
+        spec(**ACTIVATED),
+        [(fleet(0), unknown(0))],
+        0,
         "metrics-unknown",
         "metrics unknown for 0 s: holding 0 replicas; p95_latency_ms unknown (Prometheus "
         "unreachable: connection refused), queue_depth unknown (Prometheus unreachable: "

@@ -225,6 +225,25 @@ def _blind(
         idle_since=None,
     )
     woken = activation(spec, fleet, obs)
+    act = spec.scaling.activation
+    if current == 0 and woken is None and act is not None and obs.activation is not None:
+        # Zero pods export nothing: the activation query is the one signal there is.
+        return Decision(
+            desired_replicas=0,
+            reason_code=ReasonCode.STEADY,
+            reason=(
+                f"holding 0 replicas: activation query {obs.activation:g} <= threshold "
+                f"{act.threshold:g}: no request waits"
+            ),
+            bounds_hit=frozenset(),
+            predicted_p95_ms=None,
+            hourly_cost=0.0,
+            metrics_available=True,
+            slo_met=None,
+            history=history,
+            capacity_per_replica=None,
+            rule="activation",
+        )
     wanted, code, rule = current, ReasonCode.METRICS_UNKNOWN_HOLD, "metrics-unknown"
     fallback = spec.scaling.fallback_replicas
     if spec.scaling.on_metrics_loss is MetricsLossBehavior.FALLBACK and fallback is not None:
