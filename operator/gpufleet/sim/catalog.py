@@ -39,9 +39,12 @@ STATIC_LOWEST_UTILIZATION = 0.33
 KV_THRESHOLD_GRID = (0.5, 0.6, 0.7, 0.8, 0.9)
 LLM_CONCURRENCY_GRID = (4.0, 8.0, 16.0, 24.0, 32.0, 48.0, 64.0)
 """In-flight requests per LLM replica: continuous batching runs tens at once."""
-REACTIVE_UTILIZATION_GRID = tuple(round(0.6 + 0.02 * i, 2) for i in range(16))
-"""0.60 ... 0.90: a bound is only as good as its tuning, and attainment falls off a cliff
-between settings 0.05 apart."""
+REACTIVE_UTILIZATION_GRID = (
+    *(0.3, 0.35, 0.4, 0.45, 0.5, 0.55),
+    *(round(0.6 + 0.02 * i, 2) for i in range(16)),
+)
+"""0.30 ... 0.90, by 0.02 from 0.60: a bound is only as good as its tuning, and attainment
+falls off a cliff between settings 0.05 apart; random routing needs the low end."""
 
 
 @dataclass(frozen=True)
