@@ -201,14 +201,14 @@ class LlmReplica:
     def _start(self, now: float, tau: float, k: int) -> None:
         self._busy = True
         self._seg_start, self._seg_tau = now, tau
-        self.counters.executions += k
-        self.counters.compute_s += tau * k
         self._schedule(k)
 
     def _segment_end(self, now: float, gen: int) -> None:
         if gen != self._gen or self.state is PodState.EXITED:
             return
         self.count += self._seg_k
+        self.counters.executions += self._seg_k
+        self.counters.compute_s += self._seg_k * self._seg_tau
         for rid in self.prefilling:
             self.first_token_at[rid] = now
             self.log.ttft[rid] = now - self.log.arrivals[rid]  # type: ignore[index]
