@@ -26,6 +26,7 @@ from tests.support.kube import (
     DEPLOYMENTS,
     EVENTS,
     MODELDEPLOYMENTS,
+    Kind,
     Kube,
     condition,
     modeldeployment,
@@ -339,10 +340,11 @@ def _decided_after(kube: Kube, moment: datetime) -> bool:
 
 
 class ReplicaWatch:
-    """The Deployment's replica count, sampled every 100 ms from a thread: its minimum."""
+    """The Deployment's replica count, sampled every 100 ms from a thread: its range."""
 
     def __init__(self, kube: Kube) -> None:
         self.lowest: int | None = None
+        self.highest: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(kube,), daemon=True)
         self._thread.start()
@@ -351,6 +353,7 @@ class ReplicaWatch:
         while not self._stop.wait(0.1):
             replicas = _replicas(kube)
             self.lowest = replicas if self.lowest is None else min(self.lowest, replicas)
+            self.highest = replicas if self.highest is None else max(self.highest, replicas)
 
     def stop(self) -> int | None:
         self._stop.set()
@@ -407,3 +410,77 @@ def test_a_restart_under_load_keeps_the_replicas_and_what_was_learned(
         assert key in restored, (learned, restored)
         if key == "coldStartSeconds":
             assert restored[key] == pytest.approx(value)
+
+
+PODS = Kind("", "v1", "pods")
+
+
+def _unschedulable_pod(kube: Kube, name: str) -> None:
+    labels = {"app.kubernetes.io/managed-by": "gpufleet", "gpufleet.io/modeldeployment": NAME}
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}}
+    assert kube.create(PODS, NS, body).ok
+    scheduled = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+    }
+    status = {"phase": "Pending", "conditions": [scheduled]}
+    assert kube.merge_patch(PODS, NS, name, {"status": status}, sub="status").ok
+
+
+def test_pods_the_cluster_cannot_place_stop_the_scale_up(real_parts: dict[str, Any]) -> None:
+    apiserver: EmulatedApiServer = real_parts["apiserver"]
+    prometheus = real_parts["prometheus"]
+    kube = Kube(apiserver.url)
+    env = {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
+        "GPUFLEET_TICK_SECONDS": "1",
+        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
+        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
+        "GPUFLEET_STALE_AFTER_SECONDS": "5",
+        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
+    }
+    spec = _spec()
+    spec["scaling"]["provisioningTimeoutSeconds"] = 3
+    load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
+    try:
+        with running_operator(str(apiserver.kubeconfig_path), **env):
+            assert kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, spec, NS)).ok
+            wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
+            kube.merge_patch(
+                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+            )
+            wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+            # The pods asked for find no GPU node, and no node autoscaler adds one.
+            asked = _replicas(kube)
+            for index in range(1, asked):
+                _unschedulable_pod(kube, f"{NAME}-pending-{index}")
+            wait_for(
+                lambda: (_status(kube).get("decision") or {}).get("limitedBy") == "cluster",
+                timeout=60,
+                what="the cluster named as the limit",
+            )
+            held = _replicas(kube)
+            watch = ReplicaWatch(kube)
+            limited_at = datetime.now(UTC)
+            wait_for(
+                lambda: _decided_after(kube, limited_at + timedelta(seconds=5)),
+                timeout=60,
+                what="decisions while limited",
+            )
+            highest = watch.highest
+            watch.stop()
+            md = kube.get(MODELDEPLOYMENTS, NS, NAME)
+    finally:
+        load.stop()
+    # Under the same overload, no pod the cluster cannot place is added.
+    assert highest == held, (highest, held)
+    limited = condition(md, "ScalingLimited") or {}
+    assert (limited.get("status"), limited.get("reason")) == ("True", "Cluster")
+    schedulable = condition(md, "Schedulable") or {}
+    assert (schedulable.get("status"), schedulable.get("reason")) == (
+        "False",
+        "ProvisioningTimedOut",
+    )
