@@ -88,3 +88,18 @@ async def test_a_copy_of_a_deleted_object_writes_nothing_and_raises_nothing(
     apiserver.delete(MD_KIND, NAME, NS)  # ...after the object went away
     write = await update_status(api, NS, NAME, _set(queueDepth=3.0), known=copy)
     assert not write.written
+
+
+async def test_a_write_that_changes_nothing_under_merge_patch_rules_is_not_sent(
+    apiserver: EmulatedApiServer, api: KubernetesApi
+) -> None:
+    apiserver.patch_status(MD_KIND, NAME, {"decision": {"rule": "load"}}, NS)
+    before = apiserver.get(MD_KIND, NAME, NS)["metadata"]["resourceVersion"]
+    # None removes a key in a merge patch: an absent key set to None is no change.
+    same = _set(decision={"rule": "load", "limitedBy": None})
+    assert not (await update_status(api, NS, NAME, same)).written
+    assert apiserver.get(MD_KIND, NAME, NS)["metadata"]["resourceVersion"] == before
+    # A nested key that does change is written, and None removes what was there.
+    changed = _set(decision={"rule": None, "limitedBy": "cluster"})
+    assert (await update_status(api, NS, NAME, changed)).written
+    assert apiserver.get(MD_KIND, NAME, NS)["status"]["decision"] == {"limitedBy": "cluster"}
