@@ -30,6 +30,11 @@ class OperatorContext:
     last_reason_codes: dict[str, str] = field(default_factory=dict)
     """Per ModelDeployment uid: the last decision's state (a reason code, or "holding"
     for the routine holds), to log when it changes."""
+    pod_problems: dict[tuple[str, str], tuple[str | None, str | None, bool]] = field(
+        default_factory=dict
+    )
+    """Per pod (namespace, name): what status says about it (unschedulable, crash loop,
+    terminating) as last reported; other pod events write nothing."""
     deleted: dict[str, asyncio.Event] = field(default_factory=dict)
     """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
 

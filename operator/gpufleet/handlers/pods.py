@@ -80,8 +80,27 @@ async def report_observed(
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
 async def pod_event(
-    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+    event: kopf.RawEvent,
+    namespace: str | None,
+    name: str,
+    labels: kopf.Labels,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
     owner = labels.get(OWNER_LABEL)
-    if owner:
-        await report_observed(memo, kwargs, namespace or "", str(owner))
+    if not owner:
+        return
+    ctx = context_of(memo)
+    key = (namespace or "", name)
+    # Most pod events (a probe, an IP, a container started) change nothing status says:
+    # only placement and crash loops do (readiness comes with the Deployment's events).
+    if event.get("type") == "DELETED":
+        ctx.pod_problems.pop(key, None)
+    else:
+        facts = pod_facts(dict(body))
+        problems = (facts.unschedulable, facts.crash_looping, facts.terminating)
+        if ctx.pod_problems.get(key) == problems:
+            return
+        ctx.pod_problems[key] = problems
+    await report_observed(memo, kwargs, namespace or "", str(owner))
