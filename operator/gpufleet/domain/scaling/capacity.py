@@ -15,8 +15,9 @@ settled (the latency window describes it):
   what it was given, no more (a ceiling);
 - the target met with slack: a replica carries at least what it was given (a floor).
 
-A ceiling lowers the model's figure, a floor raises it; the newer of two contradicting
-measurements wins (requests changed). Both age out after ``capacity_memory_s``.
+A ceiling lowers the model's figure, a floor raises it; a floor above the ceiling moves
+the ceiling up to it (requests got cheaper: what was served is what is known). Both age
+out after ``capacity_memory_s``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ def learn(
         if not fresh or floor is None or served_per_replica >= floor[1]:
             ceiling = history.capacity_per_replica
             if ceiling is not None and served_per_replica > ceiling:
-                history = replace(history, capacity_per_replica=None, capacity_measured_at=None)
+                # Served more within the target than the ceiling allowed: requests got
+                # cheaper. What was served is the capacity now, no more, no less.
+                history = replace(
+                    history, capacity_per_replica=served_per_replica, capacity_measured_at=now
+                )
             return replace(history, capacity_floor=(now, served_per_replica))
     return history
 

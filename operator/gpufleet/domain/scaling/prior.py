@@ -72,7 +72,7 @@ def observe(
     if server_max is not None and batch > server_max / FULL_BATCH_SHARE:
         server_max = None  # a larger batch ran: the one believed largest was not
     queue, ready = obs.queue_depth, max(ready_replicas, 1)
-    waiting = queue is not None and queue / ready >= batch > 1.0
+    waiting = queue is not None and queue / ready >= batch
     stalled = seen_at is not None and now - seen_at >= tuning.rate_window_s
     if waiting and stalled and batch >= FULL_BATCH_SHARE * seen:
         # A full batch waits behind each execution, yet batches have not grown for a
