@@ -77,6 +77,10 @@ def test_create_makes_owned_children_and_reports_status(kube: Kube, operator: No
     ready = condition(status, "Ready")
     assert ready is not None
     assert (ready["status"], ready["reason"]) == ("Unknown", "PodsStarting")
+    # kstatus (Flux, kpt) reads Reconciling/Stalled on custom resources: in progress.
+    reconciling, stalled = condition(status, "Reconciling"), condition(status, "Stalled")
+    assert (reconciling or {}).get("status") == "True"
+    assert (stalled or {}).get("status") == "False"
     for key in ("type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"):
         assert key in ready
     # The pods come up (a kubelet would write this): Ready turns True.

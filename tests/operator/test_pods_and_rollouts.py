@@ -170,6 +170,9 @@ def test_a_rollout_past_its_progress_deadline_is_not_ready(kube: Kube, operator:
     kube.merge_patch(DEPLOYMENTS, NS, "vit", {"status": stuck}, sub="status")
     ready = _wait_condition(kube, "vit", "Ready", "False", "RolloutFailed")
     assert 'ReplicaSet "vit-7d9f" has timed out progressing.' in ready["message"]
+    # kstatus (Flux, kpt) reads Stalled/Reconciling, not Ready, on custom resources.
+    assert _condition(kube, "vit", "Stalled")["status"] == "True"
+    assert _condition(kube, "vit", "Reconciling")["status"] == "False"
     wait_for(lambda: "RolloutFailed" in _event_reasons(kube), what="a RolloutFailed Event")
     # A fixed spec rolls out: the controller reports progress again.
     progressing = {
@@ -179,6 +182,7 @@ def test_a_rollout_past_its_progress_deadline_is_not_ready(kube: Kube, operator:
     }
     kube.merge_patch(DEPLOYMENTS, NS, "vit", {"status": progressing}, sub="status")
     _wait_condition(kube, "vit", "Ready", "True", "Serving")
+    assert _condition(kube, "vit", "Stalled")["status"] == "False"
 
 
 def test_deleting_while_the_operator_is_down_completes(kube: Kube, kubeconfig: str) -> None:

@@ -21,6 +21,10 @@ class ConditionType(StrEnum):
     METRICS_AVAILABLE = "MetricsAvailable"
     SCHEDULABLE = "Schedulable"
     SCALING_LIMITED = "ScalingLimited"
+    # kstatus (Flux, kpt, cli-utils) reads these two "abnormal-true" conditions of a
+    # custom resource; they mirror Ready (see domain.readiness.kstatus_conditions).
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class ConditionStatus(StrEnum):

@@ -182,3 +182,28 @@ def schedulable_condition(pods: PodSummary) -> Condition:
     return Condition(
         ConditionType.SCHEDULABLE, ConditionStatus.TRUE, "PodsScheduled", "every pod is placed"
     )
+
+
+def kstatus_conditions(ready: Condition) -> tuple[Condition, Condition]:
+    """``Reconciling`` and ``Stalled`` as kstatus reads them, from ``Ready``.
+
+    kstatus ignores ``Ready`` on custom resources: ``Reconciling=True`` is in progress
+    (Ready Unknown), ``Stalled=True`` is failed (Ready False: needs a person).
+    """
+    progressing = ready.status is ConditionStatus.UNKNOWN
+    failed = ready.status is ConditionStatus.FALSE
+    done = f"Ready is {ready.status.value} ({ready.reason})"
+    return (
+        Condition(
+            ConditionType.RECONCILING,
+            ConditionStatus.TRUE if progressing else ConditionStatus.FALSE,
+            ready.reason if progressing else "Settled",
+            ready.message if progressing else done,
+        ),
+        Condition(
+            ConditionType.STALLED,
+            ConditionStatus.TRUE if failed else ConditionStatus.FALSE,
+            ready.reason if failed else "NotStalled",
+            ready.message if failed else done,
+        ),
+    )

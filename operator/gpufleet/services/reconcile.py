@@ -29,6 +29,7 @@ from gpufleet.domain.pricing import check_budget, gpu_hourly_price, replica_hour
 from gpufleet.domain.readiness import (
     Activation,
     DeploymentFacts,
+    kstatus_conditions,
     ready_condition,
     schedulable_condition,
 )
@@ -63,12 +64,15 @@ def validate(
 def not_reconciled(reason: str, message: str, generation: int | None, now: float) -> StatusComputer:
     """``Ready=False`` and ``Reconciled=False`` with why (``InvalidSpec``, ``ChildConflict``...)."""
 
+    ready = Condition(ConditionType.READY, ConditionStatus.FALSE, reason, message)
+
     def compute(current: Mapping[str, Any]) -> StatusChange:
         return with_conditions(
             current,
             {"observedGeneration": generation},
             [
-                Condition(ConditionType.READY, ConditionStatus.FALSE, reason, message),
+                ready,
+                *kstatus_conditions(ready),
                 Condition(ConditionType.RECONCILED, ConditionStatus.FALSE, reason, message),
             ],
             generation,
@@ -138,14 +142,10 @@ def observed_status(
         reason = _ready_reason(current)
         blocked = reason in BLOCKING_REASONS
         if not blocked and not (ready_only_if_unset and reason is not None):
-            conditions.append(
-                ready_condition(
-                    facts,
-                    observed.pods,
-                    spec.scaling.cold_start_seconds,
-                    activation_of(spec, current),
-                )
+            ready = ready_condition(
+                facts, observed.pods, spec.scaling.cold_start_seconds, activation_of(spec, current)
             )
+            conditions += [ready, *kstatus_conditions(ready)]
         return with_conditions(current, fields, conditions, generation, now)
 
     return compute

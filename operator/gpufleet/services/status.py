@@ -16,12 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpufleet import GROUP, PLURAL, VERSION
-from gpufleet.domain.conditions import Condition, ConditionStatus, merge_conditions
+from gpufleet.domain.conditions import (
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    merge_conditions,
+)
 from gpufleet.k8s.client import KubernetesApi, Resource
 from gpufleet.k8s.errors import ConflictError, NotFoundError
 
 MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
 MAX_ATTEMPTS = 8
+MIRRORS_OF_READY = frozenset({ConditionType.RECONCILING.value, ConditionType.STALLED.value})
+"""Conditions that restate Ready for kstatus: Ready's own Event says it once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,10 @@ def with_conditions(
             f"{new['type']} is {new['status']}: {new['message']}",
         )
         for old, new in changes
-        if old is None or (old.get("status"), old.get("reason")) != (new["status"], new["reason"])
+        if new["type"] not in MIRRORS_OF_READY
+        and (
+            old is None or (old.get("status"), old.get("reason")) != (new["status"], new["reason"])
+        )
     )
     return StatusChange({**fields, "conditions": merged}, events)
 
