@@ -111,6 +111,12 @@ class ModelDeploymentStatus(WireModel):
         float | None, Field(default=None, description="Requests per second.")
     ] = None
     p95_latency_ms: Annotated[float | None, Field(default=None, description="Measured p95.")] = None
+    ttft_p95_ms: Annotated[
+        float | None, Field(default=None, description="Measured p95 time to first token (LLM).")
+    ] = None
+    itl_p95_ms: Annotated[
+        float | None, Field(default=None, description="Measured p95 inter-token latency (LLM).")
+    ] = None
     predicted_p95_latency_ms: Annotated[
         float | None, Field(default=None, description="p95 predicted at desiredReplicas.")
     ] = None

@@ -159,6 +159,9 @@ class TickOutcome:
             )
             patch = dict(report.status_patch)
             patch["decision"] = _decision_status(self.decision, now)
+            # LLM latencies as measured (None: not exported by this engine, or unknown).
+            patch["ttftP95Ms"] = self.observations.ttft_p95_ms
+            patch["itlP95Ms"] = self.observations.itl_p95_ms
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
                 patch["activation"] = {

@@ -1,0 +1,29 @@
+"""What one scaling tick writes to status, from the real policy's decision."""
+
+from __future__ import annotations
+
+from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.types import FleetState, Observations, ScalerHistory
+from gpufleet.domain.spec import parse_spec
+from gpufleet.services.autoscale import TickOutcome
+from tests.operator.specs import minimal_spec
+
+
+def test_llm_latencies_are_reported_as_measured() -> None:
+    spec = parse_spec(minimal_spec(slo={"ttftP95Ms": 500, "itlP95Ms": 50}))
+    fleet = FleetState(replicas=2, ready_replicas=2, gpus_per_replica=1, gpu_hourly_price=1.0)
+    obs = Observations(
+        at=1000.0,
+        request_rate=3.0,
+        queue_depth=0.0,
+        ttft_p95_ms=321.0,
+        itl_p95_ms=27.5,
+        pods_reporting=2,
+    )
+    decision = decide(spec, fleet, obs, ScalerHistory(), 1000.0)
+    change = TickOutcome(spec, decision, obs, 2, False).status(1, 1000.0, 0.0)({})
+    assert change is not None
+    assert (change.fields["ttftP95Ms"], change.fields["itlP95Ms"]) == (321.0, 27.5)
+    # Why this many replicas, answered from status.
+    assert change.fields["decision"]["rule"]
+    assert change.fields["decision"]["decidedAt"] == "1970-01-01T00:16:40Z"
