@@ -122,3 +122,21 @@ def test_a_pod_not_yet_scraped_makes_the_reader_report_unknown() -> None:
     settled = [obs for obs, _ in after if obs.at >= 112 + 3 * 5]
     assert settled
     assert all(obs.unknown == {} and obs.pods_reporting == 4 for obs in settled)
+
+
+def test_a_pod_scraped_for_less_than_a_rate_window_gives_lower_bounds_not_unknown() -> None:
+    # As the operator's reader: a new pod's rates are missing or understated until its
+    # series spans the rate window, so the fleet's load sums are known lower bounds.
+    trace = synthetic_trace("synthetic:constant?rate=30&duration=260", seed=5)
+    probe = ScaleUpProbe(replicas=3)
+    simulate(trace, BATCHING, SimSettings(seed=5, cold_start=ColdStart(seconds=12)), probe)
+    window = OperatorSettings().rate_window_seconds
+    warming = [obs for obs, _ in probe.seen if 112 + 5 < obs.at < 112 + window]
+    assert warming
+    for obs in warming:
+        assert obs.request_rate is not None
+        assert obs.pods_reporting == 4
+        assert "request_rate" in obs.lower_bounds
+    settled = [obs for obs, _ in probe.seen if obs.at >= 112 + window + 10]
+    assert settled
+    assert all(obs.lower_bounds == {} for obs in settled)

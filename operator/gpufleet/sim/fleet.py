@@ -73,10 +73,6 @@ class Fleet:
     def ready_replicas(self) -> int:
         return len(self.routable)
 
-    def serving_pods(self) -> list[Pod]:
-        """Pods whose server is up (ready or draining): the ones Prometheus scrapes."""
-        return [p for p in self.pods if p.state is PodState.READY or p.state is PodState.DRAINING]
-
     def pending_requests(self) -> int:
         return sum(p.outstanding for p in self.pods if p.state is not PodState.EXITED)
 

@@ -93,6 +93,11 @@ class MetricsPipeline:
             return None
         return self.scrapes[-1]
 
+    def scrapes_within(self, pod: int, now: float, window: float) -> int:
+        """``count_over_time(...[window])``: the pod's samples in the window."""
+        times, _ = self._series.get(pod, ([], []))
+        return bisect.bisect_right(times, now) - bisect.bisect_left(times, now - window)
+
     def rates(self, pod: int, now: float, window: float) -> PodRates | None:
         """``rate(counter[window])`` of one pod; None with fewer than 2 samples."""
         times, samples = self._series.get(pod, ([], []))

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from gpufleet.metrics.queries import ENGINE_CODES, Engine, Signal
+from gpufleet.metrics.reader import DISCOVERY_DELAY_S, WARM_UP_SCRAPES
 from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.fleet import Fleet
@@ -60,8 +61,11 @@ def fleet_sample(
         pod_rates = metrics.rates(pod, now, operator.rate_window_seconds)
         if pod_rates is not None:
             rates[str(pod)] = pod_rates
+    window_s = operator.rate_window_seconds
+    scrapes: PerPod = {str(p): float(metrics.scrapes_within(p, now, window_s)) for p in pods}
     signals: dict[Signal, SignalResult] = {
         Signal.FRESHNESS: _result(freshness),
+        Signal.SCRAPES: _result(scrapes),
         Signal.PENDING: _result(pending),
     }
     if isinstance(fleet.profile, LlmProfile):
@@ -78,7 +82,16 @@ def fleet_sample(
         rate_signals = _RATE_SIGNALS
     for signal, (field, scale) in rate_signals.items():
         signals[signal] = _result({p: getattr(r, field) * scale for p, r in rates.items()})
-    return FleetSample(at=now, stale_after_seconds=operator.stale_after_seconds, signals=signals)
+    interval = operator.scrape_interval_seconds
+    return FleetSample(
+        at=now,
+        stale_after_seconds=operator.stale_after_seconds,
+        signals=signals,
+        # As the operator's reader: a new pod may go unscraped for the discovery delay
+        # and a few intervals; a series spans the rate window after window / interval.
+        warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
+        window_scrapes=math.floor(window_s / interval),
+    )
 
 
 def _llm_p95s(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:

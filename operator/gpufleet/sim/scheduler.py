@@ -28,10 +28,6 @@ class Scheduler:
         if start <= until:
             self.at(start, tick)
 
-    @property
-    def next_time(self) -> float:
-        return self.heap[0][0] if self.heap else float("inf")
-
     def run_next(self) -> None:
         when, _, callback = heapq.heappop(self.heap)
         callback(when)
