@@ -309,7 +309,7 @@ def test_api_server_and_validate_agree_on_image_references(
     assert caught.value.field == "runtime.image"
 
 
-def test_kubectl_get_shows_llm_targets(kube: Kube) -> None:
+def test_kubectl_get_shows_llm_latencies_and_targets(kube: Kube) -> None:
     body = {
         "apiVersion": "gpufleet.io/v1alpha1",
         "kind": "ModelDeployment",
@@ -317,6 +317,9 @@ def test_kubectl_get_shows_llm_targets(kube: Kube) -> None:
         "spec": minimal_spec(slo={"ttftP95Ms": 800, "itlP95Ms": 50}),
     }
     assert kube.create(MODELDEPLOYMENTS, "default", body).status_code == 201
+    status = {"status": {"ttftP95Ms": 412.5, "itlP95Ms": 38.0, "readyReplicas": 2}}
+    patched = kube.merge_patch(MODELDEPLOYMENTS, "default", "chat", status, sub="status")
+    assert patched.status_code == 200, patched.text
     response = kube.session.get(
         kube.url + MODELDEPLOYMENTS.path("default"),
         headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
@@ -327,4 +330,5 @@ def test_kubectl_get_shows_llm_targets(kube: Kube) -> None:
     (row,) = table["rows"]
     cells = dict(zip(names, row["cells"], strict=True))
     assert (cells["TTFT-Target"], cells["ITL-Target"]) == (800, 50)
+    assert (cells["TTFT-ms"], cells["ITL-ms"], cells["Ready"]) == (412.5, 38, 2)
     assert cells["Runtime"] == "triton"

@@ -122,18 +122,6 @@ def _printer_columns() -> list[dict[str, Any]]:
             "priority": 1,
             "jsonPath": ".spec.slo.itlP95Ms",
         },
-        {
-            "name": "Pred-TTFT",
-            "type": "number",
-            "priority": 1,
-            "jsonPath": ".status.predictedTtftP95Ms",
-        },
-        {
-            "name": "Pred-ITL",
-            "type": "number",
-            "priority": 1,
-            "jsonPath": ".status.predictedItlP95Ms",
-        },
         {"name": "USD/h", "type": "number", "jsonPath": ".status.hourlyCost"},
         {
             "name": "Status",
