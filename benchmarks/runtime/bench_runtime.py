@@ -347,7 +347,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup-s", type=float, default=0.3)
     parser.add_argument("--measure-s", type=float, default=2.0)
-    parser.add_argument("--llm-measure-s", type=float, default=4.0)
+    parser.add_argument("--llm-measure-s", type=float, default=8.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 

@@ -5,8 +5,10 @@ continuous batch), from the server's own vllm:* counters."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,12 @@ class LlmResult:
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else float("nan")
+
+
+def _median_known(values: Iterable[float]) -> float:
+    """Median over the rounds that measured the value (NaN: none did)."""
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else math.nan
 
 
 def _cpu_s(pid: int) -> float:
@@ -102,13 +110,17 @@ def measure_llm(
         LlmResult(
             concurrency,
             statistics.median(r.tokens_per_s for r in results),
-            statistics.median(r.ttft_p95_ms for r in results),
-            statistics.median(r.itl_p95_ms for r in results),
+            _median_known(r.ttft_p95_ms for r in results),
+            _median_known(r.itl_p95_ms for r in results),
             statistics.median(r.tokens_per_iteration for r in results),
             statistics.median(r.server_cpu_ms_per_token for r in results),
         )
         for concurrency, results in per_round.items()
     ]
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
 
 
 def llm_report(
@@ -129,7 +141,8 @@ def llm_report(
         f"transformer: 6 layers, hidden 384, byte tokens; torch threads {torch_threads}). Load: "
         "closed-loop asyncio aiohttp clients, each streaming one `/v1/completions` request "
         f"({len(PROMPT)}-token prompt, max_tokens {MAX_TOKENS}) after another and timing "
-        "every token as it arrives; tokens/s counts tokens received in the window. Each "
+        "every token as it arrives; tokens/s counts tokens received in the window, TTFT the "
+        "streams sent in it, ITL the gaps before tokens received in it. Each "
         f"point is the median over {rounds} rounds of {measure_s:g} s (after a warm-up "
         "each); the concurrencies alternate within each round. `tokens/iteration` is the "
         "server's own count (vllm:generation_tokens_total "
@@ -147,8 +160,8 @@ def llm_report(
     for r in results:
         speedup = f"{r.tokens_per_s / single.tokens_per_s:.2f}x" if single else "-"
         lines.append(
-            f"| {r.concurrency} | {r.tokens_per_s:.0f} | {speedup} | {r.ttft_p95_ms:.1f} | "
-            f"{r.itl_p95_ms:.1f} | {r.tokens_per_iteration:.1f} | "
+            f"| {r.concurrency} | {r.tokens_per_s:.0f} | {speedup} | {_ms(r.ttft_p95_ms)} | "
+            f"{_ms(r.itl_p95_ms)} | {r.tokens_per_iteration:.1f} | "
             f"{r.server_cpu_ms_per_token:.2f} |"
         )
     eight = next((r for r in results if r.concurrency == 8), None)
@@ -173,6 +186,10 @@ LLM_CAVEATS = (
     "* TTFT and ITL are measured by the client, so they include HTTP and event-loop time; a "
     "decode iteration's cost grows with the batch (one forward pass for every running "
     "sequence), which is why ITL rises with concurrency while tokens/s rises faster.",
+    "* On this shared machine the 8-stream ratio moves between runs with the other load, at "
+    "load averages of 6 and more by more than the target's margin (so the target can be "
+    "missed by one run); `server CPU ms/token` moves far less. Compare several runs before "
+    "concluding from one.",
     "* No GPU was measured here; on CUDA the per-iteration cost is dominated by kernel "
     "launches and grows even less with the batch.",
 )

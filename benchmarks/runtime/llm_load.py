@@ -20,17 +20,16 @@ class StreamTimings:
     itl_s: list[float] = field(default_factory=list)
 
     def add(self, token_times: list[float], sent_at: float, window: tuple[float, float]) -> None:
-        """Counts what arrived inside the window: tokens, the TTFT of a first token, the gap
-        before every later one."""
-        previous = None
-        for arrived in token_times:
+        """Counts the tokens that arrived inside the window and the gaps before them, and the
+        TTFT of a stream sent inside it (wherever its first token falls: at high concurrency
+        a first token may come after the window closes)."""
+        if token_times and window[0] <= sent_at < window[1]:
+            self.ttft_s.append(token_times[0] - sent_at)
+        for index, arrived in enumerate(token_times):
             if window[0] <= arrived < window[1]:
                 self.tokens += 1
-                if previous is None:
-                    self.ttft_s.append(arrived - sent_at)
-                else:
-                    self.itl_s.append(arrived - previous)
-            previous = arrived
+                if index > 0:
+                    self.itl_s.append(arrived - token_times[index - 1])
 
 
 async def closed_loop(
