@@ -190,6 +190,7 @@ LLM_CAVEATS = (
     "load averages of 6 and more by more than the target's margin (so the target can be "
     "missed by one run); `server CPU ms/token` moves far less. Compare several runs before "
     "concluding from one.",
-    "* No GPU was measured here; on CUDA the per-iteration cost is dominated by kernel "
-    "launches and grows even less with the batch.",
+    "* No GPU was measured here (none was available). A decode step of a model this small is "
+    "expected to be bound by kernel launches on a GPU, which would make batching pay more; "
+    "that is an expectation, not a measurement.",
 )
