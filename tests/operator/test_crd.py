@@ -15,7 +15,9 @@ import yaml
 from gpufleet.domain.crd import build_crd, render_crd_yaml
 from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
 from gpufleet.domain.manifests.identity import Owner
-from gpufleet.domain.spec import CEL_RULES, SpecError, check_name, parse_spec
+from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
+from gpufleet.domain.spec import CEL_RULES, SpecError, parse_spec
+from gpufleet.services.reconcile import validate
 from tests.operator.specs import GOLDEN_SPECS, minimal_spec
 from tests.support.kube import MODELDEPLOYMENTS, Kube
 
@@ -255,21 +257,22 @@ NAMES = [
 
 @pytest.mark.parametrize(("name", "valid"), NAMES)
 def test_api_server_and_validate_agree_on_names(kube: Kube, name: str, valid: bool) -> None:
+    spec = minimal_spec()
     body = {
         "apiVersion": "gpufleet.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name},
-        "spec": minimal_spec(),
+        "spec": spec,
     }
     response = kube.create(MODELDEPLOYMENTS, "default", body)
     if valid:
         assert response.status_code == 201, response.text
-        check_name(name)
+        validate(spec, DEFAULT_GPU_PRICES, name=name)  # what `gpufleet validate` runs
         return
     assert response.status_code == 422, response.text
     assert {c["field"] for c in response.json()["details"]["causes"]} == {"metadata.name"}
     with pytest.raises(SpecError) as caught:
-        check_name(name)
+        validate(spec, DEFAULT_GPU_PRICES, name=name)
     assert caught.value.field == "metadata.name"
 
 
