@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
-from gpufleet.domain.spec import check_name
 from gpufleet.services.reconcile import validate
 from tests.support.kube import MODELDEPLOYMENTS, Kube
 
@@ -22,8 +21,7 @@ def test_example_is_valid(path: Path) -> None:
     ]
     assert docs, f"{path.name} holds no ModelDeployment"
     for doc in docs:
-        check_name(doc["metadata"]["name"])
-        spec, price = validate(doc["spec"], DEFAULT_GPU_PRICES)
+        spec, price = validate(doc["spec"], DEFAULT_GPU_PRICES, name=doc["metadata"]["name"])
         assert (
             spec.scaling.min_replicas * max(spec.resources.gpus, 1) * price
             <= spec.cost.max_hourly_cost
