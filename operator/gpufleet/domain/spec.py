@@ -345,15 +345,32 @@ class ResourcesSpec(WireModel):
             min_length=1,
             max_length=63,
             pattern=_DNS_LABEL,
-            description="GPU model, e.g. nvidia-l4; selects the node and the price in the catalog.",
+            description=(
+                "GPU model, e.g. nvidia-l4: its price in the operator's catalog, and the nodes "
+                "pods may run on (through the operator's GPU node label: GPU Feature "
+                "Discovery's nvidia.com/gpu.product by default, nvidia-l4 -> NVIDIA-L4)."
+            ),
         ),
     ] = "nvidia-l4"
     cpu: Annotated[str, Field(pattern=_QUANTITY, description="CPU request per replica.")] = "2"
     memory: Annotated[str, Field(pattern=_QUANTITY, description="Memory request and limit.")] = (
         "8Gi"
     )
-    node_selector: Annotated[dict[str, str], Field(default_factory=dict)]
-    tolerations: Annotated[list[Toleration], Field(default_factory=list)]
+    node_selector: Annotated[
+        dict[str, str],
+        Field(
+            default_factory=dict,
+            description="Node labels the pods require; replaces the selection by gpuType.",
+        ),
+    ]
+    tolerations: Annotated[
+        list[Toleration],
+        Field(
+            default_factory=list,
+            max_length=32,
+            description="Extra tolerations (the nvidia.com/gpu taint is always tolerated).",
+        ),
+    ]
 
 
 class SLOSpec(WireModel):
