@@ -56,11 +56,14 @@ def modeldeployment_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **_: 
         ctx.deleted.setdefault(uid, asyncio.Event()).set()
 
 
-async def _sleep(stopped: kopf.DaemonStopped, deleted: asyncio.Event, seconds: float) -> None:
-    """Until the next tick, the operator stopping, or the ModelDeployment deleted."""
+async def _sleep(
+    stopped: kopf.DaemonStopped, events: tuple[asyncio.Event, ...], seconds: float
+) -> None:
+    """Until the next tick, kopf stopping the daemon, or one of ``events``."""
     # The time limit is asyncio's: kopf's own (stopped.wait(seconds)) ends in a
     # TimeoutError of a task of its own, which escapes when the loop is cancelled.
-    waits = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(deleted.wait())}
+    waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stopped.wait())}
+    waits |= {asyncio.ensure_future(event.wait()) for event in events}
     try:
         await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:  # also when cancelled: no waiter may outlive the loop
@@ -88,7 +91,7 @@ async def autoscale(
     loop = asyncio.get_running_loop()
     started = loop.time()
     ticks = 0
-    while not stopped:
+    while not stopped and not ctx.stopping.is_set():
         if deleted.is_set():
             ctx.forget(uid, *key)
             return
@@ -102,7 +105,7 @@ async def autoscale(
         ticks += 1
         # Sharp ticks: a slow tick does not push the next ones later.
         next_tick = started + ticks * ctx.settings.tick_seconds
-        await _sleep(stopped, deleted, max(0.0, next_tick - loop.time()))
+        await _sleep(stopped, (deleted, ctx.stopping), max(0.0, next_tick - loop.time()))
 
 
 _without_finalizer(autoscale)

@@ -36,6 +36,9 @@ class OperatorContext:
     """Per pod (namespace, name): what status says about it (unschedulable, crash loop,
     terminating) as last reported; other pod events write nothing."""
     deleted: dict[str, asyncio.Event] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the operator shuts down: a scaling loop kopf spawns during shutdown (an
+    event still in flight) ends at once instead of waiting to be cancelled."""
     """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
 
     def forget(self, uid: str, namespace: str, name: str) -> None:

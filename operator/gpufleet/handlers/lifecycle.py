@@ -91,4 +91,5 @@ class _CountingQueryErrors:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     ctx = memo.get("gpufleet")
     if isinstance(ctx, OperatorContext):
+        ctx.stopping.set()
         await ctx.api.close()
