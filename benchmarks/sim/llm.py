@@ -19,6 +19,7 @@ import argparse
 import json
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -144,7 +145,8 @@ def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed:
         "# LLM fleets: TTFT and ITL targets on the token-level replica model",
         "",
         f"Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        f"({platform.machine()}, CPython {platform.python_version()}) in {elapsed:.0f} s.",
+        f"({platform.machine()}, CPython {platform.python_version()}) in {elapsed:.0f} s, "
+        f"at {source_state()}.",
         "",
         f"Targets: TTFT <= {TTFT_MS:g} ms and a request's mean inter-token latency <= "
         f"{ITL_MS:g} ms; a request counts when it meets both. Replica: the shipped LLM "
@@ -190,6 +192,23 @@ def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed:
         f"(issue 13's target: <= {ORACLE_FACTOR:g}x).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def source_state() -> str:
+    """The commit the numbers come from, and whether the policy or simulator differed."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    paths = (
+        "operator/gpufleet/domain/scaling",
+        "operator/gpufleet/sim",
+        "operator/gpufleet/metrics",
+    )
+    dirty = git("status", "--porcelain", "--", *paths)
+    return f"commit {head}" + (" with uncommitted policy/simulator changes" if dirty else "")
 
 
 def main() -> int:

@@ -26,6 +26,7 @@ import json
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -323,8 +324,8 @@ def markdown(
         "# The policy across six traffic families",
         "",
         f"Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        f"({platform.machine()}, CPython {platform.python_version()}) in {elapsed_s:.0f} s. "
-        "Each number below is from the run that wrote this file.",
+        f"({platform.machine()}, CPython {platform.python_version()}) in {elapsed_s:.0f} s, "
+        f"at {source_state()}. Each number below is from the run that wrote this file.",
         "",
         f"{len(scenarios)} scenarios: "
         + ", ".join(f"{f} {n} ({n / len(scenarios):.0%})" for f, n in families.items())
@@ -449,6 +450,23 @@ def reusable_runs(path: Path, scenarios: list[Scenario]) -> list[Run]:
             raise SystemExit(f"{path} does not hold scenario {s.label!r} as defined now")
     wanted = {s.label for s in scenarios}
     return [Run(**r) for r in data["runs"] if r["policy"] != "gpufleet" and r["scenario"] in wanted]
+
+
+def source_state() -> str:
+    """The commit the numbers come from, and whether the policy or simulator differed."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    paths = (
+        "operator/gpufleet/domain/scaling",
+        "operator/gpufleet/sim",
+        "operator/gpufleet/metrics",
+    )
+    dirty = git("status", "--porcelain", "--", *paths)
+    return f"commit {head}" + (" with uncommitted policy/simulator changes" if dirty else "")
 
 
 def main() -> int:
