@@ -19,14 +19,14 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -79,14 +79,9 @@ def _run(*command: str, stdin: str | None = None, timeout: float = 300) -> str:
     return result.stdout
 
 
-def _wait_for(what: str, check: Callable[[], bool], timeout: float = 300) -> None:
-    """Poll ``check`` until it holds; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(2)  # polling a real cluster: there is no event to wait on here
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+E2E_POLL_S = 2.0
+"""Polling a real cluster: there is no event to wait on from here."""
+E2E_TIMEOUT_S = 300.0
 
 
 class Cluster:
@@ -181,7 +176,9 @@ def test_rejected_spec_is_reported_on_ready(installed: Cluster) -> None:
         ready = _condition(installed.get("modeldeployment", "unpriced", MODELS_NS), "Ready")
         return ready is not None and (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
 
-    _wait_for("Ready=False reason=InvalidSpec", rejected)
+    wait_for(
+        rejected, timeout=E2E_TIMEOUT_S, interval=E2E_POLL_S, what="Ready=False reason=InvalidSpec"
+    )
     ready = _condition(installed.get("modeldeployment", "unpriced", MODELS_NS), "Ready")
     assert ready is not None
     assert "resources.gpuType" in ready["message"]
@@ -194,7 +191,12 @@ def test_valid_spec_is_reconciled_and_scaled_to_its_bounds(installed: Cluster) -
         deployment = installed.get("deployment", "tiny", MODELS_NS)
         return None if deployment is None else int(deployment["spec"]["replicas"])
 
-    _wait_for("the model Deployment with 2 replicas", lambda: deployment_replicas() == 2)
+    wait_for(
+        lambda: deployment_replicas() == 2,
+        timeout=E2E_TIMEOUT_S,
+        interval=E2E_POLL_S,
+        what="the model Deployment with 2 replicas",
+    )
 
     def observed() -> bool:
         md = installed.get("modeldeployment", "tiny", MODELS_NS) or {}
@@ -205,10 +207,20 @@ def test_valid_spec_is_reconciled_and_scaled_to_its_bounds(installed: Cluster) -
             and reconciled["status"] == "True"
         )
 
-    _wait_for("Reconciled=True for the current generation", observed)
+    wait_for(
+        observed,
+        timeout=E2E_TIMEOUT_S,
+        interval=E2E_POLL_S,
+        what="Reconciled=True for the current generation",
+    )
 
     installed.kubectl(
         "-n", MODELS_NS, "patch", "modeldeployment", "tiny", "--type=merge",
         "-p", json.dumps({"spec": {"scaling": {"minReplicas": 3}}}),
     )  # fmt: skip
-    _wait_for("the Deployment scaled to the new minReplicas", lambda: deployment_replicas() == 3)
+    wait_for(
+        lambda: deployment_replicas() == 3,
+        timeout=E2E_TIMEOUT_S,
+        interval=E2E_POLL_S,
+        what="the Deployment scaled to the new minReplicas",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.emulator.conftest import WIDGETS, widget
-from tests.emulator.waiting import eventually
+from tests.support.waiting import wait_for_async
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
@@ -65,7 +65,7 @@ async def test_owner_deletion_collects_dependents(api: aiohttp.ClientSession) ->
             [await _status(api, f"{CONFIGMAPS}/{name}") == 404 for name in ("child-1", "child-2")]
         )
 
-    await eventually(children_gone)
+    await wait_for_async(children_gone)
     assert await _status(api, f"{CONFIGMAPS}/unrelated") == 200
 
 
@@ -90,7 +90,7 @@ async def test_dependent_with_a_remaining_owner_survives(api: aiohttp.ClientSess
     async def probe_gone() -> bool:
         return await _status(api, f"{CONFIGMAPS}/probe") == 404
 
-    await eventually(probe_gone)
+    await wait_for_async(probe_gone)
     async with api.get(f"{CONFIGMAPS}/shared") as response:
         assert response.status == 200  # "second" still owns it
         survivor = await response.json()
@@ -102,7 +102,7 @@ async def test_dependent_with_a_remaining_owner_survives(api: aiohttp.ClientSess
     async def shared_gone() -> bool:
         return await _status(api, f"{CONFIGMAPS}/shared") == 404
 
-    await eventually(shared_gone)
+    await wait_for_async(shared_gone)
 
 
 async def test_orphan_propagation_keeps_dependents(api: aiohttp.ClientSession) -> None:
@@ -144,7 +144,7 @@ async def test_deleting_a_namespace_deletes_its_objects(api: aiohttp.ClientSessi
     async def emptied() -> bool:
         return await _status(api, f"{url}/inside") == 404
 
-    await eventually(emptied)
+    await wait_for_async(emptied)
     assert await _status(api, "/api/v1/namespaces/doomed") == 404
 
 

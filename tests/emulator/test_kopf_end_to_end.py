@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
@@ -13,17 +12,10 @@ from kopf.testing import KopfRunner
 
 from gpufleet_devtools.apiserver import ApiError, EmulatedApiServer
 from tests.emulator.conftest import WIDGETS_CRD, widget
+from tests.support.waiting import wait_for
 
 WIDGETS = "example.com/v1/widgets"
 FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def build_operator(server: EmulatedApiServer, calls: list[tuple[str, str]]) -> Any:
@@ -81,8 +73,8 @@ def test_kopf_operator_handles_create_restart_and_delete() -> None:
         registry = build_operator(server, calls)
         with KopfRunner(args, registry=registry, timeout=60) as first_run:
             server.create(WIDGETS, widget("w1"), "default")
-            wait_until(lambda: _labels(server, "w1").get("seen") == "yes")
-            wait_until(
+            wait_for(lambda: _labels(server, "w1").get("seen") == "yes")
+            wait_for(
                 lambda: (
                     "handled"
                     in server.get(WIDGETS, "w1", "default").get("status", {}).get("created", {})
@@ -103,9 +95,9 @@ def test_kopf_operator_handles_create_restart_and_delete() -> None:
         # A restarted operator must not handle w1 again, but keeps handling new objects.
         with KopfRunner(args, registry=registry, timeout=60) as second_run:
             server.create(WIDGETS, widget("w2"), "default")
-            wait_until(lambda: _labels(server, "w2").get("seen") == "yes")
+            wait_for(lambda: _labels(server, "w2").get("seen") == "yes")
             server.delete(WIDGETS, "w1", "default")
-            wait_until(lambda: _gone(server, "w1"))
+            wait_for(lambda: _gone(server, "w1"))
 
         assert second_run.exception is None
         assert second_run.exit_code == 0

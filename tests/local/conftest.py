@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -24,29 +22,6 @@ from gpufleet_devtools.local.paths import (
 )
 from gpufleet_devtools.local.state import pid_alive
 from gpufleet_devtools.prometheus import PROMETHEUS_BINARY
-
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], T | None], within: float, what: str) -> T:
-    """Poll ``probe`` until it returns something truthy (a wait, never a fixed sleep)."""
-    return await eventually_async(lambda: _ready(probe()), within, what)
-
-
-async def _ready(value: T | None) -> T | None:
-    return value
-
-
-async def eventually_async(probe: Callable[[], Awaitable[T | None]], within: float, what: str) -> T:
-    """:func:`eventually` for a probe that must await (an API call)."""
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {within:g} s waiting for {what}; last: {last!r}")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from gpufleet_devtools.local.kube import LocalKube
 from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import TRITON_EXAMPLE_MANIFEST
 from gpufleet_devtools.local.targets import RecordingTargets
-from tests.local.conftest import eventually
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.slow
 NS = "default"
@@ -100,8 +100,8 @@ async def test_replicas_become_ready_serving_processes_and_scale_in_drains(
         pods = [p for p in _pods(apiserver) if _ready(p)]
         return pods if len(pods) == 2 else None
 
-    pods = await eventually(ready_pods, START_S, "two ready pods")
-    status = await eventually(
+    pods = await wait_for_async(ready_pods, timeout=START_S, what="two ready pods")
+    status = await wait_for_async(
         lambda: (
             (s := apiserver.get("apps/v1/deployments", NAME, NS).get("status") or {}).get(
                 "readyReplicas"
@@ -109,8 +109,8 @@ async def test_replicas_become_ready_serving_processes_and_scale_in_drains(
             == 2
             and s
         ),
-        10,
-        "readyReplicas=2",
+        timeout=10,
+        what="readyReplicas=2",
     )
     assert status["replicas"] == 2
     assert status["availableReplicas"] == 2
@@ -141,7 +141,7 @@ async def test_replicas_become_ready_serving_processes_and_scale_in_drains(
 
         sender = asyncio.create_task(client())
         apiserver.patch("apps/v1/deployments", NAME, {"spec": {"replicas": 1}}, NS)
-        await eventually(lambda: len(_pods(apiserver)) == 1, 30, "one pod left")
+        await wait_for_async(lambda: len(_pods(apiserver)) == 1, timeout=30, what="one pod left")
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
@@ -149,11 +149,11 @@ async def test_replicas_become_ready_serving_processes_and_scale_in_drains(
     assert set(statuses) == {200}
     exited = [p for p in processes if p is not None and p.exit_code() is not None]
     assert [p.exit_code() for p in exited] == [0]  # drained: a clean exit, not a kill
-    await eventually(lambda: len(targets.targets) == 1, 10, "one scrape target")
-    await eventually(
+    await wait_for_async(lambda: len(targets.targets) == 1, timeout=10, what="one scrape target")
+    await wait_for_async(
         lambda: (apiserver.get("apps/v1/deployments", NAME, NS)["status"]).get("replicas") == 1,
-        10,
-        "status.replicas=1",
+        timeout=10,
+        what="status.replicas=1",
     )
 
 
@@ -164,7 +164,9 @@ async def test_a_dead_process_is_reported_and_replaced(
 ) -> None:
     node, _ = agent
     _create_deployment(apiserver, example, replicas=1)
-    await eventually(lambda: [p for p in _pods(apiserver) if _ready(p)], START_S, "a ready pod")
+    await wait_for_async(
+        lambda: [p for p in _pods(apiserver) if _ready(p)], timeout=START_S, what="a ready pod"
+    )
     process = node.pods(NS, NAME)[0].process
     assert process is not None
     os.kill(process.pid, signal.SIGKILL)
@@ -174,20 +176,20 @@ async def test_a_dead_process_is_reported_and_replaced(
         statuses = pods[0]["status"]["containerStatuses"] if pods else []
         return pods[0] if statuses and statuses[0]["restartCount"] == 1 else None
 
-    pod = await eventually(restarted, 10, "restartCount=1")
+    pod = await wait_for_async(restarted, timeout=10, what="restartCount=1")
     assert pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] != 0
     events = apiserver.list("v1/events", NS)
     assert any(
         e["reason"] == "BackOff" and e["involvedObject"]["name"] == pod["metadata"]["name"]
         for e in events
     )
-    await eventually(
+    await wait_for_async(
         lambda: (
             (apiserver.get("apps/v1/deployments", NAME, NS)["status"]).get("readyReplicas") == 1
             and [p for p in _pods(apiserver) if _ready(p)]
         ),
-        START_S,
-        "the Deployment ready again",
+        timeout=START_S,
+        what="the Deployment ready again",
     )
 
 
@@ -199,7 +201,9 @@ async def test_a_triton_pod_serves_and_leaves_no_shared_memory(
     write_triton_demo_model(agent[0].volumes / "models" / "triton", manifest.spec.model.name)
     owner = Owner(manifest.name, NS, "uid-of-the-triton-modeldeployment")
     apiserver.create("apps/v1/deployments", build_deployment(owner, manifest.spec, 1), NS)
-    pods = await eventually(lambda: [p for p in _pods(apiserver) if _ready(p)], START_S, "ready")
+    pods = await wait_for_async(
+        lambda: [p for p in _pods(apiserver) if _ready(p)], timeout=START_S, what="ready"
+    )
     prefix = f"gpufleet-{pods[0]['metadata']['name']}-"
     async with aiohttp.ClientSession() as session:
         body = {
@@ -210,5 +214,5 @@ async def test_a_triton_pod_serves_and_leaves_no_shared_memory(
             assert response.status == 200
     assert _shm(prefix)  # the python backend's segments
     apiserver.patch("apps/v1/deployments", manifest.name, {"spec": {"replicas": 0}}, NS)
-    await eventually(lambda: not _pods(apiserver), 60, "the pod gone")
+    await wait_for_async(lambda: not _pods(apiserver), timeout=60, what="the pod gone")
     assert _shm(prefix) == []

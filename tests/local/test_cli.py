@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST
 from gpufleet_devtools.local.state import FleetState, pid_alive
 from tests.local.conftest import needs_prometheus, serving
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 GPUFLEET = str(Path(sys.executable).parent / "gpufleet")
@@ -52,10 +52,7 @@ def test_up_apply_status_down_leaves_nothing_running(tmp_path: Path) -> None:
             assert "tiny-mlp" in applied
         else:  # the same request kubectl makes
             pytest.skip("kubectl not installed")
-        deadline = time.monotonic() + 90
-        while _ready_pods(state.api_url) < 1:
-            assert time.monotonic() < deadline, "no pod became ready"
-            time.sleep(0.5)
+        wait_for(lambda: _ready_pods(state.api_url) >= 1, timeout=90, what="a ready pod")
         table = _run(tmp_path, kubectl, "--kubeconfig", kubeconfig, "get", "modeldeployments")
         header = table.splitlines()[0].split()
         assert header[:4] == ["NAME", "RUNTIME", "READY", "DESIRED"]

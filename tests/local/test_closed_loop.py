@@ -28,7 +28,7 @@ from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, TRITON_EXAMPLE_MANIFEST
 from gpufleet_devtools.local.timeline import condition_status
 from gpufleet_devtools.local.trace import poisson_phases
-from tests.local.conftest import eventually_async
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.slow
 QUIET = Console(quiet=True)
@@ -47,6 +47,7 @@ async def test_replicas_follow_a_burst_and_scale_in_fails_no_request(fleet: Loca
     samples = result.timeline.samples
     story = [(round(s.t), s.desired, s.ready, round(s.p95_ms or 0)) for s in samples]
     target = manifest.spec.slo.latency_p95_ms
+    assert target is not None  # the example sets a request-latency target
     burst = [s for s in samples if CALM_S <= s.t < CALM_S + BURST_S]
     peak = max(s.desired or 0 for s in burst)
     assert peak >= 2, story
@@ -75,12 +76,16 @@ async def test_without_prometheus_the_operator_holds_replicas_and_says_so(
         md = await kube.get(md_path)
         return md if condition_status(md, "MetricsAvailable") == expected else None
 
-    await eventually_async(lambda: metrics_available("True"), 60, "MetricsAvailable=True")
+    await wait_for_async(
+        lambda: metrics_available("True"), timeout=60, what="MetricsAvailable=True"
+    )
     deployment = await kube.get(deployments_path(manifest.namespace, manifest.name))
     assert deployment is not None
     replicas = deployment["spec"]["replicas"]
     fleet.prometheus.stop(keep_data=True)
-    lost = await eventually_async(lambda: metrics_available("False"), 30, "MetricsAvailable=False")
+    lost = await wait_for_async(
+        lambda: metrics_available("False"), timeout=30, what="MetricsAvailable=False"
+    )
     message = next(
         c["message"] for c in lost["status"]["conditions"] if c["type"] == "MetricsAvailable"
     )
@@ -92,4 +97,6 @@ async def test_without_prometheus_the_operator_holds_replicas_and_says_so(
     assert held is not None
     assert held["spec"]["replicas"] == replicas
     fleet.prometheus.start()
-    await eventually_async(lambda: metrics_available("True"), 60, "MetricsAvailable=True again")
+    await wait_for_async(
+        lambda: metrics_available("True"), timeout=60, what="MetricsAvailable=True again"
+    )

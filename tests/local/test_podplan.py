@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
 from gpufleet_devtools.local.endpoints import ready_http_endpoint
+from gpufleet_devtools.local.paths import TRITON_EXAMPLE_MANIFEST
 from gpufleet_devtools.local.podobjects import pod_manifest
 from gpufleet_devtools.local.podplan import PodPlanError, plan_process
 
@@ -64,3 +66,21 @@ def test_a_template_without_a_command_is_refused(tmp_path: Path) -> None:
     template = {"spec": {"containers": [{"name": "server", "image": "some/image"}]}}
     with pytest.raises(PodPlanError, match="no command"):
         plan_process(template, tmp_path, lambda: 1)
+
+
+def test_a_sub_path_mount_inside_the_repository_shows_only_that_model(tmp_path: Path) -> None:
+    """Triton's pods mount one model (subPath) at /models/<model>; the repository /models
+    then holds that model alone, as in the container, not the whole claim."""
+    manifest = yaml.safe_load(TRITON_EXAMPLE_MANIFEST.read_text())
+    spec = parse_spec(manifest["spec"])
+    owner = Owner(manifest["metadata"]["name"], "default", "uid-1")
+    template = build_deployment(owner, spec, 1)["spec"]["template"]
+    volumes = tmp_path / "volumes"
+    claim = volumes / spec.model.pvc_claim  # type: ignore[operator]
+    for model in ("tiny-mlp-triton", "another-model"):
+        (claim / "triton" / model / "1").mkdir(parents=True)
+    plan = plan_process(template, volumes, itertools.count(42000).__next__, base_env={}, pod="p1")
+    repository = Path(_flags(plan.argv)["--model-repository"])
+    assert [entry.name for entry in repository.iterdir()] == ["tiny-mlp-triton"]
+    assert (repository / "tiny-mlp-triton").resolve() == (claim / "triton" / "tiny-mlp-triton")
+    assert (repository / "tiny-mlp-triton" / "1").is_dir()

@@ -50,10 +50,6 @@ class ResourceType:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
-    def qualified_plural(self) -> str:
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
     def spec_fields_of(self, obj: JsonDict) -> JsonDict:
         """The part whose changes bump ``metadata.generation``.
 

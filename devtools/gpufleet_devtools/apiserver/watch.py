@@ -53,10 +53,6 @@ class WatchHub:
         self._watchers: dict[ResourceKey, set[_Watcher]] = {}
         store.subscribe(self._publish)
 
-    @property
-    def open_streams(self) -> int:
-        return sum(len(watchers) for watchers in self._watchers.values())
-
     def _publish(self, event: StoredEvent) -> None:
         for watcher in self._watchers.get(event.resource, ()):
             watcher.queue.put_nowait(event)

@@ -1,10 +1,12 @@
 """How a Deployment's pod template becomes a local process: the kubelet's translation.
 
 The operator writes the container command for a cluster (ports 8000-8002, the
-model repository mounted from a PVC at ``/models``). On one machine every pod
+model repository mounted from a PVC under ``/models``). On one machine every pod
 needs its own ports and the claim is a local folder, so the plan rewrites the
-port flags to free ports, maps mount paths to ``volumes/<claim>/...`` and binds
-the server to loopback.
+port flags to free ports, maps mount paths to ``volumes/<claim>/<subPath>/...`` and
+binds the server to loopback. A path that holds mounts without being one (Triton's
+``/models`` with only ``/models/<model>`` mounted) becomes a per-pod folder of links
+to those mounts, as the container's filesystem would show it.
 """
 
 from __future__ import annotations
@@ -67,28 +69,44 @@ def server_container(template: Mapping[str, Any]) -> dict[str, Any]:
     raise PodPlanError("the pod template has no container")
 
 
-def _claim_mounts(template: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, str]:
-    """Mount path -> claim name, for the container's PVC-backed mounts."""
+def _claim_mounts(
+    template: Mapping[str, Any], container: Mapping[str, Any], volumes: Path
+) -> dict[PurePosixPath, Path]:
+    """Mount path -> the local folder it shows (``volumes/<claim>/<subPath>``), for PVCs."""
     claims = {
         volume["name"]: volume["persistentVolumeClaim"]["claimName"]
         for volume in (template.get("spec") or {}).get("volumes") or []
         if volume.get("persistentVolumeClaim")
     }
     return {
-        mount["mountPath"]: claims[mount["name"]]
+        PurePosixPath(mount["mountPath"]): volumes
+        / claims[mount["name"]]
+        / str(mount.get("subPath") or "").strip("/")
         for mount in container.get("volumeMounts") or []
         if mount.get("name") in claims
     }
 
 
-def map_path(path: str, mounts: Mapping[str, str], volumes: Path) -> str:
-    """`/models/x` where `/models` mounts claim `models` -> `volumes/models/x`."""
+def map_path(path: str, mounts: Mapping[PurePosixPath, Path], pod_root: Path) -> str:
+    """Where a container path lives on this machine.
+
+    Inside a mount: the mount's folder (``/models/x`` with ``/models`` from claim
+    ``models`` -> ``volumes/models/x``). Holding mounts: ``pod_root/<path>``, made of
+    links to them. Anything else is left alone.
+    """
     pure = PurePosixPath(path)
-    for mount_path, claim in sorted(mounts.items(), key=lambda item: -len(item[0])):
-        mount = PurePosixPath(mount_path)
+    for mount in sorted(mounts, key=lambda mount: -len(mount.parts)):
         if pure == mount or mount in pure.parents:
-            return str(volumes / claim / pure.relative_to(mount))
-    return path
+            return str(mounts[mount] / pure.relative_to(mount))
+    inner = [mount for mount in mounts if pure in mount.parents]
+    if not inner:
+        return path
+    for mount in inner:
+        link = pod_root / mount.relative_to("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(mounts[mount].resolve(), target_is_directory=True)
+    return str(pod_root / pure.relative_to("/"))
 
 
 def resolve_binary(name: str) -> str:
@@ -101,7 +119,9 @@ def resolve_binary(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def _rewrite_flag(arg: str, ports: Ports, mounts: Mapping[str, str], volumes: Path) -> str:
+def _rewrite_flag(
+    arg: str, ports: Ports, mounts: Mapping[PurePosixPath, Path], pod_root: Path
+) -> str:
     flag, sep, value = arg.partition("=")
     if not sep:
         return arg
@@ -109,7 +129,7 @@ def _rewrite_flag(arg: str, ports: Ports, mounts: Mapping[str, str], volumes: Pa
         if flag == port_flag:
             return f"{flag}={ports.by_name()[name]}"
     if flag in ("--model-repository", "--model-store"):
-        return f"{flag}={map_path(value, mounts, volumes)}"
+        return f"{flag}={map_path(value, mounts, pod_root)}"
     return arg
 
 
@@ -131,9 +151,11 @@ def plan_process(
         raise PodPlanError("the server container has no command (images are not pulled locally)")
     binary = PurePosixPath(command[0]).name
     ports = Ports(allocate_port(), allocate_port(), allocate_port())
-    mounts = _claim_mounts(template, container)
+    mounts = _claim_mounts(template, container, volumes)
+    runtime_dir = runtime_dir or volumes.parent / "runtime"
+    pod_root = runtime_dir / "pods" / pod
     argv = [resolve_binary(binary)]
-    argv += [_rewrite_flag(arg, ports, mounts, volumes) for arg in command[1:]]
+    argv += [_rewrite_flag(arg, ports, mounts, pod_root) for arg in command[1:]]
     argv += LOOPBACK_FLAGS.get(binary, [])
     env = dict(os.environ if base_env is None else base_env)
     for item in container.get("env") or []:
@@ -144,7 +166,7 @@ def plan_process(
     if binary == "tritonserver":
         from gpufleet_devtools.local import triton
 
-        argv += triton.local_flags(runtime_dir or volumes.parent / "runtime", pod)
+        argv += triton.local_flags(runtime_dir, pod)
         env = server_env(env)
         shm = triton.shm_prefix(pod)
     container_ports = {

@@ -82,9 +82,3 @@ class ServerProcess:
         """Kill the process group: whatever the server forked goes too."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
-
-    def wait_blocking(self, timeout_s: float) -> int | None:
-        try:
-            return self._process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            return None
