@@ -331,9 +331,23 @@ def _existing_sections(path: Path) -> tuple[str, str]:
     return triton.rstrip() + "\n" if triton.strip() else "", marker + llm if marker else ""
 
 
+def _commit() -> str:
+    """The commit measured, and whether the server's sources differed from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "inference-image/gpufleet_server")
+    return commit + (" with uncommitted changes to the server" if dirty else "")
+
+
 def _environment() -> str:
     return (
-        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on "
+        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC at commit "
+        f"{_commit()} on "
         f"{platform.machine()} with {os.cpu_count()} CPUs, no GPU; torch {torch.__version__}; "
         f"1-minute load average before the run: {os.getloadavg()[0]:.1f} (other engineers' "
         "work shares the machine)."
