@@ -68,6 +68,9 @@ class DecisionResult:
     tick_ms_median: float
     tick_ms_p95: float
     call_us_median: float
+    call_cpu_us_median: float
+    """CPU time of this process per call: what the wall time would be on an idle core
+    (the box is shared, so wall time includes waiting for a core)."""
 
 
 def bench_decisions(
@@ -87,10 +90,12 @@ def bench_decisions(
     histories = [ScalerHistory() for _ in range(deployments)]
     replicas = [3] * deployments
     tick_times: list[float] = []
+    tick_cpu: list[float] = []
 
     def one_tick(t: int) -> float:
         now = t * TICK_S
         started = time.perf_counter()
+        cpu_started = time.process_time()
         for i, spec in enumerate(specs):
             rate = 5.0 + (i % 40) + 3.0 * ((t + i) % 7)  # varied, moving loads
             batch = 1.0 + ((t + i) % 4) * 0.5
@@ -110,10 +115,12 @@ def bench_decisions(
             d = decide(spec, fleet, obs, histories[i], now)
             histories[i] = d.history
             replicas[i] = d.desired_replicas
+        tick_cpu.append(time.process_time() - cpu_started)
         return time.perf_counter() - started
 
     for t in range(warmup_ticks):
         one_tick(t)
+    tick_cpu.clear()
     for t in range(warmup_ticks, warmup_ticks + ticks):
         tick_times.append(one_tick(t))
     tick_times.sort()
@@ -124,6 +131,7 @@ def bench_decisions(
         tick_ms_median=median * 1000,
         tick_ms_p95=tick_times[int(0.95 * (len(tick_times) - 1))] * 1000,
         call_us_median=median / deployments * 1e6,
+        call_cpu_us_median=statistics.median(tick_cpu) / deployments * 1e6,
     )
 
 
@@ -249,11 +257,18 @@ def sim_section(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines) + summary
 
 
+def _load() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"
+
+
 def markdown(decisions: DecisionResult, queries: list[QueryResult], sim: str = "") -> str:
     d = decisions
     decision_row = (
         f"| {d.deployments:,} | {d.tick_ms_median:.1f} | {d.tick_ms_p95:.1f} | "
-        f"{d.call_us_median:.1f} |"
+        f"{d.call_us_median:.1f} | {d.call_cpu_us_median:.1f} |"
     )
     rows = "\n".join(
         f"| {q.deployments:,} | {q.queries_per_tick} | {q.sample_ms:.0f} | "
@@ -269,9 +284,11 @@ Command: `.venv/bin/python benchmarks/policy/run.py --out docs/benchmarks/policy
 
 `decide()` for {decisions.deployments:,} ModelDeployments per tick, each with its own
 history (after 60 warm-up ticks) and a varied, moving load; {decisions.ticks} ticks measured.
+Target: under 200 µs per call. Wall time on this shared box includes waiting for a core
+(load average {_load()} when measured); CPU time is what one idle core would take.
 
-| ModelDeployments | tick median (ms) | tick p95 (ms) | per call, median (µs) |
-|---|---|---|---|
+| ModelDeployments | tick median (ms) | tick p95 (ms) | per call (µs) | per call, CPU (µs) |
+|---|---|---|---|---|
 {decision_row}
 
 ## Prometheus queries per tick

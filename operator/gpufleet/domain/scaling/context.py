@@ -193,13 +193,16 @@ def observe(
             ),
         )
 
-    history = replace(history, idle_since=_idle_since(spec, obs, history, arrivals, unknown, now))
     settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
     steady = _steady(history, now, tuning)
     queue = obs.queue_depth
     backlog_now = queue is not None and queue > normal
     backlog_since = (history.backlog_since or now) if backlog_now else None
-    history = replace(history, backlog_since=backlog_since)
+    history = replace(
+        history,
+        idle_since=_idle_since(spec, obs, history, arrivals, unknown, now),
+        backlog_since=backlog_since,
+    )
 
     history = prior.observe(obs, history, fleet.ready_replicas, now, tuning)
     if target is not None and aim is not None:
