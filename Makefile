@@ -122,7 +122,7 @@ bench-policy: $(STAMP) system-deps ## Decision time, Prometheus queries per tick
 	$(PY) benchmarks/policy/run.py --sim-json .gpufleet/policy-sim.json
 
 .PHONY: bench-runtime
-bench-runtime: $(STAMP) ## Torch runtime vs Triton throughput and latency -> docs/benchmarks/runtime.md
+bench-runtime: $(STAMP) ## Torch runtime vs Triton, and the LLM mode's tokens/s, TTFT and ITL at 1/8/32 streams -> docs/benchmarks/runtime.md
 	$(PY) benchmarks/runtime/bench_runtime.py
 
 .PHONY: e2e

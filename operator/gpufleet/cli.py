@@ -112,11 +112,11 @@ def validate(
     for doc in yaml.safe_load_all(manifest.read_text()):
         if not doc or doc.get("kind") != "ModelDeployment":
             continue
-        name = doc.get("metadata", {}).get("name", "?")
+        name = (doc.get("metadata") or {}).get("name")
         try:
-            _, price = validate_spec(doc.get("spec") or {}, DEFAULT_GPU_PRICES)
+            _, price = validate_spec(doc.get("spec") or {}, DEFAULT_GPU_PRICES, name=name)
         except SpecError as error:
-            typer.echo(f"{name}: invalid: {error}", err=True)
+            typer.echo(f"{name or '?'}: invalid: {error}", err=True)
             raise typer.Exit(1) from error
         typer.echo(f"{name}: valid ({price:g} USD per GPU-hour)")
 
@@ -161,7 +161,7 @@ def render(
             uid=str(metadata.get("uid") or PLACEHOLDER_UID),
         )
         try:
-            spec, price = validate_spec(doc.get("spec") or {}, settings.gpu_prices)
+            spec, price = validate_spec(doc.get("spec") or {}, settings.gpu_prices, name=owner.name)
         except SpecError as error:
             typer.echo(f"{owner.name or '?'}: invalid: {error}", err=True)
             raise typer.Exit(1) from error
@@ -185,11 +185,12 @@ PLUGIN_HOMES = {"local": "the gpufleet-devtools distribution (in the repository:
 """Plugin sub-commands users know from the docs, and where each comes from."""
 
 SIM_NEEDS = ("numpy", "matplotlib")
-"""What ``gpufleet sim`` imports beyond the base install: the ``sim`` extra."""
+"""What ``gpufleet sim`` and ``gpufleet profile`` import beyond the base install: the
+``sim`` extra (``profile`` also needs tritonclient, from the ``server`` extra, when it runs)."""
 
 
 def _mount_sub_apps() -> None:
-    """``gpufleet sim`` (with the ``sim`` extra) and every registered plugin sub-command.
+    """``gpufleet sim``/``profile`` (with the ``sim`` extra) and every plugin sub-command.
 
     ``gpufleet local`` lives in the gpufleet-devtools distribution, which registers it under
     ``gpufleet.commands``: the product never imports the dev tools, and the command exists
@@ -200,11 +201,14 @@ def _mount_sub_apps() -> None:
     from importlib.metadata import entry_points
 
     if all(importlib.util.find_spec(module) for module in SIM_NEEDS):
+        from gpufleet.profiling.cli import app as profile_app
         from gpufleet.sim.cli import app as sim_app
 
         app.add_typer(sim_app, name="sim", help="Simulate a fleet on a request trace.")
+        app.add_typer(profile_app, name="profile", help=profile_app.info.help)
     else:
-        _add_missing("sim", "the sim extra: pip install 'gpufleet[sim]'")
+        for name in ("sim", "profile"):
+            _add_missing(name, "the sim extra: pip install 'gpufleet[sim]'")
     mounted = set()
     for entry in entry_points(group=PLUGIN_GROUP):
         plugin = entry.load()

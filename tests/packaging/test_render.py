@@ -116,3 +116,12 @@ def test_a_file_without_a_model_deployment_is_an_error(tmp_path: Path) -> None:
     done = _render(str(path))
     assert done.returncode == 1
     assert "no ModelDeployment" in done.stderr
+
+
+def test_a_name_that_cannot_name_the_children_is_refused_as_the_api_server_would() -> None:
+    manifest = _manifest()
+    manifest["metadata"]["name"] = "m" * 70  # a Service name and a label value: 63 at most
+    done = _render("-", stdin=yaml.safe_dump(manifest))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "metadata.name" in done.stderr
