@@ -10,13 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from tests.scaling.builders import PodClock, fleet, load, spec, unknown
 
 TICK = 5.0
-MAX_RPS = 4 / 1.8
-"""Full-batch throughput of the builders' replica (batches of 4 in 1.8 s)."""
 
 
 @st.composite
@@ -147,6 +146,7 @@ def test_a_spike_is_answered_in_one_tick_and_not_piled_on(base: float, jump: flo
     peak = base * jump
     asked = []
     most_ready = before
+    lowest_capacity = float("inf")
     for i in range(60, 76):  # 80 s of the spike: no new pod is ready yet
         now = i * TICK
         state = pods.state(now)
@@ -157,6 +157,8 @@ def test_a_spike_is_answered_in_one_tick_and_not_piled_on(base: float, jump: flo
         history = d.history
         pods.scale_to(d.desired_replicas, now)
         asked.append(d.desired_replicas)
+        if d.capacity_per_replica is not None:
+            lowest_capacity = min(lowest_capacity, d.capacity_per_replica)
     assert asked[0] > before, "the spike's first tick did not scale up"
     # Queue growth counts as demand once the queue passes its normal level (a noise
     # filter), so the spike is fully measured within a few ticks; from then on the
@@ -166,6 +168,9 @@ def test_a_spike_is_answered_in_one_tick_and_not_piled_on(base: float, jump: flo
     later = asked[8:]
     assert later == sorted(later), f"cancelled pods it still waits for: {asked}"
     assert len(set(later)) <= 2, f"piled on while pods were starting: {asked}"
-    # At most: the ready pods (busy with the backlog) plus the peak at half-batch throughput.
-    most = most_ready + peak / (0.5 * MAX_RPS) + 1
+    # At most: the ready pods (busy with the backlog) plus the peak -- grown by at most
+    # what a trend may project -- at the lowest capacity per replica the policy stated:
+    # every pod asked for is one its reasons account for.
+    growth = DEFAULT_TUNING.max_trend_growth
+    most = most_ready + growth * peak / lowest_capacity + 1
     assert max(asked) <= most, f"asked far more than the load: {asked}"
