@@ -63,6 +63,14 @@ def test_requests_queue_per_replica_so_the_fleet_p95_does_not_pool() -> None:
     assert MODEL.p95_ms(10, 10.0) == pytest.approx(MODEL.p95_ms(1, 1.0))
 
 
+@pytest.mark.parametrize("max_batch", [1.0, 2.0, 4.0, 16.0])
+def test_a_loose_target_allows_almost_full_batches_and_never_fails(max_batch: float) -> None:
+    model = ReplicaModel(600.0, 300.0, max_batch, 2.0)
+    rate = model.rate_within(600_000.0)
+    assert 0.0 < rate < model.max_rate
+    assert math.isinf(model.replica_p95_ms(model.max_rate))
+
+
 def test_an_unreachable_target_leaves_no_rate() -> None:
     # Two batch times of one request (2 x 900 ms) exceed a 1 s target whatever the load.
     assert MODEL.rate_within(1000.0) == 0.0

@@ -87,7 +87,7 @@ class ReplicaModel:
         budget = target_ms / self.tail_factor
         no_wait = 1000.0 * (1.0 - self.fixed_ms / budget) / self.per_request_ms
         low, high = 0.0, min(self.max_rate, max(no_wait, 0.0))
-        if self.replica_p95_ms(high) <= target_ms:
+        if high < self.max_rate and self.replica_p95_ms(high) <= target_ms:
             return high
         for _ in range(RATE_SEARCH_STEPS):
             mid = (low + high) / 2.0

@@ -30,9 +30,10 @@ def wait_quantile_ms(
     """M/M/c wait (ms) that all but ``tail_mass`` of requests stay within (0.05: the
     p95), given Erlang B of ``servers``; ``inf`` when overloaded."""
     load = rate / mu
-    if load >= servers:
+    spare = servers * mu - rate
+    if load >= servers or spare <= 0.0:
         return math.inf
     waiting = erlang_c(servers, load, blocking)
     if waiting <= tail_mass:
         return 0.0
-    return 1000.0 * math.log(waiting / tail_mass) / (servers * mu - rate)
+    return 1000.0 * math.log(waiting / tail_mass) / spare
