@@ -43,9 +43,13 @@ ROUTINE_HOLDS = frozenset(
 def _without_finalizer(fn: Callable[..., Any]) -> None:
     """Register ``fn``'s daemon as needing no finalizer (kopf's decorator forces one)."""
     spawning = kopf.get_default_registry()._spawning
+    found = False
     for position, handler in enumerate(spawning._handlers):
         if handler.fn is fn:
             spawning._handlers[position] = dataclasses.replace(handler, requires_finalizer=False)
+            found = True
+    if not found:  # kopf's registry changed shape: fail loudly, never add a finalizer
+        raise RuntimeError(f"{fn.__name__} is not registered as a kopf daemon")
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -53,7 +57,14 @@ def modeldeployment_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **_: 
     """A deletion ends the ModelDeployment's scaling loop at once (there is no finalizer)."""
     ctx = memo.get("gpufleet")
     if event.get("type") == "DELETED" and isinstance(ctx, OperatorContext):
-        ctx.deleted.setdefault(uid, asyncio.Event()).set()
+        deleted = ctx.deleted.get(uid)
+        if deleted is not None:
+            deleted.set()
+
+
+def _indexed(indexes: dict[str, Any], key: Key, uid: str) -> bool:
+    modeldeployments: kopf.Index[Key, dict[str, Any]] = indexes["modeldeployments"]
+    return any(entry["uid"] == uid for entry in modeldeployments.get(key, []))
 
 
 async def _sleep(
@@ -92,7 +103,9 @@ async def autoscale(
     started = loop.time()
     ticks = 0
     while not stopped and not ctx.stopping.is_set():
-        if deleted.is_set():
+        if deleted.is_set() or not _indexed(indexes, key, uid):
+            # Deleted (the watch said so, or the index no longer holds it: a deletion
+            # seen before this loop started).
             ctx.forget(uid, *key)
             return
         try:
