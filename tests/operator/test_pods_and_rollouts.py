@@ -202,3 +202,13 @@ def test_deleting_while_the_operator_is_down_completes(kube: Kube, kubeconfig: s
     assert kube.delete(MODELDEPLOYMENTS, NS, "gone").ok
     wait_for(lambda: kube.get(MODELDEPLOYMENTS, NS, "gone") is None, what="ModelDeployment gone")
     wait_for(lambda: kube.get(DEPLOYMENTS, NS, "gone") is None, what="children collected")
+
+
+def test_a_finalizer_an_older_version_added_is_removed(kube: Kube, operator: None) -> None:
+    body = modeldeployment("old", minimal_spec())
+    body["metadata"]["finalizers"] = ["gpufleet.io/finalizer"]
+    assert kube.create(MODELDEPLOYMENTS, NS, body).status_code == 201
+    wait_for(
+        lambda: not (kube.get(MODELDEPLOYMENTS, NS, "old") or {})["metadata"].get("finalizers"),
+        what="the old finalizer removed",
+    )
