@@ -9,13 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gpufleet_devtools.local.background import (
-    FleetError,
-    describe,
-    start_background,
-    stop_background,
-)
-from gpufleet_devtools.local.fleet import FleetOptions
 from gpufleet_devtools.local.paths import DEFAULT_TRACE, EXAMPLES, LocalPaths
 from gpufleet_devtools.local.trace import Arrivals, poisson_phases, read_trace_times, replay
 
@@ -39,7 +32,9 @@ Tick = Annotated[float, typer.Option(help="The operator's scaling tick, seconds.
 @app.command()
 def up(start_delay: StartDelay = 0.0, tick: Tick = 2.0) -> None:
     """Start the fleet in the background (state in .gpufleet/); apply manifests with kubectl."""
+    from gpufleet_devtools.local.background import FleetError, start_background
     from gpufleet_devtools.local.demo import bootstrap_model
+    from gpufleet_devtools.local.fleet import FleetOptions
     from gpufleet_devtools.local.manifest import load_manifest
 
     paths = LocalPaths.under().ensure()
@@ -60,6 +55,8 @@ def up(start_delay: StartDelay = 0.0, tick: Tick = 2.0) -> None:
 @app.command()
 def down() -> None:
     """Stop the background fleet and every process it started."""
+    from gpufleet_devtools.local.background import stop_background
+
     for note in stop_background(LocalPaths.under()):
         typer.echo(note)
 
@@ -67,6 +64,8 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """Show the background fleet: endpoints, processes, ModelDeployments and pods."""
+    from gpufleet_devtools.local.background import describe
+
     for line in describe(LocalPaths.under()):
         typer.echo(line)
 
@@ -123,6 +122,7 @@ def demo(
 ) -> None:
     """Bring the fleet up, apply the example, replay the trace, report; then tear it all down."""
     from gpufleet_devtools.local.demo import DemoRun, run_demo
+    from gpufleet_devtools.local.fleet import FleetOptions
 
     if runtime not in EXAMPLES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(EXAMPLES)}")
