@@ -5,8 +5,9 @@ Two servers with dynamic batching (up to 8 requests per execution): a real
 gpufleet-server (the torch runtime) with a weight-heavy MLP whose batch of 8 costs
 ~2.6x one request. A replica's throughput grows with the batch, and HTTP handling on
 this machine's shared cores adds what compute time alone does not show. tritonclient
-drives each closed-loop at several concurrencies to find the saturating one. Then,
-flat out at that concurrency, the operator's own chain runs as in a cluster: real
+drives each closed-loop at several concurrencies (batching pays: throughput grows
+with them). Then, flat out (at least three batches' worth of clients, so a full batch
+always waits behind the one running), the operator's own chain runs as in a cluster: real
 Prometheus scrapes the server, ``metrics/sample.py`` turns its answers into
 Observations, and ``decide()`` runs tick after tick with its history carried.
 ``Decision.capacity_per_replica`` must land within 20 % of the saturation throughput
@@ -44,6 +45,7 @@ MAX_BATCH = 8
 CONCURRENCIES = (1, 4, 8, 16)
 STEP_S = 5.0
 TICKS = 40
+FLAT_OUT_CLIENTS = 3 * MAX_BATCH
 
 
 def _require_binaries() -> None:
@@ -221,10 +223,11 @@ def test_learned_capacity_matches_the_measured_saturation_throughput(rig: Rig) -
     )
     # One ready replica; what the policy asks for is not carried out (one server here).
     fleet = FleetState(replicas=1, ready_replicas=1, gpus_per_replica=1, gpu_hourly_price=1.0)
-    # Flat out at the saturating concurrency, for the policy to watch tick by tick. The
-    # saturation throughput is what the clients get meanwhile: the same cores, shared
-    # with whatever else runs on this machine, as the measurements the policy reads.
-    load = rig.load(saturating)
+    # Flat out, for the policy to watch tick by tick: past the saturating concurrency,
+    # enough that a full batch always waits behind the one running (requests in transit
+    # are not waiting). The saturation throughput is what the clients get meanwhile: the
+    # same cores, shared with whatever else runs here, as the measurements it reads.
+    load = rig.load(max(saturating, FLAT_OUT_CLIENTS))
     trace: list[tuple[Observations, Decision]] = []
     try:
         history = ScalerHistory()
@@ -245,8 +248,10 @@ def test_learned_capacity_matches_the_measured_saturation_throughput(rig: Rig) -
     batch_ms = [o.compute_ms_per_exec for o, _ in trace if o.compute_ms_per_exec is not None]
     report = (
         f"sweep { {c: round(v, 1) for c, v in by_concurrency.items()} } req/s; "
-        f"saturation at {saturating} clients over the ticks {saturation:.1f} req/s; "
+        f"saturation over the ticks {saturation:.1f} req/s; "
         f"served (Prometheus) last {served[-1] if served else None}; "
+        f"queue last {trace[-1][0].queue_depth}; "
+        f"inferences/exec last {trace[-1][0].inferences_per_exec}; "
         f"batch ms last {batch_ms[-1] if batch_ms else None}; "
         f"learned capacity first {learned[0] if learned else None} "
         f"last {learned[-1] if learned else None}; "
