@@ -339,7 +339,13 @@ def markdown(
         "routes at random; scale-in follows the ReplicaSet controller; 60 s request "
         "timeout ([simulator.md](../simulator.md)).",
         "",
-        "Every policy runs at one setting across the suite. Each baseline's suite-wide "
+        (
+            ""
+            if len(scenarios) == len(suite())
+            else f"A subset of the suite's {len(suite())} scenarios: the suite-wide settings "
+            "below are chosen on these alone. "
+        )
+        + "Every policy runs at one setting across the suite. Each baseline's suite-wide "
         "setting is the one that meets the target (>= 99 % of requests within it) on the "
         "most scenarios, then the highest mean attainment: "
         + ", ".join(f"{p} {k:g}" for p, k in fixed.items() if k is not None)
