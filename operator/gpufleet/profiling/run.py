@@ -41,9 +41,12 @@ def default_batch_sizes(max_batch: int) -> tuple[int, ...]:
 
 
 def predicted_rps(profile: ServiceProfile, concurrency: int) -> float:
-    """Closed-loop throughput the profile predicts: the server batches what waits."""
+    """Closed-loop throughput the profile predicts: the server batches what waits, and a
+    batch smaller than the max waits the batcher's queue delay first (as the simulated
+    replica does)."""
     batch = min(concurrency, profile.max_batch)
-    return batch / profile.batch_seconds(batch)
+    waited = profile.max_queue_delay_ms / 1000.0 if batch < profile.max_batch else 0.0
+    return batch / (waited + profile.batch_seconds(batch))
 
 
 def batch_ms(facts: ModelFacts, point: BatchPoint) -> float:
