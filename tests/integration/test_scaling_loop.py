@@ -473,10 +473,16 @@ def test_pods_the_cluster_cannot_place_stop_the_scale_up(real_parts: dict[str, A
             highest = watch.highest
             watch.stop()
             md = kube.get(MODELDEPLOYMENTS, NS, NAME)
+            # Said once, as a warning, when the limit was reached.
+            warned = wait_for(
+                lambda: [e for e in kube.list(EVENTS, NS) if e.get("reason") == "Cluster"],
+                what="a ScalingLimited Event",
+            )
     finally:
         load.stop()
     # Under the same overload, no pod the cluster cannot place is added.
     assert highest == held, (highest, held)
+    assert {e["type"] for e in warned} == {"Warning"}
     limited = condition(md, "ScalingLimited") or {}
     assert (limited.get("status"), limited.get("reason")) == ("True", "Cluster")
     schedulable = condition(md, "Schedulable") or {}

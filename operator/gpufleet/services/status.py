@@ -27,6 +27,8 @@ from gpufleet.k8s.errors import ConflictError, NotFoundError
 
 MODELDEPLOYMENTS = Resource(GROUP, VERSION, PLURAL)
 MAX_ATTEMPTS = 8
+_BAD_STATUS = {ConditionType.SCALING_LIMITED.value: ConditionStatus.TRUE.value}
+"""Conditions whose True is the news worth a Warning (for the others, False is)."""
 MIRRORS_OF_READY = frozenset({ConditionType.RECONCILING.value, ConditionType.STALLED.value})
 """Conditions that restate Ready for kstatus: Ready's own Event says it once."""
 
@@ -63,7 +65,7 @@ def with_conditions(
     )
     events = tuple(
         EventNote(
-            "Warning" if new["status"] == ConditionStatus.FALSE else "Normal",
+            "Warning" if new["status"] == _BAD_STATUS.get(new["type"], "False") else "Normal",
             str(new["reason"]),
             f"{new['type']} is {new['status']}: {new['message']}",
         )
