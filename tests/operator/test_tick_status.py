@@ -27,3 +27,31 @@ def test_llm_latencies_are_reported_as_measured() -> None:
     # Why this many replicas, answered from status.
     assert change.fields["decision"]["rule"]
     assert change.fields["decision"]["decidedAt"] == "1970-01-01T00:16:40Z"
+
+
+def test_pods_the_scheduler_cannot_place_are_a_metric() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gpufleet.observability.metrics import OperatorMetrics
+
+    metrics = OperatorMetrics()
+    metrics.set_state(
+        "models",
+        "llama",
+        desired_replicas=4,
+        ready_replicas=2,
+        hourly_cost=4.0,
+        max_hourly_cost=8.0,
+        p95_latency_ms=None,
+        slo_target_ms=None,
+        slo_met=None,
+        metrics_available=True,
+        cost_capped=False,
+        unschedulable_replicas=2,
+    )
+    samples = {
+        (s.name, s.labels.get("modeldeployment")): s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+    }
+    assert samples[("gpufleet_modeldeployment_unschedulable_replicas", "llama")] == 2

@@ -188,6 +188,7 @@ async def _tick(
         slo_met=decision.slo_met,
         metrics_available=decision.metrics_available,
         cost_capped=Bound.BUDGET in decision.bounds_hit,
+        unschedulable_replicas=len(observed.pods.unschedulable),
     )
     if write.written:
         ctx.status_written[uid] = now

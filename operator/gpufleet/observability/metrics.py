@@ -143,7 +143,12 @@ class OperatorMetrics:
             "gpufleet_modeldeployment_cost_capped",
             "1 when the budget holds replicas below what the load needs, else 0.",
         )
+        self.unschedulable_replicas = md_gauge(
+            "gpufleet_modeldeployment_unschedulable_replicas",
+            "Pods the scheduler cannot place (PodScheduled=False, Unschedulable).",
+        )
         self._md_gauges: tuple[Gauge, ...] = (
+            self.unschedulable_replicas,
             self.desired_replicas,
             self.ready_replicas,
             self.hourly_cost_dollars,
@@ -194,6 +199,7 @@ class OperatorMetrics:
         slo_met: bool | None,
         metrics_available: bool,
         cost_capped: bool,
+        unschedulable_replicas: int = 0,
     ) -> None:
         """Publish one ModelDeployment's state after a tick.
 
@@ -214,6 +220,7 @@ class OperatorMetrics:
         self.slo_met.labels(*labels).set(math.nan if slo_met is None else float(slo_met))
         self.metrics_available.labels(*labels).set(float(metrics_available))
         self.cost_capped.labels(*labels).set(float(cost_capped))
+        self.unschedulable_replicas.labels(*labels).set(unschedulable_replicas)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted ModelDeployment's series so dashboards stop showing it."""
