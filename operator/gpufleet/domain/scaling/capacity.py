@@ -7,7 +7,8 @@ measurements, each of the served rate per ready replica on a fleet whose size ha
 settled (the latency window describes it):
 
 - saturated (a backlog queued and growing): the replicas run flat out, so the served
-  rate per replica *is* their throughput; within the target they carry
+  rate per replica *is* their throughput (its highest reading over the backlog: the
+  rate's window fills with saturated time); within the target they carry
   ``max_utilization`` of it at most (a ceiling);
 - the target missed on a steady load: a replica carries ``capacity_margin`` less than
   it was given (a ceiling);
@@ -76,9 +77,14 @@ def learn(
 
 def _ceiling(history: ScalerHistory, now: float, value: float, how: str) -> ScalerHistory:
     old = history.capacity_per_replica
-    if old is not None and history.capacity_measured_at is not None and old < value:
-        # A lower ceiling measured within memory stands; a miss renews it.
-        value = old
+    if old is not None and history.capacity_measured_at is not None:
+        if how == "saturated" and history.capacity_how == "saturated":
+            # Flat out, the served rate's window fills with saturated time as the
+            # backlog lasts: the highest reading is the best measure of throughput.
+            value = max(old, value)
+        elif old < value:
+            # A lower ceiling measured within memory stands; a miss renews it.
+            value = old
     floor = history.capacity_floor
     if floor is not None and floor[1] > value:
         history = replace(history, capacity_floor=None)

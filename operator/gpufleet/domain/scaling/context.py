@@ -222,11 +222,12 @@ def observe(
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate
     ready = fleet.ready_replicas
     if ready > 0 and served is not None:
-        # Saturated: the ready pods have run flat out, with the same count, for a whole
-        # rate window -- their served rate is their throughput (starting pods serve nothing).
-        window = tuning.rate_window_s
-        same_pods = history.ready_since is None or now - history.ready_since >= window
-        persisted = backlog_since is not None and now - backlog_since >= window
+        # Saturated: a backlog growing since the last tick: the ready pods run flat out. Their
+        # windowed served rate may still hold time before the backlog (an underestimate
+        # of their throughput, on the safe side); later measurements of the same
+        # episode raise it.
+        same_pods = history.ready_since is None or history.ready_since < now
+        persisted = backlog_since is not None and backlog_since < now
         last = history.last_queue_depth
         growing = queue is not None and last is not None and queue >= last
         # The latency window describes one fleet size only once it has settled, and a
