@@ -36,8 +36,8 @@ import tritonclient.http.aio as http_aio
 from llm_bench import HEADING as LLM_HEADING
 from llm_bench import llm_report, measure_llm
 
-from gpufleet_server.devtools.example_models import Mlp, mlp_config, write_model
-from gpufleet_server.devtools.process import free_port, http_status, start_server, wait_for
+from gpufleet_devtools.runtime.example_models import Mlp, mlp_config, write_model
+from gpufleet_devtools.runtime.process import free_port, http_status, start_server, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS = REPO_ROOT / "docs" / "benchmarks" / "runtime.md"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from llm_load import closed_loop
 
-from gpufleet_server.devtools.process import ServerProcess, start_server
+from gpufleet_devtools.runtime.process import ServerProcess, start_server
 
 HEADING = "# LLM mode: continuous batching"
 MODEL = "gpufleet-llm"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from gpufleet_server.devtools.llm_client import stream_completion
+from gpufleet_devtools.runtime.llm_client import stream_completion
 
 
 @dataclass

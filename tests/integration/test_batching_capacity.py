@@ -152,8 +152,8 @@ def weight_heavy_mlp() -> torch.nn.Module:
 
 def _torch_runtime(root: Path) -> tuple[Server, str, str, float]:
     """gpufleet-server (the torch runtime) with dynamic batching of a weight-heavy MLP."""
-    from gpufleet_server.devtools.example_models import mlp_config, write_model
-    from gpufleet_server.devtools.process import start_server
+    from gpufleet_devtools.runtime.example_models import mlp_config, write_model
+    from gpufleet_devtools.runtime.process import start_server
 
     write_model(root / "repo", "mlp", weight_heavy_mlp(), mlp_config("mlp", MAX_BATCH, 2_000))
     server = start_server(root / "repo", root / "server.log")

@@ -65,7 +65,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FleetMe
     if shutil.which("prometheus") is None:
         pytest.skip("the Debian prometheus binary is not installed")
     from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
-    from gpufleet_server.devtools.process import start_server
+    from gpufleet_devtools.runtime.process import start_server
 
     root: Path = tmp_path_factory.mktemp("llm")
     server = start_server(None, root / "server.log", ["--max-model-len", "256"])

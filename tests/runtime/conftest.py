@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from gpufleet_server.devtools.example_models import IN_FEATURES, Mlp, mlp_config, write_model
-from gpufleet_server.devtools.process import ServerProcess, start_server
+from gpufleet_devtools.runtime.example_models import IN_FEATURES, Mlp, mlp_config, write_model
+from gpufleet_devtools.runtime.process import ServerProcess, start_server
 
 # The seeds of the served models, so tests can compute the expected answers in torch.
 MLP_V1_SEED, MLP_V2_SEED, EXPORTED_SEED, HELD_SEED = 1, 2, 3, 4

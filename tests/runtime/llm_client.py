@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.process import ServerProcess
 
 MODEL = "gpufleet-llm"
 TIMEOUT_S = 60

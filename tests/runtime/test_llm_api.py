@@ -7,8 +7,8 @@ import aiohttp
 import pytest
 import requests
 
-from gpufleet_server.devtools.llm_client import stream_completion
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.llm_client import stream_completion
+from gpufleet_devtools.runtime.process import ServerProcess
 from tests.runtime.llm_client import MODEL, gauge, post, stream, url
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet_server.devtools.process import ServerProcess, start_server, wait_for
+from gpufleet_devtools.runtime.process import ServerProcess, start_server, wait_for
 from tests.runtime.llm_client import MODEL, gauge, histogram_count, stream
 
 pytestmark = pytest.mark.slow

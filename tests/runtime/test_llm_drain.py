@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet_server.devtools.process import start_server, wait_for
+from gpufleet_devtools.runtime.process import start_server, wait_for
 from tests.runtime.llm_client import gauge, post, stream
 
 pytestmark = pytest.mark.slow

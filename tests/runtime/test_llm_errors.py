@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.process import ServerProcess
 from tests.runtime.conftest import LLM_MAX_MODEL_LEN
 from tests.runtime.llm_client import MODEL, post, url
 

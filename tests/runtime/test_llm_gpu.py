@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpufleet_server.devtools.process import start_server
+from gpufleet_devtools.runtime.process import start_server
 from tests.runtime.llm_client import histogram_count, stream
 
 pytestmark = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.process import ServerProcess
 from gpufleet_server.llm.stop import StopText
 from tests.runtime.llm_client import MODEL, post, stream
 

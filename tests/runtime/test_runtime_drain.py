@@ -14,8 +14,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from gpufleet_server.devtools.example_models import IN_FEATURES
-from gpufleet_server.devtools.process import start_server, wait_for
+from gpufleet_devtools.runtime.example_models import IN_FEATURES
+from gpufleet_devtools.runtime.process import start_server, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from gpufleet_server.devtools.example_models import IN_FEATURES
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.example_models import IN_FEATURES
+from gpufleet_devtools.runtime.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import torch
 import tritonclient.grpc as grpcclient
 from torch import nn
 
-from gpufleet_server.devtools.example_models import IN_FEATURES
-from gpufleet_server.devtools.process import start_server
+from gpufleet_devtools.runtime.example_models import IN_FEATURES
+from gpufleet_devtools.runtime.process import start_server
 
 pytestmark = [
     pytest.mark.gpu,

@@ -10,8 +10,8 @@ import numpy.typing as npt
 import pytest
 import tritonclient.http as httpclient
 
-from gpufleet_server.devtools.example_models import IN_FEATURES
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.example_models import IN_FEATURES
+from gpufleet_devtools.runtime.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

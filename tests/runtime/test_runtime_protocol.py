@@ -12,8 +12,8 @@ import tritonclient.http as httpclient
 from torch import nn
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from gpufleet_server.devtools.example_models import IN_FEATURES, OUT_FEATURES
-from gpufleet_server.devtools.process import ServerProcess
+from gpufleet_devtools.runtime.example_models import IN_FEATURES, OUT_FEATURES
+from gpufleet_devtools.runtime.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 Models = dict[str, nn.Module]

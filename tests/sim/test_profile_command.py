@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from gpufleet.profiling.cli import app as profile_app
 from gpufleet.sim.cli import app as sim_app
 from gpufleet.sim.profile import load_profile
-from gpufleet_server.devtools.example_models import IN_FEATURES, mlp_config, write_model
-from gpufleet_server.devtools.process import ServerProcess, start_server
+from gpufleet_devtools.runtime.example_models import IN_FEATURES, mlp_config, write_model
+from gpufleet_devtools.runtime.process import ServerProcess, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
