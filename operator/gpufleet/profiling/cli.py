@@ -10,8 +10,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from gpufleet.profiling.llm import LlmPlan, profile_llm
 from gpufleet.profiling.measure import ProfileError
 from gpufleet.profiling.run import ProfilePlan, profile_model
+from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.profile import ServiceProfile
 
 app = typer.Typer(
@@ -19,6 +21,10 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
 )
+
+
+H_LLM = "Profile an LLM server (vLLM or gpufleet-server --mode llm) for the token-level model."
+H_KV = "LLM: the KV cache's size in tokens (vLLM logs it; gpufleet-server's --kv-cache-tokens)."
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:
@@ -49,9 +55,39 @@ def profile(
     ),
     requests: Annotated[int, typer.Option(min=3, help="Requests per batch size.")] = 30,
     seconds: Annotated[float, typer.Option(min=0.5, help="Seconds per concurrency.")] = 5.0,
+    llm: Annotated[bool, typer.Option(help=H_LLM)] = False,
+    kv_tokens: Annotated[int | None, typer.Option(min=1, help=H_KV)] = None,
+    max_num_seqs: Annotated[int, typer.Option(min=1, help="LLM: running sequences at most.")] = 256,
+    prompt_tokens: Annotated[str, typer.Option(help="LLM: prompt lengths to time.")] = (
+        "16,256,512,1024"
+    ),
 ) -> None:
     """Measure one request per batch size (alone), fit a + c*b, then measure throughput
-    and latency at each concurrency next to what the fitted profile predicts."""
+    and latency at each concurrency next to what the fitted profile predicts. With
+    --llm: time to first token by prompt length and inter-token gaps by concurrent
+    streams (OpenAI-compatible streaming), fitted to the token-level model."""
+    console = Console(stderr=True)
+    if llm:
+        if kv_tokens is None:
+            raise typer.BadParameter("--kv-tokens: the KV cache's size in tokens is needed")
+        llm_plan = LlmPlan(
+            url=url if "://" in url else f"http://{url}",
+            model=model,
+            kv_tokens=kv_tokens,
+            max_num_seqs=max_num_seqs,
+            prompt_tokens=_ints(prompt_tokens, "--prompt-tokens"),
+            concurrencies=_ints(concurrency, "--concurrency") or (1,),
+            repeats=requests,
+        )
+        try:
+            measured = profile_llm(llm_plan)
+        except (ProfileError, OSError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        write_profile(measured, out)
+        console.print(measured.source or "")
+        console.print(f"wrote {out}: gpufleet sim --profile {out} ...")
+        return
     plan = ProfilePlan(
         url=url,
         model=model,
@@ -62,7 +98,6 @@ def profile(
         seconds_per_concurrency=seconds,
         metrics_url=metrics_url,
     )
-    console = Console(stderr=True)
     try:
         result = profile_model(plan)
     except (ProfileError, OSError) as exc:
@@ -73,12 +108,19 @@ def profile(
     console.print(f"wrote {out}: gpufleet sim --profile {out} ...")
 
 
-def write_profile(profile: ServiceProfile, path: Path) -> None:
-    header = (
-        f"# {profile.source}\n"
-        f"# A batch of b requests takes {profile.a_ms:.3g} + {profile.c_ms:.3g} b ms "
-        "(fitted to one request per batch size, sent alone, end to end).\n"
-    )
+def write_profile(profile: ServiceProfile | LlmProfile, path: Path) -> None:
+    if isinstance(profile, LlmProfile):
+        header = (
+            f"# An iteration takes {profile.decode_base_ms:.3g} ms + "
+            f"{profile.decode_ms_per_seq:.3g} ms per running sequence + "
+            f"{profile.prefill_ms_per_token:.3g} ms per prompt token prefilled.\n"
+        )
+    else:
+        header = (
+            f"# {profile.source}\n"
+            f"# A batch of b requests takes {profile.a_ms:.3g} + {profile.c_ms:.3g} b ms "
+            "(fitted to one request per batch size, sent alone, end to end).\n"
+        )
     body = yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True), sort_keys=False)
     path.write_text(header + body)
 
