@@ -13,7 +13,7 @@ from gpufleet.profiling.cli import app as profile_app
 from gpufleet.sim.cli import app as sim_app
 from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.profile import load_any_profile
-from gpufleet_server.devtools.process import ServerProcess, start_server
+from gpufleet_devtools.runtime.process import ServerProcess, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
