@@ -30,11 +30,9 @@ class OperatorContext:
     last_reason_codes: dict[str, str] = field(default_factory=dict)
     """Per ModelDeployment uid: the last decision's state (a reason code, or "holding"
     for the routine holds), to log when it changes."""
-    pod_problems: dict[tuple[str, str], tuple[str | None, str | None, bool]] = field(
-        default_factory=dict
-    )
-    """Per pod (namespace, name): what status says about it (unschedulable, crash loop,
-    terminating) as last reported; other pod events write nothing."""
+    pod_problems: dict[tuple[str, str], tuple[str | None, str | None]] = field(default_factory=dict)
+    """Per pod (namespace, name): what status says about it (unschedulable, crash loop)
+    as last reported; other pod events write nothing."""
     deleted: dict[str, asyncio.Event] = field(default_factory=dict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the operator shuts down: a scaling loop kopf spawns during shutdown (an

@@ -23,6 +23,8 @@ from gpufleet.services.reconcile import Observed, observed_status, validate
 from gpufleet.services.status import update_status
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+NO_PROBLEM: tuple[str | None, str | None] = (None, None)
+"""A pod's (unschedulable, crash loop) when status has nothing to say about it."""
 Key = tuple[str, str]
 
 
@@ -95,12 +97,17 @@ async def pod_event(
     key = (namespace or "", name)
     # Most pod events (a probe, an IP, a container started) change nothing status says:
     # only placement and crash loops do (readiness comes with the Deployment's events).
+    # A pod first seen without a problem is news for the Deployment's events, not here.
+    before = ctx.pod_problems.get(key, NO_PROBLEM)
     if event.get("type") == "DELETED":
         ctx.pod_problems.pop(key, None)
+        if before == NO_PROBLEM:
+            return
     else:
         facts = pod_facts(dict(body))
-        problems = (facts.unschedulable, facts.crash_looping, facts.terminating)
-        if ctx.pod_problems.get(key) == problems:
+        # A pod on its way out counts for nothing any more (see domain.pods.summarize).
+        problems = NO_PROBLEM if facts.terminating else (facts.unschedulable, facts.crash_looping)
+        if before == problems:
             return
         ctx.pod_problems[key] = problems
     await report_observed(memo, kwargs, namespace or "", str(owner))
