@@ -314,6 +314,7 @@ def markdown(
     results: list[Verdict],
     command: str,
     elapsed_s: float,
+    reused_from: Path | None = None,
 ) -> str:
     families = Counter(s.family for s in scenarios)
     feasible = [v for v in results if v.feasible]
@@ -325,7 +326,13 @@ def markdown(
         "",
         f"Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
         f"({platform.machine()}, CPython {platform.python_version()}) in {elapsed_s:.0f} s, "
-        f"at {source_state()}. Each number below is from the run that wrote this file.",
+        f"at {source_state()}. "
+        + (
+            "Each number below is from the run that wrote this file."
+            if reused_from is None
+            else f"gpufleet ran in this run; every other run was reused from `{reused_from}` "
+            "(the same scenarios; baselines do not depend on the policy)."
+        ),
         "",
         f"{len(scenarios)} scenarios: "
         + ", ".join(f"{f} {n} ({n / len(scenarios):.0%})" for f, n in families.items())
@@ -503,7 +510,8 @@ def main() -> int:
     fixed = suite_wide_settings(runs, len(scenarios))
     results = verdicts(scenarios, runs, fixed)
     command = shlex.join(["python", "benchmarks/sim/suite.py", *sys.argv[1:]])
-    args.out.write_text(markdown(scenarios, runs, fixed, results, command, elapsed))
+    reused_from = args.reuse_baselines if reused else None
+    args.out.write_text(markdown(scenarios, runs, fixed, results, command, elapsed, reused_from))
     data = {
         "command": command,
         "suite_wide": fixed,
