@@ -14,10 +14,8 @@ from dataclasses import replace
 from gpufleet.domain.scaling.types import FleetState, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 
-SMOOTHING = 0.3
 
-
-def track(history: ScalerHistory, fleet: FleetState, now: float) -> ScalerHistory:
+def track(history: ScalerHistory, fleet: FleetState, now: float, smoothing: float) -> ScalerHistory:
     pending = list(history.scale_ups)
     observed = history.observed_cold_start_s
     last_ready = history.last_ready_replicas
@@ -27,7 +25,7 @@ def track(history: ScalerHistory, fleet: FleetState, now: float) -> ScalerHistor
             started, count = pending[0]
             taken = min(count, became_ready)
             sample = now - started
-            observed = sample if observed is None else observed + SMOOTHING * (sample - observed)
+            observed = sample if observed is None else observed + smoothing * (sample - observed)
             became_ready -= taken
             if taken == count:
                 pending.pop(0)

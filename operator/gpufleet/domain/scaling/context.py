@@ -153,7 +153,7 @@ def observe(
     tuning: PolicyTuning,
 ) -> Context:
     """This tick's context; the caller has checked that some load signal is known."""
-    history = coldstart.track(history, fleet, now)
+    history = coldstart.track(history, fleet, now, tuning.cold_start_smoothing)
     unknown = tuple(n for n in ESSENTIAL_SIGNALS if getattr(observations, n) is None)
     obs, bounded = lower_bounded(observations)
     if "queue_depth" in bounded:

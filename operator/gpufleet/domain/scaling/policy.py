@@ -53,7 +53,14 @@ def decide(
     lim = budget.limits(spec, fleet)
     obs, _ = context.lower_bounded(observations)
     if all(getattr(obs, name) is None for name in context.ESSENTIAL_SIGNALS):
-        return _blind(spec, fleet, obs, coldstart.track(history, fleet, now), now, lim)
+        return _blind(
+            spec,
+            fleet,
+            obs,
+            coldstart.track(history, fleet, now, tuning.cold_start_smoothing),
+            now,
+            lim,
+        )
     ctx = context.observe(spec, fleet, observations, history, now, lim, tuning)
     proposals = [p for rule in RULES if (p := rule(ctx)) is not None]
     winner = max(proposals, key=lambda p: p.replicas, default=NO_LOAD)
