@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "modeldeployments.gpufleet.io.yaml"
 EXAMPLE = REPO / "examples" / "tiny-mlp-torch.yaml"
 SYSTEM_PYTHON = os.environ.get("SYSTEM_PYTHON", "/usr/bin/python3")
+SOURCES = ("pyproject.toml", "README.md", "operator", "inference-image")
+"""What the Dockerfile copies to build the wheel."""
+BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
 TEST_RIG = {"kmock", "cel-python", "pytest", "gpufleet-devtools", "nvidia-pytriton", "torch"}
 """Distributions a bare operator install must not contain."""
 
@@ -44,9 +48,18 @@ def _run(*args: str | Path, timeout: float = 600) -> str:
 def operator_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the wheel built from this checkout, installed with no extras."""
     work = tmp_path_factory.mktemp("wheel")
+    # From a copy of what the Dockerfile copies: setuptools reuses a checkout's stale
+    # build/ folder, which would ship files the sources no longer have.
+    source = work / "source"
+    source.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=BUILD_LEFTOVERS)
+        else:
+            shutil.copy2(REPO / name, source / name)
     # No build isolation: the build backend (setuptools) is the dev venv's, so no download.
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", work / "dist", REPO)  # fmt: skip
+         "--wheel-dir", work / "dist", source)  # fmt: skip
     (wheel,) = (work / "dist").glob("gpufleet-*.whl")
     venv = work / "venv"
     _run(SYSTEM_PYTHON, "-m", "venv", venv)
@@ -60,6 +73,8 @@ def test_a_bare_install_holds_the_operator_and_no_test_rig(operator_venv: Path) 
     assert "gpufleet" in installed
     assert "kopf" in installed
     assert installed & TEST_RIG == set()
+    shipped = _run(operator_venv / "bin" / "pip", "show", "--files", "gpufleet").splitlines()
+    assert [line for line in shipped if "devtools" in line] == []
 
 
 @pytest.mark.parametrize(
