@@ -218,10 +218,11 @@ def test_learned_capacity_matches_the_measured_saturation_throughput(rig: Rig) -
             "model": {"name": "mlp", "repository": "s3://models/mlp"},
             "slo": {"latencyP95Ms": 2000},
             "cost": {"maxHourlyCost": 1000, "gpuHourlyPrice": 1.0},
-            "scaling": {"minReplicas": 1, "maxReplicas": 20, "coldStartSeconds": 30},
+            # One server here: at maxReplicas 1 the fleet the policy sees is the one there
+            # is (a scale-up it asked for but never got would read as pods starting).
+            "scaling": {"minReplicas": 1, "maxReplicas": 1, "coldStartSeconds": 30},
         }
     )
-    # One ready replica; what the policy asks for is not carried out (one server here).
     fleet = FleetState(replicas=1, ready_replicas=1, gpus_per_replica=1, gpu_hourly_price=1.0)
     # Flat out, for the policy to watch tick by tick: past the saturating concurrency,
     # enough that a full batch always waits behind the one running (requests in transit
