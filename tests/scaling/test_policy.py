@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pytest
@@ -476,3 +477,32 @@ def test_a_backlog_that_holds_steady_is_not_projected_to_drain() -> None:
         history = d.history
     assert d.reason_code is ReasonCode.SCALE_UP_QUEUE, d.reason
     assert d.desired_replicas >= 10 + 12 / MAX_RPS
+
+
+def warming(obs: Observations) -> Observations:
+    """``obs`` as read while a young pod's series spans less than a rate window: the
+    load is known but understated, its sums listed as lower bounds."""
+    assert obs.request_rate is not None
+    assert obs.queue_depth is not None
+    return replace(
+        obs, lower_bounds={"request_rate": obs.request_rate, "queue_depth": obs.queue_depth}
+    )
+
+
+@pytest.mark.parametrize(
+    ("reading", "shrinks"),
+    [(lambda obs: obs, True), (warming, False)],
+    ids=["measured quiet: shrinks", "understated quiet (pods warming): holds"],
+)
+def test_a_quiet_reading_shrinks_the_fleet_only_when_measured_in_full(
+    reading: Callable[[Observations], Observations], shrinks: bool
+) -> None:
+    s = spec()
+    history, replicas = ScalerHistory(), 10
+    for i in range(120):  # ten minutes of a quiet fleet, longer than any window
+        now = i * TICK
+        d = decide(s, fleet(replicas), reading(load(now, 0.5)), history, now)
+        history, replicas = d.history, d.desired_replicas
+    assert (replicas < 10) is shrinks, d.reason
+    if not shrinks:
+        assert "only a lower bound" in d.reason

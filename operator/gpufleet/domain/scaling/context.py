@@ -47,6 +47,10 @@ class Context:
     """Essential signals that are unknown (even if a lower bound stands in)."""
     bounded: tuple[str, ...]
     """Essential signals replaced by a lower bound (a pod not yet scraped twice)."""
+    understated: tuple[str, ...]
+    """Essential signals that are, or stand for, only a lower bound of the load: replaced
+    ones, and known ones that young pods' short series still understate (a pod scraped
+    for less than a rate window). The fleet may grow on them, never shrink."""
     horizon_s: float
     """Seconds a pod ordered now takes to serve: the cold start, learned or the spec's."""
     latency: tuple[LatencyCheck, ...]
@@ -156,6 +160,7 @@ def observe(
     history = coldstart.track(history, fleet, now, tuning.cold_start_smoothing)
     unknown = tuple(n for n in ESSENTIAL_SIGNALS if getattr(observations, n) is None)
     obs, bounded = lower_bounded(observations)
+    understated = tuple(n for n in ESSENTIAL_SIGNALS if n in observations.lower_bounds)
     if "queue_depth" in bounded:
         # A lower bound's change is no queue growth: forget the last depth.
         history = replace(history, last_queue_depth=None)
@@ -259,6 +264,7 @@ def observe(
         tuning=tuning,
         unknown=unknown,
         bounded=bounded,
+        understated=understated,
         horizon_s=horizon,
         latency=latency,
         aim_ms=aim,

@@ -132,6 +132,16 @@ def _window(
             f"{why}; no scale-down while blind ({winner.sentence})",
             "metrics-unknown",
         )
+    elif needed < current and ctx.understated:
+        names = " and ".join(n.replace("_", " ") for n in ctx.understated)
+        verb = "are" if len(ctx.understated) > 1 else "is"
+        chosen = Proposal(
+            current,
+            ReasonCode.SCALE_DOWN_STABILIZING,
+            f"{names} {verb} only a lower bound (a pod not yet scraped for a full rate window); "
+            f"no scale-down on it ({winner.sentence})",
+            "scale-down-window",
+        )
     elif needed < current:
         if not history.recommendations:
             # A fresh history (operator restart) has seen no quiet window: count the

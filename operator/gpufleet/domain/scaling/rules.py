@@ -60,7 +60,7 @@ def load(ctx: Context) -> Proposal | None:
     what = f"{rate:.1f} req/s"
     if failed is not None and math.isfinite(failed) and failed > 0.0:
         what += f" (of which {failed:.1f} failed or timed out)"
-    if "request_rate" in ctx.bounded:
+    if "request_rate" in ctx.understated:
         what = f"at least {what} (not every pod scraped yet)"
     if ctx.capacity is None and ctx.model is None:
         # Nothing executed yet: keep what serves, let queue and latency speak.
