@@ -100,6 +100,17 @@ def _scenarios() -> list[dict[str, Any]]:
                 _alert("GpufleetMetricsLost", "9m", MD, "critical"),
             ],
         },
+        {  # 2 pods cannot be placed for 20 minutes; a placed fleet (0) never alerts
+            "interval": "1m",
+            "input_series": [
+                _series("gpufleet_modeldeployment_unschedulable_replicas", MD, "0 0 2x20"),
+                _series("gpufleet_modeldeployment_unschedulable_replicas", other, "0x22"),
+            ],
+            "alert_rule_test": [
+                _alert("GpufleetPodsUnschedulable", "16m", None, "warning"),
+                _alert("GpufleetPodsUnschedulable", "18m", MD, "warning"),
+            ],
+        },
         {  # updates fail every minute; creates never do
             "interval": "1m",
             "input_series": [

@@ -32,7 +32,10 @@ pytestmark = [
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (Debian package)"),
 ]
 FAST = {"for": "2s"}
-ALERT_NAMES = ("sloMissed", "budgetCapHit", "metricsLost", "reconcileErrors", "operatorDown")
+ALERT_NAMES = (
+    "sloMissed", "budgetCapHit", "metricsLost", "podsUnschedulable", "reconcileErrors",
+    "operatorDown",
+)  # fmt: skip
 
 
 def _rules(chart_dir: Path) -> dict[str, Any]:
@@ -123,19 +126,23 @@ def test_alerts_fire_from_real_operator_metrics(
     # resnet50: serving, too slow, capped by its budget.
     metrics.set_state("models", "resnet50", **common, p95_latency_ms=420.0, slo_met=False,
                       metrics_available=True, cost_capped=True)  # fmt: skip
-    # bert: metrics lost; its SLO is unknown and must not page as a miss.
+    # bert: metrics lost; its SLO is unknown and must not page as a miss. Two of its
+    # pods cannot be placed (no free GPU node).
     metrics.set_state("models", "bert", **common, p95_latency_ms=None, slo_met=None,
-                      metrics_available=False, cost_capped=False)  # fmt: skip
+                      metrics_available=False, cost_capped=False,
+                      unschedulable_replicas=2)  # fmt: skip
     prometheus = Prometheus(tmp_path, _rules(chart_dir), target)
     try:
         expected = {
             ("GpufleetSLOMissed", "models", "resnet50"),
             ("GpufleetBudgetCapHit", "models", "resnet50"),
             ("GpufleetMetricsLost", "models", "bert"),
+            ("GpufleetPodsUnschedulable", "models", "bert"),
         }
         _wait_until(prometheus, expected)
         firing = prometheus.firing()
         assert ("GpufleetSLOMissed", "models", "bert") not in firing
+        assert ("GpufleetPodsUnschedulable", "models", "resnet50") not in firing
         assert not any(name in {"GpufleetOperatorDown", "GpufleetReconcileErrors"}
                        for name, _, _ in firing)  # fmt: skip
 

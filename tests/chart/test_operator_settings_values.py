@@ -69,3 +69,11 @@ def test_a_token_file_already_in_the_pod(chart_dir: Path) -> None:
     path = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     settings, _ = _settings({"operator": {"prometheusAuth": {"bearerTokenFile": path}}}, chart_dir)
     assert str(settings.prometheus_bearer_token_file) == path
+
+
+def test_kopf_peering_identity_is_the_pod_name(chart_dir: Path) -> None:
+    # kopf names its peering keep-alive after POD_ID; without it, user@host, which
+    # needs a passwd entry for the pod's UID.
+    (container,) = render(chart_dir).pod_spec()["containers"]
+    pod_id = next(e for e in container["env"] if e["name"] == "POD_ID")
+    assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}

@@ -101,6 +101,7 @@ def test_operator_values_reach_the_operator(chart_dir: Path, tmp_path: Path) -> 
             "queryTimeoutSeconds": 3,
             "autoscaling": False,
             "metricLabels": labels,
+            "peeringPriority": 50,
         },
         "gpuPrices": {"nvidia-l4": 0.65, "nvidia-b200": 12.5, "cpu": None},
         "watch": {"namespaces": ["team-a", "team-b"]},
@@ -111,6 +112,7 @@ def test_operator_values_reach_the_operator(chart_dir: Path, tmp_path: Path) -> 
     assert (settings.scrape_interval_seconds, settings.stale_after_seconds) == (10, 45)
     assert settings.query_timeout_seconds == 3
     assert settings.autoscaling_enabled is False
+    assert settings.peering_priority == 50
     assert settings.labels.model_dump() == labels
     assert settings.namespaces == ("team-a", "team-b")
     # Helm merges maps: overrides and additions win, null removes a default.
