@@ -106,6 +106,10 @@ bench: $(STAMP) ## Simulator: policy vs baselines on the Azure trace and shapes 
 	$(PY) benchmarks/sim/compare.py
 	$(PY) benchmarks/sim/suite.py
 
+.PHONY: bench-llm
+bench-llm: $(STAMP) ## Simulator, LLM fleets: policy vs baselines on token-level traces -> docs/benchmarks/sim-llm.md (~3 min)
+	$(PY) benchmarks/sim/llm.py
+
 .PHONY: bench-reconcile
 bench-reconcile: $(STAMP) ## 1,000 ModelDeployments on the API emulator -> docs/benchmarks/reconcile.md
 	$(PY) benchmarks/reconcile/bench_reconcile.py
