@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import (
     Bound,
     Decision,
@@ -248,6 +249,35 @@ def test_capacity_of_a_saturated_fleet_is_what_it_serves_flat_out() -> None:
         "move to new pods, so 8.0 req/s of arrivals need pods of their own, 12 replicas at "
         "0.68 req/s each (measured flat out) for p95 <= 3000 ms; 16 in all"
     )
+
+
+BURST_STARTS = [(fleet(1), load(t, 0.5)) for t in range(0, 120, 5)] + [
+    # 10 s into a burst: the 30 s served rate still holds mostly the 0.5 req/s before it.
+    (fleet(1), load(t, 0.5 + 0.05 * (t - 115), batch=4.0, queue=20.0 * (t - 115)))
+    for t in (120, 125)
+]
+STUCK_BACKLOG = [
+    # A backlog queued on some of the 4 pods, neither growing nor draining: the others
+    # serve the arrivals with room to spare.
+    (fleet(4), load(t, 3.0, batch=2.0, queue=300.0 + 10.0 * (t // 5 % 2)))
+    for t in range(0, 60, 5)
+]
+
+
+@pytest.mark.parametrize(
+    ("ticks", "served_per_replica"),
+    [(BURST_STARTS, 0.75), (STUCK_BACKLOG, 0.75)],
+    ids=["a burst's first seconds", "a backlog that does not keep growing"],
+)
+def test_a_backlog_rates_a_replica_flat_out_only_once_it_grew_for_a_rate_window(
+    ticks: list[tuple[FleetState, Observations]], served_per_replica: float
+) -> None:
+    """Served / ready is a replica's throughput only once a growing backlog has kept the
+    same pods flat out for a whole rate window; before, it is a lower bound (no ceiling)."""
+    d = run(spec(), ticks)
+    assert "measured flat out" not in d.reason, d.reason
+    assert d.capacity_per_replica is not None
+    assert d.capacity_per_replica > DEFAULT_TUNING.max_utilization * served_per_replica
 
 
 def test_capacity_of_a_fleet_with_slack_is_at_least_what_it_serves() -> None:

@@ -6,10 +6,12 @@ to expect before anything was measured, and how latency moves with load. Three
 measurements, each of the served rate per ready replica on a fleet whose size has
 settled (the latency window describes it):
 
-- saturated (a backlog queued and growing): the replicas run flat out, so the served
-  rate per replica *is* their throughput (its highest reading over the backlog: the
-  rate's window fills with saturated time); within the target they carry
-  ``max_utilization`` of it at most (a ceiling);
+- saturated (a backlog that grew at every tick for a whole rate window on the same
+  ready pods): the replicas run flat out, so the served rate per replica *is* their
+  throughput (its highest reading over the backlog); within the target they carry
+  ``max_utilization`` of it at most (a ceiling). Sooner, the rate's window still holds
+  time before the backlog, and a backlog that stopped growing may sit on a few pods
+  while the rest idle: such readings are lower bounds of the throughput, no ceiling;
 - the target missed on a steady load: a replica carries ``capacity_margin`` less than
   it was given (a ceiling);
 - the target met, but without the headroom the fleet is sized for: a replica carries

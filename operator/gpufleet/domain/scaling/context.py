@@ -227,14 +227,19 @@ def observe(
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate
     ready = fleet.ready_replicas
     if ready > 0 and served is not None:
-        # Saturated: a backlog growing since the last tick: the ready pods run flat out. Their
-        # windowed served rate may still hold time before the backlog (an underestimate
-        # of their throughput, on the safe side); later measurements of the same
-        # episode raise it.
-        same_pods = history.ready_since is None or history.ready_since < now
-        persisted = backlog_since is not None and backlog_since < now
+        # Saturated: the same ready pods held a backlog that grew at every tick for a whole
+        # rate window, so their windowed served rate is their throughput. Sooner, the
+        # window still holds the time before the backlog (or fewer pods): the reading is
+        # only a lower bound of the throughput, and a lower bound is no ceiling. A backlog
+        # that stopped growing may sit on a few pods while the others idle (queued
+        # requests cannot move): served / ready is then no throughput either.
+        window = tuning.rate_window_s
+        same_pods = history.ready_since is None or now - history.ready_since >= window
         last = history.last_queue_depth
         growing = queue is not None and last is not None and queue >= last
+        growing_since = (history.growing_since or now) if growing and backlog_now else None
+        history = replace(history, growing_since=growing_since)
+        persisted = growing_since is not None and now - growing_since >= window
         # The latency window describes one fleet size only once it has settled, and a
         # load only if it held steady.
         judged = settled and steady and fleet.starting_replicas == 0 and not backlog_now
@@ -247,7 +252,7 @@ def observe(
             history,
             now,
             served_per_replica=served / ready,
-            saturated=same_pods and persisted and growing,
+            saturated=same_pods and persisted,
             missed=judged and missed,
             edge=judged and not missed and not within and bool(latency),
             slack=judged and within and served > 0.0,

@@ -167,6 +167,9 @@ class ScalerHistory:
     demand_peaks: tuple[tuple[float, float, float], ...] = ()
     """(window start, demand at its start, peak demand) per cold-start-long window of the
     recent past."""
+    growing_since: float | None = None
+    """Since when a backlog has grown (or held) at every tick (``None``: it shrank at the
+    last one, or there is none)."""
     backlog_since: float | None = None
     """Since when the queue has held a backlog (``None``: it holds none)."""
     idle_since: float | None = None
