@@ -18,10 +18,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DEMO_RATE_SCALE = {"torch": 0.4, "triton": 0.35}
-"""The Azure hour played in 3 minutes is 60-160 requests/s. x0.4 (25-60) peaks above
-one CPU-bound torch replica (about 45 requests/s) and within two cores; Triton's
-replicas serve 25 requests/s each, waiting rather than computing: x0.35 is 20-55."""
+DEMO_RATE_SCALE = {"gpu-like": 1.2, "cpu": 0.4, "triton": 0.35}
+"""The Azure hour played in 3 minutes is 60-160 requests/s. A GPU-like torch replica
+(20 ms + 2.5 ms per request a batch: 40 ms for a full batch of 8) serves up to 200
+requests/s for ~2 ms of this machine's CPU per request (HTTP, client and server): x1.2
+(70-190, bursts to ~270) needs one to two replicas at a third of a core. x0.4 (25-60)
+peaks above one CPU-bound torch replica (about 45 requests/s) and within two cores;
+Triton's replicas serve 25 requests/s each, waiting rather than computing: x0.35 is 20-55."""
 
 StartDelay = Annotated[
     float, typer.Option(help="Extra seconds before each pod starts (imitates a GPU pod's start).")
@@ -101,11 +104,20 @@ def demo(
     ] = None,
     rate_scale: Annotated[
         float | None,
-        typer.Option(help="Multiply the trace's request rate (default 0.4 torch, 0.35 triton)."),
+        typer.Option(
+            help="Multiply the trace's request rate (default 1.2 gpu-like, 0.4 cpu, 0.35 triton)."
+        ),
     ] = None,
     runtime: Annotated[
         str, typer.Option(help="Which example to run: torch (gpufleet-server) or triton.")
     ] = "torch",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="The torch example's model: gpu-like (batches wait on a GPU stand-in) "
+            "or cpu (computes on one core)."
+        ),
+    ] = "gpu-like",
     trace: Annotated[Path, typer.Option(help="CSV with a TIMESTAMP column.")] = DEFAULT_TRACE,
     manifest: Annotated[
         Path | None, typer.Option(help="The ModelDeployment to apply (default: --runtime's).")
@@ -121,16 +133,20 @@ def demo(
     ),
 ) -> None:
     """Bring the fleet up, apply the example, replay the trace, report; then tear it all down."""
-    from gpufleet_devtools.local.demo import DemoRun, run_demo
+    from gpufleet_devtools.local.demo import DemoModel, DemoRun, run_demo
     from gpufleet_devtools.local.fleet import FleetOptions
 
     if runtime not in EXAMPLES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(EXAMPLES)}")
+    if model not in set(DemoModel):
+        raise typer.BadParameter(f"--model must be one of {', '.join(DemoModel)}")
     console = Console()
-    scale = rate_scale if rate_scale is not None else DEMO_RATE_SCALE[runtime]
+    served = model if runtime == "torch" else runtime
+    scale = rate_scale if rate_scale is not None else DEMO_RATE_SCALE[served]
     run = DemoRun(
         arrivals=_arrivals(trace, duration, speedup, scale, console),
         manifest_path=manifest or EXAMPLES[runtime],
+        model=DemoModel(model),
         fleet=FleetOptions(tick_seconds=tick, start_delay_s=start_delay),
         live=live,
         plot_path=plot,

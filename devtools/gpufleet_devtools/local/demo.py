@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from gpufleet.domain.spec import RuntimeType
 from gpufleet_devtools.local.demo_model import (
     TORCH_INPUT,
     TRITON_INPUT,
+    GpuCost,
     write_demo_model,
+    write_gpu_like_model,
     write_triton_demo_model,
 )
 from gpufleet_devtools.local.endpoints import Endpoints
@@ -37,14 +40,26 @@ log = logging.getLogger(__name__)
 FIRST_READY_TIMEOUT_S = 120.0
 
 
+class DemoModel(StrEnum):
+    """What the torch example's replicas serve (the Triton example has its own model)."""
+
+    GPU_LIKE = "gpu-like"
+    """Each batch holds the GPU stand-in (no CPU spent): replicas add capacity as GPUs do."""
+    CPU = "cpu"
+    """Each request computes ~20 ms on one CPU thread: on two cores, replicas past two add none."""
+
+
 @dataclass
 class DemoRun:
     arrivals: Arrivals
     manifest_path: Path = EXAMPLE_MANIFEST
     spec_overrides: dict[str, Any] = field(default_factory=dict)
     fleet: FleetOptions = field(default_factory=FleetOptions)
+    model: DemoModel = DemoModel.GPU_LIKE
+    gpu_cost: GpuCost = field(default_factory=GpuCost)
+    """The GPU-like model's batch cost."""
     work_steps: int | None = None
-    """None: calibrated for ~20 ms a request on this machine."""
+    """The CPU model's work; None: calibrated for ~20 ms a request on this machine."""
     live: bool = True
     plot_path: Path | None = None
     json_path: Path | None = None
@@ -58,7 +73,11 @@ class DemoResult:
 
 
 def bootstrap_model(
-    paths: LocalPaths, manifest: DemoManifest, work_steps: int | None = None
+    paths: LocalPaths,
+    manifest: DemoManifest,
+    model: DemoModel = DemoModel.GPU_LIKE,
+    gpu_cost: GpuCost | None = None,
+    work_steps: int | None = None,
 ) -> str:
     """The demo model in the repository the manifest names (made once, then reused).
 
@@ -68,7 +87,10 @@ def bootstrap_model(
     if manifest.spec.runtime.type is RuntimeType.TRITON:
         write_triton_demo_model(repository, manifest.spec.model.name)
         return TRITON_INPUT
-    write_demo_model(repository, manifest.spec.model.name, work_steps)
+    if model is DemoModel.CPU:
+        write_demo_model(repository, manifest.spec.model.name, work_steps)
+    else:
+        write_gpu_like_model(repository, manifest.spec.model.name, gpu_cost)
     return TORCH_INPUT
 
 
@@ -130,7 +152,7 @@ async def run_demo(paths: LocalPaths, run: DemoRun, console: Console | None = No
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     manifest = load_manifest(run.manifest_path, run.spec_overrides)
     paths.ensure()
-    input_name = bootstrap_model(paths, manifest, run.work_steps)
+    input_name = bootstrap_model(paths, manifest, run.model, run.gpu_cost, run.work_steps)
     arrivals = run.arrivals
     console.print(
         f"[bold]gpufleet local demo[/]: {arrivals.description}, "

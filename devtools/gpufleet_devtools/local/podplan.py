@@ -163,6 +163,11 @@ def plan_process(
             env[item["name"]] = str(item["value"])
     env.update(THREAD_ENV)
     shm = None
+    if binary == "gpufleet-server":
+        # The node's device library (the GPU stand-in's operator), as a GPU node's driver.
+        from gpufleet_devtools.local import gpu_standin
+
+        env = gpu_standin.pod_env(env, runtime_dir)
     if binary == "tritonserver":
         from gpufleet_devtools.local import triton
 
