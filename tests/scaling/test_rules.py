@@ -251,6 +251,16 @@ def test_capacity_of_a_saturated_fleet_is_what_it_serves_flat_out() -> None:
     )
 
 
+def test_a_miss_below_a_load_served_within_the_target_is_no_capacity_measure() -> None:
+    """10 pods served 2.1 req/s each within the target with slack; then, at 1.5 each, the
+    p95 window reads over the target (a burst queued before the rate caught up): a
+    replica still carries the 2.1 it was measured to serve, not 0.9 x 1.5."""
+    slack = [(fleet(10), load(t, 21.0, batch=2.0, p95_ms=1500.0)) for t in range(0, 65, 5)]
+    missed = [(fleet(10), load(t, 15.0, batch=2.0, p95_ms=5000.0)) for t in range(65, 200, 5)]
+    d = run(spec(), slack + missed)
+    assert d.capacity_per_replica == pytest.approx(2.1)
+
+
 BURST_STARTS = [(fleet(1), load(t, 0.5)) for t in range(0, 120, 5)] + [
     # 10 s into a burst: the 30 s served rate still holds mostly the 0.5 req/s before it.
     (fleet(1), load(t, 0.5 + 0.05 * (t - 115), batch=4.0, queue=20.0 * (t - 115)))
