@@ -552,8 +552,7 @@ class ScalingSpec(WireModel):
                 "Share of the latency target kept free when sizing the fleet: it is sized "
                 "for a predicted p95 of (1 - latencyHeadroom) x latencyP95Ms. More headroom "
                 "costs GPUs and misses the target less often when load rises faster than "
-                "pods start. The default keeps the p95; 0.15 keeps >= 99 % of requests "
-                "within the target on most simulated traffic (docs/benchmarks/sim-suite.md)."
+                "pods start."
             ),
         ),
     ] = 0.05
