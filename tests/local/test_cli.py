@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST
-from gpufleet_devtools.local.state import FleetState, pid_alive
+from gpufleet_devtools.local.state import LocalFleetRecord, pid_alive
 from tests.local.conftest import needs_prometheus, serving
 from tests.support.waiting import wait_for
 
@@ -40,7 +40,7 @@ def test_up_apply_status_down_leaves_nothing_running(tmp_path: Path) -> None:
     needs_prometheus()
     kubectl = shutil.which("kubectl")
     _run(tmp_path, GPUFLEET, "local", "up")
-    state = FleetState.read(tmp_path / ".gpufleet" / "state.json")
+    state = LocalFleetRecord.read(tmp_path / ".gpufleet" / "state.json")
     assert state is not None
     assert state.ready
     try:
@@ -60,7 +60,7 @@ def test_up_apply_status_down_leaves_nothing_running(tmp_path: Path) -> None:
         status = _run(tmp_path, GPUFLEET, "local", "status")
         assert "ModelDeployment default/tiny-mlp" in status
         assert ": ready, http" in status
-        running = FleetState.read(tmp_path / ".gpufleet" / "state.json")
+        running = LocalFleetRecord.read(tmp_path / ".gpufleet" / "state.json")
         assert running is not None
         pids = {**running.pids, "supervisor": running.supervisor_pid}
         assert any(role.startswith("tiny-mlp-") for role in pids)  # the pod's server process

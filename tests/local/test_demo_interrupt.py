@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet_devtools.local.state import FleetState, pid_alive
+from gpufleet_devtools.local.state import LocalFleetRecord, pid_alive
 from tests.local.conftest import needs_prometheus, serving
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_stopping_a_demo_leaves_no_process_behind(
         while not any(role.startswith("tiny-mlp-") for role in pids):
             assert demo.poll() is None, demo.communicate()[0]
             assert time.monotonic() < deadline, "no pod started"
-            state = FleetState.read(state_file) if state_file.exists() else None
+            state = LocalFleetRecord.read(state_file) if state_file.exists() else None
             pids = dict(state.pids) if state else {}
             urls = [state.api_url, state.prometheus_url] if state else []
             time.sleep(0.2)

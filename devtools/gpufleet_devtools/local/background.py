@@ -14,7 +14,7 @@ from typing import Any
 
 from gpufleet_devtools.local.fleet import FleetOptions
 from gpufleet_devtools.local.paths import LocalPaths
-from gpufleet_devtools.local.state import FleetState, pid_alive
+from gpufleet_devtools.local.state import LocalFleetRecord, pid_alive
 
 UP_TIMEOUT_S = 120.0
 DOWN_TIMEOUT_S = 60.0
@@ -24,9 +24,9 @@ class FleetError(RuntimeError):
     pass
 
 
-def start_background(paths: LocalPaths, options: FleetOptions) -> FleetState:
+def start_background(paths: LocalPaths, options: FleetOptions) -> LocalFleetRecord:
     """Start the supervisor detached from this terminal; return once the fleet is up."""
-    current = FleetState.read(paths.state_file)
+    current = LocalFleetRecord.read(paths.state_file)
     if current is not None and pid_alive(current.supervisor_pid):
         raise FleetError(f"a fleet is already running (pid {current.supervisor_pid}); run down")
     paths.ensure()
@@ -40,7 +40,7 @@ def start_background(paths: LocalPaths, options: FleetOptions) -> FleetState:
         )  # fmt: skip
     deadline = time.monotonic() + UP_TIMEOUT_S
     while time.monotonic() < deadline:
-        state = FleetState.read(paths.state_file)
+        state = LocalFleetRecord.read(paths.state_file)
         if state is not None and (state.ready or state.error):
             if state.error:
                 raise FleetError(f"the fleet failed to start: {state.error}")
@@ -53,7 +53,7 @@ def start_background(paths: LocalPaths, options: FleetOptions) -> FleetState:
 
 def stop_background(paths: LocalPaths) -> list[str]:
     """Stop the supervisor (it stops the rest in order); kill whatever it left. Returns notes."""
-    state = FleetState.read(paths.state_file)
+    state = LocalFleetRecord.read(paths.state_file)
     if state is None:
         return ["no fleet is running"]
     notes: list[str] = []
@@ -87,7 +87,7 @@ def _get(url: str) -> dict[str, Any]:
 
 
 def describe(paths: LocalPaths) -> list[str]:
-    state = FleetState.read(paths.state_file)
+    state = LocalFleetRecord.read(paths.state_file)
     if state is None or not pid_alive(state.supervisor_pid):
         return ["no fleet is running (gpufleet local up starts one)"]
     lines = [

@@ -26,7 +26,7 @@ from gpufleet_devtools.local.agent import NodeAgent
 from gpufleet_devtools.local.kube import LocalKube
 from gpufleet_devtools.local.lifetime import die_with_parent
 from gpufleet_devtools.local.paths import CRDS_DIR, LocalPaths
-from gpufleet_devtools.local.state import FleetState, pid_alive
+from gpufleet_devtools.local.state import LocalFleetRecord, pid_alive
 from gpufleet_devtools.prometheus import PrometheusServer
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class LocalFleet:
 
     async def start(self) -> None:
         self.paths.ensure()
-        running = FleetState.read(self.paths.state_file)
+        running = LocalFleetRecord.read(self.paths.state_file)
         if running is not None and pid_alive(running.supervisor_pid):
             raise RuntimeError(
                 f"a fleet already runs from {self.paths.root} (pid {running.supervisor_pid}); "
@@ -144,8 +144,8 @@ class LocalFleet:
         )
         log_file.close()
 
-    def state(self) -> FleetState:
-        return FleetState(
+    def state(self) -> LocalFleetRecord:
+        return LocalFleetRecord(
             supervisor_pid=os.getpid(),
             ready=True,
             api_url=self.api_url,

@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 
-class FleetState(BaseModel):
+class LocalFleetRecord(BaseModel):
+    """The processes and addresses of a running local fleet, as ``up`` records them."""
+
     model_config = ConfigDict(frozen=True)
 
     supervisor_pid: int
@@ -26,7 +28,7 @@ class FleetState(BaseModel):
         os.replace(tmp, path)  # readers never see half a file
 
     @classmethod
-    def read(cls, path: Path) -> FleetState | None:
+    def read(cls, path: Path) -> LocalFleetRecord | None:
         if not path.exists():
             return None
         return cls.model_validate_json(path.read_text())

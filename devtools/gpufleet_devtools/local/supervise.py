@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gpufleet_devtools.local.fleet import FleetOptions, LocalFleet
 from gpufleet_devtools.local.paths import LocalPaths
-from gpufleet_devtools.local.state import FleetState
+from gpufleet_devtools.local.state import LocalFleetRecord
 
 
 async def supervise(paths: LocalPaths, options: FleetOptions) -> None:
@@ -30,7 +30,7 @@ async def supervise(paths: LocalPaths, options: FleetOptions) -> None:
         async with LocalFleet(paths, options):  # writes state.json while it runs
             await stop.wait()
     except Exception as error:
-        FleetState(supervisor_pid=os.getpid(), error=str(error)).write(paths.state_file)
+        LocalFleetRecord(supervisor_pid=os.getpid(), error=str(error)).write(paths.state_file)
         raise
 
 
