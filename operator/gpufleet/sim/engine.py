@@ -18,7 +18,7 @@ from gpufleet.sim.metrics import MetricsPipeline
 from gpufleet.sim.policies.base import Policy, PolicyContext
 from gpufleet.sim.profile import AnyProfile
 from gpufleet.sim.request_log import RequestLog
-from gpufleet.sim.result import RunResult, Timeline, latency_stats
+from gpufleet.sim.result import FleetTimeline, RunResult, latency_stats
 from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.settings import SimSettings
 from gpufleet.sim.trace import Trace
@@ -59,7 +59,7 @@ def simulate(
     initial = min(max(initial, settings.min_replicas), settings.max_replicas)
     fleet.start_warm(initial)
 
-    timeline = Timeline()
+    timeline = FleetTimeline()
 
     def record(now: float) -> None:
         timeline.at.append(now)
@@ -114,7 +114,7 @@ def simulate(
     )
 
 
-def _fill_demand(timeline: Timeline, trace: Trace, step: float) -> None:
+def _fill_demand(timeline: FleetTimeline, trace: Trace, step: float) -> None:
     at = np.asarray(timeline.at)
     counts = np.searchsorted(trace.arrivals, at, side="right") - np.searchsorted(
         trace.arrivals, at - step, side="right"

@@ -11,8 +11,8 @@ from gpufleet.sim.request_log import RequestLog
 
 
 @dataclass(frozen=True)
-class Timeline:
-    """Fleet over time, one point every ``SimSettings.timeline_s``."""
+class FleetTimeline:
+    """The simulated fleet over time, one point every ``SimSettings.timeline_s``."""
 
     at: list[float] = field(default_factory=list)
     replicas: list[int] = field(default_factory=list)
@@ -50,7 +50,7 @@ class RunResult:
     mean_replicas: float
     max_replicas: int
     wall_s: float
-    timeline: Timeline
+    timeline: FleetTimeline
     decisions: list[dict[str, Any]] = field(default_factory=list)
     ttft_p95_ms: float | None = None
     """LLM runs: p95 time to first token of answered requests."""
