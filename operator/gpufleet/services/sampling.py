@@ -18,6 +18,9 @@ from gpufleet.domain.scaling.types import Observations
 
 
 class FleetSample(Protocol):
+    """What the autoscaler reads of a tick's :class:`gpufleet.metrics.sample.FleetSample`:
+    the same concept, so the same name; the sampler needs only its ``observations``."""
+
     def observations(
         self,
         namespace: str,
