@@ -37,7 +37,8 @@ from llm_bench import HEADING as LLM_HEADING
 from llm_bench import llm_report, measure_llm
 
 from gpufleet_devtools.runtime.example_models import Mlp, mlp_config, write_model
-from gpufleet_devtools.runtime.process import free_port, http_status, start_server, wait_for
+from gpufleet_devtools.runtime.process import free_port, http_status, start_server
+from gpufleet_devtools.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS = REPO_ROOT / "docs" / "benchmarks" / "runtime.md"
@@ -194,7 +195,7 @@ class TritonProcess:
                 raise RuntimeError(f"Triton exited early, see {log_path}")
             return http_status(url) == 200
 
-        wait_for(up, 180, "Triton to become ready")
+        wait_for(up, timeout=180, what="Triton to become ready")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)  # pytriton shuts tritonserver down on SIGINT

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 
 from gpufleet.observability.metrics import OperatorMetrics
 from gpufleet_devtools.processes import free_port
+from tests.support.waiting import wait_for
 
 from .render import NAMESPACE, RELEASE, render
 
@@ -106,11 +106,15 @@ def operator_endpoint() -> Iterator[tuple[OperatorMetrics, str, WSGIServer]]:
     server.server_close()
 
 
-def _wait_until(prometheus: Prometheus, alerts: set[tuple[str, str, str]]) -> None:
-    deadline = time.monotonic() + 60
-    while not alerts <= (firing := prometheus.firing()):
-        assert time.monotonic() < deadline, f"not firing: {alerts - firing}; firing: {firing}"
-        time.sleep(0.5)  # polling Prometheus' API; rules evaluate every second
+def _wait_for_firing(prometheus: Prometheus, alerts: set[tuple[str, str, str]]) -> None:
+    """Poll Prometheus' API (rules evaluate every second) until every one of ``alerts`` fires."""
+    wait_for(
+        prometheus.firing,
+        until=alerts.issubset,
+        timeout=60,
+        interval=0.5,
+        what=f"{sorted(alerts)} to fire",
+    )
 
 
 def test_alerts_fire_from_real_operator_metrics(
@@ -139,7 +143,7 @@ def test_alerts_fire_from_real_operator_metrics(
             ("GpufleetMetricsLost", "models", "bert"),
             ("GpufleetPodsUnschedulable", "models", "bert"),
         }
-        _wait_until(prometheus, expected)
+        _wait_for_firing(prometheus, expected)
         firing = prometheus.firing()
         assert ("GpufleetSLOMissed", "models", "bert") not in firing
         assert ("GpufleetPodsUnschedulable", "models", "resnet50") not in firing
@@ -149,11 +153,11 @@ def test_alerts_fire_from_real_operator_metrics(
         # A reconcile fails while Prometheus watches: the error rate turns positive.
         with pytest.raises(RuntimeError), metrics.time_reconcile("update"):
             raise RuntimeError("admission webhook denied the request")
-        _wait_until(prometheus, {("GpufleetReconcileErrors", NAMESPACE, "")})
+        _wait_for_firing(prometheus, {("GpufleetReconcileErrors", NAMESPACE, "")})
 
         # The operator stops answering scrapes: OperatorDown fires.
         server.shutdown()
         server.server_close()
-        _wait_until(prometheus, {("GpufleetOperatorDown", NAMESPACE, "")})
+        _wait_for_firing(prometheus, {("GpufleetOperatorDown", NAMESPACE, "")})
     finally:
         prometheus.stop()

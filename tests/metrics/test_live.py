@@ -6,7 +6,6 @@ in nvidia-pytriton, and drives them with tritonclient.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 from gpufleet.domain.scaling.types import Observations
 from gpufleet.metrics.reader import FleetMetricsReader
 from gpufleet.settings import OperatorSettings
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.slow
 
@@ -78,22 +78,21 @@ class LoadGenerator:
             thread.join(timeout=10)
 
 
-async def wait_for(
+async def observe_until(
     reader: FleetMetricsReader,
     name: str,
     expected_pods: int | None,
     condition: Callable[[Observations], bool],
     timeout_s: float = 40.0,
 ) -> Observations:
-    deadline = time.monotonic() + timeout_s
-    obs: Observations | None = None
-    while time.monotonic() < deadline:
-        sample = await reader.sample()
-        obs = sample.observations(NAMESPACE, name, expected_pods)
-        if condition(obs):
-            return obs
-        await asyncio.sleep(0.5)  # the next scrape; polling a condition
-    raise AssertionError(f"condition not met within {timeout_s} s; last: {obs}")
+    """``name``'s observations once ``condition`` holds (read twice per 1 s scrape interval)."""
+
+    async def observe() -> Observations:
+        return (await reader.sample()).observations(NAMESPACE, name, expected_pods)
+
+    return await wait_for_async(
+        observe, until=condition, timeout=timeout_s, interval=0.5, what=f"{name}'s observations"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +154,7 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
     steady = LoadGenerator(alpha.http_url, clients=2, rate_per_client=10.0)
     flood = LoadGenerator(beta.http_url, clients=8, rate_per_client=None)
     try:
-        obs = await wait_for(
+        obs = await observe_until(
             reader,
             "alpha",
             1,
@@ -166,7 +165,7 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
         assert obs.p95_latency_ms is not None
         assert obs.pods_reporting == 1
 
-        busy = await wait_for(
+        busy = await observe_until(
             reader, "beta", 1, lambda o: o.queue_depth is not None and o.queue_depth >= 3.0
         )
         assert busy.request_rate is not None
@@ -181,7 +180,9 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
         # A stopped server: its pod's signals become unknown, not zero.
         flood.stop()
         beta.stop()
-        lost = await wait_for(reader, "beta", 1, lambda o: o.request_rate is None, timeout_s=30)
+        lost = await observe_until(
+            reader, "beta", 1, lambda o: o.request_rate is None, timeout_s=30
+        )
         assert lost.queue_depth is None
         assert lost.unknown["request_rate"]
         still = (await reader.sample()).observations(NAMESPACE, "alpha", 1)
@@ -194,7 +195,7 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
         assert down.all_unknown
         assert down.unknown["request_rate"].startswith("Prometheus unreachable")
         prometheus.start()
-        back = await wait_for(
+        back = await observe_until(
             reader, "alpha", 1, lambda o: o.request_rate is not None and o.request_rate > 10.0
         )
         assert back.queue_depth is not None

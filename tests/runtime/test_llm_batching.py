@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet_devtools.runtime.process import ServerProcess, start_server, wait_for
+from gpufleet_devtools.runtime.process import ServerProcess, start_server
 from tests.runtime.llm_client import MODEL, gauge, histogram_count, stream
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -71,12 +72,24 @@ def test_full_kv_cache_queues_requests_then_serves_them_all(tmp_path: Path) -> N
             futures: list[Future[str]] = [
                 pool.submit(streamed_text, server, f"sixteen bytes {i:02d}", 96) for i in range(4)
             ]
-            wait_for(lambda: gauge(server, "vllm:num_requests_waiting") > 0, 30, "a queue")
-            wait_for(lambda: gauge(server, "vllm:kv_cache_usage_perc") == 1.0, 30, "a full cache")
+            wait_for(
+                lambda: gauge(server, "vllm:num_requests_waiting") > 0,
+                timeout=30,
+                what="a queue",
+            )
+            wait_for(
+                lambda: gauge(server, "vllm:kv_cache_usage_perc") == 1.0,
+                timeout=30,
+                what="a full cache",
+            )
             assert gauge(server, "vllm:num_requests_running") <= 2
             texts = [future.result(timeout=60) for future in futures]
         assert [len(text) for text in texts] == [96] * 4
-        wait_for(lambda: gauge(server, "vllm:kv_cache_usage_perc") == 0.0, 10, "freed blocks")
+        wait_for(
+            lambda: gauge(server, "vllm:kv_cache_usage_perc") == 0.0,
+            timeout=10,
+            what="freed blocks",
+        )
         assert gauge(server, "vllm:num_requests_waiting") == 0
         assert gauge(server, "vllm:num_requests_running") == 0
         assert histogram_count(server, "vllm:request_queue_time_seconds") == 4
@@ -92,9 +105,17 @@ def test_a_client_that_goes_away_frees_its_kv_cache(llm_server: ServerProcess) -
         llm_server, "/v1/completions", {"prompt": "bye", "max_tokens": 900, "stream": True}
     )
     next(events)
-    wait_for(lambda: gauge(llm_server, "vllm:kv_cache_usage_perc") > 0, 10, "KV blocks held")
+    wait_for(
+        lambda: gauge(llm_server, "vllm:kv_cache_usage_perc") > 0,
+        timeout=10,
+        what="KV blocks held",
+    )
     events.close()  # closes the connection mid-stream
-    wait_for(lambda: gauge(llm_server, "vllm:num_requests_running") == 0, 30, "the abort")
+    wait_for(
+        lambda: gauge(llm_server, "vllm:num_requests_running") == 0,
+        timeout=30,
+        what="the abort",
+    )
     assert gauge(llm_server, "vllm:kv_cache_usage_perc") == 0.0
     aborted = llm_server.metric(
         "vllm:request_success_total", model_name=MODEL, finished_reason="abort"

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from gpufleet_devtools.runtime.process import start_server, wait_for
+from gpufleet_devtools.runtime.process import start_server
 from tests.runtime.llm_client import gauge, post, stream
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +37,14 @@ def test_sigterm_finishes_streams_in_flight_and_refuses_new(tmp_path: Path) -> N
                 )
             )
         )
-        wait_for(lambda: gauge(server, "vllm:num_requests_waiting") == 1, 30, "a queued request")
+        wait_for(
+            lambda: gauge(server, "vllm:num_requests_waiting") == 1,
+            timeout=30,
+            what="a queued request",
+        )
 
         server.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: not server.ready(), 10, "readiness to turn false")
+        wait_for(lambda: not server.ready(), timeout=10, what="readiness to turn false")
         refused = post(server, "/v1/completions", {"prompt": "c", "max_tokens": 1})
         assert refused.status_code == 503
         assert "shutting down" in refused.json()["error"]["message"]

@@ -15,7 +15,8 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from gpufleet_devtools.runtime.example_models import IN_FEATURES
-from gpufleet_devtools.runtime.process import start_server, wait_for
+from gpufleet_devtools.runtime.process import start_server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +36,11 @@ def test_sigterm_drains_in_flight_and_refuses_new(model_repository: Path, tmp_pa
         in_flight = pool.submit(infer_held, server.http_url)
         wait_for(
             lambda: server.metric("nv_inference_pending_request_count", model="held") == 1,
-            10,
-            "the request to be queued",
+            timeout=10,
+            what="the request to be queued",
         )
         server.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: not server.ready(), 5, "readiness to turn false")
+        wait_for(lambda: not server.ready(), timeout=5, what="readiness to turn false")
         assert http.is_server_live()
 
         with pytest.raises(InferenceServerException) as refused:

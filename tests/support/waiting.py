@@ -1,75 +1,9 @@
 """Wait for a condition instead of sleeping: the one polling helper of the tests.
 
-``wait_for`` polls a plain function; ``wait_for_async`` (in a running event loop) also
-accepts a probe that returns an awaitable (an API call). Both return the probe's first
-truthy result, and fail naming ``what`` and the last value seen.
+It lives in the dev tools, which poll the same way and may not import the tests; see
+:mod:`gpufleet_devtools.waiting`.
 """
 
-from __future__ import annotations
+from gpufleet_devtools.waiting import wait_for, wait_for_async
 
-import asyncio
-import inspect
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
-
-T = TypeVar("T")
-
-
-def _timed_out(timeout: float, what: str, probe: object, last: object) -> AssertionError:
-    return AssertionError(
-        f"timed out after {timeout:g} s waiting for {what or probe!r}; last: {last!r}"
-    )
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
-) -> T:
-    """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise _timed_out(timeout, what, probe, last)
-
-
-@overload
-async def wait_for_async(
-    probe: Callable[[], Awaitable[T | None]],
-    *,
-    timeout: float = ...,  # noqa: ASYNC109
-    interval: float = ...,
-    what: str = ...,
-) -> T: ...
-
-
-@overload
-async def wait_for_async(
-    probe: Callable[[], T | None],
-    *,
-    timeout: float = ...,  # noqa: ASYNC109
-    interval: float = ...,
-    what: str = ...,
-) -> T: ...
-
-
-async def wait_for_async(
-    probe: Callable[[], Any],
-    *,
-    timeout: float = 30.0,  # noqa: ASYNC109 (a polling deadline: the failure names the last value)
-    interval: float = 0.1,
-    what: str = "",
-) -> Any:
-    """:func:`wait_for` without blocking the event loop; ``probe`` may be a coroutine function."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        result = probe()
-        last = await result if inspect.isawaitable(result) else result
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise _timed_out(timeout, what, probe, last)
+__all__ = ["wait_for", "wait_for_async"]

@@ -9,12 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from gpufleet_devtools.waiting import wait_for
 
 START_TIMEOUT_S = 60.0
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
@@ -25,16 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until true; tests wait on conditions instead of sleeping."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def http_status(url: str) -> int | None:
@@ -121,5 +112,5 @@ def start_server(
             raise AssertionError(f"server exited early:\n{log_path.read_text()}")
         return server.ready()
 
-    wait_for(up, START_TIMEOUT_S, "the server to become ready")
+    wait_for(up, timeout=START_TIMEOUT_S, interval=0.02, what="the server to become ready")
     return server
