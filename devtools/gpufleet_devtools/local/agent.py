@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from gpufleet.domain.manifests.identity import MANAGED_BY, OWNER_LABEL
+from gpufleet_devtools.local.initcontainers import InitSequence
+from gpufleet_devtools.local.initplan import plan_init_containers
 from gpufleet_devtools.local.kube import LocalKube, deployments_path, events_path, pods_path
 from gpufleet_devtools.local.localpod import LocalPod
 from gpufleet_devtools.local.podobjects import (
@@ -32,7 +35,7 @@ from gpufleet_devtools.local.podobjects import (
     pod_status,
     template_hash,
 )
-from gpufleet_devtools.local.podplan import PodPlanError, plan_process
+from gpufleet_devtools.local.podplan import PodPlanError, empty_dirs, plan_process
 from gpufleet_devtools.local.process import ServerProcess
 from gpufleet_devtools.local.targets import TargetSink
 from gpufleet_devtools.processes import free_port
@@ -126,11 +129,13 @@ class NodeAgent:
         pods = [pod for pods in self._pods.values() for pod in pods]
         await asyncio.gather(
             *(pod.process.terminate(self.exit_grace_s) for pod in pods if pod.process),
+            *(pod.init.stop(self.exit_grace_s) for pod in pods if pod.init),
             return_exceptions=True,
         )
         for pod in pods:
             with contextlib.suppress(Exception):
                 await self._kube.delete(pods_path(pod.namespace, pod.name))
+            self._remove_empty_dirs(pod)
         self._pods.clear()
         self._targets.set_targets([])
         if self._session is not None:
@@ -194,6 +199,9 @@ class NodeAgent:
             plan = plan_process(
                 template, self._volumes, free_port, pod=name, runtime_dir=self._runtime_dir
             )
+            init_plans = plan_init_containers(
+                template, self._volumes, self._pod_root(name), plan.ports
+            )
         except PodPlanError as error:
             log.error("cannot run pods of %s/%s: %s", *key, error)
             return
@@ -208,6 +216,7 @@ class NodeAgent:
             plan=plan,
             start_at=loop_now + self.start_delay_s,
             uid=str((created.get("metadata") or {}).get("uid", "")),
+            init=InitSequence(init_plans) if init_plans else None,
         )
         self._pods[key].append(pod)
         log.info("created pod %s/%s", key[0], name)
@@ -227,6 +236,15 @@ class NodeAgent:
             log.warning("pod %s/%s: %s", pod.namespace, pod.name, message)
             await self._event(pod, "Warning", "BackOff", message)
             return
+        if pod.init is not None and not pod.init.complete:
+            if now >= pod.start_at:
+                stem = self._log_path(pod).stem
+                failure = pod.init.tend(now, self._logs, stem)
+                if failure is not None:
+                    log.warning("pod %s/%s: %s", pod.namespace, pod.name, failure)
+                    await self._event(pod, "Warning", "BackOff", failure)
+            if not pod.init.complete:
+                return
         if now >= pod.start_at:
             pod.process = ServerProcess(pod.plan, self._log_path(pod))
             pod.started_at = now_iso()
@@ -261,9 +279,12 @@ class NodeAgent:
             # ... then SIGTERM: the server finishes what it holds, then exits.
             code = await pod.process.terminate(self.exit_grace_s)
             log.info("pod %s/%s stopped (exit code %s)", pod.namespace, pod.name, code)
+        if pod.init is not None:
+            await pod.init.stop(self.exit_grace_s)
         with contextlib.suppress(ValueError):
             self._pods.get(key, []).remove(pod)
         await self._kube.delete(pods_path(pod.namespace, pod.name))
+        self._remove_empty_dirs(pod)
         self._publish_targets()
         self._wake.set()
 
@@ -319,6 +340,13 @@ class NodeAgent:
         if targets != self._published:
             self._targets.set_targets(targets)
             self._published = targets
+
+    def _pod_root(self, pod: str) -> Path:
+        return self._runtime_dir / "pods" / pod
+
+    def _remove_empty_dirs(self, pod: LocalPod) -> None:
+        """An emptyDir (a fetched model included) lives as long as its pod, as on a node."""
+        shutil.rmtree(empty_dirs(self._pod_root(pod.name)), ignore_errors=True)
 
     def _log_path(self, pod: LocalPod) -> Path:
         return self._logs / f"{pod.namespace}_{pod.name}.log"

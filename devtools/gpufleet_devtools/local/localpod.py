@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpufleet_devtools.local.podobjects import ContainerState, now_iso
 from gpufleet_devtools.local.podplan import ProcessPlan
 from gpufleet_devtools.local.process import ServerProcess
+
+if TYPE_CHECKING:
+    from gpufleet_devtools.local.initcontainers import InitSequence
 
 MAX_BACKOFF_S = 30.0
 
@@ -33,6 +36,12 @@ class LocalPod:
     waiting_reason: str | None = "ContainerCreating"
     terminating: bool = False
     written_status: dict[str, Any] | None = None
+    init: InitSequence | None = None
+    """The pod's init containers; the server starts once they all completed."""
+
+    @property
+    def initialized(self) -> bool:
+        return self.init is None or self.init.complete
 
     def set_ready(self, ready: bool) -> None:
         if ready != self.ready:
@@ -44,12 +53,16 @@ class LocalPod:
         return ContainerState(
             phase="Running" if running else "Pending",
             ready=self.ready,
-            waiting_reason=None if running else self.waiting_reason,
+            waiting_reason=None
+            if running
+            else (self.waiting_reason if self.initialized else "PodInitializing"),
             started_at=self.started_at if running else None,
             restarts=self.restarts,
             last_exit_code=self.last_exit_code,
             last_finished_at=self.last_finished_at,
             created_at=self.created_at,
+            init_statuses=self.init.statuses() if self.init is not None else [],
+            initialized=self.initialized,
         )
 
     def record_exit(self, code: int, now: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +79,9 @@ class ContainerState:
     last_exit_code: int | None
     last_finished_at: str | None
     created_at: str
+    init_statuses: list[dict[str, Any]] = field(default_factory=list)
+    """``initContainerStatuses``, in order (empty when the pod has none)."""
+    initialized: bool = True
 
 
 def _condition(type_: str, ok: bool, since: str, reason: str = "") -> dict[str, Any]:
@@ -103,7 +106,8 @@ def pod_status(state: ContainerState, ready_since: str) -> dict[str, Any]:
             }
         }
     not_ready = "" if state.ready else "ContainersNotReady"
-    return {
+    not_initialized = "" if state.initialized else "ContainersNotInitialized"
+    status: dict[str, Any] = {
         "phase": state.phase,
         "hostIP": LOOPBACK,
         "podIP": LOOPBACK,
@@ -111,7 +115,7 @@ def pod_status(state: ContainerState, ready_since: str) -> dict[str, Any]:
         "startTime": state.created_at,
         "conditions": [
             _condition("PodScheduled", True, state.created_at),
-            _condition("Initialized", True, state.created_at),
+            _condition("Initialized", state.initialized, state.created_at, not_initialized),
             _condition("ContainersReady", state.ready, ready_since, not_ready),
             _condition("Ready", state.ready, ready_since, not_ready),
         ],
@@ -128,6 +132,9 @@ def pod_status(state: ContainerState, ready_since: str) -> dict[str, Any]:
             }
         ],
     }
+    if state.init_statuses:
+        status["initContainerStatuses"] = state.init_statuses
+    return status
 
 
 def deployment_status(

@@ -3,10 +3,11 @@
 The operator writes the container command for a cluster (ports 8000-8002, the
 model repository mounted from a PVC under ``/models``). On one machine every pod
 needs its own ports and the claim is a local folder, so the plan rewrites the
-port flags to free ports, maps mount paths to ``volumes/<claim>/<subPath>/...`` and
-binds the server to loopback. A path that holds mounts without being one (Triton's
-``/models`` with only ``/models/<model>`` mounted) becomes a per-pod folder of links
-to those mounts, as the container's filesystem would show it.
+port flags to free ports, maps mount paths to ``volumes/<claim>/<subPath>/...`` (an
+emptyDir to a folder of the pod's own) and binds the server to loopback. A path that
+holds mounts without being one (Triton's ``/models`` with only ``/models/<model>``
+mounted) becomes a per-pod folder of links to those mounts, as the container's
+filesystem would show it.
 """
 
 from __future__ import annotations
@@ -69,22 +70,34 @@ def server_container(template: Mapping[str, Any]) -> dict[str, Any]:
     raise PodPlanError("the pod template has no container")
 
 
-def _claim_mounts(
-    template: Mapping[str, Any], container: Mapping[str, Any], volumes: Path
+def empty_dirs(pod_root: Path) -> Path:
+    """The pod's emptyDir volumes (beside its container-filesystem view), gone with the pod."""
+    return pod_root.parent / f"{pod_root.name}.empty-dirs"
+
+
+def volume_folders(
+    template: Mapping[str, Any], container: Mapping[str, Any], volumes: Path, pod_root: Path
 ) -> dict[PurePosixPath, Path]:
-    """Mount path -> the local folder it shows (``volumes/<claim>/<subPath>``), for PVCs."""
-    claims = {
-        volume["name"]: volume["persistentVolumeClaim"]["claimName"]
-        for volume in (template.get("spec") or {}).get("volumes") or []
-        if volume.get("persistentVolumeClaim")
-    }
-    return {
-        PurePosixPath(mount["mountPath"]): volumes
-        / claims[mount["name"]]
-        / str(mount.get("subPath") or "").strip("/")
-        for mount in container.get("volumeMounts") or []
-        if mount.get("name") in claims
-    }
+    """Mount path -> the local folder it shows.
+
+    A claim: ``volumes/<claim>/<subPath>``. An emptyDir: a folder of this pod's own
+    (:func:`empty_dirs`), so its init containers and its server share it.
+    """
+    folders: dict[str, Path] = {}
+    for volume in (template.get("spec") or {}).get("volumes") or []:
+        if volume.get("persistentVolumeClaim"):
+            folders[volume["name"]] = volumes / volume["persistentVolumeClaim"]["claimName"]
+        elif "emptyDir" in volume:
+            folders[volume["name"]] = empty_dirs(pod_root) / volume["name"]
+    mounts = {}
+    for mount in container.get("volumeMounts") or []:
+        if mount.get("name") not in folders:
+            continue
+        folder = folders[mount["name"]] / str(mount.get("subPath") or "").strip("/")
+        if folder.is_relative_to(empty_dirs(pod_root)):
+            folder.mkdir(parents=True, exist_ok=True)
+        mounts[PurePosixPath(mount["mountPath"])] = folder
+    return mounts
 
 
 def map_path(path: str, mounts: Mapping[PurePosixPath, Path], pod_root: Path) -> str:
@@ -151,9 +164,9 @@ def plan_process(
         raise PodPlanError("the server container has no command (images are not pulled locally)")
     binary = PurePosixPath(command[0]).name
     ports = Ports(allocate_port(), allocate_port(), allocate_port())
-    mounts = _claim_mounts(template, container, volumes)
     runtime_dir = runtime_dir or volumes.parent / "runtime"
     pod_root = runtime_dir / "pods" / pod
+    mounts = volume_folders(template, container, volumes, pod_root)
     argv = [resolve_binary(binary)]
     argv += [_rewrite_flag(arg, ports, mounts, pod_root) for arg in command[1:]]
     argv += LOOPBACK_FLAGS.get(binary, [])
