@@ -23,12 +23,16 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from gpufleet_devtools.local.agent import NodeAgent
+from gpufleet_devtools.local.fleet import LocalFleet
 from gpufleet_devtools.local.kube import LocalKube
+from gpufleet_devtools.local.manifest import load_manifest
+from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST
 from gpufleet_devtools.local.targets import RecordingTargets
 from tests.support.waiting import wait_for_async
 
@@ -196,3 +200,39 @@ async def test_an_archive_that_404s_keeps_the_pod_unready_and_says_why(
     )
     deployment = apiserver.get("apps/v1/deployments", NAME, NS)
     assert (deployment.get("status") or {}).get("readyReplicas", 0) == 0
+
+
+async def test_the_operator_reports_a_fetched_model_ready_and_a_missing_archive_as_crash_looping(
+    fleet: LocalFleet, archive_server: str
+) -> None:
+    """The whole local fleet: what ``kubectl get modeldeployment`` shows for each."""
+    assert fleet.kube is not None
+    kube = fleet.kube
+    ready_md = load_manifest(
+        EXAMPLE_MANIFEST, {"model": {"repository": f"{archive_server}/repository.tar.gz"}}
+    )
+    missing_md = load_manifest(
+        EXAMPLE_MANIFEST, {"model": {"repository": f"{archive_server}/missing.tar.gz"}}
+    )
+    missing_md.body["metadata"]["name"] = "missing-archive"
+    for manifest in (ready_md, missing_md):
+        await kube.create(manifest.path, manifest.body)
+
+    def ready(name: str, status: str) -> Callable[[], Any]:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{NS}/{PLURAL}/{name}"
+
+        async def probe() -> dict[str, Any] | None:
+            md = await kube.get(path) or {}
+            for condition in (md.get("status") or {}).get("conditions") or []:
+                if condition["type"] == "Ready" and condition["status"] == status:
+                    return dict(condition)
+            return None
+
+        return probe
+
+    await wait_for_async(ready(ready_md.name, "True"), timeout=START_S, what="Ready=True")
+    failing = await wait_for_async(
+        ready(missing_md.name, "False"), timeout=START_S, what="the missing archive Ready=False"
+    )
+    assert failing["reason"] == "PodsCrashLooping"
+    assert "fetch-model" in failing["message"]
