@@ -31,9 +31,9 @@ $(STAMP): pyproject.toml devtools/pyproject.toml
 venv: $(STAMP) ## Create .venv from /usr/bin/python3 and install gpufleet with all extras
 
 .PHONY: system-deps
-system-deps: ## Install Debian's prometheus, buildah, umoci, debootstrap when missing (root; tests skip without)
+system-deps: ## Install Debian's prometheus, buildah, umoci, debootstrap, wget when missing (root; tests skip without)
 	@missing=""; \
-	for tool in prometheus buildah umoci debootstrap; do \
+	for tool in prometheus buildah umoci debootstrap wget; do \
 	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
 	done; \
 	if [ -n "$$missing" ]; then \
