@@ -13,9 +13,7 @@ settled (the latency window describes it):
   time before the backlog, and a backlog that stopped growing may sit on a few pods
   while the rest idle: such readings are lower bounds of the throughput, no ceiling;
 - the target missed on a steady load: a replica carries ``capacity_margin`` less than
-  it was given (a ceiling) -- unless it was given less than a load it was measured to
-  serve within the target with slack (the miss is then a transient in the latency
-  window, not a capacity);
+  it was given (a ceiling);
 - the target met, but without the headroom the fleet is sized for: a replica carries
   what it was given, no more (a ceiling);
 - the target met with slack: a replica carries at least what it was given (a floor).
@@ -61,13 +59,6 @@ def learn(
     if saturated:
         return _ceiling(history, now, tuning.max_utilization * served_per_replica, "saturated")
     if missed:
-        floor = history.capacity_floor
-        fresh = floor is not None and now - floor[0] <= tuning.capacity_memory_s
-        if fresh and floor is not None and served_per_replica < floor[1]:
-            # Missed at less than a load served within the target with slack: the
-            # latency window still holds a transient (a burst queued before the rate
-            # caught up), not what a replica carries.
-            return history
         return _ceiling(history, now, (1.0 - tuning.capacity_margin) * served_per_replica, "missed")
     if edge:
         return _ceiling(history, now, served_per_replica, "edge")
