@@ -24,8 +24,10 @@ def test_llm_latencies_are_reported_as_measured() -> None:
     change = TickOutcome(spec, decision, obs, 2, False).status(1, 1000.0, 0.0)({})
     assert change is not None
     assert (change.fields["ttftP95Ms"], change.fields["itlP95Ms"]) == (321.0, 27.5)
-    # Why this many replicas, answered from status.
-    assert change.fields["decision"]["rule"]
+    # Why this many replicas, answered from status: the deciding rule and its sentence.
+    assert change.fields["decision"]["rule"] == decision.rule
+    assert change.fields["decision"]["reason"] == decision.reason
+    assert "2 replicas" in decision.reason
     assert change.fields["decision"]["decidedAt"] == "1970-01-01T00:16:40Z"
 
 

@@ -98,11 +98,12 @@ def describe(paths: LocalPaths) -> list[str]:
     mds = _get(f"{state.api_url}/apis/gpufleet.io/v1alpha1/modeldeployments").get("items", [])
     for md in mds:
         status = md.get("status") or {}
+        last = (status.get("decision") or {}).get("reason") or status.get("lastScaleReason", "-")
         lines.append(
             f"ModelDeployment {md['metadata']['namespace']}/{md['metadata']['name']}: "
             f"replicas {status.get('readyReplicas', 0)}/{status.get('desiredReplicas', '-')}, "
             f"p95 {status.get('p95LatencyMs', '-')} ms, {status.get('hourlyCost', '-')} $/h, "
-            f"last: {status.get('lastScaleReason', '-')}"
+            f"last: {last}"
         )
     for pod in _get(f"{state.api_url}/api/v1/pods").get("items", []):
         conditions = (pod.get("status") or {}).get("conditions") or []

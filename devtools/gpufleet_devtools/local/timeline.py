@@ -100,7 +100,10 @@ class Timeline:
             starting=max(0, replicas - ready),
             queue_depth=status.get("queueDepth"),
             hourly_cost=status.get("hourlyCost"),
-            reason=str(status.get("lastScaleReason") or ""),
+            # The latest decision's sentence (hold or scale), else the last scale's.
+            reason=str(
+                (status.get("decision") or {}).get("reason") or status.get("lastScaleReason") or ""
+            ),
             metrics_available=condition_status(md, "MetricsAvailable"),
         )
         self.samples.append(sample)

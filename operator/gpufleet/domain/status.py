@@ -42,6 +42,13 @@ class DecisionStatus(WireModel):
     reason_code: Annotated[
         str | None, Field(default=None, description="Machine-readable reason of the decision.")
     ] = None
+    reason: Annotated[
+        str | None,
+        Field(
+            default=None,
+            description="The deciding rule's sentence, with its numbers (hold or scale).",
+        ),
+    ] = None
     capacity_per_replica: Annotated[
         float | None,
         Field(

@@ -114,19 +114,26 @@ def limited_condition(decision: Decision) -> Condition:
     )
 
 
+DECISION_NUMBERS = ("decidedAt", "reason")
+"""A decision's time and sentence change every tick with the measured numbers: written
+with the other numbers, never worth a write alone."""
+
+
 def _without_time(value: Any) -> Any:
-    """A decision's time alone is not worth a write (it changes every tick)."""
+    """A decision without what changes every tick (``DECISION_NUMBERS``)."""
     if isinstance(value, Mapping) and "decidedAt" in value:
-        return {k: v for k, v in value.items() if k != "decidedAt"}
+        return {k: v for k, v in value.items() if k not in DECISION_NUMBERS}
     return value
 
 
 def _decision_status(decision: Decision, now: float) -> dict[str, Any]:
-    """Why this many replicas: the rule that decided, what one replica serves, the limit."""
+    """Why this many replicas: the rule that decided and its sentence, what one replica
+    serves, the limit."""
     return {
         "decidedAt": rfc3339(now),
         "rule": decision.rule or decision.reason_code.value,
         "reasonCode": decision.reason_code.value,
+        "reason": decision.reason,
         "capacityPerReplica": (
             None
             if decision.capacity_per_replica is None
