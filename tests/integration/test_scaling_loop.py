@@ -131,6 +131,20 @@ def _condition_status(kube: Kube, type_: str) -> str | None:
     return (condition(kube.get(MODELDEPLOYMENTS, NS, NAME), type_) or {}).get("status")
 
 
+def fast_autoscaler_env(prometheus_url: str) -> dict[str, str]:
+    """The operator's settings for these tests: the real loop at one-second ticks and a
+    five-second rate window, so a change of load shows within seconds."""
+    return {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus_url,
+        "GPUFLEET_TICK_SECONDS": "1",
+        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
+        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
+        "GPUFLEET_STALE_AFTER_SECONDS": "5",
+        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
+    }
+
+
 def test_scales_on_real_metrics_and_holds_when_they_are_lost(
     real_parts: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -138,15 +152,7 @@ def test_scales_on_real_metrics_and_holds_when_they_are_lost(
     apiserver: EmulatedApiServer = real_parts["apiserver"]
     prometheus = real_parts["prometheus"]
     kube = Kube(apiserver.url)
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
-        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
-        "GPUFLEET_STALE_AFTER_SECONDS": "5",
-        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
-    }
+    env = fast_autoscaler_env(prometheus.url)
     with running_operator(str(apiserver.kubeconfig_path), **env):
         assert (
             kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, _spec(), NS)).status_code == 201
@@ -284,15 +290,7 @@ def test_scales_from_zero_on_the_gateway_queue_and_back_to_zero(
     )
     gateway_target = ScrapeTarget(gateway.address, {"role": "gateway"})
     prometheus.set_targets([gateway_target])  # no pod runs: only the gateway is scraped
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
-        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
-        "GPUFLEET_STALE_AFTER_SECONDS": "5",
-        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
-    }
+    env = fast_autoscaler_env(prometheus.url)
     try:
         with running_operator(str(apiserver.kubeconfig_path), **env):
             created = kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, _zero_spec(), NS))
@@ -367,15 +365,7 @@ def test_a_restart_under_load_keeps_the_replicas_and_what_was_learned(
     apiserver: EmulatedApiServer = real_parts["apiserver"]
     prometheus = real_parts["prometheus"]
     kube = Kube(apiserver.url)
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
-        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
-        "GPUFLEET_STALE_AFTER_SECONDS": "5",
-        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
-    }
+    env = fast_autoscaler_env(prometheus.url)
     kubeconfig = str(apiserver.kubeconfig_path)
     load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
     try:
@@ -433,15 +423,7 @@ def test_pods_the_cluster_cannot_place_stop_the_scale_up(real_parts: dict[str, A
     apiserver: EmulatedApiServer = real_parts["apiserver"]
     prometheus = real_parts["prometheus"]
     kube = Kube(apiserver.url)
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-        "GPUFLEET_RATE_WINDOW_SECONDS": "5",
-        "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "1",
-        "GPUFLEET_STALE_AFTER_SECONDS": "5",
-        "GPUFLEET_QUERY_TIMEOUT_SECONDS": "2",
-    }
+    env = fast_autoscaler_env(prometheus.url)
     spec = _spec()
     spec["scaling"]["provisioningTimeoutSeconds"] = 3
     load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
