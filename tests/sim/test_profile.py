@@ -59,3 +59,9 @@ def test_json_profile(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text('{"a_ms": 5, "c_ms": 1, "max_batch": 8, "max_queue_delay_ms": 2}')
     assert load_profile(path).batch_seconds(8) == pytest.approx(0.013)
+
+
+def test_a_fit_where_latency_falls_with_the_batch_is_refused_naming_why() -> None:
+    # Noise can make batch 8 look cheaper than batch 1: no per-request cost to fit.
+    with pytest.raises(ValueError, match="latency does not grow with the batch size"):
+        fit_profile([1, 2, 4, 8], [10.0, 9.8, 9.9, 9.5])

@@ -69,12 +69,13 @@ def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfil
             max_batch=facts.max_batch,
             max_queue_delay_ms=facts.max_queue_delay_ms,
         )
-    fitted = fit_profile(sizes, medians, max_queue_delay_ms=facts.max_queue_delay_ms, name=name)
-    if fitted.c_ms <= 0:
+    try:
+        fitted = fit_profile(sizes, medians, max_queue_delay_ms=facts.max_queue_delay_ms, name=name)
+    except ValueError as error:
         raise ProfileError(
-            f"latency does not grow with the batch size ({dict(zip(sizes, medians, strict=True))} "
-            "ms): the measurements are dominated by noise; measure longer or on a quieter host"
-        )
+            f"{error}: the measurements are dominated by noise; measure longer "
+            "(--requests) or on a quieter host"
+        ) from error
     return fitted.model_copy(update={"max_batch": facts.max_batch})
 
 

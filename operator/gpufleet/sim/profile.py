@@ -121,6 +121,12 @@ def fit_profile(
     sizes = np.asarray(batch_sizes, dtype=np.float64)
     times = np.asarray(batch_ms, dtype=np.float64)
     c, a = np.polyfit(sizes, times, 1)
+    if c <= 0:
+        # A batch that costs no more per request than one alone is noise, not a server.
+        raise ValueError(
+            "latency does not grow with the batch size "
+            f"({dict(zip(batch_sizes, batch_ms, strict=True))} ms)"
+        )
     return ServiceProfile(
         name=name,
         a_ms=max(0.0, float(a)),
