@@ -19,13 +19,14 @@ import argparse
 import json
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from suite import source_state  # the sibling script: one provenance line for both reports
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
@@ -192,23 +193,6 @@ def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed:
         f"(issue 13's target: <= {ORACLE_FACTOR:g}x).",
     ]
     return "\n".join(lines) + "\n"
-
-
-def source_state() -> str:
-    """The commit the numbers come from, and whether the policy or simulator differed."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "an unknown commit"
-    paths = (
-        "operator/gpufleet/domain/scaling",
-        "operator/gpufleet/sim",
-        "operator/gpufleet/metrics",
-    )
-    dirty = git("status", "--porcelain", "--", *paths)
-    return f"commit {head}" + (" with uncommitted policy/simulator changes" if dirty else "")
 
 
 def main() -> int:
