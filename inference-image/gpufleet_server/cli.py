@@ -27,6 +27,9 @@ _LLM_FLAGS = {
     "--hidden-size": ("hidden_size", int),
     "--num-heads": ("num_heads", int),
     "--seed": ("seed", int),
+    "--emulate-decode-base-ms": ("emulate_decode_base_ms", float),
+    "--emulate-decode-ms-per-seq": ("emulate_decode_ms_per_seq", float),
+    "--emulate-prefill-ms-per-token": ("emulate_prefill_ms_per_token", float),
 }
 
 

@@ -149,7 +149,13 @@ class LlmEngine:
     def _step(
         self, prefill: list[StepInput], decode: list[StepInput]
     ) -> tuple[list[int], list[int]]:
-        return self.runner.run(prefill), self.runner.run(decode)
+        started = time.monotonic()
+        tokens = self.runner.run(prefill), self.runner.run(decode)
+        device = self.options.emulated_device
+        if device is not None:
+            prompt_tokens = sum(len(item.new_tokens) for item in prefill)
+            device.hold(started, len(prefill) + len(decode), prompt_tokens)
+        return tokens
 
     def _emit(self, request: GenerationRequest, token: int, now: float) -> None:
         if request.aborted:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gpufleet_server.llm.emulated_device import EmulatedDevice
+
 
 class LlmOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -43,6 +45,18 @@ class LlmOptions(BaseModel):
     seed: int = Field(
         default=0, description="seed of the weights and of sampling: same seed, same model"
     )
+    emulate_decode_base_ms: float = Field(
+        default=0.0,
+        ge=0,
+        description="emulated device: ms every iteration holds it, whatever it carries (0 and "
+        "the two below 0: no emulation, iterations take what the model's compute takes)",
+    )
+    emulate_decode_ms_per_seq: float = Field(
+        default=0.0, ge=0, description="emulated device: ms added per sequence in an iteration"
+    )
+    emulate_prefill_ms_per_token: float = Field(
+        default=0.0, ge=0, description="emulated device: ms added per prompt token prefilled"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> LlmOptions:
@@ -63,6 +77,15 @@ class LlmOptions(BaseModel):
                 f"max_model_len ({self.max_model_len}): a long prompt must fit in one prefill"
             )
         return self
+
+    @property
+    def emulated_device(self) -> EmulatedDevice | None:
+        costs = (
+            self.emulate_decode_base_ms,
+            self.emulate_decode_ms_per_seq,
+            self.emulate_prefill_ms_per_token,
+        )
+        return EmulatedDevice(*costs) if any(costs) else None
 
     @property
     def num_blocks(self) -> int:
