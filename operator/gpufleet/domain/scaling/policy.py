@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from gpufleet.domain.scaling import budget, coldstart, context, explain, stabilization
+from gpufleet.domain.scaling import budget, coldstart, context, explain, stabilization, tokens
 from gpufleet.domain.scaling.context import Context
+from gpufleet.domain.scaling.llm_rules import LLM_RULES
 from gpufleet.domain.scaling.rules import RULES, Proposal, activation
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING, PolicyTuning
 from gpufleet.domain.scaling.types import (
@@ -61,8 +62,8 @@ def decide(
             now,
             lim,
         )
-    ctx = context.observe(spec, fleet, observations, history, now, lim, tuning)
-    proposals = [p for rule in RULES if (p := rule(ctx)) is not None]
+    ctx = tokens.observe(context.observe(spec, fleet, observations, history, now, lim, tuning))
+    proposals = [p for rule in (*LLM_RULES, *RULES) if (p := rule(ctx)) is not None]
     winner = max(proposals, key=lambda p: p.replicas, default=NO_LOAD)
     chosen, history = _window(ctx, proposals, winner)
     desired, bounds, code, sentence = _limit(spec, fleet, lim, chosen, winner)

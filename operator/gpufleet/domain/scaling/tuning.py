@@ -30,7 +30,7 @@ class PolicyTuning:
     cold_start_smoothing: float = 0.3
     """Share of the way the learned cold start moves toward each pod measured becoming
     ready (image pulls and node provisioning vary from pod to pod)."""
-    miss_cost_cold_starts: float = 20.0
+    miss_cost_cold_starts: float = 5.0
     """Ski rental: what one cold start of a pod's worth of requests missing the target
     is worth, in cold starts of that pod's GPU time. An idle pod is held this many cold
     starts after demand last needed it, when the demand comes in recurring spikes: holding
@@ -102,6 +102,29 @@ class PolicyTuning:
     that already happened rises in one half only)."""
     max_trend_growth: float = 1.5
     """A trend asks for at most this many times the demand now."""
+
+    # -- LLM fleets (``tokens.py``, ``llm_rules.py``) -------------------------------------
+    kv_usage_limit: float = 0.85
+    """Share of a replica's KV cache the fleet is sized to fill. A new sequence needs room
+    for its prompt and the tokens it will generate; a replica near full queues it (or
+    preempts a running one) whatever its token rate, and requests spread at random fill
+    some replicas before others."""
+    busy_replica_quantile: float = 0.99
+    """Requests spread at random, so the running sequences per replica scatter around
+    their mean like a Poisson count. The fleet is sized so that a replica this far up
+    that scatter still meets ITL and holds its KV under ``kv_usage_limit``: the
+    sequences on busier replicas are the ones that miss."""
+    itl_tail_prior: float = 1.0
+    """ITL p95 over the iteration time of the p95-busy replica, before any is measured:
+    iterations that also prefill new prompts run slower than the decode alone."""
+    itl_tail_range: tuple[float, float] = (0.5, 3.0)
+    """Physically sensible values of that ratio (a request's ITL averages its iterations)."""
+    token_smoothing: float = 0.1
+    """Share of the way tokens per request, KV per sequence and the ITL tail move toward
+    one measurement (a window may hold a few unusually long conversations)."""
+    min_running_spread: float = 1.0
+    """Variance of the running sequences per replica (sequences squared) below which the
+    iteration time's growth per sequence is not fitted (the fixed share stands in)."""
 
 
 DEFAULT_TUNING = PolicyTuning()

@@ -114,6 +114,29 @@ class Bound(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TokenMemory:
+    """What the policy has learned about an LLM replica's engine (``tokens.py``)."""
+
+    iteration_fit: tuple[float, ...] = ()
+    """Decayed sums (w, w*n, w*n^2, w*t, w*n*t) fitting the mean iteration time t (ms)
+    to the running sequences per replica n: t = fixed + per_sequence * n."""
+    iteration: tuple[float, float] | None = None
+    """Last physically sensible fit ``(fixed ms, ms per running sequence)``."""
+    output_tokens: float | None = None
+    """Generated tokens per request, smoothed."""
+    prompt_tokens: float | None = None
+    """Prompt tokens per request, smoothed."""
+    kv_per_sequence: float | None = None
+    """Share of one replica's KV cache a running sequence holds, smoothed."""
+    itl_tail: float | None = None
+    """Measured ITL p95 over the mean iteration time (None: the prior)."""
+    sequences_ceiling: tuple[float, float] | None = None
+    """(time, running sequences per replica) at which TTFT or ITL missed its target."""
+    sequences_floor: tuple[float, float] | None = None
+    """(time, running sequences per replica) served with both targets met with slack."""
+
+
+@dataclass(frozen=True, slots=True)
 class ScalerHistory:
     """What the policy remembers between ticks; owned and evolved by the policy.
 
@@ -175,6 +198,8 @@ class ScalerHistory:
     idle_since: float | None = None
     """Since when no request arrived, none was queued and the activation query stayed
     at or below its threshold (``None``: not idle)."""
+    tokens: TokenMemory = TokenMemory()
+    """LLM fleets: the engine's iteration time, tokens per request, KV per sequence."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,296 @@
+"""What one LLM replica serves in tokens, learned from its token counters, KV gauge and TTFT/ITL.
+
+An engine (vLLM, TensorRT-LLM, gpufleet-server's LLM mode) runs iterations: each
+generates one token for every running sequence and prefills the prompts admitted at
+its start. The mean iteration time t -- the gap between two tokens of a sequence --
+grows with the sequences running on the replica: ``t = fixed + per_sequence * n``.
+``per_sequence`` carries a sequence's own decode and, for a steady mix of requests,
+its share of the prefills that replace finished sequences (new prompts arrive in
+proportion to the sequences running). Each tick measures one point: n is the running
+sequences per ready replica, and t = n / g, g the tokens a replica generates per
+second (every running sequence gets one token per iteration: Little's law). A
+decayed least-squares fit learns the line; until n varies enough to fit a slope, a
+fixed share of t stands in (``PolicyTuning.prior_fixed_share``, as for batches).
+
+What bounds the running batch per replica:
+
+- ITL: ``tail * t(n) <= (1 - latencyHeadroom) * itlP95Ms``, tail the measured ITL p95
+  over the mean iteration time;
+- KV: ``n * kv_per_sequence <= kv_usage_limit`` -- a replica with a full KV cache queues
+  (or preempts) whatever its token rate, and the queue's wait is TTFT;
+- measured: TTFT or ITL missed on a settled fleet at n sequences per replica: a replica
+  is given at most ``1 - capacity_margin`` of them; met with slack: at least what ran
+  (as ``capacity.py`` does for requests). TTFT is the wait plus the prefill: with the
+  batch bounded, nothing waits but for the iteration in flight, and a TTFT missed all
+  the same is corrected here.
+
+A replica's capacity is then ``n_max / t(n_max)`` generated tokens/s plus the prompt
+tokens that come with them (prompts over outputs per request), and in requests/s that
+over the tokens of one request: the rules size the fleet from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from statistics import NormalDist
+
+from gpufleet.domain.scaling.capacity import Capacity
+from gpufleet.domain.scaling.context import Context
+from gpufleet.domain.scaling.tuning import PolicyTuning
+from gpufleet.domain.scaling.types import Observations, TokenMemory
+
+P95_SPREAD = NormalDist().inv_cdf(0.95)
+"""How far up the scatter of running sequences per replica the p95 request sits, in
+standard deviations."""
+
+TOKEN_SIGNALS = ("generation_tokens_rate", "prompt_tokens_rate", "running_requests")
+"""Signals an LLM engine exports and token sizing reads; a fleet that exports none of
+them (Triton's request metrics) is sized in requests only."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCapacity:
+    """What one ready replica serves within the TTFT and ITL targets."""
+
+    sequences: float
+    """Running sequences per replica the fleet is sized for."""
+    bound: str
+    """What bounds them, for the sentence ("ITL", "KV", "measured ...")."""
+    iteration_ms: float
+    """Mean iteration time (token gap) at ``sequences``."""
+    fixed_ms: float
+    per_sequence_ms: float
+    output_tokens: float
+    """Generated tokens per request."""
+    prompt_tokens: float
+    """Prompt tokens per request."""
+
+    @property
+    def generated_per_s(self) -> float:
+        return 1000.0 * self.sequences / self.iteration_ms
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Prompt and generated tokens/s one replica serves."""
+        return self.generated_per_s * (1.0 + self.prompt_tokens / self.output_tokens)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.generated_per_s / self.output_tokens
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def is_llm(obs: Observations) -> bool:
+    """The fleet exports token signals (known now, or unknown with a reason)."""
+    return any(getattr(obs, n) is not None or n in obs.unknown for n in TOKEN_SIGNALS)
+
+
+def _smooth(old: float | None, new: float, share: float) -> float:
+    return new if old is None else old + share * (new - old)
+
+
+def observe(ctx: Context) -> Context:
+    """Fold this tick's token measurements into the history; an LLM fleet whose token
+    capacity is known is sized by it (its request capacity is what its tokens allow)."""
+    obs = ctx.obs
+    if not is_llm(obs):
+        return ctx
+    memory = _learn(ctx, ctx.history.tokens)
+    ctx = replace(ctx, history=replace(ctx.history, tokens=memory))
+    cap = capacity(ctx)
+    if cap is None:
+        return ctx
+    source = f"from tokens: {cap.sequences:.1f} sequences per replica, bound by {cap.bound}"
+    return replace(ctx, capacity=Capacity(per_replica=cap.requests_per_s, source=source))
+
+
+def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
+    obs, tuning, now = ctx.obs, ctx.tuning, ctx.now
+    ready = ctx.fleet.ready_replicas
+    share = tuning.token_smoothing
+    served = _finite(obs.served_rate)
+    generated = _finite(obs.generation_tokens_rate)
+    prompted = _finite(obs.prompt_tokens_rate)
+    running = _finite(obs.running_requests)
+    if served is not None and served > 0.0 and "served_rate" not in obs.lower_bounds:
+        if generated is not None and generated > 0.0:
+            per_request = generated / served
+            memory = replace(
+                memory, output_tokens=_smooth(memory.output_tokens, per_request, share)
+            )
+        if prompted is not None and prompted > 0.0:
+            per_request = prompted / served
+            memory = replace(
+                memory, prompt_tokens=_smooth(memory.prompt_tokens, per_request, share)
+            )
+    if ready <= 0 or running is None or running <= 0.0:
+        return memory
+    kv = _finite(obs.kv_cache_usage)
+    if kv is not None and kv > 0.0:
+        memory = replace(
+            memory,
+            kv_per_sequence=_smooth(memory.kv_per_sequence, kv * ready / running, share),
+        )
+    same_pods = ctx.history.ready_since is None or now - ctx.history.ready_since >= (
+        tuning.rate_window_s
+    )
+    if generated is None or generated <= 0.0 or not same_pods or ctx.understated:
+        return memory
+    n = running / ready
+    iteration_ms = 1000.0 * running / generated
+    memory = _fit(memory, n, iteration_ms, tuning)
+    itl = _finite(obs.itl_p95_ms)
+    if itl is not None and ctx.settled and n >= 1.0:
+        lo, hi = tuning.itl_tail_range
+        line = iteration_line(memory, tuning)
+        if line is not None:
+            busy_ms = line[0] + line[1] * busiest(n, P95_SPREAD)
+            tail = min(hi, max(lo, itl / busy_ms))
+            memory = replace(memory, itl_tail=_smooth(memory.itl_tail, tail, share))
+    return _correct(ctx, memory, n)
+
+
+def _fit(memory: TokenMemory, n: float, t: float, tuning: PolicyTuning) -> TokenMemory:
+    w, wn, wnn, wt, wnt = memory.iteration_fit or (0.0, 0.0, 0.0, 0.0, 0.0)
+    d = tuning.fit_decay
+    fit = (d * w + 1.0, d * wn + n, d * wnn + n * n, d * wt + t, d * wnt + n * t)
+    w, wn, wnn, wt, wnt = fit
+    mean_n, mean_t = wn / w, wt / w
+    var = wnn / w - mean_n * mean_n
+    iteration = memory.iteration
+    if var >= tuning.min_running_spread:
+        per_sequence = (wnt / w - mean_n * mean_t) / var
+        fixed = mean_t - per_sequence * mean_n
+        if per_sequence > 0.0 and fixed >= 0.0:
+            iteration = (fixed, per_sequence)
+    return replace(memory, iteration_fit=fit, iteration=iteration)
+
+
+def _correct(ctx: Context, memory: TokenMemory, n: float) -> TokenMemory:
+    """TTFT or ITL measured against its target on a settled fleet at a steady load: a
+    ceiling (missed) or a floor (met with slack) on the sequences per replica."""
+    checks = [c for c in ctx.latency if c.name in ("TTFT p95", "ITL p95")]
+    if not checks or not (ctx.settled and ctx.steady) or ctx.fleet.starting_replicas > 0:
+        return memory
+    if ctx.excess_queue > 0.0:
+        return memory  # a backlog's wait is no measure of the batch
+    now, tuning = ctx.now, ctx.tuning
+    memory = _forget(memory, now, tuning)
+    missed = any(c.measured_ms is not None and c.measured_ms > c.target_ms for c in checks)
+    headroom = 1.0 - ctx.spec.scaling.latency_headroom
+    within = all(
+        c.measured_ms is not None and c.measured_ms <= headroom * c.target_ms for c in checks
+    )
+    if missed:
+        value = (1.0 - tuning.capacity_margin) * n
+        old = memory.sequences_ceiling
+        if old is not None and old[1] < value:
+            value = old[1]  # a lower ceiling measured within memory stands
+        floor = memory.sequences_floor
+        if floor is not None and floor[1] > value:
+            memory = replace(memory, sequences_floor=None)
+        return replace(memory, sequences_ceiling=(now, value))
+    if within:
+        floor = memory.sequences_floor
+        if floor is None or n >= floor[1]:
+            ceiling = memory.sequences_ceiling
+            if ceiling is not None and n > ceiling[1]:
+                memory = replace(memory, sequences_ceiling=None)  # sequences got cheaper
+            return replace(memory, sequences_floor=(now, n))
+    return memory
+
+
+def _forget(memory: TokenMemory, now: float, tuning: PolicyTuning) -> TokenMemory:
+    memory_s = tuning.capacity_memory_s
+    if memory.sequences_ceiling is not None and now - memory.sequences_ceiling[0] > memory_s:
+        memory = replace(memory, sequences_ceiling=None)
+    if memory.sequences_floor is not None and now - memory.sequences_floor[0] > memory_s:
+        memory = replace(memory, sequences_floor=None)
+    return memory
+
+
+def busiest(mean: float, spread: float) -> float:
+    """Running sequences on a replica ``spread`` standard deviations up a Poisson scatter
+    around ``mean``."""
+    return mean + spread * math.sqrt(max(mean, 0.0))
+
+
+def mean_for_busiest(busy: float, spread: float) -> float:
+    """The mean at which the replica ``spread`` deviations up runs ``busy`` sequences."""
+    root = (-spread + math.sqrt(spread * spread + 4.0 * max(busy, 0.0))) / 2.0
+    return max(0.0, root) ** 2
+
+
+def iteration_line(memory: TokenMemory, tuning: PolicyTuning) -> tuple[float, float] | None:
+    """``(fixed ms, ms per running sequence)``: the fit, or the prior from the mean point."""
+    if memory.iteration is not None:
+        return memory.iteration
+    if not memory.iteration_fit:
+        return None
+    w, wn, _, wt, _ = memory.iteration_fit
+    mean_n, mean_t = wn / w, wt / w
+    if mean_n <= 0.0 or mean_t <= 0.0:
+        return None
+    fixed = tuning.prior_fixed_share * mean_t
+    return fixed, (mean_t - fixed) / mean_n
+
+
+def capacity(ctx: Context) -> TokenCapacity | None:
+    """What one replica serves within the targets; ``None`` before the engine was measured."""
+    memory, tuning = ctx.history.tokens, ctx.tuning
+    line = iteration_line(memory, tuning)
+    output, prompt = memory.output_tokens, memory.prompt_tokens
+    if line is None or output is None or output <= 0.0:
+        return None
+    fixed, per_sequence = line
+    spread = NormalDist().inv_cdf(tuning.busy_replica_quantile)
+    bounds: list[tuple[float, str]] = []
+    itl_target = ctx.spec.slo.itl_p95_ms
+    if itl_target is not None:
+        tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
+        aim_ms = (1.0 - ctx.spec.scaling.latency_headroom) * itl_target / tail
+        busy = (aim_ms - fixed) / per_sequence
+        bounds.append((max(1.0, mean_for_busiest(busy, spread)), f"ITL p95 <= {itl_target:g} ms"))
+    if memory.kv_per_sequence is not None and memory.kv_per_sequence > 0.0:
+        limit = tuning.kv_usage_limit
+        busy = limit / memory.kv_per_sequence
+        bounds.append((max(1.0, mean_for_busiest(busy, spread)), f"KV <= {limit:g}"))
+    if not bounds:
+        return None
+    sequences, bound = min(bounds)
+    floor = memory.sequences_floor
+    if floor is not None and floor[1] > sequences:
+        sequences, bound = floor[1], "targets met at it"
+    return TokenCapacity(
+        sequences=sequences,
+        bound=bound,
+        iteration_ms=fixed + per_sequence * sequences,
+        fixed_ms=fixed,
+        per_sequence_ms=per_sequence,
+        output_tokens=output,
+        prompt_tokens=prompt or 0.0,
+    )
+
+
+def predicted_itl_p95_ms(
+    memory: TokenMemory, tuning: PolicyTuning, requests_per_s: float, replicas: int
+) -> float | None:
+    """ITL p95 at ``replicas`` for ``requests_per_s``: the running sequences n per replica
+    solve n = (arrivals per replica) * output tokens * t(n); ``None`` when unknown or
+    when the replicas cannot keep up."""
+    line = iteration_line(memory, tuning)
+    output = memory.output_tokens
+    if line is None or output is None or replicas <= 0 or requests_per_s < 0.0:
+        return None
+    fixed, per_sequence = line
+    tokens_per_ms = requests_per_s / replicas * output / 1000.0
+    busy = 1.0 - tokens_per_ms * per_sequence
+    if busy <= 0.0:
+        return None
+    n = tokens_per_ms * fixed / busy
+    tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
+    return tail * (fixed + per_sequence * busiest(n, P95_SPREAD))

@@ -1,0 +1,177 @@
+"""The LLM rules: a fleet sized in tokens, bounded by its KV cache, never shrunk blind.
+
+The engine in these tests runs iterations of 20 ms + 2 ms per running sequence
+(``FIXED_MS``, ``PER_SEQ_MS``); requests carry 800 prompt and 200 generated tokens.
+Each tick reports what vLLM's metrics would: running sequences, generated and prompt
+tokens/s (one token per running sequence per iteration), completions, KV usage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.types import (
+    Decision,
+    FleetState,
+    Observations,
+    ReasonCode,
+    ScalerHistory,
+)
+from gpufleet.domain.spec import ModelDeploymentSpec
+from tests.scaling.builders import fleet, spec
+
+FIXED_MS = 20.0
+PER_SEQ_MS = 2.0
+PROMPT = 800.0
+OUTPUT = 200.0
+KV_PER_SEQ = 0.01
+LLM_SLO = {"ttftP95Ms": 2000.0, "itlP95Ms": 100.0}
+
+
+def llm(
+    at: float,
+    ready: int,
+    per_replica: float,
+    *,
+    kv: float | None = None,
+    queue: float = 0.0,
+    lost: tuple[str, ...] = (),
+) -> Observations:
+    """A steady load of ``per_replica`` running sequences on each of ``ready`` pods."""
+    iteration_s = (FIXED_MS + PER_SEQ_MS * per_replica) / 1000.0
+    generated = ready * per_replica / iteration_s
+    served = generated / OUTPUT
+    values: dict[str, float | None] = {
+        "generation_tokens_rate": generated,
+        "prompt_tokens_rate": served * PROMPT,
+        "running_requests": ready * per_replica,
+        "kv_cache_usage": KV_PER_SEQ * per_replica if kv is None else kv,
+    }
+    for name in lost:
+        values[name] = None
+    return Observations(
+        at=at,
+        request_rate=served,
+        served_rate=served,
+        failure_rate=0.0,
+        queue_depth=queue,
+        generation_tokens_rate=values["generation_tokens_rate"],
+        prompt_tokens_rate=values["prompt_tokens_rate"],
+        running_requests=values["running_requests"],
+        kv_cache_usage=values["kv_cache_usage"],
+        kv_cache_usage_max=values["kv_cache_usage"],
+        pods_reporting=ready,
+        unknown=dict.fromkeys(lost, "no vllm sample from pods a, b"),
+    )
+
+
+def run(s: ModelDeploymentSpec, ticks: list[tuple[FleetState, Observations]]) -> Decision:
+    history = ScalerHistory()
+    decision = None
+    for state, obs in ticks:
+        decision = decide(s, state, obs, history, obs.at)
+        history = decision.history
+    assert decision is not None
+    return decision
+
+
+def varied(ready: int, last: float, until: float = 300.0) -> list[tuple[FleetState, Observations]]:
+    """Ticks whose running batch cycles 20-24-28-32 per replica (so the iteration time's
+    growth per sequence can be fitted), ending on ``last`` sequences per replica."""
+    cycle = (20.0, 24.0, 28.0, 32.0)
+    ticks = [
+        (fleet(ready), llm(t, ready, cycle[i % 4])) for i, t in enumerate(range(0, int(until), 5))
+    ]
+    return [*ticks, (fleet(ready), llm(until, ready, last))]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    spec: ModelDeploymentSpec
+    ticks: list[tuple[FleetState, Observations]]
+    replicas: int
+    rule: str
+    fragments: tuple[str, ...]
+
+
+CASES = [
+    Case(
+        # ITL 100 ms less 5 % headroom: 95 ms, so the busiest replica runs (95 - 20) / 2 =
+        # 37.5 sequences; it sits 2.326 standard deviations (the 99th percentile) up a
+        # Poisson scatter, so the mean is n with n + 2.326 sqrt(n) = 37.5: n = 25.7, at
+        # 20 + 2 x 25.7 = 71 ms per token, 360 generated tokens/s per replica (1.8k with the
+        # prompts). 4 pods at 32 sequences (84 ms per token) generate 1524 tokens/s: 4.2
+        # replicas' worth, so 5.
+        "tokens/s over per-replica token capacity, the batch bounded by ITL",
+        spec(slo=LLM_SLO),
+        varied(4, 32.0),
+        5,
+        "token-load",
+        (
+            "scaled 4\u21925: 7.6k tokens/s needs 5 replicas at 1.8k each with TTFT p95 <= "
+            "2000 ms and ITL p95 <= 100 ms (25.7 sequences per replica, bound by ITL p95 <= "
+            "100 ms; 71 ms per token); KV 0.32 on 4 pods",
+        ),
+    ),
+    Case(
+        # 1 sequence per pod generates 45 tokens/s: no load to speak of, yet the KV cache
+        # is 95 % full on each of 3 pods (long contexts): 3 x 0.95 / 0.85 = 3.4, so 4.
+        "KV near full scales up even at a low token rate",
+        spec(slo=LLM_SLO),
+        [(fleet(3), llm(t, 3, 1.0, kv=0.95)) for t in range(0, 60, 5)],
+        4,
+        "kv-cache",
+        ("scaled 3\u21924: KV cache 0.95 full on 3 pods: 4 replicas keep it under 0.85",),
+    ),
+    Case(
+        # Without an ITL target, only KV bounds the batch: the busiest replica holds
+        # 0.85 / 0.01 = 85 sequences, the mean n + 2.326 sqrt(n) = 85: n = 66.1 at 152 ms
+        # per token, 434 tokens/s per replica; 6 pods at 32 sequences generate 2286: 6.
+        "with a TTFT target only, the KV cache bounds the batch",
+        spec(slo={"ttftP95Ms": 2000.0}),
+        varied(6, 32.0),
+        6,
+        "token-load",
+        (
+            "tokens/s needs 6 replicas at 2.2k each with TTFT p95 <= 2000 ms (66.1 sequences "
+            "per replica, bound by KV <= 0.85; 152 ms per token)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_llm_rule_sizes_and_explains_in_tokens(case: Case) -> None:
+    d = run(case.spec, case.ticks)
+    assert (d.desired_replicas, d.rule) == (case.replicas, case.rule)
+    for fragment in case.fragments:
+        assert fragment in d.reason
+
+
+def _fall_after_peak(lost: tuple[str, ...]) -> Decision:
+    """8 pods busy for 10 minutes, then the load falls to 4 sequences per pod for 10
+    minutes -- with ``lost`` token signals unknown throughout the fall."""
+    s = spec(slo=LLM_SLO)
+    ticks = varied(8, 32.0, until=600.0)
+    ticks += [(fleet(8), llm(t, 8, 4.0, lost=lost)) for t in range(605, 1200, 5)]
+    return run(s, ticks)
+
+
+@pytest.mark.parametrize(
+    "lost", [("generation_tokens_rate",), ("running_requests",), ("kv_cache_usage",)]
+)
+def test_unknown_token_metrics_never_scale_down(lost: tuple[str, ...]) -> None:
+    d = _fall_after_peak(lost)
+    assert d.desired_replicas == 8
+    assert d.reason_code is ReasonCode.METRICS_UNKNOWN_HOLD
+    assert f"{lost[0].replace('_', ' ')} unknown" in d.reason
+
+
+def test_known_token_metrics_let_a_fallen_load_scale_down() -> None:
+    """The same fall with every signal known: the fleet shrinks (so the hold above is
+    the unknown metric's doing)."""
+    assert _fall_after_peak(()).desired_replicas < 8
