@@ -130,3 +130,15 @@ def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: P
         assert best["ttft_p95_ms"] > 0
         assert best["itl_p95_ms"] > 0
         assert 0 <= best["within_slo"] <= 1
+
+
+def test_the_operator_runs_with_the_fleets_tick_and_scrape_interval(tmp_path: Path) -> None:
+    path = tmp_path / "o.json"
+    invoke("--trace", STEP, "--policies", "gpufleet", "--no-sweep", "--tick-s", "2",
+           "--scrape-interval-s", "1", "--rate-window-s", "10", "--json", str(path))  # fmt: skip
+    doc = json.loads(path.read_text())
+    assert doc["settings"]["scrape_interval_s"] == 1
+    assert len(doc["policies"][0]["decisions"]) == 900 // 2
+    result = CliRunner().invoke(app, ["--trace", STEP, "--rate-window-s", "0"])
+    assert result.exit_code == 2
+    assert "rate_window_seconds" in result.output

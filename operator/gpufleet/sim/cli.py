@@ -51,6 +51,9 @@ H_ROUTING = (
 H_TTFT = "LLM profile: time-to-first-token target, ms (default 2000)."
 H_ITL = "LLM profile: target of a request's mean inter-token latency, ms (default 100)."
 H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
+H_TICK = "The operator's scaling tick, s (GPUFLEET_TICK_SECONDS; default 5)."
+H_SCRAPE = "Prometheus scrape interval, s (GPUFLEET_SCRAPE_INTERVAL_SECONDS; default 5)."
+H_WINDOW = "The operator's rate() window, s (GPUFLEET_RATE_WINDOW_SECONDS; default 30)."
 
 
 def _outage(text: str) -> tuple[float, float]:
@@ -81,6 +84,9 @@ def sim(
     metrics_outage: Annotated[list[str] | None, typer.Option(help=H_OUTAGE)] = None,
     ttft_ms: Annotated[float | None, typer.Option(help=H_TTFT)] = None,
     itl_ms: Annotated[float | None, typer.Option(help=H_ITL)] = None,
+    tick_s: Annotated[float | None, typer.Option(help=H_TICK)] = None,
+    scrape_interval_s: Annotated[float | None, typer.Option(help=H_SCRAPE)] = None,
+    rate_window_s: Annotated[float | None, typer.Option(help=H_WINDOW)] = None,
 ) -> None:
     """Simulate the fleet under each policy and compare GPU cost and SLO attainment."""
     console = Console(stderr=True)
@@ -108,6 +114,9 @@ def sim(
         metrics_outages=tuple(_outage(o) for o in metrics_outage or ()),
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,
+        tick_s=tick_s,
+        scrape_interval_s=scrape_interval_s,
+        rate_window_s=rate_window_s,
     )
     try:
         setup, settings = build(inputs)

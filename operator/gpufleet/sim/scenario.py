@@ -40,10 +40,26 @@ class ScenarioInputs:
     metrics_outages: tuple[tuple[float, float], ...] = ()
     ttft_ms: float | None = None
     itl_ms: float | None = None
+    tick_s: float | None = None
+    """The operator's scaling tick; None: the operator's default."""
+    scrape_interval_s: float | None = None
+    """Prometheus's scrape interval; None: the operator's default."""
+    rate_window_s: float | None = None
+    """The operator's ``rate()`` window; None: the operator's default."""
+
+
+def operator_settings(inputs: ScenarioInputs) -> OperatorSettings:
+    """The simulated operator's settings: its defaults, or the ones a fleet really runs with."""
+    given = {
+        "tick_seconds": inputs.tick_s,
+        "scrape_interval_seconds": inputs.scrape_interval_s,
+        "rate_window_seconds": inputs.rate_window_s,
+    }
+    return OperatorSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
-    operator = OperatorSettings()
+    operator = operator_settings(inputs)
     profile = load_any_profile(inputs.profile)
     llm = isinstance(profile, LlmProfile)
     cold = ColdStart.parse(inputs.cold_start) if inputs.cold_start else None
