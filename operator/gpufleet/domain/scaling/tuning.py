@@ -30,7 +30,7 @@ class PolicyTuning:
     cold_start_smoothing: float = 0.3
     """Share of the way the learned cold start moves toward each pod measured becoming
     ready (image pulls and node provisioning vary from pod to pod)."""
-    miss_cost_cold_starts: float = 5.0
+    miss_cost_cold_starts: float = 20.0
     """Ski rental: what one cold start of a pod's worth of requests missing the target
     is worth, in cold starts of that pod's GPU time. An idle pod is held this many cold
     starts after demand last needed it, when the demand comes in recurring spikes: holding
