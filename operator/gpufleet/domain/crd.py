@@ -107,9 +107,16 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
         {"name": "P95-ms", "type": "number", "jsonPath": ".status.p95LatencyMs"},
         {"name": "Target-ms", "type": "number", "jsonPath": ".spec.slo.latencyP95Ms"},
-        # LLM fleets: time to first token and between tokens, measured (targets: -o wide).
+        # LLM fleets: time to first token and between tokens, measured (targets and the
+        # predicted ITL: -o wide; no TTFT is predicted: the engine model has no prefill cost).
         {"name": "TTFT-ms", "type": "number", "jsonPath": ".status.ttftP95Ms"},
         {"name": "ITL-ms", "type": "number", "jsonPath": ".status.itlP95Ms"},
+        {
+            "name": "ITL-Pred-ms",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".status.predictedItlP95Ms",
+        },
         {
             "name": "TTFT-Target",
             "type": "number",

@@ -89,6 +89,21 @@ class LearnedStatus(WireModel):
     max_batch_seen: Annotated[
         float | None, Field(default=None, description="Largest mean batch measured.")
     ] = None
+    iteration_fixed_ms: Annotated[
+        float | None, Field(default=None, description="LLM: fixed time of one engine iteration.")
+    ] = None
+    iteration_ms_per_sequence: Annotated[
+        float | None,
+        Field(default=None, description="LLM: time each running sequence adds to an iteration."),
+    ] = None
+    kv_per_sequence: Annotated[
+        float | None,
+        Field(default=None, description="LLM: share of a replica's KV cache one sequence holds."),
+    ] = None
+    itl_tail: Annotated[
+        float | None,
+        Field(default=None, description="LLM: ITL p95 over the p95-busy replica's iteration."),
+    ] = None
 
 
 class ActivationStatus(WireModel):
@@ -126,6 +141,10 @@ class ModelDeploymentStatus(WireModel):
     ] = None
     predicted_p95_latency_ms: Annotated[
         float | None, Field(default=None, description="p95 predicted at desiredReplicas.")
+    ] = None
+    predicted_itl_p95_ms: Annotated[
+        float | None,
+        Field(default=None, description="ITL p95 predicted at desiredReplicas (LLM)."),
     ] = None
     hourly_cost: Annotated[
         float | None, Field(default=None, description="USD per hour at the current replicas.")

@@ -16,9 +16,11 @@ from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.pricing import replica_hourly_cost
+from gpufleet.domain.scaling import tokens
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import (
     Bound,
     Decision,
@@ -66,6 +68,10 @@ LEARNED_KEYS = {
     "batch_fixed_ms": "batchFixedMs",
     "batch_per_request_ms": "batchPerRequestMs",
     "max_batch_seen": "maxBatchSeen",
+    "iteration_fixed_ms": "iterationFixedMs",
+    "iteration_ms_per_sequence": "iterationMsPerSequence",
+    "kv_per_sequence": "kvPerSequence",
+    "itl_tail": "itlTail",
 }
 """LearnedState's fields and their names in ``status.learned``."""
 
@@ -143,6 +149,18 @@ def _decision_status(decision: Decision, now: float) -> dict[str, Any]:
     }
 
 
+def _predicted_itl_ms(decision: Decision, observations: Observations) -> float | None:
+    """ITL p95 the learned engine model predicts at desiredReplicas for the tokens/s
+    generated now (None: not an LLM fleet, or nothing learned yet)."""
+    predicted = tokens.predicted_itl_p95_ms(
+        decision.history.tokens,
+        DEFAULT_TUNING,
+        observations.generation_tokens_rate,
+        decision.desired_replicas,
+    )
+    return None if predicted is None else round(predicted, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class TickOutcome:
     spec: ModelDeploymentSpec
@@ -169,6 +187,7 @@ class TickOutcome:
             # LLM latencies as measured (None: not exported by this engine, or unknown).
             patch["ttftP95Ms"] = self.observations.ttft_p95_ms
             patch["itlP95Ms"] = self.observations.itl_p95_ms
+            patch["predictedItlP95Ms"] = _predicted_itl_ms(self.decision, self.observations)
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
                 patch["activation"] = {

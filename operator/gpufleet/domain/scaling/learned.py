@@ -3,9 +3,11 @@
 ``ScalerHistory`` is the policy's whole memory (windows of recent samples); only a
 few numbers in it are *learned* properties of the model and its cluster that stay
 true across an operator restart: the cold start, what one replica serves within
-the target, how its latency tail relates to its batch time. The operator stores a
-``LearnedState`` in status and restores it with ``history_from_learned`` on start,
-so a restarted operator does not re-learn them from the priors.
+the target, how its latency tail relates to its batch time; for an LLM engine, the
+time each running sequence adds to an iteration, the KV one sequence holds and its
+ITL tail. The operator stores a ``LearnedState`` in status and restores it with
+``history_from_learned`` on start, so a restarted operator does not re-learn them
+from the priors.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from gpufleet.domain.scaling.types import ScalerHistory
+from gpufleet.domain.scaling.types import ScalerHistory, TokenMemory
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,14 @@ class LearnedState:
     """Largest mean batch (inferences per execution) measured."""
     max_batch: float | None = None
     """The server's largest batch, once measured (requests waited behind full batches)."""
+    iteration_fixed_ms: float | None = None
+    """LLM: fixed part of one engine iteration (token gap), ms."""
+    iteration_ms_per_sequence: float | None = None
+    """LLM: time each running sequence adds to an iteration, ms."""
+    kv_per_sequence: float | None = None
+    """LLM: share of a replica's KV cache one running sequence holds."""
+    itl_tail: float | None = None
+    """LLM: measured ITL p95 over the iteration time of the p95-busy replica."""
 
     def as_dict(self) -> dict[str, float]:
         """The learned values only (for status); unknown ones are left out."""
@@ -61,6 +71,8 @@ class LearnedState:
 
 def learned_state(history: ScalerHistory) -> LearnedState:
     fixed, per_request = history.batch_time if history.batch_time is not None else (None, None)
+    tokens = history.tokens
+    it_fixed, it_per_seq = tokens.iteration if tokens.iteration is not None else (None, None)
     return LearnedState(
         cold_start_s=history.observed_cold_start_s,
         capacity_per_replica=history.capacity_per_replica,
@@ -69,6 +81,10 @@ def learned_state(history: ScalerHistory) -> LearnedState:
         batch_per_request_ms=per_request,
         max_batch_seen=history.max_batch_seen,
         max_batch=history.max_batch,
+        iteration_fixed_ms=it_fixed,
+        iteration_ms_per_sequence=it_per_seq,
+        kv_per_sequence=tokens.kv_per_sequence,
+        itl_tail=tokens.itl_tail,
     )
 
 
@@ -78,6 +94,12 @@ def history_from_learned(state: LearnedState) -> ScalerHistory:
     batch_time = None
     if state.batch_fixed_ms is not None and state.batch_per_request_ms is not None:
         batch_time = (state.batch_fixed_ms, state.batch_per_request_ms)
+    iteration = None
+    if state.iteration_fixed_ms is not None and state.iteration_ms_per_sequence is not None:
+        iteration = (state.iteration_fixed_ms, state.iteration_ms_per_sequence)
+    tokens = TokenMemory(
+        iteration=iteration, kv_per_sequence=state.kv_per_sequence, itl_tail=state.itl_tail
+    )
     return ScalerHistory(
         observed_cold_start_s=state.cold_start_s,
         capacity_per_replica=state.capacity_per_replica,
@@ -85,4 +107,5 @@ def history_from_learned(state: LearnedState) -> ScalerHistory:
         batch_time=batch_time,
         max_batch_seen=state.max_batch_seen,
         max_batch=state.max_batch,
+        tokens=tokens,
     )

@@ -277,17 +277,16 @@ def capacity(ctx: Context) -> TokenCapacity | None:
 
 
 def predicted_itl_p95_ms(
-    memory: TokenMemory, tuning: PolicyTuning, requests_per_s: float, replicas: int
+    memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
 ) -> float | None:
-    """ITL p95 at ``replicas`` for ``requests_per_s``: the running sequences n per replica
-    solve n = (arrivals per replica) * output tokens * t(n); ``None`` when unknown or
-    when the replicas cannot keep up."""
+    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s: each replica's running
+    sequences n solve n = (tokens/s per replica) * t(n); ``None`` when unknown or when the
+    replicas cannot keep up."""
     line = iteration_line(memory, tuning)
-    output = memory.output_tokens
-    if line is None or output is None or replicas <= 0 or requests_per_s < 0.0:
+    if line is None or generated_per_s is None or replicas <= 0 or generated_per_s < 0.0:
         return None
     fixed, per_sequence = line
-    tokens_per_ms = requests_per_s / replicas * output / 1000.0
+    tokens_per_ms = generated_per_s / replicas / 1000.0
     busy = 1.0 - tokens_per_ms * per_sequence
     if busy <= 0.0:
         return None

@@ -1,0 +1,35 @@
+"""What a scaling tick of an LLM fleet writes to status: the ITL predicted at the desired
+replicas and the engine model learned, from the real policy's decision."""
+
+from __future__ import annotations
+
+from gpufleet.domain.scaling.learned import LearnedState, history_from_learned
+from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.spec import parse_spec
+from gpufleet.services.autoscale import TickOutcome, history_from_status
+from tests.operator.specs import minimal_spec
+from tests.scaling.builders import fleet
+from tests.scaling.test_llm_rules import llm
+
+ENGINE = LearnedState(
+    iteration_fixed_ms=20.0, iteration_ms_per_sequence=2.0, kv_per_sequence=0.01, itl_tail=1.0
+)
+
+
+def test_llm_status_shows_the_predicted_itl_and_the_learned_engine() -> None:
+    """4 pods at 32 sequences each generate 1524 tokens/s; the fleet grows to 5, where
+    each replica runs n = (305 tokens/s) x (20 + 2n) ms: n = 15.6 on average, 22.1 on the
+    p95-busy replica (n + 1.645 sqrt(n)), whose tokens come 20 + 2 x 22.1 = 64 ms apart."""
+    spec = parse_spec(minimal_spec(slo={"ttftP95Ms": 2000, "itlP95Ms": 100}))
+    obs = llm(1000.0, 4, 32.0)
+    decision = decide(spec, fleet(4), obs, history_from_learned(ENGINE), 1000.0)
+    assert decision.desired_replicas == 5
+    change = TickOutcome(spec, decision, obs, 4, False).status(1, 1000.0, 0.0)({})
+    assert change is not None
+    assert 63.0 <= change.fields["predictedItlP95Ms"] <= 65.0
+    learned = change.fields["learned"]
+    assert (learned["iterationFixedMs"], learned["iterationMsPerSequence"]) == (20.0, 2.0)
+    # A restarted operator reads the engine model back from what status stores.
+    restored = history_from_status({"learned": learned})
+    assert restored.tokens.iteration == (20.0, 2.0)
+    assert restored.tokens.kv_per_sequence == 0.01
