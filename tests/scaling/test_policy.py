@@ -306,6 +306,21 @@ def test_fresh_history_is_safe() -> None:
     assert d.desired_replicas == 30
 
 
+def test_a_restart_waits_a_window_even_when_its_first_tick_only_held() -> None:
+    """An operator restart whose first tick holds on a lower bound (a pod not scraped
+    yet): that hold is no evidence the fleet was too big, so once the load is known again
+    the fleet still waits a scale-down window instead of halving at the next tick."""
+    s = spec(scaleDownStabilizationSeconds=120)
+    history, replicas = ScalerHistory(), 30
+    for now in (0.0, 5.0, 60.0, 115.0):
+        obs = some_pods(load(now, 1.0)) if now == 0.0 else load(now, 1.0)
+        d = decide(s, fleet(replicas), obs, history, now)
+        history, replicas = d.history, d.desired_replicas
+        assert replicas == 30, (now, d.reason)
+    d = decide(s, fleet(replicas), load(125.0, 1.0), history, 125.0)
+    assert d.desired_replicas < 30, d.reason
+
+
 def test_a_lower_bound_holds_and_says_why() -> None:
     obs = some_pods(load(600, 1.0))
     d = decide(spec(), fleet(10), obs, ScalerHistory(recommendations=((0.0, 10),)), 600.0)

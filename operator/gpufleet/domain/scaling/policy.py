@@ -107,7 +107,13 @@ def _window(
     # size would restart the scale-down window at every scale-up.
     if any(name not in ctx.bounded for name in ctx.unknown):
         remembered = max(remembered, current)
-    recs = stabilization.remember(history.recommendations, now, remembered, window)
+    earlier = history.recommendations
+    if not earlier:
+        # A fresh history (an operator restart) has seen no quiet window: the current size
+        # counts as recommended at its first tick, whatever that tick decides (a hold on a
+        # backlog or on a lower bound included), so no scale-down comes before a window.
+        earlier = ((now, current),)
+    recs = stabilization.remember(earlier, now, remembered, window)
     forecasts = stabilization.remember(history.forecasts, now, needed, ctx.horizon_s)
     chosen = winner
     if needed > current:
@@ -144,10 +150,6 @@ def _window(
             "scale-down-window",
         )
     elif needed < current:
-        if not history.recommendations:
-            # A fresh history (operator restart) has seen no quiet window: count the
-            # current size as recommended now, so scale-down waits a window.
-            recs = stabilization.remember(((now, current),), now, remembered, window)
         down_window = scaling.scale_down_window_seconds
         highest = stabilization.highest(recs, now, down_window)
         step = max(1, math.ceil(current * ctx.tuning.max_down_fraction))
