@@ -175,3 +175,28 @@ def test_known_token_metrics_let_a_fallen_load_scale_down() -> None:
     """The same fall with every signal known: the fleet shrinks (so the hold above is
     the unknown metric's doing)."""
     assert _fall_after_peak(()).desired_replicas < 8
+
+
+def test_a_pod_not_yet_scraped_leaves_the_fleet_sized_in_tokens() -> None:
+    """A 5th pod just became ready and reports nothing yet: the 4 others' sums are lower
+    bounds (1524 generated tokens/s at least). The fleet is still sized by its learned
+    token capacity -- 360 generated tokens/s per replica, 1.8 req/s of 200-token answers
+    -- not by a request-level figure, and says the load is a lower bound."""
+    known = llm(305.0, 4, 32.0)
+    bounded = Observations(
+        at=305.0,
+        pods_reporting=4,
+        unknown={n: "4 of 5 pods reporting" for n in ("request_rate", "served_rate")},
+        lower_bounds={
+            "request_rate": known.served_rate or 0.0,
+            "served_rate": known.served_rate or 0.0,
+            "generation_tokens_rate": known.generation_tokens_rate or 0.0,
+            "prompt_tokens_rate": known.prompt_tokens_rate or 0.0,
+            "running_requests": known.running_requests or 0.0,
+        },
+        queue_depth=0.0,
+    )
+    d = run(spec(slo=LLM_SLO), [*varied(4, 32.0), (fleet(5), bounded)])
+    assert d.capacity_per_replica == pytest.approx(1.8, rel=0.01)
+    assert d.desired_replicas == 5
+    assert "at least 7.6k tokens/s needs 5 replicas at 1.8k each" in d.reason

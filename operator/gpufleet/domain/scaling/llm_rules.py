@@ -49,8 +49,12 @@ def _kv_text(ctx: Context) -> str:
 def _generation_demand(ctx: Context, output_tokens: float) -> float | None:
     """Generated tokens/s the fleet must serve: what it generates now, plus the tokens of
     the requests that queued up or failed meanwhile (the demand minus completions)."""
-    generated = ctx.obs.generation_tokens_rate
-    rate, completed = ctx.demand, ctx.obs.request_rate
+    obs = ctx.obs
+    # A pod not yet scraped twice leaves the sum over the others: a lower bound.
+    generated = obs.generation_tokens_rate
+    if generated is None:
+        generated = obs.lower_bounds.get("generation_tokens_rate")
+    rate, completed = ctx.demand, obs.request_rate
     if generated is None or not math.isfinite(generated) or rate is None or completed is None:
         return None
     return max(0.0, generated + (rate - completed) * output_tokens)
@@ -61,7 +65,7 @@ def token_load(ctx: Context) -> Proposal | None:
     counter measures the decode load directly; per-request token counts vary too much
     from window to window to size by requests)."""
     cap = tokens.capacity(ctx)
-    if cap is None or not tokens.is_llm(ctx.obs):
+    if cap is None or not tokens.is_llm(ctx.obs, ctx.history.tokens):
         return None
     generated = _generation_demand(ctx, cap.output_tokens)
     if generated is None:
@@ -70,7 +74,8 @@ def token_load(ctx: Context) -> Proposal | None:
     replicas = 0 if generated <= 0.0 else math.ceil(generated / cap.generated_per_s - 1e-9)
     replicas = min(replicas, ctx.search_limit + 1)
     count = f"over {ctx.search_limit}" if replicas > ctx.search_limit else str(replicas)
-    least = "at least " if "request_rate" in ctx.understated else ""
+    bounded = ctx.obs.generation_tokens_rate is None or "request_rate" in ctx.understated
+    least = "at least " if bounded else ""
     return Proposal(
         replicas,
         ReasonCode.SCALE_UP_LOAD,

@@ -84,9 +84,13 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def is_llm(obs: Observations) -> bool:
-    """The fleet exports token signals (known now, or unknown with a reason)."""
-    return any(getattr(obs, n) is not None or n in obs.unknown for n in TOKEN_SIGNALS)
+def is_llm(obs: Observations, memory: TokenMemory) -> bool:
+    """The fleet exports token signals (known now, bounded below, or unknown with a
+    reason), or did at an earlier tick."""
+    return memory.output_tokens is not None or any(
+        getattr(obs, n) is not None or n in obs.unknown or n in obs.lower_bounds
+        for n in TOKEN_SIGNALS
+    )
 
 
 def _smooth(old: float | None, new: float, share: float) -> float:
@@ -96,8 +100,7 @@ def _smooth(old: float | None, new: float, share: float) -> float:
 def observe(ctx: Context) -> Context:
     """Fold this tick's token measurements into the history; an LLM fleet whose token
     capacity is known is sized by it (its request capacity is what its tokens allow)."""
-    obs = ctx.obs
-    if not is_llm(obs):
+    if not is_llm(ctx.obs, ctx.history.tokens):
         return ctx
     memory = _learn(ctx, ctx.history.tokens)
     ctx = replace(ctx, history=replace(ctx.history, tokens=memory))
