@@ -21,9 +21,15 @@ from gpufleet.sim.policies.base import Policy, PolicyContext
 
 
 def observe(now: float, metrics: MetricsPipeline, operator: OperatorSettings) -> Observations:
-    """What the operator's Prometheus reader would report at ``now``."""
-    sample = fleet_sample(metrics, metrics.fleet, now, operator)
-    return sample.observations(*SIM_FLEET, expected_pods=metrics.fleet.ready_replicas)
+    """What the operator's Prometheus reader would report at ``now``, given (as the
+    operator gives it) when each ready pod became ready: a pod that became ready since
+    the last scrapes is warming up, not a lost metric."""
+    fleet = metrics.fleet
+    sample = fleet_sample(metrics, fleet, now, operator)
+    ready_since = {str(pod.name): pod.ready_at for pod in fleet.routable}
+    return sample.observations(
+        *SIM_FLEET, expected_pods=fleet.ready_replicas, ready_since=ready_since
+    )
 
 
 class GpufleetPolicy(Policy):
