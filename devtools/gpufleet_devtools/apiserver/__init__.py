@@ -19,14 +19,17 @@ Served like a real API server: one global resourceVersion, uid/generation/timest
 generateName, list+watch with replay from a bounded event log (410 Gone when compacted),
 bookmarks, label/field selectors, limit/continue paging, discovery, CRDs registered on
 creation, CRD schema admission (pruning, defaults, OpenAPI checks, CEL rules) answering 422
-with per-field causes, the status subresource, finalizers, ownerReference garbage
+with per-field causes, ``fieldValidation`` (Strict/Warn/Ignore) on custom resources and on
+built-in kinds (their fields from the Kubernetes OpenAPI schemas of ``kubernetes-validate``;
+a field the type lacks is never stored), the status subresource, finalizers, ownerReference garbage
 collection, merge/JSON/strategic-merge patches and server-side apply, ``kubectl get`` tables.
 
 Known differences from a real API server (deliberate simplifications):
 
 - No authentication, authorization or admission webhooks; plain http.
-- Built-in kinds are not validated or defaulted and no controllers run (a Deployment never
-  gets Pods; nobody sets its status unless a test does).
+- Built-in kinds are checked for unknown fields only: their values are not validated or
+  defaulted, and no controllers run (a Deployment never gets Pods; nobody sets its status
+  unless a test does).
 - Server-side apply is a merge of the applied object: no managedFields, no field ownership
   conflicts, no removal of fields a manager stops applying.
 - The strategic merge patch knows only the common merge keys (containers, env, ports, ...).

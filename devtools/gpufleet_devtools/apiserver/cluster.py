@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from gpufleet_devtools.apiserver import errors, metadata, patching, validation
+from gpufleet_devtools.apiserver import builtin_schemas, errors, metadata, patching, validation
 from gpufleet_devtools.apiserver.errors import ApiError, JsonDict
 from gpufleet_devtools.apiserver.gc import GarbageCollector, Scheduler
 from gpufleet_devtools.apiserver.resources import (
@@ -331,21 +331,37 @@ class Cluster:
         fields: validation.FieldValidation | None = None,
     ) -> JsonDict:
         if rtype.schema is None:
-            return obj
+            builtin = (
+                None
+                if rtype.is_custom
+                else builtin_schemas.schema_of(rtype.group, rtype.version, rtype.kind)
+            )
+            if builtin is None:
+                return obj
+            self._report_unknown(rtype, builtin_schemas.unknown_fields(builtin, obj), fields)
+            return dict(builtin_schemas.prune(builtin, obj))
         unknown = validation.unknown_fields(dict(rtype.schema), obj, root=True)
-        if unknown and fields is not None and fields.mode != "Ignore":
-            named = [f'unknown field "{path}"' for path in unknown]
-            if fields.mode == "Strict":
-                raise errors.bad_request(
-                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
-                    f"{rtype.kind}: strict decoding error: {', '.join(named)}"
-                )
-            fields.warnings.extend(named)
+        self._report_unknown(rtype, unknown, fields)
         # Admission defaults in place: work on a copy, stored objects share nested dicts.
         admitted, causes = validation.admit(dict(rtype.schema), copy.deepcopy(obj), old)
         if causes:
             raise errors.invalid(rtype.kind, rtype.group, obj["metadata"]["name"], causes)
         return admitted
+
+    @staticmethod
+    def _report_unknown(
+        rtype: ResourceType, unknown: list[str], fields: validation.FieldValidation | None
+    ) -> None:
+        """Strict: a 400 naming each unknown field; Warn: a warning each; Ignore: nothing."""
+        if not unknown or fields is None or fields.mode == "Ignore":
+            return
+        named = [f'unknown field "{path}"' for path in unknown]
+        if fields.mode == "Strict":
+            raise errors.bad_request(
+                f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
+                f"{rtype.kind}: strict decoding error: {', '.join(named)}"
+            )
+        fields.warnings.extend(named)
 
     def _server_side_defaults(self, rtype: ResourceType, obj: JsonDict) -> JsonDict:
         if rtype.key == NAMESPACE_KEY:

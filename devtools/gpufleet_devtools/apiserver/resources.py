@@ -36,7 +36,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     has_status: bool = False
-    # Only CRD-defined types carry a schema; built-ins are served unvalidated.
+    # CRD-defined types carry their schema; built-ins use builtin_schemas (their fields only).
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     printer_columns: tuple[PrinterColumn, ...] = ()
     is_custom: bool = False
