@@ -134,11 +134,19 @@ def _cheapest(runs: list[Run]) -> Run | None:
     return min(meeting, key=lambda r: r.gpu_hours) if meeting else None
 
 
+def _p95s(run: Run) -> str:
+    return f"{run.ttft_p95_ms or 0:.0f} ms, {run.itl_p95_ms or 0:.0f} ms"
+
+
 def _cell(run: Run | None) -> str:
     if run is None:
         return "none"
     setting = run.policy if run.knob is None else f"{run.policy} {run.knob:g}"
-    return f"{setting}: {run.within_slo:.1%}, {run.gpu_hours:.2f}"
+    return f"{setting}: {run.within_slo:.1%}, {run.gpu_hours:.2f} ({_p95s(run)})"
+
+
+def _p95s_met(run: Run) -> bool:
+    return (run.ttft_p95_ms or 0.0) <= TTFT_MS and (run.itl_p95_ms or 0.0) <= ITL_MS
 
 
 def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed: float) -> str:
@@ -158,9 +166,9 @@ def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed:
         "while Prometheus answers and is not run twice. Each baseline's cheapest setting "
         "that keeps >= 99 % within both targets is found with hindsight.",
         "",
-        "| scenario | gpufleet (within, GPU-h, TTFT p95, ITL p95) | cheapest baseline >= 99 % "
-        "| oracle | verdict |",
-        "|---|---|---|---|---|",
+        "| scenario | gpufleet (within, GPU-h, TTFT p95, ITL p95) | p95s within targets "
+        "| cheapest baseline >= 99 % (TTFT p95, ITL p95) | oracle | verdict |",
+        "|---|---|---|---|---|---|",
     ]
     ratios = []
     passed = 0
@@ -180,9 +188,9 @@ def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed:
         if oracle.within_slo < ATTAINMENT and hind is None:
             verdict += " (the oracle cannot either)"
         lines.append(
-            f"| {s.label} | {ours.within_slo:.1%}, {ours.gpu_hours:.2f}, "
-            f"{ours.ttft_p95_ms or 0:.0f} ms, {ours.itl_p95_ms or 0:.0f} ms "
-            f"| {_cell(hind)} | {_cell(oracle)} | {verdict} |"
+            f"| {s.label} | {ours.within_slo:.1%}, {ours.gpu_hours:.2f}, {_p95s(ours)} "
+            f"| {'yes' if _p95s_met(ours) else 'no'} | {_cell(hind)} | {_cell(oracle)} "
+            f"| {verdict} |"
         )
     mean_ratio = f"{sum(ratios) / len(ratios):.2f}x" if ratios else "-"
     lines += [
@@ -191,6 +199,21 @@ def markdown(scenarios_: list[Scenario], runs: list[Run], command: str, elapsed:
         f"targets, at no more than {COST_TOLERANCE:.2f}x the cheapest baseline meeting them); "
         f"{mean_ratio} the oracle's GPU-hours on average where the oracle meets the targets "
         f"(issue 13's target: <= {ORACLE_FACTOR:g}x).",
+        "",
+        "How to read it. gpufleet sizes an LLM fleet in tokens (`tokens.py`, "
+        "`llm_rules.py`): generated tokens/s over what one replica generates with its "
+        "running batch bounded so that the p95-busy replica keeps ITL p95 and its KV cache "
+        "within target, corrected by measured TTFT/ITL misses -- the spec's targets are "
+        "p95s, and the 'p95s within targets' column says whether gpufleet held them. The "
+        "verdict asks more: 99 % of requests within both targets. On this engine model a "
+        "prompt is prefilled whole in one iteration (no chunked prefill), so a long "
+        "prompt stalls every sequence on its replica for its prefill; the requests beyond "
+        "the p95 are mostly short answers caught by such stalls and long prompts queued "
+        "behind one. Compare the cheapest settings that reach 99 %: their measured p95s "
+        "sit far below the targets, at 30-50 % of a replica's full-batch throughput (the "
+        "oracle's utilization): no p95 measurement says that a fleet held at its p95 "
+        "targets is still short of 99 % within them. Flash, bursty and on-off add load that "
+        "rises faster than a cold start, which a reactive policy meets a cold start late.",
     ]
     return "\n".join(lines) + "\n"
 
