@@ -277,7 +277,9 @@ class NodeAgent:
         if pod.process is not None:
             await asyncio.sleep(self.drain_delay_s)
             # ... then SIGTERM: the server finishes what it holds, then exits.
-            code = await pod.process.terminate(self.exit_grace_s)
+            # The pod's own grace period, as the kubelet gives it (LLM streams drain long).
+            grace = pod.plan.termination_grace_s or self.exit_grace_s
+            code = await pod.process.terminate(grace)
             log.info("pod %s/%s stopped (exit code %s)", pod.namespace, pod.name, code)
         if pod.init is not None:
             await pod.init.stop(self.exit_grace_s)

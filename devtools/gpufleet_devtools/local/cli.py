@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gpufleet_devtools.local.llm_trace import StreamRequests, replay_streams
 from gpufleet_devtools.local.paths import DEFAULT_TRACE, EXAMPLES, LocalPaths
 from gpufleet_devtools.local.trace import Arrivals, poisson_phases, read_trace_times, replay
 
@@ -18,13 +19,18 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DEMO_RATE_SCALE = {"gpu-like": 1.2, "cpu": 0.4, "triton": 0.35}
+DEMO_RATE_SCALE = {"gpu-like": 1.2, "cpu": 0.4, "triton": 0.35, "llm": 0.03}
 """The Azure hour played in 3 minutes is 60-160 requests/s. A GPU-like torch replica
 (20 ms + 2.5 ms per request a batch: 40 ms for a full batch of 8) serves up to 200
 requests/s for ~2 ms of this machine's CPU per request (HTTP, client and server): x1.2
 (70-190, bursts to ~270) needs one to two replicas at a third of a core. x0.4 (25-60)
 peaks above one CPU-bound torch replica (about 45 requests/s) and within two cores;
-Triton's replicas serve 25 requests/s each, waiting rather than computing: x0.35 is 20-55."""
+Triton's replicas serve 25 requests/s each, waiting rather than computing: x0.35 is 20-55.
+The LLM example's streams carry the trace's token counts (mean 1,155 prompt and 211 output
+tokens): x0.03 is 2.6-4.7 streams/s (9 s means), ~650 tokens/s, about 0.5 ms of this machine's
+CPU per token streamed (server and client). A replica's KV cache holds ~20 such streams for
+~6 s each: it serves about 2 streams/s within the TTFT target, so the example's two replicas
+serve the trace's start and its peak needs three to four."""
 
 StartDelay = Annotated[
     float, typer.Option(help="Extra seconds before each pod starts (imitates a GPU pod's start).")
@@ -93,6 +99,34 @@ def _arrivals(
     )
 
 
+SYNTHETIC_PROMPT_TOKENS, SYNTHETIC_OUTPUT_TOKENS = 1155, 211
+"""Without a token trace, every stream has the Azure conversation trace's mean sizes."""
+
+
+def _streams(
+    trace: Path,
+    duration: float,
+    speedup: float | None,
+    rate_scale: float,
+    manifest: Path,
+    console: Console,
+) -> StreamRequests:
+    from gpufleet_devtools.local.llm_trace import max_model_len, read_token_trace, uniform_streams
+    from gpufleet_devtools.local.manifest import load_manifest
+
+    if not trace.exists():
+        console.print(f"[yellow]{trace} not found: replaying a synthetic burst instead[/]")
+        # The Azure hour played in 180 s is ~108 requests/s; its minutes range 60-160.
+        third = duration / 3
+        phases = [(third, 50 * rate_scale), (third, 150 * rate_scale), (third, 50 * rate_scale)]
+        arrivals = poisson_phases(phases)
+        return uniform_streams(arrivals, SYNTHETIC_PROMPT_TOKENS, SYNTHETIC_OUTPUT_TOKENS)
+    tokens = read_token_trace(trace)
+    factor = speedup or max(1.0, tokens.times[-1] / DEFAULT_DURATION_S)
+    context = max_model_len(load_manifest(manifest).spec.runtime.args)
+    return replay_streams(tokens, duration, factor, rate_scale, context, name=trace.name)
+
+
 @app.command()
 def demo(
     duration: Annotated[
@@ -105,11 +139,16 @@ def demo(
     rate_scale: Annotated[
         float | None,
         typer.Option(
-            help="Multiply the trace's request rate (default 1.2 gpu-like, 0.4 cpu, 0.35 triton)."
+            help="Multiply the trace's request rate "
+            "(default 1.2 gpu-like, 0.4 cpu, 0.35 triton, 0.03 llm)."
         ),
     ] = None,
     runtime: Annotated[
-        str, typer.Option(help="Which example to run: torch (gpufleet-server) or triton.")
+        str,
+        typer.Option(
+            help="Which example to run: torch (gpufleet-server), triton, or llm (streamed "
+            "completions with the trace's token counts against gpufleet-server's LLM mode)."
+        ),
     ] = "torch",
     model: Annotated[
         str,
@@ -143,9 +182,16 @@ def demo(
     console = Console()
     served = model if runtime == "torch" else runtime
     scale = rate_scale if rate_scale is not None else DEMO_RATE_SCALE[served]
+    manifest_path = manifest or EXAMPLES[runtime]
+    streams = None
+    if runtime == "llm":
+        streams = _streams(trace, duration, speedup, scale, manifest_path, console)
     run = DemoRun(
-        arrivals=_arrivals(trace, duration, speedup, scale, console),
-        manifest_path=manifest or EXAMPLES[runtime],
+        arrivals=streams.arrivals
+        if streams is not None
+        else _arrivals(trace, duration, speedup, scale, console),
+        streams=streams,
+        manifest_path=manifest_path,
         model=DemoModel(model),
         fleet=FleetOptions(tick_seconds=tick, start_delay_s=start_delay),
         live=live,

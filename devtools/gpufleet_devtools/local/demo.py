@@ -27,6 +27,10 @@ from gpufleet_devtools.local.demo_model import (
 )
 from gpufleet_devtools.local.endpoints import Endpoints
 from gpufleet_devtools.local.fleet import FleetOptions, LocalFleet
+from gpufleet_devtools.local.kvprobe import kv_usage_probe
+from gpufleet_devtools.local.llm_loadgen import LlmLoadGenerator
+from gpufleet_devtools.local.llm_summary import summarize_streams
+from gpufleet_devtools.local.llm_trace import StreamRequests
 from gpufleet_devtools.local.loadgen import LoadGenerator
 from gpufleet_devtools.local.manifest import DemoManifest, load_manifest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, LocalPaths
@@ -63,13 +67,15 @@ class DemoRun:
     live: bool = True
     plot_path: Path | None = None
     json_path: Path | None = None
+    streams: StreamRequests | None = None
+    """LLM demo: the streamed completions to send (their send times are ``arrivals``)."""
 
 
 @dataclass
 class DemoResult:
     summary: DemoSummary
     timeline: Timeline
-    loadgen: LoadGenerator
+    loadgen: LoadGenerator | LlmLoadGenerator
 
 
 def bootstrap_model(
@@ -84,6 +90,10 @@ def bootstrap_model(
     Returns the model's input name, for the load generator.
     """
     repository = manifest.repository_dir(paths.volumes)
+    if manifest.spec.runtime.type is RuntimeType.VLLM:
+        # The local node's vLLM stand-in draws its weights from a seed: an empty folder.
+        repository.mkdir(parents=True, exist_ok=True)
+        return ""
     if manifest.spec.runtime.type is RuntimeType.TRITON:
         write_triton_demo_model(repository, manifest.spec.model.name)
         return TRITON_INPUT
@@ -111,28 +121,19 @@ async def replay_against(
     input_name: str = TORCH_INPUT,
 ) -> DemoResult:
     """Apply the ModelDeployment, wait for a first pod, replay the arrivals, summarize."""
+    if run.streams is not None:
+        return await replay_streams_against(fleet, manifest, run, console, run.streams)
     target = manifest.spec.slo.latency_p95_ms
     if target is None:
         # The demo's load generator measures whole requests; token latencies need an LLM.
         raise ValueError(f"{manifest.name}: the local demo needs spec.slo.latencyP95Ms")
-    assert fleet.kube is not None
-    await fleet.kube.create(manifest.path, manifest.body)
-    endpoints = Endpoints(fleet.kube, manifest.namespace, manifest.name)
-    await wait_for_endpoint(endpoints, FIRST_READY_TIMEOUT_S + fleet.options.start_delay_s)
-    endpoints.start()
+    endpoints = await _apply_and_wait(fleet, manifest)
     loadgen = LoadGenerator(endpoints, manifest.spec.model.name, input_name)
+    assert fleet.kube is not None
     timeline = Timeline(fleet.kube, manifest.namespace, manifest.name, loadgen)
-    try:
-        work = asyncio.create_task(loadgen.run(run.arrivals))
-        if run.live:
-            with LiveView(console, target, run.arrivals.duration_s) as view:
-                timeline.listeners.append(view.update)
-                await timeline.run_while(work)
-        else:
-            await timeline.run_while(work)
-        work.result()
-    finally:
-        await endpoints.stop()
+    work = asyncio.create_task(loadgen.run(run.arrivals))
+    view = LiveView(console, target, run.arrivals.duration_s) if run.live else None
+    await _follow(work, timeline, view, endpoints)
     summary = summarize(
         run.arrivals.description,
         loadgen.records,
@@ -142,6 +143,66 @@ async def replay_against(
         manifest.spec.cost.max_hourly_cost,
     )
     return DemoResult(summary, timeline, loadgen)
+
+
+async def replay_streams_against(
+    fleet: LocalFleet,
+    manifest: DemoManifest,
+    run: DemoRun,
+    console: Console,
+    streams: StreamRequests,
+) -> DemoResult:
+    """The LLM demo: streamed completions, TTFT and ITL against the spec's targets."""
+    slo = manifest.spec.slo
+    targets = (slo.ttft_p95_ms, slo.itl_p95_ms)
+    if targets == (None, None):
+        raise ValueError(f"{manifest.name}: the LLM demo needs spec.slo.ttftP95Ms or itlP95Ms")
+    endpoints = await _apply_and_wait(fleet, manifest)
+    ttft_target = slo.ttft_p95_ms if slo.ttft_p95_ms is not None else float("inf")
+    loadgen = LlmLoadGenerator(endpoints, manifest.spec.model.name, ttft_target)
+    assert fleet.kube is not None
+    kv_probe = kv_usage_probe(fleet.prometheus.url, manifest.namespace, manifest.name)
+    timeline = Timeline(fleet.kube, manifest.namespace, manifest.name, loadgen, kv_probe)
+    work = asyncio.create_task(loadgen.run(streams))
+    duration = run.arrivals.duration_s
+    view = LiveView(console, None, duration, llm_targets=targets) if run.live else None
+    await _follow(work, timeline, view, endpoints)
+    summary = summarize_streams(
+        run.arrivals.description,
+        loadgen.streams,
+        timeline.samples,
+        targets,
+        streams.clipped,
+        manifest.replica_hourly_cost,
+        manifest.spec.cost.max_hourly_cost,
+    )
+    return DemoResult(summary, timeline, loadgen)
+
+
+async def _apply_and_wait(fleet: LocalFleet, manifest: DemoManifest) -> Endpoints:
+    assert fleet.kube is not None
+    await fleet.kube.create(manifest.path, manifest.body)
+    endpoints = Endpoints(fleet.kube, manifest.namespace, manifest.name)
+    await wait_for_endpoint(endpoints, FIRST_READY_TIMEOUT_S + fleet.options.start_delay_s)
+    endpoints.start()
+    return endpoints
+
+
+async def _follow(
+    work: asyncio.Task[Any], timeline: Timeline, view: LiveView | None, endpoints: Endpoints
+) -> None:
+    """Sample the timeline (and show it) until the replay ends."""
+    try:
+        if view is not None:
+            with view:
+                timeline.listeners.append(view.update)
+                await timeline.run_while(work)
+        else:
+            await timeline.run_while(work)
+        work.result()
+    finally:
+        work.cancel()
+        await endpoints.stop()
 
 
 async def run_demo(paths: LocalPaths, run: DemoRun, console: Console | None = None) -> DemoResult:
@@ -166,7 +227,8 @@ async def run_demo(paths: LocalPaths, run: DemoRun, console: Console | None = No
         result = await replay_against(fleet, manifest, run, console, input_name)
     summary = result.summary
     if run.plot_path is not None:
-        plot = plot_timeline(result.timeline.samples, summary.target_p95_ms, run.plot_path)
+        target = summary.llm.target_ttft_p95_ms if summary.llm else summary.target_p95_ms
+        plot = plot_timeline(result.timeline.samples, target, run.plot_path)
         summary = summary.model_copy(update={"plot": str(plot)})
     if run.json_path is not None:
         run.json_path.write_text(summary.model_dump_json(indent=2))

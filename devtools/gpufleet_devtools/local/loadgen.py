@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import tritonclient.http.aio as triton_http
 
+from gpufleet_devtools.local.clientwindow import LATENCY_WINDOW_S, ClientWindow, percentile
 from gpufleet_devtools.local.demo_model import IN_FEATURES, TORCH_INPUT
 from gpufleet_devtools.local.endpoints import Endpoints
 from gpufleet_devtools.local.trace import Arrivals
@@ -20,6 +21,8 @@ from gpufleet_devtools.local.trace import Arrivals
 MAX_IN_FLIGHT = 1000
 """Past this the client itself would be the bottleneck: further requests count as failed."""
 REQUEST_TIMEOUT_S = 30.0
+MAX_RATE_SCAN = 5000
+"""Requests sent in the last second are among the last few thousand sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +107,19 @@ class LoadGenerator:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at if self.started_at else 0.0
+
+    def window(self, now: float) -> ClientWindow:
+        """Sent and served per second over the last second, p95 over the latency window."""
+        records = list(self.records)
+        sent = sum(now - 1.0 <= at < now for at in self.sent_at[-MAX_RATE_SCAN:])
+        finished = [
+            r for r in records if r.ok and now - LATENCY_WINDOW_S <= r.sent_s + r.latency_s < now
+        ]
+        ok = sum(now - 1.0 <= r.sent_s + r.latency_s for r in finished)
+        return ClientWindow(
+            sent_rps=float(sent),
+            ok_rps=float(ok),
+            failed_total=sum(not r.ok for r in records),
+            in_flight=self.in_flight,
+            p95_ms=percentile([r.latency_s * 1000 for r in finished], 0.95),
+        )

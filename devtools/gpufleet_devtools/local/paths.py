@@ -10,7 +10,12 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 CRDS_DIR = REPO_ROOT / "crds"
 EXAMPLE_MANIFEST = REPO_ROOT / "examples" / "tiny-mlp-torch.yaml"
 TRITON_EXAMPLE_MANIFEST = REPO_ROOT / "examples" / "local" / "tiny-mlp-triton.yaml"
-EXAMPLES = {"torch": EXAMPLE_MANIFEST, "triton": TRITON_EXAMPLE_MANIFEST}
+LLM_EXAMPLE_MANIFEST = REPO_ROOT / "examples" / "local" / "tiny-llm.yaml"
+EXAMPLES = {
+    "torch": EXAMPLE_MANIFEST,
+    "triton": TRITON_EXAMPLE_MANIFEST,
+    "llm": LLM_EXAMPLE_MANIFEST,
+}
 DEFAULT_TRACE = REPO_ROOT.parent / "shared" / "data" / "azure-llm-2023-conv.csv"
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from gpufleet_devtools.local.timeline import Sample
 
 
-def plot_timeline(samples: Sequence[Sample], target_p95_ms: float, path: Path) -> Path:
+def plot_timeline(samples: Sequence[Sample], target_p95_ms: float | None, path: Path) -> Path:
+    """Load, replicas and latency; an LLM run (TTFT known) plots its TTFT and ITL p95."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,9 +25,23 @@ def plot_timeline(samples: Sequence[Sample], target_p95_ms: float, path: Path) -
     replicas.step(t, [s.ready for s in samples], where="post", label="ready")
     replicas.set_ylabel("replicas")
     replicas.legend(loc="upper right")
-    latency.plot(t, [s.p95_ms if s.p95_ms is not None else float("nan") for s in samples],
-                 label="p95 (5 s window, client)", color="tab:red")  # fmt: skip
-    latency.axhline(target_p95_ms, linestyle="--", color="black", label="target p95")
+    llm = any(s.ttft_p95_ms is not None for s in samples)
+    series = (
+        [("ttft_p95_ms", "TTFT p95", "tab:red"), ("itl_p95_ms", "ITL p95", "tab:purple")]
+        if llm
+        else [("p95_ms", "p95", "tab:red")]
+    )
+    for field, label, color in series:
+        values = [getattr(s, field) for s in samples]
+        latency.plot(t, [float("nan") if v is None else v for v in values],
+                     label=f"{label} (5 s window, client)", color=color)  # fmt: skip
+    if target_p95_ms is not None:
+        latency.axhline(
+            target_p95_ms,
+            linestyle="--",
+            color="black",
+            label="TTFT target p95" if llm else "target p95",
+        )
     latency.set_ylabel("latency ms")
     latency.set_yscale("log")
     latency.set_xlabel("seconds")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gpufleet_devtools.local import vllm_standin
 from gpufleet_devtools.triton import server_env
 
 PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
@@ -58,6 +59,8 @@ class ProcessPlan:
     """The template's port name -> containerPort (what the Pod object reports)."""
     shm_prefix: str | None = None
     """Shared-memory segments of this process (Triton's python backend), removed after it."""
+    termination_grace_s: float | None = None
+    """The template's terminationGracePeriodSeconds: SIGKILL this long after SIGTERM."""
 
 
 def server_container(template: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,9 +170,18 @@ def plan_process(
     runtime_dir = runtime_dir or volumes.parent / "runtime"
     pod_root = runtime_dir / "pods" / pod
     mounts = volume_folders(template, container, volumes, pod_root)
-    argv = [resolve_binary(binary)]
-    argv += [_rewrite_flag(arg, ports, mounts, pod_root) for arg in command[1:]]
-    argv += LOOPBACK_FLAGS.get(binary, [])
+    grace = (template.get("spec") or {}).get("terminationGracePeriodSeconds")
+    grace_s = None if grace is None else float(grace)
+    if binary == vllm_standin.BINARY:
+        try:
+            args = vllm_standin.server_args(command, ports.http, ports.metrics, grace_s)
+        except vllm_standin.VllmCommandError as error:
+            raise PodPlanError(str(error)) from error
+        argv = [resolve_binary(vllm_standin.SERVER), *args]
+    else:
+        argv = [resolve_binary(binary)]
+        argv += [_rewrite_flag(arg, ports, mounts, pod_root) for arg in command[1:]]
+        argv += LOOPBACK_FLAGS.get(binary, [])
     env = dict(os.environ if base_env is None else base_env)
     for item in container.get("env") or []:
         if "value" in item:
@@ -192,4 +204,4 @@ def plan_process(
         for port in container.get("ports") or []
         if port.get("name")
     }
-    return ProcessPlan(argv, env, ports, container_ports, shm)
+    return ProcessPlan(argv, env, ports, container_ports, shm, grace_s)

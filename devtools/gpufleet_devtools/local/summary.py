@@ -5,11 +5,41 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from gpufleet_devtools.local.clientwindow import percentile
 from gpufleet_devtools.local.loadgen import RequestRecord
-from gpufleet_devtools.local.timeline import Sample, percentile
+from gpufleet_devtools.local.timeline import Sample
+
+
+class StreamSummary(BaseModel):
+    """The LLM demo's token latencies, all measured at the client."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target_ttft_p95_ms: float | None
+    target_itl_p95_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    ttft_p99_ms: float | None
+    itl_p50_ms: float | None
+    itl_p95_ms: float | None
+    itl_p99_ms: float | None
+    seconds_within_ttft_pct: float | None
+    """Share of sampled seconds whose 5 s TTFT p95 met its target (seconds with streams)."""
+    seconds_within_itl_pct: float | None
+    """Share of sampled seconds whose 5 s ITL p95 met its target (seconds with tokens)."""
+    tokens: int
+    tokens_per_s_mean: float
+    tokens_per_s_max: float
+    prompt_tokens: int
+    clipped_prompts: int
+    """Prompts shortened to fit the model's context."""
+    kv_cache_usage_mean: float | None
+    kv_cache_usage_max: float | None
+    """The fullest pod's KV-cache usage (0..1), mean and max over the run."""
 
 
 class DemoSummary(BaseModel):
@@ -23,7 +53,8 @@ class DemoSummary(BaseModel):
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     latency_p99_ms: float | None
-    target_p95_ms: float
+    target_p95_ms: float | None
+    """Whole requests' p95 target (None for an LLM demo: its targets are TTFT and ITL)."""
     seconds_within_target_pct: float | None
     """Share of sampled seconds whose 5 s client p95 met the target (seconds with traffic)."""
     replicas_min: int
@@ -37,6 +68,8 @@ class DemoSummary(BaseModel):
     budget_hourly: float | None
     last_reason: str
     plot: str | None = None
+    llm: StreamSummary | None = None
+    """LLM demo: what the streams saw (``requests``/``failed`` count streams)."""
 
 
 def _scale_changes(samples: Sequence[Sample]) -> tuple[int, int]:
@@ -44,6 +77,37 @@ def _scale_changes(samples: Sequence[Sample]) -> tuple[int, int]:
     ups = sum(b > a for a, b in itertools.pairwise(desired))
     downs = sum(b < a for a, b in itertools.pairwise(desired))
     return ups, downs
+
+
+def seconds_within(values: Sequence[float | None], target: float | None) -> float | None:
+    """Percent of the known ``values`` at or under ``target``."""
+    judged = [v for v in values if v is not None]
+    if target is None or not judged:
+        return None
+    return 100.0 * sum(v <= target for v in judged) / len(judged)
+
+
+def fleet_fields(
+    samples: Sequence[Sample], price_per_replica_hour: float, budget_hourly: float | None
+) -> dict[str, Any]:
+    """Replicas, scaling, cost and the last decision, as the timeline saw them."""
+    replicas = [s.desired for s in samples if s.desired is not None] or [0]
+    ups, downs = _scale_changes(samples)
+    cost = 0.0
+    for before, after in itertools.pairwise(samples):
+        cost += before.ready * price_per_replica_hour * (after.t - before.t) / 3600
+    return {
+        "duration_s": round(samples[-1].t if samples else 0.0, 1),
+        "replicas_min": min(replicas),
+        "replicas_max": max(replicas),
+        "replicas_mean": round(sum(replicas) / len(replicas), 2),
+        "scale_ups": ups,
+        "scale_downs": downs,
+        "cost_usd": round(cost, 5),
+        "max_hourly_cost": max((s.ready * price_per_replica_hour for s in samples), default=0.0),
+        "budget_hourly": budget_hourly,
+        "last_reason": next((s.reason for s in reversed(samples) if s.reason), ""),
+    }
 
 
 def summarize(
@@ -55,23 +119,9 @@ def summarize(
     budget_hourly: float | None,
 ) -> DemoSummary:
     latencies = [r.latency_s * 1000 for r in records if r.ok]
-    judged = [s for s in samples if s.p95_ms is not None]
-    within = (
-        100.0
-        * sum(s.p95_ms is not None and s.p95_ms <= target_p95_ms for s in judged)
-        / len(judged)
-        if judged
-        else None
-    )
-    replicas = [s.desired for s in samples if s.desired is not None] or [0]
-    ups, downs = _scale_changes(samples)
-    cost = 0.0
-    for before, after in itertools.pairwise(samples):
-        cost += before.ready * price_per_replica_hour * (after.t - before.t) / 3600
     reasons = Counter(r.error.split(":")[0] for r in records if not r.ok)
     return DemoSummary(
         trace=trace,
-        duration_s=round(samples[-1].t if samples else 0.0, 1),
         requests=len(records),
         failed=sum(not r.ok for r in records),
         failure_reasons=dict(reasons),
@@ -79,14 +129,6 @@ def summarize(
         latency_p95_ms=percentile(latencies, 0.95),
         latency_p99_ms=percentile(latencies, 0.99),
         target_p95_ms=target_p95_ms,
-        seconds_within_target_pct=within,
-        replicas_min=min(replicas),
-        replicas_max=max(replicas),
-        replicas_mean=round(sum(replicas) / len(replicas), 2),
-        scale_ups=ups,
-        scale_downs=downs,
-        cost_usd=round(cost, 5),
-        max_hourly_cost=max((s.ready * price_per_replica_hour for s in samples), default=0.0),
-        budget_hourly=budget_hourly,
-        last_reason=next((s.reason for s in reversed(samples) if s.reason), ""),
+        seconds_within_target_pct=seconds_within([s.p95_ms for s in samples], target_p95_ms),
+        **fleet_fields(samples, price_per_replica_hour, budget_hourly),
     )

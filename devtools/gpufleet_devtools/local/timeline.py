@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gpufleet import GROUP, PLURAL, VERSION
+from gpufleet_devtools.local.clientwindow import LoadClient
 from gpufleet_devtools.local.kube import LocalKube, deployments_path
-from gpufleet_devtools.local.loadgen import LoadGenerator, RequestRecord
 
 log = logging.getLogger(__name__)
-LATENCY_WINDOW_S = 5.0
 SAMPLE_EVERY_S = 1.0
-MAX_RATE_SCAN = 5000
-"""Requests sent in the last second are among the last few thousand sent."""
+KvProbe = Callable[[], Awaitable[float | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +34,14 @@ class Sample:
     hourly_cost: float | None
     reason: str
     metrics_available: str
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+    ttft_p95_ms: float | None = None
+    """LLM: client-side p95 time to first token over the last ``LATENCY_WINDOW_S``."""
+    itl_p95_ms: float | None = None
+    """LLM: client-side p95 inter-token gap over the last ``LATENCY_WINDOW_S``."""
+    tokens_per_s: float | None = None
+    """LLM: tokens the clients received in the last second."""
+    kv_cache_usage: float | None = None
+    """LLM: the fullest pod's KV cache (vllm:kv_cache_usage_perc, 0..1), from Prometheus."""
 
 
 def condition_status(obj: dict[str, Any] | None, type_: str) -> str:
@@ -53,33 +51,27 @@ def condition_status(obj: dict[str, Any] | None, type_: str) -> str:
     return "Unknown"
 
 
-def client_window(
-    sent_at: Sequence[float], records: Sequence[RequestRecord], now: float
-) -> tuple[float, float, float | None]:
-    """(sent/s over the last second, ok/s over the last second, p95 ms over the window)."""
-    sent = sum(now - 1.0 <= at < now for at in sent_at[-MAX_RATE_SCAN:])
-    finished = [
-        r for r in records if r.ok and now - LATENCY_WINDOW_S <= r.sent_s + r.latency_s < now
-    ]
-    ok = sum(now - 1.0 <= r.sent_s + r.latency_s for r in finished)
-    p95 = percentile([r.latency_s * 1000 for r in finished], 0.95)
-    return float(sent), float(ok), p95
-
-
 class Timeline:
-    def __init__(self, kube: LocalKube, namespace: str, name: str, loadgen: LoadGenerator) -> None:
+    def __init__(
+        self,
+        kube: LocalKube,
+        namespace: str,
+        name: str,
+        client: LoadClient,
+        kv_probe: KvProbe | None = None,
+    ) -> None:
         self._kube = kube
         self._namespace = namespace
         self._name = name
-        self._loadgen = loadgen
+        self._client = client
+        self._kv_probe = kv_probe
         self.samples: list[Sample] = []
         self.modeldeployment: dict[str, Any] | None = None
         self.listeners: list[Callable[[Sample], None]] = []
 
     async def sample(self) -> Sample:
-        now = self._loadgen.elapsed()
-        records = list(self._loadgen.records)
-        sent, ok, p95 = client_window(self._loadgen.sent_at, records, now)
+        now = self._client.elapsed()
+        seen = self._client.window(now)
         md_path = f"/apis/{GROUP}/{VERSION}/namespaces/{self._namespace}/{PLURAL}/{self._name}"
         md = await self._kube.get(md_path)
         deployment = await self._kube.get(deployments_path(self._namespace, self._name))
@@ -90,11 +82,11 @@ class Timeline:
         ready = int(dep_status.get("readyReplicas") or 0)
         sample = Sample(
             t=now,
-            sent_rps=sent,
-            ok_rps=ok,
-            failed_total=sum(not r.ok for r in records),
-            in_flight=self._loadgen.in_flight,
-            p95_ms=p95,
+            sent_rps=seen.sent_rps,
+            ok_rps=seen.ok_rps,
+            failed_total=seen.failed_total,
+            in_flight=seen.in_flight,
+            p95_ms=seen.p95_ms,
             desired=((deployment or {}).get("spec") or {}).get("replicas"),
             ready=ready,
             starting=max(0, replicas - ready),
@@ -105,6 +97,10 @@ class Timeline:
                 (status.get("decision") or {}).get("reason") or status.get("lastScaleReason") or ""
             ),
             metrics_available=condition_status(md, "MetricsAvailable"),
+            ttft_p95_ms=seen.ttft_p95_ms,
+            itl_p95_ms=seen.itl_p95_ms,
+            tokens_per_s=seen.tokens_per_s,
+            kv_cache_usage=await self._kv_probe() if self._kv_probe is not None else None,
         )
         self.samples.append(sample)
         for listener in self.listeners:

@@ -23,7 +23,7 @@ class Arrivals:
         return count / max(end - start, 1e-9)
 
 
-def _timestamp(text: str) -> float:
+def parse_timestamp(text: str) -> float:
     # "2023-11-16 18:15:46.6805900": seven fractional digits, more than %f takes.
     head, _, fraction = text.strip().partition(".")
     stamp = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").timestamp()
@@ -33,10 +33,39 @@ def _timestamp(text: str) -> float:
 def read_trace_times(path: Path) -> list[float]:
     """Arrival times (s, from the first request) of a CSV with a ``TIMESTAMP`` column."""
     with path.open(newline="") as handle:
-        stamps = sorted(_timestamp(row["TIMESTAMP"]) for row in csv.DictReader(handle))
+        stamps = sorted(parse_timestamp(row["TIMESTAMP"]) for row in csv.DictReader(handle))
     if not stamps:
         raise ValueError(f"{path}: no requests")
     return [stamp - stamps[0] for stamp in stamps]
+
+
+def replayed_indices(
+    times: Sequence[float],
+    duration_s: float,
+    speedup: float,
+    rate_scale: float = 1.0,
+    seed: int = 0,
+) -> list[tuple[float, int]]:
+    """``(send offset, index into times)`` of each replayed request, by offset.
+
+    The first ``duration_s * speedup`` seconds of a trace, played ``speedup`` times faster;
+    ``rate_scale`` < 1 keeps a random fraction of requests, > 1 adds copies jittered
+    within 50 ms: the load's shape stays the trace's, its level fits this machine.
+    """
+    rng = random.Random(seed)
+    sent: list[tuple[float, int]] = []
+    for index, time in enumerate(times):
+        at = time / speedup
+        if at >= duration_s:
+            break
+        copies = int(rate_scale) + (rng.random() < rate_scale - int(rate_scale))
+        sent.extend((at + (rng.random() * 0.05 if i else 0.0), index) for i in range(copies))
+    sent.sort()
+    return [(at, index) for at, index in sent if at < duration_s]
+
+
+def describe(name: str, speedup: float, rate_scale: float) -> str:
+    return f"{name}: {speedup:.3g}x faster, rate x{rate_scale:g}"
 
 
 def replay(
@@ -47,22 +76,10 @@ def replay(
     seed: int = 0,
     name: str = "trace",
 ) -> Arrivals:
-    """The first ``duration_s * speedup`` seconds of a trace, played ``speedup`` times faster.
-
-    ``rate_scale`` < 1 keeps a random fraction of requests, > 1 adds copies jittered
-    within 50 ms: the load's shape stays the trace's, its level fits this machine.
-    """
-    rng = random.Random(seed)
-    offsets: list[float] = []
-    for time in times:
-        at = time / speedup
-        if at >= duration_s:
-            break
-        copies = int(rate_scale) + (rng.random() < rate_scale - int(rate_scale))
-        offsets.extend(at + (rng.random() * 0.05 if i else 0.0) for i in range(copies))
-    offsets.sort()
-    description = f"{name}: {speedup:.3g}x faster, rate x{rate_scale:g}"
-    return Arrivals(tuple(t for t in offsets if t < duration_s), duration_s, description)
+    """The arrivals of :func:`replayed_indices`."""
+    sent = replayed_indices(times, duration_s, speedup, rate_scale, seed)
+    offsets = tuple(at for at, _ in sent)
+    return Arrivals(offsets, duration_s, describe(name, speedup, rate_scale))
 
 
 def poisson_phases(phases: Sequence[tuple[float, float]], seed: int = 0) -> Arrivals:
