@@ -101,6 +101,10 @@ demo: $(STAMP) system-deps ## Run the autoscaling demo on the embedded local fle
 demo-triton: $(STAMP) system-deps ## The same demo with Triton (the bundled tritonserver) serving the model
 	$(VENV)/bin/gpufleet local demo --runtime triton $(DEMO_ARGS)
 
+.PHONY: demo-llm
+demo-llm: $(STAMP) system-deps ## The LLM demo: streamed completions with the trace's token counts, TTFT/ITL vs targets (DEMO_ARGS=...)
+	$(VENV)/bin/gpufleet local demo --runtime llm $(DEMO_ARGS)
+
 .PHONY: bench
 bench: $(STAMP) ## Simulator: policy vs baselines on the Azure trace and shapes -> docs/benchmarks/sim.md, sim-suite.md
 	$(PY) benchmarks/sim/compare.py
