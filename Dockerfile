@@ -15,7 +15,6 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-COPY inference-image/gpufleet_server ./inference-image/gpufleet_server
 # The wheel first, then exactly what it declares: no extras (no torch, no sim), no dev tools.
 # `python3`, not `python`/`pip`: the same recipe builds on Debian's own python3 (make image).
 RUN python3 -m venv /opt/gpufleet \

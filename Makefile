@@ -16,15 +16,16 @@ PYTEST_ARGS ?=
 help: ## Show this help: every target and what it does
 	@awk 'BEGIN {FS = ":.*## "; printf "gpufleet make targets:\n"} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml devtools/pyproject.toml
+$(STAMP): pyproject.toml inference-image/pyproject.toml devtools/pyproject.toml
 	@test -x $(SYSTEM_PYTHON) || { echo "need $(SYSTEM_PYTHON) (Debian python3 with venv)"; exit 1; }
 	@test -d $(VENV) || $(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: 2.13.0 resolves to the local CPU wheel, anything else pulls GBs of CUDA.
 	$(PIP) install -q torch==2.13.0
-	# The product with its user extras, the dev rig (devtools/: API emulator, local fleet) and
-	# the dev-only tools (pyproject's dependency group `dev`: pytest, mypy, ruff, ...).
-	$(PIP) install -q -e '.[server,sim]' -e devtools --group dev
+	# The operator with its user extra, the torch runtime (inference-image/: its own
+	# distribution and image), the dev rig (devtools/: API emulator, local fleet) and the
+	# dev-only tools (pyproject's dependency group `dev`: pytest, mypy, ruff, ...).
+	$(PIP) install -q -e '.[sim]' -e inference-image -e devtools --group dev
 	@touch $(STAMP)
 
 .PHONY: venv

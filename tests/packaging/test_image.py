@@ -95,7 +95,11 @@ def test_the_image_runs_as_the_charts_non_root_user_and_holds_no_test_rig(
     assert site, "no venv under /opt/gpufleet"
     installed = {path.name.split("-")[0].lower() for path in site[0].glob("*.dist-info")}
     assert "gpufleet" in installed
-    assert installed & {"kmock", "cel_python", "pytest", "gpufleet_devtools", "torch"} == set()
+    assert (
+        installed
+        & {"kmock", "cel_python", "pytest", "gpufleet_devtools", "gpufleet_server", "torch"}
+        == set()
+    )
 
 
 def test_the_entrypoint_answers_on_a_read_only_root(image: UnpackedImage) -> None:

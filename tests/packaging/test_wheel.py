@@ -1,8 +1,9 @@
 """The operator as users install it: the wheel, alone in a clean venv, against the emulator.
 
 ``pip install`` of the wheel with no extras must bring the operator and nothing of the test
-rig (kmock, cel-python, pytest, the dev tools) nor the runtime's torch; that install must run
-the operator: a ModelDeployment gets its children, which go when it is deleted.
+rig (kmock, cel-python, pytest, the dev tools) nor the torch runtime (code or torch: it is
+its own distribution and image); that install must run the operator: a ModelDeployment gets
+its children, which go when it is deleted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "modeldeployments.gpufleet.io.yaml"
 EXAMPLE = REPO / "examples" / "tiny-mlp-torch.yaml"
 SYSTEM_PYTHON = os.environ.get("SYSTEM_PYTHON", "/usr/bin/python3")
-SOURCES = ("pyproject.toml", "README.md", "operator", "inference-image")
+SOURCES = ("pyproject.toml", "README.md", "operator")
 """What the Dockerfile copies to build the wheel."""
 BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
 TEST_RIG = {"kmock", "cel-python", "pytest", "gpufleet-devtools", "nvidia-pytriton", "torch"}
@@ -75,6 +77,22 @@ def test_a_bare_install_holds_the_operator_and_no_test_rig(operator_venv: Path) 
     assert installed & TEST_RIG == set()
     shipped = _run(operator_venv / "bin" / "pip", "show", "--files", "gpufleet").splitlines()
     assert [line for line in shipped if "devtools" in line] == []
+    assert [line for line in shipped if "gpufleet_server" in line] == []
+
+
+def test_the_torch_runtime_is_its_own_distribution(tmp_path: Path) -> None:
+    """inference-image/ builds the gpufleet-server wheel: the server package and its
+    command, nothing of the operator."""
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", tmp_path, REPO / "inference-image")  # fmt: skip
+    (wheel,) = tmp_path.glob("gpufleet_server-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    packages = {name.split("/")[0] for name in names if not name.startswith("gpufleet_server-")}
+    assert packages == {"gpufleet_server"}
+    assert "gpufleet-server = gpufleet_server.cli:main" in scripts
 
 
 @pytest.mark.parametrize(
