@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from statistics import NormalDist
 
 from gpufleet.domain.scaling.capacity import Capacity
@@ -102,16 +103,17 @@ def observe(ctx: Context) -> Context:
     capacity is known is sized by it (its request capacity is what its tokens allow)."""
     if not is_llm(ctx.obs, ctx.history.tokens):
         return ctx
-    memory = _learn(ctx, ctx.history.tokens)
-    ctx = replace(ctx, history=replace(ctx.history, tokens=memory))
-    cap = capacity(ctx)
+    history = replace(ctx.history, tokens=_learn(ctx, ctx.history.tokens))
+    cap = capacity(ctx, history.tokens)
     if cap is None:
-        return ctx
+        return replace(ctx, history=history)
     source = f"from tokens: {cap.sequences:.1f} sequences per replica, bound by {cap.bound}"
-    return replace(ctx, capacity=Capacity(per_replica=cap.requests_per_s, source=source))
+    per_replica = Capacity(per_replica=cap.requests_per_s, source=source)
+    return replace(ctx, history=history, capacity=per_replica)
 
 
 def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
+    """This tick's measurements folded in (one ``replace``: decide runs every tick)."""
     obs, tuning, now = ctx.obs, ctx.tuning, ctx.now
     ready = ctx.fleet.ready_replicas
     share = tuning.token_smoothing
@@ -119,58 +121,68 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
     generated = _finite(obs.generation_tokens_rate)
     prompted = _finite(obs.prompt_tokens_rate)
     running = _finite(obs.running_requests)
+    output, prompt = memory.output_tokens, memory.prompt_tokens
     if served is not None and served > 0.0 and "served_rate" not in obs.lower_bounds:
         if generated is not None and generated > 0.0:
-            per_request = generated / served
-            memory = replace(
-                memory, output_tokens=_smooth(memory.output_tokens, per_request, share)
-            )
+            output = _smooth(output, generated / served, share)
         if prompted is not None and prompted > 0.0:
-            per_request = prompted / served
-            memory = replace(
-                memory, prompt_tokens=_smooth(memory.prompt_tokens, per_request, share)
-            )
-    if ready <= 0 or running is None or running <= 0.0:
-        return memory
-    kv = _finite(obs.kv_cache_usage)
-    if kv is not None and kv > 0.0:
-        memory = replace(
-            memory,
-            kv_per_sequence=_smooth(memory.kv_per_sequence, kv * ready / running, share),
-        )
-    same_pods = ctx.history.ready_since is None or now - ctx.history.ready_since >= (
-        tuning.rate_window_s
+            prompt = _smooth(prompt, prompted / served, share)
+    kv_per_sequence, fit, iteration, tail = (
+        memory.kv_per_sequence,
+        memory.iteration_fit,
+        memory.iteration,
+        memory.itl_tail,
     )
-    if generated is None or generated <= 0.0 or not same_pods or ctx.understated:
-        return memory
-    n = running / ready
-    iteration_ms = 1000.0 * running / generated
-    memory = _fit(memory, n, iteration_ms, tuning)
-    itl = _finite(obs.itl_p95_ms)
-    if itl is not None and ctx.settled and n >= 1.0:
-        lo, hi = tuning.itl_tail_range
-        line = iteration_line(memory, tuning)
-        if line is not None:
-            busy_ms = line[0] + line[1] * busiest(n, P95_SPREAD)
-            tail = min(hi, max(lo, itl / busy_ms))
-            memory = replace(memory, itl_tail=_smooth(memory.itl_tail, tail, share))
-    return _correct(ctx, memory, n)
+    n: float | None = None
+    if ready > 0 and running is not None and running > 0.0:
+        kv = _finite(obs.kv_cache_usage)
+        if kv is not None and kv > 0.0:
+            kv_per_sequence = _smooth(kv_per_sequence, kv * ready / running, share)
+        since = ctx.history.ready_since
+        same_pods = since is None or now - since >= tuning.rate_window_s
+        if generated is not None and generated > 0.0 and same_pods and not ctx.understated:
+            n = running / ready
+            iteration_ms = 1000.0 * running / generated
+            fit, iteration = _fit(fit, iteration, n, iteration_ms, tuning)
+            itl = _finite(obs.itl_p95_ms)
+            line = _line(iteration, fit, tuning)
+            if itl is not None and ctx.settled and n >= 1.0 and line is not None:
+                lo, hi = tuning.itl_tail_range
+                busy_ms = line[0] + line[1] * busiest(n, P95_SPREAD)
+                tail = _smooth(tail, min(hi, max(lo, itl / busy_ms)), share)
+    memory = replace(
+        memory,
+        output_tokens=output,
+        prompt_tokens=prompt,
+        kv_per_sequence=kv_per_sequence,
+        iteration_fit=fit,
+        iteration=iteration,
+        itl_tail=tail,
+    )
+    return memory if n is None else _correct(ctx, memory, n)
 
 
-def _fit(memory: TokenMemory, n: float, t: float, tuning: PolicyTuning) -> TokenMemory:
-    w, wn, wnn, wt, wnt = memory.iteration_fit or (0.0, 0.0, 0.0, 0.0, 0.0)
+def _fit(
+    sums: tuple[float, ...],
+    iteration: tuple[float, float] | None,
+    n: float,
+    t: float,
+    tuning: PolicyTuning,
+) -> tuple[tuple[float, ...], tuple[float, float] | None]:
+    """The decayed sums with the point (n, t) added, and the line they fit (the last
+    sensible one while n varies too little)."""
+    w, wn, wnn, wt, wnt = sums or (0.0, 0.0, 0.0, 0.0, 0.0)
     d = tuning.fit_decay
     fit = (d * w + 1.0, d * wn + n, d * wnn + n * n, d * wt + t, d * wnt + n * t)
     w, wn, wnn, wt, wnt = fit
     mean_n, mean_t = wn / w, wt / w
     var = wnn / w - mean_n * mean_n
-    iteration = memory.iteration
     if var >= tuning.min_running_spread:
         per_sequence = (wnt / w - mean_n * mean_t) / var
         fixed = mean_t - per_sequence * mean_n
         if per_sequence > 0.0 and fixed >= 0.0:
             iteration = (fixed, per_sequence)
-    return replace(memory, iteration_fit=fit, iteration=iteration)
+    return fit, iteration
 
 
 def _correct(ctx: Context, memory: TokenMemory, n: float) -> TokenMemory:
@@ -216,6 +228,11 @@ def _forget(memory: TokenMemory, now: float, tuning: PolicyTuning) -> TokenMemor
     return memory
 
 
+@lru_cache(maxsize=8)
+def _spread(quantile: float) -> float:
+    return NormalDist().inv_cdf(quantile)
+
+
 def busiest(mean: float, spread: float) -> float:
     """Running sequences on a replica ``spread`` standard deviations up a Poisson scatter
     around ``mean``."""
@@ -230,11 +247,17 @@ def mean_for_busiest(busy: float, spread: float) -> float:
 
 def iteration_line(memory: TokenMemory, tuning: PolicyTuning) -> tuple[float, float] | None:
     """``(fixed ms, ms per running sequence)``: the fit, or the prior from the mean point."""
-    if memory.iteration is not None:
-        return memory.iteration
-    if not memory.iteration_fit:
+    return _line(memory.iteration, memory.iteration_fit, tuning)
+
+
+def _line(
+    iteration: tuple[float, float] | None, sums: tuple[float, ...], tuning: PolicyTuning
+) -> tuple[float, float] | None:
+    if iteration is not None:
+        return iteration
+    if not sums:
         return None
-    w, wn, _, wt, _ = memory.iteration_fit
+    w, wn, _, wt, _ = sums
     mean_n, mean_t = wn / w, wt / w
     if mean_n <= 0.0 or mean_t <= 0.0:
         return None
@@ -242,15 +265,17 @@ def iteration_line(memory: TokenMemory, tuning: PolicyTuning) -> tuple[float, fl
     return fixed, (mean_t - fixed) / mean_n
 
 
-def capacity(ctx: Context) -> TokenCapacity | None:
-    """What one replica serves within the targets; ``None`` before the engine was measured."""
-    memory, tuning = ctx.history.tokens, ctx.tuning
+def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity | None:
+    """What one replica serves within the targets (by ``memory``, default the context's);
+    ``None`` before the engine was measured."""
+    tuning = ctx.tuning
+    memory = ctx.history.tokens if memory is None else memory
     line = iteration_line(memory, tuning)
     output, prompt = memory.output_tokens, memory.prompt_tokens
     if line is None or output is None or output <= 0.0:
         return None
     fixed, per_sequence = line
-    spread = NormalDist().inv_cdf(tuning.busy_replica_quantile)
+    spread = _spread(tuning.busy_replica_quantile)
     bounds: list[tuple[float, str]] = []
     itl_target = ctx.spec.slo.itl_p95_ms
     if itl_target is not None:
