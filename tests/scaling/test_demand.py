@@ -11,6 +11,7 @@ from gpufleet.domain.scaling.demand import (
     projected_rate,
     remember_rate,
     trend_window_s,
+    window_arrivals,
 )
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 
@@ -116,3 +117,23 @@ def test_arrivals_are_completions_plus_backlog_growth(
     assert arrival_rate(20.0, queue, last_queue, NOW - 5.0, NOW, backlog_threshold=50.0) == (
         pytest.approx(expected)
     )
+
+
+@pytest.mark.parametrize(
+    ("completions", "queue", "expected"),
+    [
+        # A steady queue: the arrivals are the completions.
+        (10.0, ((970.0, 40.0), (1000.0, 40.0)), 10.0),
+        # A queue that grew 60 requests over the 30 s window: 2 req/s more arrived.
+        (10.0, ((970.0, 40.0), (985.0, 70.0), (1000.0, 100.0)), 12.0),
+        # A backlog of 300 drained within the window: its completions were not arrivals.
+        (14.0, ((970.0, 300.0), (990.0, 0.0), (1000.0, 0.0)), 4.0),
+        # More drained than completed (requests that timed out): never negative.
+        (1.0, ((970.0, 300.0), (1000.0, 0.0)), 0.0),
+    ],
+    ids=["steady", "growing", "drained", "floor"],
+)
+def test_window_arrivals_are_completions_plus_the_queue_growth_of_the_same_window(
+    completions: float, queue: tuple[tuple[float, float], ...], expected: float
+) -> None:
+    assert window_arrivals(completions, queue, NOW) == pytest.approx(expected)

@@ -336,7 +336,9 @@ def test_a_drained_backlog_does_not_hold_pods_for_the_whole_window() -> None:
     history, size = warm(s, 10, 10.0, 2.0)
     ready = max(1, size // 2)  # too few for the load: the queue grows
     served, growth = ready * 2.0, 4.0
-    history = replace(history, last_queue_depth=780.0)
+    # The backlog has grown by ``growth`` req/s for a while (not in one tick).
+    backlog = tuple((t, 800.0 + growth * (t - 600.0)) for t in range(570, 600, 5))
+    history = replace(history, last_queue_depth=780.0, queue_samples=backlog)
     replicas = ready
     for now in (600.0, 605.0):
         obs = load(now, served, batch=4.0, queue=800.0 + growth * (now - 600.0))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from gpufleet.domain.scaling import spikes
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import (
@@ -82,7 +83,8 @@ CASES = [
     Case(
         "load: failed and timed-out requests are demand, not idleness",
         spec(),
-        [(fleet(3), replace(load(0, 16.0, batch=2.0), failure_rate=4.0))],
+        # The reader's request rate counts failures already (served 16 + failed 4).
+        [(fleet(3), replace(load(0, 20.0, batch=2.0), served_rate=16.0, failure_rate=4.0))],
         16,
         "load",
         "scaled 3\u219216: 20.0 req/s (of which 4.0 failed or timed out) needs 16 replicas "
@@ -334,9 +336,27 @@ def test_recurring_spikes_keep_their_pods_between_spikes() -> None:
     assert late[-1][2] == "recurring-spikes"
 
 
-def test_a_single_spike_releases_its_pods_after_the_window() -> None:
+def test_a_single_spike_shorter_than_a_cold_start_keeps_its_pods() -> None:
+    # Ski rental: a pod released now would come back a cold start late for a next spike,
+    # and no second spike could show in time that one comes.
     after = _spiky(recurring=False)
-    assert after[-1][1] == 1, after[-1]
+    late = [(now, n, rule) for now, n, rule in after if now >= 450.0]
+    assert all(n >= 10 for _, n, _ in late), late
+    assert late[-1][2] == "recurring-spikes"
+
+
+def test_a_load_that_steps_down_releases_its_pods_after_the_window() -> None:
+    # 20 req/s for ten minutes, then a trickle: a plateau that ended is no spike.
+    s = spec()
+    pods = PodClock(1, cold_start_s=60)
+    history = ScalerHistory()
+    for i in range(240):
+        now = i * TICK
+        rate = 20.0 if now < 600.0 else 0.5
+        d = decide(s, pods.state(now), load(now, rate, batch=2.0), history, now)
+        history = d.history
+        pods.scale_to(d.desired_replicas, now)
+    assert d.desired_replicas == 1, d.reason
 
 
 def test_recurring_spike_sentence_reads_with_numbers() -> None:
@@ -379,3 +399,43 @@ def test_a_steady_rise_is_sized_one_cold_start_ahead() -> None:
     assert found is not None, d.reason
     # 60 s of a 0.1 req/s-per-second rise: about 6 req/s more (the wiggle blurs it).
     assert 29.5 <= float(found.group(1)) <= 31.0, d.reason
+
+
+def _windows(*levels: float) -> spikes.Peaks:
+    """Cold-start windows whose demand starts and peaks at ``levels`` (60 s apart)."""
+    return tuple((60.0 * i, level, level) for i, level in enumerate(levels))
+
+
+@pytest.mark.parametrize(
+    ("peaks", "spike", "recurred"),
+    [
+        (_windows(0.5, 20.0, 0.5, 0.5), 20.0, 0.0),  # came and went within a window
+        (_windows(0.5, 20.0, 18.0, 0.5), 20.0, 0.0),  # straddling two windows
+        (_windows(0.5, 20.0, 18.0, 19.0, 0.5), 0.0, 0.0),  # three windows: a plateau
+        (_windows(20.0, 20.0, 0.5), 0.0, 0.0),  # high since the memory began
+        (_windows(0.5, 20.0, 15.0, 12.0, 9.0), 0.0, 0.0),  # a decline slower than that
+        (_windows(0.5, 20.0, 20.0), 0.0, 0.0),  # still up: not left yet
+        (_windows(0.5, 20.0, 19.0, 0.5, 20.0, 20.0), 20.0, 20.0),  # came, left, came back
+        (_windows(10.0, 11.0, 9.0, 10.5), 0.0, 0.0),  # noise on a plateau
+    ],
+    ids=["spike", "straddling", "plateau", "since-start", "decline", "up", "recurring", "noise"],
+)
+def test_spike_and_recurring_levels(peaks: spikes.Peaks, spike: float, recurred: float) -> None:
+    dip = DEFAULT_TUNING.spike_dip
+    assert spikes.spike_level(peaks, dip) == spike
+    assert spikes.recurring_level(peaks, dip) == recurred
+
+
+def test_a_spike_sentence_says_it_fell_away_within_a_cold_start() -> None:
+    s = spec()
+    history = ScalerHistory()
+    d = None
+    for now, rate in ((0.0, 1.0), (60.0, 20.0), (120.0, 1.0), (180.0, 1.0)):
+        d = decide(s, fleet(16), load(now, rate, batch=2.0), history, now)
+        history = d.history
+    assert d is not None
+    assert d.rule == "recurring-spikes"
+    assert d.reason.startswith(
+        "holding 16 replicas: demand reached 20.0 req/s and fell away within a cold start "
+        "within the last 1200 s (20 cold starts of 60 s)"
+    ), d.reason

@@ -180,19 +180,25 @@ def observe(
             now,
             backlog_threshold=normal,
         )
-        failures = obs.failure_rate
-        if failures is not None and math.isfinite(failures) and failures > 0.0:
-            # A request that failed or timed out was demand the fleet did not serve.
-            arrivals += failures
+        # Failures are in the request rate already (the reader counts them as demand).
+        # A peak is judged on the rate window's arrivals -- its completions plus the
+        # queue's growth over that same window: a backlog drained within the window
+        # is in its completions, and one tick's queue change would not take it out
+        # (a drain would read as a peak).
+        queue_samples = demand.remember_rate(
+            history.queue_samples, now, obs.queue_depth or 0.0, tuning.rate_window_s
+        )
+        windowed = demand.window_arrivals(obs.request_rate, queue_samples, now)
         history = replace(
             history,
+            queue_samples=queue_samples,
             rate_samples=demand.remember_rate(
                 history.rate_samples, now, arrivals, demand.trend_window_s(horizon, tuning)
             ),
             demand_peaks=spikes.remember(
                 history.demand_peaks,
                 now,
-                arrivals,
+                windowed,
                 horizon,
                 tuning.miss_cost_cold_starts * horizon,
             ),

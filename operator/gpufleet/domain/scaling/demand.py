@@ -50,6 +50,19 @@ def arrival_rate(
     return max(0.0, completions_rate + (queue_depth - last_queue_depth) / elapsed)
 
 
+def window_arrivals(
+    completions_rate: float, queue_samples: tuple[tuple[float, float], ...], now: float
+) -> float:
+    """Arrivals/s over the window the samples span: completions plus the queue's growth
+    from the oldest sample to the newest (the completions' rate covers the same window);
+    never negative."""
+    start, first = queue_samples[0]
+    span = now - start
+    if span <= 0.0:
+        return completions_rate
+    return max(0.0, completions_rate + (queue_samples[-1][1] - first) / span)
+
+
 def trend_window_s(horizon_s: float, tuning: PolicyTuning) -> float:
     window = tuning.trend_cold_starts * horizon_s
     return min(tuning.max_trend_window_s, max(tuning.min_trend_window_s, window))

@@ -12,7 +12,8 @@ to the limits, and reports the deciding rule's sentence as the reason.
 - ``backlog``: a queue the ready pods cannot clear before new pods could be ready;
   the arrivals then need pods of their own (queued requests cannot move).
 - ``trend``: a steady rise, projected one cold start ahead (pods ordered now serve then).
-- ``recurring_spikes``: demand that left and came back holds its pods (ski rental).
+- ``recurring_spikes``: demand that left within a cold start, or left and came back,
+  holds its pods (ski rental).
 - ``activation``: scale from zero when the activation query says requests wait.
 - ``keep_warm``: with minReplicas 0, one pod stays until the fleet idled long enough.
 """
@@ -199,18 +200,24 @@ def recurring_spikes(ctx: Context) -> Proposal | None:
     rate = ctx.demand
     if rate is None:
         return None
-    level = spikes.recurring_level(ctx.history.demand_peaks, ctx.tuning.spike_dip)
+    peaks, dip = ctx.history.demand_peaks, ctx.tuning.spike_dip
+    recurred = spikes.recurring_level(peaks, dip)
+    spike = spikes.spike_level(peaks, dip)
+    level = max(recurred, spike)
     if level <= rate:
         return None
     replicas = ctx.replicas_for(level)
     memory = ctx.tuning.miss_cost_cold_starts * ctx.horizon_s
+    if recurred >= spike:
+        what = f"demand fell away and came back to {level:.1f} req/s"
+    else:
+        what = f"demand reached {level:.1f} req/s and fell away within a cold start"
     return Proposal(
         replicas,
         ReasonCode.SCALE_UP_FORECAST,
-        f"demand fell away and came back to {level:.1f} req/s within the last "
-        f"{memory:.0f} s ({ctx.tuning.miss_cost_cold_starts:g} cold starts of "
-        f"{ctx.horizon_s:.0f} s): a pod released now would return a cold start late for "
-        f"the next spike, so {_capacity_text(ctx, replicas)} are held",
+        f"{what} within the last {memory:.0f} s ({ctx.tuning.miss_cost_cold_starts:g} "
+        f"cold starts of {ctx.horizon_s:.0f} s): a pod released now would return a cold "
+        f"start late for the next spike, so {_capacity_text(ctx, replicas)} are held",
         "recurring-spikes",
     )
 

@@ -8,14 +8,25 @@ target. Holding for ``miss_cost_cold_starts`` cold starts after the demand last 
 it balances the two.
 
 The evidence is the recent past cut into windows of one cold start (the time a pod
-takes to come back): each window keeps its peak demand. A level *recurs* when a window
-reached it, a later window fell well below it (by ``spike_dip``: the demand left, this
-was not noise on a plateau), and a later one reached it again. Smooth traffic -- a
-plateau, a ramp, a decline -- has no such dip-and-return, so it holds nothing here and
-its pods go at the scale-down window.
+takes to come back): each window keeps its peak demand, judged on the rate window's
+arrivals (a spike's volume over the window, not one tick's reading). Two kinds of
+demand are held:
+
+- a *spike*: a level reached in at most two windows in a row, then left (a window well
+  below it, by ``spike_dip``) -- demand that came and went within about a cold start,
+  faster than a pod comes back. Ski rental holds after the first one: no later evidence
+  could come in time;
+- a level that *recurs*: reached, left (a later window well below it) and reached again.
+
+Smooth traffic -- a plateau, a ramp, a decline slower than a cold start -- has neither,
+so it holds nothing here and its pods go at the scale-down window.
 """
 
 from __future__ import annotations
+
+SPIKE_WINDOWS = 2
+"""Most cold-start windows a spike touches: one that came and left within about a cold
+start may straddle two."""
 
 Peaks = tuple[tuple[float, float, float], ...]
 """(window start, demand at its start, peak demand within it) req/s, oldest first."""
@@ -31,6 +42,31 @@ def remember(peaks: Peaks, now: float, demand: float, window_s: float, memory_s:
     else:
         kept.append((now, demand, demand))
     return tuple(kept)
+
+
+def spike_level(peaks: Peaks, dip: float) -> float:
+    """The highest peak of a spike: demand that came and left within about a cold start
+    -- the windows at or near the peak (above ``(1 - dip)`` of it) are at most two in a
+    row, demand was well below it before them (an earlier window, or the start of the
+    first) and a later window is well below it again. A level held for longer, or since
+    before the memory began (a plateau that stepped down), is no spike. 0 when none."""
+    level = 0.0
+    n = len(peaks)
+    for j, (_, _, peak) in enumerate(peaks):
+        if peak <= level:
+            continue
+        floor = (1.0 - dip) * peak
+        before = j - 1
+        while before >= 0 and peaks[before][2] > floor:
+            before -= 1
+        after = j + 1
+        while after < n and peaks[after][2] > floor:
+            after += 1
+        # It came: a window well below it before, or the first window began below it.
+        came = before >= 0 or peaks[0][1] <= floor
+        if came and after < n and after - before - 1 <= SPIKE_WINDOWS:
+            level = peak
+    return level
 
 
 def recurring_level(peaks: Peaks, dip: float) -> float:

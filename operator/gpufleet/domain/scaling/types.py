@@ -190,6 +190,9 @@ class ScalerHistory:
     demand_peaks: tuple[tuple[float, float, float], ...] = ()
     """(window start, demand at its start, peak demand) per cold-start-long window of the
     recent past."""
+    queue_samples: tuple[tuple[float, float], ...] = ()
+    """(time, queue depth) over the rate window: the arrivals over a window are its
+    completions plus the queue's growth over that same window."""
     growing_since: float | None = None
     """Since when a backlog has grown (or held) at every tick (``None``: it shrank at the
     last one, or there is none)."""
