@@ -52,8 +52,10 @@ class LoadGenerator:
 
     def _client(self, endpoint: str) -> triton_http.InferenceServerClient:
         if endpoint not in self._clients:
+            # Open loop: users behind a Service bring their own connections, so requests
+            # never wait in this client (tritonclient's default pool holds 100 per pod).
             self._clients[endpoint] = triton_http.InferenceServerClient(
-                url=endpoint, conn_timeout=REQUEST_TIMEOUT_S
+                url=endpoint, conn_limit=MAX_IN_FLIGHT, conn_timeout=REQUEST_TIMEOUT_S
             )
         return self._clients[endpoint]
 
