@@ -134,6 +134,10 @@ bench-policy: $(STAMP) system-deps ## Decision time, Prometheus queries per tick
 bench-runtime: $(STAMP) ## Torch runtime vs Triton, and the LLM mode's tokens/s, TTFT and ITL at 1/8/32 streams -> docs/benchmarks/runtime.md
 	$(PY) benchmarks/runtime/bench_runtime.py
 
+.PHONY: bench-local-vs-sim
+bench-local-vs-sim: $(STAMP) system-deps ## The local fleet vs gpufleet sim on one trace window and a measured profile -> docs/benchmarks/sim-vs-local.md (~6 min)
+	$(PY) benchmarks/local_vs_sim.py
+
 .PHONY: e2e
 e2e: $(STAMP) ## Opt-in kind e2e tests (needs Docker and kind; GPUFLEET_E2E=1)
 	GPUFLEET_E2E=1 $(VENV)/bin/pytest -m e2e tests/e2e
