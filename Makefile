@@ -135,7 +135,7 @@ bench-runtime: $(STAMP) ## Torch runtime vs Triton, and the LLM mode's tokens/s,
 	$(PY) benchmarks/runtime/bench_runtime.py
 
 .PHONY: bench-local-vs-sim
-bench-local-vs-sim: $(STAMP) system-deps ## The local fleet vs gpufleet sim on one trace window and a measured profile -> docs/benchmarks/sim-vs-local.md (~6 min)
+bench-local-vs-sim: $(STAMP) system-deps ## Local fleet vs gpufleet sim: one trace window, a measured profile -> .gpufleet/local-vs-sim/ (see docs/benchmarks/sim-vs-local.md; ~6 min)
 	$(PY) benchmarks/local_vs_sim.py
 
 .PHONY: e2e
