@@ -8,7 +8,7 @@ carries out its outcome.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType, rfc3339
@@ -92,6 +92,19 @@ def history_from_status(status: Mapping[str, Any] | None) -> ScalerHistory:
         return ScalerHistory()
     by_field = {key: written.get(wire) for key, wire in LEARNED_KEYS.items()}
     return history_from_learned(LearnedState.from_dict(by_field))
+
+
+def resumed(
+    history: ScalerHistory, pods_ready_since: Mapping[str, float], ready: int
+) -> ScalerHistory:
+    """A fresh history (an operator restart) told when the ready count last changed: the
+    newest Ready time of the pods, which the cluster keeps and the history lost. Without it
+    the policy would take the measured latency window as settled at once, though it may
+    still hold the fleet size before the last scale-up, and learn a miss from it."""
+    if history.last_ready_replicas is not None or not pods_ready_since:
+        return history
+    newest = max(pods_ready_since.values())
+    return replace(history, ready_since=newest, last_ready_replicas=ready)
 
 
 def limit_of(decision: Decision) -> str | None:
@@ -243,6 +256,7 @@ async def autoscale_tick(
         ready_since=observed.pods.ready_since,
         activation_query=None if activation is None else activation.query,
     )
+    history = resumed(history, observed.pods.ready_since, ready)
     decision = decide(spec, fleet, observations, history, now)
     scaled = decision.desired_replicas != replicas
     if scaled:
