@@ -498,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "profile": str(start.profile),
                     "spawn_to_ready_s": start.spawn_to_ready_s,
                     "first_requests_ms": start.first_requests_ms,
+                    "source": source_state(),
                 },
                 indent=2,
             )
@@ -516,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     report = {
         **source_state(),
+        "local_source": json.loads(saved.read_text()).get("source"),
         "trace": arrivals.description,
         "profile": yaml.safe_load(start.profile.read_text()),
         "spawn_to_ready_s": start.spawn_to_ready_s,
