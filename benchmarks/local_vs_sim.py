@@ -23,14 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import functools
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -293,25 +291,7 @@ def local_outcome(
     )
 
 
-def allow_client_connections(per_pod: int) -> None:
-    """Let the demo's load generator open up to ``per_pod`` connections to each pod.
-
-    tritonclient's aio client holds at most 100 (aiohttp's pool), so past 100 requests in
-    flight on a pod the rest wait in the client, where the pod's pending gauge and the
-    operator cannot see them; users behind a Service each bring their own connection.
-    """
-    import tritonclient.http.aio as triton_aio
-
-    from gpufleet_devtools.local import loadgen
-
-    client = functools.partial(triton_aio.InferenceServerClient, conn_limit=per_pod)
-    module = types.SimpleNamespace(InferInput=triton_aio.InferInput, InferenceServerClient=client)
-    setattr(loadgen, "triton_http", module)  # noqa: B010 (a module attribute, not ours)
-
-
 def run_local(paths: LocalPaths, arrivals: Arrivals, args: argparse.Namespace) -> LocalOutcome:
-    if args.client_connections is not None:
-        allow_client_connections(args.client_connections)
     run = DemoRun(
         arrivals=arrivals,
         manifest_path=args.manifest,
@@ -460,12 +440,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tick", type=float, default=2.0, help="the demo's default")
     parser.add_argument("--seeds", type=int, default=5, help="sim routing seeds per routing")
     parser.add_argument("--out", type=Path, default=REPO / ".gpufleet" / "local-vs-sim")
-    parser.add_argument(
-        "--client-connections",
-        type=int,
-        default=None,
-        help="experiment: the load generator's connections per pod (default: tritonclient's 100)",
-    )
     parser.add_argument(
         "--reuse-local", action="store_true", help="reuse the last local run's result (sim only)"
     )
