@@ -95,6 +95,14 @@ def test_a_step_that_already_happened_is_not_extrapolated() -> None:
     assert sized == rate
 
 
+def test_a_jump_then_the_rate_window_catching_up_is_not_extrapolated() -> None:
+    """A burst doubles the load; the measured rate jumps, then creeps up a little more
+    as the queue's growth enters the rate window. Both halves of the window rise, but
+    two flat levels explain it: nothing more is coming."""
+    rate, sized = project(lambda ago: 5.5 if ago >= 60.0 else (10.0 if ago > 15.0 else 11.0))
+    assert sized == rate
+
+
 def test_a_steep_rise_asks_for_at_most_the_growth_cap() -> None:
     """5 -> 65 req/s in a minute would be 125 a minute later; a noisy window must not
     ask for that much at once."""

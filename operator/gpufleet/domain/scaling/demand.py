@@ -92,6 +92,26 @@ def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float,
     return slope, mean_t, mean_r, math.sqrt(scatter)
 
 
+def _step_residual(samples: Sequence[tuple[float, float]]) -> float:
+    """Squared residual of the best one-step fit: two flat levels, split at any sample.
+
+    A level that jumped (a burst arriving, and a rate window catching up on it) can rise
+    in both halves of a window alike; a step that already happened is in the rate
+    measured now, and only a rise a line explains better than a step will go on."""
+    rates = [r for _, r in samples]
+    n = len(rates)
+    total, total_sq = sum(rates), sum(r * r for r in rates)
+    best = math.inf
+    left, left_sq = 0.0, 0.0
+    for k in range(1, n):
+        left += rates[k - 1]
+        left_sq += rates[k - 1] * rates[k - 1]
+        right, right_sq = total - left, total_sq - left_sq
+        sse = left_sq - left * left / k + right_sq - right * right / (n - k)
+        best = min(best, sse)
+    return best
+
+
 def projected_rate(
     samples: tuple[tuple[float, float], ...],
     now: float,
@@ -140,6 +160,8 @@ def _trend_projection(
         return rate
     low, high = sorted((first[0], second[0]))
     if low <= 0.0 or high > tuning.trend_agreement * low:
+        return rate
+    if _step_residual(samples) <= scatter * scatter * len(samples):
         return rate
     level_now = mean_r + slope * (now - mean_t)
     ahead = level_now + slope * horizon_s
