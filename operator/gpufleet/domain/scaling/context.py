@@ -171,6 +171,8 @@ def observe(
     aim = None if target is None else (1.0 - spec.scaling.latency_headroom) * target
 
     arrivals: float | None = None
+    queue_samples, rate_samples = history.queue_samples, history.rate_samples
+    demand_peaks = history.demand_peaks
     if obs.request_rate is not None:
         arrivals = demand.arrival_rate(
             obs.request_rate,
@@ -186,34 +188,33 @@ def observe(
         # is in its completions, and one tick's queue change would not take it out
         # (a drain would read as a peak).
         queue_samples = demand.remember_rate(
-            history.queue_samples, now, obs.queue_depth or 0.0, tuning.rate_window_s
+            queue_samples, now, obs.queue_depth or 0.0, tuning.rate_window_s
         )
         windowed = demand.window_arrivals(obs.request_rate, queue_samples, now)
-        history = replace(
-            history,
-            queue_samples=queue_samples,
-            rate_samples=demand.remember_rate(
-                history.rate_samples, now, arrivals, demand.trend_window_s(horizon, tuning)
-            ),
-            demand_peaks=spikes.remember(
-                history.demand_peaks,
-                now,
-                windowed,
-                horizon,
-                tuning.miss_cost_cold_starts * horizon,
-            ),
+        rate_samples = demand.remember_rate(
+            rate_samples, now, arrivals, demand.trend_window_s(horizon, tuning)
+        )
+        demand_peaks = spikes.remember(
+            demand_peaks, now, windowed, horizon, tuning.miss_cost_cold_starts * horizon
         )
 
-    settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
-    steady = _steady(history, now, tuning)
     queue = obs.queue_depth
     backlog_now = queue is not None and queue > normal
-    backlog_since = (history.backlog_since or now) if backlog_now else None
+    last_queue = history.last_queue_depth
+    # A backlog that grew at every tick since: the pods held it all that time.
+    growing = backlog_now and queue is not None and last_queue is not None and queue >= last_queue
+    # One replace for the tick's memory: the decision's largest cost is copying it.
     history = replace(
         history,
+        queue_samples=queue_samples,
+        rate_samples=rate_samples,
+        demand_peaks=demand_peaks,
         idle_since=_idle_since(spec, obs, history, arrivals, unknown, now),
-        backlog_since=backlog_since,
+        backlog_since=(history.backlog_since or now) if backlog_now else None,
+        growing_since=(history.growing_since or now) if growing else None,
     )
+    settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
+    steady = _steady(history, now, tuning)
 
     history = prior.observe(obs, history, fleet.ready_replicas, now, tuning)
     if target is not None and aim is not None:
@@ -241,10 +242,7 @@ def observe(
         # requests cannot move): served / ready is then no throughput either.
         window = tuning.rate_window_s
         same_pods = history.ready_since is None or now - history.ready_since >= window
-        last = history.last_queue_depth
-        growing = queue is not None and last is not None and queue >= last
-        growing_since = (history.growing_since or now) if growing and backlog_now else None
-        history = replace(history, growing_since=growing_since)
+        growing_since = history.growing_since
         persisted = growing_since is not None and now - growing_since >= window
         # The latency window describes one fleet size only once it has settled, and a
         # load only if it held steady.

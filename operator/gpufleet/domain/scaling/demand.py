@@ -80,16 +80,28 @@ def remember_rate(
 
 
 def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float, float] | None:
-    """Least-squares line through the samples: (slope, mean time, mean rate, residual sd)."""
+    """Least-squares line through the samples: (slope, mean time, mean rate, residual sd).
+
+    One pass over the samples (the policy reads two or three windows every tick), with
+    times taken from the first sample's: epoch seconds squared would lose the variance."""
     n = float(len(samples))
-    mean_t = sum(t for t, _ in samples) / n
-    mean_r = sum(r for _, r in samples) / n
-    var_t = sum((t - mean_t) ** 2 for t, _ in samples) / n
-    if var_t <= 0.0:
+    origin = samples[0][0]
+    sum_t = sum_r = sum_tt = sum_tr = sum_rr = 0.0
+    for at, rate in samples:
+        t = at - origin
+        sum_t += t
+        sum_r += rate
+        sum_tt += t * t
+        sum_tr += t * rate
+        sum_rr += rate * rate
+    mean_t, mean_r = sum_t / n, sum_r / n
+    var_t = sum_tt / n - mean_t * mean_t
+    if var_t <= 1e-9:
         return None
-    slope = sum((t - mean_t) * (r - mean_r) for t, r in samples) / n / var_t
-    scatter = sum((r - mean_r - slope * (t - mean_t)) ** 2 for t, r in samples) / n
-    return slope, mean_t, mean_r, math.sqrt(scatter)
+    slope = (sum_tr / n - mean_t * mean_r) / var_t
+    var_r = sum_rr / n - mean_r * mean_r
+    scatter = max(0.0, var_r - slope * slope * var_t)
+    return slope, origin + mean_t, mean_r, math.sqrt(scatter)
 
 
 def _step_residual(samples: Sequence[tuple[float, float]]) -> float:
