@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpufleet.domain.scaling.types import FleetState, Observations
+from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
 
 # One replica runs batches of b requests in 600 + 300*b ms (the simulator's default
@@ -74,6 +75,17 @@ def load(
         failure_rate=0.0,
         pods_reporting=pods,
     )
+
+
+def run(s: ModelDeploymentSpec, ticks: list[tuple[FleetState, Observations]]) -> Decision:
+    """The last decision of a run of ticks, each at its observations' time."""
+    history = ScalerHistory()
+    decision = None
+    for state, obs in ticks:
+        decision = decide(s, state, obs, history, obs.at)
+        history = decision.history
+    assert decision is not None
+    return decision
 
 
 def unknown(at: float, reason: str = "Prometheus unreachable: connection refused") -> Observations:

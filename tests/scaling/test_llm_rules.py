@@ -12,16 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.types import (
     Decision,
     FleetState,
     Observations,
     ReasonCode,
-    ScalerHistory,
 )
 from gpufleet.domain.spec import ModelDeploymentSpec
-from tests.scaling.builders import fleet, spec
+from tests.scaling.builders import fleet, run, spec
 
 FIXED_MS = 20.0
 PER_SEQ_MS = 2.0
@@ -66,16 +64,6 @@ def llm(
         pods_reporting=ready,
         unknown=dict.fromkeys(lost, "no vllm sample from pods a, b"),
     )
-
-
-def run(s: ModelDeploymentSpec, ticks: list[tuple[FleetState, Observations]]) -> Decision:
-    history = ScalerHistory()
-    decision = None
-    for state, obs in ticks:
-        decision = decide(s, state, obs, history, obs.at)
-        history = decision.history
-    assert decision is not None
-    return decision
 
 
 def varied(ready: int, last: float, until: float = 300.0) -> list[tuple[FleetState, Observations]]:

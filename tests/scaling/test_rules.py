@@ -22,27 +22,15 @@ from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import (
     Bound,
-    Decision,
     FleetState,
     Observations,
     ReasonCode,
     ScalerHistory,
 )
 from gpufleet.domain.spec import ModelDeploymentSpec
-from tests.scaling.builders import PodClock, fleet, load, spec, unknown
+from tests.scaling.builders import PodClock, fleet, load, run, spec, unknown
 
 TICK = 5.0
-
-
-def run(s: ModelDeploymentSpec, ticks: list[tuple[FleetState, Observations]]) -> Decision:
-    """The last decision of a run of ticks, each at its observations' time."""
-    history = ScalerHistory()
-    decision = None
-    for state, obs in ticks:
-        decision = decide(s, state, obs, history, obs.at)
-        history = decision.history
-    assert decision is not None
-    return decision
 
 
 def bare(
