@@ -17,6 +17,12 @@ pytestmark = pytest.mark.slow
 GPUFLEET = str(Path(sys.executable).parent / "gpufleet")
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A terminal's foreground job takes Ctrl-C; a test run started in the background
+    (``cmd &``, nohup) ignores SIGINT, and the demo would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("stop", "exit_code"), [("ctrl-c", 130), ("down", 143)])
 def test_stopping_a_demo_leaves_no_process_behind(
     tmp_path: Path, stop: str, exit_code: int
@@ -27,6 +33,7 @@ def test_stopping_a_demo_leaves_no_process_behind(
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     state_file = tmp_path / ".gpufleet" / "state.json"
     deadline = time.monotonic() + 90
