@@ -20,7 +20,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -63,12 +63,16 @@ class PrometheusServer:
         honor_labels: bool = False,
         binary: str = PROMETHEUS_BINARY,
         startup_timeout_s: float = 30.0,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
+        """``preexec_fn`` runs in the child before ``exec`` (the local fleet ties the
+        server's lifetime to its own there)."""
         self.scrape_interval_s = scrape_interval_s
         self.port = port or processes.free_port()
         self._honor_labels = honor_labels
         self._binary = binary
         self._startup_timeout_s = startup_timeout_s
+        self._preexec_fn = preexec_fn
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -77,11 +81,24 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server's pid while it runs."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        return self._process.pid
+
+    @property
     def targets_file(self) -> Path:
         assert self._workdir is not None, "start() first"
         return self._workdir / "targets.json"
 
     def start(self) -> PrometheusServer:
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Spawn the server without waiting for it (``wait_ready`` does)."""
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="gpufleet-prometheus-"))
             if not self.targets_file.exists():
@@ -100,10 +117,9 @@ class PrometheusServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self._preexec_fn,
         )
         log.close()
-        self._wait_ready()
-        return self
 
     def set_targets(self, targets: Sequence[ScrapeTarget]) -> None:
         """Replace the scraped targets; written atomically (temp file + rename)."""
@@ -115,7 +131,8 @@ class PrometheusServer:
     def _log_path(self) -> Path | None:
         return None if self._workdir is None else self._workdir / "prometheus.log"
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
+        """Block until the server answers ``/-/ready``; stop it if it never does."""
         try:
             processes.wait_until_healthy(
                 self._process,

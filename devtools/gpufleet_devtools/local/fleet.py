@@ -63,7 +63,9 @@ class LocalFleet:
     def __init__(self, paths: LocalPaths, options: FleetOptions | None = None) -> None:
         self.paths = paths
         self.options = options or FleetOptions()
-        self.prometheus = PrometheusServer(scrape_interval_s=self.options.scrape_interval_s)
+        self.prometheus = PrometheusServer(
+            scrape_interval_s=self.options.scrape_interval_s, preexec_fn=die_with_parent()
+        )
         self.api_url = ""
         self.apiserver: subprocess.Popen[bytes] | None = None
         self.operator: subprocess.Popen[bytes] | None = None
@@ -86,7 +88,9 @@ class LocalFleet:
             )
         try:
             await self._start_apiserver()
-            await asyncio.to_thread(self.prometheus.start)
+            # Spawned from this thread: a worker thread's end would kill it (see lifetime).
+            self.prometheus.launch()
+            await asyncio.to_thread(self.prometheus.wait_ready)
             self.start_operator()
             self.kube = await LocalKube.connect(self.kubeconfig)
             self.agent = NodeAgent(
@@ -113,7 +117,7 @@ class LocalFleet:
             stdout=subprocess.PIPE,
             stderr=log_file,
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),
         )
         log_file.close()
         return process
@@ -140,7 +144,7 @@ class LocalFleet:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),
         )
         log_file.close()
 
@@ -162,15 +166,11 @@ class LocalFleet:
 
     def pids(self) -> dict[str, int]:
         found: dict[str, int] = {}
-        # PrometheusServer keeps its process private; its pid is worth knowing for `down`.
-        prometheus: subprocess.Popen[bytes] | None = getattr(self.prometheus, "_process", None)
-        for role, process in (
-            ("apiserver", self.apiserver),
-            ("operator", self.operator),
-            ("prometheus", prometheus),
-        ):
+        for role, process in (("apiserver", self.apiserver), ("operator", self.operator)):
             if process is not None and process.poll() is None:
                 found[role] = process.pid
+        if self.prometheus.pid is not None:
+            found["prometheus"] = self.prometheus.pid
         if self.agent is not None:
             for pod in self.agent.all_pods():
                 if pod.process is not None and pod.process.exit_code() is None:
