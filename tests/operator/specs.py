@@ -115,6 +115,18 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
         runtime={"type": "vllm"},
         slo={"ttftP95Ms": 500},
     ),
+    # gpufleet-server's LLM mode: weights from a seed, engine limits as server args.
+    "torch-llm-seed": minimal_spec(
+        model={"name": "tiny-llm", "repository": "seed://7"},
+        runtime={
+            "type": "torch",
+            "torch": {"mode": "llm"},
+            "args": ["--max-model-len=4096", "--kv-cache-tokens=32768"],
+            "exitTimeoutSeconds": 120,
+        },
+        slo={"ttftP95Ms": 1000, "itlP95Ms": 100},
+        networkPolicy={},
+    ),
     "triton-network-policy": minimal_spec(
         networkPolicy={
             "clients": [

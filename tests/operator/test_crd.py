@@ -91,6 +91,9 @@ def _defaulted(raw: dict[str, Any]) -> dict[str, Any]:
     return parse_spec(raw).to_wire()
 
 
+_SEEDED = {"name": "tiny-llm", "repository": "seed://3"}
+_TORCH_LLM = {"type": "torch", "torch": {"mode": "llm"}}
+
 CROSS_FIELD_CASES = [
     ("no latency target", {"slo": {}}, "slo"),
     ("scale to zero without activation", {"scaling": {"minReplicas": 0}}, "scaling.activation"),
@@ -110,6 +113,31 @@ CROSS_FIELD_CASES = [
         "budget below minReplicas",
         {"scaling": {"minReplicas": 4}, "cost": {"maxHourlyCost": 5.0, "gpuHourlyPrice": 2.0}},
         "cost.maxHourlyCost",
+    ),
+    ("seed for triton", {"model": _SEEDED}, "model.repository"),
+    ("torch llm mode with a claim", {"runtime": _TORCH_LLM}, "model.repository"),
+    (
+        "torch settings for vllm",
+        {
+            "model": {"name": "m", "repository": "hf://org/m"},
+            "runtime": {"type": "vllm", "torch": {"mode": "triton"}},
+        },
+        "runtime.torch",
+    ),
+    (
+        "torch mode as an arg",
+        {"runtime": {"type": "torch", "args": ["--mode", "llm"]}},
+        "runtime.args",
+    ),
+    (
+        "version of a seeded model",
+        {"model": {**_SEEDED, "version": "2"}, "runtime": _TORCH_LLM},
+        "model.version",
+    ),
+    (
+        "cache of a seeded model",
+        {"model": {**_SEEDED, "cache": {"claimName": "c"}}, "runtime": _TORCH_LLM},
+        "model.cache",
     ),
 ]
 
@@ -195,6 +223,8 @@ APPLY_TIME_REJECTIONS = [
         "spec.model.repository",
     ),
     ("not an image", {"runtime": {"image": "Registry/UPPER:tag"}}, "spec.runtime.image"),
+    ("seed for triton", {"model": _SEEDED}, "spec.model.repository"),
+    ("torch llm mode with a claim", {"runtime": _TORCH_LLM}, "spec.model.repository"),
     (
         "a flag the operator owns",
         {"runtime": {"args": ["--log-verbose=1", "--model-control-mode=explicit"]}},

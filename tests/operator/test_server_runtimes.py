@@ -13,6 +13,10 @@ from tests.operator.specs import minimal_spec
 
 OWNER = Owner("demo", "ml", "uid-1")
 VLLM = {"model": {"name": "m", "repository": "hf://org/m"}, "runtime": {"type": "vllm"}}
+TORCH_LLM = {
+    "model": {"name": "m", "repository": "seed://5"},
+    "runtime": {"type": "torch", "torch": {"mode": "llm"}},
+}
 
 
 def _deployment(**overrides: Any) -> dict[str, Any]:
@@ -29,6 +33,8 @@ def _startup_allowance_s(container: dict[str, Any]) -> int:
     [
         ({}, "/v2/health/ready"),
         ({"runtime": {"type": "torch"}}, "/v2/health/ready"),
+        # The LLM mode's /v2/health/ready is false while draining; vLLM's /health is not.
+        (TORCH_LLM, "/v2/health/ready"),
         (VLLM, "/health"),
     ],
 )
@@ -86,3 +92,20 @@ def test_vllm_tensor_parallel_follows_the_gpus_unless_set() -> None:
     assert [a for a in command if a.startswith("--tensor-parallel-size")] == [
         "--tensor-parallel-size=1"
     ]
+
+
+def test_torch_llm_mode_serves_openai_and_vllm_metrics_without_grpc_or_repository() -> None:
+    spec = parse_spec(minimal_spec(**TORCH_LLM))
+    pod = DEPLOYMENT.build(OWNER, spec)["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8000,
+        "metrics": 8002,
+    }
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "8002"
+    command = container["command"]
+    assert command[:4] == ["gpufleet-server", "--mode=llm", "--seed=5", "--served-model-name=m"]
+    assert not [arg for arg in command if arg.startswith(("--model-repository", "--grpc-port"))]
+    assert pod["spec"]["initContainers"] == []  # nothing to download
+    service_ports = [p["name"] for p in SERVICE.build(OWNER, spec)["spec"]["ports"]]
+    assert service_ports == ["http", "metrics"]

@@ -20,6 +20,9 @@ def test_defaults_fill_a_minimal_spec() -> None:
     assert spec.resources.gpus == 1
 
 
+_SEEDED = {"name": "tiny-llm", "repository": "seed://1"}
+_TORCH_LLM = {"type": "torch", "torch": {"mode": "llm"}}
+
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown runtime", {"runtime": {"type": "onnx"}}, "runtime.type"),
     ("ftp repository", {"model": {"name": "m", "repository": "ftp://x/y"}}, "model.repository"),
@@ -41,6 +44,51 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "scaling.activation.query",
     ),
     ("rollout stuck", {"rollout": {"maxSurge": 0, "maxUnavailable": 0}}, "rollout.maxSurge"),
+    ("torch llm: seed for triton", {"model": _SEEDED}, "model.repository"),
+    (
+        "torch llm: seed for torch's triton mode",
+        {"model": _SEEDED, "runtime": {"type": "torch"}},
+        "model.repository",
+    ),
+    ("torch llm: weights from a claim", {"runtime": _TORCH_LLM}, "model.repository"),
+    (
+        "torch llm: seed not a number",
+        {"model": {"name": "m", "repository": "seed://one"}, "runtime": _TORCH_LLM},
+        "model.repository",
+    ),
+    (
+        "torch llm: unknown mode",
+        {"runtime": {"type": "torch", "torch": {"mode": "chat"}}},
+        "runtime.torch.mode",
+    ),
+    (
+        "torch llm: torch settings for vllm",
+        {
+            "model": {"name": "m", "repository": "hf://org/m"},
+            "runtime": {"type": "vllm", "torch": {}},
+        },
+        "runtime.torch",
+    ),
+    (
+        "torch llm: mode as an arg",
+        {"runtime": {"type": "torch", "args": ["--mode=llm"]}},
+        "runtime.args",
+    ),
+    (
+        "torch llm: seed as an arg",
+        {"model": _SEEDED, "runtime": {**_TORCH_LLM, "args": ["--seed", "3"]}},
+        "runtime.args",
+    ),
+    (
+        "torch llm: a version",
+        {"model": {**_SEEDED, "version": "1"}, "runtime": _TORCH_LLM},
+        "model.version",
+    ),
+    (
+        "torch llm: a download cache",
+        {"model": {**_SEEDED, "cache": {"sizeLimit": "1Gi"}}, "runtime": _TORCH_LLM},
+        "model.cache",
+    ),
 ]
 
 
@@ -50,6 +98,15 @@ def test_bad_specs_name_the_field(case: str, overrides: dict[str, Any], field: s
         parse_spec(minimal_spec(**overrides))
     assert caught.value.field == field, f"{case}: {caught.value}"
     assert str(caught.value).startswith(f"spec.{field}:")
+
+
+def test_torch_llm_mode_takes_its_weights_from_a_seed() -> None:
+    spec = parse_spec(minimal_spec(model=_SEEDED, runtime=_TORCH_LLM))
+    assert spec.runtime.torch_llm
+    assert spec.model.seed == 1
+    assert (
+        parse_spec(minimal_spec(runtime={"type": "torch", "torch": {}})).runtime.torch_llm is False
+    )
 
 
 def test_llm_targets_alone_are_a_valid_slo() -> None:

@@ -33,7 +33,7 @@ from gpufleet.domain.wire import WireModel as WireModel
 
 _QUANTITY = QUANTITY
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-REPOSITORY_SCHEMES = ("s3", "gs", "pvc", "http", "https", "hf")
+REPOSITORY_SCHEMES = ("s3", "gs", "pvc", "http", "https", "hf", "seed")
 FETCHED_SCHEMES = frozenset({"s3", "gs", "http", "https"})
 
 
@@ -41,6 +41,13 @@ class RuntimeType(StrEnum):
     TRITON = "triton"
     TORCH = "torch"
     VLLM = "vllm"
+
+
+class TorchMode(StrEnum):
+    """What gpufleet's torch server serves (its ``--mode``)."""
+
+    TRITON = "triton"
+    LLM = "llm"
 
 
 class MetricsLossBehavior(StrEnum):
@@ -119,12 +126,14 @@ class ModelSpec(WireModel):
         Field(
             min_length=1,
             max_length=2048,
-            pattern=r"^(s3|gs|pvc|https?|hf)://.+$",
+            pattern=r"^((s3|gs|pvc|https?|hf)://.+|seed://[0-9]{1,18})$",
             description=(
                 "Where the model is: s3://bucket/path, gs://bucket/path, pvc://claim/sub/path, "
                 "http(s)://host/archive.tar.gz (Triton's repository layout for triton and "
-                "torch; a Hugging Face model directory for vllm), or hf://org/model (vllm "
-                "only: downloaded by vLLM from the Hugging Face Hub)."
+                "torch; a Hugging Face model directory for vllm), hf://org/model (vllm "
+                "only: downloaded by vLLM from the Hugging Face Hub), or seed://<n> (torch "
+                "in mode llm only: a small transformer whose weights are drawn from seed n, "
+                "nothing is downloaded)."
             ),
         ),
     ]
@@ -172,6 +181,13 @@ class ModelSpec(WireModel):
         return self.repository.split("://", 1)[1].strip("/")
 
     @property
+    def seed(self) -> int | None:
+        """The seed of a ``seed://n`` repository (weights drawn, not loaded)."""
+        if self.scheme != "seed":
+            return None
+        return int(self.repository.split("://", 1)[1])
+
+    @property
     def effective_cache(self) -> ModelCacheSpec:
         return self.cache or ModelCacheSpec()
 
@@ -186,6 +202,24 @@ class ModelSpec(WireModel):
     def pvc_sub_path(self) -> str:
         rest = self.repository.split("://", 1)[1]
         return rest.split("/", 1)[1] if "/" in rest else ""
+
+
+class TorchSpec(WireModel):
+    """Settings of gpufleet's torch server (``runtime.type: torch``)."""
+
+    mode: Annotated[
+        TorchMode,
+        Field(
+            description=(
+                "triton: the models of a Triton-layout repository behind Triton's HTTP/gRPC "
+                "protocol and metrics. llm: one generative transformer (weights from "
+                "model.repository seed://<n>) behind OpenAI's /v1/completions and "
+                "/v1/chat/completions with streaming and vLLM's metrics, scaled as vLLM is; "
+                "its engine settings (--max-model-len, --kv-cache-tokens, --max-num-seqs, "
+                "...) go in runtime.args."
+            )
+        ),
+    ] = TorchMode.TRITON
 
 
 class RuntimeSpec(WireModel):
@@ -288,10 +322,19 @@ class RuntimeSpec(WireModel):
             ge=1, le=3600, description="How long in-flight requests may take to drain on shutdown."
         ),
     ] = 30
+    torch: Annotated[
+        TorchSpec | None,
+        Field(default=None, description="runtime.type torch only: what the torch server serves."),
+    ] = None
 
     @property
     def effective_image(self) -> str:
         return self.image or DEFAULT_IMAGES[self.type]
+
+    @property
+    def torch_llm(self) -> bool:
+        """gpufleet's torch server in its LLM mode (OpenAI API, vLLM's metrics)."""
+        return self.torch is not None and self.torch.mode is TorchMode.LLM
 
     @field_validator("image")
     @classmethod
@@ -627,7 +670,27 @@ _VERSION_NOT_VLLM = (
     "model.version selects a Triton model version; vllm serves one model (use "
     "runtime.args --revision for a Hugging Face revision)"
 )
-_CACHE_UNUSED = "model.cache applies to downloaded models: a pvc:// repository is mounted as is"
+_CACHE_UNUSED = (
+    "model.cache applies to downloaded models: a pvc:// repository is mounted as is, a "
+    "seed:// model is drawn at start"
+)
+_TORCH_SETTINGS_NEED_TORCH = "runtime.torch applies to runtime.type torch only"
+_SEED_NEEDS_TORCH_LLM = (
+    "model.repository seed:// (weights drawn from a seed) is served by runtime.type torch "
+    "with runtime.torch.mode llm only"
+)
+_TORCH_LLM_NEEDS_SEED = (
+    "model.repository must be seed://<n> with runtime.torch.mode llm: the LLM mode draws "
+    "its weights from a seed and loads none from a repository"
+)
+_VERSION_NOT_SEEDED = "model.version selects a Triton model version; a seed:// model has one"
+TORCH_OWNED_FLAGS = ("--mode", "--seed")
+"""gpufleet-server flags the operator sets from runtime.torch.mode and a seed:// repository."""
+_TORCH_OWNED_ARGS = (
+    "runtime.args may not set --mode or --seed for runtime.type torch: the operator sets "
+    "them from runtime.torch.mode and model.repository seed://<n>"
+)
+_TORCH_LLM_CEL = "(has(self.runtime.torch) && self.runtime.torch.mode == 'llm')"
 
 _RESERVED_SORTED = sorted(
     {
@@ -680,9 +743,15 @@ CEL_RULES: list[dict[str, str]] = [
         "fieldPath": ".model.version",
     },
     {
+        "rule": "!has(self.model.version) || !self.model.repository.startsWith('seed://')",
+        "message": _VERSION_NOT_SEEDED,
+        "fieldPath": ".model.version",
+    },
+    {
         # The API server defaults model.cache to {}: only a set field counts.
         "rule": (
-            "!self.model.repository.startsWith('pvc://') || !has(self.model.cache) || "
+            "!(self.model.repository.startsWith('pvc://') || "
+            "self.model.repository.startsWith('seed://')) || !has(self.model.cache) || "
             "(!has(self.model.cache.sizeLimit) && !has(self.model.cache.claimName))"
         ),
         "message": _CACHE_UNUSED,
@@ -705,6 +774,33 @@ CEL_RULES: list[dict[str, str]] = [
         "message": (
             "runtime.args may not set a flag the operator owns: " + ", ".join(_RESERVED_SORTED)
         ),
+        "fieldPath": ".runtime.args",
+    },
+    {
+        "rule": "!has(self.runtime.torch) || self.runtime.type == 'torch'",
+        "message": _TORCH_SETTINGS_NEED_TORCH,
+        "fieldPath": ".runtime.torch",
+    },
+    {
+        "rule": "!self.model.repository.startsWith('seed://') || " + _TORCH_LLM_CEL,
+        "message": _SEED_NEEDS_TORCH_LLM,
+        "fieldPath": ".model.repository",
+    },
+    {
+        "rule": "!" + _TORCH_LLM_CEL + " || self.model.repository.startsWith('seed://')",
+        "message": _TORCH_LLM_NEEDS_SEED,
+        "fieldPath": ".model.repository",
+    },
+    {
+        "rule": (
+            "self.runtime.type != 'torch' || !has(self.runtime.args) || "
+            "self.runtime.args.all(a, !"
+            + "["
+            + ", ".join(f"'{flag}'" for flag in TORCH_OWNED_FLAGS)
+            + "]"
+            + ".exists(f, a == f || a.startsWith(f + '=')))"
+        ),
+        "message": _TORCH_OWNED_ARGS,
         "fieldPath": ".runtime.args",
     },
     {
@@ -775,6 +871,10 @@ class ModelDeploymentSpec(WireModel):
             flag = arg.split("=", 1)[0]
             if flag in RESERVED_SERVER_FLAGS:
                 raise ValueError(f"runtime.args may not set {flag}: the operator owns it")
+            if runtime.type is RuntimeType.TORCH and flag in TORCH_OWNED_FLAGS:
+                raise ValueError(_TORCH_OWNED_ARGS)
+        if runtime.torch is not None and runtime.type is not RuntimeType.TORCH:
+            raise ValueError(_TORCH_SETTINGS_NEED_TORCH)
         return runtime
 
     @model_validator(mode="after")
@@ -810,14 +910,21 @@ def _check_model_source(spec: ModelDeploymentSpec) -> None:
         raise ValueError(_TOKEN_NEEDS_HF)
     if model.version is not None and runtime is RuntimeType.VLLM:
         raise ValueError(_VERSION_NOT_VLLM)
+    if model.scheme == "seed" and not spec.runtime.torch_llm:
+        raise ValueError(_SEED_NEEDS_TORCH_LLM)
+    if spec.runtime.torch_llm and model.scheme != "seed":
+        raise ValueError(_TORCH_LLM_NEEDS_SEED)
+    if model.version is not None and model.scheme == "seed":
+        raise ValueError(_VERSION_NOT_SEEDED)
     cache = model.effective_cache
     if (cache.size_limit or cache.claim_name) and not downloads_model(spec):
         raise ValueError(_CACHE_UNUSED)
 
 
 def downloads_model(spec: ModelDeploymentSpec) -> bool:
-    """True when the pod downloads the model (into ``model.cache``); a claim is mounted."""
-    return spec.model.scheme != "pvc"
+    """True when the pod downloads the model (into ``model.cache``); a claim is mounted and
+    a seed:// model is drawn."""
+    return spec.model.scheme not in ("pvc", "seed")
 
 
 _BUDGET_TOO_LOW = (

@@ -116,7 +116,7 @@ def build_deployment(
         "image": runtime.effective_image,
         "command": server_command(spec, repo.server_path),
         "env": [*server_env(runtime.type), *env, *repo.env],
-        "ports": container_ports(runtime.type),
+        "ports": container_ports(runtime),
         "resources": _resources(spec),
         **probes(spec),
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
@@ -166,7 +166,7 @@ def build_deployment(
                     "labels": labels,
                     "annotations": {
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(metrics_port(runtime.type)),
+                        "prometheus.io/port": str(metrics_port(runtime)),
                         "prometheus.io/path": "/metrics",
                     },
                 },

@@ -41,7 +41,7 @@ def build_network_policy(
     policy = spec.network_policy
     if policy is None:
         raise ValueError("spec.networkPolicy is not set: no NetworkPolicy is wanted")
-    port_names = [p["name"] for p in container_ports(spec.runtime.type)]
+    port_names = [p["name"] for p in container_ports(spec.runtime)]
     serving = [name for name in port_names if name != "metrics"]
     clients = [peer.to_wire() for peer in policy.clients] or SAME_NAMESPACE
     ingress = [

@@ -10,6 +10,8 @@
   Triton mounts only the model's directory of it.
 - ``hf://org/model`` (vLLM): vLLM downloads the model itself into the model volume
   (``HF_HOME``), with ``HF_TOKEN`` from ``model.hfTokenSecretRef``.
+- ``seed://n`` (the torch server's LLM mode): nothing reaches the pod; the server draws
+  the weights from the seed (``--seed``, see server.py).
 
 The init container runs as the pod's non-root user with ``HOME`` on an emptyDir (the
 tools keep their config and credential caches there) and gets the server's environment,
@@ -177,6 +179,8 @@ def plan_repository(
 ) -> RepositoryPlan:
     """Volumes, mounts, init containers and environment that bring the model to the server."""
     scheme = spec.model.scheme
+    if scheme == "seed":
+        return RepositoryPlan(server_path="")
     if scheme == "pvc":
         return _pvc_plan(spec)
     if scheme == "hf":

@@ -1,10 +1,12 @@
 """The inference server's command line, ports and health endpoints, per runtime.
 
 Triton and the torch server take the same flags (the torch server mirrors
-``tritonserver``) and serve HTTP, gRPC and metrics on three ports. vLLM's
-OpenAI-compatible server serves HTTP and ``/metrics`` on one port; its container
-names that port both ``http`` and ``metrics`` so the Service, the PodMonitor and the
-operator's queries address every runtime the same way.
+``tritonserver``) and serve HTTP, gRPC and metrics on three ports. The torch server's
+LLM mode (``runtime.torch.mode: llm``) serves OpenAI's API on the HTTP port and vLLM's
+metrics on the metrics port, and no gRPC. vLLM's OpenAI-compatible server serves HTTP
+and ``/metrics`` on one port; its container names that port both ``http`` and
+``metrics`` so the Service, the PodMonitor and the operator's queries address every
+runtime the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
-from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeType
+from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeSpec, RuntimeType
 
 SERVER_BINARIES = {
     RuntimeType.TRITON: "tritonserver",
@@ -35,6 +37,8 @@ class HealthEndpoints:
 
 HEALTH = {
     RuntimeType.TRITON: HealthEndpoints("/v2/health/ready", "/v2/health/live"),
+    # Both modes of the torch server: ready false while the model loads and from SIGTERM on
+    # (the drain), live while the process serves.
     RuntimeType.TORCH: HealthEndpoints("/v2/health/ready", "/v2/health/live"),
     # vLLM answers /health once the engine is up and fails it when the engine dies.
     RuntimeType.VLLM: HealthEndpoints("/health", "/health"),
@@ -83,10 +87,26 @@ def _vllm_command(spec: ModelDeploymentSpec, model: str) -> list[str]:
     return command
 
 
+def _torch_llm_command(spec: ModelDeploymentSpec) -> list[str]:
+    """The torch server's LLM mode: no repository, its weights drawn from the seed."""
+    return [
+        SERVER_BINARIES[RuntimeType.TORCH],
+        "--mode=llm",
+        f"--seed={spec.model.seed}",
+        # Clients and metrics (vLLM's model_name label) name the model as the spec does.
+        f"--served-model-name={spec.model.name}",
+        f"--http-port={HTTP_PORT}",
+        f"--metrics-port={METRICS_PORT}",
+        f"--exit-timeout-secs={spec.runtime.exit_timeout_seconds}",
+    ]
+
+
 def server_command(spec: ModelDeploymentSpec, repository_path: str) -> list[str]:
     """The command line; ``repository_path`` is a path in the container or an hf model id."""
     if spec.runtime.type is RuntimeType.VLLM:
         command = _vllm_command(spec, repository_path)
+    elif spec.runtime.torch_llm:
+        command = _torch_llm_command(spec)
     else:
         command = _triton_like_command(spec, repository_path)
     return command + list(spec.runtime.args)
@@ -107,21 +127,21 @@ def shm_size(runtime: RuntimeType) -> str:
     return "2Gi" if runtime is RuntimeType.VLLM else "1Gi"
 
 
-def container_ports(runtime: RuntimeType) -> list[dict[str, Any]]:
-    if runtime is RuntimeType.VLLM:
-        return [
-            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-            {"name": "metrics", "containerPort": HTTP_PORT, "protocol": "TCP"},
-        ]
-    return [
-        {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-        {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
-        {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
-    ]
+def serves_grpc(runtime: RuntimeSpec) -> bool:
+    """Triton's gRPC protocol: Triton and the torch server's Triton mode speak it."""
+    return runtime.type is not RuntimeType.VLLM and not runtime.torch_llm
 
 
-def metrics_port(runtime: RuntimeType) -> int:
-    return HTTP_PORT if runtime is RuntimeType.VLLM else METRICS_PORT
+def metrics_port(runtime: RuntimeSpec) -> int:
+    return HTTP_PORT if runtime.type is RuntimeType.VLLM else METRICS_PORT
+
+
+def container_ports(runtime: RuntimeSpec) -> list[dict[str, Any]]:
+    ports = [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}]
+    if serves_grpc(runtime):
+        ports.append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+    ports.append({"name": "metrics", "containerPort": metrics_port(runtime), "protocol": "TCP"})
+    return ports
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:

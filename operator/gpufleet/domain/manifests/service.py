@@ -11,10 +11,11 @@ from gpufleet.domain.manifests.identity import (
     selector_labels,
 )
 from gpufleet.domain.manifests.ports import GRPC_PORT, HTTP_PORT, METRICS_PORT
-from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeType
+from gpufleet.domain.manifests.server import serves_grpc
+from gpufleet.domain.spec import ModelDeploymentSpec, RuntimeSpec
 
 
-def _ports(runtime: RuntimeType) -> list[dict[str, Any]]:
+def _ports(runtime: RuntimeSpec) -> list[dict[str, Any]]:
     http = {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}
     grpc = {
         "name": "grpc",
@@ -24,9 +25,7 @@ def _ports(runtime: RuntimeType) -> list[dict[str, Any]]:
         "appProtocol": "grpc",
     }
     metrics = {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}
-    if runtime is RuntimeType.VLLM:
-        return [http, metrics]  # vLLM speaks no gRPC
-    return [http, grpc, metrics]
+    return [http, grpc, metrics] if serves_grpc(runtime) else [http, metrics]
 
 
 def build_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
@@ -39,6 +38,6 @@ def build_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(owner),
-            "ports": _ports(spec.runtime.type),
+            "ports": _ports(spec.runtime),
         },
     }
