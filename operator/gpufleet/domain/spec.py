@@ -351,6 +351,16 @@ class RuntimeSpec(WireModel):
         return image
 
     @model_validator(mode="after")
+    def _torch_settings(self) -> RuntimeSpec:
+        if self.type is not RuntimeType.TORCH:
+            if self.torch is not None:
+                raise ValueError(_TORCH_SETTINGS_NEED_TORCH)
+            return self
+        if any(arg.split("=", 1)[0] in TORCH_OWNED_FLAGS for arg in self.args):
+            raise ValueError(_TORCH_OWNED_ARGS)
+        return self
+
+    @model_validator(mode="after")
     def _volumes_consistent(self) -> RuntimeSpec:
         names = [v.name for v in self.volumes]
         for name in names:
@@ -871,10 +881,6 @@ class ModelDeploymentSpec(WireModel):
             flag = arg.split("=", 1)[0]
             if flag in RESERVED_SERVER_FLAGS:
                 raise ValueError(f"runtime.args may not set {flag}: the operator owns it")
-            if runtime.type is RuntimeType.TORCH and flag in TORCH_OWNED_FLAGS:
-                raise ValueError(_TORCH_OWNED_ARGS)
-        if runtime.torch is not None and runtime.type is not RuntimeType.TORCH:
-            raise ValueError(_TORCH_SETTINGS_NEED_TORCH)
         return runtime
 
     @model_validator(mode="after")
