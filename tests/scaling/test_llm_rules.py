@@ -141,11 +141,15 @@ def test_each_llm_rule_sizes_and_explains_in_tokens(case: Case) -> None:
 
 
 def _fall_after_peak(lost: tuple[str, ...]) -> Decision:
-    """8 pods busy for 10 minutes, then the load falls to 4 sequences per pod for 10
-    minutes -- with ``lost`` token signals unknown throughout the fall."""
+    """8 pods busy for 10 minutes, then the load falls to 4 sequences per pod over the
+    next 12 minutes, halving every 4 (slower than the 120 s cold start: no step down to
+    hold pods for) -- with ``lost`` token signals unknown throughout the fall."""
     s = spec(slo=LLM_SLO)
     ticks = varied(8, 32.0, until=600.0)
-    ticks += [(fleet(8), llm(t, 8, 4.0, lost=lost)) for t in range(605, 1200, 5)]
+    ticks += [
+        (fleet(8), llm(t, 8, max(4.0, 32.0 * 0.5 ** ((t - 600) / 240)), lost=lost))
+        for t in range(605, 1500, 5)
+    ]
     return run(s, ticks)
 
 

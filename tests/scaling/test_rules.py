@@ -333,17 +333,24 @@ def test_a_single_spike_shorter_than_a_cold_start_keeps_its_pods() -> None:
     assert late[-1][2] == "recurring-spikes"
 
 
-def test_a_load_that_steps_down_releases_its_pods_after_the_window() -> None:
-    # 20 req/s for ten minutes, then a trickle: a plateau that ended is no spike.
+def test_a_load_that_steps_down_is_held_for_the_break_even_time_then_released() -> None:
+    # 20 req/s for ten minutes, then a trickle: a load that stopped at once may start
+    # again at once. Its pods are held for 20 cold starts of 60 s (ski rental), then go.
     s = spec()
     pods = PodClock(1, cold_start_s=60)
     history = ScalerHistory()
-    for i in range(240):
+    held: list[tuple[float, int, str]] = []
+    for i in range(600):
         now = i * TICK
         rate = 20.0 if now < 600.0 else 0.5
         d = decide(s, pods.state(now), load(now, rate, batch=2.0), history, now)
         history = d.history
         pods.scale_to(d.desired_replicas, now)
+        if 700.0 <= now <= 1700.0:
+            held.append((now, d.desired_replicas, d.rule))
+    peak = max(n for _, n, _ in held)
+    assert peak >= 10
+    assert all(n == peak and rule == "recurring-spikes" for _, n, rule in held), held[-1]
     assert d.desired_replicas == 1, d.reason
 
 
@@ -395,22 +402,38 @@ def _windows(*levels: float) -> spikes.Peaks:
 
 
 @pytest.mark.parametrize(
-    ("peaks", "spike", "recurred"),
+    ("peaks", "spike", "step", "recurred"),
     [
-        (_windows(0.5, 20.0, 0.5, 0.5), 20.0, 0.0),  # came and went within a window
-        (_windows(0.5, 20.0, 18.0, 0.5), 20.0, 0.0),  # straddling two windows
-        (_windows(0.5, 20.0, 18.0, 19.0, 0.5), 0.0, 0.0),  # three windows: a plateau
-        (_windows(20.0, 20.0, 0.5), 0.0, 0.0),  # high since the memory began
-        (_windows(0.5, 20.0, 15.0, 12.0, 9.0), 0.0, 0.0),  # a decline slower than that
-        (_windows(0.5, 20.0, 20.0), 0.0, 0.0),  # still up: not left yet
-        (_windows(0.5, 20.0, 19.0, 0.5, 20.0, 20.0), 20.0, 20.0),  # came, left, came back
-        (_windows(10.0, 11.0, 9.0, 10.5), 0.0, 0.0),  # noise on a plateau
+        (_windows(0.5, 20.0, 0.5, 0.5), 20.0, 20.0, 0.0),  # came and went within a window
+        (_windows(0.5, 20.0, 18.0, 0.5), 20.0, 18.0, 0.0),  # straddling two windows
+        (_windows(0.5, 20.0, 12.0, 4.0), 20.0, 12.0, 0.0),  # a spike that ebbed over two
+        (_windows(0.5, 20.0, 18.0, 19.0, 0.5), 0.0, 19.0, 0.0),  # a plateau that stopped
+        (_windows(20.0, 20.0, 0.5), 0.0, 20.0, 0.0),  # high since the memory began
+        (_windows(0.5, 20.0, 15.0, 12.0, 9.0), 0.0, 0.0, 0.0),  # a decline slower than that
+        (_windows(0.5, 20.0, 20.0), 0.0, 0.0, 0.0),  # still up: not left yet
+        (_windows(0.5, 20.0, 19.0, 0.5, 20.0, 20.0), 20.0, 19.0, 20.0),  # came, left, back
+        (_windows(10.0, 11.0, 9.0, 10.5), 0.0, 0.0, 0.0),  # noise on a plateau
+        (_windows(30.0, 24.0, 19.0, 15.0, 12.0, 1.0), 0.0, 12.0, 0.0),  # slow, then at once
     ],
-    ids=["spike", "straddling", "plateau", "since-start", "decline", "up", "recurring", "noise"],
+    ids=[
+        "spike",
+        "straddling",
+        "ebbed",
+        "plateau",
+        "since-start",
+        "decline",
+        "up",
+        "recurring",
+        "noise",
+        "slow-then-at-once",
+    ],
 )
-def test_spike_and_recurring_levels(peaks: spikes.Peaks, spike: float, recurred: float) -> None:
+def test_spike_step_and_recurring_levels(
+    peaks: spikes.Peaks, spike: float, step: float, recurred: float
+) -> None:
     dip = DEFAULT_TUNING.spike_dip
     assert spikes.spike_level(peaks, dip) == spike
+    assert spikes.step_level(peaks, dip) == step
     assert spikes.recurring_level(peaks, dip) == recurred
 
 

@@ -12,8 +12,8 @@ to the limits, and reports the deciding rule's sentence as the reason.
 - ``backlog``: a queue the ready pods cannot clear before new pods could be ready;
   the arrivals then need pods of their own (queued requests cannot move).
 - ``trend``: a steady rise, projected one cold start ahead (pods ordered now serve then).
-- ``recurring_spikes``: demand that left within a cold start, or left and came back,
-  holds its pods (ski rental).
+- ``recurring_spikes``: demand that left within a cold start (a spike, a step down),
+  or left and came back, holds its pods (ski rental).
 - ``activation``: scale from zero when the activation query says requests wait.
 - ``keep_warm``: with minReplicas 0, one pod stays until the fleet idled long enough.
 """
@@ -203,12 +203,17 @@ def recurring_spikes(ctx: Context) -> Proposal | None:
     peaks, dip = ctx.history.demand_peaks, ctx.tuning.spike_dip
     recurred = spikes.recurring_level(peaks, dip)
     spike = spikes.spike_level(peaks, dip)
-    level = max(recurred, spike)
+    step = spikes.step_level(peaks, dip)
+    level = max(recurred, spike, step)
     if level <= rate:
         return None
     replicas = ctx.replicas_for(level)
+    if level == step and level > max(recurred, spike):
+        # A step down keeps the pods the load had; it orders none (a load that lasted
+        # had its pods, and the peak of noisy readings is no reason for more).
+        replicas = min(replicas, ctx.fleet.replicas)
     memory = ctx.tuning.miss_cost_cold_starts * ctx.horizon_s
-    if recurred >= spike:
+    if recurred >= max(spike, step):
         what = f"demand fell away and came back to {level:.1f} req/s"
     else:
         what = f"demand reached {level:.1f} req/s and fell away within a cold start"

@@ -9,20 +9,27 @@ it balances the two.
 
 The evidence is the recent past cut into windows of one cold start (the time a pod
 takes to come back): each window keeps its peak demand, judged on the rate window's
-arrivals (a spike's volume over the window, not one tick's reading). Two kinds of
+arrivals (a spike's volume over the window, not one tick's reading). Three kinds of
 demand are held:
 
 - a *spike*: a level reached in at most two windows in a row, then left (a window well
   below it, by ``spike_dip``) -- demand that came and went within about a cold start,
   faster than a pod comes back. Ski rental holds after the first one: no later evidence
   could come in time;
+- a *step down*: a level left within one window (the next window's peak is below it by
+  ``spike_dip``), however long it was held before -- a load that stopped at once may
+  start again at once, and its pods would then come back a cold start late. Whether it
+  returns cannot be known when it stops; holding for the break-even time costs at most
+  what releasing would if it did (the deterministic ski-rental bound);
 - a level that *recurs*: reached, left (a later window well below it) and reached again.
 
-Smooth traffic -- a plateau, a ramp, a decline slower than a cold start -- has neither,
-so it holds nothing here and its pods go at the scale-down window.
+Smooth traffic -- a plateau, a ramp, a decline slower than a cold start -- has none of
+these, so it holds nothing here and its pods go at the scale-down window.
 """
 
 from __future__ import annotations
+
+import itertools
 
 SPIKE_WINDOWS = 2
 """Most cold-start windows a spike touches: one that came and left within about a cold
@@ -66,6 +73,16 @@ def spike_level(peaks: Peaks, dip: float) -> float:
         came = before >= 0 or peaks[0][1] <= floor
         if came and after < n and after - before - 1 <= SPIKE_WINDOWS:
             level = peak
+    return level
+
+
+def step_level(peaks: Peaks, dip: float) -> float:
+    """The highest level demand fell from within one window: the peak of a window
+    followed by one at most ``(1 - dip)`` of it. 0 when demand never fell so fast."""
+    level = 0.0
+    for (_, _, before), (_, _, after) in itertools.pairwise(peaks):
+        if after <= (1.0 - dip) * before:
+            level = max(level, before)
     return level
 
 

@@ -33,8 +33,9 @@ class PolicyTuning:
     miss_cost_cold_starts: float = 20.0
     """Ski rental: what one cold start of a pod's worth of requests missing the target
     is worth, in cold starts of that pod's GPU time. An idle pod is held this many cold
-    starts after demand last needed it, when the demand comes in recurring spikes: holding
-    it longer costs more than the misses of bringing it back a cold start late."""
+    starts after demand last needed it, when the demand left faster than a pod comes back
+    (a spike, a step down) or came back: holding it longer costs more than the misses of
+    bringing it back a cold start late."""
     spike_dip: float = 0.5
     """Share by which demand must fall between two peaks for them to be separate spikes
     (demand that returns); a smaller dip is noise on one level."""
@@ -124,7 +125,8 @@ class PolicyTuning:
     one measurement (a window may hold a few unusually long conversations)."""
     min_running_spread: float = 1.0
     """Variance of the running sequences per replica (sequences squared) below which the
-    iteration time's growth per sequence is not fitted (the fixed share stands in)."""
+    iteration time's growth per sequence is not fitted (the fixed share stands in), nor
+    the TTFT and ITL p99s' growth (no tail bound until then)."""
 
 
 DEFAULT_TUNING = PolicyTuning()
