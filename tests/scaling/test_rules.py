@@ -261,18 +261,32 @@ BURST_STARTS = [(fleet(1), load(t, 0.5)) for t in range(0, 120, 5)] + [
     (fleet(1), load(t, 0.5 + 0.05 * (t - 115), batch=4.0, queue=20.0 * (t - 115)))
     for t in (120, 125)
 ]
-STUCK_BACKLOG = [
-    # A backlog queued on some of the 4 pods, neither growing nor draining: the others
-    # serve the arrivals with room to spare.
-    (fleet(4), load(t, 3.0, batch=2.0, queue=300.0 + 10.0 * (t // 5 % 2)))
-    for t in range(0, 60, 5)
-]
+
+
+def _standing_queue(least_per_pod: float | None) -> list[tuple[FleetState, Observations]]:
+    """4 pods complete 3 req/s in batches of 2 under a backlog of about 300 that neither
+    grows nor drains; the least-queued pod holds ``least_per_pod`` waiting (``None``:
+    the per-pod counts are not known)."""
+    return [
+        (
+            fleet(4),
+            replace(
+                load(t, 3.0, batch=2.0, queue=300.0 + 10.0 * (t // 5 % 2)),
+                least_pod_queue_depth=least_per_pod,
+            ),
+        )
+        for t in range(0, 60, 5)
+    ]
 
 
 @pytest.mark.parametrize(
     ("ticks", "served_per_replica"),
-    [(BURST_STARTS, 0.75), (STUCK_BACKLOG, 0.75)],
-    ids=["a burst's first seconds", "a backlog that does not keep growing"],
+    [(BURST_STARTS, 0.75), (_standing_queue(None), 0.75), (_standing_queue(0.0), 0.75)],
+    ids=[
+        "a burst's first seconds",
+        "a backlog that does not keep growing",
+        "a backlog queued on some pods while another idles",
+    ],
 )
 def test_a_backlog_rates_a_replica_flat_out_only_once_it_grew_for_a_rate_window(
     ticks: list[tuple[FleetState, Observations]], served_per_replica: float
@@ -283,6 +297,15 @@ def test_a_backlog_rates_a_replica_flat_out_only_once_it_grew_for_a_rate_window(
     assert "measured flat out" not in d.reason, d.reason
     assert d.capacity_per_replica is not None
     assert d.capacity_per_replica > DEFAULT_TUNING.max_utilization * served_per_replica
+
+
+def test_a_batch_waiting_on_every_pod_for_a_rate_window_rates_a_replica_flat_out() -> None:
+    """The same standing backlog, with at least a batch (2) waiting on each of the 4 pods
+    at every tick -- as closed-loop clients keep it: no pod idled for a rate window, so
+    each serves 0.75 req/s flat out and 0.9 x 0.75 = 0.675 within the target."""
+    d = run(spec(), _standing_queue(2.0))
+    assert d.capacity_per_replica == pytest.approx(0.675)
+    assert "0.68 req/s each (measured flat out)" in d.reason, d.reason
 
 
 def test_capacity_of_a_fleet_with_slack_is_at_least_what_it_serves() -> None:

@@ -313,6 +313,7 @@ class _Aggregator:
             request_rate=request_rate,
             served_rate=served,
             queue_depth=queue,
+            least_pod_queue_depth=self._least(Signal.PENDING) if exported(Signal.PENDING) else None,
             p95_latency_ms=self._p95_latency(exported(Signal.E2E_P95_MS), triton),
             avg_latency_ms=self.ratio(request_us, served, "avg_latency_ms", 1e-3, idle),
             avg_queue_ms=self.ratio(queue_us, served, "avg_queue_ms", 1e-3, idle),
@@ -343,6 +344,14 @@ class _Aggregator:
         if obs.request_rate is not None and obs.failure_rate is None:
             bounded.add("request_rate")  # served only: the failures are not counted
         return replace(obs, lower_bounds={n: bounds[n] for n in sorted(bounded) if n in bounds})
+
+    def _least(self, signal: Signal) -> float | None:
+        """The smallest value over the ready pods; ``None`` unless every one has one (a
+        warming pod's missing value could be the smallest)."""
+        values = self.per_pod(signal)
+        if isinstance(values, str) or not values or len(values) < len(self._pods):
+            return None
+        return min(values.values())
 
     def _request_rate(self, served: float | None, failures: float | None) -> float | None:
         """Requests/s that arrived and completed, either way: failures are demand too."""

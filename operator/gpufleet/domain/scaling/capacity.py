@@ -7,7 +7,8 @@ measurements, each of the served rate per ready replica on a fleet whose size ha
 settled (the latency window describes it):
 
 - saturated (a backlog that grew at every tick for a whole rate window on the same
-  ready pods): the replicas run flat out, so the served rate per replica *is* their
+  ready pods, or each of them holding a batch waiting at every tick that long): the
+  replicas run flat out, so the served rate per replica *is* their
   throughput (its highest reading over the backlog); within the target they carry
   ``max_utilization`` of it at most (a ceiling). Sooner, the rate's window still holds
   time before the backlog, and a backlog that stopped growing may sit on a few pods

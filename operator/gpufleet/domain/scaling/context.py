@@ -203,6 +203,13 @@ def observe(
     last_queue = history.last_queue_depth
     # A backlog that grew at every tick since: the pods held it all that time.
     growing = backlog_now and queue is not None and last_queue is not None and queue >= last_queue
+    # Every ready pod has a batch (as large as those it runs) waiting: none idles, whatever
+    # the fleet's total says -- a standing queue, as closed-loop clients keep, included.
+    batch = obs.inferences_per_exec
+    full = batch if batch is not None and math.isfinite(batch) and batch > 1.0 else 1.0
+    least = obs.least_pod_queue_depth
+    flat_out_now = fleet.ready_replicas > 0 and least is not None and least >= full
+    flat_out_since = history.flat_out_since if history.flat_out_since is not None else now
     # One replace for the tick's memory: the decision's largest cost is copying it.
     history = replace(
         history,
@@ -212,6 +219,7 @@ def observe(
         idle_since=_idle_since(spec, obs, history, arrivals, unknown, now),
         backlog_since=(history.backlog_since or now) if backlog_now else None,
         growing_since=(history.growing_since or now) if growing else None,
+        flat_out_since=flat_out_since if flat_out_now else None,
     )
     settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
     steady = _steady(history, now, tuning)
@@ -235,15 +243,19 @@ def observe(
     ready = fleet.ready_replicas
     if ready > 0 and served is not None:
         # Saturated: the same ready pods held a backlog that grew at every tick for a whole
-        # rate window, so their windowed served rate is their throughput. Sooner, the
-        # window still holds the time before the backlog (or fewer pods): the reading is
-        # only a lower bound of the throughput, and a lower bound is no ceiling. A backlog
-        # that stopped growing may sit on a few pods while the others idle (queued
-        # requests cannot move): served / ready is then no throughput either.
+        # rate window, or each of them held a batch waiting at every tick that long, so
+        # their windowed served rate is their throughput. Sooner, the window still holds
+        # the time before (or fewer pods): the reading is only a lower bound of the
+        # throughput, and a lower bound is no ceiling. A backlog that stopped growing
+        # may sit on a few pods while the others idle (queued requests cannot move):
+        # only each pod's own queue says that none idled.
         window = tuning.rate_window_s
         same_pods = history.ready_since is None or now - history.ready_since >= window
         growing_since = history.growing_since
-        persisted = growing_since is not None and now - growing_since >= window
+        flat_out = history.flat_out_since
+        persisted = (growing_since is not None and now - growing_since >= window) or (
+            flat_out is not None and now - flat_out >= window
+        )
         # The latency window describes one fleet size only once it has settled, and a
         # load only if it held steady.
         judged = settled and steady and fleet.starting_replicas == 0 and not backlog_now

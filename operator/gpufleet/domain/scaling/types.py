@@ -27,6 +27,9 @@ class Observations:
     at: float
     request_rate: float | None = None
     queue_depth: float | None = None
+    least_pod_queue_depth: float | None = None
+    """Requests waiting at the ready pod that has the fewest waiting (``None``: some
+    pod's count is unknown). At least a batch waiting there means no pod idles."""
     p95_latency_ms: float | None = None
     avg_latency_ms: float | None = None
     avg_queue_ms: float | None = None
@@ -198,6 +201,9 @@ class ScalerHistory:
     last one, or there is none)."""
     backlog_since: float | None = None
     """Since when the queue has held a backlog (``None``: it holds none)."""
+    flat_out_since: float | None = None
+    """Since when every ready pod has held at least a batch waiting at every tick
+    (``None``: some pod had less at the last one)."""
     idle_since: float | None = None
     """Since when no request arrived, none was queued and the activation query stayed
     at or below its threshold (``None``: not idle)."""
