@@ -452,14 +452,24 @@ def _mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f}x" if values else "-"
 
 
+def _portable(scenario: dict[str, object]) -> dict[str, object]:
+    """A scenario as compared across checkouts: a trace file by its name (the JSON holds
+    the absolute path of the checkout that wrote it)."""
+    trace = str(scenario["trace"])
+    if not trace.startswith("synthetic:"):
+        scenario = {**scenario, "trace": Path(trace).name}
+    return scenario
+
+
 def reusable_runs(path: Path, scenarios: list[Scenario]) -> list[Run]:
     """Every run but gpufleet's from an earlier JSON, which must hold these scenarios."""
     data = json.loads(path.read_text())
     earlier = {
-        d["label"]: {k: d[k] for k in Scenario.__dataclass_fields__} for d in data["scenarios"]
+        d["label"]: _portable({k: d[k] for k in Scenario.__dataclass_fields__})
+        for d in data["scenarios"]
     }
     for s in scenarios:
-        if earlier.get(s.label) != asdict(s):
+        if earlier.get(s.label) != _portable(asdict(s)):
             raise SystemExit(f"{path} does not hold scenario {s.label!r} as defined now")
     wanted = {s.label for s in scenarios}
     return [Run(**r) for r in data["runs"] if r["policy"] != "gpufleet" and r["scenario"] in wanted]
