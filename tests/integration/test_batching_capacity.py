@@ -164,29 +164,10 @@ def _torch_runtime(root: Path) -> tuple[Server, str, str, float]:
 @pytest.fixture(
     scope="module",
     params=[
-        pytest.param(
-            _triton,
-            id="tritonserver",
-            # Known gap (issue 11, open): closed-loop clients hold a standing queue that
-            # never grows, so no flat-out reading forms, and the batching prior, which
-            # extrapolates past the largest batch seen, rates the replica ~1.9x what it
-            # serves. Runs, and reports XPASS the day the policy learns it.
-            marks=pytest.mark.xfail(
-                reason="the policy does not yet learn capacity from a standing queue",
-                strict=False,
-            ),
-        ),
-        pytest.param(
-            _torch_runtime,
-            id="gpufleet-server",
-            # The same gap: its batch time, extrapolated, rates the replica up to ~1.35x
-            # what the flat-out clients get on this machine's shared cores (1 run in 2 of
-            # the last CI rehearsals), while the standing queue gives no flat-out reading.
-            marks=pytest.mark.xfail(
-                reason="the policy does not yet learn capacity from a standing queue",
-                strict=False,
-            ),
-        ),
+        # Closed-loop clients hold a standing queue: a batch waits on the pod at every
+        # tick, which is the flat-out reading (not a backlog that grows).
+        pytest.param(_triton, id="tritonserver"),
+        pytest.param(_torch_runtime, id="gpufleet-server"),
     ],
 )
 def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
