@@ -1,9 +1,10 @@
 """The reader against a real LLM server: gpufleet-server's LLM mode (vLLM's metric names)
 under streaming load, scraped by the Debian ``prometheus``.
 
-The operator must recognise the engine as vLLM, read TTFT and ITL p95s from the
-histograms, token rates from the counters, KV-cache usage and running requests from
-the gauges, and leave Triton's batch signals out of ``unknown``. Slow (~40 s).
+The operator must recognise the engine as vLLM, read TTFT and ITL p95s (and the p99s
+the LLM rules size for) from the histograms, token rates from the counters, KV-cache
+usage and running requests from the gauges, and leave Triton's batch signals out of
+``unknown``. Slow (~40 s).
 """
 
 from __future__ import annotations
@@ -129,6 +130,11 @@ def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader])
     assert obs.itl_p95_ms is not None
     assert obs.ttft_p95_ms > 0.0
     assert obs.itl_p95_ms > 0.0
+    # The tails the LLM rules size for: the same buckets at the 99th percentile.
+    assert obs.ttft_p99_ms is not None
+    assert obs.itl_p99_ms is not None
+    assert obs.ttft_p99_ms >= obs.ttft_p95_ms
+    assert obs.itl_p99_ms >= obs.itl_p95_ms
     assert obs.prompt_tokens_rate is not None
     assert obs.prompt_tokens_rate > 0.0
     # The server's generated tokens/s, as Prometheus saw it, against what the clients got.

@@ -54,6 +54,12 @@ def test_custom_label_names() -> None:
         (Signal.TTFT_P95_MS, "nv_inference_first_response_histogram_ms_bucket"),
         (Signal.ITL_P95_MS, "vllm:inter_token_latency_seconds_bucket"),
         (Signal.ITL_P95_MS, "vllm:time_per_output_token_seconds_bucket"),
+        (Signal.TTFT_P99_MS, "histogram_quantile(0.99, "),
+        (Signal.TTFT_P99_MS, "vllm:time_to_first_token_seconds_bucket"),
+        (Signal.TTFT_P99_MS, "nv_inference_first_response_histogram_ms_bucket"),
+        (Signal.ITL_P99_MS, "histogram_quantile(0.99, "),
+        (Signal.ITL_P99_MS, "vllm:inter_token_latency_seconds_bucket"),
+        (Signal.ITL_P99_MS, "vllm:time_per_output_token_seconds_bucket"),
         (Signal.E2E_P95_MS, "vllm:e2e_request_latency_seconds_bucket"),
         (Signal.PROMPT_TOKENS_RATE, "vllm:prompt_tokens_total"),
         (Signal.PROMPT_TOKENS_RATE, "nv_llm_input_token_len_sum"),
@@ -70,6 +76,13 @@ def test_every_documented_metric_name_is_read(signal: Signal, metric: str) -> No
 
 
 def test_classic_triton_exports_no_llm_signal() -> None:
-    llm = (Signal.RUNNING, Signal.KV_USAGE, Signal.TTFT_P95_MS, Signal.ITL_P95_MS)
+    llm = (
+        Signal.RUNNING,
+        Signal.KV_USAGE,
+        Signal.TTFT_P95_MS,
+        Signal.ITL_P95_MS,
+        Signal.TTFT_P99_MS,
+        Signal.ITL_P99_MS,
+    )
     assert all(Engine.TRITON not in QUERY_BY_SIGNAL[s].engines for s in llm)
     assert all(Engine.VLLM in QUERY_BY_SIGNAL[s].engines for s in llm)

@@ -287,6 +287,8 @@ def vllm_fleet(**overrides: SignalResult) -> FleetSample:
         Signal.E2E_P95_MS: SignalResult(values={KEY: {"": 3500.0}}),
         Signal.TTFT_P95_MS: SignalResult(values={KEY: {"": 420.0}}),
         Signal.ITL_P95_MS: SignalResult(values={KEY: {"": 35.0}}),
+        Signal.TTFT_P99_MS: SignalResult(values={KEY: {"": 900.0}}),
+        Signal.ITL_P99_MS: SignalResult(values={KEY: {"": 60.0}}),
         **{Signal(k): v for k, v in overrides.items()},
     }
     return FleetSample(at=NOW, stale_after_seconds=30.0, signals=signals)
@@ -305,6 +307,7 @@ def test_a_vllm_fleet_reads_its_llm_signals() -> None:
     assert obs.generation_tokens_rate == 1000.0
     assert obs.ttft_p95_ms == 420.0
     assert obs.itl_p95_ms == 35.0
+    assert (obs.ttft_p99_ms, obs.itl_p99_ms) == (900.0, 60.0)
     assert obs.p95_latency_ms == 3500.0
     assert obs.avg_latency_ms == pytest.approx(2000.0)
     # Batches are Triton's notion: vLLM does not export them, and that is not "unknown".
@@ -314,9 +317,13 @@ def test_a_vllm_fleet_reads_its_llm_signals() -> None:
 
 def test_an_idle_vllm_fleet_has_unknown_token_latencies_with_a_reason() -> None:
     nan = SignalResult(values={KEY: {"": math.nan}})
-    obs = vllm_fleet(ttft_p95_ms=nan, itl_p95_ms=nan).observations("prod", "llm", 2)
+    obs = vllm_fleet(ttft_p95_ms=nan, itl_p95_ms=nan, ttft_p99_ms=nan, itl_p99_ms=nan).observations(
+        "prod", "llm", 2
+    )
     assert obs.ttft_p95_ms is None
     assert obs.unknown["ttft_p95_ms"] == "no requests lately"
+    assert obs.ttft_p99_ms is None
+    assert obs.unknown["itl_p99_ms"] == "no requests lately"
     assert obs.queue_depth == 4.0
 
 

@@ -32,6 +32,8 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
   histogram_latencies=true``)
 - ITL: ``vllm:inter_token_latency_seconds``, deprecated
   ``vllm:time_per_output_token_seconds``
+- TTFT and ITL p99: the same histograms at the 0.99 quantile (the tail the LLM
+  rules size for)
 - end-to-end latency: ``vllm:e2e_request_latency_seconds`` (histogram);
   ``nv_inference_request_duration_us`` (mean) and Triton's p95 summary
 - prompt / generation tokens: ``vllm:prompt_tokens_total`` /
@@ -40,10 +42,11 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
 - served / failed: ``nv_inference_request_success`` / ``nv_inference_request_failure``;
   ``vllm:request_success_total`` by ``finished_reason`` (``abort``/``error`` failed)
 
-p95s come from ``histogram_quantile`` over the rate window, over the ModelDeployment's
-summed buckets (a fleet-wide quantile, not an average of pods' quantiles). Rates use
-``rate()`` over the operator's rate window; the sample derives ratios (latency per
-request, time per batch) from sums of rates, which weighs each pod by its traffic.
+p95s (and p99s) come from ``histogram_quantile`` over the rate window, over the
+ModelDeployment's summed buckets (a fleet-wide quantile, not an average of pods'
+quantiles). Rates use ``rate()`` over the operator's rate window; the sample derives
+ratios (latency per request, time per batch) from sums of rates, which weighs each
+pod by its traffic.
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ class Signal(StrEnum):
     E2E_P95_MS = "e2e_p95_ms"
     TTFT_P95_MS = "ttft_p95_ms"
     ITL_P95_MS = "itl_p95_ms"
+    TTFT_P99_MS = "ttft_p99_ms"
+    ITL_P99_MS = "itl_p99_ms"
     KV_USAGE = "kv_usage"
     PROMPT_TOKENS_RATE = "prompt_tokens_rate"
     GENERATION_TOKENS_RATE = "generation_tokens_rate"
@@ -136,8 +141,10 @@ def _gauge(metric: str, matchers: str = "", agg: str = "sum") -> str:
     return f"{agg} by ($by) ({metric}{{{matchers}$sel}})"
 
 
-def _p95(bucket: str, scale: str = "") -> str:
-    return f"histogram_quantile(0.95, sum by ($fleet, le) (rate({bucket}{{$sel}}[$w]))){scale}"
+def _quantile(bucket: str, scale: str = "", quantile: str = "0.95") -> str:
+    return (
+        f"histogram_quantile({quantile}, sum by ($fleet, le) (rate({bucket}{{$sel}}[$w]))){scale}"
+    )
 
 
 _VLLM_FAILED = 'finished_reason=~"abort|error",'
@@ -285,16 +292,17 @@ QUERIES: tuple[SignalQuery, ...] = (
     ),
     SignalQuery(
         Signal.E2E_P95_MS,
-        (Source(_VLLM_ALL, _p95("vllm:e2e_request_latency_seconds_bucket", " * 1000")),),
+        (Source(_VLLM_ALL, _quantile("vllm:e2e_request_latency_seconds_bucket", " * 1000")),),
         "p95 end-to-end request latency over the fleet's summed histogram buckets.",
         per_pod=False,
     ),
     SignalQuery(
         Signal.TTFT_P95_MS,
         (
-            Source(_VLLM_ALL, _p95("vllm:time_to_first_token_seconds_bucket", " * 1000")),
+            Source(_VLLM_ALL, _quantile("vllm:time_to_first_token_seconds_bucket", " * 1000")),
             Source(
-                (Engine.TRITON_TRTLLM,), _p95("nv_inference_first_response_histogram_ms_bucket")
+                (Engine.TRITON_TRTLLM,),
+                _quantile("nv_inference_first_response_histogram_ms_bucket"),
             ),
         ),
         "p95 time to first token (Triton: to the first response of a streaming model).",
@@ -309,6 +317,33 @@ QUERIES: tuple[SignalQuery, ...] = (
             ),
         ),
         "p95 inter-token latency (vLLM's new name, else its deprecated one, per pod).",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.TTFT_P99_MS,
+        (
+            Source(
+                _VLLM_ALL,
+                _quantile("vllm:time_to_first_token_seconds_bucket", " * 1000", quantile="0.99"),
+            ),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _quantile("nv_inference_first_response_histogram_ms_bucket", quantile="0.99"),
+            ),
+        ),
+        "p99 time to first token, from the same buckets: how the slowest streams start "
+        "(the LLM rules size so that 99 % of streams meet both targets, not 95 % of each).",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.ITL_P99_MS,
+        (
+            Source(
+                _VLLM_ALL,
+                f"histogram_quantile(0.99, sum by ($fleet, le) ({_ITL_BUCKETS})) * 1000",
+            ),
+        ),
+        "p99 inter-token latency, from the same buckets as the p95.",
         per_pod=False,
     ),
     SignalQuery(

@@ -5,9 +5,10 @@ module answers each of them from the simulated Prometheus as a
 ``gpufleet.metrics.sample.FleetSample``, and the operator's own aggregation turns
 that into ``Observations`` -- the same code path as in a cluster, including its
 rules for stale or missing pods. Token-level (LLM) replicas answer as vLLM pods:
-their engine code says vLLM, and TTFT, ITL and end-to-end p95s are fleet-wide
-quantiles over the requests finished within the rate window (vLLM's histograms
-give per-token gaps; here each request counts once, with its mean gap).
+their engine code says vLLM, and TTFT, ITL and end-to-end p95s (and TTFT and ITL
+p99s) are fleet-wide quantiles over the requests finished within the rate window
+(vLLM's histograms give per-token gaps; here each request counts once, with its
+mean gap).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def fleet_sample(
         signals[Signal.RUNNING] = _result({str(p): float(s.running) for p, s in pods.items()})
         signals[Signal.KV_USAGE] = _result({str(p): s.kv_usage for p, s in pods.items()})
         window = (now - operator.rate_window_seconds, now)
-        for signal, values in _llm_p95s(fleet, window).items():
+        for signal, values in _llm_quantiles(fleet, window).items():
             signals[signal] = _result({FLEET_WIDE: values})
         rate_signals = _LLM_RATE_SIGNALS
     else:
@@ -94,9 +95,10 @@ def fleet_sample(
     )
 
 
-def _llm_p95s(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
-    """Fleet-wide p95 TTFT, ITL and end-to-end latency (ms) of requests finished in the
-    window; NaN when none finished (Prometheus's histogram_quantile of no data)."""
+def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
+    """Fleet-wide p95 TTFT, ITL and end-to-end latency, and p99 TTFT and ITL (ms), of
+    requests finished in the window; NaN when none finished (Prometheus's
+    histogram_quantile of no data)."""
     ttft: list[float] = []
     itl: list[float] = []
     e2e: list[float] = []
@@ -109,13 +111,15 @@ def _llm_p95s(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
         itl += pod.done_itl[lo:hi]
         e2e += pod.done_latency[lo:hi]
 
-    def p95_ms(values: list[float]) -> float:
-        return float(np.quantile(values, 0.95)) * 1000.0 if values else math.nan
+    def ms(values: list[float], quantile: float = 0.95) -> float:
+        return float(np.quantile(values, quantile)) * 1000.0 if values else math.nan
 
     return {
-        Signal.TTFT_P95_MS: p95_ms(ttft),
-        Signal.ITL_P95_MS: p95_ms(itl),
-        Signal.E2E_P95_MS: p95_ms(e2e),
+        Signal.TTFT_P95_MS: ms(ttft),
+        Signal.ITL_P95_MS: ms(itl),
+        Signal.E2E_P95_MS: ms(e2e),
+        Signal.TTFT_P99_MS: ms(ttft, 0.99),
+        Signal.ITL_P99_MS: ms(itl, 0.99),
     }
 
 

@@ -23,6 +23,17 @@ What bounds the running batch per replica:
   (as ``capacity.py`` does for requests). TTFT is the wait plus the prefill: with the
   batch bounded, nothing waits but for the iteration in flight, and a TTFT missed all
   the same is corrected here.
+- the tails: TTFT and ITL p99s, each fitted as a line in n (``ms at no load + ms per
+  sequence``), kept within ``(1 - latencyHeadroom)`` of the targets, so that 99 % of
+  streams meet each (the p95s of each leave up to 10 % of streams late on one or the
+  other). An engine prefills a prompt whole in the iteration that admits it: every
+  sequence on the replica waits for it (a gap, for those running; the first token, for
+  those admitted with it or just after). Prompts arrive in proportion to the sequences
+  a replica runs, so these stalls grow with n -- the slope -- while a long prompt's own
+  prefill does not -- the line at no load, which no fleet size removes: a tail that
+  misses there bounds nothing. The line is trusted down to the low end of the
+  sequences it was measured at; below, a replica is given ``capacity_margin`` less at
+  a time.
 
 A replica's capacity is then ``n_max / t(n_max)`` generated tokens/s plus the prompt
 tokens that come with them (prompts over outputs per request), and in requests/s that
@@ -44,6 +55,9 @@ from gpufleet.domain.scaling.types import Observations, TokenMemory
 P95_SPREAD = NormalDist().inv_cdf(0.95)
 """How far up the scatter of running sequences per replica the p95 request sits, in
 standard deviations."""
+
+TAIL_REQUESTS = 100.0
+"""Requests a window must hold for its p99 to be the 99th percentile, not the maximum."""
 
 TOKEN_SIGNALS = ("generation_tokens_rate", "prompt_tokens_rate", "running_requests")
 """Signals an LLM engine exports and token sizing reads; a fleet that exports none of
@@ -144,6 +158,8 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
             n = running / ready
             iteration_ms = 1000.0 * running / generated
             fit, iteration = _fit(fit, iteration, n, iteration_ms, tuning)
+            if ctx.settled and ctx.steady and _admitting(obs, ready) and _tail_measured(ctx):
+                memory = _learn_tails(memory, obs, n, tuning)
             itl = _finite(obs.itl_p95_ms)
             line = _line(iteration, fit, tuning)
             if itl is not None and ctx.settled and n >= 1.0 and line is not None:
@@ -160,6 +176,39 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
         itl_tail=tail,
     )
     return memory if n is None else _correct(ctx, memory, n)
+
+
+def _admitting(obs: Observations, ready: int) -> bool:
+    """Fewer requests wait than there are ready replicas: most replicas admit a new
+    request at once, so TTFT measures the batch's stalls, not a backlog's wait (which
+    is the fleet's lag behind its load, cleared by the load rules)."""
+    waiting = _finite(obs.queue_depth)
+    return waiting is not None and waiting < ready
+
+
+def _tail_measured(ctx: Context) -> bool:
+    """Enough requests finished within the rate window for a p99 to be more than the
+    slowest one."""
+    served = _finite(ctx.obs.served_rate)
+    return served is not None and served * ctx.tuning.rate_window_s >= TAIL_REQUESTS
+
+
+def _learn_tails(
+    memory: TokenMemory, obs: Observations, n: float, tuning: PolicyTuning
+) -> TokenMemory:
+    """The TTFT and ITL p99s at ``n`` running sequences per replica, folded into their
+    lines: the slowest streams are those stalled behind other requests' prefills, and
+    a replica admits new prompts in proportion to the sequences it runs, so a tail
+    grows with them; what it measures at no load (a long prompt's own prefill) no
+    fleet size removes."""
+    ttft, itl = _finite(obs.ttft_p99_ms), _finite(obs.itl_p99_ms)
+    if ttft is not None:
+        fit, line = _fit(memory.ttft_p99_fit, memory.ttft_p99, n, ttft, tuning)
+        memory = replace(memory, ttft_p99_fit=fit, ttft_p99=line)
+    if itl is not None:
+        fit, line = _fit(memory.itl_p99_fit, memory.itl_p99, n, itl, tuning)
+        memory = replace(memory, itl_p99_fit=fit, itl_p99=line)
+    return memory
 
 
 def _fit(
@@ -293,6 +342,9 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
     floor = memory.sequences_floor
     if floor is not None and floor[1] > sequences:
         sequences, bound = floor[1], "targets met at it"
+    slowest = _tail_bound(ctx, memory)
+    if slowest is not None and slowest[0] < sequences:
+        sequences, bound = slowest
     return TokenCapacity(
         sequences=sequences,
         bound=bound,
@@ -302,6 +354,44 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
         output_tokens=output,
         prompt_tokens=prompt or 0.0,
     )
+
+
+def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
+    """Sequences per replica at which the fitted TTFT and ITL p99s stay within
+    ``(1 - latencyHeadroom)`` of their targets: 99 % of streams then meet each target.
+    A tail that misses even at no load (prompts too long to prefill in time) is not a
+    bound: no fleet size removes it. Measured, so it wins over the 'met at it' floor,
+    which reads the p95s."""
+    slo, aim = ctx.spec.slo, 1.0 - ctx.spec.scaling.latency_headroom
+    step = 1.0 - ctx.tuning.capacity_margin
+    bounds: list[tuple[float, str]] = []
+    for name, target, line, sums in (
+        ("TTFT", slo.ttft_p95_ms, memory.ttft_p99, memory.ttft_p99_fit),
+        ("ITL", slo.itl_p95_ms, memory.itl_p99, memory.itl_p99_fit),
+    ):
+        if target is None or line is None:
+            continue
+        at_no_load, per_sequence = line
+        if at_no_load >= aim * target:
+            continue
+        sequences = (aim * target - at_no_load) / per_sequence
+        text = (
+            f"{name} p99 <= {aim * target:g} ms ({at_no_load:.0f} ms + "
+            f"{per_sequence:.0f} ms per sequence)"
+        )
+        measured = _measured_down_to(sums)
+        if sequences < step * measured:  # below the points measured: a step at a time
+            sequences, text = step * measured, f"{text}, measured down to {measured:.1f}"
+        bounds.append((max(1.0, sequences), text))
+    return min(bounds) if bounds else None
+
+
+def _measured_down_to(sums: tuple[float, ...]) -> float:
+    """The low end of the running sequences a fit's points cover: two standard
+    deviations below their (decayed) mean."""
+    w, wn, wnn = sums[0], sums[1], sums[2]
+    mean = wn / w
+    return max(0.0, mean - 2.0 * math.sqrt(max(0.0, wnn / w - mean * mean)))
 
 
 def predicted_itl_p95_ms(

@@ -44,6 +44,10 @@ class Observations:
     """LLM: p95 time to first token."""
     itl_p95_ms: float | None = None
     """LLM: p95 inter-token latency."""
+    ttft_p99_ms: float | None = None
+    """LLM: p99 time to first token (the same histogram as the p95)."""
+    itl_p99_ms: float | None = None
+    """LLM: p99 inter-token latency (the same histogram as the p95)."""
     kv_cache_usage: float | None = None
     """LLM: KV-cache usage, fleet mean, 0..1."""
     kv_cache_usage_max: float | None = None
@@ -133,6 +137,15 @@ class TokenMemory:
     """Share of one replica's KV cache a running sequence holds, smoothed."""
     itl_tail: float | None = None
     """Measured ITL p95 over the mean iteration time (None: the prior)."""
+    ttft_p99_fit: tuple[float, ...] = ()
+    """Decayed sums (as ``iteration_fit``) fitting the fleet's TTFT p99 (ms) to the
+    running sequences per replica."""
+    ttft_p99: tuple[float, float] | None = None
+    """Last sensible line ``(ms at no load, ms per running sequence)`` of that fit."""
+    itl_p99_fit: tuple[float, ...] = ()
+    """Decayed sums fitting the fleet's ITL p99 (ms) to the running sequences per replica."""
+    itl_p99: tuple[float, float] | None = None
+    """Last sensible line ``(ms at no load, ms per running sequence)`` of that fit."""
     sequences_ceiling: tuple[float, float] | None = None
     """(time, running sequences per replica) at which TTFT or ITL missed its target."""
     sequences_floor: tuple[float, float] | None = None
