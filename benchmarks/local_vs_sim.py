@@ -1,7 +1,9 @@
 """Does the simulator predict the local fleet? One trace window through both, compared.
 
 1. One replica of the local demo's model, started as the local node starts a pod, is
-   measured with ``gpufleet profile`` (its batch time a + c x b, HTTP included).
+   measured with ``gpufleet profile`` (its batch time a + c x b, HTTP included, and the
+   model's compute time from the server's compute counter, which the simulated replica
+   credits to that counter as the real one does).
 2. ``gpufleet local demo``'s code (the real operator, Prometheus, API emulator, node
    agent and ``gpufleet-server`` pods) replays the trace window; every request's outcome
    comes back from its load generator, and each scale-up's pod start (asked for ->
@@ -401,7 +403,8 @@ def print_report(report: dict[str, Any]) -> None:
     local = report["local"]
     print(f"\ncommit {report['commit']}, uncommitted: {', '.join(report['uncommitted']) or 'none'}")
     print(f"trace {report['trace']}, {local['requests']} requests")
-    fitted = {k: report["profile"][k] for k in ("a_ms", "c_ms", "max_batch", "max_queue_delay_ms")}
+    fields = ("a_ms", "c_ms", "compute_a_ms", "compute_c_ms", "max_batch", "max_queue_delay_ms")
+    fitted = {k: report["profile"].get(k) for k in fields}
     print(
         f"profile: {fitted}; a fresh replica's first requests (ms): {report['first_requests_ms']}"
     )

@@ -1,4 +1,5 @@
-"""Replica profiles: the shipped ones load; a fit from measurements recovers a + c*b."""
+"""Replica profiles: the shipped ones load; a fit from measurements recovers a + c*b;
+what ``gpufleet profile`` writes reads back the same, compute fit included."""
 
 from __future__ import annotations
 
@@ -6,8 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from gpufleet.profiling.cli import write_profile
 from gpufleet.sim.llm import LlmProfile
-from gpufleet.sim.profile import DEFAULT_PROFILE_PATH, fit_profile, load_any_profile, load_profile
+from gpufleet.sim.profile import (
+    DEFAULT_PROFILE_PATH,
+    BatchPoint,
+    ConcurrencyPoint,
+    Measurements,
+    ServiceProfile,
+    fit_compute,
+    fit_profile,
+    load_any_profile,
+    load_profile,
+)
 
 
 @pytest.mark.parametrize("path", sorted(DEFAULT_PROFILE_PATH.parent.glob("*.yaml")))
@@ -65,3 +77,82 @@ def test_a_fit_where_latency_falls_with_the_batch_is_refused_naming_why() -> Non
     # Noise can make batch 8 look cheaper than batch 1: no per-request cost to fit.
     with pytest.raises(ValueError, match="latency does not grow with the batch size"):
         fit_profile([1, 2, 4, 8], [10.0, 9.8, 9.9, 9.5])
+
+
+MEASURED = ServiceProfile(
+    name="tiny-mlp",
+    a_ms=22.9,
+    c_ms=2.51,
+    max_batch=8,
+    compute_a_ms=20.1,
+    compute_c_ms=2.5,
+    source="gpufleet profile of 'tiny-mlp' at 127.0.0.1:8000",
+    measured=Measurements(
+        batches=[
+            BatchPoint(batch=1, p50_ms=25.4, p95_ms=26.0, compute_ms=22.6),
+            BatchPoint(batch=8, p50_ms=43.0, p95_ms=44.1, compute_ms=40.1),
+        ],
+        concurrency=[
+            ConcurrencyPoint(
+                concurrency=4, throughput_rps=120.0, p50_ms=33.0, p95_ms=36.0,
+                mean_batch=3.8, batch_ms=29.6, predicted_rps=131.0,
+            )
+        ],
+    ),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [MEASURED, MEASURED.model_copy(update={"compute_a_ms": None, "compute_c_ms": None})],
+    ids=["with-compute-fit", "end-to-end-only"],
+)
+def test_a_written_profile_reads_back_the_same(tmp_path: Path, profile: ServiceProfile) -> None:
+    path = tmp_path / "measured.yaml"
+    write_profile(profile, path)
+    assert load_profile(path) == profile
+
+
+@pytest.mark.parametrize(
+    ("text", "compute_ms_at_8"),
+    [
+        # The model computes 20 + 2.5 b of the 23 + 2.5 b the client waits.
+        ("a_ms: 23\nc_ms: 2.5\nmax_batch: 8\ncompute_a_ms: 20\ncompute_c_ms: 2.5\n", 40.0),
+        # A profile from before the compute fit: all of the batch time is compute.
+        ("a_ms: 23\nc_ms: 2.5\nmax_batch: 8\n", 43.0),
+        # A noisy fit above the end-to-end time is held to it.
+        ("a_ms: 23\nc_ms: 2.5\nmax_batch: 8\ncompute_a_ms: 30\ncompute_c_ms: 2.5\n", 43.0),
+    ],
+    ids=["compute-fit", "old-profile", "compute-above-end-to-end"],
+)
+def test_compute_time_of_a_batch(tmp_path: Path, text: str, compute_ms_at_8: float) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    profile = load_profile(path)
+    assert profile.batch_seconds(8) == pytest.approx(0.043)
+    assert profile.compute_seconds(8) == pytest.approx(compute_ms_at_8 / 1000)
+
+
+def test_half_a_compute_fit_is_refused_naming_the_fields(tmp_path: Path) -> None:
+    path = tmp_path / "half.yaml"
+    path.write_text("a_ms: 23\nc_ms: 2.5\ncompute_a_ms: 20\n")
+    with pytest.raises(ValueError, match="compute_a_ms and compute_c_ms"):
+        load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "compute_ms", "a_ms", "c_ms"),
+    [
+        # Noisy 20 + 2.5 b.
+        ([1, 2, 4, 8], [22.6, 24.9, 30.1, 39.9], 20.0, 2.5),
+        # A GPU reading shared weights: flat, noise tilting it down -> fitted flat at the mean.
+        ([1, 2, 4, 8], [10.2, 10.0, 9.9, 9.9], 10.0, 0.0),
+        # A model that does not batch: all of it per request.
+        ([1], [7.0], 0.0, 7.0),
+    ],
+    ids=["grows-with-the-batch", "flat", "one-batch-size"],
+)
+def test_compute_fit(sizes: list[int], compute_ms: list[float], a_ms: float, c_ms: float) -> None:
+    fitted_a, fitted_c = fit_compute(sizes, compute_ms)
+    assert fitted_a == pytest.approx(a_ms, abs=0.3)
+    assert fitted_c == pytest.approx(c_ms, abs=0.1)

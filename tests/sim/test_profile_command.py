@@ -76,6 +76,13 @@ def test_profile_measures_batching_and_drives_the_simulator(
     assert profile.c_ms > 0
     assert profile.measured is not None
     assert [p.batch for p in profile.measured.batches] == [1, 2, 4, 8]
+    # The server's compute counter gives the model's part of each lone request, below
+    # what the client waited (HTTP, the batcher's wait); the profile fits it apart.
+    assert profile.compute_a_ms is not None
+    for point in profile.measured.batches:
+        assert point.compute_ms is not None
+        assert 0 < point.compute_ms < point.p50_ms
+    assert profile.compute_seconds(MAX_BATCH) < profile.batch_seconds(MAX_BATCH)
     by_clients = {p.concurrency: p for p in profile.measured.concurrency}
     assert set(by_clients) == {1, 4}
     # Four clients: the server's dynamic batcher grouped their requests.

@@ -2,7 +2,9 @@
 
 The pending gauge counts requests waiting to execute, not those executing; the
 compute-duration counter grows per request, each request of a batch adding the
-whole batch's compute time; the execution counter counts batches.
+whole batch's compute time (the model's execution, not HTTP or the queue); the
+request-duration counter holds each request's whole latency; the execution counter
+counts batches.
 """
 
 from __future__ import annotations
@@ -65,3 +67,28 @@ def test_pending_counts_waiting_requests_and_compute_is_credited_per_request(
     assert final.executions == executions
     assert final.inferences == 3
     assert final.compute_s == pytest.approx(compute_s)
+
+
+@pytest.mark.parametrize(
+    ("profile", "compute_s_per_request", "request_s_per_request"),
+    [
+        # Each request takes 1 s end to end, 0.6 s of it the model's: served one after
+        # the other, the three wait 1, 2 and 3 s; compute holds 0.6 s of each.
+        (ONE_AT_A_TIME.model_copy(update={"compute_a_ms": 0.0, "compute_c_ms": 600.0}), 0.6, 2.0),
+        # A batch of three: the 0.1 s batcher wait plus 1 s; each request is credited the
+        # batch's 0.7 s of compute.
+        (ALL_AT_ONCE.model_copy(update={"compute_a_ms": 700.0, "compute_c_ms": 0.0}), 0.7, 1.1),
+        # A profile without the compute fit credits the whole batch time to compute.
+        (ONE_AT_A_TIME, 1.0, 2.0),
+        (ALL_AT_ONCE, 1.0, 1.1),
+    ],
+    ids=["batch-1-compute-fit", "batch-of-3-compute-fit", "batch-1-old", "batch-of-3-old"],
+)
+def test_compute_counter_holds_the_models_time_and_request_duration_the_rest(
+    profile: ServiceProfile, compute_s_per_request: float, request_s_per_request: float
+) -> None:
+    seen = scrape_three_requests(profile)
+    final = seen[max(seen)]
+    assert final.success == 3
+    assert final.compute_s / final.success == pytest.approx(compute_s_per_request, abs=1e-6)
+    assert final.request_s / final.success == pytest.approx(request_s_per_request, abs=1e-6)

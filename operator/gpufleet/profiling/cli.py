@@ -24,6 +24,10 @@ app = typer.Typer(
 
 
 H_LLM = "Profile an LLM server (vLLM or gpufleet-server --mode llm) for the token-level model."
+H_METRICS = (
+    "Triton metrics, e.g. http://127.0.0.1:8002/metrics: adds batching and the model's "
+    "compute time (the server's compute counter)."
+)
 H_KV = "LLM: the KV cache's size in tokens (vLLM logs it; gpufleet-server's --kv-cache-tokens)."
 
 
@@ -45,7 +49,7 @@ def profile(
     model_version: Annotated[str, typer.Option(help="Version ('' = the server's).")] = "",
     metrics_url: Annotated[
         str | None,
-        typer.Option(help="Triton metrics, e.g. http://127.0.0.1:8002/metrics: adds batching."),
+        typer.Option(help=H_METRICS),
     ] = None,
     batch_sizes: Annotated[
         str, typer.Option(help="Comma-separated (default: powers of 2 up to max batch).")
@@ -62,8 +66,11 @@ def profile(
         "16,256,512,1024"
     ),
 ) -> None:
-    """Measure one request per batch size (alone), fit a + c*b, then measure throughput
-    and latency at each concurrency next to what the fitted profile predicts. With
+    """Measure one request per batch size (alone), fit a + c*b end to end (and, with
+    --metrics-url, the model's compute time from the server's compute counter, which the
+    simulated replica credits to that counter; without it the simulator credits the
+    whole batch time), then measure throughput and latency at each concurrency next to
+    what the fitted profile predicts. With
     --llm: time to first token by prompt length and inter-token gaps by concurrent
     streams (OpenAI-compatible streaming), fitted to the token-level model."""
     console = Console(stderr=True)
@@ -121,13 +128,27 @@ def write_profile(profile: ServiceProfile | LlmProfile, path: Path) -> None:
             f"# A batch of b requests takes {profile.a_ms:.3g} + {profile.c_ms:.3g} b ms "
             "(fitted to one request per batch size, sent alone, end to end).\n"
         )
+        if profile.compute_a_ms is not None and profile.compute_c_ms is not None:
+            header += (
+                f"# Of that, the model computes {profile.compute_a_ms:.3g} + "
+                f"{profile.compute_c_ms:.3g} b ms (the server's compute counter, per request).\n"
+            )
+        else:
+            header += (
+                "# No compute fit (no --metrics-url): the simulator credits it all to compute.\n"
+            )
     body = yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True), sort_keys=False)
     path.write_text(header + body)
 
 
 def summary(profile: ServiceProfile) -> Table:
+    compute = (
+        ""
+        if profile.compute_a_ms is None or profile.compute_c_ms is None
+        else f" (compute {profile.compute_a_ms:.3g} + {profile.compute_c_ms:.3g} b ms)"
+    )
     table = Table(
-        title=f"{profile.name}: a={profile.a_ms:.3g} ms, c={profile.c_ms:.3g} ms, "
+        title=f"{profile.name}: a={profile.a_ms:.3g} ms, c={profile.c_ms:.3g} ms{compute}, "
         f"max batch {profile.max_batch}"
     )
     for column in ("clients", "req/s", "predicted req/s", "p50 ms", "p95 ms", "mean batch"):

@@ -4,7 +4,8 @@ request per batch size, and throughput and latency at several concurrencies.
 A batch's time is measured end to end, as a client sees it (HTTP, (de)serialization,
 queueing in the server and compute), because that is what a replica really serves;
 the server's own counters, when its metrics endpoint is given, add how it batched
-and how long one execution computed.
+and how long one execution computed (the model's part, which it credits to its
+compute counter).
 """
 
 from __future__ import annotations
@@ -150,10 +151,13 @@ class Prober:
         await self._client.infer(self.model, inputs, model_version=self.version)
         return time.perf_counter() - started
 
+    async def warm_up(self, facts: ModelFacts, batch: int) -> None:
+        """One request of ``batch`` items, not measured: the first call may load or compile."""
+        await self._one(self._request(facts, batch))
+
     async def alone(self, facts: ModelFacts, batch: int, requests: int) -> Latencies:
         """``requests`` requests of ``batch`` items, one after the other."""
         inputs = self._request(facts, batch)
-        await self._one(inputs)  # warm-up: the first call may load or compile
         return Latencies([await self._one(inputs) for _ in range(requests)])
 
     async def closed_loop(self, facts: ModelFacts, concurrency: int, seconds: float) -> Latencies:

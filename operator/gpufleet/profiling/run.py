@@ -1,6 +1,8 @@
 """Profile a model: measure it (:mod:`gpufleet.profiling.measure`), fit the
-simulator's batch-time model ``a + c * b`` to one request per batch size, and keep
-what was measured at each concurrency beside what the fitted profile predicts."""
+simulator's batch-time model ``a + c * b`` to one request per batch size (end to
+end), and -- with the server's metrics -- the model's compute time
+``compute_a + compute_c * b`` to the same requests' compute counter; keep what was
+measured at each concurrency beside what the fitted profile predicts."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from gpufleet.sim.profile import (
     ConcurrencyPoint,
     Measurements,
     ServiceProfile,
+    fit_compute,
     fit_profile,
 )
 
@@ -58,8 +61,14 @@ def batch_ms(facts: ModelFacts, point: BatchPoint) -> float:
 
 
 def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfile:
+    """The end-to-end fit, plus the compute fit when every point has its compute time."""
     sizes = [p.batch for p in points]
     medians = [batch_ms(facts, p) for p in points]
+    computes = [p.compute_ms for p in points if p.compute_ms is not None]
+    compute: dict[str, float] = {}
+    if len(computes) == len(points):
+        compute_a, compute_c = fit_compute(sizes, computes)
+        compute = {"compute_a_ms": compute_a, "compute_c_ms": compute_c}
     if len(set(sizes)) < 2:
         # One batch size (a model that does not batch): only a + c matters.
         return ServiceProfile(
@@ -68,6 +77,7 @@ def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfil
             c_ms=medians[0] / sizes[0],
             max_batch=facts.max_batch,
             max_queue_delay_ms=facts.max_queue_delay_ms,
+            **compute,
         )
     try:
         fitted = fit_profile(sizes, medians, max_queue_delay_ms=facts.max_queue_delay_ms, name=name)
@@ -76,7 +86,29 @@ def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfil
             f"{error}: the measurements are dominated by noise; measure longer "
             "(--requests) or on a quieter host"
         ) from error
-    return fitted.model_copy(update={"max_batch": facts.max_batch})
+    return fitted.model_copy(update={"max_batch": facts.max_batch, **compute})
+
+
+def counter_increase(
+    before: dict[str, float] | None, after: dict[str, float] | None
+) -> dict[str, float] | None:
+    """How much each of the server's counters grew; None without its metrics."""
+    if before is None or after is None:
+        return None
+    return {k: after[k] - before[k] for k in after}
+
+
+def compute_ms_per_request(increase: dict[str, float] | None) -> float | None:
+    """The compute counter's growth per request: Triton credits every request with its
+    batch's compute time, so this is the mean compute time of one execution as its
+    requests saw it."""
+    if increase is None or increase["nv_inference_request_success"] <= 0:
+        return None
+    return (
+        increase["nv_inference_compute_infer_duration_us"]
+        / increase["nv_inference_request_success"]
+        / 1000.0
+    )
 
 
 async def _profile(plan: ProfilePlan) -> ServiceProfile:
@@ -90,27 +122,26 @@ async def _profile(plan: ProfilePlan) -> ServiceProfile:
             )
         batches = []
         for size in sizes:
+            await prober.warm_up(facts, size)
+            before = server_counters(plan.metrics_url, plan.model)
             got = await prober.alone(facts, size, plan.requests_per_batch)
-            batches.append(BatchPoint(batch=size, p50_ms=got.percentile_ms(50),
-                                      p95_ms=got.percentile_ms(95)))  # fmt: skip
+            increase = counter_increase(before, server_counters(plan.metrics_url, plan.model))
+            point = BatchPoint(
+                batch=size,
+                p50_ms=got.percentile_ms(50),
+                p95_ms=got.percentile_ms(95),
+                compute_ms=compute_ms_per_request(increase),
+            )
+            batches.append(point)
         profile = fit(facts, batches, plan.model)
         points = []
         for concurrency in plan.concurrencies:
             before = server_counters(plan.metrics_url, plan.model)
             got = await prober.closed_loop(facts, concurrency, plan.seconds_per_concurrency)
-            after = server_counters(plan.metrics_url, plan.model)
-            mean_batch = batch_ms = None
-            if before is not None and after is not None:
-                delta = {k: after[k] - before[k] for k in after}
-                if delta["nv_inference_exec_count"] > 0:
-                    mean_batch = delta["nv_inference_count"] / delta["nv_inference_exec_count"]
-                if delta["nv_inference_request_success"] > 0:
-                    # Triton credits every request with its batch's compute time.
-                    batch_ms = (
-                        delta["nv_inference_compute_infer_duration_us"]
-                        / delta["nv_inference_request_success"]
-                        / 1000.0
-                    )
+            increase = counter_increase(before, server_counters(plan.metrics_url, plan.model))
+            mean_batch = None
+            if increase is not None and increase["nv_inference_exec_count"] > 0:
+                mean_batch = increase["nv_inference_count"] / increase["nv_inference_exec_count"]
             points.append(
                 ConcurrencyPoint(
                     concurrency=concurrency,
@@ -118,7 +149,7 @@ async def _profile(plan: ProfilePlan) -> ServiceProfile:
                     p50_ms=got.percentile_ms(50),
                     p95_ms=got.percentile_ms(95),
                     mean_batch=mean_batch,
-                    batch_ms=batch_ms,
+                    batch_ms=compute_ms_per_request(increase),
                     predicted_rps=predicted_rps(profile, concurrency),
                 )
             )

@@ -1,10 +1,16 @@
 """Replica service profile: how long a dynamic batch takes, and how big it may get.
 
-A batch of ``b`` requests takes ``a + c * b`` milliseconds (``c`` scaled by the
-requests' sizes when the trace is token-sized). The numbers come from a YAML/JSON
-file: the shipped default, one written by ``gpufleet profile`` from a running
-server (it also records what it measured, under ``measured``), or one fitted from
-``perf_analyzer`` results.
+A batch of ``b`` requests takes ``a + c * b`` milliseconds end to end (``c`` scaled
+by the requests' sizes when the trace is token-sized): what a replica serves, HTTP
+and (de)serialisation included. Of that, the model's own execution takes
+``compute_a + compute_c * b``: the part a server credits to its compute counter
+(Triton's ``nv_inference_compute_infer_duration_us``), which the operator reads to
+rate a replica. A profile without the compute fit (older profiles, the shipped
+ones, ``perf_analyzer`` fits) credits the whole batch time to compute.
+
+The numbers come from a YAML/JSON file: the shipped default, one written by
+``gpufleet profile`` from a running server (it also records what it measured,
+under ``measured``), or one fitted from ``perf_analyzer`` results.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
 
@@ -33,6 +39,9 @@ class BatchPoint(BaseModel):
     batch: Annotated[int, Field(ge=1)]
     p50_ms: float
     p95_ms: float
+    compute_ms: float | None = None
+    """Mean compute time of one such request, from the server's compute counter
+    (None without its metrics)."""
 
 
 class ConcurrencyPoint(BaseModel):
@@ -71,12 +80,38 @@ class ServiceProfile(BaseModel):
     ] = 0.0
     source: str | None = None
     """Where the numbers come from (a command, a server, a publication)."""
+    compute_a_ms: Annotated[
+        float | None,
+        Field(ge=0, description="Fixed compute time of one batch execution (the model's), ms."),
+    ] = None
+    compute_c_ms: Annotated[
+        float | None,
+        Field(ge=0, description="Compute time per request in the batch (the model's), ms."),
+    ] = None
     measured: Measurements | None = None
     """What ``gpufleet profile`` measured; the simulator reads only the fields above."""
+
+    @model_validator(mode="after")
+    def _compute_fit_is_whole(self) -> ServiceProfile:
+        if (self.compute_a_ms is None) != (self.compute_c_ms is None):
+            raise ValueError(
+                "compute_a_ms and compute_c_ms: give both (the compute fit) or neither"
+            )
+        return self
 
     def batch_seconds(self, work: float) -> float:
         """Service time of a batch whose requests add up to ``work`` unit-sized requests."""
         return (self.a_ms + self.c_ms * work) / 1000.0
+
+    def compute_seconds(self, work: float) -> float:
+        """The model's execution time in such a batch: what the server credits to its
+        compute counter. Without a compute fit, the whole batch time (as profiles
+        written before it was measured); never more than the batch time, which a
+        noisy fit could otherwise claim."""
+        served = self.batch_seconds(work)
+        if self.compute_a_ms is None or self.compute_c_ms is None:
+            return served
+        return min(served, (self.compute_a_ms + self.compute_c_ms * work) / 1000.0)
 
     @property
     def max_throughput_rps(self) -> float:
@@ -134,3 +169,26 @@ def fit_profile(
         max_batch=int(sizes.max()),
         max_queue_delay_ms=max_queue_delay_ms,
     )
+
+
+def fit_compute(batch_sizes: list[int], compute_ms: list[float]) -> tuple[float, float]:
+    """Least-squares ``(compute_a, compute_c)`` through (batch size, compute time) points.
+
+    Unlike the end-to-end time, a model's compute may not grow with the batch (a GPU
+    reading shared weights): a slope the noise makes negative is fitted flat, at the
+    mean. One batch size: all of it per request (``compute_a`` 0), as :func:`fit_profile`
+    is used for a model that does not batch.
+    """
+    if len(batch_sizes) != len(compute_ms) or not batch_sizes:
+        raise ValueError("need one compute time per batch size")
+    if len(set(batch_sizes)) < 2:
+        return 0.0, float(np.mean(compute_ms)) / batch_sizes[0]
+    sizes = np.asarray(batch_sizes, dtype=np.float64)
+    times = np.asarray(compute_ms, dtype=np.float64)
+    c, a = np.polyfit(sizes, times, 1)
+    if c <= 0:
+        return float(times.mean()), 0.0
+    if a < 0:
+        # Through the origin: compute proportional to the batch.
+        return 0.0, float(np.dot(sizes, times) / np.dot(sizes, sizes))
+    return float(a), float(c)

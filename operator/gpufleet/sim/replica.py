@@ -10,7 +10,10 @@ duration counters grow per request, so every request of a batch adds the whole
 batch's compute time to ``nv_inference_compute_infer_duration_us``, while
 ``nv_inference_exec_count`` counts one per batch; the pending gauge
 (``nv_inference_pending_request_count``) counts requests waiting to execute, not
-those executing. It also keeps the latencies of its answered requests for its p95
+those executing. The compute counter holds the model's execution only (the
+profile's compute fit); the rest of a batch's time (HTTP, (de)serialisation) and the
+wait in the queue count in the request duration alone, which holds each request's
+whole latency. It also keeps the latencies of its answered requests for its p95
 summary.
 
 On scale-in a ready pod is terminated: it takes no new requests, keeps serving
@@ -42,7 +45,8 @@ class PodCounters:
     request_s: float = 0.0
     queue_s: float = 0.0
     compute_s: float = 0.0
-    """Per request, like Triton: a batch of b adds b times its compute time."""
+    """Per request, like Triton: a batch of b adds b times its compute time (the
+    model's execution, not the batch's whole service time)."""
 
 
 class PodState(IntEnum):
@@ -54,7 +58,7 @@ class PodState(IntEnum):
 
 class Replica:
     __slots__ = (
-        "batch_s",
+        "batch_compute_s",
         "counters",
         "created_at",
         "done_at",
@@ -98,8 +102,8 @@ class Replica:
         self.timeout_s = timeout_s
         self.queue: deque[int] = deque()
         self.in_service: list[int] = []
-        self.batch_s = 0.0
-        """Compute time of the batch executing now."""
+        self.batch_compute_s = 0.0
+        """Compute time of the batch executing now (its service time may be longer)."""
         self.outstanding = 0
         """Requests queued or executing (what a queue proxy counts as in flight)."""
         self.earliest_exit = float("inf")
@@ -182,7 +186,7 @@ class Replica:
         counters.executions += 1
         counters.inferences += take
         self.in_service = batch
-        self.batch_s = service
+        self.batch_compute_s = profile.compute_seconds(work)
         self.sched.at(now + service, self._on_done)
 
     def _on_timer(self, now: float) -> None:
@@ -209,7 +213,7 @@ class Replica:
             if waited > timeout:  # answered, but after the client gave up
                 failed[rid] = True
         counters.success += len(self.in_service)
-        counters.compute_s += self.batch_s * len(self.in_service)
+        counters.compute_s += self.batch_compute_s * len(self.in_service)
         log.answered += len(self.in_service)
         self.outstanding -= len(self.in_service)
         self.in_service = []
