@@ -1,23 +1,26 @@
 """Replay streamed completions against the ready pods (OpenAI ``/v1/completions``, SSE).
 
-Open loop, like real users: each stream starts at its trace time whatever earlier ones do.
-Every token's arrival is timed here, at the client, so TTFT and ITL are what a user of the
-fleet sees (queueing, prefill, HTTP and this machine's scheduling included). A stream
-fails if it gets an HTTP error, an error event, or ends before its last token and [DONE].
+Open loop (:mod:`~gpufleet_devtools.local.openloop`): each stream starts at its trace time
+whatever earlier ones do. Every token's arrival is timed here, at the client, so TTFT and
+ITL are what a user of the fleet sees (queueing, prefill, HTTP and this machine's
+scheduling included). A stream fails if it gets an HTTP error, an error event, or ends
+before its last token and [DONE].
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
 from gpufleet_devtools.local.clientwindow import LATENCY_WINDOW_S, ClientWindow, percentile
 from gpufleet_devtools.local.endpoints import Endpoints
 from gpufleet_devtools.local.llm_trace import StreamRequests
+from gpufleet_devtools.local.openloop import send_on_time
 
 STREAM_TIMEOUT_S = 120.0
 """A stream that has not finished by then counts as failed."""
@@ -57,6 +60,8 @@ class LlmLoadGenerator:
         self.streams: list[StreamRecord] = []
         """Every stream sent, in the order sent."""
         self.started_at = 0.0
+        self._open_streams = 0
+        """Streams sent and not ended yet: at MAX_OPEN_STREAMS, further ones fail."""
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at if self.started_at else 0.0
@@ -97,41 +102,30 @@ class LlmLoadGenerator:
             record.error = f"{type(failure).__name__}: {failure}"[:200]
         finally:
             record.done = True
+            self._open_streams -= 1
 
     async def run(self, requests: StreamRequests) -> list[StreamRecord]:
         """Start every stream on time; returns when all have ended."""
         timeout = aiohttp.ClientTimeout(total=STREAM_TIMEOUT_S)
         connector = aiohttp.TCPConnector(limit=0)  # open loop: no client-side queue
-        pending: set[asyncio.Task[None]] = set()
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
+            def launch(tokens: tuple[int, int]) -> Coroutine[Any, Any, None] | None:
+                record = StreamRecord(self.elapsed(), *tokens)
+                self.streams.append(record)
+                endpoint = self._endpoints.next()
+                if endpoint is None or self._open_streams >= MAX_OPEN_STREAMS:
+                    record.error = "no ready endpoint" if endpoint is None else "client full"
+                    record.done = True
+                    return None
+                record.endpoint = endpoint
+                self._open_streams += 1
+                return self._stream(session, record)
+
+            tokens = zip(requests.prompt_tokens, requests.max_tokens, strict=True)
+            plan = zip(requests.arrivals.offsets, tokens, strict=True)
             self.started_at = time.monotonic()
-            try:
-                plan = zip(
-                    requests.arrivals.offsets,
-                    requests.prompt_tokens,
-                    requests.max_tokens,
-                    strict=True,
-                )
-                for offset, prompt, output in plan:
-                    delay = self.started_at + offset - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    record = StreamRecord(self.elapsed(), prompt, output)
-                    self.streams.append(record)
-                    endpoint = self._endpoints.next()
-                    if endpoint is None or len(pending) >= MAX_OPEN_STREAMS:
-                        record.error = "no ready endpoint" if endpoint is None else "client full"
-                        record.done = True
-                        continue
-                    record.endpoint = endpoint
-                    task = asyncio.create_task(self._stream(session, record))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                if pending:
-                    await asyncio.wait(pending)
-            finally:
-                for task in pending:
-                    task.cancel()
+            await send_on_time(self.started_at, plan, launch)
         return self.streams
 
     def window(self, now: float) -> ClientWindow:

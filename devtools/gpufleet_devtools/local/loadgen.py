@@ -1,14 +1,12 @@
-"""Replay arrivals against the ready pods with tritonclient (HTTP, asyncio).
-
-Open loop, like real users: each request leaves at its trace time whether or not
-earlier ones came back, so an under-provisioned fleet shows up as latency.
-"""
+"""Replay arrivals against the ready pods with tritonclient (HTTP, asyncio), open loop
+(:mod:`~gpufleet_devtools.local.openloop`)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tritonclient.http.aio as triton_http
@@ -16,6 +14,7 @@ import tritonclient.http.aio as triton_http
 from gpufleet_devtools.local.clientwindow import LATENCY_WINDOW_S, ClientWindow, percentile
 from gpufleet_devtools.local.demo_model import IN_FEATURES, TORCH_INPUT
 from gpufleet_devtools.local.endpoints import Endpoints
+from gpufleet_devtools.local.openloop import send_on_time
 from gpufleet_devtools.local.trace import Arrivals
 
 MAX_IN_FLIGHT = 1000
@@ -83,29 +82,20 @@ class LoadGenerator:
     async def run(self, arrivals: Arrivals) -> list[RequestRecord]:
         """Send every arrival on time; returns when all have come back."""
         self.started_at = time.monotonic()
-        pending: set[asyncio.Task[None]] = set()
         try:
-            for offset in arrivals.offsets:
-                delay = self.started_at + offset - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if self.in_flight >= MAX_IN_FLIGHT:
-                    self.records.append(
-                        RequestRecord(self.elapsed(), 0.0, False, "", "client saturated")
-                    )
-                    continue
-                task = asyncio.create_task(self._send())
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            if pending:
-                await asyncio.wait(pending)
+            plan = ((offset, None) for offset in arrivals.offsets)
+            await send_on_time(self.started_at, plan, self._launch)
         finally:
-            for task in pending:
-                task.cancel()
             for client in self._clients.values():
                 await client.close()
             self._clients.clear()
         return self.records
+
+    def _launch(self, _: None) -> Coroutine[Any, Any, None] | None:
+        if self.in_flight >= MAX_IN_FLIGHT:
+            self.records.append(RequestRecord(self.elapsed(), 0.0, False, "", "client saturated"))
+            return None
+        return self._send()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at if self.started_at else 0.0
