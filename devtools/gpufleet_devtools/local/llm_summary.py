@@ -3,7 +3,6 @@ KV usage, replicas and cost."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from gpufleet_devtools.local.clientwindow import percentile
@@ -12,6 +11,7 @@ from gpufleet_devtools.local.summary import (
     DemoSummary,
     StreamSummary,
     fleet_fields,
+    request_fields,
     seconds_within,
 )
 from gpufleet_devtools.local.timeline import Sample
@@ -36,7 +36,8 @@ def summarize_streams(
     ok = [s for s in streams if s.ok]
     ttfts = [s.ttft_s for s in ok if s.ttft_s is not None]
     gaps = [gap for s in ok for gap in s.gaps_between(0.0, float("inf"))]
-    e2e = [s.token_s[-1] - s.sent_s for s in ok if s.token_s]
+    # Rounded before the percentile, which picks one of them: the same as rounding it after.
+    e2e_ms = [round(1000 * (s.token_s[-1] - s.sent_s), 1) for s in ok if s.token_s]
     rates = [s.tokens_per_s for s in samples if s.tokens_per_s is not None]
     kv = [s.kv_cache_usage for s in samples if s.kv_cache_usage is not None]
     tokens = sum(len(s.token_s) for s in streams)
@@ -60,15 +61,9 @@ def summarize_streams(
         kv_cache_usage_mean=round(sum(kv) / len(kv), 3) if kv else None,
         kv_cache_usage_max=max(kv, default=None),
     )
-    reasons = Counter(s.error.split(":")[0] for s in streams if not s.ok)
     return DemoSummary(
         trace=trace,
-        requests=len(streams),
-        failed=sum(not s.ok for s in streams),
-        failure_reasons=dict(reasons),
-        latency_p50_ms=_ms(e2e, 0.50),
-        latency_p95_ms=_ms(e2e, 0.95),
-        latency_p99_ms=_ms(e2e, 0.99),
+        **request_fields(streams, e2e_ms),
         target_p95_ms=None,
         seconds_within_target_pct=None,
         llm=llm,

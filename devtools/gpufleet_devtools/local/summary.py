@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -72,6 +72,30 @@ class DemoSummary(BaseModel):
     """LLM demo: what the streams saw (``requests``/``failed`` count streams)."""
 
 
+class Outcome(Protocol):
+    """How one request (stream) ended."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def error(self) -> str: ...
+
+
+def request_fields(outcomes: Sequence[Outcome], latencies_ms: Sequence[float]) -> dict[str, Any]:
+    """How many requests (streams) went out, which failed and why (the error's type), and
+    the percentiles of ``latencies_ms`` (those of the requests that succeeded)."""
+    reasons = Counter(o.error.split(":")[0] for o in outcomes if not o.ok)
+    return {
+        "requests": len(outcomes),
+        "failed": sum(not o.ok for o in outcomes),
+        "failure_reasons": dict(reasons),
+        "latency_p50_ms": percentile(latencies_ms, 0.50),
+        "latency_p95_ms": percentile(latencies_ms, 0.95),
+        "latency_p99_ms": percentile(latencies_ms, 0.99),
+    }
+
+
 def _scale_changes(samples: Sequence[Sample]) -> tuple[int, int]:
     desired = [s.desired for s in samples if s.desired is not None]
     ups = sum(b > a for a, b in itertools.pairwise(desired))
@@ -119,15 +143,9 @@ def summarize(
     budget_hourly: float | None,
 ) -> DemoSummary:
     latencies = [r.latency_s * 1000 for r in records if r.ok]
-    reasons = Counter(r.error.split(":")[0] for r in records if not r.ok)
     return DemoSummary(
         trace=trace,
-        requests=len(records),
-        failed=sum(not r.ok for r in records),
-        failure_reasons=dict(reasons),
-        latency_p50_ms=percentile(latencies, 0.50),
-        latency_p95_ms=percentile(latencies, 0.95),
-        latency_p99_ms=percentile(latencies, 0.99),
+        **request_fields(records, latencies),
         target_p95_ms=target_p95_ms,
         seconds_within_target_pct=seconds_within([s.p95_ms for s in samples], target_p95_ms),
         **fleet_fields(samples, price_per_replica_hour, budget_hourly),
