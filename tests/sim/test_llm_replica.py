@@ -124,3 +124,13 @@ def test_gauges_have_vllm_semantics() -> None:
     # One runs (holding 1,010 of 1,500 KV tokens), one waits: no KV room left for it.
     assert (pod.running_count, pod.waiting) == (1, 1)
     assert pod.kv_usage == pytest.approx(1010 / 1500)
+
+
+def test_a_ttft_is_observed_when_the_first_token_comes_not_when_the_request_ends() -> None:
+    """As vLLM (and gpufleet-server's LLM mode) observe their TTFT histogram: a
+    100-token answer's first token comes at 330 ms; it finishes 99 x 31 ms later, at
+    3,399 ms -- the TTFT sample is there from 330 ms on."""
+    _, pod = serve([(0.0, 1000, 100)])
+    assert ms(pod.first_token_times) == [330.0]
+    assert ms(pod.first_token_ttft) == [330.0]
+    assert ms(pod.done_at) == [3399.0]

@@ -14,7 +14,9 @@ Between changes (an admission, a finish) iterations repeat with the same time, s
 the replica jumps over them: its events are arrivals and finishes, not tokens. An
 arrival that can be admitted cuts the jump at the next iteration boundary.
 
-Metrics with vLLM's semantics: ``waiting`` (``vllm:num_requests_waiting``),
+Metrics with vLLM's semantics: a TTFT is observed when the first token comes (an
+end-to-end latency and a request's mean gap when it finishes); ``waiting``
+(``vllm:num_requests_waiting``),
 ``running`` (``vllm:num_requests_running``), ``kv_usage`` (KV blocks held by
 admitted sequences / all, ``vllm:kv_cache_usage_perc``), token counters.
 """
@@ -133,7 +135,11 @@ class LlmReplica:
         self.generation_tokens_total = 0.0
         self.done_at: list[float] = []
         self.done_latency: list[float] = []
-        self.done_ttft: list[float] = []
+        self.first_token_times: list[float] = []
+        """When each first token came, in order: vLLM observes a request's TTFT then,
+        not when the request finishes."""
+        self.first_token_ttft: list[float] = []
+        """The TTFT observed at each of ``first_token_times``."""
         self.done_itl: list[float] = []
         self._busy = False
         self._gen = 0
@@ -211,7 +217,10 @@ class LlmReplica:
         self.counters.compute_s += self._seg_k * self._seg_tau
         for rid in self.prefilling:
             self.first_token_at[rid] = now
-            self.log.ttft[rid] = now - self.log.arrivals[rid]  # type: ignore[index]
+            ttft = now - self.log.arrivals[rid]
+            self.log.ttft[rid] = ttft  # type: ignore[index]
+            self.first_token_times.append(now)
+            self.first_token_ttft.append(ttft)
             heapq.heappush(self.running, (self.count + int(self.output[rid]) - 1, rid))
         self.generation_tokens_total += self._seg_k * (len(self.running) - len(self.prefilling))
         self.generation_tokens_total += len(self.prefilling)
@@ -226,7 +235,6 @@ class LlmReplica:
         first = self.first_token_at.pop(rid)
         itl = (now - first) / (tokens - 1) if tokens > 1 else 0.0
         log.itl[rid] = itl  # type: ignore[index]
-        self.done_ttft.append(first - log.arrivals[rid])
         self.done_itl.append(itl)
         if latency > self.timeout_s:
             log.failed[rid] = True

@@ -6,9 +6,9 @@ module answers each of them from the simulated Prometheus as a
 that into ``Observations`` -- the same code path as in a cluster, including its
 rules for stale or missing pods. Token-level (LLM) replicas answer as vLLM pods:
 their engine code says vLLM, and TTFT, ITL and end-to-end p95s (and TTFT and ITL
-p99s) are fleet-wide quantiles over the requests finished within the rate window
-(vLLM's histograms give per-token gaps; here each request counts once, with its
-mean gap).
+p99s) are fleet-wide quantiles over the rate window: of the first tokens that came
+within it for TTFT, of the requests finished within it for the rest (vLLM's ITL
+histogram gives per-token gaps; here each request counts once, with its mean gap).
 """
 
 from __future__ import annotations
@@ -96,9 +96,10 @@ def fleet_sample(
 
 
 def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
-    """Fleet-wide p95 TTFT, ITL and end-to-end latency, and p99 TTFT and ITL (ms), of
-    requests finished in the window; NaN when none finished (Prometheus's
-    histogram_quantile of no data)."""
+    """Fleet-wide p95 TTFT, ITL and end-to-end latency, and p99 TTFT and ITL (ms), over
+    the window: TTFTs of the first tokens that came in it (vLLM observes them then),
+    the rest of the requests that finished in it; NaN when there were none
+    (Prometheus's histogram_quantile of no data)."""
     ttft: list[float] = []
     itl: list[float] = []
     e2e: list[float] = []
@@ -107,9 +108,11 @@ def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, fl
             continue
         lo = bisect.bisect_right(pod.done_at, window[0])
         hi = bisect.bisect_right(pod.done_at, window[1])
-        ttft += pod.done_ttft[lo:hi]
         itl += pod.done_itl[lo:hi]
         e2e += pod.done_latency[lo:hi]
+        lo = bisect.bisect_right(pod.first_token_times, window[0])
+        hi = bisect.bisect_right(pod.first_token_times, window[1])
+        ttft += pod.first_token_ttft[lo:hi]
 
     def ms(values: list[float], quantile: float = 0.95) -> float:
         return float(np.quantile(values, quantile)) * 1000.0 if values else math.nan
