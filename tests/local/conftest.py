@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gpufleet.k8s.client import KubernetesApi
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.local.agent import NodeAgent
 from gpufleet_devtools.local.demo_model import write_demo_model, write_triton_demo_model
 from gpufleet_devtools.local.fleet import FleetOptions, LocalFleet
 from gpufleet_devtools.local.manifest import load_manifest
@@ -21,6 +25,7 @@ from gpufleet_devtools.local.paths import (
     LocalPaths,
 )
 from gpufleet_devtools.local.state import pid_alive
+from gpufleet_devtools.local.targets import RecordingTargets
 from gpufleet_devtools.prometheus import PROMETHEUS_BINARY
 
 
@@ -41,6 +46,25 @@ def volumes(tmp_path_factory: pytest.TempPathFactory, example: dict[str, Any]) -
     root = tmp_path_factory.mktemp("volumes")
     write_demo_model(root / "models" / "repository", example["spec"]["model"]["name"])
     return root
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    apiserver: EmulatedApiServer, volumes: Path, logs: Path
+) -> AsyncIterator[tuple[NodeAgent, RecordingTargets]]:
+    """A node agent on ``apiserver``, running in this loop until the block ends, and the
+    scrape targets it publishes."""
+    kube = await KubernetesApi.connect(apiserver.kubeconfig_path)
+    targets = RecordingTargets()
+    node = NodeAgent(kube, volumes, logs, targets, drain_delay_s=0.5)
+    task = asyncio.create_task(node.run())
+    try:
+        yield node, targets
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await kube.close()
 
 
 def needs_prometheus() -> None:

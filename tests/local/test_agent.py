@@ -25,10 +25,10 @@ from gpufleet.domain.spec import parse_spec
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from gpufleet_devtools.local.agent import NodeAgent
 from gpufleet_devtools.local.demo_model import write_triton_demo_model
-from gpufleet_devtools.local.kube import LocalKube
 from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import TRITON_EXAMPLE_MANIFEST
 from gpufleet_devtools.local.targets import RecordingTargets
+from tests.local.conftest import running_agent
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.slow
@@ -51,17 +51,8 @@ def _http_port(pod: dict[str, Any]) -> int:
 async def agent(
     apiserver: EmulatedApiServer, volumes: Path, tmp_path: Path
 ) -> AsyncIterator[tuple[NodeAgent, RecordingTargets]]:
-    kube = await LocalKube.connect(apiserver.kubeconfig_path)
-    targets = RecordingTargets()
-    node = NodeAgent(kube, volumes, tmp_path / "logs", targets, drain_delay_s=0.5)
-    task = asyncio.create_task(node.run())
-    try:
-        yield node, targets
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await kube.close()
+    async with running_agent(apiserver, volumes, tmp_path / "logs") as running:
+        yield running
 
 
 def _create_deployment(

@@ -18,12 +18,17 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from gpufleet import GROUP, PLURAL, VERSION
-from gpufleet_devtools.local.demo import DemoRun, replay_against, wait_for_endpoint
+from gpufleet.services.status import MODELDEPLOYMENTS
+from gpufleet_devtools.local.demo import (
+    DemoRun,
+    apply_manifest,
+    replay_against,
+    wait_for_endpoint,
+)
 from gpufleet_devtools.local.demo_model import TRITON_INPUT
 from gpufleet_devtools.local.endpoints import Endpoints
 from gpufleet_devtools.local.fleet import LocalFleet
-from gpufleet_devtools.local.kube import deployments_path
+from gpufleet_devtools.local.kube import DEPLOYMENTS
 from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, TRITON_EXAMPLE_MANIFEST
 from gpufleet_devtools.local.timeline import condition_status
@@ -68,18 +73,17 @@ async def test_without_prometheus_the_operator_holds_replicas_and_says_so(
     assert fleet.kube is not None
     kube = fleet.kube
     manifest = load_manifest(EXAMPLE_MANIFEST, SHORT_WINDOWS)
-    await kube.create(manifest.path, manifest.body)
+    await apply_manifest(kube, manifest)
     await wait_for_endpoint(Endpoints(kube, manifest.namespace, manifest.name), 90)
-    md_path = f"/apis/{GROUP}/{VERSION}/namespaces/{manifest.namespace}/{PLURAL}/{manifest.name}"
 
     async def metrics_available(expected: str) -> dict[str, Any] | None:
-        md = await kube.get(md_path)
+        md = await kube.get(MODELDEPLOYMENTS, manifest.namespace, manifest.name)
         return md if condition_status(md, "MetricsAvailable") == expected else None
 
     await wait_for_async(
         lambda: metrics_available("True"), timeout=60, what="MetricsAvailable=True"
     )
-    deployment = await kube.get(deployments_path(manifest.namespace, manifest.name))
+    deployment = await kube.get(DEPLOYMENTS, manifest.namespace, manifest.name)
     assert deployment is not None
     replicas = deployment["spec"]["replicas"]
     fleet.prometheus.stop(keep_data=True)
@@ -93,7 +97,7 @@ async def test_without_prometheus_the_operator_holds_replicas_and_says_so(
     # That nothing changes can only be seen by letting ticks pass: a few of them.
     await asyncio.sleep(4 * fleet.options.tick_seconds)
     assert await metrics_available("False")
-    held = await kube.get(deployments_path(manifest.namespace, manifest.name))
+    held = await kube.get(DEPLOYMENTS, manifest.namespace, manifest.name)
     assert held is not None
     assert held["spec"]["replicas"] == replicas
     fleet.prometheus.start()

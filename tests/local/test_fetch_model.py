@@ -9,8 +9,6 @@ unpacked, and an archive that cannot be fetched keeps the pod not ready, reporte
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import shutil
 import tarfile
@@ -23,17 +21,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
+from gpufleet.services.status import MODELDEPLOYMENTS
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from gpufleet_devtools.local.agent import NodeAgent
+from gpufleet_devtools.local.demo import apply_manifest
 from gpufleet_devtools.local.fleet import LocalFleet
-from gpufleet_devtools.local.kube import LocalKube
 from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST
 from gpufleet_devtools.local.targets import RecordingTargets
+from tests.local.conftest import running_agent
 from tests.support.waiting import wait_for_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -74,17 +73,8 @@ def archive_server(tmp_path: Path, volumes: Path) -> Iterator[str]:
 async def agent(
     apiserver: EmulatedApiServer, tmp_path: Path
 ) -> AsyncIterator[tuple[NodeAgent, RecordingTargets]]:
-    kube = await LocalKube.connect(apiserver.kubeconfig_path)
-    targets = RecordingTargets()
-    node = NodeAgent(kube, tmp_path / "volumes", tmp_path / "logs", targets, drain_delay_s=0.5)
-    task = asyncio.create_task(node.run())
-    try:
-        yield node, targets
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await kube.close()
+    async with running_agent(apiserver, tmp_path / "volumes", tmp_path / "logs") as running:
+        yield running
 
 
 def _deploy(apiserver: EmulatedApiServer, example: dict[str, Any], repository: str) -> None:
@@ -216,13 +206,11 @@ async def test_the_operator_reports_a_fetched_model_ready_and_a_missing_archive_
     )
     missing_md.body["metadata"]["name"] = "missing-archive"
     for manifest in (ready_md, missing_md):
-        await kube.create(manifest.path, manifest.body)
+        await apply_manifest(kube, manifest)
 
     def ready(name: str, status: str) -> Callable[[], Any]:
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{NS}/{PLURAL}/{name}"
-
         async def probe() -> dict[str, Any] | None:
-            md = await kube.get(path) or {}
+            md = await kube.get(MODELDEPLOYMENTS, NS, name) or {}
             for condition in (md.get("status") or {}).get("conditions") or []:
                 if condition["type"] == "Ready" and condition["status"] == status:
                     return dict(condition)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+from gpufleet.services.status import MODELDEPLOYMENTS
 from gpufleet_devtools.local.demo import DemoRun, bootstrap_model, replay_against
 from gpufleet_devtools.local.fleet import LocalFleet
 from gpufleet_devtools.local.llm_trace import uniform_streams
@@ -89,8 +90,8 @@ async def test_streams_complete_and_the_operator_scales_on_vllm_metrics(
 async def measured_latencies(fleet: LocalFleet, manifest: DemoManifest) -> dict[str, float] | None:
     """The MD's status once it shows a measured TTFT and ITL p95 (else None)."""
     assert fleet.kube is not None
-    path = f"{manifest.path}/{manifest.name}"
-    status = ((await fleet.kube.get(path)) or {}).get("status") or {}
+    md = await fleet.kube.get(MODELDEPLOYMENTS, manifest.namespace, manifest.name)
+    status = (md or {}).get("status") or {}
     values = {key: status.get(key) for key in ("ttftP95Ms", "itlP95Ms")}
     if all(isinstance(v, int | float) for v in values.values()):
         return {key: float(v) for key, v in values.items() if v is not None}

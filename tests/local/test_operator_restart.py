@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
-from gpufleet import GROUP, PLURAL, VERSION
-from gpufleet_devtools.local.demo import wait_for_endpoint
+from gpufleet.k8s.client import KubernetesApi
+from gpufleet.services.status import MODELDEPLOYMENTS
+from gpufleet_devtools.local.demo import apply_manifest, wait_for_endpoint
 from gpufleet_devtools.local.demo_model import TRITON_INPUT
 from gpufleet_devtools.local.endpoints import Endpoints
 from gpufleet_devtools.local.fleet import LocalFleet
-from gpufleet_devtools.local.kube import LocalKube, deployments_path
+from gpufleet_devtools.local.kube import DEPLOYMENTS
 from gpufleet_devtools.local.loadgen import LoadGenerator
 from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import TRITON_EXAMPLE_MANIFEST
@@ -57,7 +58,7 @@ replica serves would release or add pods."""
 class ReplicaWatch:
     """The Deployment's replicas and the ModelDeployment's decisions, polled every 100 ms."""
 
-    kube: LocalKube
+    kube: KubernetesApi
     namespace: str
     name: str
     replicas: list[tuple[float, int]] = field(default_factory=list)
@@ -66,13 +67,13 @@ class ReplicaWatch:
     """Each decision written to status, by its ``decidedAt``."""
 
     async def run(self) -> None:
-        md_path = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{self.name}"
         while True:
-            deployment = await self.kube.get(deployments_path(self.namespace, self.name))
+            deployment = await self.kube.get(DEPLOYMENTS, self.namespace, self.name)
             if deployment is not None:
                 sample = (time.monotonic(), int(deployment["spec"]["replicas"]))
                 self.replicas.append(sample)
-            decision = (((await self.kube.get(md_path)) or {}).get("status") or {}).get("decision")
+            md = await self.kube.get(MODELDEPLOYMENTS, self.namespace, self.name)
+            decision = ((md or {}).get("status") or {}).get("decision")
             if decision:
                 self.decisions[decision["decidedAt"]] = decision
             await asyncio.sleep(0.1)
@@ -106,8 +107,7 @@ async def test_a_killed_operator_restarts_without_a_replica_dip_or_relearning(
     assert fleet.kube is not None
     kube = fleet.kube
     manifest = load_manifest(TRITON_EXAMPLE_MANIFEST, SPEC)
-    md_path = f"/apis/{GROUP}/{VERSION}/namespaces/{manifest.namespace}/{PLURAL}/{manifest.name}"
-    await kube.create(manifest.path, manifest.body)
+    await apply_manifest(kube, manifest)
     endpoints = Endpoints(kube, manifest.namespace, manifest.name)
     await wait_for_endpoint(endpoints, 90)
     endpoints.start()
@@ -118,8 +118,9 @@ async def test_a_killed_operator_restarts_without_a_replica_dip_or_relearning(
 
     async def fleet_now() -> tuple[int, int, dict[str, Any], str]:
         """(replicas asked for, ready, status.learned, the decision's sentence)."""
-        deployment = await kube.get(deployments_path(manifest.namespace, manifest.name)) or {}
-        status = ((await kube.get(md_path)) or {}).get("status") or {}
+        deployment = await kube.get(DEPLOYMENTS, manifest.namespace, manifest.name) or {}
+        md = await kube.get(MODELDEPLOYMENTS, manifest.namespace, manifest.name)
+        status = (md or {}).get("status") or {}
         wanted = int((deployment.get("spec") or {}).get("replicas") or 0)
         ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
         reason = str((status.get("decision") or {}).get("reason"))
@@ -149,7 +150,8 @@ async def test_a_killed_operator_restarts_without_a_replica_dip_or_relearning(
             timeout=60,
             what="the new operator's decisions",
         )
-        status = ((await kube.get(md_path)) or {}).get("status") or {}
+        md = await kube.get(MODELDEPLOYMENTS, manifest.namespace, manifest.name)
+        status = (md or {}).get("status") or {}
     finally:
         for task in (load, watching):
             task.cancel()

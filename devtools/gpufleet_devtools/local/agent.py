@@ -22,9 +22,16 @@ from typing import Any
 import aiohttp
 
 from gpufleet.domain.manifests.identity import MANAGED_BY, OWNER_LABEL
+from gpufleet.k8s.client import KubernetesApi
 from gpufleet_devtools.local.initcontainers import InitSequence
 from gpufleet_devtools.local.initplan import plan_init_containers
-from gpufleet_devtools.local.kube import LocalKube, deployments_path, events_path, pods_path
+from gpufleet_devtools.local.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    LOCAL_FIELD_MANAGER,
+    PODS,
+    watch_deployments,
+)
 from gpufleet_devtools.local.localpod import LocalPod
 from gpufleet_devtools.local.podobjects import (
     deployment_status,
@@ -54,7 +61,7 @@ WATCH_RETRY_S = 1.0
 class NodeAgent:
     def __init__(
         self,
-        kube: LocalKube,
+        kube: KubernetesApi,
         volumes: Path,
         logs: Path,
         targets: TargetSink,
@@ -100,7 +107,7 @@ class NodeAgent:
     async def _watch(self) -> None:
         while True:
             try:
-                async for kind, obj in self._kube.watch_deployments(MANAGED_SELECTOR):
+                async for kind, obj in watch_deployments(self._kube, MANAGED_SELECTOR):
                     meta = obj.get("metadata") or {}
                     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
                     if kind == "DELETED":
@@ -134,7 +141,7 @@ class NodeAgent:
         )
         for pod in pods:
             with contextlib.suppress(Exception):
-                await self._kube.delete(pods_path(pod.namespace, pod.name))
+                await self._kube.delete(PODS, pod.namespace, pod.name, uid=pod.uid)
             self._remove_empty_dirs(pod)
         self._pods.clear()
         self._targets.set_targets([])
@@ -206,7 +213,7 @@ class NodeAgent:
             log.error("cannot run pods of %s/%s: %s", *key, error)
             return
         manifest = pod_manifest(deployment, name, hash_, plan.ports.by_name())
-        created = await self._kube.create(pods_path(key[0]), manifest)
+        created = await self._kube.create(PODS, key[0], manifest, field_manager=LOCAL_FIELD_MANAGER)
         loop_now = asyncio.get_running_loop().time()
         pod = LocalPod(
             name=name,
@@ -285,7 +292,7 @@ class NodeAgent:
             await pod.init.stop(self.exit_grace_s)
         with contextlib.suppress(ValueError):
             self._pods.get(key, []).remove(pod)
-        await self._kube.delete(pods_path(pod.namespace, pod.name))
+        await self._kube.delete(PODS, pod.namespace, pod.name, uid=pod.uid)
         self._remove_empty_dirs(pod)
         self._publish_targets()
         self._wake.set()
@@ -298,7 +305,12 @@ class NodeAgent:
         if status == pod.written_status:
             return
         await self._kube.merge_patch(
-            pods_path(pod.namespace, pod.name, "status"), {"status": status}
+            PODS,
+            pod.namespace,
+            pod.name,
+            {"status": status},
+            subresource="status",
+            field_manager=LOCAL_FIELD_MANAGER,
         )
         pod.written_status = status
 
@@ -313,14 +325,23 @@ class NodeAgent:
         )
         if status == self._written_deployment_status.get(key):
             return
-        await self._kube.merge_patch(deployments_path(*key, "status"), {"status": status})
+        await self._kube.merge_patch(
+            DEPLOYMENTS,
+            *key,
+            {"status": status},
+            subresource="status",
+            field_manager=LOCAL_FIELD_MANAGER,
+        )
         self._written_deployment_status[key] = status
 
     async def _event(self, pod: LocalPod, type_: str, reason: str, message: str) -> None:
         body = {"metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid}}
         try:
             await self._kube.create(
-                events_path(pod.namespace), pod_event(body, type_, reason, message)
+                EVENTS,
+                pod.namespace,
+                pod_event(body, type_, reason, message),
+                field_manager=LOCAL_FIELD_MANAGER,
             )
         except Exception as error:  # an event is a courtesy; never fail the sync for it
             log.warning("could not record event %s on %s: %s", reason, pod.name, error)

@@ -17,6 +17,8 @@ from typing import Any
 from rich.console import Console
 
 from gpufleet.domain.spec import RuntimeType
+from gpufleet.k8s.client import KubernetesApi
+from gpufleet.services.status import MODELDEPLOYMENTS
 from gpufleet_devtools.local.demo_model import (
     TORCH_INPUT,
     TRITON_INPUT,
@@ -27,6 +29,7 @@ from gpufleet_devtools.local.demo_model import (
 )
 from gpufleet_devtools.local.endpoints import Endpoints
 from gpufleet_devtools.local.fleet import FleetOptions, LocalFleet
+from gpufleet_devtools.local.kube import LOCAL_FIELD_MANAGER
 from gpufleet_devtools.local.kvprobe import kv_usage_probe
 from gpufleet_devtools.local.llm_loadgen import LlmLoadGenerator
 from gpufleet_devtools.local.llm_summary import summarize_streams
@@ -179,9 +182,16 @@ async def replay_streams_against(
     return DemoResult(summary, timeline, loadgen)
 
 
+async def apply_manifest(kube: KubernetesApi, manifest: DemoManifest) -> None:
+    """Create the ModelDeployment, as ``kubectl apply`` would."""
+    await kube.create(
+        MODELDEPLOYMENTS, manifest.namespace, manifest.body, field_manager=LOCAL_FIELD_MANAGER
+    )
+
+
 async def _apply_and_wait(fleet: LocalFleet, manifest: DemoManifest) -> Endpoints:
     assert fleet.kube is not None
-    await fleet.kube.create(manifest.path, manifest.body)
+    await apply_manifest(fleet.kube, manifest)
     endpoints = Endpoints(fleet.kube, manifest.namespace, manifest.name)
     await wait_for_endpoint(endpoints, FIRST_READY_TIMEOUT_S + fleet.options.start_delay_s)
     endpoints.start()

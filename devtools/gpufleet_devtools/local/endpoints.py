@@ -9,7 +9,8 @@ import logging
 from typing import Any
 
 from gpufleet.domain.manifests.identity import OWNER_LABEL
-from gpufleet_devtools.local.kube import LocalKube, pods_path
+from gpufleet.k8s.client import KubernetesApi
+from gpufleet_devtools.local.kube import PODS
 
 log = logging.getLogger(__name__)
 REFRESH_S = 0.25
@@ -34,7 +35,7 @@ def ready_http_endpoint(pod: dict[str, Any]) -> str | None:
 class Endpoints:
     """Round-robin over the ready pods, re-read every ``REFRESH_S``."""
 
-    def __init__(self, kube: LocalKube, namespace: str, modeldeployment: str) -> None:
+    def __init__(self, kube: KubernetesApi, namespace: str, modeldeployment: str) -> None:
         self._kube = kube
         self._namespace = namespace
         self._selector = f"{OWNER_LABEL}={modeldeployment}"
@@ -43,7 +44,7 @@ class Endpoints:
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
-        pods = await self._kube.list(pods_path(self._namespace), self._selector)
+        pods = await self._kube.list(PODS, self._namespace, self._selector)
         found = sorted(e for e in map(ready_http_endpoint, pods) if e)
         if found != self.current:
             self.current = found

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from gpufleet.k8s.client import KubernetesApi
 from gpufleet_devtools.local.agent import NodeAgent
-from gpufleet_devtools.local.kube import LocalKube
 from gpufleet_devtools.local.lifetime import die_with_parent
 from gpufleet_devtools.local.paths import CRDS_DIR, LocalPaths
 from gpufleet_devtools.local.state import LocalFleetRecord, pid_alive
@@ -70,7 +70,7 @@ class LocalFleet:
         self.apiserver: subprocess.Popen[bytes] | None = None
         self.operator: subprocess.Popen[bytes] | None = None
         self.agent: NodeAgent | None = None
-        self.kube: LocalKube | None = None
+        self.kube: KubernetesApi | None = None
         self._agent_task: asyncio.Task[None] | None = None
         self._state_task: asyncio.Task[None] | None = None
 
@@ -92,7 +92,7 @@ class LocalFleet:
             self.prometheus.launch()
             await asyncio.to_thread(self.prometheus.wait_ready)
             self.start_operator()
-            self.kube = await LocalKube.connect(self.kubeconfig)
+            self.kube = await KubernetesApi.connect(self.kubeconfig)
             self.agent = NodeAgent(
                 self.kube,
                 self.paths.volumes,

@@ -9,7 +9,6 @@ from typing import Any
 
 import yaml
 
-from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES, gpu_hourly_price, replica_hourly_cost
 from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
 
@@ -26,10 +25,6 @@ class DemoManifest:
     @property
     def namespace(self) -> str:
         return str(self.body["metadata"].get("namespace") or "default")
-
-    @property
-    def path(self) -> str:
-        return f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}"
 
     @property
     def replica_hourly_cost(self) -> float:

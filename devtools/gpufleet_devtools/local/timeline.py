@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpufleet import GROUP, PLURAL, VERSION
+from gpufleet.k8s.client import KubernetesApi
+from gpufleet.services.status import MODELDEPLOYMENTS
 from gpufleet_devtools.local.clientwindow import LoadClient
-from gpufleet_devtools.local.kube import LocalKube, deployments_path
+from gpufleet_devtools.local.kube import DEPLOYMENTS
 
 log = logging.getLogger(__name__)
 SAMPLE_EVERY_S = 1.0
@@ -54,7 +55,7 @@ def condition_status(obj: dict[str, Any] | None, type_: str) -> str:
 class Timeline:
     def __init__(
         self,
-        kube: LocalKube,
+        kube: KubernetesApi,
         namespace: str,
         name: str,
         client: LoadClient,
@@ -72,9 +73,8 @@ class Timeline:
     async def sample(self) -> Sample:
         now = self._client.elapsed()
         seen = self._client.window(now)
-        md_path = f"/apis/{GROUP}/{VERSION}/namespaces/{self._namespace}/{PLURAL}/{self._name}"
-        md = await self._kube.get(md_path)
-        deployment = await self._kube.get(deployments_path(self._namespace, self._name))
+        md = await self._kube.get(MODELDEPLOYMENTS, self._namespace, self._name)
+        deployment = await self._kube.get(DEPLOYMENTS, self._namespace, self._name)
         self.modeldeployment = md or self.modeldeployment
         status = (md or {}).get("status") or {}
         dep_status = (deployment or {}).get("status") or {}

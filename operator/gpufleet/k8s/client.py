@@ -131,10 +131,15 @@ class KubernetesApi:
         return list(result.get("items", []))
 
     async def create(
-        self, resource: Resource, namespace: str, body: dict[str, Any]
+        self,
+        resource: Resource,
+        namespace: str,
+        body: dict[str, Any],
+        *,
+        field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
         return await self.request(
-            "POST", resource.path(namespace), body=body, query=[("fieldManager", FIELD_MANAGER)]
+            "POST", resource.path(namespace), body=body, query=[("fieldManager", field_manager)]
         )
 
     async def merge_patch(
