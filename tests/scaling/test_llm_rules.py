@@ -8,7 +8,7 @@ tokens/s (one token per running sequence per iteration), completions, KV usage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -192,3 +192,18 @@ def test_a_pod_not_yet_scraped_leaves_the_fleet_sized_in_tokens() -> None:
     assert d.capacity_per_replica == pytest.approx(1.8, rel=0.01)
     assert d.desired_replicas == 5
     assert "at least 7.6k tokens/s needs 5 replicas at 1.8k each" in d.reason
+
+
+def test_a_measured_ttft_miss_caps_the_sequences_per_replica() -> None:
+    """The engine's fitted line says 8 pods at 20 sequences each meet the targets, but
+    the TTFT p95 is measured at 2,500 ms (target 2,000) on the settled fleet at a steady
+    load: a replica is given at most 10 % fewer sequences than it missed at, 18."""
+    s = spec(slo=LLM_SLO)
+    ticks = varied(8, 20.0)
+    ticks += [
+        (fleet(8), replace(llm(t, 8, 20.0), ttft_p95_ms=2500.0, itl_p95_ms=60.0))
+        for t in range(305, 420, 5)
+    ]
+    d = run(s, ticks)
+    assert "18.0 sequences per replica, bound by TTFT or ITL p95 missed at more" in d.reason
+    assert d.desired_replicas > 8, d.reason

@@ -342,6 +342,9 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
     floor = memory.sequences_floor
     if floor is not None and floor[1] > sequences:
         sequences, bound = floor[1], "targets met at it"
+    ceiling = memory.sequences_ceiling
+    if ceiling is not None and ceiling[1] < sequences:
+        sequences, bound = ceiling[1], "TTFT or ITL p95 missed at more"
     slowest = _tail_bound(ctx, memory)
     if slowest is not None and slowest[0] < sequences:
         sequences, bound = slowest
