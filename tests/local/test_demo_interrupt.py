@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -26,9 +27,10 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start_demo(cwd: Path) -> subprocess.Popen[bytes]:
+def _start_demo(cwd: Path, runtime: str = "torch") -> subprocess.Popen[bytes]:
+    argv = [GPUFLEET, "local", "demo", "--runtime", runtime, "--duration", "120", "--no-live"]
     return subprocess.Popen(
-        [GPUFLEET, "local", "demo", "--duration", "120", "--no-live", "--start-delay", "0"],
+        [*argv, "--start-delay", "0"],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -76,62 +78,82 @@ def test_stopping_a_demo_leaves_no_process_behind(
     assert not (tmp_path / ".gpufleet" / "kubeconfig").exists()
 
 
-def _descendants(root: int) -> dict[int, str]:
-    """Every process under ``root`` now, by pid, with its start time (pids get reused)."""
+class Process(NamedTuple):
+    name: str
+    start_time: str
+    """Clock ticks after boot: tells a process from a later one that got its pid."""
+
+
+def _stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """(name, the fields after it) of ``/proc/<pid>/stat``; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name, _, rest = stat.partition("(")[2].rpartition(")")
+    return name, rest.split()
+
+
+def _descendants(root: int) -> dict[int, Process]:
+    """Every process under ``root`` now, by pid."""
     children: dict[int, list[int]] = {}
-    started: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # exited meanwhile
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        started[int(entry)] = fields[19]
-    found: dict[int, str] = {}
+    found: dict[int, Process] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        stat = _stat(entry)
+        if stat is not None:
+            name, fields = stat
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            found[int(entry)] = Process(name, fields[19])
+    under: dict[int, Process] = {}
     pending = [root]
     while pending:
         for child in children.get(pending.pop(), []):
-            found[child] = started[child]
+            under[child] = found[child]
             pending.append(child)
-    return found
+    return under
 
 
-def _still_running(processes: dict[int, str]) -> list[str]:
+def _still_running(processes: dict[int, Process]) -> list[str]:
     """Those of ``processes`` still running (neither gone, nor a zombie, nor a new process)."""
     left = []
-    for pid, start_time in processes.items():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        name, _, rest = stat.partition("(")[2].rpartition(")")
-        fields = rest.split()
-        if fields[0] != "Z" and fields[19] == start_time:
-            left.append(f"{pid} {name}")
+    for pid, process in processes.items():
+        stat = _stat(pid)
+        if stat is not None and stat[1][0] != "Z" and stat[1][19] == process.start_time:
+            left.append(f"{pid} {process.name}")
     return left
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree in /proc")
-def test_a_killed_demo_takes_every_process_it_started_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("runtime", "last_to_start"),
+    # Triton's python backend runs each model in a stub process: a server's own children.
+    [("torch", "gpufleet-server"), ("triton", "triton_python_b")],
+)
+def test_a_killed_demo_takes_every_process_it_started_with_it(
+    tmp_path: Path, runtime: str, last_to_start: str
+) -> None:
     """SIGKILL gives the demo no chance to stop anything: its children must go by themselves."""
     needs_prometheus()
-    demo = _start_demo(tmp_path)
-    try:
-        state = _fleet_with_a_pod(demo, tmp_path / ".gpufleet" / "state.json")
+    if runtime == "triton":
+        pytest.importorskip("pytriton", reason="nvidia-pytriton bundles the tritonserver binary")
+    demo = _start_demo(tmp_path, runtime)
+
+    def everything_started() -> dict[int, Process] | None:
+        assert demo.poll() is None, demo.communicate()[0]
         started = _descendants(demo.pid)
-        assert set(state.pids.values()) <= set(started)  # Prometheus, the emulator, pod, ...
+        return started if last_to_start in {p.name for p in started.values()} else None
+
+    try:
+        started = wait_for(everything_started, timeout=POD_START_TIMEOUT_S, what=last_to_start)
         demo.kill()
         demo.wait(timeout=30)
     finally:
         if demo.poll() is None:
             demo.kill()
+    assert "prometheus" in {p.name for p in started.values()}
     wait_for(
         lambda: _still_running(started),
         until=lambda left: left == [],
         timeout=30,
         what="every process the killed demo started to exit",
     )
-    urls = [state.api_url, state.prometheus_url]
-    assert [url for url in urls if serving(url)] == []
