@@ -13,8 +13,8 @@ settled (the latency window describes it):
   ``max_utilization`` of it at most (a ceiling). Sooner, the rate's window still holds
   time before the backlog, and a backlog that stopped growing may sit on a few pods
   while the rest idle: such readings are lower bounds of the throughput, no ceiling;
-- the target missed on a steady load: a replica carries ``capacity_margin`` less than
-  it was given (a ceiling);
+- the target missed: a replica carries ``capacity_margin`` less than it was given on a
+  steady load, or than the peak of the latency window on one that was not (a ceiling);
 - the target met, but without the headroom the fleet is sized for: a replica carries
   what it was given, no more (a ceiling);
 - the target met with slack: a replica carries at least what it was given (a floor).
@@ -49,7 +49,7 @@ def learn(
     *,
     served_per_replica: float | None,
     saturated: bool,
-    missed: bool,
+    missed_load: float | None,
     edge: bool,
     slack: bool,
     tuning: PolicyTuning,
@@ -59,8 +59,8 @@ def learn(
         return history
     if saturated:
         return _ceiling(history, now, tuning.max_utilization * served_per_replica, "saturated")
-    if missed:
-        return _ceiling(history, now, (1.0 - tuning.capacity_margin) * served_per_replica, "missed")
+    if missed_load is not None:
+        return _ceiling(history, now, (1.0 - tuning.capacity_margin) * missed_load, "missed")
     if edge:
         return _ceiling(history, now, served_per_replica, "edge")
     if slack:

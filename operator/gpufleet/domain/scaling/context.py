@@ -256,10 +256,22 @@ def observe(
         persisted = (growing_since is not None and now - growing_since >= window) or (
             flat_out is not None and now - flat_out >= window
         )
-        # The latency window describes one fleet size only once it has settled, and a
-        # load only if it held steady.
-        judged = settled and steady and fleet.starting_replicas == 0 and not backlog_now
+        # The latency window describes one fleet size only once it has settled, and one
+        # load only if it held steady. A miss on a load that did not hold steady still
+        # says that a replica carries less than the window's peak load: it caps a
+        # modelled figure (with nothing modelled, the latency rule scales on the miss).
+        one_size = settled and fleet.starting_replicas == 0 and not backlog_now
+        judged = one_size and steady
         missed = any(c.measured_ms is not None and c.measured_ms > c.target_ms for c in latency)
+        missed_load: float | None = None
+        if missed and judged:
+            missed_load = served / ready
+        elif missed and one_size and model is not None:
+            samples = history.rate_samples
+            # Only a whole window's peak bounds the load the miss happened at.
+            if samples and samples[0][0] <= now - tuning.settle_s:
+                recent = [r for t, r in samples if t >= now - tuning.settle_s]
+                missed_load = max(recent, default=0.0) / ready or None
         headroom = 1.0 - spec.scaling.latency_headroom
         within = bool(latency) and all(
             c.measured_ms is not None and c.measured_ms <= headroom * c.target_ms for c in latency
@@ -269,7 +281,7 @@ def observe(
             now,
             served_per_replica=served / ready,
             saturated=same_pods and persisted,
-            missed=judged and missed,
+            missed_load=missed_load,
             edge=judged and not missed and not within and bool(latency),
             slack=judged and within and served > 0.0,
             tuning=tuning,
