@@ -64,15 +64,18 @@ class PrometheusServer:
         binary: str = PROMETHEUS_BINARY,
         startup_timeout_s: float = 30.0,
         preexec_fn: Callable[[], None] | None = None,
+        tmp_root: Path | None = None,
     ) -> None:
         """``preexec_fn`` runs in the child before ``exec`` (the local fleet ties the
-        server's lifetime to its own there)."""
+        server's lifetime to its own there); ``tmp_root`` is where its temporary directory
+        goes (default: the system's), so what a killed owner leaves is somewhere it knows."""
         self.scrape_interval_s = scrape_interval_s
         self.port = port or processes.free_port()
         self._honor_labels = honor_labels
         self._binary = binary
         self._startup_timeout_s = startup_timeout_s
         self._preexec_fn = preexec_fn
+        self._tmp_root = tmp_root
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -100,7 +103,8 @@ class PrometheusServer:
     def launch(self) -> None:
         """Spawn the server without waiting for it (``wait_ready`` does)."""
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="gpufleet-prometheus-"))
+            prefix = "gpufleet-prometheus-"
+            self._workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=self._tmp_root))
             if not self.targets_file.exists():
                 self.set_targets([])
         config = self._workdir / "prometheus.yml"

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from typing import Self
 
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet_devtools.local.agent import NodeAgent
-from gpufleet_devtools.local.lifetime import die_with_parent
+from gpufleet_devtools.local.lifetime import die_with_parent, forget_group, watch_group
 from gpufleet_devtools.local.paths import CRDS_DIR, LocalPaths
 from gpufleet_devtools.local.state import LocalFleetRecord, pid_alive
 from gpufleet_devtools.prometheus import PrometheusServer
@@ -64,7 +65,9 @@ class LocalFleet:
         self.paths = paths
         self.options = options or FleetOptions()
         self.prometheus = PrometheusServer(
-            scrape_interval_s=self.options.scrape_interval_s, preexec_fn=die_with_parent()
+            scrape_interval_s=self.options.scrape_interval_s,
+            preexec_fn=die_with_parent(),
+            tmp_root=paths.prometheus,
         )
         self.api_url = ""
         self.apiserver: subprocess.Popen[bytes] | None = None
@@ -86,6 +89,9 @@ class LocalFleet:
                 f"a fleet already runs from {self.paths.root} (pid {running.supervisor_pid}); "
                 "stop it first (gpufleet local down)"
             )
+        # A killed fleet's Prometheus exited with it (see lifetime) but left its data.
+        for leftover in self.paths.prometheus.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
         try:
             await self._start_apiserver()
             # Spawned from this thread: a worker thread's end would kill it (see lifetime).
@@ -120,6 +126,7 @@ class LocalFleet:
             preexec_fn=die_with_parent(),
         )
         log_file.close()
+        watch_group(process.pid)  # its own session: the group is its pid
         return process
 
     async def _start_apiserver(self) -> None:
@@ -136,6 +143,8 @@ class LocalFleet:
 
     def start_operator(self) -> None:
         """(Re)start ``gpufleet run --standalone`` against the emulator and Prometheus."""
+        if self.operator is not None and self.operator.poll() is not None:
+            forget_group(self.operator.pid)  # killed and reaped by someone else
         log_file = (self.paths.logs / "operator.log").open("ab")
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "gpufleet", "run", "--standalone"],
@@ -147,6 +156,7 @@ class LocalFleet:
             preexec_fn=die_with_parent(),
         )
         log_file.close()
+        watch_group(self.operator.pid)
 
     def state(self) -> LocalFleetRecord:
         return LocalFleetRecord(
@@ -214,12 +224,14 @@ class LocalFleet:
 
 
 async def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
+    if process is None:
         return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.to_thread(process.wait), STOP_TIMEOUT_S)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await asyncio.to_thread(process.wait)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(process.wait), STOP_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await asyncio.to_thread(process.wait)
+    forget_group(process.pid)

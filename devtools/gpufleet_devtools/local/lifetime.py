@@ -1,14 +1,19 @@
 """Children that do not outlive the fleet, even when it is killed (SIGKILL, a crash).
 
-Why the kernel's parent-death signal (Linux ``prctl(PR_SET_PDEATHSIG)``) and not a
-process group or a watchdog: a killed process runs no code, so only the kernel can
-act for it. A shared process group needs someone alive to signal it, and every
-server runs in its own session anyway (a terminal's Ctrl-C must reach only the
-fleet, which stops them in order). A watchdog process would itself be one more
-child to outlive us. The death signal is armed in each child before ``exec``, so it
-covers servers we cannot change (Prometheus, tritonserver).
+A killed process runs no code, so something else must act for it; two things do:
 
-Two catches, both handled here or by the callers:
+- The kernel: each child is armed before ``exec`` with the parent-death signal (Linux
+  ``prctl(PR_SET_PDEATHSIG)``), so even servers we cannot change (Prometheus,
+  tritonserver) get SIGTERM the moment we die. It reaches only our own children.
+- A watchdog process for what those children start: a server that dies mid-way can
+  leave its own children behind (a Triton python-backend stub whose server died while
+  loading waits forever, on a lock in shared memory, ignoring SIGTERM). Every server
+  runs in a process group of its own (its own session: a terminal's Ctrl-C must reach
+  only the fleet, which stops them in order); the watchdog learns each group through
+  a pipe and stops what is left of them (SIGTERM, then SIGKILL) when the pipe closes,
+  which the kernel does when we die. See :mod:`~gpufleet_devtools.local.watchdog`.
+
+Two catches of the death signal, both handled here or by the callers:
 
 - The "parent" is the *thread* that forked the child: the signal comes when that
   thread ends. Spawn from the event loop's thread (it lives as long as the fleet),
@@ -22,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -48,3 +54,41 @@ def die_with_parent() -> Callable[[], None]:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return arm
+
+
+class _Watchdog:
+    """This process's watchdog, started with the first group it is told of."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def tell(self, line: str) -> None:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "gpufleet_devtools.local.watchdog"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C is for us: it acts once we are gone
+            )
+        assert self._process.stdin is not None
+        self._process.stdin.write(f"{line}\n".encode())
+        self._process.stdin.flush()
+
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
+
+_WATCHDOG = _Watchdog()
+
+
+def watch_group(pgid: int) -> None:
+    """Have the watchdog stop process group ``pgid`` if this process dies first."""
+    _WATCHDOG.tell(f"+{pgid}")
+
+
+def forget_group(pgid: int) -> None:
+    """The group's leader was reaped: its number may soon name someone else's group."""
+    if _WATCHDOG.started:
+        _WATCHDOG.tell(f"-{pgid}")

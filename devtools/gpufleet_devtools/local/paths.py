@@ -41,10 +41,15 @@ class LocalPaths:
         return self.root / "logs"
 
     @property
+    def prometheus(self) -> Path:
+        """Prometheus's config and TSDB, one temporary directory a run."""
+        return self.root / "prometheus"
+
+    @property
     def state_file(self) -> Path:
         return self.root / "state.json"
 
     def ensure(self) -> LocalPaths:
-        for folder in (self.root, self.volumes, self.logs):
+        for folder in (self.root, self.volumes, self.logs, self.prometheus):
             folder.mkdir(parents=True, exist_ok=True)
         return self

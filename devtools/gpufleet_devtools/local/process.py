@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from gpufleet_devtools.local.lifetime import die_with_parent
+from gpufleet_devtools.local.lifetime import die_with_parent, forget_group, watch_group
 from gpufleet_devtools.local.podplan import ProcessPlan
 
 READY_PATH = "/v2/health/ready"
@@ -36,6 +36,8 @@ class ServerProcess:
                 start_new_session=True,
                 preexec_fn=die_with_parent(),
             )
+        watch_group(self._process.pid)  # its own session: the group is its pid
+        self._reaped = False
 
     @property
     def pid(self) -> int:
@@ -49,6 +51,9 @@ class ServerProcess:
         return code
 
     def _release(self) -> None:
+        if not self._reaped:
+            self._reaped = True
+            forget_group(self._process.pid)
         if self.plan.shm_prefix:
             from gpufleet_devtools.local.triton import remove_shm
 
