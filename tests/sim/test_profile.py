@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from gpufleet.profiling.cli import write_profile
+from gpufleet.profiling.measure import ModelFacts
+from gpufleet.profiling.run import fit
 from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.profile import (
     DEFAULT_PROFILE_PATH,
@@ -156,3 +158,31 @@ def test_compute_fit(sizes: list[int], compute_ms: list[float], a_ms: float, c_m
     fitted_a, fitted_c = fit_compute(sizes, compute_ms)
     assert fitted_a == pytest.approx(a_ms, abs=0.3)
     assert fitted_c == pytest.approx(c_ms, abs=0.1)
+
+
+def _points(compute_ms: list[float | None]) -> list[BatchPoint]:
+    return [
+        BatchPoint(batch=b, p50_ms=22.0 + 2.5 * b, p95_ms=23.0 + 2.5 * b, compute_ms=c)
+        for b, c in zip([1, 2, 4, 8], compute_ms, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("points", "compute_at_8_ms"),
+    [
+        # The server's metrics were read at every batch size: the compute fit is kept.
+        (_points([22.5, 25.0, 30.0, 40.0]), 40.0),
+        # Without them (no --metrics-url), or with a size unmeasured: no compute fit, and
+        # the simulator credits the whole batch time.
+        (_points([None, None, None, None]), 42.0),
+        (_points([22.5, None, 30.0, 40.0]), 42.0),
+    ],
+    ids=["metrics", "no-metrics", "one-size-unmeasured"],
+)
+def test_a_profiled_model_has_a_compute_fit_only_where_every_size_was_measured(
+    points: list[BatchPoint], compute_at_8_ms: float
+) -> None:
+    facts = ModelFacts(inputs=[], batched=True, max_batch=8, max_queue_delay_ms=0.0)
+    profile = fit(facts, points, "tiny")
+    assert profile.batch_seconds(8) == pytest.approx(0.042)
+    assert profile.compute_seconds(8) == pytest.approx(compute_at_8_ms / 1000)
