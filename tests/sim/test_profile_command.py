@@ -78,10 +78,13 @@ def test_profile_measures_batching_and_drives_the_simulator(
     assert [p.batch for p in profile.measured.batches] == [1, 2, 4, 8]
     # The server's compute counter gives the model's part of each lone request, below
     # what the client waited (HTTP, the batcher's wait); the profile fits it apart.
+    # The counter only yields a mean, so it is held against the clients' mean: a median
+    # can sit below a mean that a few slow requests on a busy host pull up.
     assert profile.compute_a_ms is not None
     for point in profile.measured.batches:
         assert point.compute_ms is not None
-        assert 0 < point.compute_ms < point.p50_ms
+        assert point.mean_ms is not None
+        assert 0 < point.compute_ms < point.mean_ms
     assert profile.compute_seconds(MAX_BATCH) < profile.batch_seconds(MAX_BATCH)
     by_clients = {p.concurrency: p for p in profile.measured.concurrency}
     assert set(by_clients) == {1, 4}

@@ -52,6 +52,9 @@ class Latencies:
     def percentile_ms(self, q: float) -> float:
         return float(np.percentile(np.asarray(self.seconds), q)) * 1000.0
 
+    def mean_ms(self) -> float:
+        return float(np.mean(np.asarray(self.seconds))) * 1000.0
+
 
 def _inputs_from(metadata: dict[str, Any], batched: bool) -> list[tuple[str, list[int], str]]:
     inputs = []

@@ -130,6 +130,7 @@ async def _profile(plan: ProfilePlan) -> ServiceProfile:
                 batch=size,
                 p50_ms=got.percentile_ms(50),
                 p95_ms=got.percentile_ms(95),
+                mean_ms=got.mean_ms(),
                 compute_ms=compute_ms_per_request(increase),
             )
             batches.append(point)

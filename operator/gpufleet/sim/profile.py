@@ -39,6 +39,9 @@ class BatchPoint(BaseModel):
     batch: Annotated[int, Field(ge=1)]
     p50_ms: float
     p95_ms: float
+    mean_ms: float | None = None
+    """Mean end-to-end latency: the counterpart of ``compute_ms``, which the server's
+    counters only give as a mean (None in profiles written before it was recorded)."""
     compute_ms: float | None = None
     """Mean compute time of one such request, from the server's compute counter
     (None without its metrics)."""
