@@ -74,3 +74,16 @@ def test_a_loose_target_allows_almost_full_batches_and_never_fails(max_batch: fl
 def test_an_unreachable_target_leaves_no_rate() -> None:
     # Two batch times of one request (2 x 900 ms) exceed a 1 s target whatever the load.
     assert MODEL.rate_within(1000.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("rate", "md1_p95_ms"),
+    # M/D/1 with 500 ms requests: p95 of wait + service from a Lindley recursion over
+    # 400,000 Poisson arrivals (an independent reference, not this model).
+    [(1.5, 3070.0), (1.7, 4960.0)],
+)
+def test_a_server_of_one_request_at_a_time_waits_like_md1(rate: float, md1_p95_ms: float) -> None:
+    """One request at a time: the wait for the request in flight is the queue's wait,
+    counted once (the tail factor's own wait for a batch in flight is not added to it)."""
+    model = ReplicaModel(fixed_ms=250.0, per_request_ms=250.0, max_batch=1.0, tail_factor=2.0)
+    assert model.replica_p95_ms(rate) == pytest.approx(md1_p95_ms, rel=0.10)

@@ -527,3 +527,20 @@ def test_a_quiet_reading_shrinks_the_fleet_only_when_measured_in_full(
     assert (replicas < 10) is shrinks, d.reason
     if not shrinks:
         assert "only a lower bound" in d.reason
+
+
+def test_a_server_that_never_batches_is_rated_at_one_request_at_a_time() -> None:
+    """Requests wait behind every execution yet batches stay at one request for a whole
+    rate window: the server runs one at a time (max batch 1). One request takes 900 ms,
+    so a replica serves 1.11 requests/s at most and is not rated above that."""
+    s = spec(target_ms=60_000.0)
+    replicas, d = 6, None
+    history = ScalerHistory()
+    for i in range(40):
+        now = i * TICK
+        obs = load(now, 5.0, batch=1.0, queue=1.5 * replicas, p95_ms=2500.0, pods=replicas)
+        d = decide(s, fleet(replicas), obs, history, now)
+        history = d.history
+    assert d is not None
+    assert d.capacity_per_replica is not None
+    assert d.capacity_per_replica <= 1000.0 / 900.0, d.reason

@@ -62,10 +62,18 @@ class ReplicaModel:
     def replica_p95_ms(self, per_replica_rate: float) -> float:
         """Predicted p95 (ms) of one replica given ``per_replica_rate`` req/s; ``inf``
         beyond what it can serve."""
-        own = self.tail_factor * self.batch_ms(per_replica_rate)
+        batch = self.batch_ms(per_replica_rate)
+        own = self.tail_factor * batch
         if math.isinf(own) or per_replica_rate <= 0.0:
             return own
-        return own + self._wait_ms(per_replica_rate)
+        wait = self._wait_ms(per_replica_rate)
+        if round(self.max_batch) <= 1:
+            # One request at a time: the M/D/1 wait already holds the residual of the
+            # request in flight, which the tail factor also counts -- the larger of the two.
+            return batch + max(own - batch, wait)
+        # B servers of a full batch each stand in for one batching server: a request that
+        # finds a "server" free still waits for the batch in flight, so both count.
+        return own + wait
 
     def _wait_ms(self, per_replica: float) -> float:
         """Wait in one replica's own queue that all but ``tail_mass`` of requests stay

@@ -63,7 +63,9 @@ def observe(
         d * wbt + batch * exec_ms,
     )
     seen = history.max_batch_seen or 1.0
-    seen_at = history.max_batch_seen_at
+    # Since when batches have been no larger than ``seen``: from the first one measured,
+    # so a server that never batched (max batch 1) is learned like any other.
+    seen_at = history.max_batch_seen_at if history.max_batch_seen_at is not None else now
     if batch > seen:
         if batch > seen / FULL_BATCH_SHARE or seen_at is None:
             seen_at = now  # batches still grow
