@@ -135,6 +135,14 @@ CROSS_FIELD_CASES = [
         "model.version",
     ),
     (
+        "max batch for vllm",
+        {
+            "model": {"name": "m", "repository": "hf://org/m", "maxBatchSize": 8},
+            "runtime": {"type": "vllm"},
+        },
+        "model.maxBatchSize",
+    ),
+    (
         "cache of a seeded model",
         {"model": {**_SEEDED, "cache": {"claimName": "c"}}, "runtime": _TORCH_LLM},
         "model.cache",

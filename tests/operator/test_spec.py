@@ -85,6 +85,16 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "model.version",
     ),
     (
+        "max batch 0",
+        {"model": {"name": "m", "repository": "s3://b/m", "maxBatchSize": 0}},
+        "model.maxBatchSize",
+    ),
+    (
+        "max batch for an LLM engine",
+        {"model": {**_SEEDED, "maxBatchSize": 8}, "runtime": _TORCH_LLM},
+        "model.maxBatchSize",
+    ),
+    (
         "torch llm: a download cache",
         {"model": {**_SEEDED, "cache": {"sizeLimit": "1Gi"}}, "runtime": _TORCH_LLM},
         "model.cache",

@@ -21,11 +21,15 @@ def spec(
     budget: float = 1000.0,
     price: float | None = PRICE,
     slo: dict[str, float] | None = None,
+    max_batch_size: int | None = None,
     **scaling: Any,
 ) -> ModelDeploymentSpec:
     """``slo`` replaces the default ``{"latencyP95Ms": target_ms}``."""
+    model: dict[str, Any] = {"name": "llm", "repository": "s3://models/llm"}
+    if max_batch_size is not None:
+        model["maxBatchSize"] = max_batch_size
     raw: dict[str, Any] = {
-        "model": {"name": "llm", "repository": "s3://models/llm"},
+        "model": model,
         "slo": {"latencyP95Ms": target_ms} if slo is None else slo,
         "cost": {"maxHourlyCost": budget},
         "scaling": {"minReplicas": 1, "maxReplicas": 50, "coldStartSeconds": 60, **scaling},

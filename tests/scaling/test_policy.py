@@ -11,7 +11,16 @@ from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import Bound, Observations, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
-from tests.scaling.builders import FIXED_MS, PER_REQUEST_MS, PodClock, fleet, load, spec, unknown
+from tests.scaling.builders import (
+    FIXED_MS,
+    PER_REQUEST_MS,
+    PodClock,
+    fleet,
+    load,
+    run,
+    spec,
+    unknown,
+)
 
 TICK = 5.0
 MEMORY_S = DEFAULT_TUNING.capacity_memory_s
@@ -544,3 +553,21 @@ def test_a_server_that_never_batches_is_rated_at_one_request_at_a_time() -> None
     assert d is not None
     assert d.capacity_per_replica is not None
     assert d.capacity_per_replica <= 1000.0 / 900.0, d.reason
+
+
+@pytest.mark.parametrize("declared", [None, 4])
+def test_a_declared_largest_batch_bounds_the_rating_from_the_first_tick(
+    declared: int | None,
+) -> None:
+    """Batches of 3 at 2 requests/s a replica. The server's largest batch is 4: full
+    batches take 1.8 s, so a replica serves 2.22 requests/s at most. Undeclared, the
+    policy believes batches may grow to twice the largest mean seen (6) and rates a
+    replica above what it can serve; declared, never above it."""
+    s = spec(target_ms=60_000.0, max_batch_size=declared)
+    d = run(s, [(fleet(5), load(i * TICK, 10.0, batch=3.0, pods=5)) for i in range(3)])
+    assert d.capacity_per_replica is not None
+    full_batches = 4 / 1.8
+    if declared is None:
+        assert d.capacity_per_replica > full_batches, d.reason
+    else:
+        assert d.capacity_per_replica <= full_batches, d.reason

@@ -111,6 +111,11 @@ class ModelCacheSpec(WireModel):
         return {"emptyDir": EmptyDirVolumeSource(size_limit=self.size_limit).to_wire()}
 
 
+MAX_BATCH_SIZE_LIMIT = 65536
+"""Largest model.maxBatchSize accepted: far beyond any server's batch, it only keeps
+the model's arithmetic finite."""
+
+
 class ModelSpec(WireModel):
     name: Annotated[
         str,
@@ -145,6 +150,22 @@ class ModelSpec(WireModel):
             description=(
                 "Triton model version to serve (triton and torch); all versions in the "
                 "repository when unset."
+            ),
+        ),
+    ] = None
+    max_batch_size: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            le=MAX_BATCH_SIZE_LIMIT,
+            description=(
+                "The model's largest batch: max_batch_size in its config.pbtxt (triton and "
+                "torch; 1 for a model that does not batch, max_batch_size 0). The metrics "
+                "show mean batches only, so when unset the operator believes batches can "
+                "grow to twice the largest mean it has measured, until requests are seen "
+                "waiting behind full ones; set, a replica is never rated above full "
+                "batches of this size."
             ),
         ),
     ] = None
@@ -694,6 +715,11 @@ _TORCH_LLM_NEEDS_SEED = (
     "its weights from a seed and loads none from a repository"
 )
 _VERSION_NOT_SEEDED = "model.version selects a Triton model version; a seed:// model has one"
+_MAX_BATCH_NOT_LLM = (
+    "model.maxBatchSize is a request-batching model's largest batch (Triton's "
+    "max_batch_size); an LLM engine batches running sequences (vLLM's --max-num-seqs in "
+    "runtime.args)"
+)
 TORCH_OWNED_FLAGS = ("--mode", "--seed")
 """gpufleet-server flags the operator sets from runtime.torch.mode and a seed:// repository."""
 _TORCH_OWNED_ARGS = (
@@ -756,6 +782,15 @@ CEL_RULES: list[dict[str, str]] = [
         "rule": "!has(self.model.version) || !self.model.repository.startsWith('seed://')",
         "message": _VERSION_NOT_SEEDED,
         "fieldPath": ".model.version",
+    },
+    {
+        "rule": (
+            "!has(self.model.maxBatchSize) || (self.runtime.type != 'vllm' && !"
+            + _TORCH_LLM_CEL
+            + ")"
+        ),
+        "message": _MAX_BATCH_NOT_LLM,
+        "fieldPath": ".model.maxBatchSize",
     },
     {
         # The API server defaults model.cache to {}: only a set field counts.
@@ -922,6 +957,8 @@ def _check_model_source(spec: ModelDeploymentSpec) -> None:
         raise ValueError(_TORCH_LLM_NEEDS_SEED)
     if model.version is not None and model.scheme == "seed":
         raise ValueError(_VERSION_NOT_SEEDED)
+    if model.max_batch_size is not None and (runtime is RuntimeType.VLLM or spec.runtime.torch_llm):
+        raise ValueError(_MAX_BATCH_NOT_LLM)
     cache = model.effective_cache
     if (cache.size_limit or cache.claim_name) and not downloads_model(spec):
         raise ValueError(_CACHE_UNUSED)

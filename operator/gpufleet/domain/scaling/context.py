@@ -236,7 +236,7 @@ def observe(
             aim_ms=aim,
             tuning=tuning,
         )
-    model = prior.replica_model(history, tuning)
+    model = prior.replica_model(history, tuning, spec.model.max_batch_size)
 
     history = capacity.forget_old(history, now, tuning)
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate

@@ -6,8 +6,9 @@ compute ms per execution); an exponentially weighted least-squares fit learns
 is assumed (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
-Largest batch: the server's ``max_batch_size`` is not in the metrics, so the model
-allows ``PolicyTuning.batch_optimism`` times the largest mean batch measured (as load
+Largest batch: the server's ``max_batch_size`` is not in the metrics; the spec may
+declare it (``model.maxBatchSize``). Otherwise the model allows
+``PolicyTuning.batch_optimism`` times the largest mean batch measured (as load
 grows, batches grow and so does this bound) -- until requests are seen waiting behind
 batches of the largest size seen: then that size is the server's largest.
 
@@ -120,19 +121,24 @@ def tail_factor(history: ScalerHistory, tuning: PolicyTuning) -> float:
     return history.tail_factor if history.tail_factor is not None else tuning.prior_tail_factor
 
 
-def replica_model(history: ScalerHistory, tuning: PolicyTuning) -> ReplicaModel | None:
-    """The replica as measured so far; ``None`` before any batch was executed."""
+def replica_model(
+    history: ScalerHistory, tuning: PolicyTuning, declared_max_batch: int | None = None
+) -> ReplicaModel | None:
+    """The replica as measured so far; ``None`` before any batch was executed. A largest
+    batch the spec declares (the server's configuration) wins over one guessed."""
     fit = batch_time_ms(history, tuning)
     if fit is None:
         return None
+    if declared_max_batch is not None:
+        max_batch = float(declared_max_batch)
+    elif history.max_batch is not None:
+        max_batch = history.max_batch
+    else:
+        max_batch = tuning.batch_optimism * (history.max_batch_seen or 1.0)
     return ReplicaModel(
         fixed_ms=fit[0],
         per_request_ms=fit[1],
-        max_batch=(
-            history.max_batch
-            if history.max_batch is not None
-            else tuning.batch_optimism * (history.max_batch_seen or 1.0)
-        ),
+        max_batch=max_batch,
         tail_factor=tail_factor(history, tuning),
         tail_mass=1.0 - tuning.attainment,
     )

@@ -71,8 +71,9 @@ class PolicyTuning:
     """Share of a batch's time assumed fixed until batch sizes vary enough to fit it
     (assuming none would size for small batches, which keeps batches small for ever)."""
     batch_optimism: float = 2.0
-    """The largest batch a replica runs is not in the metrics: it is believed to be this
-    many times the largest mean batch measured (as load grows, batches grow)."""
+    """The largest batch a replica runs is not in the metrics: unless the spec declares
+    it (``model.maxBatchSize``), it is believed to be this many times the largest mean
+    batch measured (as load grows, batches grow)."""
     prior_tail_factor: float = 2.0
     """p95 latency in batch times before any is measured: the wait for the batch in
     flight, then one's own."""
