@@ -571,3 +571,14 @@ def test_a_declared_largest_batch_bounds_the_rating_from_the_first_tick(
         assert d.capacity_per_replica > full_batches, d.reason
     else:
         assert d.capacity_per_replica <= full_batches, d.reason
+
+
+def test_a_declared_largest_batch_below_the_batches_measured_yields_to_them() -> None:
+    """model.maxBatchSize says 2, yet batches of 3 run: the server's configuration is
+    not what the spec says, and the replica is rated at least at the batches measured
+    (full batches of 3 take 1.5 s: 2 requests/s a replica)."""
+    s = spec(target_ms=60_000.0, max_batch_size=2)
+    d = run(s, [(fleet(5), load(i * TICK, 10.0, batch=3.0, pods=5)) for i in range(3)])
+    assert d.capacity_per_replica is not None
+    full_batches_of_two = 2 / 1.2
+    assert d.capacity_per_replica > full_batches_of_two, d.reason

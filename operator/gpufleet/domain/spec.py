@@ -165,7 +165,8 @@ class ModelSpec(WireModel):
                 "show mean batches only, so when unset the operator believes batches can "
                 "grow to twice the largest mean it has measured, until requests are seen "
                 "waiting behind full ones; set, a replica is never rated above full "
-                "batches of this size."
+                "batches of this size (unless larger batches are measured: the server's "
+                "configuration wins over a stale declaration)."
             ),
         ),
     ] = None

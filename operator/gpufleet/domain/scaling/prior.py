@@ -125,12 +125,13 @@ def replica_model(
     history: ScalerHistory, tuning: PolicyTuning, declared_max_batch: int | None = None
 ) -> ReplicaModel | None:
     """The replica as measured so far; ``None`` before any batch was executed. A largest
-    batch the spec declares (the server's configuration) wins over one guessed."""
+    batch the spec declares (the server's configuration) wins over one guessed, but not
+    over a larger mean batch measured: then the declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)
     if fit is None:
         return None
     if declared_max_batch is not None:
-        max_batch = float(declared_max_batch)
+        max_batch = max(float(declared_max_batch), history.max_batch_seen or 1.0)
     elif history.max_batch is not None:
         max_batch = history.max_batch
     else:
