@@ -72,8 +72,24 @@ def test_a_loose_target_allows_almost_full_batches_and_never_fails(max_batch: fl
 
 
 def test_an_unreachable_target_leaves_no_rate() -> None:
-    # Two batch times of one request (2 x 900 ms) exceed a 1 s target whatever the load.
-    assert MODEL.rate_within(1000.0) == 0.0
+    # One request alone takes 900 ms: an 800 ms target is missed whatever the load.
+    assert MODEL.rate_within(800.0) == 0.0
+
+
+def test_a_mostly_idle_replica_answers_in_its_own_batch_time() -> None:
+    """Busy 4 % of the time: 96 % of requests find no batch in flight, so the p95 is one
+    request's own 900 ms. Busy all the time, it is two batch times (the tail factor)."""
+    assert MODEL.replica_p95_ms(0.04 / 0.9) == pytest.approx(900.0)
+    busy = MODEL.replica_p95_ms(1.5)
+    assert busy >= 2.0 * MODEL.batch_ms(1.5)
+
+
+def test_a_target_just_above_one_request_is_met_at_a_light_load() -> None:
+    """A 1 s target, 900 ms a request: met while few requests find a batch in flight
+    (before, the model's two batch times said no load at all could meet it)."""
+    rate = MODEL.rate_within(1000.0)
+    assert 0.0 < rate < 0.2
+    assert MODEL.replica_p95_ms(rate) <= 1000.0
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,7 @@ CASES = [
         [(fleet(1), replace(load(t, 0.0), activation=0.0)) for t in (0.0, 150.0, 300.0)],
         0,
         "load",
-        "scaled 1\u21920: 0.0 req/s needs 0 replicas at 0.66 req/s each (from the batch "
+        "scaled 1\u21920: 0.0 req/s needs 0 replicas at 0.68 req/s each (from the batch "
         "time) for p95 <= 3000 ms",
         ReasonCode.SCALE_DOWN,
     ),

@@ -6,9 +6,11 @@ time gathers the next batch: ``b = r * (a + c*b)``, i.e. ``b = r*a / (1 - r*c)``
 and a batch time of ``a / (1 - r*c)`` (at least one request's, ``a + c``). The
 load a replica can carry is bounded by the largest batch it can run.
 
-A request waits for the batch in flight and then runs in its own, so its p95 is
-about ``tail_factor`` batch times (2 for a uniformly distributed residual;
-learned from the measured p95, see ``prior.learn_tail_factor``), plus queueing
+A request that arrives while a batch runs waits for it and then runs in its own, so
+on a busy replica its p95 is about ``tail_factor`` batch times (2 for a uniformly
+distributed residual; learned from the measured p95, see
+``prior.learn_tail_factor``); on a replica mostly idle few requests find a batch in
+flight, and the p95 falls toward one batch time. Plus queueing
 in its replica when arrivals outrun full batches (``_wait_ms``: a Service routes
 at random, so queues are per replica, not pooled). Replicas are independent, so a
 fleet needs ``ceil(rate / rate_within(target))`` of them.
@@ -63,17 +65,30 @@ class ReplicaModel:
         """Predicted p95 (ms) of one replica given ``per_replica_rate`` req/s; ``inf``
         beyond what it can serve."""
         batch = self.batch_ms(per_replica_rate)
-        own = self.tail_factor * batch
-        if math.isinf(own) or per_replica_rate <= 0.0:
-            return own
+        if math.isinf(batch) or per_replica_rate <= 0.0:
+            return batch
+        in_flight = self._in_flight_ms(per_replica_rate, batch)
         wait = self._wait_ms(per_replica_rate)
         if round(self.max_batch) <= 1:
             # One request at a time: the M/D/1 wait already holds the residual of the
-            # request in flight, which the tail factor also counts -- the larger of the two.
-            return batch + max(own - batch, wait)
+            # request in flight -- the larger of the two, not both.
+            return batch + max(in_flight, wait)
         # B servers of a full batch each stand in for one batching server: a request that
         # finds a "server" free still waits for the batch in flight, so both count.
-        return own + wait
+        return batch + in_flight + wait
+
+    def _in_flight_ms(self, per_replica_rate: float, batch_ms: float) -> float:
+        """The wait for the batch in flight that all but ``tail_mass`` of requests stay
+        within. A request waits for one only when it arrives while one runs -- with the
+        replica's busy share as probability, then a uniform residual of the batch -- so a
+        replica busy less than ``tail_mass`` of the time answers in its own batch's time.
+        Busy all the time, the wait is the tail factor's (``tail_factor - 1`` batches)."""
+        busy = min(1.0, per_replica_rate * batch_ms / 1000.0)
+        mass = self.tail_mass
+        if busy <= mass:
+            return 0.0
+        share = (1.0 - mass / busy) / (1.0 - mass)
+        return (self.tail_factor - 1.0) * batch_ms * share
 
     def _wait_ms(self, per_replica: float) -> float:
         """Wait in one replica's own queue that all but ``tail_mass`` of requests stay
@@ -91,8 +106,8 @@ class ReplicaModel:
         even an idle replica is slower."""
         if self.replica_p95_ms(0.0) > target_ms:
             return 0.0
-        # Without queueing the rate is closed-form: an upper bound to search below.
-        budget = target_ms / self.tail_factor
+        # A request's own batch alone is closed-form: an upper bound to search below.
+        budget = target_ms
         no_wait = 1000.0 * (1.0 - self.fixed_ms / budget) / self.per_request_ms
         low, high = 0.0, min(self.max_rate, max(no_wait, 0.0))
         if high < self.max_rate and self.replica_p95_ms(high) <= target_ms:
@@ -108,7 +123,7 @@ class ReplicaModel:
     def p95_ms(self, replicas: int, rate: float) -> float:
         """Predicted fleet p95 (ms) at ``rate`` req/s over ``replicas``; ``inf`` if overloaded."""
         if rate <= 0.0:
-            return self.tail_factor * self.batch_ms(0.0)
+            return self.batch_ms(0.0)
         if replicas <= 0:
             return math.inf
         return self.replica_p95_ms(rate / replicas)
