@@ -186,3 +186,15 @@ def test_a_profiled_model_has_a_compute_fit_only_where_every_size_was_measured(
     profile = fit(facts, points, "tiny")
     assert profile.batch_seconds(8) == pytest.approx(0.042)
     assert profile.compute_seconds(8) == pytest.approx(compute_at_8_ms / 1000)
+
+
+def test_the_batch_time_is_fitted_to_mean_latencies() -> None:
+    """A few slow executions pull each mean 3 ms above its median: a replica's throughput
+    is one over its mean batch time, so the fit follows the means (22 + 2.5 b + 3 ms)."""
+    points = [
+        BatchPoint(batch=b, p50_ms=22.0 + 2.5 * b, p95_ms=40.0 + 2.5 * b, mean_ms=25.0 + 2.5 * b)
+        for b in (1, 2, 4, 8)
+    ]
+    facts = ModelFacts(inputs=[], batched=True, max_batch=8, max_queue_delay_ms=0.0)
+    profile = fit(facts, points, "tiny")
+    assert profile.batch_seconds(8) == pytest.approx(0.045)

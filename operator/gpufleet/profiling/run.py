@@ -53,17 +53,20 @@ def predicted_rps(profile: ServiceProfile, concurrency: int) -> float:
 
 
 def batch_ms(facts: ModelFacts, point: BatchPoint) -> float:
-    """A batch's time without the batcher's wait: a request of fewer items than the
+    """A batch's mean time without the batcher's wait: a request of fewer items than the
     max batch waits ``max_queue_delay`` for company before it runs (the simulator's
-    replica adds that wait itself)."""
+    replica adds that wait itself). The mean, not the median: a replica's throughput is
+    one over its mean batch time, slow executions included, and the compute counter it
+    is fitted beside gives means too."""
     waited = facts.max_queue_delay_ms if point.batch < facts.max_batch else 0.0
-    return max(point.p50_ms - waited, 1e-3)
+    observed = point.mean_ms if point.mean_ms is not None else point.p50_ms
+    return max(observed - waited, 1e-3)
 
 
 def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfile:
     """The end-to-end fit, plus the compute fit when every point has its compute time."""
     sizes = [p.batch for p in points]
-    medians = [batch_ms(facts, p) for p in points]
+    means = [batch_ms(facts, p) for p in points]
     computes = [p.compute_ms for p in points if p.compute_ms is not None]
     compute: dict[str, float] = {}
     if len(computes) == len(points):
@@ -74,13 +77,13 @@ def fit(facts: ModelFacts, points: list[BatchPoint], name: str) -> ServiceProfil
         return ServiceProfile(
             name=name,
             a_ms=0.0,
-            c_ms=medians[0] / sizes[0],
+            c_ms=means[0] / sizes[0],
             max_batch=facts.max_batch,
             max_queue_delay_ms=facts.max_queue_delay_ms,
             **compute,
         )
     try:
-        fitted = fit_profile(sizes, medians, max_queue_delay_ms=facts.max_queue_delay_ms, name=name)
+        fitted = fit_profile(sizes, means, max_queue_delay_ms=facts.max_queue_delay_ms, name=name)
     except ValueError as error:
         raise ProfileError(
             f"{error}: the measurements are dominated by noise; measure longer "
