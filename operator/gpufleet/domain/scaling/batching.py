@@ -107,8 +107,7 @@ class ReplicaModel:
         if self.replica_p95_ms(0.0) > target_ms:
             return 0.0
         # A request's own batch alone is closed-form: an upper bound to search below.
-        budget = target_ms
-        no_wait = 1000.0 * (1.0 - self.fixed_ms / budget) / self.per_request_ms
+        no_wait = 1000.0 * (1.0 - self.fixed_ms / target_ms) / self.per_request_ms
         low, high = 0.0, min(self.max_rate, max(no_wait, 0.0))
         if high < self.max_rate and self.replica_p95_ms(high) <= target_ms:
             return high

@@ -68,7 +68,7 @@ def observe(
     # so a server that never batched (max batch 1) is learned like any other.
     seen_at = history.max_batch_seen_at if history.max_batch_seen_at is not None else now
     if batch > seen:
-        if batch > seen / FULL_BATCH_SHARE or seen_at is None:
+        if batch > seen / FULL_BATCH_SHARE:
             seen_at = now  # batches still grow
         seen = batch
     server_max = history.max_batch
@@ -76,7 +76,7 @@ def observe(
         server_max = None  # a larger batch ran: the one believed largest was not
     queue, ready = obs.queue_depth, max(ready_replicas, 1)
     waiting = queue is not None and queue / ready >= batch
-    stalled = seen_at is not None and now - seen_at >= tuning.rate_window_s
+    stalled = now - seen_at >= tuning.rate_window_s
     if waiting and stalled and batch >= FULL_BATCH_SHARE * seen:
         # A full batch waits behind each execution, yet batches have not grown for a
         # whole rate window: the largest seen is the server's largest.
