@@ -419,6 +419,37 @@ def test_a_steady_rise_is_sized_one_cold_start_ahead() -> None:
     assert 29.5 <= float(found.group(1)) <= 31.0, d.reason
 
 
+def _noisy_rise(per_second: float) -> list[tuple[FleetState, Observations]]:
+    """10 pods, cold start 300 s, for 400 s: arrivals 4 req/s plus ``per_second`` every
+    second, swinging 0.8 req/s above and below that line tick by tick."""
+    return [
+        (fleet(10), load(t, 4.0 + per_second * t + 0.8 * (-1) ** (t // 5), batch=2.0))
+        for t in range(0, 400, 5)
+    ]
+
+
+def test_a_rise_too_noisy_to_order_pods_for_keeps_the_pods_it_will_need() -> None:
+    """Over the 300 s window the line rises 1.2 req/s, 1.5 times the swing around it:
+    short of the evidence that orders pods, enough not to release the ones that 4 + 0.004
+    x 700 = 6.8 req/s will need when a released pod could be back (6 at 1.29 req/s)."""
+    d = run(spec(coldStartSeconds=300), _noisy_rise(0.004))
+    assert d.rule == "rising", d.reason
+    assert d.desired_replicas == 6
+    assert d.reason == (
+        "scaled 10→6: demand is rising: 4.8 req/s now, 6.8 on its trend in 300 s, when a "
+        "pod released now could be back, needs 6 replicas at 1.29 req/s each (from the "
+        "batch time) for p95 <= 3000 ms"
+    )
+
+
+def test_a_noisy_flat_load_releases_its_pods() -> None:
+    """The same swing around a flat 4 req/s: no rise, nothing kept beyond the window's
+    rule (at most half the pods go per decision)."""
+    d = run(spec(coldStartSeconds=300), _noisy_rise(0.0))
+    assert d.rule != "rising", d.reason
+    assert d.desired_replicas == 5
+
+
 def _windows(*levels: float) -> spikes.Peaks:
     """Cold-start windows whose demand starts and peaks at ``levels`` (60 s apart)."""
     return tuple((60.0 * i, level, level) for i, level in enumerate(levels))

@@ -141,6 +141,32 @@ def projected_rate(
     return projected
 
 
+def rising_rate(
+    samples: tuple[tuple[float, float], ...],
+    now: float,
+    rate: float,
+    horizon_s: float,
+    tuning: PolicyTuning,
+) -> float:
+    """``rate``, or where the trend window's least-squares line is ``horizon_s`` ahead if
+    it rises by ``hold_significance`` times the scatter around it: short of the evidence
+    ``projected_rate`` asks before ordering pods (a higher significance, and both halves
+    of the window rising alike), enough to keep pods."""
+    if len(samples) < 2 * tuning.min_trend_samples or rate <= 0.0:
+        return rate
+    span = now - samples[0][0]
+    if span < tuning.min_trend_window_s - WINDOW_SLACK_S:
+        return rate
+    fit = _slope(samples)
+    if fit is None:
+        return rate
+    slope, mean_t, mean_r, scatter = fit
+    if slope <= 0.0 or slope * span < tuning.hold_significance * scatter:
+        return rate
+    ahead = mean_r + slope * (now - mean_t + horizon_s)
+    return min(max(rate, ahead), tuning.max_trend_growth * rate)
+
+
 def _trend_projection(
     samples: tuple[tuple[float, float], ...],
     now: float,

@@ -12,6 +12,8 @@ to the limits, and reports the deciding rule's sentence as the reason.
 - ``backlog``: a queue the ready pods cannot clear before new pods could be ready;
   the arrivals then need pods of their own (queued requests cannot move).
 - ``trend``: a steady rise, projected one cold start ahead (pods ordered now serve then).
+- ``rising``: a rise too weak to order pods for keeps those the fleet has: a pod
+  released now would come back a cold start late.
 - ``recurring_spikes``: demand that left within a cold start (a spike, a step down),
   or left and came back, holds its pods (ski rental).
 - ``activation``: scale from zero when the activation query says requests wait.
@@ -196,6 +198,28 @@ def trend(ctx: Context) -> Proposal | None:
     )
 
 
+def rising(ctx: Context) -> Proposal | None:
+    """Keeps (never adds) the pods the demand's rise will need one cold start ahead:
+    releasing a pod asks more evidence than ordering one, since it comes back a cold
+    start late if the rise goes on."""
+    rate = ctx.demand
+    if rate is None or rate <= 0.0 or ctx.fleet.replicas <= ctx.replicas_for(rate):
+        return None  # the load needs every pod already: none to keep
+    ahead = demand.rising_rate(ctx.history.rate_samples, ctx.now, rate, ctx.horizon_s, ctx.tuning)
+    if ahead <= rate:
+        return None
+    replicas = min(ctx.replicas_for(ahead), ctx.fleet.replicas)
+    return Proposal(
+        replicas,
+        ReasonCode.SCALE_DOWN_STABILIZING,
+        f"demand is rising: {rate:.1f} req/s now, {ahead:.1f} on its trend in "
+        f"{ctx.horizon_s:.0f} s, when a pod released now could be back, needs "
+        f"{_capacity_text(ctx, replicas)}",
+        "rising",
+        remembered=False,
+    )
+
+
 def recurring_spikes(ctx: Context) -> Proposal | None:
     rate = ctx.demand
     if rate is None:
@@ -273,6 +297,7 @@ RULES: tuple[Rule, ...] = (
     latency,
     backlog_rule,
     trend,
+    rising,
     recurring_spikes,
     activation_rule,
     keep_warm,

@@ -99,6 +99,10 @@ class PolicyTuning:
     """Fewest rate samples in each half of a trend window."""
     trend_significance: float = 2.0
     """A trend counts when its rise over the window is this many times the scatter around it."""
+    hold_significance: float = 1.0
+    """A rise this many times the scatter around it keeps the pods a fleet has from being
+    released (ordering new ones asks ``trend_significance``): a pod released now comes
+    back a cold start late, so keeping one asks less evidence than ordering one."""
     trend_agreement: float = 3.0
     """Largest ratio between the two halves' slopes still read as one steady rise (a step
     that already happened rises in one half only)."""
