@@ -45,10 +45,17 @@ def track(history: ScalerHistory, fleet: FleetState, now: float, smoothing: floa
     ready_since = history.ready_since
     if last_ready is not None and fleet.ready_replicas != last_ready:
         ready_since = now
+    scale_ups = tuple(pending)
+    if (
+        last_ready == fleet.ready_replicas
+        and scale_ups == history.scale_ups
+        and observed == history.observed_cold_start_s
+    ):
+        return history  # nothing changed (most ticks): no copy of the tick's memory
     return replace(
         history,
         ready_since=ready_since,
-        scale_ups=tuple(pending),
+        scale_ups=scale_ups,
         observed_cold_start_s=observed,
         last_ready_replicas=fleet.ready_replicas,
     )

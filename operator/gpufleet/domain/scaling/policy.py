@@ -29,6 +29,7 @@ from gpufleet.domain.scaling import budget, coldstart, context, explain, stabili
 from gpufleet.domain.scaling.context import Context
 from gpufleet.domain.scaling.llm_rules import LLM_RULES
 from gpufleet.domain.scaling.rules import RULES, Proposal, activation
+from gpufleet.domain.scaling.stabilization import Recommendations
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING, PolicyTuning
 from gpufleet.domain.scaling.types import (
     Bound,
@@ -65,11 +66,14 @@ def decide(
     ctx = tokens.observe(context.observe(spec, fleet, observations, history, now, lim, tuning))
     proposals = [p for rule in (*LLM_RULES, *RULES) if (p := rule(ctx)) is not None]
     winner = max(proposals, key=lambda p: p.replicas, default=NO_LOAD)
-    chosen, history = _window(ctx, proposals, winner)
+    chosen, recs, forecasts = _window(ctx, proposals, winner)
     desired, bounds, code, sentence = _limit(spec, fleet, lim, chosen, winner)
+    # One copy of the tick's memory here: each copy is a large share of a decision.
     history = replace(
-        history,
-        metrics_unknown_since=(history.metrics_unknown_since or now) if ctx.unknown else None,
+        ctx.history,
+        recommendations=recs,
+        forecasts=forecasts,
+        metrics_unknown_since=(ctx.history.metrics_unknown_since or now) if ctx.unknown else None,
         last_queue_depth=None if "queue_depth" in ctx.bounded else ctx.obs.queue_depth,
         last_observed_at=ctx.obs.at,
     )
@@ -95,8 +99,9 @@ def decide(
 
 def _window(
     ctx: Context, proposals: list[Proposal], winner: Proposal
-) -> tuple[Proposal, ScalerHistory]:
-    """The winner, or what the scale-down window (or blindness) holds instead."""
+) -> tuple[Proposal, Recommendations, Recommendations]:
+    """The winner, or what the scale-down window (or blindness) holds instead; and the
+    needs remembered for the scale-down window and for pods ordered on a forecast."""
     history, now, current = ctx.history, ctx.now, ctx.fleet.replicas
     scaling = ctx.spec.scaling
     window = max(scaling.scale_up_stabilization_seconds, scaling.scale_down_window_seconds)
@@ -178,7 +183,7 @@ def _window(
                 f"{winner.sentence}; but {why}",
                 "scale-down-window",
             )
-    return chosen, replace(history, recommendations=recs, forecasts=forecasts)
+    return chosen, recs, forecasts
 
 
 def _limit(
