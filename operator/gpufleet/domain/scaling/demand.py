@@ -152,19 +152,35 @@ def rising_rate(
     it rises by ``hold_significance`` times the scatter around it: short of the evidence
     ``projected_rate`` asks before ordering pods (a higher significance, and both halves
     of the window rising alike), enough to keep pods."""
-    if len(samples) < 2 * tuning.min_trend_samples or rate <= 0.0:
+    line = _rising_line(samples, now, rate, tuning.hold_significance, tuning)
+    if line is None:
         return rate
-    span = now - samples[0][0]
-    if span < tuning.min_trend_window_s - WINDOW_SLACK_S:
-        return rate
-    fit = _slope(samples)
-    if fit is None:
-        return rate
-    slope, mean_t, mean_r, scatter = fit
-    if slope <= 0.0 or slope * span < tuning.hold_significance * scatter:
-        return rate
+    slope, mean_t, mean_r, _ = line
     ahead = mean_r + slope * (now - mean_t + horizon_s)
     return min(max(rate, ahead), tuning.max_trend_growth * rate)
+
+
+def _rising_line(
+    samples: Sequence[tuple[float, float]],
+    now: float,
+    rate: float,
+    significance: float,
+    tuning: PolicyTuning,
+) -> tuple[float, float, float, float] | None:
+    """The least-squares line of a window long and full enough to read a trend in, if
+    it rises by ``significance`` times the scatter around it; else ``None``."""
+    if len(samples) < 2 * tuning.min_trend_samples or rate <= 0.0:
+        return None
+    span = now - samples[0][0]
+    if span < tuning.min_trend_window_s - WINDOW_SLACK_S:
+        return None
+    line = _slope(samples)
+    if line is None:
+        return None
+    slope, _, _, scatter = line
+    if slope <= 0.0 or slope * span < significance * scatter:
+        return None
+    return line
 
 
 def _trend_projection(
@@ -182,20 +198,15 @@ def _trend_projection(
     window rise alike, within ``trend_agreement`` (a ramp does; a step that already
     happened rises in one half only, and extrapolating it would pile pods on).
     """
-    if len(samples) < 2 * tuning.min_trend_samples or rate <= 0.0:
+    line = _rising_line(samples, now, rate, tuning.trend_significance, tuning)
+    if line is None:
         return rate
-    span = now - samples[0][0]
-    if span < tuning.min_trend_window_s - WINDOW_SLACK_S:
-        return rate
-    whole = _slope(samples)
-    middle = samples[0][0] + span / 2.0
+    middle = (samples[0][0] + now) / 2.0
     first = _slope([s for s in samples if s[0] < middle])
     second = _slope([s for s in samples if s[0] >= middle])
-    if whole is None or first is None or second is None:
+    if first is None or second is None:
         return rate
-    slope, mean_t, mean_r, scatter = whole
-    if slope <= 0.0 or slope * span < tuning.trend_significance * scatter:
-        return rate
+    slope, mean_t, mean_r, scatter = line
     low, high = sorted((first[0], second[0]))
     if low <= 0.0 or high > tuning.trend_agreement * low:
         return rate
