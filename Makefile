@@ -107,9 +107,14 @@ demo-llm: $(STAMP) system-deps ## The LLM demo: streamed completions with the tr
 	$(VENV)/bin/gpufleet local demo --runtime llm $(DEMO_ARGS)
 
 .PHONY: bench
-bench: $(STAMP) ## Simulator: policy vs baselines on the Azure trace and shapes -> docs/benchmarks/sim.md, sim-suite.md
+bench: $(STAMP) ## Simulator: policy vs baselines on the Azure trace and shapes -> docs/benchmarks/sim.md, sim-suite.md, sim-held-out.md
 	$(PY) benchmarks/sim/compare.py
 	$(PY) benchmarks/sim/suite.py
+	$(PY) benchmarks/sim/held_out.py
+
+.PHONY: bench-held-out
+bench-held-out: $(STAMP) ## The suite's scenarios on other seeds: gpufleet and the suite-wide baseline settings -> docs/benchmarks/sim-held-out.md (~2 min; COMPARE=earlier.json)
+	$(PY) benchmarks/sim/held_out.py $(if $(COMPARE),--compare $(COMPARE))
 
 .PHONY: bench-llm
 bench-llm: $(STAMP) ## Simulator, LLM fleets: policy vs baselines on token-level traces -> docs/benchmarks/sim-llm.md (~3 min)
