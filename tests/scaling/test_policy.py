@@ -555,6 +555,31 @@ def test_a_server_that_never_batches_is_rated_at_one_request_at_a_time() -> None
     assert d.capacity_per_replica <= 1000.0 / 900.0, d.reason
 
 
+def test_a_backlog_left_on_old_pods_does_not_make_a_replica_look_slow() -> None:
+    """Eight replicas batch up to 4 requests in 600 + 300*b ms; at batches of 1, 2 and 3
+    the fit learns that line, and a replica is rated at 0.9 of full batches of 4
+    (4 / 1.8 s = 2.22 requests/s): 2.0. Then a backlog sits on four old pods, which run
+    full batches (2.22 requests/s each, 1.8 s a batch), while four new ones get single
+    requests (0.5/s each, 0.9 s). Triton credits each request its batch's time, so the
+    fleet reads a mean batch of 10.9 / 4.2 = 2.58 at (8.9 x 1800 + 2 x 900) / 10.9 =
+    1,634 ms, where one replica batching 2.58 takes 1,374 ms. The replica did not get
+    slower: the pods ran at two points, and their sum is neither."""
+    s = spec(target_ms=60_000.0, max_batch_size=4)
+    history, d = ScalerHistory(), None
+    for i in range(60):
+        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
+        rate = 0.9 * 8 * batch / (0.6 + 0.3 * batch)
+        d = decide(s, fleet(8), load(i * TICK, rate, batch=batch, pods=8), history, i * TICK)
+        history = d.history
+    assert d is not None
+    assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01)
+    for i in range(60, 180):  # ten minutes of a backlog draining off the old pods
+        obs = load(i * TICK, 10.9, batch=2.58, queue=400.0 - i, pods=8)
+        d = decide(s, fleet(8), replace(obs, compute_ms_per_exec=1634.0), history, i * TICK)
+        history = d.history
+    assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01), d.reason
+
+
 @pytest.mark.parametrize("declared", [None, 4])
 def test_a_declared_largest_batch_bounds_the_rating_from_the_first_tick(
     declared: int | None,

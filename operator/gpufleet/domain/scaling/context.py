@@ -224,7 +224,14 @@ def observe(
     settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
     steady = _steady(history, now, tuning)
 
-    history = prior.observe(obs, history, fleet.ready_replicas, now, tuning)
+    # Triton's counters sum over the pods: their mean batch and batch time describe one
+    # operating point only when every pod runs at it -- the same ready pods for a whole
+    # rate window, and either no backlog or every pod holding a batch waiting. A backlog
+    # stuck on old pods while new ones run small batches credits the old pods' full
+    # batch times to a small mean batch, and the fit would read a slow replica.
+    same_pods = history.ready_since is None or now - history.ready_since >= tuning.rate_window_s
+    one_state = same_pods and (not backlog_now or flat_out_now)
+    history = prior.observe(obs, history, fleet.ready_replicas, now, tuning, fit=one_state)
     if target is not None and aim is not None:
         last = history.last_queue_depth
         calm = queue is not None and last is not None and queue <= normal and last <= normal
@@ -250,7 +257,6 @@ def observe(
         # may sit on a few pods while the others idle (queued requests cannot move):
         # only each pod's own queue says that none idled.
         window = tuning.rate_window_s
-        same_pods = history.ready_since is None or now - history.ready_since >= window
         growing_since = history.growing_since
         flat_out = history.flat_out_since
         persisted = (growing_since is not None and now - growing_since >= window) or (

@@ -2,8 +2,10 @@
 
 Batch time: each tick gives one point (mean batch = inferences per execution,
 compute ms per execution); an exponentially weighted least-squares fit learns
-``a + c*b``. Until batch sizes vary enough to fit, a fixed share of the batch time
-is assumed (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
+``a + c*b``. The counters sum over the pods, so a point is taken only while the pods
+run at one point (the same pods for a rate window, no backlog left on some of them).
+Until batch sizes vary enough to fit, a fixed share of the batch time is assumed
+(``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
 Largest batch: the server's ``max_batch_size`` is not in the metrics; the spec may
@@ -45,24 +47,29 @@ def observe(
     ready_replicas: int,
     now: float,
     tuning: PolicyTuning,
+    *,
+    fit: bool = True,
 ) -> ScalerHistory:
-    """Add this tick's (mean batch, compute ms per execution) to the fit, and learn the
-    server's largest batch when requests wait behind batches of the largest size seen."""
+    """Add this tick's (mean batch, compute ms per execution) to the fit (unless ``fit`` is
+    false: the pods ran at different points), and learn the server's largest batch when
+    requests wait behind batches of the largest size seen."""
     exec_ms = obs.compute_ms_per_exec
     if exec_ms is None or not _finite_positive(exec_ms):
         return history
     batch = obs.inferences_per_exec
     if batch is None or not math.isfinite(batch) or batch < 1.0:
         batch = 1.0
-    w, wb, wbb, wt, wbt = history.batch_fit or (0.0, 0.0, 0.0, 0.0, 0.0)
-    d = tuning.fit_decay
-    fit = (
-        d * w + 1.0,
-        d * wb + batch,
-        d * wbb + batch * batch,
-        d * wt + exec_ms,
-        d * wbt + batch * exec_ms,
-    )
+    sums = history.batch_fit
+    if fit or not sums:
+        w, wb, wbb, wt, wbt = sums or (0.0, 0.0, 0.0, 0.0, 0.0)
+        d = tuning.fit_decay
+        sums = (
+            d * w + 1.0,
+            d * wb + batch,
+            d * wbb + batch * batch,
+            d * wt + exec_ms,
+            d * wbt + batch * exec_ms,
+        )
     seen = history.max_batch_seen or 1.0
     # Since when batches have been no larger than ``seen``: from the first one measured,
     # so a server that never batched (max batch 1) is learned like any other.
@@ -83,11 +90,11 @@ def observe(
         server_max = seen
     return replace(
         history,
-        batch_fit=fit,
+        batch_fit=sums,
         max_batch_seen=seen,
         max_batch_seen_at=seen_at,
         max_batch=server_max,
-        batch_time=_fit_line(fit, tuning.min_batch_spread) or history.batch_time,
+        batch_time=_fit_line(sums, tuning.min_batch_spread) or history.batch_time,
     )
 
 
