@@ -225,12 +225,12 @@ def observe(
     steady = _steady(history, now, tuning)
 
     # Triton's counters sum over the pods: their mean batch and batch time describe one
-    # operating point only when every pod runs at it -- the same ready pods for a whole
-    # rate window, and either no backlog or every pod holding a batch waiting. A backlog
-    # stuck on old pods while new ones run small batches credits the old pods' full
-    # batch times to a small mean batch, and the fit would read a slow replica.
-    same_pods = history.ready_since is None or now - history.ready_since >= tuning.rate_window_s
-    one_state = same_pods and (not backlog_now or flat_out_now)
+    # operating point only when every pod runs at it. Requests spread at random, so pods
+    # do -- unless a backlog sits on some of them (queued requests cannot move) while the
+    # rest run small batches: the old pods' full batch times are then credited to a small
+    # mean batch, and the fit would read a slow replica. Every pod holding a batch waiting
+    # runs full batches alike.
+    one_state = not backlog_now or flat_out_now
     history = prior.observe(obs, history, fleet.ready_replicas, now, tuning, fit=one_state)
     if target is not None and aim is not None:
         last = history.last_queue_depth
@@ -257,6 +257,7 @@ def observe(
         # may sit on a few pods while the others idle (queued requests cannot move):
         # only each pod's own queue says that none idled.
         window = tuning.rate_window_s
+        same_pods = history.ready_since is None or now - history.ready_since >= window
         growing_since = history.growing_since
         flat_out = history.flat_out_since
         persisted = (growing_since is not None and now - growing_since >= window) or (

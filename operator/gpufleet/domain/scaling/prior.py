@@ -3,7 +3,7 @@
 Batch time: each tick gives one point (mean batch = inferences per execution,
 compute ms per execution); an exponentially weighted least-squares fit learns
 ``a + c*b``. The counters sum over the pods, so a point is taken only while the pods
-run at one point (the same pods for a rate window, no backlog left on some of them).
+run at one point (no backlog left on some of them while the others run small batches).
 Until batch sizes vary enough to fit, a fixed share of the batch time is assumed
 (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
