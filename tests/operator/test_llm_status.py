@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned
 from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.spec import parse_spec
 from gpufleet.services.autoscale import TickOutcome, history_from_status
 from tests.operator.specs import minimal_spec
@@ -24,7 +25,7 @@ def test_llm_status_shows_the_predicted_itl_and_the_learned_engine() -> None:
     obs = llm(1000.0, 4, 32.0)
     decision = decide(spec, fleet(4), obs, history_from_learned(ENGINE), 1000.0)
     assert decision.desired_replicas == 5
-    change = TickOutcome(spec, decision, obs, 4, False).status(1, 1000.0, 0.0)({})
+    change = TickOutcome(spec, decision, obs, 4, False, DEFAULT_TUNING).status(1, 1000.0, 0.0)({})
     assert change is not None
     assert 63.0 <= change.fields["predictedItlP95Ms"] <= 65.0
     learned = change.fields["learned"]

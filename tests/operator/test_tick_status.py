@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import parse_spec
 from gpufleet.services.autoscale import TickOutcome
@@ -21,7 +22,7 @@ def test_llm_latencies_are_reported_as_measured() -> None:
         pods_reporting=2,
     )
     decision = decide(spec, fleet, obs, ScalerHistory(), 1000.0)
-    change = TickOutcome(spec, decision, obs, 2, False).status(1, 1000.0, 0.0)({})
+    change = TickOutcome(spec, decision, obs, 2, False, DEFAULT_TUNING).status(1, 1000.0, 0.0)({})
     assert change is not None
     assert (change.fields["ttftP95Ms"], change.fields["itlP95Ms"]) == (321.0, 27.5)
     # Why this many replicas, answered from status: the deciding rule and its sentence.

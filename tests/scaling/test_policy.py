@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from gpufleet.domain.scaling.policy import decide
-from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
+from gpufleet.domain.scaling.tuning import DEFAULT_TUNING, tuning_for
 from gpufleet.domain.scaling.types import Bound, Observations, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from tests.scaling.builders import (
@@ -553,6 +553,27 @@ def test_a_server_that_never_batches_is_rated_at_one_request_at_a_time() -> None
     assert d is not None
     assert d.capacity_per_replica is not None
     assert d.capacity_per_replica <= 1000.0 / 900.0, d.reason
+
+
+@pytest.mark.parametrize(("rate_window_s", "flat_out"), [(10.0, True), (30.0, False)])
+def test_a_growing_backlog_reads_as_saturation_after_the_operators_rate_window(
+    rate_window_s: float, flat_out: bool
+) -> None:
+    """Four replicas serve 6 requests/s in full batches of 4 while their queue grows at
+    every tick for 15 s. Their served rate is averaged over the operator's rate window:
+    with a 10 s window it holds only the saturated time, and a replica is rated at 0.9 of
+    the 1.5 requests/s it served (1.35); with a 30 s window it still holds the time
+    before, a lower bound of the throughput, and the model's rating stands."""
+    s = spec(target_ms=60_000.0, max_batch_size=4)
+    tuning = tuning_for(rate_window_s)
+    history, d = ScalerHistory(), None
+    for i in range(4):
+        obs = load(i * TICK, 6.0, batch=4.0, queue=50.0 + 30.0 * i, pods=4)
+        d = decide(s, fleet(4), obs, history, i * TICK, tuning)
+        history = d.history
+    assert d is not None
+    assert (d.capacity_per_replica == pytest.approx(1.35)) is flat_out, d.reason
+    assert ("measured flat out" in d.reason) is flat_out
 
 
 def test_a_backlog_left_on_old_pods_does_not_make_a_replica_look_slow() -> None:

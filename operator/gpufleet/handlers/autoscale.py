@@ -160,6 +160,7 @@ async def _tick(
             observed,
             ctx.histories.get(uid, ScalerHistory()),
             now,
+            ctx.tuning,
         )
         ctx.histories[uid] = outcome.decision.history
         compute = combine(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import kopf
 
+from gpufleet.domain.scaling.tuning import PolicyTuning, tuning_for
 from gpufleet.domain.scaling.types import ScalerHistory
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.observability.metrics import OperatorMetrics
@@ -18,6 +19,8 @@ from gpufleet.settings import OperatorSettings
 class OperatorContext:
     settings: OperatorSettings
     api: KubernetesApi
+    tuning: PolicyTuning = field(init=False)
+    """The scaling policy's tuning, for the rate window the operator's queries use."""
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     """The operator's own Prometheus metrics (served by ``gpufleet run --metrics-port``)."""
     sampler: TickSampler | None = None
@@ -38,6 +41,9 @@ class OperatorContext:
     """Set when the operator shuts down: a scaling loop kopf spawns during shutdown (an
     event still in flight) ends at once instead of waiting to be cancelled."""
     """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
+
+    def __post_init__(self) -> None:
+        self.tuning = tuning_for(self.settings.rate_window_seconds)
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
         """Drop what the operator holds about a deleted ModelDeployment."""

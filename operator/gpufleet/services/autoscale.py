@@ -20,7 +20,7 @@ from gpufleet.domain.scaling import tokens
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
-from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
+from gpufleet.domain.scaling.tuning import PolicyTuning
 from gpufleet.domain.scaling.types import (
     Bound,
     Decision,
@@ -162,12 +162,14 @@ def _decision_status(decision: Decision, now: float) -> dict[str, Any]:
     }
 
 
-def _predicted_itl_ms(decision: Decision, observations: Observations) -> float | None:
+def _predicted_itl_ms(
+    decision: Decision, observations: Observations, tuning: PolicyTuning
+) -> float | None:
     """ITL p95 the learned engine model predicts at desiredReplicas for the tokens/s
     generated now (None: not an LLM fleet, or nothing learned yet)."""
     predicted = tokens.predicted_itl_p95_ms(
         decision.history.tokens,
-        DEFAULT_TUNING,
+        tuning,
         observations.generation_tokens_rate,
         decision.desired_replicas,
     )
@@ -181,6 +183,7 @@ class TickOutcome:
     observations: Observations
     replicas_before: int
     scaled: bool
+    tuning: PolicyTuning
 
     def status(self, generation: int | None, now: float, last_write: float) -> StatusComputer:
         """Status and Events of this tick, merged onto the live status when written."""
@@ -200,7 +203,9 @@ class TickOutcome:
             # LLM latencies as measured (None: not exported by this engine, or unknown).
             patch["ttftP95Ms"] = self.observations.ttft_p95_ms
             patch["itlP95Ms"] = self.observations.itl_p95_ms
-            patch["predictedItlP95Ms"] = _predicted_itl_ms(self.decision, self.observations)
+            patch["predictedItlP95Ms"] = _predicted_itl_ms(
+                self.decision, self.observations, self.tuning
+            )
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
                 patch["activation"] = {
@@ -237,6 +242,7 @@ async def autoscale_tick(
     observed: Observed,
     history: ScalerHistory,
     now: float,
+    tuning: PolicyTuning,
 ) -> TickOutcome:
     facts = observed.deployment
     replicas, ready = (facts.replicas, facts.ready) if facts is not None else (0, 0)
@@ -257,7 +263,7 @@ async def autoscale_tick(
         activation_query=None if activation is None else activation.query,
     )
     history = resumed(history, observed.pods.ready_since, ready)
-    decision = decide(spec, fleet, observations, history, now)
+    decision = decide(spec, fleet, observations, history, now, tuning)
     scaled = decision.desired_replicas != replicas
     if scaled:
         # The rollout's surge must fit the budget at the new replica count (and the
@@ -270,4 +276,4 @@ async def autoscale_tick(
             {"spec": {"replicas": decision.desired_replicas, "strategy": strategy}},
             field_manager=AUTOSCALER_FIELD_MANAGER,
         )
-    return TickOutcome(spec, decision, observations, replicas, scaled)
+    return TickOutcome(spec, decision, observations, replicas, scaled, tuning)

@@ -6,7 +6,7 @@ simulated traffic live in docs/benchmarks/, with the command that produced them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,9 @@ class PolicyTuning:
     """How long after the ready count changes the measured p95 still mixes the old fleet
     size (the latency percentile's window): measurements describe one size after this."""
     rate_window_s: float = 30.0
-    """Window over which the metrics' rates are averaged (the operator's rate window): a
-    served rate describes a state that has lasted this long."""
+    """Window over which the metrics' rates and latency quantiles are averaged: a served
+    rate describes a state that has lasted this long. It is the operator's rate window
+    (``--rate-window-seconds``, 30 s by default): ``tuning_for`` sets it."""
     steady_spread: float = 0.3
     """Largest spread (max - min over mean) of the demand over ``settle_s`` still read as
     one load: the p95 window then describes that load, not a burst that has passed."""
@@ -135,3 +136,13 @@ class PolicyTuning:
 
 
 DEFAULT_TUNING = PolicyTuning()
+
+
+def tuning_for(rate_window_s: float) -> PolicyTuning:
+    """The tuning for an operator whose queries average over ``rate_window_s``: a window
+    the policy assumes and the queries do not use would misread both (a served rate's
+    window matched against another span of queue growth, a saturation judged persistent
+    too soon or too late)."""
+    if rate_window_s == DEFAULT_TUNING.rate_window_s:
+        return DEFAULT_TUNING
+    return replace(DEFAULT_TUNING, rate_window_s=rate_window_s)

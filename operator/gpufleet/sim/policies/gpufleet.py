@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpufleet.domain.scaling import policy as scaling_policy
+from gpufleet.domain.scaling.tuning import tuning_for
 from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from gpufleet.settings import OperatorSettings
@@ -39,6 +40,7 @@ class GpufleetPolicy(Policy):
         self.spec = spec
         self.operator = operator or OperatorSettings()
         self.tick_seconds = self.operator.tick_seconds
+        self.tuning = tuning_for(self.operator.rate_window_seconds)
         self.history = ScalerHistory()
         self.decisions: list[tuple[float, Decision]] = []
 
@@ -50,7 +52,9 @@ class GpufleetPolicy(Policy):
             gpu_hourly_price=ctx.settings.gpu_hourly_price,
         )
         observations = observe(now, ctx.metrics, self.operator)
-        decision = scaling_policy.decide(self.spec, fleet, observations, self.history, now)
+        decision = scaling_policy.decide(
+            self.spec, fleet, observations, self.history, now, self.tuning
+        )
         self.history = decision.history
         self.decisions.append((now, decision))
         return decision.desired_replicas
