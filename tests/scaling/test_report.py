@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
 from gpufleet.domain.scaling.types import ScalerHistory
@@ -89,3 +93,34 @@ def test_budget_cap_and_metrics_loss_raise_conditions() -> None:
     assert r2.status_patch["metricsUnknown"]["request_rate"].startswith("Prometheus unreachable")
     assert r2.status_patch["lastScaleReason"] == capped.reason
     assert any(e.reason == "MetricsUnknown" and e.type == "Warning" for e in r2.events)
+
+
+@pytest.mark.parametrize(
+    ("ttft_ms", "status", "message"),
+    [
+        (300.0, "True", "TTFT p95 300 ms <= 1000 ms target; ITL p95 33 ms <= 100 ms target"),
+        (1400.0, "False", "TTFT p95 1400 ms > 1000 ms target; ITL p95 33 ms <= 100 ms target"),
+    ],
+)
+def test_an_llm_fleet_is_judged_on_its_ttft_and_itl_targets(
+    ttft_ms: float, status: str, message: str
+) -> None:
+    """A spec with TTFT and ITL targets and no request p95 target, on an engine that
+    also exports whole-request latency (vLLM's e2e histogram): SLOMet reads the two
+    targets the spec sets, and the report is written."""
+    s = spec(budget=100.0, slo={"ttftP95Ms": 1000.0, "itlP95Ms": 100.0})
+    obs = replace(
+        load(1000.0, 4.0, p95_ms=9000.0),
+        ttft_p95_ms=ttft_ms,
+        itl_p95_ms=33.0,
+        running_requests=8.0,
+        generation_tokens_rate=600.0,
+        prompt_tokens_rate=2400.0,
+    )
+    d = decide(s, fleet(3), obs, ScalerHistory(), 1000.0)
+    report = build_report(
+        s, d, obs, previous_status=None, replicas_before=3, generation=1, now=1000.0
+    )
+    conditions = {c["type"]: c for c in report.status_patch["conditions"]}
+    assert conditions["SLOMet"]["status"] == status
+    assert conditions["SLOMet"]["message"] == message

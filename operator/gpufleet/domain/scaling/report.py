@@ -39,6 +39,7 @@ from gpufleet.domain.conditions import (
     merge_conditions,
     rfc3339,
 )
+from gpufleet.domain.scaling.context import LatencyCheck, latency_checks
 from gpufleet.domain.scaling.types import Bound, Decision, Observations
 from gpufleet.domain.spec import ModelDeploymentSpec
 
@@ -68,29 +69,37 @@ def scaling_conditions(
     )
 
 
+_MEASUREMENT = {"p95": "p95_latency_ms", "TTFT p95": "ttft_p95_ms", "ITL p95": "itl_p95_ms"}
+"""The observation each latency check reads (its unknown reason is kept under this name)."""
+
+
 def _slo_condition(spec: ModelDeploymentSpec, decision: Decision, obs: Observations) -> Condition:
-    target = spec.slo.latency_p95_ms
-    if decision.slo_met is None or obs.p95_latency_ms is None:
-        why = obs.unknown.get("p95_latency_ms", "no p95 latency measured")
+    """Every latency target the spec sets -- the request p95, TTFT and ITL p95 -- against
+    its measurement: met when each one measured is within its target."""
+    checks = latency_checks(spec, obs)
+    known = [c for c in checks if c.measured_ms is not None]
+    if decision.slo_met is None or not known:
+        why = "; ".join(
+            f"{c.name}: {obs.unknown.get(_MEASUREMENT[c.name], 'not measured')}" for c in checks
+        )
         return Condition(
             ConditionType.SLO_MET,
             ConditionStatus.UNKNOWN,
             "LatencyUnknown",
-            f"p95 latency unknown: {why}",
+            f"latency unknown: {why}",
         )
+    message = "; ".join(_against_target(c) for c in known)
     if decision.slo_met:
         return Condition(
-            ConditionType.SLO_MET,
-            ConditionStatus.TRUE,
-            "LatencyWithinTarget",
-            f"p95 {obs.p95_latency_ms:.0f} ms <= {target:g} ms target",
+            ConditionType.SLO_MET, ConditionStatus.TRUE, "LatencyWithinTarget", message
         )
-    return Condition(
-        ConditionType.SLO_MET,
-        ConditionStatus.FALSE,
-        "LatencyAboveTarget",
-        f"p95 {obs.p95_latency_ms:.0f} ms > {target:g} ms target",
-    )
+    return Condition(ConditionType.SLO_MET, ConditionStatus.FALSE, "LatencyAboveTarget", message)
+
+
+def _against_target(check: LatencyCheck) -> str:
+    measured = check.measured_ms or 0.0
+    sign = "<=" if measured <= check.target_ms else ">"
+    return f"{check.name} {measured:.0f} ms {sign} {check.target_ms:g} ms target"
 
 
 def _cost_condition(spec: ModelDeploymentSpec, decision: Decision) -> Condition:
