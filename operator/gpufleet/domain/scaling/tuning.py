@@ -48,7 +48,7 @@ class PolicyTuning:
     rate_window_s: float = 30.0
     """Window over which the metrics' rates and latency quantiles are averaged: a served
     rate describes a state that has lasted this long. It is the operator's rate window
-    (``--rate-window-seconds``, 30 s by default): ``tuning_for`` sets it."""
+    (``GPUFLEET_RATE_WINDOW_SECONDS``, 30 s by default): ``tuning_for`` sets it."""
     steady_spread: float = 0.3
     """Largest spread (max - min over mean) of the demand over ``settle_s`` still read as
     one load: the p95 window then describes that load, not a burst that has passed."""
