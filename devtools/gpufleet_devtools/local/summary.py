@@ -128,7 +128,11 @@ def fleet_fields(
         "scale_ups": ups,
         "scale_downs": downs,
         "cost_usd": round(cost, 5),
-        "max_hourly_cost": max((s.ready * price_per_replica_hour for s in samples), default=0.0),
+        # Rounded like the run's cost: in binary floating point 6 x 0.80 $/h is 4.800000000000001,
+        # which a budget of 4.8 would read as exceeded.
+        "max_hourly_cost": round(
+            max((s.ready * price_per_replica_hour for s in samples), default=0.0), 6
+        ),
         "budget_hourly": budget_hourly,
         "last_reason": next((s.reason for s in reversed(samples) if s.reason), ""),
     }

@@ -41,10 +41,9 @@ class PolicyTuning:
     (demand that returns); a smaller dip is noise on one level."""
 
     # -- what a replica serves (measured) ----------------------------------------------
-    settle_windows: float = 2.0
-    """Rate windows after the ready count changes before measurements describe one fleet
-    size (``settle_s``): the p95 is a quantile over one rate window, and the first window
-    after a change still mixes the old size in."""
+    settle_s: float = 60.0
+    """How long after the ready count changes the measured p95 still mixes the old fleet
+    size (the latency percentile's window): measurements describe one size after this."""
     rate_window_s: float = 30.0
     """Window over which the metrics' rates and latency quantiles are averaged: a served
     rate describes a state that has lasted this long. It is the operator's rate window
@@ -91,10 +90,8 @@ class PolicyTuning:
     idle replica's p95 is one batch time and says nothing about a loaded one)."""
 
     # -- the demand trend -----------------------------------------------------------
-    min_trend_windows: float = 2.0
-    """Shortest window a trend is read over, in rate windows (``min_trend_window_s``): each
-    rate sample averages one, so a shorter span holds fewer than two independent readings
-    and mostly shows noise."""
+    min_trend_window_s: float = 60.0
+    """Shortest window a trend is read over: shorter ones mostly show noise."""
     max_trend_window_s: float = 300.0
     """Longest window a trend is read over: older rates say little about the next minutes."""
     trend_cold_starts: float = 2.0
@@ -136,16 +133,6 @@ class PolicyTuning:
     """Variance of the running sequences per replica (sequences squared) below which the
     iteration time's growth per sequence is not fitted (the fixed share stands in), nor
     the TTFT and ITL p99s' growth (no tail bound until then)."""
-
-    @property
-    def settle_s(self) -> float:
-        """Seconds after the ready count changes before measurements describe one size."""
-        return self.settle_windows * self.rate_window_s
-
-    @property
-    def min_trend_window_s(self) -> float:
-        """Seconds of the shortest window a trend is read over."""
-        return self.min_trend_windows * self.rate_window_s
 
 
 DEFAULT_TUNING = PolicyTuning()
