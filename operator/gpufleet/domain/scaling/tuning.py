@@ -143,6 +143,4 @@ def tuning_for(rate_window_s: float) -> PolicyTuning:
     the policy assumes and the queries do not use would misread both (a served rate's
     window matched against another span of queue growth, a saturation judged persistent
     too soon or too late)."""
-    if rate_window_s == DEFAULT_TUNING.rate_window_s:
-        return DEFAULT_TUNING
     return replace(DEFAULT_TUNING, rate_window_s=rate_window_s)
