@@ -28,11 +28,11 @@ from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.scaling.types import Bound, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import OperatorContext, context_of
-from gpufleet.handlers.pods import Key, observe
+from gpufleet.handlers.pods import Key, observe, observed_at_write
 from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.autoscale import autoscale_tick, history_from_status
-from gpufleet.services.reconcile import observed_status, validate
+from gpufleet.services.reconcile import validate
 from gpufleet.services.status import combine, update_status
 
 ROUTINE_HOLDS = frozenset(
@@ -144,7 +144,7 @@ async def _tick(
     generation = body.meta.get("generation")
     # Re-judged every tick: a pending pod crosses the provisioning timeout, and the
     # activation just measured decides Ready at zero, without any event.
-    observed_now = observed_status(parsed, price, observed, generation, now)
+    observed_now = observed_at_write(indexes, key, parsed, price, generation)
     if not ctx.settings.autoscaling_enabled or ctx.sampler is None:
         if observed.pods.unschedulable:
             post_events(body, (await update_status(ctx.api, namespace, name, observed_now)).events)

@@ -9,6 +9,7 @@ seen when it happens, not at the next Deployment event.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -20,7 +21,7 @@ from gpufleet.domain.spec import ModelDeploymentSpec, SpecError
 from gpufleet.handlers.context import context_of
 from gpufleet.handlers.reporting import md_reference, post_events
 from gpufleet.services.reconcile import Observed, observed_status, validate
-from gpufleet.services.status import update_status
+from gpufleet.services.status import StatusChange, StatusComputer, update_status
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 NO_PROBLEM: tuple[str | None, str | None] = (None, None)
@@ -59,6 +60,30 @@ def observe(indexes: dict[str, Any], key: Key, spec: ModelDeploymentSpec, now: f
     )
 
 
+def observed_at_write(
+    indexes: dict[str, Any],
+    key: Key,
+    spec: ModelDeploymentSpec,
+    price: float,
+    generation: int | None,
+) -> StatusComputer:
+    """Replica counts, ``Ready`` and ``Schedulable`` from the indexes as they are at the write.
+
+    Pod and Deployment events are handled concurrently, and a write may wait (a
+    conflict, a Prometheus query in the same tick). Reading the indexes when the write
+    is computed, not when the handler started, makes the last write that lands the one
+    that saw the last event: a pod's recovery and its Deployment's ready count
+    arriving together cannot leave ``Ready`` at what either saw alone.
+    """
+
+    def compute(current: Mapping[str, Any]) -> StatusChange | None:
+        now = time.time()
+        observed = observe(indexes, key, spec, now)
+        return observed_status(spec, price, observed, generation, now)(current)
+
+    return compute
+
+
 async def report_observed(
     memo: kopf.Memo, indexes: dict[str, Any], namespace: str, owner_name: str
 ) -> None:
@@ -73,9 +98,7 @@ async def report_observed(
         spec, price = validate(md["spec"], ctx.settings.gpu_prices)
     except SpecError:
         return  # reported on the ModelDeployment by the reconcile handler
-    now = time.time()
-    observed = observe(indexes, (namespace, owner_name), spec, now)
-    compute = observed_status(spec, price, observed, md.get("generation"), now)
+    compute = observed_at_write(indexes, (namespace, owner_name), spec, price, md.get("generation"))
     write = await update_status(ctx.api, namespace, owner_name, compute, known=md.get("known"))
     post_events(md_reference(namespace, owner_name, md["uid"]), write.events)
 
