@@ -90,8 +90,11 @@ class PolicyTuning:
     idle replica's p95 is one batch time and says nothing about a loaded one)."""
 
     # -- the demand trend -----------------------------------------------------------
-    min_trend_window_s: float = 60.0
-    """Shortest window a trend is read over: shorter ones mostly show noise."""
+    min_trend_windows: float = 2.0
+    """Shortest window a trend is read over, in rate windows (``min_trend_window_s``): each
+    rate sample averages one rate window, so a shorter span holds fewer than two
+    independent readings, and its samples' scatter (overlapping windows) understates
+    the noise a rise is judged against."""
     max_trend_window_s: float = 300.0
     """Longest window a trend is read over: older rates say little about the next minutes."""
     trend_cold_starts: float = 2.0
@@ -133,6 +136,11 @@ class PolicyTuning:
     """Variance of the running sequences per replica (sequences squared) below which the
     iteration time's growth per sequence is not fitted (the fixed share stands in), nor
     the TTFT and ITL p99s' growth (no tail bound until then)."""
+
+    @property
+    def min_trend_window_s(self) -> float:
+        """Seconds of the shortest window a trend is read over."""
+        return self.min_trend_windows * self.rate_window_s
 
 
 DEFAULT_TUNING = PolicyTuning()
