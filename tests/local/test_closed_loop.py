@@ -13,6 +13,7 @@ runtime's CPU-bound replicas are what the Prometheus test runs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ from gpufleet_devtools.local.fleet import LocalFleet
 from gpufleet_devtools.local.kube import DEPLOYMENTS
 from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, TRITON_EXAMPLE_MANIFEST
-from gpufleet_devtools.local.timeline import condition_status
+from gpufleet_devtools.local.timeline import Sample, condition_status
 from gpufleet_devtools.local.trace import poisson_phases
 from tests.support.waiting import wait_for_async
 
@@ -44,14 +45,28 @@ CALM_S, BURST_S = 10.0, 50.0
 AFTER_S = 180.0
 """The burst stops at once, so its pods are held for 20 cold starts (ski rental: it could
 come back as fast), some 60-160 s at these pods' 3-8 s starts, then released after the
-10 s window."""
+10 s window. The replay ends earlier once a pod has drained (``_drained_after_burst``)."""
+DRAIN_S = 15.0
+"""Calm load kept on the fleet once a pod was released: its drain and termination."""
+
+
+def _drained_after_burst(samples: Sequence[Sample]) -> bool:
+    """After the burst, fewer replicas asked for than at its peak, no more ready than
+    asked for (the released pod has left the Service), and ``DRAIN_S`` of load since."""
+    burst_end = CALM_S + BURST_S
+    peak = max((s.desired or 0 for s in samples if CALM_S <= s.t < burst_end), default=0)
+    scaled_in = [
+        s for s in samples if s.t >= burst_end and s.desired is not None and s.desired < peak
+    ]
+    in_ready = [s for s in scaled_in if s.ready <= (s.desired or 0)]
+    return bool(in_ready) and samples[-1].t - in_ready[0].t >= DRAIN_S
 
 
 async def test_replicas_follow_a_burst_and_scale_in_fails_no_request(fleet: LocalFleet) -> None:
     pytest.importorskip("pytriton", reason="nvidia-pytriton bundles the tritonserver binary")
     manifest = load_manifest(TRITON_EXAMPLE_MANIFEST, SHORT_WINDOWS)
     arrivals = poisson_phases([(CALM_S, CALM_RPS), (BURST_S, BURST_RPS), (AFTER_S, CALM_RPS)])
-    run = DemoRun(arrivals, live=False)
+    run = DemoRun(arrivals, live=False, until=_drained_after_burst)
     result = await replay_against(fleet, manifest, run, QUIET, TRITON_INPUT)
     samples = result.timeline.samples
     story = [(round(s.t), s.desired, s.ready, round(s.p95_ms or 0)) for s in samples]

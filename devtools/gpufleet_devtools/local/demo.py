@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -39,7 +40,7 @@ from gpufleet_devtools.local.manifest import DemoManifest, load_manifest
 from gpufleet_devtools.local.paths import EXAMPLE_MANIFEST, LocalPaths
 from gpufleet_devtools.local.plot import plot_timeline
 from gpufleet_devtools.local.summary import DemoSummary, summarize
-from gpufleet_devtools.local.timeline import Timeline
+from gpufleet_devtools.local.timeline import Sample, Timeline
 from gpufleet_devtools.local.trace import Arrivals
 from gpufleet_devtools.local.view import LiveView, summary_table
 
@@ -72,6 +73,9 @@ class DemoRun:
     json_path: Path | None = None
     streams: StreamRequests | None = None
     """LLM demo: the streamed completions to send (their send times are ``arrivals``)."""
+    until: Callable[[Sequence[Sample]], bool] | None = None
+    """Ends the replay early once it holds of the timeline so far (no more requests are
+    sent; those in flight still come back). Request demo only."""
 
 
 @dataclass
@@ -134,7 +138,9 @@ async def replay_against(
     loadgen = LoadGenerator(endpoints, manifest.spec.model.name, input_name)
     assert fleet.kube is not None
     timeline = Timeline(fleet.kube, manifest.namespace, manifest.name, loadgen)
-    work = asyncio.create_task(loadgen.run(run.arrivals))
+    until = run.until
+    stop = None if until is None else (lambda: until(timeline.samples))
+    work = asyncio.create_task(loadgen.run(run.arrivals, stop))
     view = LiveView(console, target, run.arrivals.duration_s) if run.live else None
     await _follow(work, timeline, view, endpoints)
     summary = summarize(

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +80,17 @@ class LoadGenerator:
             self.in_flight -= 1
         self.records.append(RequestRecord(sent_s, time.monotonic() - started, ok, endpoint, error))
 
-    async def run(self, arrivals: Arrivals) -> list[RequestRecord]:
-        """Send every arrival on time; returns when all have come back."""
+    async def run(
+        self, arrivals: Arrivals, stop: Callable[[], bool] | None = None
+    ) -> list[RequestRecord]:
+        """Send every arrival on time -- or until ``stop()`` holds, checked before each
+        arrival; returns when all that were sent have come back."""
         self.started_at = time.monotonic()
         try:
-            plan = ((offset, None) for offset in arrivals.offsets)
+            offsets: Iterable[float] = arrivals.offsets
+            if stop is not None:
+                offsets = itertools.takewhile(lambda _: not stop(), offsets)
+            plan = ((offset, None) for offset in offsets)
             await send_on_time(self.started_at, plan, self._launch)
         finally:
             for client in self._clients.values():
