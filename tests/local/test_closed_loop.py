@@ -50,13 +50,24 @@ DRAIN_S = 15.0
 """Calm load kept on the fleet once a pod was released: its drain and termination."""
 
 
+BURST_END_S = CALM_S + BURST_S
+
+
+def _burst(samples: Sequence[Sample]) -> list[Sample]:
+    return [s for s in samples if CALM_S <= s.t < BURST_END_S]
+
+
+def _peak_desired(samples: Sequence[Sample]) -> int:
+    """The most replicas asked for during the burst."""
+    return max((s.desired or 0 for s in _burst(samples)), default=0)
+
+
 def _drained_after_burst(samples: Sequence[Sample]) -> bool:
     """After the burst, fewer replicas asked for than at its peak, no more ready than
     asked for (the released pod has left the Service), and ``DRAIN_S`` of load since."""
-    burst_end = CALM_S + BURST_S
-    peak = max((s.desired or 0 for s in samples if CALM_S <= s.t < burst_end), default=0)
+    peak = _peak_desired(samples)
     scaled_in = [
-        s for s in samples if s.t >= burst_end and s.desired is not None and s.desired < peak
+        s for s in samples if s.t >= BURST_END_S and s.desired is not None and s.desired < peak
     ]
     in_ready = [s for s in scaled_in if s.ready <= (s.desired or 0)]
     return bool(in_ready) and samples[-1].t - in_ready[0].t >= DRAIN_S
@@ -72,8 +83,8 @@ async def test_replicas_follow_a_burst_and_scale_in_fails_no_request(fleet: Loca
     story = [(round(s.t), s.desired, s.ready, round(s.p95_ms or 0)) for s in samples]
     target = manifest.spec.slo.latency_p95_ms
     assert target is not None  # the example sets a request-latency target
-    burst = [s for s in samples if CALM_S <= s.t < CALM_S + BURST_S]
-    peak = max(s.desired or 0 for s in burst)
+    burst = _burst(samples)
+    peak = _peak_desired(samples)
     assert peak >= 2, story
     # Once absorbed (the last third of the burst), the fleet meets the target.
     absorbed = [s.p95_ms for s in burst if s.t >= CALM_S + BURST_S * 2 / 3 and s.p95_ms]
