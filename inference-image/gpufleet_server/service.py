@@ -95,7 +95,8 @@ class InferenceService:
     async def wait_drained(self, timeout_s: float) -> bool:
         """True when every in-flight request finished within the timeout."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

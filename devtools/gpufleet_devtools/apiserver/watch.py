@@ -131,7 +131,8 @@ class WatchHub:
                             yield self._bookmark(request)
                         return
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        event = await watcher.queue.get()
                 except TimeoutError:
                     if disconnected():
                         return

@@ -96,7 +96,8 @@ class NodeAgent:
             while True:
                 await self.sync_once()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), SYNC_INTERVAL_S)
+                    async with asyncio.timeout(SYNC_INTERVAL_S):
+                        await self._wake.wait()
                 self._wake.clear()
         finally:
             watcher.cancel()

@@ -132,9 +132,8 @@ class LocalFleet:
     async def _start_apiserver(self) -> None:
         self.apiserver = self._spawn_apiserver()
         assert self.apiserver.stdout is not None
-        line = await asyncio.wait_for(
-            asyncio.to_thread(self.apiserver.stdout.readline), STARTUP_TIMEOUT_S
-        )
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            line = await asyncio.to_thread(self.apiserver.stdout.readline)
         self.api_url = line.decode().strip()
         if not self.api_url.startswith("http"):
             raise RuntimeError(
@@ -229,7 +228,8 @@ async def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.to_thread(process.wait), STOP_TIMEOUT_S)
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await asyncio.to_thread(process.wait)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

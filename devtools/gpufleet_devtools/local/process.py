@@ -76,7 +76,8 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._process.send_signal(signal.SIGTERM)
         try:
-            code = await asyncio.wait_for(asyncio.to_thread(self._process.wait), grace_s)
+            async with asyncio.timeout(grace_s):
+                code = await asyncio.to_thread(self._process.wait)
         except TimeoutError:
             self.kill()
             code = await asyncio.to_thread(self._process.wait)
