@@ -540,3 +540,19 @@ def test_a_miss_on_an_unsteady_load_caps_a_replica_below_the_window_peak(
     else:
         assert d.capacity_per_replica > 1.0
     assert f"({source})" in d.reason, d.reason
+
+
+def test_a_replica_is_rated_at_the_load_it_carried_over_the_latency_window_not_one_reading() -> (
+    None
+):
+    """10 pods serve 21 req/s within the target with slack for a minute; one tick reads
+    26 (a scrape answered late counts a second's requests twice as fast). The p95 met
+    over the window says a replica carried 2.1 req/s, so that is its floor, not 2.6: a
+    rating above what was carried would hand each replica load it never met the target at."""
+    ticks = [
+        (fleet(10), load(t, 26.0 if t == 60 else 21.0, batch=2.0, p95_ms=1500.0))
+        for t in range(0, 125, 5)
+    ]
+    d = run(spec(), ticks)
+    assert d.capacity_per_replica == pytest.approx(2.1)
+    assert "2.10 req/s each (measured within the target)" in d.reason

@@ -17,7 +17,9 @@ settled (the latency window describes it):
   steady load, or than the peak of the latency window on one that was not (a ceiling);
 - the target met, but without the headroom the fleet is sized for: a replica carries
   what it was given, no more (a ceiling);
-- the target met with slack: a replica carries at least what it was given (a floor).
+- the target met with slack: a replica carries at least what it was given throughout the
+  latency window -- the least of the window's readings, since the p95 describes the whole
+  window and one reading may be a burst or a scrape answered late (a floor).
 
 A ceiling lowers the model's figure, a floor raises it; a floor above the ceiling moves
 the ceiling up to it (requests got cheaper: what was served is what is known). Both age
@@ -48,6 +50,7 @@ def learn(
     now: float,
     *,
     served_per_replica: float | None,
+    sustained_per_replica: float,
     saturated: bool,
     missed_load: float | None,
     edge: bool,
@@ -64,17 +67,16 @@ def learn(
     if edge:
         return _ceiling(history, now, served_per_replica, "edge")
     if slack:
+        given = sustained_per_replica
         floor = history.capacity_floor
         fresh = floor is not None and now - floor[0] <= tuning.capacity_memory_s
-        if not fresh or floor is None or served_per_replica >= floor[1]:
+        if given > 0.0 and (not fresh or floor is None or given >= floor[1]):
             ceiling = history.capacity_per_replica
-            if ceiling is not None and served_per_replica > ceiling:
+            if ceiling is not None and given > ceiling:
                 # Served more within the target than the ceiling allowed: requests got
                 # cheaper. What was served is the capacity now, no more, no less.
-                history = replace(
-                    history, capacity_per_replica=served_per_replica, capacity_measured_at=now
-                )
-            return replace(history, capacity_floor=(now, served_per_replica))
+                history = replace(history, capacity_per_replica=given, capacity_measured_at=now)
+            return replace(history, capacity_floor=(now, given))
     return history
 
 

@@ -283,10 +283,18 @@ def observe(
         within = bool(latency) and all(
             c.measured_ms is not None and c.measured_ms <= headroom * c.target_ms for c in latency
         )
+        # What a replica was given over the whole latency window: the least of the window's
+        # readings. One reading may be a burst or a late scrape's count, and the floor
+        # keeps the highest it was given; a p95 met over the window says the replica
+        # carried the window's load, not its one highest reading.
+        window_low = min(
+            (r for t, r in history.rate_samples if t >= now - tuning.settle_s), default=served
+        )
         history = capacity.learn(
             history,
             now,
             served_per_replica=served / ready,
+            sustained_per_replica=min(served, window_low) / ready,
             saturated=same_pods and persisted,
             missed_load=missed_load,
             edge=judged and not missed and not within and bool(latency),
