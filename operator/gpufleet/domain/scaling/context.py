@@ -222,7 +222,9 @@ def observe(
         flat_out_since=flat_out_since if flat_out_now else None,
     )
     settled = history.ready_since is None or now - history.ready_since >= tuning.settle_s
-    steady = _steady(history, now, tuning)
+    # The demand readings the latency window (``settle_s``) spans: what its p95 describes.
+    window_rates = [r for t, r in history.rate_samples if t >= now - tuning.settle_s]
+    steady = _steady(window_rates, tuning)
 
     # Triton's counters sum over the pods: their mean batch and batch time describe one
     # operating point only when every pod runs at it. Requests spread at random, so pods
@@ -277,8 +279,7 @@ def observe(
             samples = history.rate_samples
             # Only a whole window's peak bounds the load the miss happened at.
             if samples and samples[0][0] <= now - tuning.settle_s:
-                recent = [r for t, r in samples if t >= now - tuning.settle_s]
-                missed_load = max(recent, default=0.0) / ready or None
+                missed_load = max(window_rates, default=0.0) / ready or None
         headroom = 1.0 - spec.scaling.latency_headroom
         within = bool(latency) and all(
             c.measured_ms is not None and c.measured_ms <= headroom * c.target_ms for c in latency
@@ -287,9 +288,7 @@ def observe(
         # readings. One reading may be a burst or a late scrape's count, and the floor
         # keeps the highest it was given; a p95 met over the window says the replica
         # carried the window's load, not its one highest reading.
-        window_low = min(
-            (r for t, r in history.rate_samples if t >= now - tuning.settle_s), default=served
-        )
+        window_low = min(window_rates, default=served)
         history = capacity.learn(
             history,
             now,
@@ -344,8 +343,7 @@ def _idle_since(
     return history.idle_since if history.idle_since is not None else now
 
 
-def _steady(history: ScalerHistory, now: float, tuning: PolicyTuning) -> bool:
-    recent = [r for t, r in history.rate_samples if t >= now - tuning.settle_s]
+def _steady(recent: list[float], tuning: PolicyTuning) -> bool:
     if len(recent) < 2:
         return False
     mean = sum(recent) / len(recent)
