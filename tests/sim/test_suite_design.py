@@ -82,6 +82,32 @@ def test_verdict_follows_the_issue(
         ours=run("gpufleet", *ours),
         oracle=run("oracle", 1.0, 5.0, 0.8),
         hindsight=None if hindsight is None else run("static", *hindsight, 12.0),
+        reactive=None,
         best_fixed=run("kpa", *best_fixed, 1.0),
     )
     assert verdict.passed is passed
+
+
+def test_the_report_says_where_no_reactive_policy_meets_the_target() -> None:
+    def verdict(reactive_within: float, passed_within: float) -> object:
+        return suite.Verdict(
+            scenario=SCENARIOS[0],
+            ours=run("gpufleet", passed_within, 10.0),
+            oracle=run("oracle", 0.995, 5.0, 0.8),
+            hindsight=run("static", 0.991, 10.0, 12.0),
+            reactive=run("reactive", reactive_within, 8.0, 0.7),
+            best_fixed=run("kpa", 0.98, 30.0, 1.0),
+        )
+
+    reached, first_rise = verdict(0.992, 0.995), verdict(0.962, 0.95)
+    lines = suite.reactive_findings([reached, first_rise])
+    assert "the reactive reference meets the target at some setting on 1" in lines[0]
+    assert "gpufleet passes 1 of those" in lines[0]
+    assert (
+        "On the other 1, no setting of the reactive reference meets it (at best 96.2%)"
+        in (lines[1])
+    )
+    assert "1 static with hindsight" in lines[1]
+    # An earlier JSON without reactive runs: nothing is claimed.
+    unknown = suite.Verdict(**{**vars(reached), "reactive": None})
+    assert suite.reactive_findings([unknown]) == []
