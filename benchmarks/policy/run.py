@@ -106,7 +106,7 @@ def bench_decisions(
                 p95_latency_ms=300.0 + (t % 5) * 20,
                 avg_latency_ms=120.0,
                 avg_queue_ms=20.0,
-                compute_ms_per_exec=40.0 + 10.0 * batch,
+                compute_ms_per_request=40.0 + 10.0 * batch,
                 inferences_per_exec=batch,
                 failure_rate=0.0,
                 pods_reporting=replicas[i],

@@ -248,7 +248,7 @@ def test_learned_capacity_matches_the_measured_saturation_throughput(rig: Rig) -
 
     learned = [d.capacity_per_replica for _, d in trace if d.capacity_per_replica is not None]
     served = [o.served_rate for o, _ in trace if o.served_rate is not None]
-    batch_ms = [o.compute_ms_per_exec for o, _ in trace if o.compute_ms_per_exec is not None]
+    batch_ms = [o.compute_ms_per_request for o, _ in trace if o.compute_ms_per_request is not None]
     report = (
         f"sweep { {c: round(v, 1) for c, v in by_concurrency.items()} } req/s; "
         f"saturation over the ticks {saturation:.1f} req/s; "

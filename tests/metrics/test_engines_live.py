@@ -274,7 +274,7 @@ def test_vllm_with_new_and_deprecated_names(reader: FleetMetricsReader) -> None:
     assert 25.0 < obs.itl_p95_ms <= 50.0
     assert obs.p95_latency_ms is not None
     assert 1000.0 < obs.p95_latency_ms <= 2500.0
-    assert obs.compute_ms_per_exec is None
+    assert obs.compute_ms_per_request is None
 
 
 def test_triton_with_a_tensorrt_llm_backend(reader: FleetMetricsReader) -> None:
@@ -304,7 +304,7 @@ def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:
     assert 50.0 < obs.ttft_p95_ms <= 75.0
     assert obs.itl_p95_ms is not None
     assert 10.0 < obs.itl_p95_ms <= 25.0
-    assert obs.compute_ms_per_exec == pytest.approx(800.0, rel=0.1)
+    assert obs.compute_ms_per_request == pytest.approx(800.0, rel=0.1)
 
 
 def test_a_pod_added_by_a_scale_up_warms_up_without_losing_metrics(

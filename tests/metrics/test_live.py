@@ -160,8 +160,8 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
             1,
             lambda o: o.request_rate is not None and 16.0 <= o.request_rate <= 24.0,
         )
-        assert obs.compute_ms_per_exec is not None
-        assert obs.compute_ms_per_exec >= 5.0  # the model's work_ms
+        assert obs.compute_ms_per_request is not None
+        assert obs.compute_ms_per_request >= 5.0  # the model's work_ms
         assert obs.p95_latency_ms is not None
         assert obs.pods_reporting == 1
 

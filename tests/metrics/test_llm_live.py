@@ -139,6 +139,6 @@ def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader])
     assert obs.prompt_tokens_rate > 0.0
     # The server's generated tokens/s, as Prometheus saw it, against what the clients got.
     assert later.generation_tokens_rate == pytest.approx(streamed, rel=0.35)
-    for triton_only in ("compute_ms_per_exec", "inferences_per_exec"):
+    for triton_only in ("compute_ms_per_request", "inferences_per_exec"):
         assert getattr(obs, triton_only) is None
         assert triton_only not in obs.unknown

@@ -49,7 +49,7 @@ def test_fleet_signals_sum_over_pods() -> None:
     assert obs.queue_depth == pytest.approx(6.0)
     assert obs.avg_latency_ms == pytest.approx(800.0)
     assert obs.avg_queue_ms == pytest.approx(200.0)
-    assert obs.compute_ms_per_exec == pytest.approx(600.0)
+    assert obs.compute_ms_per_request == pytest.approx(600.0)
     assert obs.inferences_per_exec == pytest.approx(2.0)
     assert obs.p95_latency_ms == pytest.approx(900.0)
     assert obs.pods_reporting == 2
@@ -88,7 +88,7 @@ def test_a_new_pod_without_a_rate_yet_leaves_a_lower_bound_of_the_rate() -> None
         "served_rate": pytest.approx(10.0),
     }
     assert obs.queue_depth == pytest.approx(9.0)  # every pod has a pending gauge
-    assert obs.compute_ms_per_exec is None  # a ratio needs both sides over the same pods
+    assert obs.compute_ms_per_request is None  # a ratio needs both sides over the same pods
 
 
 def test_a_complete_fleet_has_no_lower_bounds() -> None:
@@ -160,9 +160,9 @@ def test_an_idle_fleet_has_zero_load_and_unknown_latency() -> None:
     obs = sample.observations("prod", "llm", expected_pods=1)
     assert obs.request_rate == 0.0
     assert obs.queue_depth == 0.0
-    assert obs.compute_ms_per_exec is None
+    assert obs.compute_ms_per_request is None
     assert obs.p95_latency_ms is None
-    assert obs.unknown["compute_ms_per_exec"] == "no requests in the rate window"
+    assert obs.unknown["compute_ms_per_request"] == "no requests in the rate window"
 
 
 def per_pod(values: dict[str, float]) -> SignalResult:
@@ -198,7 +198,7 @@ def test_one_batch_time_from_per_request_credited_compute(
         {"llm-a": NOW - 1}, overrides=triton_pods(requests_per_s, batch, batch_ms)
     )
     obs = sample.observations("prod", "llm", expected_pods=1)
-    assert obs.compute_ms_per_exec == pytest.approx(batch_ms)
+    assert obs.compute_ms_per_request == pytest.approx(batch_ms)
     assert obs.inferences_per_exec == pytest.approx(batch)
     assert obs.served_rate == pytest.approx(requests_per_s)
 
@@ -311,7 +311,7 @@ def test_a_vllm_fleet_reads_its_llm_signals() -> None:
     assert obs.p95_latency_ms == 3500.0
     assert obs.avg_latency_ms == pytest.approx(2000.0)
     # Batches are Triton's notion: vLLM does not export them, and that is not "unknown".
-    assert obs.compute_ms_per_exec is None
+    assert obs.compute_ms_per_request is None
     assert obs.inferences_per_exec is None
 
 
@@ -364,4 +364,4 @@ def test_the_ready_pods_are_the_expected_ones_when_no_count_is_given() -> None:
 def test_an_unreadable_engine_code_reads_as_triton() -> None:
     sample = fleet_sample(overrides={Signal.ENGINE: per_pod({"llm-a": math.nan, "llm-b": 1.0})})
     obs = sample.observations("prod", "llm", expected_pods=2)
-    assert obs.compute_ms_per_exec == pytest.approx(600.0)
+    assert obs.compute_ms_per_request == pytest.approx(600.0)

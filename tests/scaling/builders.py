@@ -74,7 +74,7 @@ def load(
         p95_latency_ms=p95_ms,
         avg_latency_ms=exec_ms,
         avg_queue_ms=0.0,
-        compute_ms_per_exec=exec_ms,
+        compute_ms_per_request=exec_ms,
         inferences_per_exec=batch,
         failure_rate=0.0,
         pods_reporting=pods,

@@ -596,7 +596,7 @@ def test_a_backlog_left_on_old_pods_does_not_make_a_replica_look_slow() -> None:
     assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01)
     for i in range(60, 180):  # ten minutes of a backlog draining off the old pods
         obs = load(i * TICK, 10.9, batch=2.58, queue=400.0 - i, pods=8)
-        d = decide(s, fleet(8), replace(obs, compute_ms_per_exec=1634.0), history, i * TICK)
+        d = decide(s, fleet(8), replace(obs, compute_ms_per_request=1634.0), history, i * TICK)
         history = d.history
     assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01), d.reason
 

@@ -515,7 +515,7 @@ def _unsteady(p95_ms: float) -> list[tuple[FleetState, Observations]]:
             fleet(4),
             replace(
                 load(t, 2.0 + 2.0 * (t // 5 % 2), batch=1.0 + t // 5 % 2, p95_ms=p95_ms),
-                compute_ms_per_exec=100.0 + 20.0 * (t // 5 % 2),
+                compute_ms_per_request=100.0 + 20.0 * (t // 5 % 2),
             ),
         )
         for t in range(0, 125, 5)

@@ -149,7 +149,7 @@ _ALL = (
     "p95_latency_ms",
     "avg_latency_ms",
     "avg_queue_ms",
-    "compute_ms_per_exec",
+    "compute_ms_per_request",
     "inferences_per_exec",
     "failure_rate",
 )
@@ -301,7 +301,7 @@ class _Aggregator:
         execs = total(Signal.EXEC_RATE, "inferences_per_exec")
         request_us = total(Signal.REQUEST_US_RATE, "avg_latency_ms")
         queue_us = total(Signal.QUEUE_US_RATE, "avg_queue_ms")
-        compute_us = total(Signal.COMPUTE_US_RATE, "compute_ms_per_exec")
+        compute_us = total(Signal.COMPUTE_US_RATE, "compute_ms_per_request")
         request_rate = self._request_rate(served, failures)
         kv = self.per_pod(Signal.KV_USAGE) if exported(Signal.KV_USAGE) else None
         if isinstance(kv, str):
@@ -317,8 +317,8 @@ class _Aggregator:
             p95_latency_ms=self._p95_latency(exported(Signal.E2E_P95_MS), triton),
             avg_latency_ms=self.ratio(request_us, served, "avg_latency_ms", 1e-3, idle),
             avg_queue_ms=self.ratio(queue_us, served, "avg_queue_ms", 1e-3, idle),
-            compute_ms_per_exec=(
-                self.ratio(compute_us, served, "compute_ms_per_exec", 1e-3, idle)
+            compute_ms_per_request=(
+                self.ratio(compute_us, served, "compute_ms_per_request", 1e-3, idle)
                 if triton
                 else None
             ),

@@ -152,7 +152,8 @@ def fit_profile(
     """Least-squares ``a + c*b`` through measured (batch size, batch latency) points.
 
     Feed it ``perf_analyzer`` results from Triton or the torch runtime's compute time
-    per execution (``compute_ms_per_exec`` at a known ``inferences_per_exec``).
+    with every batch of one size (then ``compute_ms_per_request`` is the batch time at
+    ``inferences_per_exec``; with mixed sizes it weights large batches more).
     """
     if len(batch_sizes) != len(batch_ms) or len(set(batch_sizes)) < 2:
         raise ValueError("need latencies at two or more distinct batch sizes")

@@ -1,9 +1,13 @@
 """What one replica can serve, learned from exec counts, compute time and the measured p95.
 
 Batch time: each tick gives one point (mean batch = inferences per execution,
-compute ms per execution); an exponentially weighted least-squares fit learns
-``a + c*b``. The counters sum over the pods, so a point is taken only while the pods
-run at one point (no backlog left on some of them while the others run small batches).
+compute ms per request); an exponentially weighted least-squares fit learns
+``a + c*b``. The two are different averages -- Triton credits each request with its
+batch's time, so compute time per request grows with E[b^2] / E[b] -- and the slope
+absorbs the spread of batch sizes: a known bias that rates a replica low at full
+batches (measured, with the fix tried, in docs/benchmarks/policy-experiments.md).
+The counters sum over the pods, so a point is taken only while the pods run at one
+point (no backlog left on some of them while the others run small batches).
 Until batch sizes vary enough to fit, a fixed share of the batch time is assumed
 (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
@@ -53,7 +57,7 @@ def observe(
     """Add this tick's (mean batch, compute ms per execution) to the fit (unless ``fit`` is
     false: the pods ran at different points), and learn the server's largest batch when
     requests wait behind batches of the largest size seen."""
-    exec_ms = obs.compute_ms_per_exec
+    exec_ms = obs.compute_ms_per_request
     if exec_ms is None or not _finite_positive(exec_ms):
         return history
     batch = obs.inferences_per_exec
@@ -167,7 +171,7 @@ def learn_tail_factor(
     the model calls half idle yet answering late costs more per request than its
     compute time says (HTTP, serialisation, a shared CPU), and only the measured p95
     can say so."""
-    p95, exec_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_exec, obs.request_rate
+    p95, exec_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_request, obs.request_rate
     batch = obs.inferences_per_exec or 1.0
     if (
         not trustworthy

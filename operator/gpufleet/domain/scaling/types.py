@@ -33,8 +33,12 @@ class Observations:
     p95_latency_ms: float | None = None
     avg_latency_ms: float | None = None
     avg_queue_ms: float | None = None
-    compute_ms_per_exec: float | None = None
+    compute_ms_per_request: float | None = None
+    """Compute time of the batch each request ran in, averaged over the requests (ms):
+    Triton credits every request with its whole batch's compute time, so this weights a
+    batch by its size -- E[b t] / E[b], not the mean batch time E[t]."""
     inferences_per_exec: float | None = None
+    """Requests per execution: the executions' mean batch size E[b]."""
     failure_rate: float | None = None
     served_rate: float | None = None
     """Successful completions per second, fleet sum (``request_rate`` is arrivals/s)."""
