@@ -57,8 +57,8 @@ def observe(
     """Add this tick's (mean batch, compute ms per execution) to the fit (unless ``fit`` is
     false: the pods ran at different points), and learn the server's largest batch when
     requests wait behind batches of the largest size seen."""
-    exec_ms = obs.compute_ms_per_request
-    if exec_ms is None or not _finite_positive(exec_ms):
+    batch_ms = obs.compute_ms_per_request
+    if batch_ms is None or not _finite_positive(batch_ms):
         return history
     batch = obs.inferences_per_exec
     if batch is None or not math.isfinite(batch) or batch < 1.0:
@@ -71,8 +71,8 @@ def observe(
             d * w + 1.0,
             d * wb + batch,
             d * wbb + batch * batch,
-            d * wt + exec_ms,
-            d * wbt + batch * exec_ms,
+            d * wt + batch_ms,
+            d * wbt + batch * batch_ms,
         )
     seen = history.max_batch_seen or 1.0
     # Since when batches have been no larger than ``seen``: from the first one measured,
@@ -171,24 +171,24 @@ def learn_tail_factor(
     the model calls half idle yet answering late costs more per request than its
     compute time says (HTTP, serialisation, a shared CPU), and only the measured p95
     can say so."""
-    p95, exec_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_request, obs.request_rate
+    p95, batch_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_request, obs.request_rate
     batch = obs.inferences_per_exec or 1.0
     if (
         not trustworthy
         or ready_replicas <= 0
         or p95 is None
-        or exec_ms is None
+        or batch_ms is None
         or rate is None
         or not _finite_positive(p95)
-        or not _finite_positive(exec_ms)
+        or not _finite_positive(batch_ms)
     ):
         return history
-    busy = (rate / ready_replicas) / batch * exec_ms / 1000.0
+    busy = (rate / ready_replicas) / batch * batch_ms / 1000.0
     if busy < tuning.busy_for_learning and p95 <= aim_ms:
         return history
     old = tail_factor(history, tuning)
     step = tuning.tail_step
     low, high = tuning.tail_factor_range
-    seen = min(high, max(low, min(old * step, max(old / step, p95 / exec_ms))))
+    seen = min(high, max(low, min(old * step, max(old / step, p95 / batch_ms))))
     new = math.exp(math.log(old) + tuning.tail_smoothing * (math.log(seen) - math.log(old)))
     return replace(history, tail_factor=new)
