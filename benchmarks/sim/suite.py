@@ -259,6 +259,19 @@ def cheapest_meeting(runs: Iterable[Run]) -> Run | None:
     return min(meeting, key=lambda r: r.gpu_hours) if meeting else None
 
 
+def reference_run(runs: list[Run], policy: str) -> Run | None:
+    """A reference's cheapest run meeting the target, else its best-attaining one;
+    ``None`` when ``runs`` hold none of it."""
+    mine = [r for r in runs if r.policy == policy]
+    return cheapest_meeting(mine) or max(mine, key=lambda r: r.within_slo, default=None)
+
+
+def policies_to_run(all_policies: tuple[str, ...], reused: Iterable[str]) -> tuple[str, ...]:
+    """gpufleet always, and every other policy an earlier JSON does not hold."""
+    held = set(reused)
+    return tuple(p for p in all_policies if p == "gpufleet" or p not in held)
+
+
 def suite_wide_settings(runs: list[Run], scenarios: int) -> dict[str, float | None]:
     """Each baseline's one setting: the most scenarios meeting the target, then the
     highest mean attainment (what a user would pick after trying them all)."""
@@ -290,12 +303,9 @@ def verdicts(
     out = []
     for s in scenarios:
         mine = by_scenario[s.label]
-        oracle_runs = [r for r in mine if r.policy == "oracle"]
-        oracle = cheapest_meeting(oracle_runs) or max(oracle_runs, key=lambda r: r.within_slo)
-        reactive_runs = [r for r in mine if r.policy == "reactive"]
-        reactive = cheapest_meeting(reactive_runs) or max(
-            reactive_runs, key=lambda r: r.within_slo, default=None
-        )
+        oracle = reference_run(mine, "oracle")
+        if oracle is None:
+            raise SystemExit(f"no oracle run for {s.label!r}")
         at_fixed = [r for r in mine if r.policy in fixed and r.knob == fixed[r.policy]]
         out.append(
             Verdict(
@@ -303,7 +313,7 @@ def verdicts(
                 ours=next(r for r in mine if r.policy == "gpufleet"),
                 oracle=oracle,
                 hindsight=cheapest_meeting(r for r in mine if r.policy in HINDSIGHT),
-                reactive=reactive,
+                reactive=reference_run(mine, "reactive"),
                 best_fixed=max(at_fixed, key=lambda r: (r.within_slo, -r.gpu_hours)),
             )
         )
@@ -558,9 +568,7 @@ def main() -> int:
         firsts = {f: [s for s in scenarios if s.family == f][:2] for f in FAMILIES}
         scenarios = [s for s in scenarios if s in firsts.get(s.family, [])]
     reused = reusable_runs(args.reuse_baselines, scenarios) if args.reuse_baselines else []
-    # Rerun gpufleet, and any policy the earlier JSON does not hold.
-    held = {r.policy for r in reused}
-    policies = tuple(p for p in ALL_POLICIES if p == "gpufleet" or p not in held)
+    policies = policies_to_run(ALL_POLICIES, (r.policy for r in reused))
     started = time.perf_counter()
     jobs = [(s, policies) for s in scenarios]
     with ProcessPoolExecutor(args.workers) as pool:
