@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import suite
+from selection import ATTAINMENT
 
 from gpufleet.sim.catalog import make_policy
 from gpufleet.sim.engine import simulate
@@ -183,7 +184,7 @@ def _hours(group: list[Draw]) -> str:
 
 
 def _meeting(group: list[Draw]) -> str:
-    return f"{sum(d.within_slo >= suite.ATTAINMENT for d in group)} of {len(group)}"
+    return f"{sum(d.within_slo >= ATTAINMENT for d in group)} of {len(group)}"
 
 
 def main() -> int:

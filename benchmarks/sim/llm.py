@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from suite import policies_to_run, source_state  # the sibling script, shared by both reports
+from selection import ATTAINMENT, cheapest_meeting, policies_to_run, reference_run, reusable_runs
+from suite import source_state  # the sibling script, shared by both reports
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
@@ -46,7 +47,6 @@ AZURE = REPO / ".." / "shared" / "data" / "azure-llm-2023-conv.csv"
 PROFILE = DEFAULT_PROFILE_PATH.with_name("llm-default.yaml")
 TTFT_MS = 2000.0
 ITL_MS = 100.0
-ATTAINMENT = 0.99
 COST_TOLERANCE = 1.03
 ORACLE_FACTOR = 1.25
 BASELINES = ("hpa", "kpa", "wva", "static")
@@ -154,29 +154,6 @@ def _portable(scenario: Scenario) -> dict[str, object]:
     return data
 
 
-def reusable_runs(path: Path, scenarios_: list[Scenario]) -> list[Run]:
-    """Every run but gpufleet's from an earlier JSON, which must hold these scenarios."""
-    data = json.loads(path.read_text())
-    earlier = {d["label"]: d for d in data["scenarios"]}
-    for s in scenarios_:
-        if earlier.get(s.label) != _portable(s):
-            raise SystemExit(f"{path} does not hold scenario {s.label!r} as defined now")
-    wanted = {s.label for s in scenarios_}
-    return [Run(**r) for r in data["runs"] if r["policy"] != "gpufleet" and r["scenario"] in wanted]
-
-
-def _cheapest(runs: list[Run]) -> Run | None:
-    meeting = [r for r in runs if r.within_slo >= ATTAINMENT]
-    return min(meeting, key=lambda r: r.gpu_hours) if meeting else None
-
-
-def _reference(runs: list[Run], policy: str) -> Run | None:
-    """A reference's cheapest run meeting the targets, else its best-attaining one;
-    ``None`` when ``runs`` hold none of it."""
-    mine = [r for r in runs if r.policy == policy]
-    return _cheapest(mine) or max(mine, key=lambda r: r.within_slo, default=None)
-
-
 def _p95s(run: Run) -> str:
     return f"{run.ttft_p95_ms or 0:.0f} ms, {run.itl_p95_ms or 0:.0f} ms"
 
@@ -232,11 +209,11 @@ def markdown(
     for s in scenarios_:
         mine = [r for r in runs if r.scenario == s.label]
         ours = next(r for r in mine if r.policy == "gpufleet")
-        hind = _cheapest([r for r in mine if r.policy in BASELINES])
-        oracle = _reference(mine, "oracle")
+        hind = cheapest_meeting(r for r in mine if r.policy in BASELINES)
+        oracle = reference_run(mine, "oracle")
         if oracle is None:
             raise SystemExit(f"no oracle run for {s.label!r}")
-        reactive = _reference(mine, "reactive")
+        reactive = reference_run(mine, "reactive")
         if reactive is not None:
             reactives.append(reactive)
         ok = ours.within_slo >= ATTAINMENT and (
@@ -319,7 +296,9 @@ def main() -> int:
     if args.families:
         wanted = set(args.families.split(","))
         todo = [s for s in todo if s.family in wanted]
-    reused = reusable_runs(args.reuse_baselines, todo) if args.reuse_baselines else []
+    reused: list[Run] = []
+    if args.reuse_baselines:
+        reused = reusable_runs(args.reuse_baselines, {s.label: _portable(s) for s in todo}, Run)
     policies = policies_to_run(ALL_POLICIES, (r.policy for r in reused))
     with ProcessPoolExecutor(args.workers) as pool:
         jobs = [(s, policies) for s in todo]

@@ -30,11 +30,13 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from selection import ATTAINMENT, cheapest_meeting, policies_to_run, reference_run, reusable_runs
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
@@ -49,7 +51,6 @@ PROFILES = {
     "b4": DEFAULT_PROFILE_PATH,
     "b16": HERE / "profiles" / "batch16.yaml",
 }
-ATTAINMENT = 0.99
 COST_TOLERANCE = 1.03
 """gpufleet may cost this much more than a baseline and still count as no dearer."""
 ORACLE_FACTOR = 1.2
@@ -252,24 +253,6 @@ class Verdict:
         return ours.within_slo >= fixed.within_slo and (
             ours.gpu_hours <= COST_TOLERANCE * fixed.gpu_hours
         )
-
-
-def cheapest_meeting(runs: Iterable[Run]) -> Run | None:
-    meeting = [r for r in runs if r.within_slo >= ATTAINMENT]
-    return min(meeting, key=lambda r: r.gpu_hours) if meeting else None
-
-
-def reference_run(runs: list[Run], policy: str) -> Run | None:
-    """A reference's cheapest run meeting the target, else its best-attaining one;
-    ``None`` when ``runs`` hold none of it."""
-    mine = [r for r in runs if r.policy == policy]
-    return cheapest_meeting(mine) or max(mine, key=lambda r: r.within_slo, default=None)
-
-
-def policies_to_run(all_policies: tuple[str, ...], reused: Iterable[str]) -> tuple[str, ...]:
-    """gpufleet always, and every other policy an earlier JSON does not hold."""
-    held = set(reused)
-    return tuple(p for p in all_policies if p == "gpufleet" or p not in held)
 
 
 def suite_wide_settings(runs: list[Run], scenarios: int) -> dict[str, float | None]:
@@ -509,27 +492,15 @@ def _mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f}x" if values else "-"
 
 
-def _portable(scenario: dict[str, object]) -> dict[str, object]:
-    """A scenario as compared across checkouts: a trace file by its name (the JSON holds
-    the absolute path of the checkout that wrote it)."""
-    trace = str(scenario["trace"])
+def _portable(scenario: dict[str, Any]) -> dict[str, object]:
+    """A scenario as compared across checkouts: its fields alone (the JSON's entry adds
+    its results) and a trace file by its name (the JSON holds the absolute path of the
+    checkout that wrote it)."""
+    fields: dict[str, object] = {k: scenario[k] for k in Scenario.__dataclass_fields__}
+    trace = str(fields["trace"])
     if not trace.startswith("synthetic:"):
-        scenario = {**scenario, "trace": Path(trace).name}
-    return scenario
-
-
-def reusable_runs(path: Path, scenarios: list[Scenario]) -> list[Run]:
-    """Every run but gpufleet's from an earlier JSON, which must hold these scenarios."""
-    data = json.loads(path.read_text())
-    earlier = {
-        d["label"]: _portable({k: d[k] for k in Scenario.__dataclass_fields__})
-        for d in data["scenarios"]
-    }
-    for s in scenarios:
-        if earlier.get(s.label) != _portable(asdict(s)):
-            raise SystemExit(f"{path} does not hold scenario {s.label!r} as defined now")
-    wanted = {s.label for s in scenarios}
-    return [Run(**r) for r in data["runs"] if r["policy"] != "gpufleet" and r["scenario"] in wanted]
+        fields["trace"] = Path(trace).name
+    return fields
 
 
 def source_state() -> str:
@@ -567,7 +538,10 @@ def main() -> int:
     if args.quick:
         firsts = {f: [s for s in scenarios if s.family == f][:2] for f in FAMILIES}
         scenarios = [s for s in scenarios if s in firsts.get(s.family, [])]
-    reused = reusable_runs(args.reuse_baselines, scenarios) if args.reuse_baselines else []
+    reused: list[Run] = []
+    if args.reuse_baselines:
+        now = {s.label: _portable(asdict(s)) for s in scenarios}
+        reused = reusable_runs(args.reuse_baselines, now, Run, saved=_portable)
     policies = policies_to_run(ALL_POLICIES, (r.policy for r in reused))
     started = time.perf_counter()
     jobs = [(s, policies) for s in scenarios]

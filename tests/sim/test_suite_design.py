@@ -23,7 +23,12 @@ def _load() -> ModuleType:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["sim_suite"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
+    # The script imports its sibling modules (selection.py), as when run from its folder.
+    sys.path.insert(0, str(SUITE_PATH.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SUITE_PATH.parent))
     return module
 
 
