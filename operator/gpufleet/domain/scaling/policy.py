@@ -66,13 +66,13 @@ def decide(
     ctx = tokens.observe(context.observe(spec, fleet, observations, history, now, lim, tuning))
     proposals = [p for rule in (*LLM_RULES, *RULES) if (p := rule(ctx)) is not None]
     winner = max(proposals, key=lambda p: p.replicas, default=NO_LOAD)
-    chosen, recs, forecasts = _window(ctx, proposals, winner)
+    chosen, recs, orders = _window(ctx, proposals, winner)
     desired, bounds, code, sentence = _limit(spec, fleet, lim, chosen, winner)
     # One copy of the tick's memory here: each copy is a large share of a decision.
     history = replace(
         ctx.history,
         recommendations=recs,
-        forecasts=forecasts,
+        orders=orders,
         metrics_unknown_since=(ctx.history.metrics_unknown_since or now) if ctx.unknown else None,
         last_queue_depth=None if "queue_depth" in ctx.bounded else ctx.obs.queue_depth,
         last_observed_at=ctx.obs.at,
@@ -101,7 +101,7 @@ def _window(
     ctx: Context, proposals: list[Proposal], winner: Proposal
 ) -> tuple[Proposal, Recommendations, Recommendations]:
     """The winner, or what the scale-down window (or blindness) holds instead; and the
-    needs remembered for the scale-down window and for pods ordered on a forecast."""
+    needs remembered for the scale-down window and for pods ordered while they start."""
     history, now, current = ctx.history, ctx.now, ctx.fleet.replicas
     scaling = ctx.spec.scaling
     window = max(scaling.scale_up_stabilization_seconds, scaling.scale_down_window_seconds)
@@ -119,7 +119,7 @@ def _window(
         # backlog or on a lower bound included), so no scale-down comes before a window.
         earlier = ((now, current),)
     recs = stabilization.remember(earlier, now, remembered, window)
-    forecasts = stabilization.remember(history.forecasts, now, needed, ctx.horizon_s)
+    orders = stabilization.remember(history.orders, now, needed, ctx.horizon_s)
     chosen = winner
     if needed > current:
         wanted = max(
@@ -161,16 +161,18 @@ def _window(
         wanted = min(current, max(highest, current - step, needed))
         kept = 0
         if ctx.fleet.starting_replicas > 0:
-            # Pods ordered for a forecast are kept while they start, until it could
-            # have come true: cancelling them would re-order them a cold start later.
-            kept = stabilization.highest(forecasts, now, ctx.horizon_s)
+            # Pods ordered within the last cold start are kept while they start, whichever
+            # rule ordered them: cancelling them would re-order them a cold start later if
+            # the need returns (keeping a trend's orders alone was measured and dropped:
+            # docs/benchmarks/policy-experiments.md).
+            kept = stabilization.highest(orders, now, ctx.horizon_s)
         if kept > wanted:
             chosen = Proposal(
                 min(kept, current),
                 ReasonCode.WAITING_FOR_STARTING_PODS,
                 f"{winner.sentence}; pods ordered for {kept} replicas within the last "
                 f"{ctx.horizon_s:.0f} s are kept while they start",
-                "forecast-pods-starting",
+                "ordered-pods-starting",
             )
         elif wanted > needed:
             if highest >= wanted:
@@ -183,7 +185,7 @@ def _window(
                 f"{winner.sentence}; but {why}",
                 "scale-down-window",
             )
-    return chosen, recs, forecasts
+    return chosen, recs, orders
 
 
 def _limit(

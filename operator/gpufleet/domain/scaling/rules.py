@@ -41,8 +41,9 @@ class Proposal:
     """Why, with the numbers: what a person reads in status."""
     rule: str
     remembered: bool = True
-    """Whether the scale-down window remembers it. A forecast is not remembered (pods it
-    ordered are kept only while they start), nor a backlog (held only while it lasts)."""
+    """Whether the scale-down window remembers it. A forecast is not remembered, nor a
+    backlog (held only while it lasts); the pods either ordered are kept while they start
+    (``policy._window``), as any rule's are."""
 
 
 def _capacity_text(ctx: Context, replicas: int) -> str:

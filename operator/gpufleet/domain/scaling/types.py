@@ -196,9 +196,10 @@ class ScalerHistory:
     ready_since: float | None = None
     """When the ready replica count last changed (measurements before mix two sizes);
     ``None``: not seen to change since this history began."""
-    forecasts: tuple[tuple[float, int], ...] = ()
-    """(time, replicas the forecast load needed) over the last cold start: a forecast
-    holds the pods it ordered until it could have come true."""
+    orders: tuple[tuple[float, int], ...] = ()
+    """(time, replicas the deciding rule needed) over the last cold start: pods ordered
+    are kept while they start, until the need they were ordered for could have come
+    true."""
     capacity_per_replica: float | None = None
     """Requests/s one ready replica was measured to serve at most within the target (a
     ceiling: it saturated, or more missed the target); ``None``: not measured."""
