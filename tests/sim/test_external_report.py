@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sim" / "external.py"
+from tests.sim import bench_scripts
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sim_external", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sim_external"] = module  # dataclasses resolve their module by name
-    # The script imports its siblings (suite.py, selection.py), as when run from its folder.
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
-
-
-external = _load()
+external = bench_scripts.load("external")
 
 
 @pytest.fixture

@@ -3,36 +3,15 @@ gpufleet by the issue's rule."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from gpufleet.sim.profile import load_profile
 from gpufleet.sim.settings import ColdStart
+from tests.sim import bench_scripts
 
-SUITE_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "sim" / "suite.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sim_suite", SUITE_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sim_suite"] = module  # dataclasses resolve their module by name
-    # The script imports its sibling modules (selection.py), as when run from its folder.
-    sys.path.insert(0, str(SUITE_PATH.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SUITE_PATH.parent))
-    return module
-
-
-suite = _load()
+suite = bench_scripts.load("suite")
 SCENARIOS = suite.suite()
 
 
