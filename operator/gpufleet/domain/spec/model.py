@@ -1,0 +1,174 @@
+"""``spec.model``: which model is served, where it is fetched from and where it is kept."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from gpufleet.domain.k8s_shapes import QUANTITY, EmptyDirVolumeSource, ObjectName
+from gpufleet.domain.wire import WireModel
+
+REPOSITORY_SCHEMES = ("s3", "gs", "pvc", "http", "https", "hf", "seed")
+FETCHED_SCHEMES = frozenset({"s3", "gs", "http", "https"})
+
+
+class SecretKey(WireModel):
+    name: ObjectName
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "token"
+
+
+class ModelCacheSpec(WireModel):
+    size_limit: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=QUANTITY,
+            description=(
+                "Most the downloaded model may take on the node's disk (the emptyDir's "
+                "sizeLimit, also requested as ephemeral-storage so the scheduler picks a "
+                "node with room); the kubelet evicts a pod that writes more."
+            ),
+        ),
+    ] = None
+    claim_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=253,
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            description=(
+                "A PersistentVolumeClaim to keep the model in instead of an emptyDir, so a "
+                "restarted pod re-syncs instead of downloading everything (ReadWriteMany to "
+                "share it between replicas)."
+            ),
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ModelCacheSpec:
+        if self.size_limit is not None and self.claim_name is not None:
+            raise ValueError("set sizeLimit (an emptyDir) or claimName (a claim), not both")
+        return self
+
+    def volume(self) -> dict[str, Any]:
+        """The pod volume the model is downloaded into."""
+        if self.claim_name:
+            return {"persistentVolumeClaim": {"claimName": self.claim_name}}
+        return {"emptyDir": EmptyDirVolumeSource(size_limit=self.size_limit).to_wire()}
+
+
+MAX_BATCH_SIZE_LIMIT = 65536
+"""Largest model.maxBatchSize accepted: far beyond any server's batch, it only keeps
+the model's arithmetic finite."""
+
+
+class ModelSpec(WireModel):
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+            description="Model name as served (the Triton model directory name).",
+        ),
+    ]
+    repository: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2048,
+            pattern=r"^((s3|gs|pvc|https?|hf)://.+|seed://[0-9]{1,18})$",
+            description=(
+                "Where the model is: s3://bucket/path, gs://bucket/path, pvc://claim/sub/path, "
+                "http(s)://host/archive.tar.gz (Triton's repository layout for triton and "
+                "torch; a Hugging Face model directory for vllm), hf://org/model (vllm "
+                "only: downloaded by vLLM from the Hugging Face Hub), or seed://<n> (torch "
+                "in mode llm only: a small transformer whose weights are drawn from seed n, "
+                "nothing is downloaded)."
+            ),
+        ),
+    ]
+    version: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=r"^[0-9]+$",
+            description=(
+                "Triton model version to serve (triton and torch); all versions in the "
+                "repository when unset."
+            ),
+        ),
+    ] = None
+    max_batch_size: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            le=MAX_BATCH_SIZE_LIMIT,
+            description=(
+                "The model's largest batch: max_batch_size in its config.pbtxt (triton and "
+                "torch; 1 for a model that does not batch, max_batch_size 0). The metrics "
+                "show mean batches only, so when unset the operator believes batches can "
+                "grow to twice the largest mean it has measured, until requests are seen "
+                "waiting behind full ones; set, a replica is never rated above full "
+                "batches of this size (unless larger batches are measured: the server's "
+                "configuration wins over a stale declaration)."
+            ),
+        ),
+    ] = None
+    hf_token_secret_ref: Annotated[
+        SecretKey | None,
+        Field(
+            default=None,
+            description=(
+                "Secret key holding a Hugging Face token for gated or private hf:// models "
+                "(passed as HF_TOKEN from the Secret, never as a literal)."
+            ),
+        ),
+    ] = None
+    cache: Annotated[
+        ModelCacheSpec | None,
+        Field(
+            default=None,
+            description=(
+                "Where a downloaded model is kept in the pod (s3/gs/http fetched by an init "
+                "container, hf:// by vLLM): an emptyDir of at most sizeLimit, or a claim."
+            ),
+        ),
+    ] = None
+
+    @property
+    def scheme(self) -> str:
+        return self.repository.split("://", 1)[0]
+
+    @property
+    def hf_id(self) -> str | None:
+        """The Hugging Face model id of an ``hf://org/model`` repository."""
+        if self.scheme != "hf":
+            return None
+        return self.repository.split("://", 1)[1].strip("/")
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of a ``seed://n`` repository (weights drawn, not loaded)."""
+        if self.scheme != "seed":
+            return None
+        return int(self.repository.split("://", 1)[1])
+
+    @property
+    def effective_cache(self) -> ModelCacheSpec:
+        return self.cache or ModelCacheSpec()
+
+    @property
+    def pvc_claim(self) -> str | None:
+        """The claim name of a ``pvc://claim/path`` repository."""
+        if self.scheme != "pvc":
+            return None
+        return self.repository.split("://", 1)[1].split("/", 1)[0]
+
+    @property
+    def pvc_sub_path(self) -> str:
+        rest = self.repository.split("://", 1)[1]
+        return rest.split("/", 1)[1] if "/" in rest else ""

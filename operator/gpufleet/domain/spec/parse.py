@@ -1,0 +1,41 @@
+"""Parse a wire ``spec`` at the boundary into the model, naming the offending field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gpufleet.domain.spec.deployment import ModelDeploymentSpec
+from gpufleet.domain.spec.errors import SpecError
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(item)
+    return ".".join(parts)
+
+
+_NAMED_FIELD = re.compile(r"^([a-zA-Z]+(?:\.[a-zA-Z]+)+)(: )?")
+
+
+def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
+    """Parse a wire ``spec`` into the model, raising :class:`SpecError` naming the field."""
+    from pydantic import ValidationError
+
+    try:
+        return ModelDeploymentSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = _field_path(tuple(err["loc"]))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        # A rule on an object names the field it is about at the start of its message.
+        match = _NAMED_FIELD.match(msg)
+        if match and (not path or match.group(1).startswith(path + ".")):
+            path = match.group(1)
+            if match.group(2):
+                msg = msg[match.end() :]
+        raise SpecError(path, msg) from exc
