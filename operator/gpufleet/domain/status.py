@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gpufleet.domain.spec import WireModel
+from gpufleet.domain.wire import WireModel
 
 
 class StatusCondition(WireModel):

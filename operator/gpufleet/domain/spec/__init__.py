@@ -43,7 +43,6 @@ from gpufleet.domain.spec.scaling import (
 )
 from gpufleet.domain.spec.server_flags import RESERVED_SERVER_FLAGS, TORCH_OWNED_FLAGS
 from gpufleet.domain.spec.targets import CostSpec, SLOSpec
-from gpufleet.domain.wire import WireModel
 
 __all__ = [
     "CEL_RULES",
@@ -75,7 +74,6 @@ __all__ = [
     "Toleration",
     "TorchMode",
     "TorchSpec",
-    "WireModel",
     "check_name",
     "downloads_model",
     "parse_spec",
