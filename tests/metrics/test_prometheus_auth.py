@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from urllib3.exceptions import InsecureRequestWarning
 
 from gpufleet.metrics.reader import FleetMetricsReader
 from gpufleet.services.sampling import TickSampler
@@ -197,7 +198,9 @@ async def test_an_unknown_ca_is_refused_unless_told_to_skip_verification(
     assert refused.error is not None
     assert "SSL" in refused.error or "certificate" in refused.error
     skipping = settings(prometheus, prometheus_insecure_skip_verify=True, **auth)
-    assert (await FleetMetricsReader(skipping).activation("vector(1)")).value == 1.0
+    # Told to skip verification, it reads -- and says the connection is unverified.
+    with pytest.warns(InsecureRequestWarning):
+        assert (await FleetMetricsReader(skipping).activation("vector(1)")).value == 1.0
 
 
 @pytest.fixture
