@@ -16,7 +16,7 @@ from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.pricing import replica_hourly_cost
-from gpufleet.domain.scaling import tokens
+from gpufleet.domain.scaling import token_capacity
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
@@ -167,7 +167,7 @@ def _predicted_itl_ms(
 ) -> float | None:
     """ITL p95 the learned engine model predicts at desiredReplicas for the tokens/s
     generated now (None: not an LLM fleet, or nothing learned yet)."""
-    predicted = tokens.predicted_itl_p95_ms(
+    predicted = token_capacity.predicted_itl_p95_ms(
         decision.history.tokens,
         tuning,
         observations.generation_tokens_rate,

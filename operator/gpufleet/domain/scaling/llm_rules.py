@@ -4,7 +4,7 @@ They run before the request-level rules (``rules.py``) and win a tie, so an LLM
 fleet's decision explains itself in tokens. Each reads what ``tokens.observe`` learned.
 
 - ``token_load``: the arrivals' prompt and generated tokens/s over what one replica
-  serves with its running batch bounded by ITL and KV (``tokens.capacity``).
+  serves with its running batch bounded by ITL and KV (``token_capacity.capacity``).
 - ``kv_cache``: a hard bound: the KV cache the running and waiting sequences hold,
   spread so that no replica is asked to fill more than ``kv_usage_limit`` of its own.
 - ``token_metrics_unknown``: an LLM fleet whose token or KV signals are unknown holds
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from gpufleet.domain.scaling import tokens
+from gpufleet.domain.scaling import token_capacity, tokens
 from gpufleet.domain.scaling.context import Context
 from gpufleet.domain.scaling.rules import Proposal, Rule
 from gpufleet.domain.scaling.types import ReasonCode
@@ -64,7 +64,7 @@ def token_load(ctx: Context) -> Proposal | None:
     """Generated tokens/s over what one replica generates with its batch bounded (the
     counter measures the decode load directly; per-request token counts vary too much
     from window to window to size by requests)."""
-    cap = tokens.capacity(ctx)
+    cap = token_capacity.capacity(ctx)
     if cap is None or not tokens.is_llm(ctx.obs, ctx.history.tokens):
         return None
     generated = _generation_demand(ctx, cap.output_tokens)

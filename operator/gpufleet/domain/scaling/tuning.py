@@ -113,7 +113,7 @@ class PolicyTuning:
     max_trend_growth: float = 1.5
     """A trend asks for at most this many times the demand now."""
 
-    # -- LLM fleets (``tokens.py``, ``llm_rules.py``) -------------------------------------
+    # -- LLM fleets (``tokens.py``, ``token_capacity.py``, ``llm_rules.py``) --------------
     kv_usage_limit: float = 0.85
     """Share of a replica's KV cache the fleet is sized to fill. A new sequence needs room
     for its prompt and the tokens it will generate; a replica near full queues it (or

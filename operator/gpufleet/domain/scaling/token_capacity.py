@@ -1,0 +1,218 @@
+"""What one LLM replica serves in tokens, learned from its token counters, KV gauge and TTFT/ITL.
+
+``tokens.py`` learns, tick by tick, the line ``t = fixed + per_sequence * n`` of the mean
+iteration time t over the sequences n running on a replica, and what else this module
+reads (``TokenMemory``); here that is turned into the running batch one replica is given.
+
+What bounds the running batch per replica:
+
+- ITL: ``tail * t(n) <= (1 - latencyHeadroom) * itlP95Ms``, tail the measured ITL p95
+  over the mean iteration time;
+- KV: ``n * kv_per_sequence <= kv_usage_limit`` -- a replica with a full KV cache queues
+  (or preempts) whatever its token rate, and the queue's wait is TTFT;
+- measured: TTFT or ITL missed on a settled fleet at n sequences per replica: a replica
+  is given at most ``1 - capacity_margin`` of them; met with slack: at least what ran
+  (as ``capacity.py`` does for requests).
+- the tails: TTFT and ITL p99s, each fitted as a line in n (``ms at no load + ms per
+  sequence``), kept within ``(1 - latencyHeadroom)`` of the targets, so that 99 % of
+  streams meet each (the p95s of each leave up to 10 % of streams late on one or the
+  other). An engine prefills a prompt whole in the iteration that admits it: every
+  sequence on the replica waits for it (a gap, for those running; the first token, for
+  those admitted with it or just after). Prompts arrive in proportion to the sequences
+  a replica runs, so these stalls grow with n -- the slope -- while a long prompt's own
+  prefill does not -- the line at no load, which no fleet size removes: a tail that
+  misses there bounds nothing. The line is trusted down to the low end of the
+  sequences it was measured at; below, a replica is given ``capacity_margin`` less at
+  a time.
+
+A replica's capacity is then ``n_max / t(n_max)`` generated tokens/s plus the prompt
+tokens that come with them (prompts over outputs per request), and in requests/s that
+over the tokens of one request: the rules size the fleet from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
+
+from gpufleet.domain.scaling.context import Context
+from gpufleet.domain.scaling.tuning import PolicyTuning
+from gpufleet.domain.scaling.types import TokenMemory
+
+P95_SPREAD = NormalDist().inv_cdf(0.95)
+"""How far up the scatter of running sequences per replica the p95 request sits, in
+standard deviations."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCapacity:
+    """What one ready replica serves within the TTFT and ITL targets."""
+
+    sequences: float
+    """Running sequences per replica the fleet is sized for."""
+    bound: str
+    """What bounds them, for the sentence ("ITL", "KV", "measured ...")."""
+    iteration_ms: float
+    """Mean iteration time (token gap) at ``sequences``."""
+    fixed_ms: float
+    per_sequence_ms: float
+    output_tokens: float
+    """Generated tokens per request."""
+    prompt_tokens: float
+    """Prompt tokens per request."""
+
+    @property
+    def generated_per_s(self) -> float:
+        return 1000.0 * self.sequences / self.iteration_ms
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Prompt and generated tokens/s one replica serves."""
+        return self.generated_per_s * (1.0 + self.prompt_tokens / self.output_tokens)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.generated_per_s / self.output_tokens
+
+
+@lru_cache(maxsize=8)
+def _spread(quantile: float) -> float:
+    return NormalDist().inv_cdf(quantile)
+
+
+def busiest(mean: float, spread: float) -> float:
+    """Running sequences on a replica ``spread`` standard deviations up a Poisson scatter
+    around ``mean``."""
+    return mean + spread * math.sqrt(max(mean, 0.0))
+
+
+def mean_for_busiest(busy: float, spread: float) -> float:
+    """The mean at which the replica ``spread`` deviations up runs ``busy`` sequences."""
+    root = (-spread + math.sqrt(spread * spread + 4.0 * max(busy, 0.0))) / 2.0
+    return max(0.0, root) ** 2
+
+
+def iteration_line(memory: TokenMemory, tuning: PolicyTuning) -> tuple[float, float] | None:
+    """``(fixed ms, ms per running sequence)``: the fit, or the prior from the mean point."""
+    return line_or_prior(memory.iteration, memory.iteration_fit, tuning)
+
+
+def line_or_prior(
+    iteration: tuple[float, float] | None, sums: tuple[float, ...], tuning: PolicyTuning
+) -> tuple[float, float] | None:
+    """``(fixed ms, ms per running sequence)``: the fitted line ``iteration``, or, before
+    one is fitted, the prior from the mean point of the decayed sums."""
+    if iteration is not None:
+        return iteration
+    if not sums:
+        return None
+    w, wn, _, wt, _ = sums
+    mean_n, mean_t = wn / w, wt / w
+    if mean_n <= 0.0 or mean_t <= 0.0:
+        return None
+    fixed = tuning.prior_fixed_share * mean_t
+    return fixed, (mean_t - fixed) / mean_n
+
+
+def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity | None:
+    """What one replica serves within the targets (by ``memory``, default the context's);
+    ``None`` before the engine was measured."""
+    tuning = ctx.tuning
+    memory = ctx.history.tokens if memory is None else memory
+    line = iteration_line(memory, tuning)
+    output, prompt = memory.output_tokens, memory.prompt_tokens
+    if line is None or output is None or output <= 0.0:
+        return None
+    fixed, per_sequence = line
+    spread = _spread(tuning.busy_replica_quantile)
+    bounds: list[tuple[float, str]] = []
+    itl_target = ctx.spec.slo.itl_p95_ms
+    if itl_target is not None:
+        tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
+        aim_ms = (1.0 - ctx.spec.scaling.latency_headroom) * itl_target / tail
+        busy = (aim_ms - fixed) / per_sequence
+        bounds.append((max(1.0, mean_for_busiest(busy, spread)), f"ITL p95 <= {itl_target:g} ms"))
+    if memory.kv_per_sequence is not None and memory.kv_per_sequence > 0.0:
+        limit = tuning.kv_usage_limit
+        busy = limit / memory.kv_per_sequence
+        bounds.append((max(1.0, mean_for_busiest(busy, spread)), f"KV <= {limit:g}"))
+    if not bounds:
+        return None
+    sequences, bound = min(bounds)
+    floor = memory.sequences_floor
+    if floor is not None and floor[1] > sequences:
+        sequences, bound = floor[1], "targets met at it"
+    ceiling = memory.sequences_ceiling
+    if ceiling is not None and ceiling[1] < sequences:
+        sequences, bound = ceiling[1], "TTFT or ITL p95 missed at more"
+    slowest = _tail_bound(ctx, memory)
+    if slowest is not None and slowest[0] < sequences:
+        sequences, bound = slowest
+    return TokenCapacity(
+        sequences=sequences,
+        bound=bound,
+        iteration_ms=fixed + per_sequence * sequences,
+        fixed_ms=fixed,
+        per_sequence_ms=per_sequence,
+        output_tokens=output,
+        prompt_tokens=prompt or 0.0,
+    )
+
+
+def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
+    """Sequences per replica at which the fitted TTFT and ITL p99s stay within
+    ``(1 - latencyHeadroom)`` of their targets: 99 % of streams then meet each target.
+    A tail that misses even at no load (prompts too long to prefill in time) is not a
+    bound: no fleet size removes it. Measured, so it wins over the 'met at it' floor,
+    which reads the p95s."""
+    slo, aim = ctx.spec.slo, 1.0 - ctx.spec.scaling.latency_headroom
+    step = 1.0 - ctx.tuning.capacity_margin
+    bounds: list[tuple[float, str]] = []
+    for name, target, line, sums in (
+        ("TTFT", slo.ttft_p95_ms, memory.ttft_p99, memory.ttft_p99_fit),
+        ("ITL", slo.itl_p95_ms, memory.itl_p99, memory.itl_p99_fit),
+    ):
+        if target is None or line is None:
+            continue
+        at_no_load, per_sequence = line
+        if at_no_load >= aim * target:
+            continue
+        sequences = (aim * target - at_no_load) / per_sequence
+        text = (
+            f"{name} p99 <= {aim * target:g} ms ({at_no_load:.0f} ms + "
+            f"{per_sequence:.0f} ms per sequence)"
+        )
+        measured = _measured_down_to(sums)
+        if sequences < step * measured:  # below the points measured: a step at a time
+            sequences, text = step * measured, f"{text}, measured down to {measured:.1f}"
+        bounds.append((max(1.0, sequences), text))
+    return min(bounds) if bounds else None
+
+
+def _measured_down_to(sums: tuple[float, ...]) -> float:
+    """The low end of the running sequences a fit's points cover: two standard
+    deviations below their (decayed) mean."""
+    w, wn, wnn = sums[0], sums[1], sums[2]
+    mean = wn / w
+    return max(0.0, mean - 2.0 * math.sqrt(max(0.0, wnn / w - mean * mean)))
+
+
+def predicted_itl_p95_ms(
+    memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
+) -> float | None:
+    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s: each replica's running
+    sequences n solve n = (tokens/s per replica) * t(n); ``None`` when unknown or when the
+    replicas cannot keep up."""
+    line = iteration_line(memory, tuning)
+    if line is None or generated_per_s is None or replicas <= 0 or generated_per_s < 0.0:
+        return None
+    fixed, per_sequence = line
+    tokens_per_ms = generated_per_s / replicas / 1000.0
+    busy = 1.0 - tokens_per_ms * per_sequence
+    if busy <= 0.0:
+        return None
+    n = tokens_per_ms * fixed / busy
+    tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
+    return tail * (fixed + per_sequence * busiest(n, P95_SPREAD))
