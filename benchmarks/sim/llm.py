@@ -240,7 +240,7 @@ def markdown(
         "",
         *_reactive_finding(reactives),
         "How to read it. gpufleet sizes an LLM fleet in tokens (`tokens.py`, "
-        "`llm_rules.py`): generated tokens/s over what one replica generates with its "
+        "`token_capacity.py`, `llm_rules.py`): generated tokens/s over what one replica generates with its "
         "running batch bounded so that a replica at the 99th percentile of the random "
         "spread keeps ITL p95 and its KV cache within target, and so that the fleet's "
         "TTFT and ITL p99s stay within the targets -- each p99 fitted as a line in the "
