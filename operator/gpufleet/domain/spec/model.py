@@ -32,12 +32,9 @@ class ModelCacheSpec(WireModel):
         ),
     ] = None
     claim_name: Annotated[
-        str | None,
+        ObjectName | None,
         Field(
             default=None,
-            min_length=1,
-            max_length=253,
-            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
             description=(
                 "A PersistentVolumeClaim to keep the model in instead of an emptyDir, so a "
                 "restarted pod re-syncs instead of downloading everything (ReadWriteMany to "

@@ -6,10 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from gpufleet.domain.k8s_shapes import QUANTITY
+from gpufleet.domain.k8s_shapes import DNS_LABEL, QUANTITY
 from gpufleet.domain.wire import WireModel
-
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 class Toleration(WireModel):
@@ -29,7 +27,7 @@ class ResourcesSpec(WireModel):
         Field(
             min_length=1,
             max_length=63,
-            pattern=_DNS_LABEL,
+            pattern=DNS_LABEL,
             description=(
                 "GPU model, e.g. nvidia-l4: its price in the operator's catalog, and the nodes "
                 "pods may run on (through the operator's GPU node label: GPU Feature "

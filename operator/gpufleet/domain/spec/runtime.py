@@ -14,6 +14,7 @@ from gpufleet.domain.k8s_shapes import (
     EnvFromSource,
     EnvVar,
     LocalObjectReference,
+    ObjectName,
     Volume,
     VolumeMount,
     image_name_too_long,
@@ -114,12 +115,9 @@ class RuntimeSpec(WireModel):
         ),
     ]
     service_account_name: Annotated[
-        str | None,
+        ObjectName | None,
         Field(
             default=None,
-            min_length=1,
-            max_length=253,
-            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
             description=(
                 "ServiceAccount of the model pods, e.g. one bound to a cloud role (EKS IRSA, "
                 "GKE Workload Identity) that may read the model bucket; its token is then "
