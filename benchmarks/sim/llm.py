@@ -240,9 +240,10 @@ def markdown(
         "",
         *_reactive_finding(reactives),
         "How to read it. gpufleet sizes an LLM fleet in tokens (`tokens.py`, "
-        "`token_capacity.py`, `llm_rules.py`): generated tokens/s over what one replica generates with its "
-        "running batch bounded so that a replica at the 99th percentile of the random "
-        "spread keeps ITL p95 and its KV cache within target, and so that the fleet's "
+        "`token_capacity.py`, `llm_rules.py`): generated tokens/s over what one replica "
+        "generates with its running batch bounded so that a replica at the 99th "
+        "percentile of the random spread keeps ITL p95 and its KV cache within target, "
+        "and so that the fleet's "
         "TTFT and ITL p99s stay within the targets -- each p99 fitted as a line in the "
         "running sequences per replica, learned on a settled, steady fleet with no "
         "backlog. The spec's targets are p95s (the 'p95s within targets' column says "
