@@ -33,7 +33,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import suite
-from selection import ATTAINMENT, cheapest_meeting, reference_run
+from selection import (
+    ATTAINMENT,
+    COST_TOLERANCE,
+    best_at_settings,
+    cell,
+    cheapest_meeting,
+    dominates,
+    reference_run,
+)
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
@@ -91,14 +99,7 @@ def run_combination(
 
 
 def _cell(run: Run | None) -> str:
-    if run is None:
-        return "none"
-    setting = run.policy if run.knob is None else f"{run.policy} {run.knob:g}"
-    return f"{setting}: {run.within_slo:.1%}, {run.gpu_hours:.2f}"
-
-
-def _no_dearer(run: Run, than: Run) -> bool:
-    return run.gpu_hours <= suite.COST_TOLERANCE * than.gpu_hours
+    return "none" if run is None else cell(run)
 
 
 def markdown(
@@ -134,18 +135,17 @@ def markdown(
     for combo in combos:
         mine = [r for r in runs if r.scenario == combo.label]
         ours = next(r for r in mine if r.policy == "gpufleet")
-        at_fixed = [r for r in mine if r.policy in fixed and r.knob == fixed[r.policy]]
-        best = max(at_fixed, key=lambda r: (r.within_slo, -r.gpu_hours))
+        best = best_at_settings(mine, fixed)
         statics = [r for r in mine if r.policy == "static"]
         matching = [r for r in statics if r.within_slo >= ours.within_slo]
         static_as_good = min(matching, key=lambda r: r.gpu_hours) if matching else None
-        dominates = ours.within_slo >= best.within_slo and _no_dearer(ours, best)
-        dominated += dominates
+        beats = dominates(ours, best)
+        dominated += beats
         cheaper_static = static_as_good is not None and static_as_good.gpu_hours < ours.gpu_hours
         beaten_by_static += cheaper_static
         lines.append(
             f"| {combo.label} | {ours.within_slo:.1%}, {ours.gpu_hours:.2f}, {ours.failed} "
-            f"| {_cell(best)} | {'yes' if dominates else 'no'} "
+            f"| {_cell(best)} | {'yes' if beats else 'no'} "
             f"| {_cell(cheapest_meeting(statics))} "
             f"| {_cell(static_as_good)}{' (cheaper)' if cheaper_static else ''} "
             f"| {_cell(reference_run(mine, 'reactive'))} |"
@@ -157,7 +157,7 @@ def markdown(
         f"- gpufleet keeps {sum(r.within_slo for r in ours_all) / len(ours_all):.1%} of "
         f"requests within the target on average, and >= 99 % in {met} of {len(combos)} rows.",
         f"- It dominates the best of HPA, KEDA and KPA at their suite-wide settings (at least "
-        f"its attainment, at no more than {suite.COST_TOLERANCE:g}x its GPU-hours) in "
+        f"its attainment, at no more than {COST_TOLERANCE:g}x its GPU-hours) in "
         f"{dominated} of {len(combos)} rows.",
         f"- A static fleet sized with hindsight keeps at least gpufleet's attainment at fewer "
         f"GPU-hours in {beaten_by_static} of {len(combos)} rows: the fleet a user could have "

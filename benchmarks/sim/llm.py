@@ -33,7 +33,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from selection import ATTAINMENT, cheapest_meeting, policies_to_run, reference_run, reusable_runs
+from selection import (
+    ATTAINMENT,
+    COST_TOLERANCE,
+    cheapest_meeting,
+    no_dearer,
+    policies_to_run,
+    reference_run,
+    reusable_runs,
+    setting,
+)
 from suite import source_state  # the sibling script, shared by both reports
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
@@ -47,7 +56,6 @@ AZURE = REPO / ".." / "shared" / "data" / "azure-llm-2023-conv.csv"
 PROFILE = DEFAULT_PROFILE_PATH.with_name("llm-default.yaml")
 TTFT_MS = 2000.0
 ITL_MS = 100.0
-COST_TOLERANCE = 1.03
 ORACLE_FACTOR = 1.25
 BASELINES = ("hpa", "kpa", "wva", "static")
 GRIDS: dict[str, tuple[float, ...]] = {
@@ -161,8 +169,7 @@ def _p95s(run: Run) -> str:
 def _cell(run: Run | None) -> str:
     if run is None:
         return "none"
-    setting = run.policy if run.knob is None else f"{run.policy} {run.knob:g}"
-    return f"{setting}: {run.within_slo:.1%}, {run.gpu_hours:.2f} ({_p95s(run)})"
+    return f"{setting(run)}: {run.within_slo:.1%}, {run.gpu_hours:.2f} ({_p95s(run)})"
 
 
 def _p95s_met(run: Run) -> bool:
@@ -216,9 +223,7 @@ def markdown(
         reactive = reference_run(mine, "reactive")
         if reactive is not None:
             reactives.append(reactive)
-        ok = ours.within_slo >= ATTAINMENT and (
-            hind is None or ours.gpu_hours <= COST_TOLERANCE * hind.gpu_hours
-        )
+        ok = ours.within_slo >= ATTAINMENT and (hind is None or no_dearer(ours, hind))
         if oracle.within_slo >= ATTAINMENT:
             ratios.append(ours.gpu_hours / oracle.gpu_hours)
         passed += ok

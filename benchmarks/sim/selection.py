@@ -1,9 +1,11 @@
-"""Which runs the benchmark reports show, and which they take from an earlier JSON.
+"""Which runs the benchmark reports show and how they judge them, and which runs they take
+from an earlier JSON.
 
-Shared by ``suite.py`` and ``llm.py``: the cheapest run meeting the attainment target,
-a reference's run, and what ``--reuse-baselines`` reuses and reruns. Each script keeps
-its own run type (the LLM suite's carries TTFT and ITL p95s); these read only what
-every run has.
+Shared by ``suite.py``, ``llm.py`` and ``external.py``: the cheapest run meeting the
+attainment target, a reference's run, the best baseline at its one setting, when one
+run is no dearer than another or dominates it, a run's setting as a cell reads it, and
+what ``--reuse-baselines`` reuses and reruns. Each script keeps its own run type (the
+LLM suite's carries TTFT and ITL p95s); these read only what every run has.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Protocol, TypeVar
 
 ATTAINMENT = 0.99
 """The share of requests within the target (both targets, for an LLM) that meets it."""
+COST_TOLERANCE = 1.03
+"""gpufleet may cost this much more than a baseline and still count as no dearer."""
 
 
 class Run(Protocol):
@@ -24,6 +28,8 @@ class Run(Protocol):
     def scenario(self) -> str: ...
     @property
     def policy(self) -> str: ...
+    @property
+    def knob(self) -> float | None: ...
     @property
     def within_slo(self) -> float: ...
     @property
@@ -44,6 +50,32 @@ def reference_run(runs: Iterable[R], policy: str) -> R | None:
     ``None`` when ``runs`` hold none of it."""
     mine = [r for r in runs if r.policy == policy]
     return cheapest_meeting(mine) or max(mine, key=lambda r: r.within_slo, default=None)
+
+
+def best_at_settings(runs: Iterable[R], settings: Mapping[str, float | None]) -> R:
+    """The highest-attaining run among each policy's one setting (the cheaper on a tie)."""
+    at_settings = [r for r in runs if r.policy in settings and r.knob == settings[r.policy]]
+    return max(at_settings, key=lambda r: (r.within_slo, -r.gpu_hours))
+
+
+def no_dearer(run: Run, than: Run) -> bool:
+    """``run`` costs at most ``COST_TOLERANCE`` times ``than``'s GPU-hours."""
+    return run.gpu_hours <= COST_TOLERANCE * than.gpu_hours
+
+
+def dominates(run: Run, other: Run) -> bool:
+    """At least ``other``'s attainment, at no more of its GPU-hours."""
+    return run.within_slo >= other.within_slo and no_dearer(run, other)
+
+
+def setting(run: Run) -> str:
+    """The policy and its setting, as a report's cell names them."""
+    return run.policy if run.knob is None else f"{run.policy} {run.knob:g}"
+
+
+def cell(run: Run) -> str:
+    """A run as a report's cell reads it: setting: within the target, GPU-hours."""
+    return f"{setting(run)}: {run.within_slo:.1%}, {run.gpu_hours:.2f}"
 
 
 def policies_to_run(all_policies: tuple[str, ...], reused: Iterable[str]) -> tuple[str, ...]:

@@ -36,7 +36,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from selection import ATTAINMENT, cheapest_meeting, policies_to_run, reference_run, reusable_runs
+from selection import (
+    ATTAINMENT,
+    COST_TOLERANCE,
+    best_at_settings,
+    cell,
+    cheapest_meeting,
+    dominates,
+    no_dearer,
+    policies_to_run,
+    reference_run,
+    reusable_runs,
+)
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
@@ -51,8 +62,6 @@ PROFILES = {
     "b4": DEFAULT_PROFILE_PATH,
     "b16": HERE / "profiles" / "batch16.yaml",
 }
-COST_TOLERANCE = 1.03
-"""gpufleet may cost this much more than a baseline and still count as no dearer."""
 ORACLE_FACTOR = 1.2
 """gpufleet's mean GPU-hours over the oracle's, on scenarios some baseline meets."""
 BASELINES = ("hpa", "keda", "kpa")
@@ -246,13 +255,8 @@ class Verdict:
     def passed(self) -> bool:
         ours = self.ours
         if self.hindsight is not None:
-            return ours.within_slo >= ATTAINMENT and (
-                ours.gpu_hours <= COST_TOLERANCE * self.hindsight.gpu_hours
-            )
-        fixed = self.best_fixed
-        return ours.within_slo >= fixed.within_slo and (
-            ours.gpu_hours <= COST_TOLERANCE * fixed.gpu_hours
-        )
+            return ours.within_slo >= ATTAINMENT and no_dearer(ours, self.hindsight)
+        return dominates(ours, self.best_fixed)
 
 
 def suite_wide_settings(runs: list[Run], scenarios: int) -> dict[str, float | None]:
@@ -289,7 +293,6 @@ def verdicts(
         oracle = reference_run(mine, "oracle")
         if oracle is None:
             raise SystemExit(f"no oracle run for {s.label!r}")
-        at_fixed = [r for r in mine if r.policy in fixed and r.knob == fixed[r.policy]]
         out.append(
             Verdict(
                 scenario=s,
@@ -297,20 +300,10 @@ def verdicts(
                 oracle=oracle,
                 hindsight=cheapest_meeting(r for r in mine if r.policy in HINDSIGHT),
                 reactive=reference_run(mine, "reactive"),
-                best_fixed=max(at_fixed, key=lambda r: (r.within_slo, -r.gpu_hours)),
+                best_fixed=best_at_settings(mine, fixed),
             )
         )
     return out
-
-
-def _setting(run: Run) -> str:
-    if run.knob is None:
-        return run.policy
-    return f"{run.policy} {run.knob:g}"
-
-
-def _cell(run: Run) -> str:
-    return f"{_setting(run)}: {run.within_slo:.1%}, {run.gpu_hours:.2f}"
 
 
 def markdown(
@@ -385,12 +378,12 @@ def markdown(
         "|---|---|---|---|---|---|---|",
     ]
     for v in results:
-        hind = "none" if v.hindsight is None else _cell(v.hindsight)
+        hind = "none" if v.hindsight is None else cell(v.hindsight)
         kind = "meets & no dearer" if v.feasible else "dominates best fixed"
         lines.append(
             f"| {v.scenario.label} | {v.ours.within_slo:.1%}, {v.ours.gpu_hours:.2f} | {hind} "
-            f"| {_cell(v.oracle)} | {'-' if v.reactive is None else _cell(v.reactive)} "
-            f"| {_cell(v.best_fixed)} "
+            f"| {cell(v.oracle)} | {'-' if v.reactive is None else cell(v.reactive)} "
+            f"| {cell(v.best_fixed)} "
             f"| {'pass' if v.passed else 'FAIL'} ({kind}) |"
         )
     lines += [
