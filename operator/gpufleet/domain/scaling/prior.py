@@ -54,7 +54,7 @@ def observe(
     *,
     fit: bool = True,
 ) -> ScalerHistory:
-    """Add this tick's (mean batch, compute ms per execution) to the fit (unless ``fit`` is
+    """Add this tick's (mean batch, compute ms per request) to the fit (unless ``fit`` is
     false: the pods ran at different points), and learn the server's largest batch when
     requests wait behind batches of the largest size seen."""
     batch_ms = obs.compute_ms_per_request
