@@ -11,7 +11,7 @@ shows up can do). Writes a markdown report and a JSON of every run.
 
     python benchmarks/sim/external.py --trace FILE --out REPORT.md
         [--cold-starts 30,120,300,lognormal:90:0.5] [--targets-ms 5000,10000]
-        [--scales 1,2] [--token-sized] [--workers 2]
+        [--scales 1,2] [--token-sized] [--time-unit s|ms|us] [--workers 2]
         [--suite-json docs/benchmarks/sim-suite.json] [--source TEXT]
 
 The trace is named in the report by its file name and SHA-256, so a reader can check
@@ -47,6 +47,7 @@ from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
 from gpufleet.sim.scenario import ScenarioInputs, build
 from gpufleet.sim.settings import ColdStart
+from gpufleet.sim.trace_files import TIME_UNITS, load_trace
 
 SWEPT = ("static", "reactive")
 """Swept with hindsight per combination: references, never settings a user could pick."""
@@ -73,16 +74,24 @@ class Run:
     failed: int
 
 
+@dataclass(frozen=True)
+class TraceFile:
+    path: str
+    token_sized: bool
+    time_unit: str
+
+
 def run_combination(
-    job: tuple[str, bool, Combination, tuple[tuple[str, float | None], ...]],
+    job: tuple[TraceFile, Combination, tuple[tuple[str, float | None], ...]],
 ) -> list[Run]:
     """gpufleet, the suite-wide baseline settings and the swept references on one
     combination (the trace is built once)."""
-    trace, token_sized, combo, fixed = job
+    trace, combo, fixed = job
     inputs = ScenarioInputs(
-        trace=trace,
+        trace=trace.path,
+        time_unit=trace.time_unit,
         rate_scale=combo.scale,
-        token_sized=token_sized,
+        token_sized=trace.token_sized,
         slo_ms=combo.target_ms,
         cold_start=combo.cold_start,
     )
@@ -196,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--targets-ms", default="5000,10000")
     parser.add_argument("--scales", default="1,2", help="Rate scales (--rate-scale).")
     parser.add_argument("--token-sized", action="store_true")
+    parser.add_argument(
+        "--time-unit", choices=sorted(TIME_UNITS), default="s",
+        help="Unit of the trace's numeric timestamps (Mooncake's: ms).",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--suite-json", type=Path, default=suite.REPO / "docs" / "benchmarks" / "sim-suite.json"
@@ -211,8 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     fixed = json.loads(args.suite_json.read_text())["suite_wide"]
     policies = (("gpufleet", None), *((p, k) for p, k in fixed.items() if k is not None))
     trace = args.trace.resolve()
+    source = TraceFile(str(trace), args.token_sized, args.time_unit)
+    try:
+        # Read once here, so that a file the workers cannot read is refused by its line.
+        load_trace(source.path, token_sized=source.token_sized, time_unit=source.time_unit)
+    except ValueError as err:
+        parser.error(f"--trace: {err}")
     started = time.perf_counter()
-    jobs = [(str(trace), args.token_sized, c, policies) for c in combos]
+    jobs = [(source, c, policies) for c in combos]
     with ProcessPoolExecutor(args.workers) as pool:
         runs = [r for batch in pool.map(run_combination, jobs) for r in batch]
     elapsed = time.perf_counter() - started

@@ -142,3 +142,26 @@ def test_the_operator_runs_with_the_fleets_tick_and_scrape_interval(tmp_path: Pa
     result = CliRunner().invoke(app, ["--trace", STEP, "--rate-window-s", "0"])
     assert result.exit_code == 2
     assert "rate_window_seconds" in result.output
+
+
+def test_millisecond_timestamps_replay_at_their_own_pace(tmp_path: Path) -> None:
+    trace = tmp_path / "mooncake.jsonl"
+    lines = [json.dumps({"timestamp": 250 * i, "input_length": 600, "output_length": 40})
+             for i in range(2400)]  # fmt: skip
+    trace.write_text("\n".join(lines) + "\n")
+    path = tmp_path / "m.json"
+    invoke("--trace", str(trace), "--time-unit", "ms", "--policies", "static", "--no-sweep",
+           "--json", str(path))  # fmt: skip
+    doc = json.loads(path.read_text())
+    assert doc["trace"]["duration_s"] == pytest.approx(599.75)  # 4 req/s for 10 minutes
+    result = CliRunner().invoke(app, ["--trace", str(trace), "--time-unit", "min"])
+    assert result.exit_code == 2
+    assert "--time-unit" in result.output
+
+
+def test_a_trace_it_cannot_read_is_refused_naming_the_line(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("timestamp,GeneratedTokens\n1,20\n2,twenty\n")
+    result = CliRunner().invoke(app, ["--trace", str(trace), "--token-sized"])
+    assert result.exit_code == 2
+    assert "line 3, column 'GeneratedTokens'" in " ".join(result.output.split())

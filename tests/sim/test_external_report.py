@@ -64,3 +64,16 @@ def test_bad_input_is_refused_naming_the_option(
     assert exit_.value.code == 2
     assert option in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists()
+
+
+def test_a_trace_it_cannot_read_is_refused_by_its_line_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp\n1.0\n2.0\nsoon\n")
+    argv = ["--trace", str(bad), "--out", str(tmp_path / "r.md")]
+    with pytest.raises(SystemExit) as exit_:
+        external.main(argv)
+    assert exit_.value.code == 2
+    assert "line 4" in capsys.readouterr().err
+    assert not (tmp_path / "r.md").exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,6 +41,103 @@ def test_csv_of_iso_timestamps_and_jsonl_of_seconds(tmp_path: Path) -> None:
     jsonl = tmp_path / "t.jsonl"
     jsonl.write_text("\n".join(json.dumps({"t": t}) for t in (5.0, 5.5, 9.0)))
     assert load_trace(str(jsonl)).arrivals.tolist() == [0.0, 0.5, 4.0]
+
+
+BURSTGPT = (
+    "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+    "5,ChatGPT,472,18,490,Conversation log\n"
+    "45,ChatGPT,1087,230,1317,Conversation log\n"
+    "118,GPT-4,417,276,693,Conversation log\n"
+)
+MOONCAKE = (
+    '{"timestamp": 0, "input_length": 655, "output_length": 52, "hash_ids": [46, 47]}\n'
+    '{"timestamp": 10535, "input_length": 672, "output_length": 26, "hash_ids": [46, 47]}\n'
+    '{"timestamp": 27482, "input_length": 655, "output_length": 52, "hash_ids": [46, 47]}\n'
+)
+AZURE = (
+    "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+    "2023-11-16 18:15:46.6805900,374,44\n"
+    "2023-11-16 18:15:50.9951690,396,109\n"
+    "2023-11-16 18:15:51.0000000,879,0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "unit", "arrivals", "prompt", "output", "sizes"),
+    [
+        ("burstgpt.csv", BURSTGPT, "s", [0.0, 40.0, 113.0], [472, 1087, 417], [18, 230, 276],
+         [18 / 174.67, 230 / 174.67, 276 / 174.67]),
+        ("mooncake.jsonl", MOONCAKE, "ms", [0.0, 10.535, 27.482], [655, 672, 655], [52, 26, 52],
+         [52 / 43.33, 26 / 43.33, 52 / 43.33]),
+        # An answer of no tokens still takes one decode step (its size is its count).
+        ("azure.csv", AZURE, "s", [0.0, 4.314579, 4.31941], [374, 396, 879], [44, 109, 1],
+         [44 / 51, 109 / 51, 0.0]),
+    ],
+)  # fmt: skip
+def test_public_llm_traces_load_as_published(
+    tmp_path: Path,
+    name: str,
+    text: str,
+    unit: str,
+    arrivals: list[float],
+    prompt: list[int],
+    output: list[int],
+    sizes: list[float],
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    trace = load_trace(str(path), llm=True, time_unit=unit)
+    assert trace.arrivals.tolist() == pytest.approx(arrivals)
+    assert trace.prompt_tokens is not None
+    assert trace.output_tokens is not None
+    assert trace.prompt_tokens.tolist() == prompt
+    assert trace.output_tokens.tolist() == output
+    sized = load_trace(str(path), token_sized=True, time_unit=unit)
+    assert sized.sizes is not None  # the output tokens over their mean
+    assert sized.sizes.tolist() == pytest.approx(sizes, rel=0.001)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "asked", "message"),
+    [
+        ("short.csv", "timestamp,tokens\n1,5\n2\n", {}, "line 3: 1 fields, the header has 2"),
+        ("word.csv", "timestamp,tokens\n1,5\n2,many\n", {"token_sized": True},
+         "line 3, column 'tokens': 'many' is not a count"),
+        ("minus.csv", "t,output_tokens,prompt_tokens\n1,5,3\n2,-1,3\n", {"llm": True},
+         "line 3, column 'output_tokens': '-1' is not a count"),
+        ("late.csv", "time\n1.5\n2.5\nnoon\n", {}, "line 4: timestamp 'noon' is not a number"),
+        ("date.csv", "TIMESTAMP\n2024-01-01T00:00:00Z\nyesterday\n", {},
+         "line 3: timestamp 'yesterday' is not a date"),
+        ("unit.csv", "TIMESTAMP\n2024-01-01T00:00:00Z\n", {"time_unit": "ms"},
+         "a time unit is for numeric timestamps"),
+        ("plain.csv", "timestamp\n1\n2\n", {"token_sized": True},
+         "token-sized requests need a size column"),
+        ("plain.jsonl", '{"t": 1}\n{"t": 2}\n', {"llm": True},
+         "an LLM profile needs prompt and output token columns"),
+        ("broken.jsonl", '{"t": 1}\n{"t": 2\n', {}, "line 2: not JSON"),
+        ("keyless.jsonl", '{"t": 1}\n{"at": 2}\n', {}, "line 2: no timestamp"),
+        ("gap.jsonl", '{"t": 1, "size": 3}\n{"t": 2}\n', {"token_sized": True},
+         "line 2: no 'size', which the first request has"),
+    ],
+)  # fmt: skip
+def test_a_file_it_cannot_read_is_refused_naming_the_line_and_column(
+    tmp_path: Path, name: str, text: str, asked: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {message}")):
+        load_trace(str(path), **asked)
+
+
+def test_a_column_not_asked_for_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("timestamp,tokens\n1,5\n2,n/a\n")
+    assert load_trace(str(path)).arrivals.tolist() == [0.0, 1.0]
+
+
+def test_an_unknown_time_unit_is_refused() -> None:
+    with pytest.raises(ValueError, match="one of s, ms, us"):
+        load_trace("synthetic:constant", time_unit="min")
 
 
 def test_synthetic_step_has_its_two_rates() -> None:

@@ -17,6 +17,7 @@ from gpufleet.sim.catalog import LLM_POLICY_NAMES, POLICY_NAMES, REFERENCE_NAMES
 from gpufleet.sim.compare import PolicyOutcome, compare
 from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.scenario import ScenarioInputs, build
+from gpufleet.sim.trace_files import TIME_UNITS
 
 app = typer.Typer(
     help="Replay a trace against gpufleet's policy and the autoscalers it replaces.",
@@ -26,9 +27,11 @@ app = typer.Typer(
 
 ROUTINGS = ("random", "least-outstanding")
 H_TRACE = (
-    "Trace file (Azure LLM CSV, CSV/JSONL of timestamps) or "
+    "Trace file: CSV or JSONL of arrivals, with token columns where it has them (the Azure "
+    "LLM, BurstGPT and Mooncake traces load as published; docs/simulator.md), or "
     "synthetic:constant|step|ramp|diurnal|bursty|flash|onoff[?k=v&...]"
 )
+H_TIME_UNIT = "Unit of the trace's numeric timestamps: s, ms (Mooncake's) or us."
 H_POLICIES = (
     f"Comma-separated (default {','.join(POLICY_NAMES)}; with an LLM profile "
     f"{','.join(LLM_POLICY_NAMES)}); also `reactive`: perfect sensing, no foresight (a reference)."
@@ -65,6 +68,7 @@ def _outage(text: str) -> tuple[float, float]:
 def sim(
     trace: Annotated[str, typer.Option(help=H_TRACE)],
     rate_scale: Annotated[float, typer.Option(help=H_RATE)] = 1.0,
+    time_unit: Annotated[str, typer.Option(help=H_TIME_UNIT)] = "s",
     manifest: Annotated[Path | None, typer.Option(help="ModelDeployment YAML.")] = None,
     policies: Annotated[str | None, typer.Option(help=H_POLICIES)] = None,
     slo_ms: Annotated[float | None, typer.Option(help=H_SLO)] = None,
@@ -97,8 +101,11 @@ def sim(
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise typer.BadParameter(f"unknown policies {unknown}; known: {', '.join(known)}")
+    if time_unit not in TIME_UNITS:
+        raise typer.BadParameter(f"--time-unit must be one of {', '.join(TIME_UNITS)}")
     inputs = ScenarioInputs(
         trace=trace,
+        time_unit=time_unit,
         rate_scale=rate_scale,
         duration=duration,
         token_sized=token_sized,

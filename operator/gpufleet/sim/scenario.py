@@ -25,6 +25,8 @@ DEFAULT_ITL_MS = 100.0
 @dataclass(frozen=True)
 class ScenarioInputs:
     trace: str
+    time_unit: str = "s"
+    """Unit of the trace file's numeric timestamps (s, ms, us)."""
     rate_scale: float = 1.0
     duration: float | None = None
     token_sized: bool = False
@@ -115,6 +117,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         duration=inputs.duration,
         token_sized=inputs.token_sized,
         llm=llm,
+        time_unit=inputs.time_unit,
     )
     if isinstance(profile, LlmProfile):
         trace = with_llm_work(trace, profile)

@@ -1,9 +1,21 @@
-"""Trace files: the Azure LLM inference CSV, plain CSV/JSONL timestamps, synthetic shapes."""
+"""Trace files: CSV or JSONL of request arrivals (with token counts where the file has
+them), and synthetic shapes.
+
+Columns are matched by name, ignoring case, spaces and underscores, so the public traces
+load as they are published: the Azure LLM inference traces 2023/2024 (``TIMESTAMP``,
+``ContextTokens``, ``GeneratedTokens``), BurstGPT (``Timestamp``, ``Request tokens``,
+``Response tokens``) and Mooncake's JSONL (``timestamp`` in milliseconds: ``time_unit="ms"``,
+``input_length``, ``output_length``). A file without a header is one timestamp per line.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +23,13 @@ import numpy as np
 from gpufleet.sim.synthetic import synthetic_trace
 from gpufleet.sim.trace import FloatArray, Trace
 
-# Column names that carry a request's size (generated tokens first: decode dominates).
-_SIZE_COLUMNS = ("GeneratedTokens", "generated_tokens", "tokens", "size")
-_TIME_KEYS = ("TIMESTAMP", "timestamp", "time", "t", "arrival")
-_PROMPT_COLUMNS = ("ContextTokens", "prompt_tokens")
-_OUTPUT_COLUMNS = ("GeneratedTokens", "generated_tokens", "output_tokens")
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+"""Seconds per unit of numeric timestamps."""
+_TIME_KEYS = ("timestamp", "time", "t", "arrival", "arrivaltime")
+_PROMPT_KEYS = ("contexttokens", "prompttokens", "inputtokens", "inputlength", "requesttokens")
+_OUTPUT_KEYS = ("generatedtokens", "outputtokens", "outputlength", "responsetokens")
+# A request's size: its generated tokens first (decode dominates).
+_SIZE_KEYS = (*_OUTPUT_KEYS, "tokens", "size")
 SYNTHETIC_PROMPT_TOKENS = 1000.0
 SYNTHETIC_OUTPUT_TOKENS = 200.0
 """Mean token counts of synthetic LLM requests (about the Azure conversation trace's)."""
@@ -29,13 +43,18 @@ def load_trace(
     duration: float | None = None,
     token_sized: bool = False,
     llm: bool = False,
+    time_unit: str = "s",
 ) -> Trace:
     """Load ``source`` (a path or ``synthetic:shape?params``), time-scaled and truncated.
 
     Sizes are kept only when ``token_sized`` (synthetic ``sizes=exp`` always keeps them);
     prompt and output tokens only when ``llm`` (drawn for synthetic traces, with means
-    of 1,000 and 200 tokens).
+    of 1,000 and 200 tokens). ``time_unit`` is the unit of a file's numeric timestamps.
+    A file that lacks what is asked of it, or holds a value that is not one, is refused
+    with a ``ValueError`` naming the line and column.
     """
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time unit {time_unit!r}: one of {', '.join(TIME_UNITS)}")
     if source.startswith("synthetic:"):
         trace = synthetic_trace(source, seed)
         if llm:
@@ -45,19 +64,7 @@ def load_trace(
             output = np.ceil(rng.gamma(1.5, SYNTHETIC_OUTPUT_TOKENS / 1.5, n))
             trace = Trace(trace.name, trace.arrivals, trace.sizes, trace.duration, prompt, output)
     else:
-        trace = _read_file(Path(source))
-        if llm and trace.prompt_tokens is None:
-            raise ValueError(
-                f"{source}: an LLM profile needs ContextTokens and GeneratedTokens columns"
-            )
-        trace = Trace(
-            trace.name,
-            trace.arrivals,
-            trace.sizes if token_sized else None,
-            trace.duration,
-            trace.prompt_tokens if llm else None,
-            trace.output_tokens if llm else None,
-        )
+        trace = _read_file(Path(source), time_unit, sized=token_sized, tokens=llm)
     if rate_scale != 1.0:
         trace = trace.scaled(rate_scale)
     if duration is not None:
@@ -65,76 +72,174 @@ def load_trace(
     return trace
 
 
-def _read_file(path: Path) -> Trace:
-    tokens = None
-    if path.suffix in (".jsonl", ".ndjson"):
-        stamps, sizes = _read_jsonl(path)
-    else:
-        stamps, sizes, tokens = _read_csv(path)
-    if not stamps:
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """A file's requests as read: each with the line it came from."""
+
+    lines: list[int]
+    stamps: list[str]
+    columns: dict[str, tuple[str, list[str]]]
+    """Each recognised column by its normalised key: its name in the file and its values
+    as written, one per request."""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _names(keys: Iterable[str]) -> str:
+    return ", ".join(keys)
+
+
+def _read_file(path: Path, time_unit: str, *, sized: bool, tokens: bool) -> Trace:
+    """The file's arrivals; with ``sized`` each request's size (mean 1), with ``tokens``
+    its prompt and output tokens. Only the columns asked for are read as numbers."""
+    records = _read_jsonl(path) if path.suffix in (".jsonl", ".ndjson") else _read_csv(path)
+    if not records.stamps:
         raise ValueError(f"{path}: no requests")
-    times = _to_seconds(stamps)
+    times = _to_seconds(path, records, TIME_UNITS[time_unit])
     order = np.argsort(times, kind="stable")
     times = times[order] - times[order][0]
-    work = None
-    if sizes is not None:
-        raw = np.asarray(sizes, dtype=np.float64)[order]
+    work = prompt = output = None
+    if sized:
+        size_key = _first(records.columns, _SIZE_KEYS)
+        if size_key is None:
+            raise ValueError(
+                f"{path}: token-sized requests need a size column (one of {_names(_SIZE_KEYS)})"
+            )
+        raw = _counts(path, records, size_key)[order]
         mean = float(raw.mean())
         work = raw / mean if mean > 0 else np.ones_like(raw)
-    prompt = output = None
-    if tokens is not None:
-        prompt = np.asarray(tokens[0], dtype=np.float64)[order]
-        output = np.maximum(np.asarray(tokens[1], dtype=np.float64)[order], 1.0)
+    if tokens:
+        prompt_key = _first(records.columns, _PROMPT_KEYS)
+        output_key = _first(records.columns, _OUTPUT_KEYS)
+        if prompt_key is None or output_key is None:
+            raise ValueError(
+                f"{path}: an LLM profile needs prompt and output token columns (prompt: one "
+                f"of {_names(_PROMPT_KEYS)}; output: one of {_names(_OUTPUT_KEYS)})"
+            )
+        prompt = _counts(path, records, prompt_key)[order]
+        output = np.maximum(_counts(path, records, output_key)[order], 1.0)
     return Trace(path.name, times, work, 0.0, prompt, output)
 
 
-Tokens = tuple[list[float], list[float]]
+def _first(columns: dict[str, tuple[str, list[str]]], keys: Sequence[str]) -> str | None:
+    return next((k for k in keys if k in columns), None)
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[float] | None, Tokens | None]:
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return [], None, None
-    header = rows[0]
-    has_header = not _is_number(header[0]) and not _looks_like_date(header[0])
-    if not has_header:
-        return [r[0] for r in rows if r], None, None
-    time_col = next((header.index(k) for k in _TIME_KEYS if k in header), 0)
-    size_col = next((header.index(k) for k in _SIZE_COLUMNS if k in header), None)
-    body = [r for r in rows[1:] if r]
-    stamps = [r[time_col] for r in body]
-    sizes = None if size_col is None else [float(r[size_col]) for r in body]
-    prompt_col = next((header.index(k) for k in _PROMPT_COLUMNS if k in header), None)
-    output_col = next((header.index(k) for k in _OUTPUT_COLUMNS if k in header), None)
-    tokens = None
-    if prompt_col is not None and output_col is not None:
-        tokens = ([float(r[prompt_col]) for r in body], [float(r[output_col]) for r in body])
-    return stamps, sizes, tokens
+def _counts(path: Path, records: _Records, key: str) -> FloatArray:
+    """The column's values as token counts (finite, >= 0)."""
+    name, texts = records.columns[key]
+    values = np.empty(len(texts), dtype=np.float64)
+    for i, text in enumerate(texts):
+        value = float(text) if _is_number(text) else math.nan
+        if not math.isfinite(value) or value < 0.0:
+            raise ValueError(
+                f"{path}: line {records.lines[i]}, column {name!r}: {text!r} is not a count"
+            )
+        values[i] = value
+    return values
 
 
-def _read_jsonl(path: Path) -> tuple[list[str], list[float] | None]:
+def _read_csv(path: Path) -> _Records:
+    lines: list[int] = []
     stamps: list[str] = []
-    sizes: list[float] = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return _Records([], [], {})
+        if _is_number(header[0]) or _looks_like_date(header[0]):
+            # No header: one timestamp per line, the first included.
+            rows = [(1, header), *((reader.line_num, r) for r in reader)]
+            for line, row in rows:
+                if row:
+                    lines.append(line)
+                    stamps.append(row[0])
+            return _Records(lines, stamps, {})
+        keys = [_key(name) for name in header]
+        time_col = next((keys.index(k) for k in _TIME_KEYS if k in keys), 0)
+        wanted = {k: keys.index(k) for k in (*_SIZE_KEYS, *_PROMPT_KEYS) if k in keys}
+        columns: dict[str, tuple[str, list[str]]] = {
+            k: (header[col], []) for k, col in wanted.items()
+        }
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{path}: line {reader.line_num}: {len(row)} fields, the header has "
+                    f"{len(header)}"
+                )
+            lines.append(reader.line_num)
+            stamps.append(row[time_col])
+            for key, col in wanted.items():
+                columns[key][1].append(row[col])
+    return _Records(lines, stamps, columns)
+
+
+def _read_jsonl(path: Path) -> _Records:
+    lines: list[int] = []
+    stamps: list[str] = []
+    columns: dict[str, tuple[str, list[str]]] | None = None
+    for number, text in enumerate(path.read_text().splitlines(), start=1):
+        if not text.strip():
             continue
-        item = json.loads(line)
+        try:
+            item = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: line {number}: not JSON ({err.msg})") from err
         if isinstance(item, int | float | str):
+            lines.append(number)
             stamps.append(str(item))
             continue
-        stamps.append(str(next(item[k] for k in _TIME_KEYS if k in item)))
-        size_key = next((k for k in _SIZE_COLUMNS if k in item), None)
-        if size_key is not None:
-            sizes.append(float(item[size_key]))
-    return stamps, sizes if len(sizes) == len(stamps) else None
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: line {number}: neither a timestamp nor an object")
+        fields = {_key(k): (k, v) for k, v in item.items()}
+        stamp = next((fields[k][1] for k in _TIME_KEYS if k in fields), None)
+        if stamp is None:
+            raise ValueError(f"{path}: line {number}: no timestamp (one of {_names(_TIME_KEYS)})")
+        if columns is None:
+            # The first request says which columns the file has, as a CSV header does.
+            columns = {k: (fields[k][0], []) for k in (*_SIZE_KEYS, *_PROMPT_KEYS) if k in fields}
+        for key, (name, values) in columns.items():
+            if key not in fields:
+                raise ValueError(f"{path}: line {number}: no {name!r}, which the first request has")
+            values.append(str(fields[key][1]))
+        lines.append(number)
+        stamps.append(str(stamp))
+    return _Records(lines, stamps, columns or {})
 
 
-def _to_seconds(stamps: list[str]) -> FloatArray:
+def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
+    stamps = records.stamps
     if _is_number(stamps[0]):
-        return np.asarray([float(s) for s in stamps], dtype=np.float64)
-    # ISO timestamps (the Azure trace has 7 fractional digits; numpy parses them).
-    parsed = np.asarray([s.strip().rstrip("Z") for s in stamps], dtype="datetime64[ns]")
+        numeric = np.empty(len(stamps), dtype=np.float64)
+        for i, text in enumerate(stamps):
+            value = float(text) if _is_number(text) else math.nan
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{path}: line {records.lines[i]}: timestamp {text!r} is not a number "
+                    "(the first one is)"
+                )
+            numeric[i] = value * unit_s
+        return numeric
+    if unit_s != 1.0:
+        raise ValueError(f"{path}: a time unit is for numeric timestamps; this file's are dates")
+    cleaned = [s.strip().rstrip("Z") for s in stamps]
+    try:
+        # ISO timestamps (the Azure trace has 7 fractional digits; numpy parses them).
+        parsed = np.asarray(cleaned, dtype="datetime64[ns]")
+    except ValueError:
+        for i, text in enumerate(cleaned):
+            try:
+                np.datetime64(text, "ns")
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {records.lines[i]}: timestamp {stamps[i]!r} is not a date "
+                    "(the first one is)"
+                ) from None
+        raise
     seconds: FloatArray = (parsed - parsed.min()).astype(np.int64).astype(np.float64) / 1e9
     return seconds
 
