@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from gpufleet_devtools.local.paths import DEFAULT_TRACE
-from gpufleet_devtools.local.trace import poisson_phases, read_trace_times, replay
+from gpufleet.sim.trace_files import load_trace
+from gpufleet_devtools.local.cli import app
+from gpufleet_devtools.local.trace import poisson_phases, replay
 
 CSV = """TIMESTAMP,ContextTokens,GeneratedTokens
 2023-11-16 18:15:47.0000000,10,1
@@ -20,7 +22,7 @@ CSV = """TIMESTAMP,ContextTokens,GeneratedTokens
 def test_a_trace_replays_faster_and_thinner(tmp_path: Path) -> None:
     path = tmp_path / "trace.csv"
     path.write_text(CSV)
-    times = read_trace_times(path)
+    times = load_trace(str(path)).arrivals.tolist()
     assert times == pytest.approx([0.0, 0.5, 3.75, 20.0])  # sorted, from the first request
     faster = replay(times, duration_s=5.0, speedup=2.0)
     assert faster.offsets == pytest.approx((0.0, 0.25, 1.875))  # 20 s / 2 is past the end
@@ -38,9 +40,16 @@ def test_a_synthetic_burst_has_the_rates_asked_for() -> None:
     assert arrivals.rate_between(40, 60) == pytest.approx(5.0, rel=0.35)
 
 
-def test_the_shared_azure_trace_reads_whole() -> None:
-    if not DEFAULT_TRACE.exists():
-        pytest.skip(f"shared trace not present at {DEFAULT_TRACE}")
-    times = read_trace_times(DEFAULT_TRACE)
-    assert len(times) == 19_366
-    assert 3000 < times[-1] <= 3600  # one hour of arrivals
+@pytest.mark.parametrize("runtime", ["torch", "llm"])
+def test_the_demo_refuses_a_trace_it_cannot_read_before_starting_anything(
+    tmp_path: Path, runtime: str
+) -> None:
+    bad = tmp_path / "trace.csv"
+    bad.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,10,1\nlater,10,1\n"
+    )
+    result = CliRunner().invoke(
+        app, ["demo", "--runtime", runtime, "--trace", str(bad), "--no-live"]
+    )
+    assert result.exit_code == 2
+    assert "line 3: timestamp 'later' is not a date" in " ".join(result.output.split())

@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gpufleet.sim.trace import Trace
+from gpufleet.sim.trace_files import load_trace
 from gpufleet_devtools.local.llm_trace import StreamRequests, replay_streams
 from gpufleet_devtools.local.paths import DEFAULT_TRACE, EXAMPLES, LocalPaths
-from gpufleet_devtools.local.trace import Arrivals, poisson_phases, read_trace_times, replay
+from gpufleet_devtools.local.trace import Arrivals, poisson_phases, replay
 
 app = typer.Typer(
     help="Run a whole gpufleet on this machine: API emulator, Prometheus, operator, pods.",
@@ -82,11 +84,20 @@ def status() -> None:
 DEFAULT_DURATION_S = 180.0
 
 
+def _read(trace: Path, console: Console, *, llm: bool = False) -> Trace:
+    """The trace file, or a clear refusal naming its line and column."""
+    try:
+        return load_trace(str(trace), llm=llm)
+    except ValueError as error:
+        console.print(f"[red]--trace: {error}[/]")
+        raise typer.Exit(2) from error
+
+
 def _arrivals(
     trace: Path, duration: float, speedup: float | None, rate_scale: float, console: Console
 ) -> Arrivals:
     if trace.exists():
-        times = read_trace_times(trace)
+        times = _read(trace, console).arrivals.tolist()
         # By default the whole trace plays in the default duration, so its rise and fall
         # both show; a shorter --duration replays less of it at the same rate (faster
         # would overload a small machine: the rate is what the example is sized for).
@@ -111,7 +122,7 @@ def _streams(
     manifest: Path,
     console: Console,
 ) -> StreamRequests:
-    from gpufleet_devtools.local.llm_trace import max_model_len, read_token_trace, uniform_streams
+    from gpufleet_devtools.local.llm_trace import max_model_len, token_trace, uniform_streams
     from gpufleet_devtools.local.manifest import load_manifest
 
     if not trace.exists():
@@ -121,7 +132,7 @@ def _streams(
         phases = [(third, 50 * rate_scale), (third, 150 * rate_scale), (third, 50 * rate_scale)]
         arrivals = poisson_phases(phases)
         return uniform_streams(arrivals, SYNTHETIC_PROMPT_TOKENS, SYNTHETIC_OUTPUT_TOKENS)
-    tokens = read_token_trace(trace)
+    tokens = token_trace(_read(trace, console, llm=True))
     factor = speedup or max(1.0, tokens.times[-1] / DEFAULT_DURATION_S)
     context = max_model_len(load_manifest(manifest).spec.runtime.args)
     return replay_streams(tokens, duration, factor, rate_scale, context, name=trace.name)
@@ -157,7 +168,13 @@ def demo(
             "or cpu (computes on one core)."
         ),
     ] = "gpu-like",
-    trace: Annotated[Path, typer.Option(help="CSV with a TIMESTAMP column.")] = DEFAULT_TRACE,
+    trace: Annotated[
+        Path,
+        typer.Option(
+            help="Trace file, as `gpufleet sim --trace` reads it (with token columns for "
+            "--runtime llm)."
+        ),
+    ] = DEFAULT_TRACE,
     manifest: Annotated[
         Path | None, typer.Option(help="The ModelDeployment to apply (default: --runtime's).")
     ] = None,

@@ -1,19 +1,17 @@
-"""The LLM demo's requests: a trace's arrivals with its token counts (``ContextTokens``,
-``GeneratedTokens``), each replayed as one streamed completion."""
+"""The LLM demo's requests: a trace's arrivals with its token counts (read by
+``gpufleet.sim.trace_files``: the Azure, BurstGPT and Mooncake columns), each replayed as
+one streamed completion."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from gpufleet_devtools.local.trace import Arrivals, describe, parse_timestamp, replayed_indices
+from gpufleet.sim.trace import Trace
+from gpufleet_devtools.local.trace import Arrivals, describe, replayed_indices
 
 DEFAULT_MAX_MODEL_LEN = 2048
 """gpufleet-server's own default context (vLLM's depends on the model)."""
-PROMPT_COLUMN = "ContextTokens"
-OUTPUT_COLUMN = "GeneratedTokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,23 +23,14 @@ class TokenTrace:
     output_tokens: tuple[int, ...]
 
 
-def read_token_trace(path: Path) -> TokenTrace:
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"TIMESTAMP", PROMPT_COLUMN, OUTPUT_COLUMN} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: no column {', '.join(sorted(missing))} (an LLM trace)")
-        rows = sorted(
-            (parse_timestamp(row["TIMESTAMP"]), int(row[PROMPT_COLUMN]), int(row[OUTPUT_COLUMN]))
-            for row in reader
-        )
-    if not rows:
-        raise ValueError(f"{path}: no requests")
-    start = rows[0][0]
+def token_trace(trace: Trace) -> TokenTrace:
+    """A trace read with its token counts (``load_trace(..., llm=True)``)."""
+    if trace.prompt_tokens is None or trace.output_tokens is None:
+        raise ValueError(f"{trace.name}: read without its token counts")
     return TokenTrace(
-        tuple(at - start for at, _, _ in rows),
-        tuple(prompt for _, prompt, _ in rows),
-        tuple(output for _, _, output in rows),
+        tuple(float(t) for t in trace.arrivals),
+        tuple(int(n) for n in trace.prompt_tokens),
+        tuple(int(n) for n in trace.output_tokens),
     )
 
 

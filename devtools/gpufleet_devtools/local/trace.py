@@ -1,13 +1,11 @@
-"""Request arrival times: replayed from a CSV trace, or a synthetic burst for tests."""
+"""Request arrival times: a trace's (read by ``gpufleet.sim.trace_files``, as the simulator
+reads it) replayed faster or thinner, or a synthetic burst."""
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,22 +19,6 @@ class Arrivals:
     def rate_between(self, start: float, end: float) -> float:
         count = sum(start <= t < end for t in self.offsets)
         return count / max(end - start, 1e-9)
-
-
-def parse_timestamp(text: str) -> float:
-    # "2023-11-16 18:15:46.6805900": seven fractional digits, more than %f takes.
-    head, _, fraction = text.strip().partition(".")
-    stamp = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").timestamp()
-    return stamp + (float(f"0.{fraction}") if fraction else 0.0)
-
-
-def read_trace_times(path: Path) -> list[float]:
-    """Arrival times (s, from the first request) of a CSV with a ``TIMESTAMP`` column."""
-    with path.open(newline="") as handle:
-        stamps = sorted(parse_timestamp(row["TIMESTAMP"]) for row in csv.DictReader(handle))
-    if not stamps:
-        raise ValueError(f"{path}: no requests")
-    return [stamp - stamps[0] for stamp in stamps]
 
 
 def replayed_indices(
