@@ -129,9 +129,13 @@ def test_a_file_it_cannot_read_is_refused_naming_the_line_and_column(
         load_trace(str(path), **asked)
 
 
-def test_a_column_not_asked_for_is_not_read(tmp_path: Path) -> None:
-    path = tmp_path / "t.csv"
-    path.write_text("timestamp,tokens\n1,5\n2,n/a\n")
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("t.csv", "timestamp,tokens\n1,5\n2,n/a\n"), ("t.jsonl", '{"t": 1, "size": 3}\n{"t": 2}\n')],
+)
+def test_a_column_not_asked_for_is_not_read(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
     assert load_trace(str(path)).arrivals.tolist() == [0.0, 1.0]
 
 

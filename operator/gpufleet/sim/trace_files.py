@@ -78,9 +78,9 @@ class _Records:
 
     lines: list[int]
     stamps: list[str]
-    columns: dict[str, tuple[str, list[str]]]
+    columns: dict[str, tuple[str, list[str | None]]]
     """Each recognised column by its normalised key: its name in the file and its values
-    as written, one per request."""
+    as written, one per request (``None``: a JSONL line without it)."""
 
 
 def _key(name: str) -> str:
@@ -123,7 +123,7 @@ def _read_file(path: Path, time_unit: str, *, sized: bool, tokens: bool) -> Trac
     return Trace(path.name, times, work, 0.0, prompt, output)
 
 
-def _first(columns: dict[str, tuple[str, list[str]]], keys: Sequence[str]) -> str | None:
+def _first(columns: dict[str, tuple[str, list[str | None]]], keys: Sequence[str]) -> str | None:
     return next((k for k in keys if k in columns), None)
 
 
@@ -132,6 +132,10 @@ def _counts(path: Path, records: _Records, key: str) -> FloatArray:
     name, texts = records.columns[key]
     values = np.empty(len(texts), dtype=np.float64)
     for i, text in enumerate(texts):
+        if text is None:
+            raise ValueError(
+                f"{path}: line {records.lines[i]}: no {name!r}, which the first request has"
+            )
         value = float(text) if _is_number(text) else math.nan
         if not math.isfinite(value) or value < 0.0:
             raise ValueError(
@@ -160,7 +164,7 @@ def _read_csv(path: Path) -> _Records:
         keys = [_key(name) for name in header]
         time_col = next((keys.index(k) for k in _TIME_KEYS if k in keys), 0)
         wanted = {k: keys.index(k) for k in (*_SIZE_KEYS, *_PROMPT_KEYS) if k in keys}
-        columns: dict[str, tuple[str, list[str]]] = {
+        columns: dict[str, tuple[str, list[str | None]]] = {
             k: (header[col], []) for k, col in wanted.items()
         }
         for row in reader:
@@ -181,7 +185,7 @@ def _read_csv(path: Path) -> _Records:
 def _read_jsonl(path: Path) -> _Records:
     lines: list[int] = []
     stamps: list[str] = []
-    columns: dict[str, tuple[str, list[str]]] | None = None
+    columns: dict[str, tuple[str, list[str | None]]] | None = None
     for number, text in enumerate(path.read_text().splitlines(), start=1):
         if not text.strip():
             continue
@@ -192,6 +196,8 @@ def _read_jsonl(path: Path) -> _Records:
         if isinstance(item, int | float | str):
             lines.append(number)
             stamps.append(str(item))
+            for _, values in (columns or {}).values():
+                values.append(None)
             continue
         if not isinstance(item, dict):
             raise ValueError(f"{path}: line {number}: neither a timestamp nor an object")
@@ -202,10 +208,8 @@ def _read_jsonl(path: Path) -> _Records:
         if columns is None:
             # The first request says which columns the file has, as a CSV header does.
             columns = {k: (fields[k][0], []) for k in (*_SIZE_KEYS, *_PROMPT_KEYS) if k in fields}
-        for key, (name, values) in columns.items():
-            if key not in fields:
-                raise ValueError(f"{path}: line {number}: no {name!r}, which the first request has")
-            values.append(str(fields[key][1]))
+        for key, (_, values) in columns.items():
+            values.append(str(fields[key][1]) if key in fields else None)
         lines.append(number)
         stamps.append(str(stamp))
     return _Records(lines, stamps, columns or {})
