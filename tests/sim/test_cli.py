@@ -150,10 +150,14 @@ def test_millisecond_timestamps_replay_at_their_own_pace(tmp_path: Path) -> None
              for i in range(2400)]  # fmt: skip
     trace.write_text("\n".join(lines) + "\n")
     path = tmp_path / "m.json"
-    invoke("--trace", str(trace), "--time-unit", "ms", "--policies", "static", "--no-sweep",
-           "--json", str(path))  # fmt: skip
+    out = invoke("--trace", str(trace), "--time-unit", "ms", "--policies", "static",
+                 "--no-sweep", "--json", str(path))  # fmt: skip
     doc = json.loads(path.read_text())
     assert doc["trace"]["duration_s"] == pytest.approx(599.75)  # 4 req/s for 10 minutes
+    # What was read is said before the runs: read in seconds, the same file spans a week.
+    assert "2,400 requests over 10.0 min (4 req/s on average" in " ".join(out.split())
+    seconds = invoke("--trace", str(trace), "--policies", "static", "--no-sweep")
+    assert "2,400 requests over 166.6 h (0.004 req/s on average" in " ".join(seconds.split())
     result = CliRunner().invoke(app, ["--trace", str(trace), "--time-unit", "min"])
     assert result.exit_code == 2
     assert "--time-unit" in result.output

@@ -17,6 +17,7 @@ from gpufleet.sim.catalog import LLM_POLICY_NAMES, POLICY_NAMES, REFERENCE_NAMES
 from gpufleet.sim.compare import PolicyOutcome, compare
 from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.scenario import ScenarioInputs, build
+from gpufleet.sim.trace import Trace
 from gpufleet.sim.trace_files import TIME_UNITS
 
 app = typer.Typer(
@@ -57,6 +58,17 @@ H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
 H_TICK = "The operator's scaling tick, s (GPUFLEET_TICK_SECONDS; default 5)."
 H_SCRAPE = "Prometheus scrape interval, s (GPUFLEET_SCRAPE_INTERVAL_SECONDS; default 5)."
 H_WINDOW = "The operator's rate() window, s (GPUFLEET_RATE_WINDOW_SECONDS; default 30)."
+
+
+def _trace_line(trace: Trace) -> str:
+    """ "trace: NAME, N requests over D (R req/s on average, P in the busiest minute)"."""
+    span = trace.duration
+    length = f"{span / 3600:.1f} h" if span >= 5400 else f"{span / 60:.1f} min"
+    mean = len(trace) / span if span > 0 else 0.0
+    return (
+        f"trace: {trace.name}, {len(trace):,} requests over {length} ({mean:.3g} req/s on "
+        f"average, {trace.peak_rate(60.0):.3g} in the busiest minute)"
+    )
 
 
 def _outage(text: str) -> tuple[float, float]:
@@ -132,6 +144,8 @@ def sim(
         raise typer.Exit(2) from exc
     if not names:
         names = list(LLM_POLICY_NAMES if isinstance(setup.profile, LlmProfile) else POLICY_NAMES)
+    # What was read, before hours of simulated time: a wrong --time-unit shows here.
+    console.print(_trace_line(setup.trace))
 
     runs = sum(len(sweep_grid(n, setup)) if sweep else 1 for n in names)
     outcomes = _run_with_progress(
