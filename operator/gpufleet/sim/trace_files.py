@@ -136,7 +136,7 @@ def _counts(path: Path, records: _Records, key: str) -> FloatArray:
             raise ValueError(
                 f"{path}: line {records.lines[i]}: no {name!r}, which the first request has"
             )
-        value = float(text) if _is_number(text) else math.nan
+        value = _number(text)
         if not math.isfinite(value) or value < 0.0:
             raise ValueError(
                 f"{path}: line {records.lines[i]}, column {name!r}: {text!r} is not a count"
@@ -220,7 +220,7 @@ def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
     if _is_number(stamps[0]):
         numeric = np.empty(len(stamps), dtype=np.float64)
         for i, text in enumerate(stamps):
-            value = float(text) if _is_number(text) else math.nan
+            value = _number(text)
             if not math.isfinite(value):
                 raise ValueError(
                     f"{path}: line {records.lines[i]}: timestamp {text!r} is not a number "
@@ -246,6 +246,14 @@ def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
         raise
     seconds: FloatArray = (parsed - parsed.min()).astype(np.int64).astype(np.float64) / 1e9
     return seconds
+
+
+def _number(text: str) -> float:
+    """The text as a float, NaN when it is none (parsed once: a trace has many values)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _is_number(text: str) -> bool:
