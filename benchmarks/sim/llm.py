@@ -36,12 +36,12 @@ from pathlib import Path
 from selection import (
     ATTAINMENT,
     COST_TOLERANCE,
+    cell,
     cheapest_meeting,
     no_dearer,
     policies_to_run,
     reference_run,
     reusable_runs,
-    setting,
 )
 from suite import source_state  # the sibling script, shared by both reports
 
@@ -169,7 +169,7 @@ def _p95s(run: Run) -> str:
 def _cell(run: Run | None) -> str:
     if run is None:
         return "none"
-    return f"{setting(run)}: {run.within_slo:.1%}, {run.gpu_hours:.2f} ({_p95s(run)})"
+    return f"{cell(run)} ({_p95s(run)})"
 
 
 def _p95s_met(run: Run) -> bool:
