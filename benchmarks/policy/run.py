@@ -108,7 +108,7 @@ def bench_decisions(
                 avg_queue_ms=20.0,
                 compute_ms_per_request=40.0 + 10.0 * batch,
                 inferences_per_exec=batch,
-                failure_rate=0.0,
+                unserved_rate=0.0,
                 pods_reporting=replicas[i],
             )
             fleet = FleetState(replicas[i], replicas[i], 1, 1.0)

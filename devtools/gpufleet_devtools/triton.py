@@ -118,6 +118,10 @@ class TritonPythonModel:
 
     def execute(self, requests):
         inputs = [pb_utils.get_input_tensor_by_name(r, "INPUT").as_numpy() for r in requests]
+        if any(x[0, 0] < 0 for x in inputs):
+            # A model that fails: the whole execution, as a crash or a CUDA error would.
+            # (An error *response* Triton's python backend counts as a success.)
+            raise pb_utils.TritonModelException("negative input")
         sizes = [x.shape[0] for x in inputs]
         with torch.no_grad():
             out = self.net(torch.from_numpy(np.concatenate(inputs))).numpy()
@@ -133,13 +137,27 @@ class TritonPythonModel:
 
 
 def write_torch_model(
-    repository: Path, name: str = "mlp", *, work_ms: float = 0.0, max_batch_size: int = 8
+    repository: Path,
+    name: str = "mlp",
+    *,
+    work_ms: float = 0.0,
+    max_batch_size: int = 8,
+    queue_timeout_ms: float | None = None,
 ) -> Path:
     """Write a Triton model repository with one python-backend torch model.
 
     Input ``INPUT`` FP32 [batch, 16], output ``OUTPUT`` FP32 [batch, 4]; dynamic
-    batching on, one CPU instance (one execution at a time, like one GPU).
+    batching on, one CPU instance (one execution at a time, like one GPU). An execution
+    with a request whose first input value is negative fails in the model (Triton counts
+    its requests as ``BACKEND`` failures). With ``queue_timeout_ms``,
+    a request that waited longer in the queue is rejected (Triton's queue policy).
     """
+    policy = (
+        ""
+        if queue_timeout_ms is None
+        else " default_queue_policy { timeout_action: REJECT "
+        f"default_timeout_microseconds: {round(queue_timeout_ms * 1000)} }}"
+    )
     model_dir = repository / name
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
     (model_dir / "1" / "model.py").write_text(_MODEL_PY.lstrip())
@@ -151,7 +169,7 @@ def write_torch_model(
             max_batch_size: {max_batch_size}
             input [ {{ name: "INPUT", data_type: TYPE_FP32, dims: [ 16 ] }} ]
             output [ {{ name: "OUTPUT", data_type: TYPE_FP32, dims: [ 4 ] }} ]
-            dynamic_batching {{ max_queue_delay_microseconds: 1000 }}
+            dynamic_batching {{ max_queue_delay_microseconds: 1000{policy} }}
             instance_group [ {{ count: 1, kind: KIND_CPU }} ]
             parameters {{ key: "work_ms" value: {{ string_value: "{work_ms:g}" }} }}
             """

@@ -66,7 +66,7 @@ TOKENS = [10.0, 50.0, 100.0, 500.0, 1000.0]
 
 
 def vllm(out: Exposition, *, deprecated: bool) -> None:
-    """vLLM's /metrics: 5 finished req/s (4 stop, 1 length) and 0.5 aborted."""
+    """vLLM's /metrics: 5 finished req/s (4 stop, 1 length), 0.5 aborted and 0.25 failed."""
     m = 'model_name="llama"'
     out.gauge("vllm:num_requests_waiting", m, 3)
     out.gauge("vllm:num_requests_running", m, 7)
@@ -80,6 +80,7 @@ def vllm(out: Exposition, *, deprecated: bool) -> None:
     out.counter("vllm:request_success_total", f'finished_reason="stop",{m}', 4)
     out.counter("vllm:request_success_total", f'finished_reason="length",{m}', 1)
     out.counter("vllm:request_success_total", f'finished_reason="abort",{m}', 0.5)
+    out.counter("vllm:request_success_total", f'finished_reason="error",{m}', 0.25)
     out.histogram("vllm:time_to_first_token_seconds", m, 5.5, 0.3, SECONDS)
     out.histogram("vllm:e2e_request_latency_seconds", m, 5.5, 2.0, SECONDS)
     out.histogram("vllm:request_queue_time_seconds", m, 5.5, 0.1, SECONDS)
@@ -91,11 +92,19 @@ def vllm(out: Exposition, *, deprecated: bool) -> None:
         out.histogram("vllm:inter_token_latency_seconds", m, 200, 0.03, SECONDS)
 
 
-def triton_core(out: Exposition, success_per_s: float) -> None:
+def triton_core(
+    out: Exposition, success_per_s: float, failures_per_s: dict[str, float] | None = None
+) -> None:
+    """Triton's core counters. Triton labels failures by ``reason`` and creates the four
+    series when it loads a model; ``failures_per_s`` keyed by ``""`` plays a Triton from
+    before the label."""
     m = 'model="llm",version="1"'
     out.gauge("nv_inference_pending_request_count", m, 0)
     out.counter("nv_inference_request_success", m, success_per_s)
-    out.counter("nv_inference_request_failure", f'{m},reason="BACKEND"', 0)
+    failures = failures_per_s or dict.fromkeys(("REJECTED", "CANCELED", "BACKEND", "OTHER"), 0.0)
+    for reason, per_s in failures.items():
+        labels = f'{m},reason="{reason}"' if reason else m
+        out.counter("nv_inference_request_failure", labels, per_s)
     out.counter("nv_inference_count", m, success_per_s)
     out.counter("nv_inference_exec_count", m, success_per_s)
     out.counter("nv_inference_request_duration_us", m, success_per_s * 900_000)
@@ -104,8 +113,9 @@ def triton_core(out: Exposition, success_per_s: float) -> None:
 
 
 def triton_trtllm(out: Exposition) -> None:
-    """Triton with a TensorRT-LLM model: 3 req/s, first responses in 120 ms."""
-    triton_core(out, 3)
+    """Triton with a TensorRT-LLM model: 3 req/s, first responses in 120 ms; 0.75 req/s
+    unserved (0.5 timed out in the queue, 0.25 cancelled) and 1.25 failed in error."""
+    triton_core(out, 3, {"REJECTED": 0.5, "CANCELED": 0.25, "BACKEND": 1.0, "OTHER": 0.25})
     m = 'model="tensorrt_llm",version="1"'
     for kind, value in {
         "waiting": 4,
@@ -140,6 +150,11 @@ def triton_vllm(out: Exposition) -> None:
     out.histogram("vllm:time_to_first_token_seconds", m, 2, 0.07, SECONDS)
     out.histogram("vllm:time_per_output_token_seconds", m, 80, 0.02, SECONDS)
     out.histogram("vllm:e2e_request_latency_seconds", m, 2, 0.9, SECONDS)
+
+
+def triton_unlabelled(out: Exposition) -> None:
+    """A Triton from before the failure ``reason`` label: 4 req/s, 0.5 failed."""
+    triton_core(out, 4, {"": 0.5})
 
 
 class FakePod:
@@ -177,6 +192,7 @@ PODS: dict[str, tuple[str, Callable[[Exposition], None]]] = {
     "chat-1": ("chat", lambda out: vllm(out, deprecated=True)),
     "trt-0": ("trt", triton_trtllm),
     "tv-0": ("tv", triton_vllm),
+    "old-0": ("old", triton_unlabelled),
 }
 
 
@@ -235,8 +251,11 @@ def reader() -> Iterator[FleetMetricsReader]:
             pod.stop()
 
 
-def observe(reader: FleetMetricsReader, name: str, pods: int) -> tuple[Observations, set[Engine]]:
-    """Observations once every pod has been scraped long enough for its rates to settle."""
+def observe(
+    reader: FleetMetricsReader, name: str, pods: int, *, tokens: bool = True
+) -> tuple[Observations, set[Engine]]:
+    """Observations once every pod has been scraped long enough for its rates (the token
+    rates too, if the engine counts ``tokens``) to settle."""
 
     async def poll() -> tuple[Observations, set[Engine]]:
         deadline = time.monotonic() + 40
@@ -244,7 +263,8 @@ def observe(reader: FleetMetricsReader, name: str, pods: int) -> tuple[Observati
             sample = await reader.sample()
             obs = sample.observations(NAMESPACE, name, expected_pods=pods)
             fresh, _ = sample.fresh_pods(NAMESPACE, name)
-            settled = None not in (obs.served_rate, obs.prompt_tokens_rate) and not obs.lower_bounds
+            rates = (obs.served_rate, obs.prompt_tokens_rate if tokens else 0.0)
+            settled = None not in rates and not obs.lower_bounds
             if settled and time.monotonic() > start + 6:  # a rate window past the first scrape
                 return obs, set(sample.engines(NAMESPACE, name, fresh))
             if time.monotonic() > deadline:
@@ -263,7 +283,8 @@ def test_vllm_with_new_and_deprecated_names(reader: FleetMetricsReader) -> None:
     assert obs.kv_cache_usage == pytest.approx(0.7)
     assert obs.kv_cache_usage_max == pytest.approx(0.8)
     assert obs.served_rate == pytest.approx(10.0, rel=0.1)
-    assert obs.failure_rate == pytest.approx(1.0, rel=0.1)
+    assert obs.unserved_rate == pytest.approx(1.0, rel=0.1)  # aborted: demand
+    assert obs.error_rate == pytest.approx(0.5, rel=0.1)  # not demand
     assert obs.request_rate == pytest.approx(11.0, rel=0.1)
     assert obs.prompt_tokens_rate == pytest.approx(2000.0, rel=0.1)
     assert obs.generation_tokens_rate == pytest.approx(400.0, rel=0.1)
@@ -288,6 +309,9 @@ def test_triton_with_a_tensorrt_llm_backend(reader: FleetMetricsReader) -> None:
     assert obs.ttft_p95_ms is not None
     assert 100.0 < obs.ttft_p95_ms <= 200.0
     assert obs.served_rate == pytest.approx(3.0, rel=0.1)
+    assert obs.unserved_rate == pytest.approx(0.75, rel=0.1)  # REJECTED and CANCELED
+    assert obs.error_rate == pytest.approx(1.25, rel=0.1)  # BACKEND and OTHER
+    assert obs.request_rate == pytest.approx(3.75, rel=0.1)
     assert obs.itl_p95_ms is None  # the backend exports none; not "unknown" either
     assert "itl_p95_ms" not in obs.unknown
 
@@ -305,6 +329,16 @@ def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:
     assert obs.itl_p95_ms is not None
     assert 10.0 < obs.itl_p95_ms <= 25.0
     assert obs.compute_ms_per_request == pytest.approx(800.0, rel=0.1)
+
+
+def test_a_triton_without_failure_reasons_counts_every_failure_as_demand(
+    reader: FleetMetricsReader,
+) -> None:
+    obs, engines = observe(reader, "old", pods=1, tokens=False)
+    assert engines == {Engine.TRITON}
+    assert obs.unserved_rate == pytest.approx(0.5, rel=0.1)  # it cannot tell: as before
+    assert obs.error_rate == 0.0
+    assert obs.request_rate == pytest.approx(4.5, rel=0.1)
 
 
 def test_a_pod_added_by_a_scale_up_warms_up_without_losing_metrics(

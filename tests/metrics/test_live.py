@@ -39,8 +39,12 @@ def _skip_without_binaries() -> None:
 class LoadGenerator:
     """Threads sending inferences to one Triton server until stopped."""
 
-    def __init__(self, url: str, *, clients: int, rate_per_client: float | None) -> None:
+    def __init__(
+        self, url: str, *, clients: int, rate_per_client: float | None, value: float = 1.0
+    ) -> None:
+        """``value`` fills every input: a negative one makes the test model fail the request."""
         self._url = url
+        self._value = value
         self._stop = threading.Event()
         self._interval = None if rate_per_client is None else 1.0 / rate_per_client
         self.sent = 0
@@ -53,17 +57,16 @@ class LoadGenerator:
         import tritonclient.http as http
 
         client = http.InferenceServerClient(self._url)
-        data = np.ones((1, 16), dtype=np.float32)
+        data = np.full((1, 16), self._value, dtype=np.float32)
         next_at = time.monotonic()
         while not self._stop.is_set():
             tensor = http.InferInput("INPUT", [1, 16], "FP32")
             tensor.set_data_from_numpy(data)
             try:
                 client.infer("mlp", [tensor])
-            except Exception:  # the server was stopped under us
-                if self._stop.wait(0.1):
+            except Exception:  # failed or rejected, or the server was stopped under us
+                if self._interval is None and self._stop.wait(0.1):  # closed loop: no spin
                     break
-                continue
             with self._lock:
                 self.sent += 1
             if self._interval is not None:
@@ -201,4 +204,93 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
         assert back.queue_depth is not None
     finally:
         steady.stop()
+        flood.stop()
+
+
+@pytest.fixture(scope="module")
+def failing_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetMetricsReader]:
+    """``errors``: a model that fails executions with a negative input; ``rejecting``: a
+    slow one whose queue policy rejects requests that waited over 150 ms."""
+    _skip_without_binaries()
+    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+    from gpufleet_devtools.triton import TritonServer, write_torch_model
+
+    root: Path = tmp_path_factory.mktemp("failing")
+    servers = {
+        # Batches of one: a good request never shares a failing execution.
+        "errors": TritonServer(
+            write_torch_model(root / "errors", "mlp", work_ms=5.0, max_batch_size=1)
+        ),
+        "rejecting": TritonServer(
+            write_torch_model(
+                root / "rejecting", "mlp", work_ms=100.0, max_batch_size=2, queue_timeout_ms=150.0
+            )
+        ),
+    }
+    prometheus = PrometheusServer(scrape_interval_s=1.0)
+    try:
+        for server in servers.values():
+            server.start()
+        prometheus.start()
+        prometheus.set_targets(
+            [
+                ScrapeTarget(
+                    server.metrics_address,
+                    {"namespace": NAMESPACE, "modeldeployment": name, "pod": f"{name}-0"},
+                )
+                for name, server in servers.items()
+            ]
+        )
+        reader = FleetMetricsReader(
+            OperatorSettings(
+                prometheus_url=prometheus.url,
+                rate_window_seconds=5.0,
+                scrape_interval_seconds=1.0,
+                stale_after_seconds=5.0,
+                query_timeout_seconds=2.0,
+            )
+        )
+        reader.test_servers = servers  # type: ignore[attr-defined]
+        yield reader
+    finally:
+        prometheus.stop()
+        for server in servers.values():
+            server.stop()
+
+
+async def test_errors_are_no_demand_requests_rejected_for_want_of_capacity_are(
+    failing_fleet: FleetMetricsReader,
+) -> None:
+    """Triton labels each failure with its reason: a model's errors (``BACKEND``) are not
+    load a replica added would serve; requests its queue policy rejected after waiting
+    (``REJECTED``) are."""
+    servers = failing_fleet.test_servers  # type: ignore[attr-defined]
+    good = LoadGenerator(servers["errors"].http_url, clients=1, rate_per_client=10.0)
+    bad = LoadGenerator(servers["errors"].http_url, clients=1, rate_per_client=4.0, value=-1.0)
+    # Eight closed-loop clients on a replica that serves 2 requests per 100 ms batch.
+    flood = LoadGenerator(servers["rejecting"].http_url, clients=8, rate_per_client=None)
+    try:
+        erring = await observe_until(
+            failing_fleet,
+            "errors",
+            1,
+            lambda o: (o.served_rate or 0.0) >= 8.0 and (o.error_rate or 0.0) >= 3.0,
+        )
+        assert erring.error_rate is not None
+        assert erring.error_rate <= 5.0
+        assert erring.unserved_rate == 0.0
+        assert erring.request_rate == erring.served_rate  # the errors are not demand
+
+        rejecting = await observe_until(
+            failing_fleet, "rejecting", 1, lambda o: (o.unserved_rate or 0.0) >= 2.0
+        )
+        assert rejecting.served_rate is not None
+        assert rejecting.served_rate <= 21.0
+        assert rejecting.error_rate == 0.0
+        assert rejecting.request_rate == pytest.approx(
+            rejecting.served_rate + (rejecting.unserved_rate or 0.0)
+        )
+    finally:
+        good.stop()
+        bad.stop()
         flood.stop()

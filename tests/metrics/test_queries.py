@@ -67,8 +67,10 @@ def test_custom_label_names() -> None:
         (Signal.GENERATION_TOKENS_RATE, "nv_llm_output_token_len_sum"),
         (Signal.SUCCESS_RATE, "nv_inference_request_success"),
         (Signal.SUCCESS_RATE, 'vllm:request_success_total{finished_reason!~"abort|error"'),
-        (Signal.FAILURE_RATE, 'vllm:request_success_total{finished_reason=~"abort|error"'),
-        (Signal.FAILURE_RATE, "nv_inference_request_failure"),
+        (Signal.UNSERVED_RATE, 'vllm:request_success_total{finished_reason="abort"'),
+        (Signal.UNSERVED_RATE, 'nv_inference_request_failure{reason!~"BACKEND|OTHER"'),
+        (Signal.ERROR_RATE, 'vllm:request_success_total{finished_reason="error"'),
+        (Signal.ERROR_RATE, 'nv_inference_request_failure{reason=~"BACKEND|OTHER"'),
     ],
 )
 def test_every_documented_metric_name_is_read(signal: Signal, metric: str) -> None:

@@ -27,7 +27,8 @@ def fleet_sample(
         Signal.FRESHNESS: 0.0,
         Signal.PENDING: 3.0,
         Signal.SUCCESS_RATE: 5.0,
-        Signal.FAILURE_RATE: 0.0,
+        Signal.UNSERVED_RATE: 0.0,
+        Signal.ERROR_RATE: 0.0,
         Signal.INFERENCE_RATE: 5.0,
         Signal.EXEC_RATE: 2.5,
         Signal.REQUEST_US_RATE: 5.0 * 800_000,
@@ -203,11 +204,17 @@ def test_one_batch_time_from_per_request_credited_compute(
     assert obs.served_rate == pytest.approx(requests_per_s)
 
 
-def test_failed_requests_count_as_demand_not_as_served() -> None:
-    sample = fleet_sample(overrides={Signal.FAILURE_RATE: per_pod({"llm-a": 2.0, "llm-b": 1.0})})
+def test_requests_unserved_for_want_of_capacity_are_demand_errors_are_not() -> None:
+    sample = fleet_sample(
+        overrides={
+            Signal.UNSERVED_RATE: per_pod({"llm-a": 2.0, "llm-b": 1.0}),
+            Signal.ERROR_RATE: per_pod({"llm-a": 4.0, "llm-b": 0.0}),
+        }
+    )
     obs = sample.observations("prod", "llm", expected_pods=2)
     assert obs.served_rate == pytest.approx(10.0)
-    assert obs.failure_rate == pytest.approx(3.0)
+    assert obs.unserved_rate == pytest.approx(3.0)
+    assert obs.error_rate == pytest.approx(4.0)
     assert obs.request_rate == pytest.approx(13.0)
 
 
@@ -221,7 +228,7 @@ def test_a_pod_scraped_once_is_warming_not_lost() -> None:
         {"llm-a": NOW - 2, "llm-b": NOW - 2, "llm-c": NOW - 1},
         overrides=scraped({"llm-a": 6, "llm-b": 6, "llm-c": 1}),
     )
-    for signal in (Signal.SUCCESS_RATE, Signal.FAILURE_RATE, Signal.EXEC_RATE):
+    for signal in (Signal.SUCCESS_RATE, Signal.UNSERVED_RATE, Signal.ERROR_RATE, Signal.EXEC_RATE):
         del sample.signals[signal].values[KEY]["llm-c"]
     obs = sample.observations("prod", "llm", expected_pods=3)
     assert obs.unknown == {}
@@ -278,7 +285,8 @@ def vllm_fleet(**overrides: SignalResult) -> FleetSample:
         Signal.PENDING: per_pod({"v-a": 1.0, "v-b": 3.0}),
         Signal.RUNNING: per_pod({"v-a": 8.0, "v-b": 12.0}),
         Signal.SUCCESS_RATE: per_pod({"v-a": 4.0, "v-b": 6.0}),
-        Signal.FAILURE_RATE: per_pod({"v-a": 0.0, "v-b": 0.5}),
+        Signal.UNSERVED_RATE: per_pod({"v-a": 0.0, "v-b": 0.5}),
+        Signal.ERROR_RATE: per_pod({"v-a": 0.0, "v-b": 0.0}),
         Signal.REQUEST_US_RATE: per_pod({"v-a": 4.0 * 2e6, "v-b": 6.0 * 2e6}),
         Signal.QUEUE_US_RATE: per_pod({"v-a": 0.0, "v-b": 6.0 * 1e5}),
         Signal.KV_USAGE: per_pod({"v-a": 0.5, "v-b": 0.9}),

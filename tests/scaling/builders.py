@@ -76,7 +76,7 @@ def load(
         avg_queue_ms=0.0,
         compute_ms_per_request=exec_ms,
         inferences_per_exec=batch,
-        failure_rate=0.0,
+        unserved_rate=0.0,
         pods_reporting=pods,
     )
 

@@ -54,7 +54,7 @@ def llm(
         at=at,
         request_rate=served,
         served_rate=served,
-        failure_rate=0.0,
+        unserved_rate=0.0,
         queue_depth=queue,
         generation_tokens_rate=values["generation_tokens_rate"],
         prompt_tokens_rate=values["prompt_tokens_rate"],

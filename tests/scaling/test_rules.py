@@ -69,15 +69,51 @@ CASES = [
         ReasonCode.SCALE_UP_LOAD,
     ),
     Case(
-        "load: failed and timed-out requests are demand, not idleness",
+        "load: requests that timed out or were cancelled unserved are demand, not idleness",
         spec(),
-        # The reader's request rate counts failures already (served 16 + failed 4).
-        [(fleet(3), replace(load(0, 20.0, batch=2.0), served_rate=16.0, failure_rate=4.0))],
+        # The reader's request rate counts them already (served 16 + unserved 4).
+        [(fleet(3), replace(load(0, 20.0, batch=2.0), served_rate=16.0, unserved_rate=4.0))],
         16,
         "load",
-        "scaled 3\u219216: 20.0 req/s (of which 4.0 failed or timed out) needs 16 replicas "
+        "scaled 3\u219216: 20.0 req/s (of which 4.0 timed out or were cancelled unserved) "
+        "needs 16 replicas at 1.29 req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
+        "load: errors are not demand, no pod is added for them",
+        spec(),
+        # The model failed 30 req/s besides: more replicas would not serve them.
+        [(fleet(3), replace(load(0, 20.0, batch=2.0), error_rate=30.0))],
+        16,
+        "load",
+        "scaled 3\u219216: 20.0 req/s (not counting 30.0 req/s of errors) needs 16 replicas "
         "at 1.29 req/s each (from the batch time) for p95 <= 3000 ms",
         ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
+        "failing-requests: errors are not idleness, the fleet keeps what would serve them",
+        spec(),
+        # 8 req/s need 7 replicas; with the 12 req/s the model failed, 20 req/s need 16.
+        [(fleet(16), replace(load(0, 8.0, batch=2.0), error_rate=12.0))],
+        16,
+        "failing-requests",
+        "holding 16 replicas: 12.0 req/s failed in the model or server (errors: more "
+        "replicas do not serve them; nor are they idleness): 16 replicas at 1.29 req/s "
+        "each (from the batch time) for p95 <= 3000 ms would serve them too, and are kept",
+        ReasonCode.ERRORS_HOLD,
+    ),
+    Case(
+        "failing-requests: never more than the fleet has",
+        spec(),
+        # 2 req/s need 2 replicas; the 30 req/s of errors would need 25: 3 are kept, none added.
+        [(fleet(3), replace(load(0, 2.0, batch=2.0), error_rate=30.0))],
+        3,
+        "failing-requests",
+        "holding 3 replicas: 30.0 req/s failed in the model or server (errors: more "
+        "replicas do not serve them; nor are they idleness): 25 replicas at 1.29 req/s "
+        "each (from the batch time) for p95 <= 3000 ms would serve them too, the 3 there "
+        "are kept, none added",
+        ReasonCode.ERRORS_HOLD,
     ),
     Case(
         "latency: nothing modelled or measured yet, HPA-style on the miss ratio",
@@ -196,6 +232,19 @@ CASES = [
         "keep-warm: the activation query unknown is no idleness",
         spec(**ACTIVATED, scaleDownStabilizationSeconds=0),
         [(fleet(1), load(t, 0.0)) for t in (0.0, 150.0, 300.0, 450.0)],
+        1,
+        "keep-warm",
+        "holding 1 replicas: keeping one replica warm: requests arrived or the activation "
+        "query is above its threshold or unknown",
+        ReasonCode.STEADY,
+    ),
+    Case(
+        "keep-warm: requests that fail are requests, no idleness",
+        spec(**ACTIVATED, scaleDownStabilizationSeconds=0),
+        [
+            (fleet(1), replace(load(t, 0.0), activation=0.0, error_rate=0.5))
+            for t in (0.0, 150.0, 300.0, 450.0)
+        ],
         1,
         "keep-warm",
         "holding 1 replicas: keeping one replica warm: requests arrived or the activation "

@@ -39,8 +39,14 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
 - prompt / generation tokens: ``vllm:prompt_tokens_total`` /
   ``vllm:generation_tokens_total``; ``nv_llm_input_token_len`` /
   ``nv_llm_output_token_len`` (TensorRT-LLM backend)
-- served / failed: ``nv_inference_request_success`` / ``nv_inference_request_failure``;
-  ``vllm:request_success_total`` by ``finished_reason`` (``abort``/``error`` failed)
+- served: ``nv_inference_request_success``; ``vllm:request_success_total`` by
+  ``finished_reason`` (``stop``, ``length``)
+- unserved, demand a replica added would serve: Triton's
+  ``nv_inference_request_failure`` with ``reason`` ``REJECTED`` (the queue timeout
+  expired) or ``CANCELED`` (the client gave up), or without a ``reason`` (Triton before
+  the label, which cannot tell); vLLM's ``finished_reason="abort"``
+- errors, which more replicas do not serve: ``reason`` ``BACKEND`` (the model failed)
+  or ``OTHER`` (pre-execution checks, ensembles); vLLM's ``finished_reason="error"``
 
 p95s (and p99s) come from ``histogram_quantile`` over the rate window, over the
 ModelDeployment's summed buckets (a fleet-wide quantile, not an average of pods'
@@ -88,7 +94,8 @@ class Signal(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     SUCCESS_RATE = "success_rate"
-    FAILURE_RATE = "failure_rate"
+    UNSERVED_RATE = "unserved_rate"
+    ERROR_RATE = "error_rate"
     INFERENCE_RATE = "inference_rate"
     EXEC_RATE = "exec_rate"
     REQUEST_US_RATE = "request_us_rate"
@@ -147,11 +154,20 @@ def _quantile(bucket: str, scale: str = "", quantile: str = "0.95") -> str:
     )
 
 
-_VLLM_FAILED = 'finished_reason=~"abort|error",'
 _VLLM_SERVED = 'finished_reason!~"abort|error",'
 _VLLM_IDLE = f"0 * {_rate('vllm:generation_tokens_total')}"
 """vLLM creates a ``finished_reason`` series on its first such request: until then the
 count is 0 where the engine reports at all (needs 2 scrapes, as the rates do)."""
+_TRITON_ERRORS = 'reason=~"BACKEND|OTHER",'
+"""Triton's failure reasons (core's ``FailureReason``) that are errors, not load:
+``BACKEND`` (the model's execution failed), ``OTHER`` (pre-execution checks, ensemble
+steps). ``REJECTED`` (the queue policy's timeout expired) and ``CANCELED`` (the client
+cancelled) are requests that waited for capacity."""
+_TRITON_UNSERVED = 'reason!~"BACKEND|OTHER",'
+"""The other failures, and every failure of a Triton without the label (it cannot tell)."""
+_TRITON_IDLE = f"0 * {_rate('nv_inference_request_success')}"
+"""A Triton pod with no series of a failure reason (one without the label has no errors
+series) has none of them: 0 where it reports at all."""
 
 _ITL_NEW = "sum by ($by, le) (rate(vllm:inter_token_latency_seconds_bucket{$sel}[$w]))"
 _ITL_OLD = "sum by ($by, le) (rate(vllm:time_per_output_token_seconds_bucket{$sel}[$w]))"
@@ -238,13 +254,26 @@ QUERIES: tuple[SignalQuery, ...] = (
         "Successfully completed requests/s: the served load.",
     ),
     SignalQuery(
-        Signal.FAILURE_RATE,
+        Signal.UNSERVED_RATE,
         (
-            Source(_TRITON_ALL, _rate("nv_inference_request_failure")),
-            Source((Engine.VLLM,), _rate("vllm:request_success_total", _VLLM_FAILED)),
+            Source(_TRITON_ALL, _rate("nv_inference_request_failure", _TRITON_UNSERVED)),
+            Source(_TRITON_ALL, _TRITON_IDLE),
+            Source((Engine.VLLM,), _rate("vllm:request_success_total", 'finished_reason="abort",')),
             Source((Engine.VLLM,), _VLLM_IDLE),
         ),
-        "Failed requests/s (rejected, cancelled, aborted, backend errors): demand too.",
+        "Requests/s that left unserved for want of capacity (timed out in the queue, "
+        "cancelled by the client): demand too.",
+    ),
+    SignalQuery(
+        Signal.ERROR_RATE,
+        (
+            Source(_TRITON_ALL, _rate("nv_inference_request_failure", _TRITON_ERRORS)),
+            Source(_TRITON_ALL, _TRITON_IDLE),
+            Source((Engine.VLLM,), _rate("vllm:request_success_total", 'finished_reason="error",')),
+            Source((Engine.VLLM,), _VLLM_IDLE),
+        ),
+        "Requests/s the model or server failed: not demand (more replicas do not serve "
+        "them), not idleness either.",
     ),
     SignalQuery(
         Signal.INFERENCE_RATE,

@@ -151,20 +151,21 @@ _ALL = (
     "avg_queue_ms",
     "compute_ms_per_request",
     "inferences_per_exec",
-    "failure_rate",
+    "unserved_rate",
+    "error_rate",
 )
 
 
 _LOAD_SIGNALS = {
     "queue_depth": Signal.PENDING,
     "served_rate": Signal.SUCCESS_RATE,
-    "failure_rate": Signal.FAILURE_RATE,
+    "unserved_rate": Signal.UNSERVED_RATE,
     "running_requests": Signal.RUNNING,
     "prompt_tokens_rate": Signal.PROMPT_TOKENS_RATE,
     "generation_tokens_rate": Signal.GENERATION_TOKENS_RATE,
 }
 """Load signals whose sum over some pods is a lower bound of the fleet's
-(``request_rate`` is served + failed, bounded likewise)."""
+(``request_rate`` is served + unserved, bounded likewise)."""
 
 
 def _all_unknown(at: float, reason: str, pods_reporting: int = 0) -> Observations:
@@ -237,9 +238,9 @@ class _Aggregator:
 
     def lower_bounds(self) -> dict[str, float]:
         bounds = {name: self.lower_bound(signal) for name, signal in _LOAD_SIGNALS.items()}
-        served, failed = bounds["served_rate"], bounds["failure_rate"]
+        served, unserved = bounds["served_rate"], bounds["unserved_rate"]
         if served is not None:
-            bounds["request_rate"] = served + (failed or 0.0)
+            bounds["request_rate"] = served + (unserved or 0.0)
         return {name: value for name, value in bounds.items() if value is not None}
 
     def ratio(
@@ -295,14 +296,14 @@ class _Aggregator:
 
         idle = "no requests in the rate window"
         served = total(Signal.SUCCESS_RATE, "served_rate")
-        failures = total(Signal.FAILURE_RATE, "failure_rate")
+        unserved = total(Signal.UNSERVED_RATE, "unserved_rate")
         queue = total(Signal.PENDING, "queue_depth")
         inferences = total(Signal.INFERENCE_RATE, "inferences_per_exec")
         execs = total(Signal.EXEC_RATE, "inferences_per_exec")
         request_us = total(Signal.REQUEST_US_RATE, "avg_latency_ms")
         queue_us = total(Signal.QUEUE_US_RATE, "avg_queue_ms")
         compute_us = total(Signal.COMPUTE_US_RATE, "compute_ms_per_request")
-        request_rate = self._request_rate(served, failures)
+        request_rate = self._request_rate(served, unserved)
         kv = self.per_pod(Signal.KV_USAGE) if exported(Signal.KV_USAGE) else None
         if isinstance(kv, str):
             self.unknown["kv_cache_usage"] = self.unknown["kv_cache_usage_max"] = kv
@@ -325,7 +326,8 @@ class _Aggregator:
             inferences_per_exec=(
                 self.ratio(inferences, execs, "inferences_per_exec", 1.0, idle) if triton else None
             ),
-            failure_rate=failures,
+            unserved_rate=unserved,
+            error_rate=total(Signal.ERROR_RATE, "error_rate"),
             ttft_p95_ms=self._fleet_if(exported, Signal.TTFT_P95_MS, "ttft_p95_ms"),
             itl_p95_ms=self._fleet_if(exported, Signal.ITL_P95_MS, "itl_p95_ms"),
             ttft_p99_ms=self._fleet_if(exported, Signal.TTFT_P99_MS, "ttft_p99_ms"),
@@ -343,8 +345,8 @@ class _Aggregator:
         if unscraped or self._warming:
             # A warming pod's share is missing or understated: known load sums are lower bounds.
             bounded |= {n for n in bounds if getattr(obs, n) is not None}
-        if obs.request_rate is not None and obs.failure_rate is None:
-            bounded.add("request_rate")  # served only: the failures are not counted
+        if obs.request_rate is not None and obs.unserved_rate is None:
+            bounded.add("request_rate")  # served only: the unserved are not counted
         return replace(obs, lower_bounds={n: bounds[n] for n in sorted(bounded) if n in bounds})
 
     def _least(self, signal: Signal) -> float | None:
@@ -355,12 +357,13 @@ class _Aggregator:
             return None
         return min(values.values())
 
-    def _request_rate(self, served: float | None, failures: float | None) -> float | None:
-        """Requests/s that arrived and completed, either way: failures are demand too."""
+    def _request_rate(self, served: float | None, unserved: float | None) -> float | None:
+        """Requests/s that arrived and left, served or not for want of capacity: the
+        unserved are demand too (errors are not: more replicas do not serve them)."""
         if served is None:
             self.unknown["request_rate"] = self.unknown.get("served_rate", "no served rate")
             return None
-        return served + (failures or 0.0)
+        return served + (unserved or 0.0)
 
     def _p95_latency(self, histogram: bool, summary: bool) -> float | None:
         if histogram:

@@ -1,7 +1,7 @@
 """What every rule reads: one tick's measurements, digested once.
 
 ``observe`` turns (spec, fleet, observations, history, now) into a ``Context``: the
-demand (arrivals, failures included), what one replica serves within the target
+demand (arrivals, the unserved included), what one replica serves within the target
 (``capacity.py``), the cold start, and the history updated with this tick's
 measurements. Rules (``rules.py``) only read it.
 """
@@ -58,7 +58,7 @@ class Context:
     """The request p95 the fleet is sized for: target minus headroom (``None``: no
     request-latency target, e.g. an LLM fleet with TTFT/ITL targets only)."""
     demand: float | None
-    """Requests/s the fleet must serve: completions + queue growth + failures."""
+    """Requests/s the fleet must serve: completions + queue growth + the unserved."""
     model: ReplicaModel | None
     capacity: Capacity | None
     normal_queue: float
@@ -182,7 +182,7 @@ def observe(
             now,
             backlog_threshold=normal,
         )
-        # Failures are in the request rate already (the reader counts them as demand).
+        # The unserved are in the request rate already (the reader counts them as demand).
         # A peak is judged on the rate window's arrivals -- its completions plus the
         # queue's growth over that same window: a backlog drained within the window
         # is in its completions, and one tick's queue change would not take it out
@@ -333,10 +333,13 @@ def _idle_since(
     unknown: tuple[str, ...],
     now: float,
 ) -> float | None:
-    """Since when no request arrived or waited and the activation query (if set) stayed
-    known and at or below its threshold; ``None``: not idle now (or blind)."""
+    """Since when no request arrived (served, unserved or failed in error) or waited and
+    the activation query (if set) stayed known and at or below its threshold; ``None``:
+    not idle now (or blind)."""
     act = spec.scaling.activation
     if act is None or unknown or arrivals is None or arrivals > 0.0:
+        return None
+    if (obs.error_rate or 0.0) > 0.0:  # requests that fail are requests: not idleness
         return None
     if (obs.queue_depth or 0.0) > 0.0 or obs.activation is None or obs.activation > act.threshold:
         return None

@@ -6,7 +6,7 @@ the simulator for hours of simulated time. One tick is one pipeline:
 1. Blind: with the request rate and the queue both unknown (and no lower bound of
    either), hold -- or raise to ``fallbackReplicas`` -- never scale down: a lost metric
    is not an idle fleet. (At zero replicas the activation query may still start one.)
-2. Observe (``context.py``): demand = completions + queue growth + failures; what one
+2. Observe (``context.py``): demand = completions + queue growth + unserved; what one
    replica serves within the target, measured (``capacity.py``) with the batching model
    as prior (``prior.py``); the cold start, learned (``coldstart.py``).
 3. Rules (``rules.py``): each proposes replicas with a reason and its own sentence.
@@ -213,6 +213,7 @@ def _limit(
         ReasonCode.SCALE_DOWN_STABILIZING,
         ReasonCode.METRICS_UNKNOWN_HOLD,
         ReasonCode.WAITING_FOR_STARTING_PODS,
+        ReasonCode.ERRORS_HOLD,
     ):
         code = chosen.code
     elif fleet.starting_replicas > 0 and chosen.replicas > fleet.ready_replicas:

@@ -5,8 +5,8 @@ Every rule is a small pure function of the tick's ``Context`` that returns a
 largest proposal, lets the scale-down window hold what recent ticks needed, clamps
 to the limits, and reports the deciding rule's sentence as the reason.
 
-- ``load``: the demand now (arrivals, queue growth, failures) at what one replica
-  serves within the target.
+- ``load``: the demand now (completions, queue growth, requests unserved for want of
+  capacity) at what one replica serves within the target.
 - ``latency``: with no capacity figure yet, a settled fleet measured over its latency
   target grows by the miss ratio (HPA-style).
 - ``backlog``: a queue the ready pods cannot clear before new pods could be ready;
@@ -18,6 +18,8 @@ to the limits, and reports the deciding rule's sentence as the reason.
   or left and came back, holds its pods (ski rental).
 - ``activation``: scale from zero when the activation query says requests wait.
 - ``keep_warm``: with minReplicas 0, one pod stays until the fleet idled long enough.
+- ``failing_requests``: requests the model or server failed (errors) are no demand to
+  add pods for, nor idleness: no scale-down below what would serve them too.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ def load(ctx: Context) -> Proposal | None:
     rate = ctx.demand
     if rate is None:
         return None
-    failed = ctx.obs.failure_rate
-    what = f"{rate:.1f} req/s"
-    if failed is not None and math.isfinite(failed) and failed > 0.0:
-        what += f" (of which {failed:.1f} failed or timed out)"
+    unserved, errors = ctx.obs.unserved_rate, ctx.obs.error_rate
+    notes = []
+    if unserved is not None and math.isfinite(unserved) and unserved > 0.0:
+        notes.append(f"of which {unserved:.1f} timed out or were cancelled unserved")
+    if errors is not None and math.isfinite(errors) and errors > 0.0:
+        notes.append(f"not counting {errors:.1f} req/s of errors")
+    what = f"{rate:.1f} req/s" + (f" ({'; '.join(notes)})" if notes else "")
     if "request_rate" in ctx.understated:
         what = f"at least {what} (not every pod scraped yet)"
     if ctx.capacity is None and ctx.model is None:
@@ -291,6 +296,29 @@ def keep_warm(ctx: Context) -> Proposal | None:
     return Proposal(1, ReasonCode.STEADY, f"keeping one replica warm: {why}", "keep-warm")
 
 
+def failing_requests(ctx: Context) -> Proposal | None:
+    """Requests the model or server failed: more replicas would not serve them, so no
+    pod is added for them; but they arrived, and had they succeeded they would have been
+    load: the fleet keeps what would serve them too (never more than it has). A trickle
+    of errors moves this by a fraction of a replica; a model failing most requests holds
+    its fleet until the errors stop or the scale-down window passes them."""
+    errors, demand, current = ctx.obs.error_rate, ctx.demand, ctx.fleet.replicas
+    if errors is None or not errors > 0.0 or demand is None or current <= 0:
+        return None
+    needed = ctx.replicas_for(demand + errors)
+    if needed <= 0:
+        return None
+    kept = "and are kept" if needed <= current else f"the {current} there are kept, none added"
+    return Proposal(
+        min(current, needed),
+        ReasonCode.ERRORS_HOLD,
+        f"{errors:.1f} req/s failed in the model or server (errors: more replicas do not "
+        f"serve them; nor are they idleness): {_capacity_text(ctx, needed)} would serve "
+        f"them too, {kept}",
+        "failing-requests",
+    )
+
+
 Rule = Callable[[Context], Proposal | None]
 
 RULES: tuple[Rule, ...] = (
@@ -302,5 +330,6 @@ RULES: tuple[Rule, ...] = (
     recurring_spikes,
     activation_rule,
     keep_warm,
+    failing_requests,
 )
 """In order of precedence when two propose the same replicas."""

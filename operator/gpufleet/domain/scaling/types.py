@@ -39,7 +39,13 @@ class Observations:
     batch by its size -- E[b t] / E[b], not the mean batch time E[t]."""
     inferences_per_exec: float | None = None
     """Requests per execution: the executions' mean batch size E[b]."""
-    failure_rate: float | None = None
+    unserved_rate: float | None = None
+    """Requests/s that left unserved for want of capacity: timed out in the queue or
+    cancelled by the client (Triton ``REJECTED``/``CANCELED``, vLLM ``abort``). Demand:
+    ``request_rate`` counts them."""
+    error_rate: float | None = None
+    """Requests/s the model or server failed (Triton ``BACKEND``/``OTHER``, vLLM
+    ``error``). Not demand -- more replicas do not serve them -- nor idleness."""
     served_rate: float | None = None
     """Successful completions per second, fleet sum (``request_rate`` is arrivals/s)."""
     activation: float | None = None
@@ -114,6 +120,7 @@ class ReasonCode(StrEnum):
     COST_CAPPED = "CostCapped"
     CLUSTER_FULL = "ClusterFull"
     METRICS_UNKNOWN_HOLD = "MetricsUnknownHold"
+    ERRORS_HOLD = "ErrorsHold"
     METRICS_UNKNOWN_FALLBACK = "MetricsUnknownFallback"
 
 
