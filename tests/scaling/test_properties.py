@@ -13,7 +13,7 @@ from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.tuning import DEFAULT_TUNING
 from gpufleet.domain.scaling.types import FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
-from tests.scaling.builders import PodClock, fleet, load, spec, unknown
+from tests.scaling.builders import PodClock, fleet, load, run, spec, unknown
 
 TICK = 5.0
 
@@ -98,6 +98,21 @@ def test_never_scales_down_on_unknown_metrics(
     affordable = int(s.cost.max_hourly_cost / unit + 1e-9)
     assert d.desired_replicas >= min(f.replicas, s.scaling.max_replicas, affordable)
     assert not d.metrics_available
+
+
+@settings(max_examples=200, deadline=None)
+@given(specs(), fleets(), loads, st.floats(0.01, 1000.0))
+def test_errors_add_no_pods_and_take_none_away(
+    s: ModelDeploymentSpec, f: FleetState, obs: Observations, errors: float
+) -> None:
+    """A model failing requests is neither scaled up on them nor read as idle: the same
+    load seen past every scale-down window, with and without errors besides."""
+    f = _priced(s, f)
+    ticks = [(f, obs), (f, replace(obs, at=400.0))]
+    without = run(s, ticks).desired_replicas
+    erring = run(s, [(state, replace(o, error_rate=errors)) for state, o in ticks])
+    assert erring.desired_replicas <= max(without, f.replicas)
+    assert erring.desired_replicas >= without
 
 
 @settings(max_examples=150, deadline=None)
