@@ -135,8 +135,9 @@ class LlmEngine:
             prefill_tokens, decode_tokens = await asyncio.to_thread(self._step, prefill, decode)
         except Exception as error:  # a failed step fails its sequences, not the server
             log.exception("model step failed")
+            now = time.monotonic()
             for request in admitted + decoding:
-                self._fail(request, f"model execution failed: {error}")
+                self._fail(request, f"model execution failed: {error}", now)
             self._publish_gauges()
             return
         now = time.monotonic()
@@ -192,13 +193,17 @@ class LlmEngine:
         self.metrics.request_prompt_tokens.observe(len(request.prompt))
         self.metrics.request_generation_tokens.observe(len(request.output))
 
-    def _fail(self, request: GenerationRequest, message: str) -> None:
+    def _fail(self, request: GenerationRequest, message: str, now: float) -> None:
+        """The model failed the request: it ends as an error, counted as vLLM counts one
+        (``finished_reason="error"``), so a failing server is not read as an idle one."""
         request.finished = True
         if request in self.running:
             self.running.remove(request)
         self.allocator.release(request.blocks)
         request.blocks = []
         request.events.put_nowait(TokenEvent(None, None, error=message))
+        self.metrics.request_success["error"].inc()
+        self.metrics.e2e_request_latency.observe(now - request.arrival)
 
     def _publish_gauges(self) -> None:
         self.metrics.running.set(len(self.running))
