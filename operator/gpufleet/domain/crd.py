@@ -108,9 +108,15 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "P95-ms", "type": "number", "jsonPath": ".status.p95LatencyMs"},
         {"name": "Target-ms", "type": "number", "jsonPath": ".spec.slo.latencyP95Ms"},
         # LLM fleets: time to first token and between tokens, measured (targets and the
-        # predicted ITL: -o wide; no TTFT is predicted: the engine model has no prefill cost).
+        # predicted values at the desired replicas: -o wide).
         {"name": "TTFT-ms", "type": "number", "jsonPath": ".status.ttftP95Ms"},
         {"name": "ITL-ms", "type": "number", "jsonPath": ".status.itlP95Ms"},
+        {
+            "name": "TTFT-Pred-ms",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".status.predictedTtftP95Ms",
+        },
         {
             "name": "ITL-Pred-ms",
             "type": "number",

@@ -146,6 +146,14 @@ class ModelDeploymentStatus(WireModel):
         float | None,
         Field(default=None, description="ITL p95 predicted at desiredReplicas (LLM)."),
     ] = None
+    predicted_ttft_p95_ms: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="TTFT p95 predicted at desiredReplicas (LLM; from the TTFT p95 "
+            "measured on a settled fleet, as a line in the sequences per replica).",
+        ),
+    ] = None
     hourly_cost: Annotated[
         float | None, Field(default=None, description="USD per hour at the current replicas.")
     ] = None

@@ -162,18 +162,22 @@ def _decision_status(decision: Decision, now: float) -> dict[str, Any]:
     }
 
 
-def _predicted_itl_ms(
+def _predicted_llm_ms(
     decision: Decision, observations: Observations, tuning: PolicyTuning
-) -> float | None:
-    """ITL p95 the learned engine model predicts at desiredReplicas for the tokens/s
-    generated now (None: not an LLM fleet, or nothing learned yet)."""
-    predicted = token_capacity.predicted_itl_p95_ms(
+) -> dict[str, float | None]:
+    """TTFT and ITL p95s the learned engine model predicts at desiredReplicas for the
+    tokens/s generated now (None: not an LLM fleet, or not learned yet)."""
+    args = (
         decision.history.tokens,
         tuning,
         observations.generation_tokens_rate,
         decision.desired_replicas,
     )
-    return None if predicted is None else round(predicted, 1)
+    predicted = {
+        "predictedTtftP95Ms": token_capacity.predicted_ttft_p95_ms(*args),
+        "predictedItlP95Ms": token_capacity.predicted_itl_p95_ms(*args),
+    }
+    return {k: None if v is None else round(v, 1) for k, v in predicted.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +207,7 @@ class TickOutcome:
             # LLM latencies as measured (None: not exported by this engine, or unknown).
             patch["ttftP95Ms"] = self.observations.ttft_p95_ms
             patch["itlP95Ms"] = self.observations.itl_p95_ms
-            patch["predictedItlP95Ms"] = _predicted_itl_ms(
-                self.decision, self.observations, self.tuning
-            )
+            patch.update(_predicted_llm_ms(self.decision, self.observations, self.tuning))
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
                 patch["activation"] = {

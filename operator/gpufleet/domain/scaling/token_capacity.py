@@ -199,20 +199,44 @@ def _measured_down_to(sums: tuple[float, ...]) -> float:
     return max(0.0, mean - 2.0 * math.sqrt(max(0.0, wnn / w - mean * mean)))
 
 
-def predicted_itl_p95_ms(
+def running_at(
     memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
 ) -> float | None:
-    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s: each replica's running
-    sequences n solve n = (tokens/s per replica) * t(n); ``None`` when unknown or when the
-    replicas cannot keep up."""
+    """Running sequences per replica when ``replicas`` generate ``generated_per_s``
+    tokens/s: n = (tokens/s per replica) * t(n) (Little's law on the iteration line);
+    ``None`` when unknown or when the replicas cannot keep up."""
     line = iteration_line(memory, tuning)
     if line is None or generated_per_s is None or replicas <= 0 or generated_per_s < 0.0:
         return None
     fixed, per_sequence = line
     tokens_per_ms = generated_per_s / replicas / 1000.0
     busy = 1.0 - tokens_per_ms * per_sequence
-    if busy <= 0.0:
+    return None if busy <= 0.0 else tokens_per_ms * fixed / busy
+
+
+def predicted_itl_p95_ms(
+    memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
+) -> float | None:
+    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s: the iteration time of the
+    p95-busy replica times the measured tail; ``None`` when unknown or when the replicas
+    cannot keep up."""
+    n = running_at(memory, tuning, generated_per_s, replicas)
+    line = iteration_line(memory, tuning)
+    if n is None or line is None:
         return None
-    n = tokens_per_ms * fixed / busy
+    fixed, per_sequence = line
     tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
     return tail * (fixed + per_sequence * busiest(n, P95_SPREAD))
+
+
+def predicted_ttft_p95_ms(
+    memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
+) -> float | None:
+    """TTFT p95 at ``replicas`` for ``generated_per_s`` tokens/s: the measured TTFT p95
+    line at the sequences each replica would run; ``None`` before the line was measured
+    (on a settled fleet that admits at once) or when the replicas cannot keep up."""
+    n = running_at(memory, tuning, generated_per_s, replicas)
+    if n is None or memory.ttft_p95 is None:
+        return None
+    at_no_load, per_sequence = memory.ttft_p95
+    return at_no_load + per_sequence * n

@@ -143,15 +143,19 @@ def _tail_measured(ctx: Context) -> bool:
 def _learn_tails(
     memory: TokenMemory, obs: Observations, n: float, tuning: PolicyTuning
 ) -> TokenMemory:
-    """The TTFT and ITL p99s at ``n`` running sequences per replica, folded into their
-    lines: the slowest streams are those stalled behind other requests' prefills, and
-    a replica admits new prompts in proportion to the sequences it runs, so a tail
-    grows with them; what it measures at no load (a long prompt's own prefill) no
-    fleet size removes."""
+    """The TTFT and ITL p99s (and the TTFT p95, which status predicts) at ``n`` running
+    sequences per replica, folded into their lines: the slowest streams are those
+    stalled behind other requests' prefills, and a replica admits new prompts in
+    proportion to the sequences it runs, so a tail grows with them; what it measures at
+    no load (a long prompt's own prefill) no fleet size removes."""
     ttft, itl = _finite(obs.ttft_p99_ms), _finite(obs.itl_p99_ms)
     if ttft is not None:
         fit, line = _fit(memory.ttft_p99_fit, memory.ttft_p99, n, ttft, tuning)
         memory = replace(memory, ttft_p99_fit=fit, ttft_p99=line)
+    ttft_p95 = _finite(obs.ttft_p95_ms)
+    if ttft_p95 is not None:
+        fit, line = _fit(memory.ttft_p95_fit, memory.ttft_p95, n, ttft_p95, tuning)
+        memory = replace(memory, ttft_p95_fit=fit, ttft_p95=line)
     if itl is not None:
         fit, line = _fit(memory.itl_p99_fit, memory.itl_p99, n, itl, tuning)
         memory = replace(memory, itl_p99_fit=fit, itl_p99=line)

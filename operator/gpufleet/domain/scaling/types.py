@@ -153,6 +153,12 @@ class TokenMemory:
     running sequences per replica."""
     ttft_p99: tuple[float, float] | None = None
     """Last sensible line ``(ms at no load, ms per running sequence)`` of that fit."""
+    ttft_p95_fit: tuple[float, ...] = ()
+    """Decayed sums fitting the fleet's TTFT p95 (ms) to the running sequences per replica:
+    what status predicts the TTFT p95 at the desired replicas by (the policy sizes by the
+    p99s)."""
+    ttft_p95: tuple[float, float] | None = None
+    """Last sensible line ``(ms at no load, ms per running sequence)`` of that fit."""
     itl_p99_fit: tuple[float, ...] = ()
     """Decayed sums fitting the fleet's ITL p99 (ms) to the running sequences per replica."""
     itl_p99: tuple[float, float] | None = None
