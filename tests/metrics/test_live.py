@@ -81,6 +81,19 @@ class LoadGenerator:
             thread.join(timeout=10)
 
 
+def reader_of(prometheus_url: str) -> FleetMetricsReader:
+    """The operator's metrics reader at these tests' pace: 1 s scrapes, a 5 s rate window."""
+    return FleetMetricsReader(
+        OperatorSettings(
+            prometheus_url=prometheus_url,
+            rate_window_seconds=5.0,
+            scrape_interval_seconds=1.0,
+            stale_after_seconds=5.0,
+            query_timeout_seconds=2.0,
+        )
+    )
+
+
 async def observe_until(
     reader: FleetMetricsReader,
     name: str,
@@ -143,14 +156,7 @@ async def test_reader_tracks_a_real_fleet_and_never_reads_loss_as_zero(
     assert isinstance(alpha, TritonServer)
     assert isinstance(beta, TritonServer)
     assert isinstance(prometheus, PrometheusServer)
-    settings = OperatorSettings(
-        prometheus_url=prometheus.url,
-        rate_window_seconds=5.0,
-        scrape_interval_seconds=1.0,
-        stale_after_seconds=5.0,
-        query_timeout_seconds=2.0,
-    )
-    reader = FleetMetricsReader(settings)
+    reader = reader_of(prometheus.url)
 
     # Open-loop 20 req/s on alpha; 8 closed-loop clients on beta, which serves at
     # most 2 requests per 100 ms batch: about 6 of them queue at any time.
@@ -241,15 +247,7 @@ def failing_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetMet
                 for name, server in servers.items()
             ]
         )
-        reader = FleetMetricsReader(
-            OperatorSettings(
-                prometheus_url=prometheus.url,
-                rate_window_seconds=5.0,
-                scrape_interval_seconds=1.0,
-                stale_after_seconds=5.0,
-                query_timeout_seconds=2.0,
-            )
-        )
+        reader = reader_of(prometheus.url)
         reader.test_servers = servers  # type: ignore[attr-defined]
         yield reader
     finally:
