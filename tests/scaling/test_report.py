@@ -12,6 +12,18 @@ from gpufleet.domain.scaling.types import ScalerHistory
 from tests.scaling.builders import fleet, load, spec, unknown
 
 
+def test_errors_show_apart_from_the_requests_and_hold_the_fleet() -> None:
+    s = spec()
+    obs = replace(load(1000.0, 8.0, batch=2.0), error_rate=12.0)
+    d = decide(s, fleet(16), obs, ScalerHistory(), 1000.0)
+    report = build_report(
+        s, d, obs, previous_status=None, replicas_before=16, generation=1, now=1000.0
+    )
+    assert (report.status_patch["requestRate"], report.status_patch["errorRate"]) == (8.0, 12.0)
+    assert d.reason_code.value == "ErrorsHold"
+    assert report.status_patch["desiredReplicas"] == 16
+
+
 def test_a_scale_up_reports_status_conditions_and_one_event() -> None:
     s = spec(budget=100.0)
     obs = load(1000.0, 20.0, batch=2.0, queue=4.0, p95_ms=4100.0)

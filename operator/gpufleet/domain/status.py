@@ -130,7 +130,20 @@ class ModelDeploymentStatus(WireModel):
         float | None, Field(default=None, description="Pending requests, fleet-wide.")
     ] = None
     request_rate: Annotated[
-        float | None, Field(default=None, description="Requests per second.")
+        float | None,
+        Field(
+            default=None,
+            description="Requests per second: served, and unserved for want of capacity "
+            "(timed out in the queue, cancelled by the client).",
+        ),
+    ] = None
+    error_rate: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="Requests per second the model or server failed (Triton's BACKEND and "
+            "OTHER failures, vLLM's error): not in requestRate, no pods added for them.",
+        ),
     ] = None
     p95_latency_ms: Annotated[float | None, Field(default=None, description="Measured p95.")] = None
     ttft_p95_ms: Annotated[

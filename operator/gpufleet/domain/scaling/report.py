@@ -12,7 +12,7 @@ Pure. The autoscaling timer, per ModelDeployment and tick::
     #    message=e.message)
     # 4. keep decision.history for the next tick
 
-``status_patch`` holds ``desiredReplicas``, ``queueDepth``, ``requestRate``,
+``status_patch`` holds ``desiredReplicas``, ``queueDepth``, ``requestRate``, ``errorRate``,
 ``p95LatencyMs``, ``predictedP95LatencyMs``, ``lastScaleTime``,
 ``lastScaleReason``, ``metricsUnknown`` and ``conditions`` (``SLOMet``, ``CostCapped``,
 ``MetricsAvailable`` merged into the previous list by
@@ -168,6 +168,7 @@ def build_report(
         "desiredReplicas": decision.desired_replicas,
         "queueDepth": obs.queue_depth,
         "requestRate": obs.request_rate,
+        "errorRate": obs.error_rate,
         "p95LatencyMs": obs.p95_latency_ms,
         "predictedP95LatencyMs": decision.predicted_p95_ms,
         "lastScaleTime": (
