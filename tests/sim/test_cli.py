@@ -113,6 +113,37 @@ def test_bad_manifest_names_the_field(tmp_path: Path) -> None:
     assert "model.repository" in result.output
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--model-errors", "300"),
+        ("--model-errors", "400:300"),
+        ("--model-errors", "start:end"),
+        ("--metrics-outage", "-5:10"),
+    ],
+)
+def test_a_bad_window_is_refused_naming_the_flag(flag: str, value: str) -> None:
+    result = CliRunner().invoke(app, ["--trace", STEP, flag, value])
+    assert result.exit_code == 2
+    assert flag in result.output
+    assert "START:END" in result.output
+
+
+def test_model_errors_fail_the_windows_requests(tmp_path: Path) -> None:
+    path = tmp_path / "errors.json"
+    invoke("--trace", STEP, "--policies", "static", "--no-sweep", "--model-errors", "600:700",
+           "--json", str(path))  # fmt: skip
+    doc = json.loads(path.read_text())
+    assert doc["settings"]["model_errors"] == [[600.0, 700.0]]
+    # 25 req/s for 100 s fail in the model; the static fleet serves the rest.
+    assert 2200 <= doc["policies"][0]["best"]["failed"] <= 2800
+    result = CliRunner().invoke(
+        app, ["--trace", STEP, "--profile", str(LLM_PROFILE), "--model-errors", "600:700"]
+    )
+    assert result.exit_code == 2
+    assert "model errors are modelled on request-level profiles only" in result.output
+
+
 def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: Path) -> None:
     path = tmp_path / "llm.json"
     out = invoke(

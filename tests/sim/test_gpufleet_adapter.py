@@ -76,6 +76,23 @@ def test_a_metrics_outage_makes_signals_unknown_not_zero() -> None:
     assert all(o.request_rate is not None for o in after)
 
 
+def test_a_model_failing_its_executions_shows_as_errors_not_as_load_or_idleness() -> None:
+    """30 req/s on 3 pods; from 100 to 200 s the model fails every execution at once."""
+    trace = synthetic_trace("synthetic:constant?rate=30&duration=300", seed=5)
+    probe = Probe(replicas=3)
+    result = simulate(trace, BATCHING, SimSettings(seed=5, model_errors=((100.0, 200.0),)), probe)
+    failing = [obs for obs, _ in probe.seen if 140 <= obs.at < 200]  # a rate window in
+    assert failing
+    for obs in failing:
+        assert obs.error_rate == pytest.approx(30, rel=0.3)
+        assert obs.request_rate == pytest.approx(0.0, abs=0.5)  # nothing served, none unserved
+        assert not obs.all_unknown  # the load is known (nothing served), not lost
+        assert "request_rate" not in obs.unknown
+    after = [obs for obs, _ in probe.seen if obs.at >= 240]
+    assert all(o.error_rate == 0.0 and o.request_rate is not None for o in after)
+    assert result.failed == pytest.approx(30 * 100, rel=0.1)  # the window's arrivals
+
+
 def test_the_operators_decide_runs_with_its_history_carried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

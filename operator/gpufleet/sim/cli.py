@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -55,6 +56,10 @@ H_ROUTING = (
 H_TTFT = "LLM profile: time-to-first-token target, ms (default 2000)."
 H_ITL = "LLM profile: target of a request's mean inter-token latency, ms (default 100)."
 H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
+H_ERRORS = (
+    "START:END seconds in which the model fails every execution at once, as a bad model "
+    "version or a GPU fault would: errors, not load (repeatable; request-level profiles)."
+)
 H_TICK = "The operator's scaling tick, s (GPUFLEET_TICK_SECONDS; default 5)."
 H_SCRAPE = "Prometheus scrape interval, s (GPUFLEET_SCRAPE_INTERVAL_SECONDS; default 5)."
 H_WINDOW = "The operator's rate() window, s (GPUFLEET_RATE_WINDOW_SECONDS; default 30)."
@@ -71,9 +76,19 @@ def _trace_line(trace: Trace) -> str:
     )
 
 
-def _outage(text: str) -> tuple[float, float]:
-    start, _, end = text.partition(":")
-    return float(start), float(end)
+def _windows(texts: list[str] | None, flag: str) -> tuple[tuple[float, float], ...]:
+    """START:END seconds, 0 <= START < END, or a usage error naming the flag."""
+    windows = []
+    for text in texts or ():
+        start, sep, end = text.partition(":")
+        try:
+            window = (float(start), float(end))
+        except ValueError:
+            window = (math.nan, math.nan)
+        if not sep or not 0.0 <= window[0] < window[1]:
+            raise typer.BadParameter(f"{flag} {text!r}: expected START:END seconds, START < END")
+        windows.append(window)
+    return tuple(windows)
 
 
 @app.callback(invoke_without_command=True)
@@ -98,6 +113,7 @@ def sim(
     attainment: Annotated[float, typer.Option(help="Share within target to meet.")] = 0.99,
     initial_replicas: Annotated[int | None, typer.Option(help=H_INITIAL)] = None,
     metrics_outage: Annotated[list[str] | None, typer.Option(help=H_OUTAGE)] = None,
+    model_errors: Annotated[list[str] | None, typer.Option(help=H_ERRORS)] = None,
     ttft_ms: Annotated[float | None, typer.Option(help=H_TTFT)] = None,
     itl_ms: Annotated[float | None, typer.Option(help=H_ITL)] = None,
     tick_s: Annotated[float | None, typer.Option(help=H_TICK)] = None,
@@ -130,7 +146,8 @@ def sim(
         request_timeout_s=timeout_s,
         attainment=attainment,
         initial_replicas=initial_replicas,
-        metrics_outages=tuple(_outage(o) for o in metrics_outage or ()),
+        metrics_outages=_windows(metrics_outage, "--metrics-outage"),
+        model_errors=_windows(model_errors, "--model-errors"),
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,
         tick_s=tick_s,

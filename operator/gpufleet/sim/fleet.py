@@ -139,7 +139,9 @@ class Fleet:
         if isinstance(self.profile, LlmProfile):
             pod = LlmReplica(name, now, self.profile, log, sched, timeout, uid)
         else:
-            pod = Replica(name, now, self.profile, log, sched, timeout, uid)
+            pod = Replica(
+                name, now, self.profile, log, sched, timeout, uid, self.settings.model_errors
+            )
         self.pods.append(pod)
         return pod
 

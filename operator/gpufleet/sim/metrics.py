@@ -24,6 +24,7 @@ class PodSample:
     at: float
     success: int
     failure: int
+    errors: int
     inferences: int
     executions: int
     request_s: float
@@ -58,6 +59,7 @@ class PodRates:
 
     success: float
     failure: float
+    errors: float
     inferences: float
     executions: float
     request_s: float
@@ -110,6 +112,7 @@ class MetricsPipeline:
         return PodRates(
             success=(b.success - a.success) / dt,
             failure=(b.failure - a.failure) / dt,
+            errors=(b.errors - a.errors) / dt,
             inferences=(b.inferences - a.inferences) / dt,
             executions=(b.executions - a.executions) / dt,
             request_s=(b.request_s - a.request_s) / dt,
@@ -130,6 +133,7 @@ def _snapshot(pod: Pod, now: float) -> PodSample:
         at=now,
         success=c.success,
         failure=c.failure,
+        errors=c.errors,
         inferences=c.inferences,
         executions=c.executions,
         request_s=c.request_s,

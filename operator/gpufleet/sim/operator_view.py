@@ -34,6 +34,7 @@ INSTANT_LOOKBACK_S = 300.0
 _RATE_SIGNALS: dict[Signal, tuple[str, float]] = {
     Signal.SUCCESS_RATE: ("success", 1.0),
     Signal.UNSERVED_RATE: ("failure", 1.0),
+    Signal.ERROR_RATE: ("errors", 1.0),
     Signal.INFERENCE_RATE: ("inferences", 1.0),
     Signal.EXEC_RATE: ("executions", 1.0),
     Signal.REQUEST_US_RATE: ("request_s", 1e6),
@@ -43,6 +44,7 @@ _RATE_SIGNALS: dict[Signal, tuple[str, float]] = {
 _LLM_RATE_SIGNALS: dict[Signal, tuple[str, float]] = {
     Signal.SUCCESS_RATE: ("success", 1.0),
     Signal.UNSERVED_RATE: ("failure", 1.0),
+    Signal.ERROR_RATE: ("errors", 1.0),
     Signal.PROMPT_TOKENS_RATE: ("prompt_tokens", 1.0),
     Signal.GENERATION_TOKENS_RATE: ("generation_tokens", 1.0),
 }
@@ -83,9 +85,6 @@ def fleet_sample(
         rate_signals = _RATE_SIGNALS
     for signal, (field, scale) in rate_signals.items():
         signals[signal] = _result({p: getattr(r, field) * scale for p, r in rates.items()})
-    # The simulated model never fails a request it runs: its failures are timeouts and
-    # drains, requests unserved for want of capacity.
-    signals[Signal.ERROR_RATE] = _result(dict.fromkeys(rates, 0.0))
     interval = operator.scrape_interval_seconds
     return FleetSample(
         at=now,

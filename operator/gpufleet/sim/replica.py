@@ -40,6 +40,8 @@ class PodCounters:
     success: int = 0
     failure: int = 0
     """Requests the server gave up on (waited past the client's timeout)."""
+    errors: int = 0
+    """Requests the model failed (Triton's ``BACKEND`` failures)."""
     inferences: int = 0
     executions: int = 0
     request_s: float = 0.0
@@ -64,6 +66,7 @@ class Replica:
         "done_at",
         "done_latency",
         "earliest_exit",
+        "error_windows",
         "exited_at",
         "in_service",
         "log",
@@ -88,8 +91,11 @@ class Replica:
         sched: Scheduler,
         timeout_s: float,
         uid: int = 0,
+        error_windows: tuple[tuple[float, float], ...] = (),
     ) -> None:
         self.name = name
+        self.error_windows = error_windows
+        """(start, end) seconds in which every execution fails at once."""
         self.uid = uid
         """The pod's UID: the ReplicaSet controller's last tie-break on scale-in."""
         self.created_at = created_at
@@ -167,6 +173,13 @@ class Replica:
             log.drop(queue.popleft())
             self.counters.failure += 1
             self.outstanding -= 1
+        if queue and any(start <= now < end for start, end in self.error_windows):
+            # The model fails every execution at once: what waits fails as errors.
+            for rid in queue:
+                log.drop(rid)
+            self.counters.errors += len(queue)
+            self.outstanding -= len(queue)
+            queue.clear()
         if not queue:
             return
         profile = self.profile

@@ -40,6 +40,7 @@ class ScenarioInputs:
     attainment: float = 0.99
     initial_replicas: int | None = None
     metrics_outages: tuple[tuple[float, float], ...] = ()
+    model_errors: tuple[tuple[float, float], ...] = ()
     ttft_ms: float | None = None
     itl_ms: float | None = None
     tick_s: float | None = None
@@ -109,6 +110,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         max_replicas=spec.scaling.max_replicas,
         scrape_interval_s=operator.scrape_interval_seconds,
         metrics_outages=inputs.metrics_outages,
+        model_errors=inputs.model_errors,
     )
     trace = load_trace(
         inputs.trace,
@@ -120,5 +122,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         time_unit=inputs.time_unit,
     )
     if isinstance(profile, LlmProfile):
+        if inputs.model_errors:
+            raise ValueError("model errors are modelled on request-level profiles only, not LLM")
         trace = with_llm_work(trace, profile)
     return Setup(spec, profile, trace, operator), settings

@@ -74,6 +74,9 @@ class SimSettings(BaseModel):
     its ``OperatorSettings``)."""
     metrics_outages: tuple[tuple[float, float], ...] = ()
     """(start, end) seconds during which Prometheus scrapes fail (no samples)."""
+    model_errors: tuple[tuple[float, float], ...] = ()
+    """(start, end) seconds during which the model fails every execution at once (a bad
+    model version, a GPU fault): its requests fail as errors (Triton's ``BACKEND``)."""
     timeline_s: Annotated[float, Field(gt=0)] = 5.0
 
     @property
