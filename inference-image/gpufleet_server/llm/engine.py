@@ -181,28 +181,26 @@ class LlmEngine:
     def _finish(self, request: GenerationRequest, reason: str, now: float) -> None:
         if request.finished:
             return
-        request.finished = True
-        if request in self.running:
-            self.running.remove(request)
-        self.allocator.release(request.blocks)
-        request.blocks = []
+        self._retire(request, reason, now)
         if reason == "abort":
             request.events.put_nowait(TokenEvent(None, "abort"))
-        self.metrics.request_success[reason].inc()
-        self.metrics.e2e_request_latency.observe(now - request.arrival)
         self.metrics.request_prompt_tokens.observe(len(request.prompt))
         self.metrics.request_generation_tokens.observe(len(request.output))
 
     def _fail(self, request: GenerationRequest, message: str, now: float) -> None:
         """The model failed the request: it ends as an error, counted as vLLM counts one
         (``finished_reason="error"``), so a failing server is not read as an idle one."""
+        self._retire(request, "error", now)
+        request.events.put_nowait(TokenEvent(None, None, error=message))
+
+    def _retire(self, request: GenerationRequest, reason: str, now: float) -> None:
+        """The request leaves the batch, frees its KV blocks and is counted by ``reason``."""
         request.finished = True
         if request in self.running:
             self.running.remove(request)
         self.allocator.release(request.blocks)
         request.blocks = []
-        request.events.put_nowait(TokenEvent(None, None, error=message))
-        self.metrics.request_success["error"].inc()
+        self.metrics.request_success[reason].inc()
         self.metrics.e2e_request_latency.observe(now - request.arrival)
 
     def _publish_gauges(self) -> None:

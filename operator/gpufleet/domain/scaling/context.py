@@ -339,9 +339,10 @@ def _idle_since(
     act = spec.scaling.activation
     if act is None or unknown or arrivals is None or arrivals > 0.0:
         return None
-    if (obs.error_rate or 0.0) > 0.0:  # requests that fail are requests: not idleness
+    # Requests that wait, or that fail in error, are requests: not idleness.
+    if (obs.queue_depth or 0.0) > 0.0 or (obs.error_rate or 0.0) > 0.0:
         return None
-    if (obs.queue_depth or 0.0) > 0.0 or obs.activation is None or obs.activation > act.threshold:
+    if obs.activation is None or obs.activation > act.threshold:
         return None
     return history.idle_since if history.idle_since is not None else now
 

@@ -200,12 +200,11 @@ def _measured_down_to(sums: tuple[float, ...]) -> float:
 
 
 def running_at(
-    memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
+    line: tuple[float, float] | None, generated_per_s: float | None, replicas: int
 ) -> float | None:
     """Running sequences per replica when ``replicas`` generate ``generated_per_s``
-    tokens/s: n = (tokens/s per replica) * t(n) (Little's law on the iteration line);
+    tokens/s: n = (tokens/s per replica) * t(n) (Little's law on the iteration ``line``);
     ``None`` when unknown or when the replicas cannot keep up."""
-    line = iteration_line(memory, tuning)
     if line is None or generated_per_s is None or replicas <= 0 or generated_per_s < 0.0:
         return None
     fixed, per_sequence = line
@@ -220,8 +219,8 @@ def predicted_itl_p95_ms(
     """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s: the iteration time of the
     p95-busy replica times the measured tail; ``None`` when unknown or when the replicas
     cannot keep up."""
-    n = running_at(memory, tuning, generated_per_s, replicas)
     line = iteration_line(memory, tuning)
+    n = running_at(line, generated_per_s, replicas)
     if n is None or line is None:
         return None
     fixed, per_sequence = line
@@ -235,8 +234,10 @@ def predicted_ttft_p95_ms(
     """TTFT p95 at ``replicas`` for ``generated_per_s`` tokens/s: the measured TTFT p95
     line at the sequences each replica would run; ``None`` before the line was measured
     (on a settled fleet that admits at once) or when the replicas cannot keep up."""
-    n = running_at(memory, tuning, generated_per_s, replicas)
-    if n is None or memory.ttft_p95 is None:
+    if memory.ttft_p95 is None:
+        return None
+    n = running_at(iteration_line(memory, tuning), generated_per_s, replicas)
+    if n is None:
         return None
     at_no_load, per_sequence = memory.ttft_p95
     return at_no_load + per_sequence * n
