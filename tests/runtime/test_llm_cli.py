@@ -38,6 +38,7 @@ def test_llm_flags_parse_into_options() -> None:
         ),
         (["--mode", "llm", "--hidden-size", "100", "--num-heads", "3"], "hidden_size"),
         (["--mode", "llm", "--max-num-seqs", "0"], "max_num_seqs"),
+        (["--mode", "llm", "--max-num-batched-tokens", "32"], "max_num_batched_tokens"),
         ([], "--model-repository"),
     ],
     ids=[
@@ -46,6 +47,7 @@ def test_llm_flags_parse_into_options() -> None:
         "context-above-cache",
         "heads",
         "zero-seqs",
+        "budget-below-a-decode-step",
         "no-mode-no-repository",
     ],
 )

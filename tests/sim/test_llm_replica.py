@@ -84,6 +84,61 @@ def test_ttft_is_wait_plus_prefill_and_itl_is_the_iteration_time(
     assert log.answered == len(requests)
 
 
+CHUNKED = PROFILE.model_copy(update={"max_num_batched_tokens": 512})
+"""vLLM V1's chunked prefill with a 512-token budget per iteration."""
+
+
+@pytest.mark.parametrize(
+    ("requests", "ttft_ms", "e2e_ms"),
+    [
+        # Alone: 1,000 prompt tokens in two iterations, 30 + 0.3 x 512 = 183.6 ms and
+        # 30 + 0.3 x 488 = 176.4 ms; then 9 tokens at 31 ms.
+        ([(0.0, 1000, 10)], [360.0], [639.0]),
+        # A (100-token prompt) decodes from 60 ms, a token every 31 ms; B (2,000 tokens)
+        # arrives at 500 ms and joins at A's next boundary, 525 ms. Each iteration decodes
+        # A and prefills 511 of B's tokens (31 + 153.3 = 184.3 ms), the fourth the last
+        # 467 (171.1 ms): B's first token at 1,249 ms, TTFT 749 ms -- and A never waits
+        # more than 184.3 ms for a token, where a whole prefill would stall it 631 ms.
+        # Then both decode (32 ms; B is done at 1,281 ms), and A's last 29 tokens at 31 ms.
+        ([(0.0, 100, 50), (0.5, 2000, 2)], [60.0, 749.0], [2180.0, 781.0]),
+    ],
+    ids=["alone", "long-prompt-joins-mid-decode"],
+)
+def test_a_token_budget_prefills_long_prompts_in_chunks(
+    requests: list[tuple[float, int, int]], ttft_ms: list[float], e2e_ms: list[float]
+) -> None:
+    log, _ = serve(requests, CHUNKED)
+    assert ms(log.ttft) == ttft_ms
+    assert ms(log.latency) == e2e_ms
+
+
+def test_a_prompt_being_prefilled_in_chunks_counts_as_running_and_its_tokens_when_done() -> None:
+    arrivals = np.asarray([0.0])
+    log = RequestLog.for_trace(
+        Trace("t", arrivals, prompt_tokens=np.asarray([1000.0]), output_tokens=np.asarray([10.0]))
+    )
+    sched = Scheduler()
+    pod = LlmReplica(0, 0.0, CHUNKED, log, sched, timeout_s=600.0)
+    pod.state = PodState.READY
+    pod.accept(0, 0.0)
+    while sched.heap and sched.heap[0][0] < 0.2:  # the first chunk's iteration (183.6 ms)
+        sched.run_next()
+    # vLLM's gauge counts a request being prefilled as running; its prompt tokens are
+    # counted when its prefill completes, as vLLM counts them.
+    assert (pod.running_count, pod.waiting, pod.prompt_tokens_total) == (1, 0, 0.0)
+    while sched.heap:
+        sched.run_next()
+    assert (pod.prompt_tokens_total, pod.generation_tokens_total) == (1000.0, 10.0)
+
+
+def test_a_token_budget_must_hold_a_full_decode_step() -> None:
+    wanted = r"max_num_batched_tokens \(32\) must be at least max_num_seqs \(64\)"
+    with pytest.raises(ValueError, match=wanted):
+        LlmProfile.model_validate(
+            {**PROFILE.model_dump(), "max_num_seqs": 64, "max_num_batched_tokens": 32}
+        )
+
+
 def test_a_full_kv_cache_queues_the_next_request_until_one_finishes() -> None:
     small = PROFILE.model_copy(update={"kv_tokens": 1500})
     # Each needs 1,010 tokens of KV: the second waits for the first to finish (609 ms),

@@ -39,14 +39,15 @@ def test_llm_profile_fits_prefill_and_decode_and_drives_the_simulator(
         profile_app,
         [
             "--llm", "--url", llm_server.http_url, "--model", "gpufleet-llm",
-            "--kv-tokens", str(KV_TOKENS), "--out", str(out),
-            "--prompt-tokens", "16,384,768", "--concurrency", "1,4,8", "--requests", "3",
+            "--kv-tokens", str(KV_TOKENS), "--max-num-batched-tokens", "2048",
+            "--out", str(out), "--prompt-tokens", "16,384,768", "--concurrency", "1,4,8",
+            "--requests", "3",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     profile = load_any_profile(out)
     assert isinstance(profile, LlmProfile)
-    assert profile.kv_tokens == KV_TOKENS
+    assert (profile.kv_tokens, profile.max_num_batched_tokens) == (KV_TOKENS, 2048)
     # A longer prompt takes longer to prefill; an iteration takes longer with more
     # sequences running (measured here: ~6 ms alone, ~13 ms with 8 streams).
     assert profile.prefill_ms_per_token > 0
@@ -70,3 +71,14 @@ def test_llm_profile_needs_the_kv_cache_size(llm_server: ServerProcess, tmp_path
     )
     assert result.exit_code != 0
     assert "--kv-tokens" in result.output
+
+
+def test_llm_profile_refuses_a_token_budget_below_a_decode_step(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        profile_app,
+        ["--llm", "--url", "127.0.0.1:9", "--model", "m", "--kv-tokens", "4096",
+         "--max-num-seqs", "64", "--max-num-batched-tokens", "32", "--out", str(tmp_path / "p")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--max-num-batched-tokens" in result.output
+    assert not (tmp_path / "p").exists()

@@ -1,11 +1,14 @@
 """Continuous batching: the engine loop schedules at the granularity of one iteration.
 
-Each iteration (1) admits waiting requests, oldest first, while the KV cache has room for
-their prompt plus max_tokens, the running batch is below max_num_seqs and the iteration's
-prefill budget (max_num_batched_tokens) lasts; (2) prefills the newly admitted prompts in one
-forward pass, which yields their first tokens; (3) runs one decode step for every sequence
-that was already running, which yields one more token each. Sequences leave as soon as they
-finish and free their KV blocks for the next iteration's admissions.
+An iteration carries at most max_num_batched_tokens tokens, as vLLM V1's scheduler does
+(chunked prefill): (1) one decode token for every sequence whose prompt is prefilled, which
+yields one more token each; (2) the next chunk of every prompt still being prefilled, oldest
+first; (3) the first chunk of waiting requests, oldest first, admitted while the KV cache has
+room for their prompt plus max_tokens, the running batch is below max_num_seqs and the
+budget lasts. A prompt longer than what is left of the budget is prefilled over several
+iterations, so it never stalls the decoding sequences for more than one budget's worth of
+prefill; the iteration that prefills its last chunk yields its first token. Sequences leave
+as soon as they finish and free their KV blocks for the next iteration's admissions.
 
 A sequence holds the KV blocks for its whole length (prompt + max_tokens) from admission on,
 so a running sequence never runs out of cache and nothing is ever preempted: when the cache
@@ -50,6 +53,8 @@ class GenerationRequest:
     arrival: float = field(default_factory=time.monotonic)
     request_id: int = field(default_factory=lambda: next(_request_ids))
     output: list[int] = field(default_factory=list)
+    prefilled: int = 0
+    """Prompt tokens whose keys and values are in the cache."""
     blocks: list[int] = field(default_factory=list)
     events: asyncio.Queue[TokenEvent] = field(default_factory=asyncio.Queue)
     last_token_at: float | None = None
@@ -106,27 +111,44 @@ class LlmEngine:
             self._finish(request, "abort", time.monotonic())
         self._publish_gauges()
 
-    def _admit(self) -> list[GenerationRequest]:
-        admitted: list[GenerationRequest] = []
-        budget = self.options.max_num_batched_tokens
-        while self.waiting and len(self.running) < self.options.max_num_seqs:
+    def _admit(self, budget: int) -> None:
+        """Move waiting requests into the batch, oldest first, while they fit (their first
+        chunks are scheduled by the caller)."""
+        while self.waiting and budget > 0 and len(self.running) < self.options.max_num_seqs:
             request = self.waiting[0]
             needed = blocks_for(request.reserved_tokens, self.options.block_size)
-            if needed > self.allocator.free_blocks or len(request.prompt) > budget:
+            if needed > self.allocator.free_blocks:
                 break  # first come, first served: nobody overtakes the oldest waiting request
             self.waiting.popleft()
             request.blocks = self.allocator.allocate(needed)
-            budget -= len(request.prompt)
-            admitted.append(request)
+            budget -= min(len(request.prompt), budget)
             self.running.append(request)
             self.metrics.request_queue_time.observe(time.monotonic() - request.arrival)
-        return admitted
+
+    def _schedule(self) -> tuple[list[GenerationRequest], list[int], list[GenerationRequest]]:
+        """This iteration's batch: the sequences that decode, and those that prefill with the
+        number of prompt tokens each (within the token budget, decodes first)."""
+        decoding = [r for r in self.running if r.prefilled == len(r.prompt)]
+        budget = self.options.max_num_batched_tokens - len(decoding)
+        partial = [r for r in self.running if r.prefilled < len(r.prompt)]
+        self._admit(budget - sum(len(r.prompt) - r.prefilled for r in partial))
+        prefilling: list[GenerationRequest] = []
+        chunks: list[int] = []
+        for request in self.running:
+            if request.prefilled < len(request.prompt) and budget > 0:
+                chunk = min(len(request.prompt) - request.prefilled, budget)
+                budget -= chunk
+                prefilling.append(request)
+                chunks.append(chunk)
+        return prefilling, chunks, decoding
 
     async def _iterate(self) -> None:
-        decoding = list(self.running)
-        admitted = self._admit()
+        prefilling, chunks, decoding = self._schedule()
         self._publish_gauges()
-        prefill = [StepInput(r.prompt, 0, r.blocks, r.temperature) for r in admitted]
+        prefill = [
+            StepInput(r.prompt[r.prefilled : r.prefilled + n], r.prefilled, r.blocks, r.temperature)
+            for r, n in zip(prefilling, chunks, strict=True)
+        ]
         decode = [
             StepInput(r.output[-1:], len(r.prompt) + len(r.output) - 1, r.blocks, r.temperature)
             for r in decoding
@@ -136,14 +158,20 @@ class LlmEngine:
         except Exception as error:  # a failed step fails its sequences, not the server
             log.exception("model step failed")
             now = time.monotonic()
-            for request in admitted + decoding:
+            for request in prefilling + decoding:
                 self._fail(request, f"model execution failed: {error}", now)
             self._publish_gauges()
             return
         now = time.monotonic()
-        self.metrics.iteration_tokens.observe(sum(len(r.prompt) for r in admitted) + len(decoding))
-        self.metrics.prompt_tokens.inc(sum(len(r.prompt) for r in admitted))
-        for request, token in zip(admitted + decoding, prefill_tokens + decode_tokens, strict=True):
+        self.metrics.iteration_tokens.observe(sum(chunks) + len(decoding))
+        for request, chunk, token in zip(prefilling, chunks, prefill_tokens, strict=True):
+            request.prefilled += chunk
+            if request.prefilled == len(request.prompt):  # the last chunk: its first token
+                self.metrics.prompt_tokens.inc(len(request.prompt))
+                self._emit(request, token, now)
+            elif request.aborted:
+                self._finish(request, "abort", now)
+        for request, token in zip(decoding, decode_tokens, strict=True):
             self._emit(request, token, now)
         self._publish_gauges()
 
@@ -155,7 +183,7 @@ class LlmEngine:
         device = self.options.emulated_device
         if device is not None:
             prompt_tokens = sum(len(item.new_tokens) for item in prefill)
-            device.hold(started, len(prefill) + len(decode), prompt_tokens)
+            device.hold(started, len(decode), prompt_tokens)
         return tokens
 
     def _emit(self, request: GenerationRequest, token: int, now: float) -> None:

@@ -36,8 +36,9 @@ class LlmOptions(BaseModel):
     max_num_batched_tokens: int = Field(
         default=2048,
         ge=1,
-        description="most prompt tokens one iteration prefills: bounds how long a burst of new "
-        "prompts stalls the decode step of the running sequences",
+        description="most tokens one iteration carries (vLLM's --max-num-batched-tokens): a "
+        "decode token for each running sequence, the rest chunks of prompts (chunked prefill), "
+        "so a long prompt stalls the running sequences' decode for one budget at most",
     )
     num_layers: int = Field(default=6, ge=1, description="transformer layers")
     hidden_size: int = Field(default=384, ge=8, description="model width (d_model)")
@@ -52,7 +53,9 @@ class LlmOptions(BaseModel):
         "the two below 0: no emulation, iterations take what the model's compute takes)",
     )
     emulate_decode_ms_per_seq: float = Field(
-        default=0.0, ge=0, description="emulated device: ms added per sequence in an iteration"
+        default=0.0,
+        ge=0,
+        description="emulated device: ms added per sequence an iteration decodes",
     )
     emulate_prefill_ms_per_token: float = Field(
         default=0.0, ge=0, description="emulated device: ms added per prompt token prefilled"
@@ -71,10 +74,11 @@ class LlmOptions(BaseModel):
                 f"({self.num_blocks} blocks of {self.block_size} tokens): a request of maximal "
                 "length could never be admitted"
             )
-        if self.max_num_batched_tokens < self.max_model_len:
+        if self.max_num_batched_tokens < self.max_num_seqs:
             raise ValueError(
                 f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be at least "
-                f"max_model_len ({self.max_model_len}): a long prompt must fit in one prefill"
+                f"max_num_seqs ({self.max_num_seqs}): one iteration decodes a token for every "
+                "running sequence"
             )
         return self
 

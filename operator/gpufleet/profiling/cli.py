@@ -29,6 +29,12 @@ H_METRICS = (
     "compute time (the server's compute counter)."
 )
 H_KV = "LLM: the KV cache's size in tokens (vLLM logs it; gpufleet-server's --kv-cache-tokens)."
+H_BUDGET = (
+    "LLM: tokens one iteration carries, the server's --max-num-batched-tokens (vLLM V1 prefills "
+    "longer prompts in chunks of it; its OpenAI server's default is 2048, 8192 on GPUs of 70 GiB "
+    "or more). Unset: the profile prefills each prompt whole, as an engine without chunked "
+    "prefill does."
+)
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:
@@ -62,6 +68,7 @@ def profile(
     llm: Annotated[bool, typer.Option(help=H_LLM)] = False,
     kv_tokens: Annotated[int | None, typer.Option(min=1, help=H_KV)] = None,
     max_num_seqs: Annotated[int, typer.Option(min=1, help="LLM: running sequences at most.")] = 256,
+    max_num_batched_tokens: Annotated[int | None, typer.Option(min=1, help=H_BUDGET)] = None,
     prompt_tokens: Annotated[str, typer.Option(help="LLM: prompt lengths to time.")] = (
         "16,256,512,1024"
     ),
@@ -77,11 +84,17 @@ def profile(
     if llm:
         if kv_tokens is None:
             raise typer.BadParameter("--kv-tokens: the KV cache's size in tokens is needed")
+        if max_num_batched_tokens is not None and max_num_batched_tokens < max_num_seqs:
+            raise typer.BadParameter(
+                f"--max-num-batched-tokens: {max_num_batched_tokens} is below --max-num-seqs "
+                f"({max_num_seqs}); one iteration decodes a token for every running sequence"
+            )
         llm_plan = LlmPlan(
             url=url if "://" in url else f"http://{url}",
             model=model,
             kv_tokens=kv_tokens,
             max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
             prompt_tokens=_ints(prompt_tokens, "--prompt-tokens"),
             concurrencies=_ints(concurrency, "--concurrency") or (1,),
             repeats=requests,
@@ -121,6 +134,12 @@ def write_profile(profile: ServiceProfile | LlmProfile, path: Path) -> None:
             f"# An iteration takes {profile.decode_base_ms:.3g} ms + "
             f"{profile.decode_ms_per_seq:.3g} ms per running sequence + "
             f"{profile.prefill_ms_per_token:.3g} ms per prompt token prefilled.\n"
+        )
+        budget = profile.max_num_batched_tokens
+        header += (
+            f"# It carries {budget} tokens at most: longer prompts are prefilled in chunks.\n"
+            if budget is not None
+            else "# Prompts are prefilled whole (no --max-num-batched-tokens given).\n"
         )
     else:
         header = (

@@ -5,8 +5,8 @@ Prefill: one stream alone per prompt length, two output tokens; its time to firs
 token grows with the prompt: the slope is the prefill cost per token. Decode: ``n``
 streams at once with short prompts; the gap between their tokens is one iteration:
 ``decode_base_ms + decode_ms_per_seq * n``. The KV cache's size is the server's
-setting (vLLM logs it at start; gpufleet-server's ``--kv-cache-tokens``): it is given,
-not measured.
+setting (vLLM logs it at start; gpufleet-server's ``--kv-cache-tokens``), and so is the
+token budget of an iteration (``--max-num-batched-tokens``): given, not measured.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class LlmPlan:
     model: str | None
     kv_tokens: int
     max_num_seqs: int = 256
+    max_num_batched_tokens: int | None = None
     prompt_tokens: tuple[int, ...] = (16, 256, 512, 1024)
     concurrencies: tuple[int, ...] = (1, 4, 8, 16)
     output_tokens: int = 32
@@ -98,6 +99,7 @@ async def _profile(plan: LlmPlan) -> LlmProfile:
         decode_ms_per_seq=max(per_seq, 0.0),
         kv_tokens=plan.kv_tokens,
         max_num_seqs=plan.max_num_seqs,
+        max_num_batched_tokens=plan.max_num_batched_tokens,
         source=f"gpufleet profile --llm of {plan.url}, {stamp}; TTFT alone by prompt "
         f"({points}); median inter-token gap by concurrent streams ({gaps_text})",
     )

@@ -1,14 +1,20 @@
 """A token-level LLM replica: continuous batching as vLLM (and gpufleet-server's LLM mode) do.
 
 The engine runs iterations. An iteration decodes one token for every running
-sequence and prefills the prompts admitted at its start: it takes
-``decode_base_ms + decode_ms_per_seq * running + prefill_ms_per_token * new prompt
-tokens``. A request is admitted from the FIFO queue when a sequence slot is free and
-the KV cache can hold its prompt plus all its output tokens (admission reserves
-them, as gpufleet-server does; no preemption). Its first token comes at the end of
-the iteration that prefilled it (TTFT = wait + prefill iteration), each later token
-one iteration later (ITL = iteration time); it leaves after its last token and
-frees its KV reservation.
+sequence and prefills prompt tokens: it takes ``decode_base_ms + decode_ms_per_seq *
+decoding + prefill_ms_per_token * prompt tokens prefilled``. With a token budget
+(``max_num_batched_tokens``, vLLM V1's chunked prefill) an iteration carries at most
+that many tokens: one per decoding sequence, then the rest of the prompts being
+prefilled (oldest first), then the prompts it admits, each cut to what is left, so a
+long prompt is prefilled over several iterations and never stalls the decoding
+sequences for longer than one budget's prefill. Without one, every admitted prompt
+is prefilled whole in the iteration that admits it. A request is admitted from the
+FIFO queue when a sequence slot is free and the KV cache can hold its prompt plus
+all its output tokens (admission reserves them, as gpufleet-server does; no
+preemption). Its first token comes at the end of the iteration that prefills the last
+of its prompt (TTFT = wait + prefill iterations), each later token one iteration
+later (ITL = iteration time); it leaves after its last token and frees its KV
+reservation.
 
 Between changes (an admission, a finish) iterations repeat with the same time, so
 the replica jumps over them: its events are arrivals and finishes, not tokens. An
@@ -17,8 +23,10 @@ arrival that can be admitted cuts the jump at the next iteration boundary.
 Metrics with vLLM's semantics: a TTFT is observed when the first token comes (an
 end-to-end latency and a request's mean gap when it finishes); ``waiting``
 (``vllm:num_requests_waiting``),
-``running`` (``vllm:num_requests_running``), ``kv_usage`` (KV blocks held by
-admitted sequences / all, ``vllm:kv_cache_usage_perc``), token counters.
+``running`` (``vllm:num_requests_running``, those being prefilled included),
+``kv_usage`` (KV blocks held by admitted sequences / all,
+``vllm:kv_cache_usage_perc``), token counters (a prompt's tokens counted when its
+prefill completes, as vLLM counts them).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from collections import deque
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gpufleet.sim.replica import PodCounters, PodState
 from gpufleet.sim.request_log import RequestLog
@@ -55,7 +63,28 @@ class LlmProfile(BaseModel):
     ]
     kv_tokens: Annotated[int, Field(ge=1, description="Tokens the KV cache holds.")]
     max_num_seqs: Annotated[int, Field(ge=1, description="Running sequences at most.")] = 256
+    max_num_batched_tokens: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            description="Tokens one iteration carries at most (vLLM's --max-num-batched-tokens): "
+            "a decode token per running sequence, the rest prompt chunks (chunked prefill, "
+            "vLLM V1's only mode). Unset: prompts are prefilled whole, as engines without "
+            "chunked prefill do.",
+        ),
+    ] = None
     source: str | None = None
+
+    @model_validator(mode="after")
+    def _budget_holds_a_decode_step(self) -> LlmProfile:
+        budget = self.max_num_batched_tokens
+        if budget is not None and budget < self.max_num_seqs:
+            # vLLM refuses this too: a full batch's decode step would not fit in one iteration.
+            raise ValueError(
+                f"max_num_batched_tokens ({budget}) must be at least max_num_seqs "
+                f"({self.max_num_seqs}): one iteration decodes a token for every running sequence"
+            )
+        return self
 
     @property
     def max_batch(self) -> int:
@@ -125,7 +154,11 @@ class LlmReplica:
         self.running: list[tuple[int, int]] = []
         """(iteration count at which it finishes, request) -- a heap."""
         self.first_token_at: dict[int, float] = {}
-        self.prefilling: list[int] = []
+        self.prefilling: dict[int, float] = {}
+        """Admitted requests whose first token has not come, oldest first: the prompt
+        tokens prefilled so far."""
+        self._completing: list[int] = []
+        """The requests whose prompt the running iteration finishes prefilling."""
         self.kv_used = 0.0
         self.count = 0
         """Iterations run so far."""
@@ -215,16 +248,17 @@ class LlmReplica:
         self.count += self._seg_k
         self.counters.executions += self._seg_k
         self.counters.compute_s += self._seg_k * self._seg_tau
-        for rid in self.prefilling:
+        self.generation_tokens_total += self._seg_k * len(self.running) + len(self._completing)
+        for rid in self._completing:
+            del self.prefilling[rid]
+            self.prompt_tokens_total += self.prompt[rid]
             self.first_token_at[rid] = now
             ttft = now - self.log.arrivals[rid]
             self.log.ttft[rid] = ttft  # type: ignore[index]
             self.first_token_times.append(now)
             self.first_token_ttft.append(ttft)
             heapq.heappush(self.running, (self.count + int(self.output[rid]) - 1, rid))
-        self.generation_tokens_total += self._seg_k * (len(self.running) - len(self.prefilling))
-        self.generation_tokens_total += len(self.prefilling)
-        self.prefilling = []
+        self._completing = []
         self._boundary(now)
 
     def _finish(self, rid: int, now: float) -> None:
@@ -252,9 +286,17 @@ class LlmReplica:
         running = self.running
         while running and running[0][0] <= self.count:
             self._finish(heapq.heappop(running)[1], now)
-        deadline = now - self.timeout_s
+        p = self.profile
+        budget = math.inf if p.max_num_batched_tokens is None else float(p.max_num_batched_tokens)
+        left = budget - len(running)  # one decode token per running sequence comes first
         prompt_tokens = 0.0
-        while self.queue:
+        for rid, done in self.prefilling.items():  # prompts part-prefilled are running already
+            if left <= 0:
+                break
+            prompt_tokens += self._prefill(rid, done, left)
+            left = budget - len(running) - prompt_tokens
+        deadline = now - self.timeout_s
+        while self.queue and left > 0:
             rid = self.queue[0]
             if self.log.arrivals[rid] <= deadline:  # the client gave up waiting
                 self.queue.popleft()
@@ -270,11 +312,10 @@ class LlmReplica:
             self.kv_used += self._need(rid)
             self.counters.queue_s += now - self.log.arrivals[rid]
             self.counters.inferences += 1
-            self.prefilling.append(rid)
-            prompt_tokens += self.prompt[rid]
-        p = self.profile
-        if self.prefilling:
-            self.prompt_tokens_total += prompt_tokens
+            self.prefilling[rid] = 0.0
+            prompt_tokens += self._prefill(rid, 0.0, left)
+            left = budget - len(running) - prompt_tokens
+        if prompt_tokens > 0 or self._completing:
             tau = p.decode_base_ms + p.decode_ms_per_seq * len(running)
             self._start(now, (tau + p.prefill_ms_per_token * prompt_tokens) / 1000.0, 1)
         elif running:
@@ -282,6 +323,16 @@ class LlmReplica:
             self._start(now, max(tau, 1e-6), running[0][0] - self.count)
         elif self.state is PodState.DRAINING and now >= self.earliest_exit - 1e-9:
             self.exit(now)
+
+    def _prefill(self, rid: int, done: float, left: float) -> float:
+        """Schedule the next chunk of ``rid``'s prompt (``done`` tokens prefilled, room
+        for ``left``) into the coming iteration; the tokens it takes."""
+        take = min(self.prompt[rid] - done, left)
+        if done + take >= self.prompt[rid]:
+            self._completing.append(rid)
+        else:
+            self.prefilling[rid] = done + take
+        return float(take)
 
     def _fail(self, rid: int) -> None:
         self.log.drop(rid)
@@ -305,7 +356,8 @@ class LlmReplica:
             self.log.drop(rid)
         self.counters.failure += self.outstanding
         self.queue.clear()
-        self.prefilling = []
+        self.prefilling = {}
+        self._completing = []
         self.running = []
         self.outstanding = 0
         self.exit(now)

@@ -16,8 +16,9 @@ What bounds the running batch per replica:
 - the tails: TTFT and ITL p99s, each fitted as a line in n (``ms at no load + ms per
   sequence``), kept within ``(1 - latencyHeadroom)`` of the targets, so that 99 % of
   streams meet each (the p95s of each leave up to 10 % of streams late on one or the
-  other). An engine prefills a prompt whole in the iteration that admits it: every
-  sequence on the replica waits for it (a gap, for those running; the first token, for
+  other). An engine prefills a prompt in the iteration that admits it, or in chunks of
+  its token budget over the next few (chunked prefill): every sequence on the replica
+  waits for it (a gap, or a few longer ones, for those running; the first token, for
   those admitted with it or just after). Prompts arrive in proportion to the sequences
   a replica runs, so these stalls grow with n -- the slope -- while a long prompt's own
   prefill does not -- the line at no load, which no fleet size removes: a tail that

@@ -2,9 +2,11 @@
 KV gauge and TTFT/ITL; what one replica then serves in tokens is ``token_capacity.py``.
 
 An engine (vLLM, TensorRT-LLM, gpufleet-server's LLM mode) runs iterations: each
-generates one token for every running sequence and prefills the prompts admitted at
-its start. The mean iteration time t -- the gap between two tokens of a sequence --
-grows with the sequences running on the replica: ``t = fixed + per_sequence * n``.
+generates one token for every running sequence and prefills prompt tokens: the prompts
+admitted at its start, whole, or -- with chunked prefill (vLLM V1) -- as much of them as
+the iteration's token budget leaves. The mean iteration time t -- the gap between two
+tokens of a sequence -- grows with the sequences running on the replica:
+``t = fixed + per_sequence * n``.
 ``per_sequence`` carries a sequence's own decode and, for a steady mix of requests,
 its share of the prefills that replace finished sequences (new prompts arrive in
 proportion to the sequences running). Each tick measures one point: n is the running
