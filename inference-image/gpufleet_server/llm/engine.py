@@ -169,8 +169,6 @@ class LlmEngine:
             if request.prefilled == len(request.prompt):  # the last chunk: its first token
                 self.metrics.prompt_tokens.inc(len(request.prompt))
                 self._emit(request, token, now)
-            elif request.aborted:
-                self._finish(request, "abort", now)
         for request, token in zip(decoding, decode_tokens, strict=True):
             self._emit(request, token, now)
         self._publish_gauges()
