@@ -11,6 +11,8 @@ from functools import partial
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpufleet.sim.llm import LlmProfile, LlmReplica
 from gpufleet.sim.replica import PodState
@@ -189,3 +191,35 @@ def test_a_ttft_is_observed_when_the_first_token_comes_not_when_the_request_ends
     assert ms(pod.first_token_times) == [330.0]
     assert ms(pod.first_token_ttft) == [330.0]
     assert ms(pod.done_at) == [3399.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    requests=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=5.0),
+            st.integers(min_value=1, max_value=3000),
+            st.integers(min_value=1, max_value=40),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    budget=st.sampled_from([None, 64, 100, 512, 2048]),
+)
+def test_every_request_is_served_whole_or_failed_whatever_the_budget(
+    requests: list[tuple[float, int, int]], budget: int | None
+) -> None:
+    """Chunked or not, the engine loses no request and no token: each is answered with all
+    its output tokens, or failed (it cannot fit the KV cache); every prompt of an answered
+    request is counted once."""
+    profile = PROFILE.model_copy(update={"max_num_batched_tokens": budget, "max_num_seqs": 64})
+    ordered = sorted(requests)
+    log, pod = serve(ordered, profile)
+    answered = [not failed for failed in log.failed]
+    assert log.answered == sum(answered)
+    fits = [prompt + output <= PROFILE.kv_tokens for _, prompt, output in ordered]
+    assert answered == fits
+    served = [r for r, fit in zip(ordered, fits, strict=True) if fit]
+    assert pod.generation_tokens_total == sum(output for _, _, output in served)
+    assert pod.prompt_tokens_total == sum(prompt for _, prompt, _ in served)
+    assert (pod.running_count, pod.waiting, pod.kv_used) == (0, 0, 0.0)
