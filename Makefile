@@ -120,6 +120,10 @@ bench-held-out: $(STAMP) ## The suite's scenarios on other seeds: gpufleet and t
 bench-llm: $(STAMP) ## Simulator, LLM fleets: policy vs baselines on token-level traces -> docs/benchmarks/sim-llm.md (~3 min)
 	$(PY) benchmarks/sim/llm.py
 
+.PHONY: bench-llm-engine
+bench-llm-engine: $(STAMP) ## The simulator's LLM engine vs gpufleet-server's LLM mode, one replica, one trace window -> docs/benchmarks/llm-engine-vs-sim.md (~5 min)
+	$(PY) benchmarks/llm_engine_vs_sim.py
+
 .PHONY: bench-reconcile
 bench-reconcile: $(STAMP) ## 1,000 ModelDeployments on the API emulator -> docs/benchmarks/reconcile.md
 	$(PY) benchmarks/reconcile/bench_reconcile.py
