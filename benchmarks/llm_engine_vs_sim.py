@@ -141,7 +141,8 @@ def in_the_simulator(requests: StreamRequests, budget: int) -> Outcome:
         sched.at(float(at), partial(lambda pod, i, now: pod.accept(i, now), replica, rid))
     while sched.heap:
         sched.run_next()
-    assert log.ttft is not None and log.itl is not None
+    assert log.ttft is not None
+    assert log.itl is not None
     answered = [i for i, failed in enumerate(log.failed) if not failed]
     return Outcome(
         [1000.0 * log.ttft[i] for i in answered],
