@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gpufleet.profiling.cli import app as profile_app
+from gpufleet.profiling.llm import prefill_slope
 from gpufleet.sim.cli import app as sim_app
 from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.profile import load_any_profile
@@ -82,3 +83,21 @@ def test_llm_profile_refuses_a_token_budget_below_a_decode_step(tmp_path: Path) 
     assert result.exit_code == 2
     assert "--max-num-batched-tokens" in result.output
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    ("budget", "prompts", "ttft_ms"),
+    [
+        # 5 ms of HTTP, iterations of 20 ms fixed + 0.05 ms per prompt token; whole prompts:
+        # 5 + 20 + 0.05 P.
+        (None, (16, 256, 512, 1024), [25.8, 37.8, 50.6, 76.2]),
+        # A 256-token budget: a prompt takes ceil(P / 256) iterations, each paying the
+        # 20 ms: 5 + 20 ceil(P / 256) + 0.05 P.
+        (256, (16, 256, 512, 1024), [25.8, 37.8, 70.6, 136.2]),
+    ],
+    ids=["whole", "chunked"],
+)
+def test_the_prefill_cost_is_read_net_of_each_chunks_iteration(
+    budget: int | None, prompts: tuple[int, ...], ttft_ms: list[float]
+) -> None:
+    assert prefill_slope(prompts, ttft_ms, 20.0, budget) == pytest.approx(0.05)

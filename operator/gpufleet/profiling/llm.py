@@ -1,18 +1,22 @@
 """Profile an LLM server (vLLM, or gpufleet-server's LLM mode) over its OpenAI-compatible
 streaming API, and fit the simulator's token-level replica model.
 
-Prefill: one stream alone per prompt length, two output tokens; its time to first
-token grows with the prompt: the slope is the prefill cost per token. Decode: ``n``
-streams at once with short prompts; the gap between their tokens is one iteration:
-``decode_base_ms + decode_ms_per_seq * n``. The KV cache's size is the server's
-setting (vLLM logs it at start; gpufleet-server's ``--kv-cache-tokens``), and so is the
-token budget of an iteration (``--max-num-batched-tokens``): given, not measured.
+Decode: ``n`` streams at once with short prompts; the gap between their tokens is one
+iteration: ``decode_base_ms + decode_ms_per_seq * n``. Prefill: one stream alone per
+prompt length, two output tokens; its time to first token is the iterations that
+prefill its prompt -- one, or with a token budget one per chunk of it, each taking
+``decode_base_ms`` plus its chunk's prefill -- and HTTP: less the iterations' fixed
+cost, it grows with the prompt by the prefill cost per token (the slope). The KV cache's
+size is the server's setting (vLLM logs it at start; gpufleet-server's
+``--kv-cache-tokens``), and so is the token budget of an iteration
+(``--max-num-batched-tokens``): given, not measured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -82,9 +86,9 @@ async def _profile(plan: LlmPlan) -> LlmProfile:
                 for _, g in runs:
                     gaps += g[1:]  # the first gap may hold another stream's prefill
             itl_ms.append(1000 * statistics.median(gaps))
-    prefill = _slope(plan.prompt_tokens, ttft_ms, "time to first token", "prompt length")
     per_seq = _slope(plan.concurrencies, itl_ms, "inter-token latency", "concurrent streams")
-    base = float(np.mean(itl_ms) - per_seq * np.mean(plan.concurrencies))
+    base = max(float(np.mean(itl_ms) - per_seq * np.mean(plan.concurrencies)), 0.0)
+    prefill = prefill_slope(plan.prompt_tokens, ttft_ms, base, plan.max_num_batched_tokens)
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     points = ", ".join(
         f"{p} tokens: {t:.0f} ms" for p, t in zip(plan.prompt_tokens, ttft_ms, strict=True)
@@ -95,7 +99,7 @@ async def _profile(plan: LlmPlan) -> LlmProfile:
     return LlmProfile(
         name=plan.model or "llm",
         prefill_ms_per_token=max(prefill, 1e-6),
-        decode_base_ms=max(base, 0.0),
+        decode_base_ms=base,
         decode_ms_per_seq=max(per_seq, 0.0),
         kv_tokens=plan.kv_tokens,
         max_num_seqs=plan.max_num_seqs,
@@ -103,6 +107,17 @@ async def _profile(plan: LlmPlan) -> LlmProfile:
         source=f"gpufleet profile --llm of {plan.url}, {stamp}; TTFT alone by prompt "
         f"({points}); median inter-token gap by concurrent streams ({gaps_text})",
     )
+
+
+def prefill_slope(
+    prompt_tokens: tuple[int, ...], ttft_ms: list[float], base_ms: float, budget: int | None
+) -> float:
+    """The prefill cost per prompt token, from the TTFT of prompts sent alone: each took
+    one iteration per chunk of ``budget`` tokens (one, without a budget), each costing
+    ``base_ms`` besides its prefill; what is left grows with the prompt."""
+    chunks = [1 if budget is None else math.ceil(p / budget) for p in prompt_tokens]
+    left = [t - k * base_ms for t, k in zip(ttft_ms, chunks, strict=True)]
+    return _slope(prompt_tokens, left, "time to first token", "prompt length")
 
 
 def _slope(xs: tuple[int, ...], ys: list[float], what: str, by: str) -> float:
