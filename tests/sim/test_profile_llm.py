@@ -74,6 +74,19 @@ def test_llm_profile_needs_the_kv_cache_size(llm_server: ServerProcess, tmp_path
     assert "--kv-tokens" in result.output
 
 
+def test_an_llm_profile_without_a_token_budget_says_it_prefills_whole_prompts(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(
+        profile_app,
+        ["--llm", "--url", "127.0.0.1:9", "--model", "m", "--kv-tokens", "4096",
+         "--out", str(tmp_path / "p")],
+    )  # fmt: skip
+    assert result.exit_code == 2  # nothing listens on port 9
+    said = " ".join(result.output.split())  # however the console wrapped it
+    assert "no --max-num-batched-tokens: the profile prefills each prompt whole" in said
+
+
 def test_llm_profile_refuses_a_token_budget_below_a_decode_step(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         profile_app,

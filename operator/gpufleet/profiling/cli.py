@@ -89,6 +89,12 @@ def profile(
                 f"--max-num-batched-tokens: {max_num_batched_tokens} is below --max-num-seqs "
                 f"({max_num_seqs}); one iteration decodes a token for every running sequence"
             )
+        if max_num_batched_tokens is None:
+            console.print(
+                "note: no --max-num-batched-tokens: the profile prefills each prompt whole in "
+                "one iteration. vLLM V1 prefills in chunks of its budget (2048 by default on "
+                "its OpenAI server, 8192 on GPUs of 70 GiB or more): pass the server's."
+            )
         llm_plan = LlmPlan(
             url=url if "://" in url else f"http://{url}",
             model=model,
