@@ -151,7 +151,7 @@ def in_the_simulator(requests: StreamRequests, profile: LlmProfile) -> Outcome:
     replica = LlmReplica(0, 0.0, profile, log, sched, timeout_s=600.0)
     replica.state = PodState.READY
     for rid, at in enumerate(arrivals):
-        sched.at(float(at), partial(lambda pod, i, now: pod.accept(i, now), replica, rid))
+        sched.at(float(at), partial(replica.accept, rid))
     while sched.heap:
         sched.run_next()
     assert log.ttft is not None

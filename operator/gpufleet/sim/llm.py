@@ -293,8 +293,9 @@ class LlmReplica:
         for rid, done in self.prefilling.items():  # prompts part-prefilled are running already
             if left <= 0:
                 break
-            prompt_tokens += self._prefill(rid, done, left)
-            left = budget - len(running) - prompt_tokens
+            taken = self._prefill(rid, done, left)
+            prompt_tokens += taken
+            left -= taken
         deadline = now - self.timeout_s
         while self.queue and left > 0:
             rid = self.queue[0]
@@ -313,8 +314,9 @@ class LlmReplica:
             self.counters.queue_s += now - self.log.arrivals[rid]
             self.counters.inferences += 1
             self.prefilling[rid] = 0.0
-            prompt_tokens += self._prefill(rid, 0.0, left)
-            left = budget - len(running) - prompt_tokens
+            taken = self._prefill(rid, 0.0, left)
+            prompt_tokens += taken
+            left -= taken
         if prompt_tokens > 0 or self._completing:
             tau = p.decode_base_ms + p.decode_ms_per_seq * len(running)
             self._start(now, (tau + p.prefill_ms_per_token * prompt_tokens) / 1000.0, 1)
