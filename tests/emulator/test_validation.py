@@ -94,6 +94,39 @@ async def test_transition_rule_compares_with_old_self(api: aiohttp.ClientSession
     assert "immutable cannot change" in body["message"]
 
 
+async def test_a_rule_added_later_ratchets_on_unchanged_values(
+    api: aiohttp.ClientSession,
+) -> None:
+    """Kubernetes >= 1.30: an object the CRD's new rule would refuse still takes status
+    updates and edits of its other fields; changing the offending field is validated."""
+    status, _ = await _create(api, widget("old", label="abc"))
+    assert status == 201
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    async with api.get(f"{crds}/widgets.example.com") as response:
+        crd = await response.json()
+    label = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["label"]
+    label["x-kubernetes-validations"] = [{"rule": "self.size() >= 5", "message": "too short"}]
+    async with api.put(f"{crds}/widgets.example.com", json=crd) as response:
+        assert response.status == 200
+    async with api.patch(
+        f"{WIDGETS}/old/status", json={"status": {"phase": "Ready"}}, headers=MERGE
+    ) as response:
+        assert response.status == 200, await response.text()
+    async with api.patch(f"{WIDGETS}/old", json={"spec": {"size": 4}}, headers=MERGE) as response:
+        assert response.status == 200, await response.text()
+    async with api.patch(
+        f"{WIDGETS}/old", json={"spec": {"label": "xyz"}}, headers=MERGE
+    ) as response:
+        body = await response.json()
+    assert response.status == 422
+    assert body["details"]["causes"][0]["field"] == "spec.label"
+    assert "too short" in body["message"]
+    status, _ = await _create(api, widget("new", label="abc"))
+    assert status == 422
+
+
 async def test_invalid_object_name(api: aiohttp.ClientSession) -> None:
     status, body = await _create(api, widget("Not_A_Name"))
     assert status == 422

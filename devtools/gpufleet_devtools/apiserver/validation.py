@@ -2,6 +2,11 @@
 
 The API server's order is kept: unknown fields are pruned, defaults applied, then the
 OpenAPI value validations run, then the CEL ``x-kubernetes-validations`` rules.
+
+On an update, a value equal to the old one is not validated again (validation ratcheting,
+on by default since Kubernetes 1.30 and GA in 1.33): an object admitted under an older CRD
+keeps taking status updates and edits of its other fields after a new rule it breaks, and
+only its transition rules (those reading ``oldSelf``), which are never ratcheted, still run.
 """
 
 from __future__ import annotations
@@ -149,6 +154,9 @@ class _Validator:
         self.causes.append(Cause(path, f"Invalid value: {_shown(value)}: {detail}"))
 
     def validate(self, schema: Schema, value: Any, old: Any, path: str) -> None:
+        if old is not None and value == old:
+            self._unchanged(schema, value, path)
+            return
         if value is None:
             if not schema.get("nullable"):
                 self.causes.append(
@@ -276,12 +284,32 @@ class _Validator:
                 if key not in properties:
                     self.validate(extra, item, old_dict.get(key), f"{path}[{key}]")
 
-    def _rules(self, schema: Schema, value: Any, old: Any, path: str) -> None:
+    def _unchanged(self, schema: Schema, value: Any, path: str) -> None:
+        """A value equal to the old one: only the transition rules run, here and below."""
+        self._rules(schema, value, value, path, transitions_only=True)
+        if not isinstance(value, dict):
+            return  # list items are not correlated with old ones unless map-typed
+        prefix = f"{path}." if path else ""
+        properties: dict[str, Schema] = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key in value and not (path == "" and key in _ROOT_SYSTEM_FIELDS):
+                self._unchanged(sub, value[key], f"{prefix}{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                if key not in properties:
+                    self._unchanged(extra, item, f"{path}[{key}]")
+
+    def _rules(
+        self, schema: Schema, value: Any, old: Any, path: str, transitions_only: bool = False
+    ) -> None:
         for rule in schema.get("x-kubernetes-validations") or ():
             expression = rule["rule"]
             transition = cel.references_old_self(expression)
             if transition and old is None:
                 continue  # transition rules only run on updates that had the old value
+            if transitions_only and not transition:
+                continue
             outcome = cel.evaluate(expression, value, old if transition else None)
             if outcome.passed:
                 continue
