@@ -116,7 +116,8 @@ def validate(
         try:
             _, price = validate_spec(doc.get("spec") or {}, DEFAULT_GPU_PRICES, name=name)
         except SpecError as error:
-            typer.echo(f"{name or '?'}: invalid: {error}", err=True)
+            for problem in error.problems:
+                typer.echo(f"{name or '?'}: invalid: {problem}", err=True)
             raise typer.Exit(1) from error
         typer.echo(f"{name}: valid ({price:g} USD per GPU-hour)")
 

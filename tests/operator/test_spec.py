@@ -110,6 +110,16 @@ def test_bad_specs_name_the_field(case: str, overrides: dict[str, Any], field: s
     assert str(caught.value).startswith(f"spec.{field}:")
 
 
+def test_every_wrong_field_is_named_in_one_report() -> None:
+    spec = minimal_spec(runtime={"type": "onnx"}, slo={"latencyP95Ms": 0}, resources={"gpus": -1})
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec)
+    named = [problem.split(":")[0] for problem in caught.value.problems]
+    assert sorted(named) == ["spec.resources.gpus", "spec.runtime.type", "spec.slo.latencyP95Ms"]
+    assert caught.value.field == named[0].removeprefix("spec.")
+    assert str(caught.value) == "; ".join(caught.value.problems)
+
+
 def test_torch_llm_mode_takes_its_weights_from_a_seed() -> None:
     spec = parse_spec(minimal_spec(model=_SEEDED, runtime=_TORCH_LLM))
     assert spec.runtime.torch_llm

@@ -50,6 +50,17 @@ def test_a_bad_profile_names_the_field(tmp_path: Path) -> None:
         load_any_profile(path)
 
 
+def test_a_bad_llm_profile_names_the_file_and_every_field_it_got_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "llm.yaml"
+    path.write_text("kind: llm\nprefill_ms_per_token: -1\ndecode_base_ms: 5\n")
+    with pytest.raises(ValueError, match="kv_tokens: Field required") as raised:
+        load_any_profile(path)
+    assert str(raised.value) == (
+        f"{path}: prefill_ms_per_token: Input should be greater than 0; "
+        "decode_ms_per_seq: Field required; kv_tokens: Field required"
+    )
+
+
 def test_default_profile_sustains_what_the_docs_say() -> None:
     assert load_profile().max_throughput_rps == pytest.approx(4 / 1.8)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
 
@@ -137,9 +137,21 @@ def load_any_profile(path: Path | None = None) -> AnyProfile:
     source = path or DEFAULT_PROFILE_PATH
     text = source.read_text()
     raw = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
-    if isinstance(raw, dict) and raw.get("kind") == "llm":
-        return LlmProfile.model_validate(raw)
-    return ServiceProfile.model_validate(raw)
+    try:
+        if isinstance(raw, dict) and raw.get("kind") == "llm":
+            return LlmProfile.model_validate(raw)
+        return ServiceProfile.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(f"{source}: {_problems(exc)}") from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    """Every field the profile got wrong, each named: one fix per run is one run too many."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in err['loc']) or 'profile'}: "
+        f"{str(err['msg']).removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )
 
 
 def fit_profile(

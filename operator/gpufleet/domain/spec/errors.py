@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 
-class SpecError(ValueError):
-    """A spec the operator cannot act on; ``field`` names the offending field."""
+def _named(field: str, message: str) -> str:
+    return f"spec.{field}: {message}" if field else message
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"spec.{field}: {message}" if field else message)
+
+class SpecError(ValueError):
+    """A spec the operator cannot act on; ``field`` names the offending field (the first,
+    when several are wrong: ``others`` holds the rest, so that one report shows them all)."""
+
+    def __init__(self, field: str, message: str, others: tuple[tuple[str, str], ...] = ()) -> None:
+        self.problems = [_named(f, m) for f, m in ((field, message), *others)]
+        """Each wrong field with what is wrong with it, the first first."""
+        super().__init__("; ".join(self.problems))
         self.field = field
         self.message = message

@@ -29,13 +29,19 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
     try:
         return ModelDeploymentSpec.model_validate(raw or {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        path = _field_path(tuple(err["loc"]))
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        # A rule on an object names the field it is about at the start of its message.
-        match = _NAMED_FIELD.match(msg)
-        if match and (not path or match.group(1).startswith(path + ".")):
-            path = match.group(1)
-            if match.group(2):
-                msg = msg[match.end() :]
-        raise SpecError(path, msg) from exc
+        problems = [_problem(tuple(err["loc"]), str(err["msg"])) for err in exc.errors()]
+        (path, msg), others = problems[0], tuple(problems[1:])
+        raise SpecError(path, msg, others) from exc
+
+
+def _problem(loc: tuple[int | str, ...], msg: str) -> tuple[str, str]:
+    """The field a pydantic error is about, and what is wrong with it."""
+    path = _field_path(loc)
+    msg = msg.removeprefix("Value error, ")
+    # A rule on an object names the field it is about at the start of its message.
+    match = _NAMED_FIELD.match(msg)
+    if match and (not path or match.group(1).startswith(path + ".")):
+        path = match.group(1)
+        if match.group(2):
+            msg = msg[match.end() :]
+    return path, msg

@@ -1,0 +1,38 @@
+"""`gpufleet validate`: what the operator would say of a manifest, before it is applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gpufleet.cli import app
+
+BAD = """\
+apiVersion: gpufleet.io/v1alpha1
+kind: ModelDeployment
+metadata: {name: chat}
+spec:
+  model: {name: m, repository: "s3://bucket/m"}
+  runtime: {type: tritonn}
+  slo: {latencyP95Ms: -5}
+  cost: {maxHourlyCost: 10}
+"""
+
+
+def test_a_bad_manifest_exits_1_naming_every_wrong_field(tmp_path: Path) -> None:
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(BAD)
+    result = CliRunner().invoke(app, ["validate", str(manifest)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(line.startswith("chat: invalid: spec.runtime.type: ") for line in lines)
+    assert any(line.startswith("chat: invalid: spec.slo.latencyP95Ms: ") for line in lines)
+
+
+def test_a_good_manifest_is_valid_at_its_gpu_price(tmp_path: Path) -> None:
+    manifest = tmp_path / "good.yaml"
+    manifest.write_text(BAD.replace("tritonn", "triton").replace("-5", "200"))
+    result = CliRunner().invoke(app, ["validate", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("chat: valid (")
