@@ -77,6 +77,7 @@ def vllm(out: Exposition, *, deprecated: bool) -> None:
     )
     out.counter("vllm:prompt_tokens_total", m, 1000)
     out.counter("vllm:generation_tokens_total", m, 200)
+    out.counter("vllm:num_preemptions_total", m, 0.25)
     out.counter("vllm:request_success_total", f'finished_reason="stop",{m}', 4)
     out.counter("vllm:request_success_total", f'finished_reason="length",{m}', 1)
     out.counter("vllm:request_success_total", f'finished_reason="abort",{m}', 0.5)
@@ -288,6 +289,7 @@ def test_vllm_with_new_and_deprecated_names(reader: FleetMetricsReader) -> None:
     assert obs.request_rate == pytest.approx(11.0, rel=0.1)
     assert obs.prompt_tokens_rate == pytest.approx(2000.0, rel=0.1)
     assert obs.generation_tokens_rate == pytest.approx(400.0, rel=0.1)
+    assert obs.preemption_rate == pytest.approx(0.5, rel=0.1)
     # Quantiles interpolate within the bucket that holds every observation.
     assert obs.ttft_p95_ms is not None
     assert 250.0 < obs.ttft_p95_ms <= 500.0

@@ -65,6 +65,7 @@ def test_custom_label_names() -> None:
         (Signal.PROMPT_TOKENS_RATE, "nv_llm_input_token_len_sum"),
         (Signal.GENERATION_TOKENS_RATE, "vllm:generation_tokens_total"),
         (Signal.GENERATION_TOKENS_RATE, "nv_llm_output_token_len_sum"),
+        (Signal.PREEMPTION_RATE, "vllm:num_preemptions_total"),
         (Signal.SUCCESS_RATE, "nv_inference_request_success"),
         (Signal.SUCCESS_RATE, 'vllm:request_success_total{finished_reason!~"abort|error"'),
         (Signal.UNSERVED_RATE, 'vllm:request_success_total{finished_reason="abort"'),

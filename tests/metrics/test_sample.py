@@ -292,6 +292,7 @@ def vllm_fleet(**overrides: SignalResult) -> FleetSample:
         Signal.KV_USAGE: per_pod({"v-a": 0.5, "v-b": 0.9}),
         Signal.PROMPT_TOKENS_RATE: per_pod({"v-a": 2000.0, "v-b": 3000.0}),
         Signal.GENERATION_TOKENS_RATE: per_pod({"v-a": 400.0, "v-b": 600.0}),
+        Signal.PREEMPTION_RATE: per_pod({"v-a": 0.0, "v-b": 0.25}),
         Signal.E2E_P95_MS: SignalResult(values={KEY: {"": 3500.0}}),
         Signal.TTFT_P95_MS: SignalResult(values={KEY: {"": 420.0}}),
         Signal.ITL_P95_MS: SignalResult(values={KEY: {"": 35.0}}),
@@ -313,6 +314,7 @@ def test_a_vllm_fleet_reads_its_llm_signals() -> None:
     assert obs.kv_cache_usage_max == pytest.approx(0.9)
     assert obs.prompt_tokens_rate == 5000.0
     assert obs.generation_tokens_rate == 1000.0
+    assert obs.preemption_rate == 0.25
     assert obs.ttft_p95_ms == 420.0
     assert obs.itl_p95_ms == 35.0
     assert (obs.ttft_p99_ms, obs.itl_p99_ms) == (900.0, 60.0)

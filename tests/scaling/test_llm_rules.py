@@ -205,5 +205,29 @@ def test_a_measured_ttft_miss_caps_the_sequences_per_replica() -> None:
         for t in range(305, 420, 5)
     ]
     d = run(s, ticks)
-    assert "18.0 sequences per replica, bound by TTFT or ITL p95 missed at more" in d.reason
+    assert "18.0 sequences per replica, bound by TTFT or ITL p95 missed, or KV ran out" in d.reason
     assert d.desired_replicas > 8, d.reason
+
+
+def test_a_preempting_engine_caps_the_sequences_per_replica_whatever_the_latencies() -> None:
+    """The same fleet meeting both targets, but vLLM preempts 0.2 sequences/s: some pod's
+    KV cache ran out at 20 sequences a replica (its mean usage reads lower), so a replica
+    is given at most 10 % fewer."""
+    s = spec(slo=LLM_SLO)
+    ticks = varied(8, 20.0)
+    ticks += [
+        (fleet(8), replace(llm(t, 8, 20.0), ttft_p95_ms=900.0, itl_p95_ms=40.0))
+        for t in range(305, 400, 5)
+    ]
+    calm = run(s, ticks)
+    ticks += [
+        (
+            fleet(8),
+            replace(llm(t, 8, 20.0), preemption_rate=0.2, ttft_p95_ms=900.0, itl_p95_ms=40.0),
+        )
+        for t in range(400, 420, 5)
+    ]
+    d = run(s, ticks)
+    assert "or KV ran out" not in calm.reason
+    assert "18.0 sequences per replica, bound by TTFT or ITL p95 missed, or KV ran out" in d.reason
+    assert d.desired_replicas > calm.desired_replicas, d.reason

@@ -50,3 +50,21 @@ def test_the_tails_are_read_beside_the_p95s() -> None:
         assert obs.itl_p99_ms >= obs.itl_p95_ms >= 31.0
     assert any((o.ttft_p99_ms or 0.0) > (o.ttft_p95_ms or 0.0) for o in steady)
     assert any((o.itl_p99_ms or 0.0) > (o.itl_p95_ms or 0.0) for o in steady)
+
+
+def test_replicas_out_of_kv_show_preemptions_and_a_nearly_full_cache() -> None:
+    """1 request/s of ~1,200 tokens each on two replicas, each running several sequences
+    at a time. With caches of 4,000 tokens they outgrow the cache as they decode, and the
+    reader sees what vLLM exports -- caches near full and sequences preempted; with caches
+    of 32,768, neither."""
+    trace = load_trace("synthetic:constant?rate=1&duration=240", seed=3, llm=True)
+    seen = {}
+    for kv_tokens in (4000, 32768):
+        profile = PROFILE.model_copy(update={"kv_tokens": kv_tokens})
+        probe = Probe(replicas=2)
+        simulate(with_llm_work(trace, profile), profile, SimSettings(seed=3), probe)
+        seen[kv_tokens] = [o for o in probe.seen if o.at >= 60]
+    assert max(o.preemption_rate or 0.0 for o in seen[4000]) > 0.0
+    assert max(o.kv_cache_usage or 0.0 for o in seen[4000]) > 0.9
+    assert all(o.preemption_rate == 0.0 for o in seen[32768])
+    assert max(o.kv_cache_usage or 0.0 for o in seen[32768]) < 0.5

@@ -178,9 +178,44 @@ def test_gauges_have_vllm_semantics() -> None:
     pod.accept(1, 0.0)
     while sched.heap and sched.heap[0][0] < 0.001:  # the engine wakes and admits
         sched.run_next()
-    # One runs (holding 1,010 of 1,500 KV tokens), one waits: no KV room left for it.
+    # One runs (holding its 1,000 prompt tokens of 1,500), one waits: no room for its prompt.
     assert (pod.running_count, pod.waiting) == (1, 1)
-    assert pod.kv_usage == pytest.approx(1010 / 1500)
+    assert pod.kv_usage_at(0.001) == pytest.approx(1000 / 1500)
+
+
+def test_a_sequence_holds_the_kv_of_the_tokens_computed_so_far() -> None:
+    """vLLM V1 allocates as a sequence grows: its prompt, then a slot per token fed."""
+    arrivals = np.asarray([0.0])
+    log = RequestLog.for_trace(
+        Trace("t", arrivals, prompt_tokens=np.asarray([100.0]), output_tokens=np.asarray([50.0]))
+    )
+    sched = Scheduler()
+    pod = LlmReplica(0, 0.0, PROFILE, log, sched, timeout_s=600.0)
+    pod.state = PodState.READY
+    pod.accept(0, 0.0)
+    while sched.heap and sched.heap[0][0] < 0.1:  # its prefill, 30 + 0.3 x 100 = 60 ms
+        sched.run_next()
+    assert pod.kv_usage_at(0.0601) == pytest.approx(100 / 4096)
+    # Ten decode iterations of 31 ms later, ten more tokens were fed.
+    assert pod.kv_usage_at(0.060 + 10 * 0.031 + 0.001) == pytest.approx(110 / 4096)
+
+
+def test_a_full_kv_cache_preempts_the_newest_sequence_which_is_recomputed_later() -> None:
+    """KV for 1,100 tokens; A and B (500-token prompts, 200-token answers) arrive together.
+    Both prefill at once (30 + 0.3 x 1,000 = 330 ms) and decode at 32 ms a token; 50
+    iterations later (1,930 ms) the cache is full (2 x 500 + 2 x 50) and B, the newest, is
+    preempted: its 550 tokens freed, its 51 generated ones kept. A decodes alone at 31 ms
+    for its last 149 tokens (B's 551-token recompute never fits beside it), finishing at
+    1,930 + 149 x 31 = 6,549 ms. Then B's prompt and tokens are prefilled again
+    (30 + 0.3 x 551 = 195.3 ms) and its last 148 tokens come at 31 ms: 11,332.3 ms, its
+    first token still the one at 330 ms."""
+    small = PROFILE.model_copy(update={"kv_tokens": 1100})
+    log, pod = serve([(0.0, 500, 200), (0.0, 500, 200)], small)
+    assert ms(log.ttft) == [330.0, 330.0]
+    assert ms(log.latency) == [6549.0, 11332.3]
+    assert pod.preemptions == 1
+    assert (pod.prompt_tokens_total, pod.generation_tokens_total) == (1000.0, 400.0)
+    assert (pod.running_count, pod.waiting, pod.kv_used) == (0, 0, 0.0)
 
 
 def test_a_ttft_is_observed_when_the_first_token_comes_not_when_the_request_ends() -> None:
@@ -205,19 +240,22 @@ def test_a_ttft_is_observed_when_the_first_token_comes_not_when_the_request_ends
         max_size=25,
     ),
     budget=st.sampled_from([None, 64, 100, 512, 2048]),
+    kv_tokens=st.sampled_from([4096, 2000]),
 )
 def test_every_request_is_served_whole_or_failed_whatever_the_budget(
-    requests: list[tuple[float, int, int]], budget: int | None
+    requests: list[tuple[float, int, int]], budget: int | None, kv_tokens: int
 ) -> None:
-    """Chunked or not, the engine loses no request and no token: each is answered with all
-    its output tokens, or failed (it cannot fit the KV cache); every prompt of an answered
-    request is counted once."""
-    profile = PROFILE.model_copy(update={"max_num_batched_tokens": budget, "max_num_seqs": 64})
+    """Chunked or not, preempted or not, the engine loses no request and no token: each is
+    answered with all its output tokens, or failed (it cannot fit the KV cache); every
+    prompt of an answered request is counted once."""
+    profile = PROFILE.model_copy(
+        update={"max_num_batched_tokens": budget, "max_num_seqs": 64, "kv_tokens": kv_tokens}
+    )
     ordered = sorted(requests)
     log, pod = serve(ordered, profile)
     answered = [not failed for failed in log.failed]
     assert log.answered == sum(answered)
-    fits = [prompt + output <= PROFILE.kv_tokens for _, prompt, output in ordered]
+    fits = [prompt + output <= kv_tokens for _, prompt, output in ordered]
     assert answered == fits
     served = [r for r, fit in zip(ordered, fits, strict=True) if fit]
     assert pod.generation_tokens_total == sum(output for _, _, output in served)

@@ -1,18 +1,22 @@
 """Continuous batching: the engine loop schedules at the granularity of one iteration.
 
 An iteration carries at most max_num_batched_tokens tokens, as vLLM V1's scheduler does
-(chunked prefill): (1) one decode token for every sequence whose prompt is prefilled, which
-yields one more token each; (2) the next chunk of every prompt still being prefilled, oldest
-first; (3) the first chunk of waiting requests, oldest first, admitted while the KV cache has
-room for their prompt plus max_tokens, the running batch is below max_num_seqs and the
-budget lasts. A prompt longer than what is left of the budget is prefilled over several
-iterations, so it never stalls the decoding sequences for more than one budget's worth of
-prefill; the iteration that prefills its last chunk yields its first token. Sequences leave
-as soon as they finish and free their KV blocks for the next iteration's admissions.
+(chunked prefill): (1) one decode token for every sequence whose prefill is done, which
+yields one more token each; (2) the next chunk of every prefill still in progress, oldest
+first; (3) the first chunk of waiting requests, oldest first, admitted while the running
+batch is below max_num_seqs, the KV cache has room for that chunk and the budget lasts. A
+prompt longer than what is left of the budget is prefilled over several iterations, so it
+never stalls the decoding sequences for more than one budget's worth of prefill; the
+iteration that prefills its last chunk yields its first token. Sequences leave as soon as
+they finish and free their KV blocks for the next iteration's admissions.
 
-A sequence holds the KV blocks for its whole length (prompt + max_tokens) from admission on,
-so a running sequence never runs out of cache and nothing is ever preempted: when the cache
-is full, new requests wait in the queue (vllm:num_requests_waiting) instead.
+KV blocks are allocated as vLLM V1 allocates them: a sequence holds the blocks of the
+tokens computed so far, one more when its last block fills. When the cache cannot hold
+what the iteration schedules, the newest sequence is preempted: its blocks are freed and
+it goes back to the front of the queue (vllm:num_preemptions_total). Readmitted, it
+recomputes -- its prompt and the tokens it had generated are prefilled again, the last
+position's logits giving its next token -- so its client sees a longer gap, never a
+repeated token. No iteration that preempted admits a waiting request.
 """
 
 from __future__ import annotations
@@ -54,7 +58,12 @@ class GenerationRequest:
     request_id: int = field(default_factory=lambda: next(_request_ids))
     output: list[int] = field(default_factory=list)
     prefilled: int = 0
-    """Prompt tokens whose keys and values are in the cache."""
+    """Tokens of ``prefill_tokens`` whose keys and values are in the cache."""
+    prefill_tokens: list[int] = field(default_factory=list)
+    """What admission prefills: the prompt, and the tokens generated before a preemption."""
+    decoding: bool = False
+    admitted: bool = False
+    """Admitted once (a preempted request's queue time is not observed again)."""
     blocks: list[int] = field(default_factory=list)
     events: asyncio.Queue[TokenEvent] = field(default_factory=asyncio.Queue)
     last_token_at: float | None = None
@@ -62,8 +71,11 @@ class GenerationRequest:
     finished: bool = False
 
     @property
-    def reserved_tokens(self) -> int:
-        return len(self.prompt) + self.max_tokens
+    def computed_tokens(self) -> int:
+        """Tokens in the cache: the prefill so far, then one per generated token fed back."""
+        if self.decoding:
+            return len(self.prompt) + len(self.output) - 1
+        return self.prefilled
 
 
 class LlmEngine:
@@ -111,32 +123,85 @@ class LlmEngine:
             self._finish(request, "abort", time.monotonic())
         self._publish_gauges()
 
-    def _admit(self, budget: int) -> None:
-        """Move waiting requests into the batch, oldest first, while they fit (their first
-        chunks are scheduled by the caller)."""
+    def _blocks_short(self, request: GenerationRequest, new_tokens: int) -> int:
+        """Blocks ``request`` must be given to compute ``new_tokens`` more tokens."""
+        needed = blocks_for(request.computed_tokens + new_tokens, self.options.block_size)
+        return max(0, needed - len(request.blocks))
+
+    def _make_room(self, request: GenerationRequest, new_tokens: int) -> bool:
+        """Give ``request`` the blocks for ``new_tokens`` more tokens, preempting the newest
+        sequences while the cache is short; False when ``request`` was the one preempted."""
+        short = self._blocks_short(request, new_tokens)
+        while short > self.allocator.free_blocks:
+            victim = self.running[-1]
+            self._preempt(victim)
+            if victim is request:
+                return False
+        request.blocks += self.allocator.allocate(short)
+        return True
+
+    def _preempt(self, request: GenerationRequest) -> None:
+        """vLLM V1's preemption by recompute: free the blocks, queue it first."""
+        self.running.remove(request)
+        self.allocator.release(request.blocks)
+        request.blocks = []
+        request.prefilled = 0
+        request.decoding = False
+        self.waiting.appendleft(request)
+        self.metrics.num_preemptions.inc()
+
+    def _admit(self, budget: int) -> list[GenerationRequest]:
+        """Move waiting requests into the batch, oldest first, while their first chunks fit
+        the budget and the cache; the requests admitted."""
+        admitted: list[GenerationRequest] = []
         while self.waiting and budget > 0 and len(self.running) < self.options.max_num_seqs:
             request = self.waiting[0]
-            needed = blocks_for(request.reserved_tokens, self.options.block_size)
-            if needed > self.allocator.free_blocks:
+            if not request.decoding and request.prefilled == 0:
+                request.prefill_tokens = request.prompt + request.output
+            chunk = min(len(request.prefill_tokens), budget)
+            if self._blocks_short(request, chunk) > self.allocator.free_blocks:
                 break  # first come, first served: nobody overtakes the oldest waiting request
             self.waiting.popleft()
-            request.blocks = self.allocator.allocate(needed)
-            budget -= min(len(request.prompt), budget)
+            request.blocks = self.allocator.allocate(self._blocks_short(request, chunk))
+            budget -= chunk
             self.running.append(request)
-            self.metrics.request_queue_time.observe(time.monotonic() - request.arrival)
+            admitted.append(request)
+            if not request.admitted:
+                request.admitted = True
+                self.metrics.request_queue_time.observe(time.monotonic() - request.arrival)
+        return admitted
 
     def _schedule(self) -> tuple[list[GenerationRequest], list[int], list[GenerationRequest]]:
         """This iteration's batch: the sequences that decode, and those that prefill with the
-        number of prompt tokens each (within the token budget, decodes first)."""
-        decoding = [r for r in self.running if r.prefilled == len(r.prompt)]
+        number of tokens each (within the token budget, decodes first; KV blocks given to
+        each, the newest preempted while the cache is short)."""
+        preempted = False
+        decoding: list[GenerationRequest] = []
+        for request in [r for r in self.running if r.decoding]:
+            if request in self.running:
+                if self._make_room(request, 1):
+                    decoding.append(request)
+                else:
+                    preempted = True
         budget = self.options.max_num_batched_tokens - len(decoding)
-        partial = [r for r in self.running if r.prefilled < len(r.prompt)]
-        self._admit(budget - sum(len(r.prompt) - r.prefilled for r in partial))
         prefilling: list[GenerationRequest] = []
         chunks: list[int] = []
-        for request in self.running:
-            if request.prefilled < len(request.prompt) and budget > 0:
-                chunk = min(len(request.prompt) - request.prefilled, budget)
+        for request in [r for r in self.running if not r.decoding]:
+            if budget <= 0 or request not in self.running:
+                break
+            chunk = min(len(request.prefill_tokens) - request.prefilled, budget)
+            victims = len(self.running)
+            if not self._make_room(request, chunk):
+                preempted = True
+                break  # it was the newest: nothing after it runs this iteration either
+            preempted = preempted or len(self.running) < victims
+            budget -= chunk
+            prefilling.append(request)
+            chunks.append(chunk)
+        decoding = [r for r in decoding if r in self.running]  # a prefill may preempt one
+        if not preempted:
+            for request in self._admit(budget):
+                chunk = min(len(request.prefill_tokens), budget)
                 budget -= chunk
                 prefilling.append(request)
                 chunks.append(chunk)
@@ -146,7 +211,12 @@ class LlmEngine:
         prefilling, chunks, decoding = self._schedule()
         self._publish_gauges()
         prefill = [
-            StepInput(r.prompt[r.prefilled : r.prefilled + n], r.prefilled, r.blocks, r.temperature)
+            StepInput(
+                r.prefill_tokens[r.prefilled : r.prefilled + n],
+                r.prefilled,
+                r.blocks,
+                r.temperature,
+            )
             for r, n in zip(prefilling, chunks, strict=True)
         ]
         decode = [
@@ -166,8 +236,10 @@ class LlmEngine:
         self.metrics.iteration_tokens.observe(sum(chunks) + len(decoding))
         for request, chunk, token in zip(prefilling, chunks, prefill_tokens, strict=True):
             request.prefilled += chunk
-            if request.prefilled == len(request.prompt):  # the last chunk: its first token
-                self.metrics.prompt_tokens.inc(len(request.prompt))
+            if request.prefilled == len(request.prefill_tokens):  # the last chunk: a token
+                if not request.output:  # its first, not a recompute's
+                    self.metrics.prompt_tokens.inc(len(request.prompt))
+                request.decoding = True
                 self._emit(request, token, now)
         for request, token in zip(decoding, decode_tokens, strict=True):
             self._emit(request, token, now)

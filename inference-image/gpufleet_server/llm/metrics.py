@@ -70,9 +70,9 @@ class LlmMetrics:
         self.kv_cache_usage = gauge(
             "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage."
         )
-        # Never incremented: a sequence holds its KV blocks from admission on, so nothing is
-        # preempted; exported so vLLM dashboards and queries find it.
-        counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.")
+        self.num_preemptions = counter(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine."
+        )
         self.prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
         self.generation_tokens = counter(
             "vllm:generation_tokens", "Number of generation tokens processed."

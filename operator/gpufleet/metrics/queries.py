@@ -36,6 +36,9 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
   rules size for)
 - end-to-end latency: ``vllm:e2e_request_latency_seconds`` (histogram);
   ``nv_inference_request_duration_us`` (mean) and Triton's p95 summary
+- preemptions (sequences whose KV blocks a full cache took back, to be recomputed):
+  ``vllm:num_preemptions_total`` (vLLM's server; TensorRT-LLM's scheduler does not
+  evict by default and exports no such counter)
 - prompt / generation tokens: ``vllm:prompt_tokens_total`` /
   ``vllm:generation_tokens_total``; ``nv_llm_input_token_len`` /
   ``nv_llm_output_token_len`` (TensorRT-LLM backend)
@@ -110,6 +113,7 @@ class Signal(StrEnum):
     KV_USAGE = "kv_usage"
     PROMPT_TOKENS_RATE = "prompt_tokens_rate"
     GENERATION_TOKENS_RATE = "generation_tokens_rate"
+    PREEMPTION_RATE = "preemption_rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +412,12 @@ QUERIES: tuple[SignalQuery, ...] = (
             Source((Engine.TRITON_TRTLLM,), _rate("nv_llm_output_token_len_sum")),
         ),
         "Generated (decode) tokens/s.",
+    ),
+    SignalQuery(
+        Signal.PREEMPTION_RATE,
+        (Source((Engine.VLLM,), _rate("vllm:num_preemptions_total")),),
+        "Sequences preempted per second: a pod whose KV cache ran out took blocks back from "
+        "running sequences, which are recomputed later.",
     ),
 )
 

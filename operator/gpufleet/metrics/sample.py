@@ -336,6 +336,7 @@ class _Aggregator:
             kv_cache_usage_max=max(kv_values) if kv_values else None,
             prompt_tokens_rate=total(Signal.PROMPT_TOKENS_RATE, "prompt_tokens_rate"),
             generation_tokens_rate=total(Signal.GENERATION_TOKENS_RATE, "generation_tokens_rate"),
+            preemption_rate=total(Signal.PREEMPTION_RATE, "preemption_rate"),
             running_requests=total(Signal.RUNNING, "running_requests"),
             pods_reporting=len(self._pods),
             unknown=self.unknown,

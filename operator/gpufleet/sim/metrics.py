@@ -38,6 +38,8 @@ class PodSample:
     """Share of the KV cache held (``vllm:kv_cache_usage_perc``); 0 without one."""
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
+    preemptions: int = 0
+    """Sequences preempted for KV so far (``vllm:num_preemptions_total``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class PodRates:
     compute_s: float
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
+    preemptions: float = 0.0
 
 
 class MetricsPipeline:
@@ -120,6 +123,7 @@ class MetricsPipeline:
             compute_s=(b.compute_s - a.compute_s) / dt,
             prompt_tokens=(b.prompt_tokens - a.prompt_tokens) / dt,
             generation_tokens=(b.generation_tokens - a.generation_tokens) / dt,
+            preemptions=(b.preemptions - a.preemptions) / dt,
         )
 
 
@@ -141,7 +145,8 @@ def _snapshot(pod: Pod, now: float) -> PodSample:
         compute_s=c.compute_s,
         pending=pod.waiting,
         running=pod.running_count,
-        kv_usage=pod.kv_usage,
+        kv_usage=pod.kv_usage_at(now),
+        preemptions=pod.preemptions,
         prompt_tokens=pod.prompt_tokens_total,
         generation_tokens=pod.generation_tokens_total,
     )

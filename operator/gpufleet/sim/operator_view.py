@@ -47,6 +47,7 @@ _LLM_RATE_SIGNALS: dict[Signal, tuple[str, float]] = {
     Signal.ERROR_RATE: ("errors", 1.0),
     Signal.PROMPT_TOKENS_RATE: ("prompt_tokens", 1.0),
     Signal.GENERATION_TOKENS_RATE: ("generation_tokens", 1.0),
+    Signal.PREEMPTION_RATE: ("preemptions", 1.0),
 }
 VLLM_CODE = next(code for code, engine in ENGINE_CODES.items() if engine is Engine.VLLM)
 

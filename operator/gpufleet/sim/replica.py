@@ -133,9 +133,10 @@ class Replica:
         """Requests executing now."""
         return len(self.in_service)
 
-    @property
-    def kv_usage(self) -> float:
+    def kv_usage_at(self, now: float) -> float:
         return 0.0  # no KV cache in this model
+
+    preemptions = 0
 
     prompt_tokens_total = 0.0
     generation_tokens_total = 0.0

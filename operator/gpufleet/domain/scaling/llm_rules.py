@@ -96,8 +96,10 @@ def kv_cache(ctx: Context) -> Proposal | None:
         return None
     limit = ctx.tuning.kv_usage_limit
     replicas = min(ctx.search_limit + 1, math.ceil(kv * ready / limit - 1e-9))
-    waiting = ctx.obs.queue_depth
+    waiting, preempted = ctx.obs.queue_depth, ctx.obs.preemption_rate
     queued = f", {waiting:.0f} requests waiting" if waiting is not None and waiting >= 1 else ""
+    if preempted is not None and preempted > 0.0:
+        queued += f", {preempted:.2g} sequences preempted/s"
     return Proposal(
         replicas,
         ReasonCode.SCALE_UP_LOAD,

@@ -10,8 +10,9 @@ What bounds the running batch per replica:
   over the mean iteration time;
 - KV: ``n * kv_per_sequence <= kv_usage_limit`` -- a replica with a full KV cache queues
   (or preempts) whatever its token rate, and the queue's wait is TTFT;
-- measured: TTFT or ITL missed on a settled fleet at n sequences per replica: a replica
-  is given at most ``1 - capacity_margin`` of them; met with slack: at least what ran
+- measured: TTFT or ITL missed, or a KV cache ran out (the engine preempted), on a
+  settled fleet at n sequences per replica: a replica is given at most
+  ``1 - capacity_margin`` of them; met with slack: at least what ran
   (as ``capacity.py`` does for requests).
 - the tails: TTFT and ITL p99s, each fitted as a line in n (``ms at no load + ms per
   sequence``), kept within ``(1 - latencyHeadroom)`` of the targets, so that 99 % of
@@ -147,7 +148,7 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
         sequences, bound = floor[1], "targets met at it"
     ceiling = memory.sequences_ceiling
     if ceiling is not None and ceiling[1] < sequences:
-        sequences, bound = ceiling[1], "TTFT or ITL p95 missed at more"
+        sequences, bound = ceiling[1], "TTFT or ITL p95 missed, or KV ran out, at more"
     slowest = _tail_bound(ctx, memory)
     if slowest is not None and slowest[0] < sequences:
         sequences, bound = slowest

@@ -127,6 +127,12 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
     return memory if n is None else _correct(ctx, memory, n)
 
 
+def _preempting(obs: Observations) -> bool:
+    """The engine preempted sequences in the rate window: some pod's KV cache ran out."""
+    preempted = _finite(obs.preemption_rate)
+    return preempted is not None and preempted > 0.0
+
+
 def _admitting(obs: Observations, ready: int) -> bool:
     """Fewer requests wait than there are ready replicas: most replicas admit a new
     request at once, so TTFT measures the batch's stalls, not a backlog's wait (which
@@ -189,15 +195,20 @@ def _fit(
 
 def _correct(ctx: Context, memory: TokenMemory, n: float) -> TokenMemory:
     """TTFT or ITL measured against its target on a settled fleet at a steady load: a
-    ceiling (missed) or a floor (met with slack) on the sequences per replica."""
+    ceiling (missed, or a pod's KV cache ran out: the engine preempted) or a floor (met
+    with slack) on the sequences per replica."""
     checks = [c for c in ctx.latency if c.name in ("TTFT p95", "ITL p95")]
-    if not checks or not (ctx.settled and ctx.steady) or ctx.fleet.starting_replicas > 0:
+    ran_out = _preempting(ctx.obs)
+    measured = ctx.settled and ctx.steady and ctx.fleet.starting_replicas == 0
+    if not (checks or ran_out) or not measured:
         return memory
     if ctx.excess_queue > 0.0:
         return memory  # a backlog's wait is no measure of the batch
     now, tuning = ctx.now, ctx.tuning
     memory = _forget(memory, now, tuning)
-    missed = any(c.measured_ms is not None and c.measured_ms > c.target_ms for c in checks)
+    missed = ran_out or any(
+        c.measured_ms is not None and c.measured_ms > c.target_ms for c in checks
+    )
     headroom = 1.0 - ctx.spec.scaling.latency_headroom
     within = all(
         c.measured_ms is not None and c.measured_ms <= headroom * c.target_ms for c in checks

@@ -66,6 +66,9 @@ class Observations:
     """LLM: prompt tokens/s, fleet sum."""
     generation_tokens_rate: float | None = None
     """LLM: generated tokens/s, fleet sum."""
+    preemption_rate: float | None = None
+    """LLM (vLLM): sequences preempted per second, fleet sum: above 0, some pod's KV
+    cache ran out, whatever its mean usage reads."""
     running_requests: float | None = None
     """LLM: requests being processed, fleet sum."""
     pods_reporting: int = 0
