@@ -3,8 +3,8 @@ under streaming load, scraped by the Debian ``prometheus``.
 
 The operator must recognise the engine as vLLM, read TTFT and ITL p95s (and the p99s
 the LLM rules size for) from the histograms, token rates from the counters, KV-cache
-usage and running requests from the gauges, and leave Triton's batch signals out of
-``unknown``. Slow (~40 s).
+usage and running requests from the gauges, preemptions from their counter when a small
+cache runs out, and leave Triton's batch signals out of ``unknown``. Slow (~40 s).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ MAX_TOKENS = 24
 class Streams:
     """``clients`` threads each streaming one completion after the other."""
 
-    def __init__(self, http_url: str, clients: int) -> None:
+    def __init__(self, http_url: str, clients: int, max_tokens: int = MAX_TOKENS) -> None:
         self._url = f"http://{http_url}/v1/completions"
+        self._max_tokens = max_tokens
         self._stop = threading.Event()
         self.tokens = 0
         self._lock = threading.Lock()
@@ -43,7 +44,7 @@ class Streams:
             thread.start()
 
     def _run(self) -> None:
-        body = {"prompt": "the fleet scales", "max_tokens": MAX_TOKENS, "stream": True}
+        body = {"prompt": "the fleet scales", "max_tokens": self._max_tokens, "stream": True}
         while not self._stop.is_set():
             try:
                 with requests.post(self._url, json=body, stream=True, timeout=60) as response:
@@ -61,15 +62,13 @@ class Streams:
             thread.join(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FleetMetricsReader]]:
+def _rig(root: Path, server_args: list[str]) -> Iterator[tuple[str, FleetMetricsReader]]:
     if shutil.which("prometheus") is None:
         pytest.skip("the Debian prometheus binary is not installed")
     from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
     from gpufleet_devtools.runtime.process import start_server
 
-    root: Path = tmp_path_factory.mktemp("llm")
-    server = start_server(None, root / "server.log", ["--max-model-len", "256"])
+    server = start_server(None, root / "server.log", server_args)
     prometheus = PrometheusServer(scrape_interval_s=1.0)
     try:
         prometheus.start()
@@ -86,6 +85,18 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FleetMe
     finally:
         prometheus.stop()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FleetMetricsReader]]:
+    yield from _rig(tmp_path_factory.mktemp("llm"), ["--max-model-len", "256"])
+
+
+@pytest.fixture
+def small_cache_rig(tmp_path: Path) -> Iterator[tuple[str, FleetMetricsReader]]:
+    """A KV cache of 224 token slots: four streams of 16 + 96 tokens outgrow it."""
+    args = ["--kv-cache-tokens", "224", "--max-model-len", "224", "--block-size", "16"]
+    yield from _rig(tmp_path, args)
 
 
 def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader]) -> None:
@@ -137,8 +148,35 @@ def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader])
     assert obs.itl_p99_ms >= obs.itl_p95_ms
     assert obs.prompt_tokens_rate is not None
     assert obs.prompt_tokens_rate > 0.0
+    assert obs.preemption_rate == 0.0  # its cache holds every stream
     # The server's generated tokens/s, as Prometheus saw it, against what the clients got.
     assert later.generation_tokens_rate == pytest.approx(streamed, rel=0.35)
     for triton_only in ("compute_ms_per_request", "inferences_per_exec"):
         assert getattr(obs, triton_only) is None
         assert triton_only not in obs.unknown
+
+
+def test_a_server_out_of_kv_cache_is_read_as_preempting(
+    small_cache_rig: tuple[str, FleetMetricsReader],
+) -> None:
+    """vLLM preempts when its cache runs out, and the reader sees it through Prometheus."""
+    http_url, reader = small_cache_rig
+    load = Streams(http_url, clients=4, max_tokens=96)
+
+    async def preempting() -> Observations:
+        deadline = time.monotonic() + 60
+        while True:
+            obs = (await reader.sample()).observations(NAMESPACE, NAME, expected_pods=1)
+            if obs.preemption_rate:
+                return obs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no preemption read: {obs}")
+            await asyncio.sleep(0.5)  # the next scrape; polling a condition
+
+    try:
+        obs = asyncio.run(preempting())
+    finally:
+        load.stop()
+    assert obs.preemption_rate is not None
+    assert obs.preemption_rate > 0.0
+    assert "preemption_rate" not in obs.unknown
