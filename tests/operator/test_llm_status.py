@@ -60,3 +60,14 @@ def test_llm_status_predicts_the_ttft_on_the_line_measured_on_a_settled_fleet() 
     change = outcome.status(1, obs.at, 0.0)({})
     assert change is not None
     assert change.fields["predictedTtftP95Ms"] == pytest.approx(775.0, abs=0.5)
+
+
+def test_llm_status_shows_the_kv_cache_and_the_preemptions_as_measured() -> None:
+    """vLLM preempting 0.3 sequences/s with its caches 0.93 full on average: status says
+    so beside the latencies, where a user looking into a scale-up would look."""
+    spec = parse_spec(minimal_spec(slo=LLM_SLO))
+    obs = replace(llm(1000.0, 4, 32.0, kv=0.93), preemption_rate=0.3)
+    decision = decide(spec, fleet(4), obs, history_from_learned(ENGINE), 1000.0)
+    change = TickOutcome(spec, decision, obs, 4, False, DEFAULT_TUNING).status(1, 1000.0, 0.0)({})
+    assert change is not None
+    assert (change.fields["kvCacheUsage"], change.fields["preemptionRate"]) == (0.93, 0.3)

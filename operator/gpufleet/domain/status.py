@@ -152,6 +152,20 @@ class ModelDeploymentStatus(WireModel):
     itl_p95_ms: Annotated[
         float | None, Field(default=None, description="Measured p95 inter-token latency (LLM).")
     ] = None
+    kv_cache_usage: Annotated[
+        float | None,
+        Field(
+            default=None, description="Share of the KV cache in use, mean over pods, 0..1 (LLM)."
+        ),
+    ] = None
+    preemption_rate: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="Sequences preempted per second, all pods (vLLM): above 0, some pod's KV "
+            "cache ran out.",
+        ),
+    ] = None
     predicted_p95_latency_ms: Annotated[
         float | None, Field(default=None, description="p95 predicted at desiredReplicas.")
     ] = None

@@ -207,6 +207,8 @@ class TickOutcome:
             # LLM latencies as measured (None: not exported by this engine, or unknown).
             patch["ttftP95Ms"] = self.observations.ttft_p95_ms
             patch["itlP95Ms"] = self.observations.itl_p95_ms
+            patch["kvCacheUsage"] = self.observations.kv_cache_usage
+            patch["preemptionRate"] = self.observations.preemption_rate
             patch.update(_predicted_llm_ms(self.decision, self.observations, self.tuning))
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
