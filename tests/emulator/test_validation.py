@@ -21,6 +21,12 @@ async def _create(api: aiohttp.ClientSession, body: dict[str, Any]) -> tuple[int
         return response.status, await response.json()
 
 
+async def _patch(api: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """A merge patch of the widget at ``path`` (below the widgets' collection)."""
+    async with api.patch(f"{WIDGETS}/{path}", json=body, headers=MERGE) as response:
+        return response.status, await response.json()
+
+
 async def test_defaults_applied_and_unknown_fields_pruned(api: aiohttp.ClientSession) -> None:
     body = widget("d", extra={"anything": {"goes": 1}})
     body["spec"]["unknown"] = "dropped"  # type: ignore[index]
@@ -85,11 +91,8 @@ async def test_patches_are_validated_too(api: aiohttp.ClientSession) -> None:
 async def test_transition_rule_compares_with_old_self(api: aiohttp.ClientSession) -> None:
     status, _ = await _create(api, widget("t", immutable="first"))
     assert status == 201
-    async with api.patch(
-        f"{WIDGETS}/t", json={"spec": {"immutable": "second"}}, headers=MERGE
-    ) as response:
-        body = await response.json()
-    assert response.status == 422
+    status, body = await _patch(api, "t", {"spec": {"immutable": "second"}})
+    assert status == 422
     assert body["details"]["causes"][0]["field"] == "spec.immutable"
     assert "immutable cannot change" in body["message"]
 
@@ -110,17 +113,12 @@ async def test_a_rule_added_later_ratchets_on_unchanged_values(
     label["x-kubernetes-validations"] = [{"rule": "self.size() >= 5", "message": "too short"}]
     async with api.put(f"{crds}/widgets.example.com", json=crd) as response:
         assert response.status == 200
-    async with api.patch(
-        f"{WIDGETS}/old/status", json={"status": {"phase": "Ready"}}, headers=MERGE
-    ) as response:
-        assert response.status == 200, await response.text()
-    async with api.patch(f"{WIDGETS}/old", json={"spec": {"size": 4}}, headers=MERGE) as response:
-        assert response.status == 200, await response.text()
-    async with api.patch(
-        f"{WIDGETS}/old", json={"spec": {"label": "xyz"}}, headers=MERGE
-    ) as response:
-        body = await response.json()
-    assert response.status == 422
+    status, body = await _patch(api, "old/status", {"status": {"phase": "Ready"}})
+    assert status == 200, body
+    status, body = await _patch(api, "old", {"spec": {"size": 4}})
+    assert status == 200, body
+    status, body = await _patch(api, "old", {"spec": {"label": "xyz"}})
+    assert status == 422
     assert body["details"]["causes"][0]["field"] == "spec.label"
     assert "too short" in body["message"]
     status, _ = await _create(api, widget("new", label="abc"))

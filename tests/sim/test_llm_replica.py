@@ -29,10 +29,11 @@ def arrive(pod: LlmReplica, rid: int, now: float) -> None:
     pod.accept(rid, now)
 
 
-def serve(
-    requests: list[tuple[float, int, int]], profile: LlmProfile = PROFILE
+def started(
+    requests: list[tuple[float, int, int]], profile: LlmProfile, until: float
 ) -> tuple[RequestLog, LlmReplica]:
-    """(arrival s, prompt tokens, output tokens) on one ready replica, run to the end."""
+    """(arrival s, prompt tokens, output tokens) on one ready replica, its events run up to
+    ``until`` seconds."""
     arrivals = np.asarray([r[0] for r in requests])
     trace = Trace(
         "t",
@@ -46,9 +47,16 @@ def serve(
     pod.state = PodState.READY
     for rid, at in enumerate(arrivals):
         sched.at(float(at), partial(arrive, pod, rid))
-    while sched.heap:
+    while sched.heap and sched.heap[0][0] < until:
         sched.run_next()
     return log, pod
+
+
+def serve(
+    requests: list[tuple[float, int, int]], profile: LlmProfile = PROFILE
+) -> tuple[RequestLog, LlmReplica]:
+    """(arrival s, prompt tokens, output tokens) on one ready replica, run to the end."""
+    return started(requests, profile, math.inf)
 
 
 def ms(values: list[float] | None) -> list[float]:
@@ -115,22 +123,12 @@ def test_a_token_budget_prefills_long_prompts_in_chunks(
 
 
 def test_a_prompt_being_prefilled_in_chunks_counts_as_running_and_its_tokens_when_done() -> None:
-    arrivals = np.asarray([0.0])
-    log = RequestLog.for_trace(
-        Trace("t", arrivals, prompt_tokens=np.asarray([1000.0]), output_tokens=np.asarray([10.0]))
-    )
-    sched = Scheduler()
-    pod = LlmReplica(0, 0.0, CHUNKED, log, sched, timeout_s=600.0)
-    pod.state = PodState.READY
-    pod.accept(0, 0.0)
-    while sched.heap and sched.heap[0][0] < 0.2:  # the first chunk's iteration (183.6 ms)
-        sched.run_next()
+    _, pod = started([(0.0, 1000, 10)], CHUNKED, 0.2)  # the first chunk's iteration, 183.6 ms
     # vLLM's gauge counts a request being prefilled as running; its prompt tokens are
     # counted when its prefill completes, as vLLM counts them.
     assert (pod.running_count, pod.waiting, pod.prompt_tokens_total) == (1, 0, 0.0)
-    while sched.heap:
-        sched.run_next()
-    assert (pod.prompt_tokens_total, pod.generation_tokens_total) == (1000.0, 10.0)
+    _, done = serve([(0.0, 1000, 10)], CHUNKED)
+    assert (done.prompt_tokens_total, done.generation_tokens_total) == (1000.0, 10.0)
 
 
 def test_a_token_budget_must_hold_a_full_decode_step() -> None:
@@ -165,19 +163,7 @@ def test_a_request_larger_than_the_kv_cache_fails_instead_of_blocking() -> None:
 
 def test_gauges_have_vllm_semantics() -> None:
     small = PROFILE.model_copy(update={"kv_tokens": 1500})
-    trace = [(0.0, 1000, 10), (0.0, 1000, 10)]
-    arrivals = np.asarray([t[0] for t in trace])
-    log = RequestLog.for_trace(
-        Trace("t", arrivals, prompt_tokens=np.asarray([1000.0] * 2),
-              output_tokens=np.asarray([10.0] * 2))
-    )  # fmt: skip
-    sched = Scheduler()
-    pod = LlmReplica(0, 0.0, small, log, sched, timeout_s=600.0)
-    pod.state = PodState.READY
-    pod.accept(0, 0.0)
-    pod.accept(1, 0.0)
-    while sched.heap and sched.heap[0][0] < 0.001:  # the engine wakes and admits
-        sched.run_next()
+    _, pod = started([(0.0, 1000, 10), (0.0, 1000, 10)], small, 0.001)  # woken, admitted
     # One runs (holding its 1,000 prompt tokens of 1,500), one waits: no room for its prompt.
     assert (pod.running_count, pod.waiting) == (1, 1)
     assert pod.kv_usage_at(0.001) == pytest.approx(1000 / 1500)
@@ -185,16 +171,7 @@ def test_gauges_have_vllm_semantics() -> None:
 
 def test_a_sequence_holds_the_kv_of_the_tokens_computed_so_far() -> None:
     """vLLM V1 allocates as a sequence grows: its prompt, then a slot per token fed."""
-    arrivals = np.asarray([0.0])
-    log = RequestLog.for_trace(
-        Trace("t", arrivals, prompt_tokens=np.asarray([100.0]), output_tokens=np.asarray([50.0]))
-    )
-    sched = Scheduler()
-    pod = LlmReplica(0, 0.0, PROFILE, log, sched, timeout_s=600.0)
-    pod.state = PodState.READY
-    pod.accept(0, 0.0)
-    while sched.heap and sched.heap[0][0] < 0.1:  # its prefill, 30 + 0.3 x 100 = 60 ms
-        sched.run_next()
+    _, pod = started([(0.0, 100, 50)], PROFILE, 0.1)  # its prefill, 30 + 0.3 x 100 = 60 ms
     assert pod.kv_usage_at(0.0601) == pytest.approx(100 / 4096)
     # Ten decode iterations of 31 ms later, ten more tokens were fed.
     assert pod.kv_usage_at(0.060 + 10 * 0.031 + 0.001) == pytest.approx(110 / 4096)
