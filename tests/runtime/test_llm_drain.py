@@ -22,18 +22,21 @@ def test_sigterm_finishes_streams_in_flight_and_refuses_new(tmp_path: Path) -> N
     server = start_server(
         None,
         tmp_path / "server.log",
-        ["--kv-cache-tokens", "400", "--max-model-len", "400", "--exit-timeout-secs", "60"],
+        ["--kv-cache-tokens", "1024", "--max-model-len", "1024", "--exit-timeout-secs", "60"],
     )
     long_stream = stream(
-        server, "/v1/completions", {"prompt": "a", "max_tokens": 300, "stream": True}
+        server, "/v1/completions", {"prompt": "a" * 700, "max_tokens": 300, "stream": True}
     )
     first = next(long_stream)  # generating
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # 400 KV tokens in blocks of 16: 101 do not fit next to the first request's 301 (304 held).
+        # 1,024 KV tokens in blocks of 16: a 400-token prompt does not fit beside the first
+        # request's 700 and more (44 blocks and growing, of 64): it waits for KV.
         queued = pool.submit(
             lambda: list(
                 stream(
-                    server, "/v1/completions", {"prompt": "b", "max_tokens": 100, "stream": True}
+                    server,
+                    "/v1/completions",
+                    {"prompt": "b" * 400, "max_tokens": 100, "stream": True},
                 )
             )
         )
