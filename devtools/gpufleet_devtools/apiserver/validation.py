@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +147,20 @@ def _type_ok(expected: str, value: Any) -> bool:
     return True
 
 
+def _fields(schema: Schema, value: JsonDict, path: str) -> Iterator[tuple[str, Schema, str]]:
+    """Each field of an object the schema validates: (key, its schema, its path)."""
+    prefix = f"{path}." if path else ""
+    properties: dict[str, Schema] = schema.get("properties") or {}
+    for key, sub in properties.items():
+        if key in value and not (path == "" and key in _ROOT_SYSTEM_FIELDS):
+            yield key, sub, f"{prefix}{key}"
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in value:
+            if key not in properties:
+                yield key, extra, f"{path}[{key}]"
+
+
 class _Validator:
     def __init__(self) -> None:
         self.causes: list[Cause] = []
@@ -274,31 +289,16 @@ class _Validator:
         for key in schema.get("required") or ():
             if key not in value:
                 self.causes.append(Cause(f"{prefix}{key}", "Required value", "FieldValueRequired"))
-        properties: dict[str, Schema] = schema.get("properties") or {}
-        for key, sub in properties.items():
-            if key in value and not (path == "" and key in _ROOT_SYSTEM_FIELDS):
-                self.validate(sub, value[key], old_dict.get(key), f"{prefix}{key}")
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                if key not in properties:
-                    self.validate(extra, item, old_dict.get(key), f"{path}[{key}]")
+        for key, sub, child in _fields(schema, value, path):
+            self.validate(sub, value[key], old_dict.get(key), child)
 
     def _unchanged(self, schema: Schema, value: Any, path: str) -> None:
         """A value equal to the old one: only the transition rules run, here and below."""
         self._rules(schema, value, value, path, transitions_only=True)
         if not isinstance(value, dict):
             return  # list items are not correlated with old ones unless map-typed
-        prefix = f"{path}." if path else ""
-        properties: dict[str, Schema] = schema.get("properties") or {}
-        for key, sub in properties.items():
-            if key in value and not (path == "" and key in _ROOT_SYSTEM_FIELDS):
-                self._unchanged(sub, value[key], f"{prefix}{key}")
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                if key not in properties:
-                    self._unchanged(extra, item, f"{path}[{key}]")
+        for key, sub, child in _fields(schema, value, path):
+            self._unchanged(sub, value[key], child)
 
     def _rules(
         self, schema: Schema, value: Any, old: Any, path: str, transitions_only: bool = False

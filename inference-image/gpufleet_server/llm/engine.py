@@ -150,22 +150,24 @@ class LlmEngine:
         self.waiting.appendleft(request)
         self.metrics.num_preemptions.inc()
 
-    def _admit(self, budget: int) -> list[GenerationRequest]:
+    def _admit(self, budget: int) -> list[tuple[GenerationRequest, int]]:
         """Move waiting requests into the batch, oldest first, while their first chunks fit
-        the budget and the cache; the requests admitted."""
-        admitted: list[GenerationRequest] = []
+        the budget and the cache; each request admitted with its first chunk."""
+        admitted: list[tuple[GenerationRequest, int]] = []
         while self.waiting and budget > 0 and len(self.running) < self.options.max_num_seqs:
             request = self.waiting[0]
-            if not request.decoding and request.prefilled == 0:
-                request.prefill_tokens = request.prompt + request.output
+            # A waiting request holds no blocks: it prefills its prompt and, if it was
+            # preempted, the tokens it had generated.
+            request.prefill_tokens = request.prompt + request.output
             chunk = min(len(request.prefill_tokens), budget)
-            if self._blocks_short(request, chunk) > self.allocator.free_blocks:
+            short = self._blocks_short(request, chunk)
+            if short > self.allocator.free_blocks:
                 break  # first come, first served: nobody overtakes the oldest waiting request
             self.waiting.popleft()
-            request.blocks = self.allocator.allocate(self._blocks_short(request, chunk))
+            request.blocks = self.allocator.allocate(short)
             budget -= chunk
             self.running.append(request)
-            admitted.append(request)
+            admitted.append((request, chunk))
             if not request.admitted:
                 request.admitted = True
                 self.metrics.request_queue_time.observe(time.monotonic() - request.arrival)
@@ -190,19 +192,17 @@ class LlmEngine:
             if budget <= 0 or request not in self.running:
                 break
             chunk = min(len(request.prefill_tokens) - request.prefilled, budget)
-            victims = len(self.running)
+            running_before = len(self.running)
             if not self._make_room(request, chunk):
                 preempted = True
                 break  # it was the newest: nothing after it runs this iteration either
-            preempted = preempted or len(self.running) < victims
+            preempted = preempted or len(self.running) < running_before
             budget -= chunk
             prefilling.append(request)
             chunks.append(chunk)
         decoding = [r for r in decoding if r in self.running]  # a prefill may preempt one
         if not preempted:
-            for request in self._admit(budget):
-                chunk = min(len(request.prefill_tokens), budget)
-                budget -= chunk
+            for request, chunk in self._admit(budget):
                 prefilling.append(request)
                 chunks.append(chunk)
         return prefilling, chunks, decoding

@@ -23,6 +23,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gpufleet.domain.spec.parse import field_path
+
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
 
 if TYPE_CHECKING:
@@ -148,7 +150,7 @@ def load_any_profile(path: Path | None = None) -> AnyProfile:
 def _problems(exc: ValidationError) -> str:
     """Every field the profile got wrong, each named: one fix per run is one run too many."""
     return "; ".join(
-        f"{'.'.join(str(part) for part in err['loc']) or 'profile'}: "
+        f"{field_path(tuple(err['loc'])) or 'profile'}: "
         f"{str(err['msg']).removeprefix('Value error, ')}"
         for err in exc.errors()
     )

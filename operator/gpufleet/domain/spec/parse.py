@@ -9,7 +9,8 @@ from gpufleet.domain.spec.deployment import ModelDeploymentSpec
 from gpufleet.domain.spec.errors import SpecError
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error's location as a field path: ``runtime.env[0].name``."""
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
@@ -36,7 +37,7 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
 
 def _problem(loc: tuple[int | str, ...], msg: str) -> tuple[str, str]:
     """The field a pydantic error is about, and what is wrong with it."""
-    path = _field_path(loc)
+    path = field_path(loc)
     msg = msg.removeprefix("Value error, ")
     # A rule on an object names the field it is about at the start of its message.
     match = _NAMED_FIELD.match(msg)
