@@ -310,6 +310,12 @@ def test_scales_from_zero_on_the_gateway_queue_and_back_to_zero(
             # Requests wait at the gateway: one pod is started.
             gateway.queued = 3
             wait_for(lambda: _replicas(kube) == 1, timeout=60, what="scale from zero")
+            # The tick scales the Deployment, then writes status: wait for that write.
+            wait_for(
+                lambda: _status(kube).get("desiredReplicas") == 1,
+                timeout=30,
+                what="status of the scale from zero",
+            )
             assert _status(kube)["decision"]["rule"] == "activation"
             assert _ready(kube)[0] != "True"  # asked for, not serving yet
             # The pod comes up (the real Triton), is scraped, and takes the queue.
