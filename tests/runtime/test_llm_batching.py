@@ -28,6 +28,9 @@ def counters(server: ServerProcess) -> dict[str, float]:
         "iterations": histogram_count(server, "vllm:iteration_tokens_total"),
         "ttft": histogram_count(server, "vllm:time_to_first_token_seconds"),
         "itl": histogram_count(server, "vllm:inter_token_latency_seconds"),
+        "itl_seconds": gauge(server, "vllm:inter_token_latency_seconds_sum"),
+        "tpot": histogram_count(server, "vllm:request_time_per_output_token_seconds"),
+        "tpot_seconds": gauge(server, "vllm:request_time_per_output_token_seconds_sum"),
         "e2e": histogram_count(server, "vllm:e2e_request_latency_seconds"),
         "prompt_tokens": gauge(server, "vllm:prompt_tokens_total"),
         "generation_tokens": gauge(server, "vllm:generation_tokens_total"),
@@ -54,6 +57,9 @@ def test_concurrent_streams_share_iterations_and_histograms_move(
     assert delta["iterations"] < streams * tokens / 2
     assert delta["ttft"] == streams
     assert delta["itl"] == streams * (tokens - 1)
+    # Each finished stream once, with its mean gap: the gaps' total over the gaps a stream has.
+    assert delta["tpot"] == streams
+    assert delta["tpot_seconds"] == pytest.approx(delta["itl_seconds"] / (tokens - 1))
     assert delta["e2e"] == streams
     assert delta["finished_length"] == streams
     assert delta["prompt_tokens"] == sum(len(p.encode()) for p in prompts)

@@ -66,6 +66,7 @@ class GenerationRequest:
     """Admitted once (a preempted request's queue time is not observed again)."""
     blocks: list[int] = field(default_factory=list)
     events: asyncio.Queue[TokenEvent] = field(default_factory=asyncio.Queue)
+    first_token_at: float | None = None
     last_token_at: float | None = None
     aborted: bool = False
     finished: bool = False
@@ -262,6 +263,7 @@ class LlmEngine:
             return
         if request.last_token_at is None:
             self.metrics.time_to_first_token.observe(now - request.arrival)
+            request.first_token_at = now
         else:
             self.metrics.inter_token_latency.observe(now - request.last_token_at)
         request.last_token_at = now
@@ -284,6 +286,7 @@ class LlmEngine:
             request.events.put_nowait(TokenEvent(None, "abort"))
         self.metrics.request_prompt_tokens.observe(len(request.prompt))
         self.metrics.request_generation_tokens.observe(len(request.output))
+        self.metrics.request_time_per_output_token.observe(_time_per_output_token(request))
 
     def _fail(self, request: GenerationRequest, message: str, now: float) -> None:
         """The model failed the request: it ends as an error, counted as vLLM counts one
@@ -305,3 +308,12 @@ class LlmEngine:
         self.metrics.running.set(len(self.running))
         self.metrics.waiting.set(len(self.waiting))
         self.metrics.kv_cache_usage.set(self.allocator.usage)
+
+
+def _time_per_output_token(request: GenerationRequest) -> float:
+    """The request's mean gap between tokens after its first (preemptions included), 0
+    for fewer than two tokens: vLLM's ``mean_time_per_output_token``."""
+    first, last, tokens = request.first_token_at, request.last_token_at, len(request.output)
+    if first is None or last is None or tokens < 2:
+        return 0.0
+    return (last - first) / (tokens - 1)

@@ -2,9 +2,12 @@
 any dashboard written for vLLM) reads this server exactly as it reads vLLM.
 
 Names, the ``model_name``/``engine`` labels and the buckets follow vLLM's V1 Prometheus logger
-(vllm/v1/metrics/loggers.py). The inter-token latency histogram adds bounds below vLLM's
-lowest (10 ms): a decode step of the small CPU model takes a few ms, and without them every
-sample would fall into one bucket. A superset of vLLM's bounds keeps every vLLM query valid.
+(vllm/v1/metrics/loggers.py). Two histograms time the tokens: the inter-token latency
+observes every gap between two tokens of a stream; the time per output token observes each
+finished request once, with its mean gap (its decode time over its tokens after the first,
+0 for a single token, as vLLM computes it). Both add bounds below vLLM's lowest (10 ms): a
+decode step of the small CPU model takes a few ms, and without them every sample would fall
+into one bucket. A superset of vLLM's bounds keeps every vLLM query valid.
 """
 
 from __future__ import annotations
@@ -108,6 +111,11 @@ class LlmMetrics:
         self.inter_token_latency = histogram(
             "vllm:inter_token_latency_seconds",
             "Histogram of inter-token latency in seconds.",
+            ITL_BUCKETS,
+        )
+        self.request_time_per_output_token = histogram(
+            "vllm:request_time_per_output_token_seconds",
+            "Histogram of time_per_output_token_seconds per request.",
             ITL_BUCKETS,
         )
         self.e2e_request_latency = histogram(
