@@ -91,6 +91,8 @@ def vllm(out: Exposition, *, deprecated: bool) -> None:
     )
     if not deprecated:
         out.histogram("vllm:inter_token_latency_seconds", m, 200, 0.03, SECONDS)
+        # Each finished request's mean gap (TPOT); releases before it export none.
+        out.histogram("vllm:request_time_per_output_token_seconds", m, 5, 0.06, SECONDS)
 
 
 def triton_core(
@@ -295,6 +297,11 @@ def test_vllm_with_new_and_deprecated_names(reader: FleetMetricsReader) -> None:
     assert 250.0 < obs.ttft_p95_ms <= 500.0
     assert obs.itl_p95_ms is not None
     assert 25.0 < obs.itl_p95_ms <= 50.0
+    # TPOT from the pod that exports it; the older release's absence is no zero.
+    assert obs.tpot_p95_ms is not None
+    assert 50.0 < obs.tpot_p95_ms <= 75.0
+    assert obs.tpot_p99_ms is not None
+    assert 50.0 < obs.tpot_p99_ms <= 75.0
     assert obs.p95_latency_ms is not None
     assert 1000.0 < obs.p95_latency_ms <= 2500.0
     assert obs.compute_ms_per_request is None
@@ -316,6 +323,8 @@ def test_triton_with_a_tensorrt_llm_backend(reader: FleetMetricsReader) -> None:
     assert obs.request_rate == pytest.approx(3.75, rel=0.1)
     assert obs.itl_p95_ms is None  # the backend exports none; not "unknown" either
     assert "itl_p95_ms" not in obs.unknown
+    assert obs.tpot_p95_ms is None
+    assert "tpot_p95_ms" not in obs.unknown
 
 
 def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:

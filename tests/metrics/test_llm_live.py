@@ -112,6 +112,7 @@ def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader])
             if (
                 obs.ttft_p95_ms is not None
                 and obs.itl_p95_ms is not None
+                and obs.tpot_p95_ms is not None
                 and obs.generation_tokens_rate
                 and not obs.lower_bounds
             ):
@@ -146,6 +147,10 @@ def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader])
     assert obs.itl_p99_ms is not None
     assert obs.ttft_p99_ms >= obs.ttft_p95_ms
     assert obs.itl_p99_ms >= obs.itl_p95_ms
+    # Each finished stream's mean gap (TPOT), from its own histogram.
+    assert obs.tpot_p95_ms is not None
+    assert obs.tpot_p99_ms is not None
+    assert 0.0 < obs.tpot_p95_ms <= obs.tpot_p99_ms
     assert obs.prompt_tokens_rate is not None
     assert obs.prompt_tokens_rate > 0.0
     assert obs.preemption_rate == 0.0  # its cache holds every stream

@@ -60,6 +60,9 @@ def test_custom_label_names() -> None:
         (Signal.ITL_P99_MS, "histogram_quantile(0.99, "),
         (Signal.ITL_P99_MS, "vllm:inter_token_latency_seconds_bucket"),
         (Signal.ITL_P99_MS, "vllm:time_per_output_token_seconds_bucket"),
+        (Signal.TPOT_P95_MS, "vllm:request_time_per_output_token_seconds_bucket"),
+        (Signal.TPOT_P99_MS, "histogram_quantile(0.99, "),
+        (Signal.TPOT_P99_MS, "vllm:request_time_per_output_token_seconds_bucket"),
         (Signal.E2E_P95_MS, "vllm:e2e_request_latency_seconds_bucket"),
         (Signal.PROMPT_TOKENS_RATE, "vllm:prompt_tokens_total"),
         (Signal.PROMPT_TOKENS_RATE, "nv_llm_input_token_len_sum"),
@@ -86,6 +89,8 @@ def test_classic_triton_exports_no_llm_signal() -> None:
         Signal.ITL_P95_MS,
         Signal.TTFT_P99_MS,
         Signal.ITL_P99_MS,
+        Signal.TPOT_P95_MS,
+        Signal.TPOT_P99_MS,
     )
     assert all(Engine.TRITON not in QUERY_BY_SIGNAL[s].engines for s in llm)
     assert all(Engine.VLLM in QUERY_BY_SIGNAL[s].engines for s in llm)

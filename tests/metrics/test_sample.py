@@ -298,6 +298,8 @@ def vllm_fleet(**overrides: SignalResult) -> FleetSample:
         Signal.ITL_P95_MS: SignalResult(values={KEY: {"": 35.0}}),
         Signal.TTFT_P99_MS: SignalResult(values={KEY: {"": 900.0}}),
         Signal.ITL_P99_MS: SignalResult(values={KEY: {"": 60.0}}),
+        Signal.TPOT_P95_MS: SignalResult(values={KEY: {"": 30.0}}),
+        Signal.TPOT_P99_MS: SignalResult(values={KEY: {"": 45.0}}),
         **{Signal(k): v for k, v in overrides.items()},
     }
     return FleetSample(at=NOW, stale_after_seconds=30.0, signals=signals)
@@ -318,6 +320,7 @@ def test_a_vllm_fleet_reads_its_llm_signals() -> None:
     assert obs.ttft_p95_ms == 420.0
     assert obs.itl_p95_ms == 35.0
     assert (obs.ttft_p99_ms, obs.itl_p99_ms) == (900.0, 60.0)
+    assert (obs.tpot_p95_ms, obs.tpot_p99_ms) == (30.0, 45.0)
     assert obs.p95_latency_ms == 3500.0
     assert obs.avg_latency_ms == pytest.approx(2000.0)
     # Batches are Triton's notion: vLLM does not export them, and that is not "unknown".
@@ -335,6 +338,20 @@ def test_an_idle_vllm_fleet_has_unknown_token_latencies_with_a_reason() -> None:
     assert obs.ttft_p99_ms is None
     assert obs.unknown["itl_p99_ms"] == "no requests lately"
     assert obs.queue_depth == 4.0
+
+
+def test_a_vllm_release_without_the_tpot_histogram_leaves_only_tpot_unknown() -> None:
+    signals = dict(vllm_fleet().signals)
+    del signals[Signal.TPOT_P95_MS], signals[Signal.TPOT_P99_MS]
+    obs = FleetSample(at=NOW, stale_after_seconds=30.0, signals=signals).observations(
+        "prod", "llm", 2
+    )
+    assert obs.tpot_p95_ms is None
+    assert obs.unknown == {
+        "tpot_p95_ms": "no tpot_p95_ms sample",
+        "tpot_p99_ms": "no tpot_p99_ms sample",
+    }
+    assert obs.itl_p95_ms == 35.0
 
 
 def test_a_vllm_pod_without_a_kv_gauge_makes_kv_unknown() -> None:

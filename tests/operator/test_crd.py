@@ -77,6 +77,8 @@ def test_printer_columns_cover_the_essentials() -> None:
     assert columns["ITL-ms"] == ".status.itlP95Ms"
     assert columns["TTFT-Target"] == ".spec.slo.ttftP95Ms"
     assert columns["ITL-Target"] == ".spec.slo.itlP95Ms"
+    assert columns["TPOT-ms"] == ".status.tpotP95Ms"
+    assert columns["TPOT-Target"] == ".spec.slo.tpotP95Ms"
     assert "Ready" in columns["Status"]
 
 
@@ -171,6 +173,12 @@ def test_cel_rules_and_models_reject_the_same_specs(
     wire["rollout"] = {"maxSurge": 1, "maxUnavailable": 0, **wire.get("rollout", {})}
     failing = [r for r in CEL_RULES if not _cel(r["rule"], wire)]
     assert [r["fieldPath"] for r in failing] == [f".{field}"], case
+
+
+def test_a_tpot_target_alone_is_a_latency_target() -> None:
+    raw = minimal_spec(slo={"tpotP95Ms": 60})
+    assert parse_spec(raw).slo.tpot_p95_ms == 60.0
+    assert all(_cel(rule["rule"], _defaulted(raw)) for rule in CEL_RULES)
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN_SPECS))
@@ -358,7 +366,9 @@ def test_kubectl_get_shows_llm_latencies_and_targets(kube: Kube) -> None:
         "spec": minimal_spec(slo={"ttftP95Ms": 800, "itlP95Ms": 50}),
     }
     assert kube.create(MODELDEPLOYMENTS, "default", body).status_code == 201
-    status = {"status": {"ttftP95Ms": 412.5, "itlP95Ms": 38.0, "readyReplicas": 2}}
+    status = {
+        "status": {"ttftP95Ms": 412.5, "itlP95Ms": 38.0, "tpotP95Ms": 31.0, "readyReplicas": 2}
+    }
     patched = kube.merge_patch(MODELDEPLOYMENTS, "default", "chat", status, sub="status")
     assert patched.status_code == 200, patched.text
     response = kube.session.get(
@@ -372,4 +382,5 @@ def test_kubectl_get_shows_llm_latencies_and_targets(kube: Kube) -> None:
     cells = dict(zip(names, row["cells"], strict=True))
     assert (cells["TTFT-Target"], cells["ITL-Target"]) == (800, 50)
     assert (cells["TTFT-ms"], cells["ITL-ms"], cells["Ready"]) == (412.5, 38, 2)
+    assert cells["TPOT-ms"] == 31
     assert cells["Runtime"] == "triton"

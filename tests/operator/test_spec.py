@@ -37,6 +37,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("headroom 60 %", {"scaling": {"latencyHeadroom": 0.6}}, "scaling.latencyHeadroom"),
     ("no latency target", {"slo": {}}, "slo"),
     ("zero ttft", {"slo": {"ttftP95Ms": 0}}, "slo.ttftP95Ms"),
+    ("negative tpot", {"slo": {"tpotP95Ms": -5}}, "slo.tpotP95Ms"),
     ("zero to nowhere", {"scaling": {"minReplicas": 0}}, "scaling.activation"),
     (
         "empty activation query",

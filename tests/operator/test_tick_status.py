@@ -11,7 +11,7 @@ from tests.operator.specs import minimal_spec
 
 
 def test_llm_latencies_are_reported_as_measured() -> None:
-    spec = parse_spec(minimal_spec(slo={"ttftP95Ms": 500, "itlP95Ms": 50}))
+    spec = parse_spec(minimal_spec(slo={"ttftP95Ms": 500, "itlP95Ms": 50, "tpotP95Ms": 40}))
     fleet = FleetState(replicas=2, ready_replicas=2, gpus_per_replica=1, gpu_hourly_price=1.0)
     obs = Observations(
         at=1000.0,
@@ -19,12 +19,14 @@ def test_llm_latencies_are_reported_as_measured() -> None:
         queue_depth=0.0,
         ttft_p95_ms=321.0,
         itl_p95_ms=27.5,
+        tpot_p95_ms=22.0,
         pods_reporting=2,
     )
     decision = decide(spec, fleet, obs, ScalerHistory(), 1000.0)
     change = TickOutcome(spec, decision, obs, 2, False, DEFAULT_TUNING).status(1, 1000.0, 0.0)({})
     assert change is not None
     assert (change.fields["ttftP95Ms"], change.fields["itlP95Ms"]) == (321.0, 27.5)
+    assert change.fields["tpotP95Ms"] == 22.0
     # Why this many replicas, answered from status: the deciding rule and its sentence.
     assert change.fields["decision"]["rule"] == decision.rule
     assert change.fields["decision"]["reason"] == decision.reason

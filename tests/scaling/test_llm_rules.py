@@ -106,6 +106,20 @@ CASES = [
         ),
     ),
     Case(
+        # A TPOT target (each request's mean gap) bounds the batch as ITL does: with no
+        # TPOT measured yet the same prior ratio, so the same 25.7 sequences and 5 replicas.
+        "tokens/s over per-replica token capacity, the batch bounded by TPOT",
+        spec(slo={"ttftP95Ms": 2000.0, "tpotP95Ms": 100.0}),
+        varied(4, 32.0),
+        5,
+        "token-load",
+        (
+            "scaled 4\u21925: 7.6k tokens/s needs 5 replicas at 1.8k each with TTFT p95 <= "
+            "2000 ms and TPOT p95 <= 100 ms (25.7 sequences per replica, bound by TPOT p95 <= "
+            "100 ms; 71 ms per token)",
+        ),
+    ),
+    Case(
         # 1 sequence per pod generates 45 tokens/s: no load to speak of, yet the KV cache
         # is 95 % full on each of 3 pods (long contexts): 3 x 0.95 / 0.85 = 3.4, so 4.
         "KV near full scales up even at a low token rate",
@@ -194,11 +208,13 @@ def test_a_pod_not_yet_scraped_leaves_the_fleet_sized_in_tokens() -> None:
     assert "at least 7.6k tokens/s needs 5 replicas at 1.8k each" in d.reason
 
 
-def _after_calm(measured: dict[str, float]) -> tuple[Decision, Decision]:
-    """8 settled pods at 20 sequences each meeting both targets, then, for 20 s at the same
+def _after_calm(
+    measured: dict[str, float], slo: dict[str, float] = LLM_SLO
+) -> tuple[Decision, Decision]:
+    """8 settled pods at 20 sequences each meeting the targets, then, for 20 s at the same
     load, ``measured``: the decisions before and after."""
-    s = spec(slo=LLM_SLO)
-    calm = {"ttft_p95_ms": 900.0, "itl_p95_ms": 40.0}
+    s = spec(slo=slo)
+    calm = {"ttft_p95_ms": 900.0, "itl_p95_ms": 40.0, "tpot_p95_ms": 35.0}
     ticks = varied(8, 20.0)
     ticks += [(fleet(8), replace(llm(t, 8, 20.0), **calm)) for t in range(305, 400, 5)]
     before = run(s, ticks)
@@ -209,21 +225,25 @@ def _after_calm(measured: dict[str, float]) -> tuple[Decision, Decision]:
 
 
 @pytest.mark.parametrize(
-    "measured",
+    ("slo", "measured"),
     [
         # The fitted line says 20 sequences each meet the targets; TTFT is measured over.
-        {"ttft_p95_ms": 2500.0, "itl_p95_ms": 60.0},
+        (LLM_SLO, {"ttft_p95_ms": 2500.0, "itl_p95_ms": 60.0}),
         # Both met, but vLLM preempts: some pod's KV cache ran out (its mean reads lower).
-        {"preemption_rate": 0.2},
+        (LLM_SLO, {"preemption_rate": 0.2}),
+        # A stream's pace: each request's mean gap over its target.
+        ({**LLM_SLO, "tpotP95Ms": 80.0}, {"tpot_p95_ms": 85.0}),
     ],
-    ids=["ttft-missed", "preempting"],
+    ids=["ttft-missed", "preempting", "tpot-missed"],
 )
-def test_a_measured_miss_caps_the_sequences_per_replica(measured: dict[str, float]) -> None:
+def test_a_measured_miss_caps_the_sequences_per_replica(
+    slo: dict[str, float], measured: dict[str, float]
+) -> None:
     """On the settled fleet at a steady load, a replica is then given at most 10 % fewer
     sequences than it missed at: 18."""
-    before, after = _after_calm(measured)
+    before, after = _after_calm(measured, slo)
     assert "or KV ran out" not in before.reason
-    assert "18.0 sequences per replica, bound by TTFT or ITL p95 missed, or KV ran out" in (
+    assert "18.0 sequences per replica, bound by TTFT, ITL or TPOT p95 missed, or KV ran out" in (
         after.reason
     )
     assert after.desired_replicas > before.desired_replicas, after.reason

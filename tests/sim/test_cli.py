@@ -148,19 +148,32 @@ def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: P
     path = tmp_path / "llm.json"
     out = invoke(
         "--trace", "synthetic:step?base=2&peak=6&at=300&duration=900",
-        "--profile", str(LLM_PROFILE), "--ttft-ms", "1500", "--itl-ms", "80",
+        "--profile", str(LLM_PROFILE), "--ttft-ms", "1500", "--tpot-ms", "80",
         "--no-sweep", "--json", str(path),
     )  # fmt: skip
     assert "TTFT p95" in out
+    assert "TPOT p95" in out
     doc = json.loads(path.read_text())
     assert [p["policy"] for p in doc["policies"]] == LLM_POLICIES
     assert doc["settings"]["ttft_ms"] == 1500
-    assert doc["settings"]["itl_ms"] == 80
+    assert (doc["settings"]["tpot_ms"], doc["settings"]["itl_ms"]) == (80, None)
     for entry in doc["policies"]:
         best = entry["best"]
         assert best["ttft_p95_ms"] > 0
-        assert best["itl_p95_ms"] > 0
+        assert best["tpot_p95_ms"] > 0
         assert 0 <= best["within_slo"] <= 1
+
+
+def test_an_llm_profile_without_a_gap_target_sizes_for_tpot_and_an_itl_target_replaces_it(
+    tmp_path: Path,
+) -> None:
+    trace = "synthetic:constant?rate=2&duration=120"
+    for flags, expected in (([], (100, None)), (["--itl-ms", "60"], (None, 60))):
+        path = tmp_path / "gap.json"
+        invoke("--trace", trace, "--profile", str(LLM_PROFILE), "--policies", "gpufleet",
+               "--no-sweep", "--json", str(path), *flags)  # fmt: skip
+        settings = json.loads(path.read_text())["settings"]
+        assert (settings["tpot_ms"], settings["itl_ms"]) == expected, flags
 
 
 def test_the_operator_runs_with_the_fleets_tick_and_scrape_interval(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def ms(values: list[float] | None) -> list[float]:
 
 
 @pytest.mark.parametrize(
-    ("requests", "ttft_ms", "itl_ms", "e2e_ms"),
+    ("requests", "ttft_ms", "tpot_ms", "e2e_ms"),
     [
         # Alone: prefill 30 + 0.3 x 1000 = 330 ms; then 9 tokens at 30 + 1 = 31 ms each.
         ([(0.0, 1000, 10)], [330.0], [31.0], [609.0]),
@@ -77,15 +77,15 @@ def ms(values: list[float] | None) -> list[float]:
     ],
     ids=["alone", "batched-together", "joins-mid-decode"],
 )
-def test_ttft_is_wait_plus_prefill_and_itl_is_the_iteration_time(
+def test_ttft_is_wait_plus_prefill_and_tpot_is_the_iteration_time(
     requests: list[tuple[float, int, int]],
     ttft_ms: list[float],
-    itl_ms: list[float | None],
+    tpot_ms: list[float | None],
     e2e_ms: list[float | None],
 ) -> None:
     log, _ = serve(requests)
     assert ms(log.ttft) == ttft_ms
-    for got, want in zip(ms(log.itl), itl_ms, strict=True):
+    for got, want in zip(ms(log.tpot), tpot_ms, strict=True):
         if want is not None:
             assert got == want
     for got, want in zip(ms(log.latency), e2e_ms, strict=True):

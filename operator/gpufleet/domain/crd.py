@@ -135,6 +135,20 @@ def _printer_columns() -> list[dict[str, Any]]:
             "priority": 1,
             "jsonPath": ".spec.slo.itlP95Ms",
         },
+        # Time per output token (a request's mean gap), for fleets that set a TPOT target.
+        {"name": "TPOT-ms", "type": "number", "priority": 1, "jsonPath": ".status.tpotP95Ms"},
+        {
+            "name": "TPOT-Pred-ms",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".status.predictedTpotP95Ms",
+        },
+        {
+            "name": "TPOT-Target",
+            "type": "number",
+            "priority": 1,
+            "jsonPath": ".spec.slo.tpotP95Ms",
+        },
         {"name": "USD/h", "type": "number", "jsonPath": ".status.hourlyCost"},
         {
             "name": "Status",

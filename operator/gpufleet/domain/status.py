@@ -104,6 +104,10 @@ class LearnedStatus(WireModel):
         float | None,
         Field(default=None, description="LLM: ITL p95 over the p95-busy replica's iteration."),
     ] = None
+    tpot_tail: Annotated[
+        float | None,
+        Field(default=None, description="LLM: TPOT p95 over the p95-busy replica's iteration."),
+    ] = None
 
 
 class ActivationStatus(WireModel):
@@ -152,6 +156,13 @@ class ModelDeploymentStatus(WireModel):
     itl_p95_ms: Annotated[
         float | None, Field(default=None, description="Measured p95 inter-token latency (LLM).")
     ] = None
+    tpot_p95_ms: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="Measured p95 time per output token (LLM: each request's mean gap).",
+        ),
+    ] = None
     kv_cache_usage: Annotated[
         float | None,
         Field(
@@ -172,6 +183,10 @@ class ModelDeploymentStatus(WireModel):
     predicted_itl_p95_ms: Annotated[
         float | None,
         Field(default=None, description="ITL p95 predicted at desiredReplicas (LLM)."),
+    ] = None
+    predicted_tpot_p95_ms: Annotated[
+        float | None,
+        Field(default=None, description="TPOT p95 predicted at desiredReplicas (LLM)."),
     ] = None
     predicted_ttft_p95_ms: Annotated[
         float | None,

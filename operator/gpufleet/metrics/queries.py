@@ -32,7 +32,10 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
   histogram_latencies=true``)
 - ITL: ``vllm:inter_token_latency_seconds``, deprecated
   ``vllm:time_per_output_token_seconds``
-- TTFT and ITL p99: the same histograms at the 0.99 quantile (the tail the LLM
+- TPOT (each finished request's mean gap after its first token):
+  ``vllm:request_time_per_output_token_seconds`` (vLLM's server; releases without it,
+  and Triton's vLLM backend, leave TPOT unmeasured)
+- TTFT, ITL and TPOT p99: the same histograms at the 0.99 quantile (the tail the LLM
   rules size for)
 - end-to-end latency: ``vllm:e2e_request_latency_seconds`` (histogram);
   ``nv_inference_request_duration_us`` (mean) and Triton's p95 summary
@@ -110,6 +113,8 @@ class Signal(StrEnum):
     ITL_P95_MS = "itl_p95_ms"
     TTFT_P99_MS = "ttft_p99_ms"
     ITL_P99_MS = "itl_p99_ms"
+    TPOT_P95_MS = "tpot_p95_ms"
+    TPOT_P99_MS = "tpot_p99_ms"
     KV_USAGE = "kv_usage"
     PROMPT_TOKENS_RATE = "prompt_tokens_rate"
     GENERATION_TOKENS_RATE = "generation_tokens_rate"
@@ -177,6 +182,7 @@ _ITL_NEW = "sum by ($by, le) (rate(vllm:inter_token_latency_seconds_bucket{$sel}
 _ITL_OLD = "sum by ($by, le) (rate(vllm:time_per_output_token_seconds_bucket{$sel}[$w]))"
 _ITL_BUCKETS = f"{_ITL_NEW} or ({_ITL_OLD} unless on ($by) {_ITL_NEW})"
 """A pod's new-name buckets, else its deprecated ones: never a mix within a pod."""
+_TPOT_BUCKET = "vllm:request_time_per_output_token_seconds_bucket"
 
 
 def _present(metric: str) -> str:
@@ -377,6 +383,18 @@ QUERIES: tuple[SignalQuery, ...] = (
             ),
         ),
         "p99 inter-token latency, from the same buckets as the p95.",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.TPOT_P95_MS,
+        (Source((Engine.VLLM,), _quantile(_TPOT_BUCKET, " * 1000")),),
+        "p95 time per output token: each finished request's mean gap after its first.",
+        per_pod=False,
+    ),
+    SignalQuery(
+        Signal.TPOT_P99_MS,
+        (Source((Engine.VLLM,), _quantile(_TPOT_BUCKET, " * 1000", quantile="0.99")),),
+        "p99 time per output token, from the same buckets as the p95.",
         per_pod=False,
     ),
     SignalQuery(

@@ -332,6 +332,8 @@ class _Aggregator:
             itl_p95_ms=self._fleet_if(exported, Signal.ITL_P95_MS, "itl_p95_ms"),
             ttft_p99_ms=self._fleet_if(exported, Signal.TTFT_P99_MS, "ttft_p99_ms"),
             itl_p99_ms=self._fleet_if(exported, Signal.ITL_P99_MS, "itl_p99_ms"),
+            tpot_p95_ms=self._fleet_if(exported, Signal.TPOT_P95_MS, "tpot_p95_ms"),
+            tpot_p99_ms=self._fleet_if(exported, Signal.TPOT_P99_MS, "tpot_p99_ms"),
             kv_cache_usage=sum(kv_values) / len(kv_values) if kv_values else None,
             kv_cache_usage_max=max(kv_values) if kv_values else None,
             prompt_tokens_rate=total(Signal.PROMPT_TOKENS_RATE, "prompt_tokens_rate"),

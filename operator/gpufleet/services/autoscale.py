@@ -72,6 +72,7 @@ LEARNED_KEYS = {
     "iteration_ms_per_sequence": "iterationMsPerSequence",
     "kv_per_sequence": "kvPerSequence",
     "itl_tail": "itlTail",
+    "tpot_tail": "tpotTail",
 }
 """LearnedState's fields and their names in ``status.learned``."""
 
@@ -165,7 +166,7 @@ def _decision_status(decision: Decision, now: float) -> dict[str, Any]:
 def _predicted_llm_ms(
     decision: Decision, observations: Observations, tuning: PolicyTuning
 ) -> dict[str, float | None]:
-    """TTFT and ITL p95s the learned engine model predicts at desiredReplicas for the
+    """TTFT, ITL and TPOT p95s the learned engine model predicts at desiredReplicas for the
     tokens/s generated now (None: not an LLM fleet, or not learned yet)."""
     args = (
         decision.history.tokens,
@@ -176,6 +177,7 @@ def _predicted_llm_ms(
     predicted = {
         "predictedTtftP95Ms": token_capacity.predicted_ttft_p95_ms(*args),
         "predictedItlP95Ms": token_capacity.predicted_itl_p95_ms(*args),
+        "predictedTpotP95Ms": token_capacity.predicted_tpot_p95_ms(*args),
     }
     return {k: None if v is None else round(v, 1) for k, v in predicted.items()}
 
@@ -207,6 +209,7 @@ class TickOutcome:
             # LLM latencies as measured (None: not exported by this engine, or unknown).
             patch["ttftP95Ms"] = self.observations.ttft_p95_ms
             patch["itlP95Ms"] = self.observations.itl_p95_ms
+            patch["tpotP95Ms"] = self.observations.tpot_p95_ms
             patch["kvCacheUsage"] = self.observations.kv_cache_usage
             patch["preemptionRate"] = self.observations.preemption_rate
             patch.update(_predicted_llm_ms(self.decision, self.observations, self.tuning))

@@ -54,7 +54,14 @@ H_ROUTING = (
     "least-outstanding: a least-request gateway."
 )
 H_TTFT = "LLM profile: time-to-first-token target, ms (default 2000)."
-H_ITL = "LLM profile: target of a request's mean inter-token latency, ms (default 100)."
+H_ITL = (
+    "LLM profile: inter-token latency target, ms (the simulator holds it against a "
+    "request's mean gap, as --tpot-ms)."
+)
+H_TPOT = (
+    "LLM profile: time-per-output-token target (a request's mean gap between tokens), ms "
+    "(default 100 when no --itl-ms)."
+)
 H_OUTAGE = "START:END seconds without Prometheus scrapes (repeatable)."
 H_ERRORS = (
     "START:END seconds in which the model fails every execution at once, as a bad model "
@@ -116,6 +123,7 @@ def sim(
     model_errors: Annotated[list[str] | None, typer.Option(help=H_ERRORS)] = None,
     ttft_ms: Annotated[float | None, typer.Option(help=H_TTFT)] = None,
     itl_ms: Annotated[float | None, typer.Option(help=H_ITL)] = None,
+    tpot_ms: Annotated[float | None, typer.Option(help=H_TPOT)] = None,
     tick_s: Annotated[float | None, typer.Option(help=H_TICK)] = None,
     scrape_interval_s: Annotated[float | None, typer.Option(help=H_SCRAPE)] = None,
     rate_window_s: Annotated[float | None, typer.Option(help=H_WINDOW)] = None,
@@ -150,6 +158,7 @@ def sim(
         model_errors=_windows(model_errors, "--model-errors"),
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,
+        tpot_ms=tpot_ms,
         tick_s=tick_s,
         scrape_interval_s=scrape_interval_s,
         rate_window_s=rate_window_s,

@@ -93,7 +93,7 @@ def simulate(
 
     _fill_demand(timeline, trace, settings.timeline_s)
     gpu_hours = fleet.gpu_seconds(end) / 3600.0
-    stats = latency_stats(log, settings.slo_ms, settings.ttft_ms, settings.itl_ms)
+    stats = latency_stats(log, settings.slo_ms, settings.ttft_ms, settings.itl_ms, settings.tpot_ms)
     return RunResult(
         policy=policy.name,
         knob=policy.knob,

@@ -191,7 +191,8 @@ class LlmReplica:
         not when the request finishes."""
         self.first_token_ttft: list[float] = []
         """The TTFT observed at each of ``first_token_times``."""
-        self.done_itl: list[float] = []
+        self.done_tpot: list[float] = []
+        """Each finished request's time per output token, in the order of ``done_at``."""
         self._busy = False
         self._gen = 0
         self._seg_start = 0.0
@@ -306,9 +307,9 @@ class LlmReplica:
         log.latency[rid] = latency
         tokens = int(self.output[rid])
         first = self.first_token_at.pop(rid)
-        itl = (now - first) / (tokens - 1) if tokens > 1 else 0.0
-        log.itl[rid] = itl  # type: ignore[index]
-        self.done_itl.append(itl)
+        tpot = (now - first) / (tokens - 1) if tokens > 1 else 0.0
+        log.tpot[rid] = tpot  # type: ignore[index]
+        self.done_tpot.append(tpot)
         if latency > self.timeout_s:
             log.failed[rid] = True
         log.answered += 1

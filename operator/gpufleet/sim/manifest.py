@@ -29,10 +29,11 @@ def default_spec(
     gpu_hourly_price: float,
     ttft_ms: float | None = None,
     itl_ms: float | None = None,
+    tpot_ms: float | None = None,
 ) -> ModelDeploymentSpec:
     """A spec with every gpufleet default except the SLO, cold start and a roomy ceiling
-    (an LLM fleet's: ``runtime.type: vllm`` with its TTFT and ITL targets)."""
-    slo = {"latencyP95Ms": slo_ms, "ttftP95Ms": ttft_ms, "itlP95Ms": itl_ms}
+    (an LLM fleet's: ``runtime.type: vllm`` with its TTFT, ITL and TPOT targets)."""
+    slo = {"latencyP95Ms": slo_ms, "ttftP95Ms": ttft_ms, "itlP95Ms": itl_ms, "tpotP95Ms": tpot_ms}
     raw: dict[str, Any] = {
         "model": {"name": "sim", "repository": "pvc://sim/model"},
         "slo": {k: v for k, v in slo.items() if v is not None},
@@ -43,7 +44,7 @@ def default_spec(
             "coldStartSeconds": max(1, round(cold_start_s)),
         },
     }
-    if ttft_ms is not None or itl_ms is not None:
+    if any(t is not None for t in (ttft_ms, itl_ms, tpot_ms)):
         raw["runtime"] = {"type": "vllm"}
     return parse_spec(raw)
 

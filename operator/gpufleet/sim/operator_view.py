@@ -5,10 +5,12 @@ module answers each of them from the simulated Prometheus as a
 ``gpufleet.metrics.sample.FleetSample``, and the operator's own aggregation turns
 that into ``Observations`` -- the same code path as in a cluster, including its
 rules for stale or missing pods. Token-level (LLM) replicas answer as vLLM pods:
-their engine code says vLLM, and TTFT, ITL and end-to-end p95s (and TTFT and ITL
-p99s) are fleet-wide quantiles over the rate window: of the first tokens that came
-within it for TTFT, of the requests finished within it for the rest (vLLM's ITL
-histogram gives per-token gaps; here each request counts once, with its mean gap).
+their engine code says vLLM, and TTFT, TPOT, ITL and end-to-end p95s (and TTFT, TPOT
+and ITL p99s) are fleet-wide quantiles over the rate window: of the first tokens that
+came within it for TTFT, of the requests finished within it for the rest. TPOT is each
+request's mean gap, as vLLM's ``request_time_per_output_token_seconds`` observes it;
+vLLM's ITL histogram observes every gap, which the replica model does not record: the
+ITL signals here are the TPOT's (a limit, in docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -99,19 +101,19 @@ def fleet_sample(
 
 
 def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
-    """Fleet-wide p95 TTFT, ITL and end-to-end latency, and p99 TTFT and ITL (ms), over
+    """Fleet-wide p95 TTFT, TPOT (and ITL) and end-to-end latency, and their p99s (ms), over
     the window: TTFTs of the first tokens that came in it (vLLM observes them then),
     the rest of the requests that finished in it; NaN when there were none
     (Prometheus's histogram_quantile of no data)."""
     ttft: list[float] = []
-    itl: list[float] = []
+    tpot: list[float] = []
     e2e: list[float] = []
     for pod in fleet.pods:
         if not isinstance(pod, LlmReplica):
             continue
         lo = bisect.bisect_right(pod.done_at, window[0])
         hi = bisect.bisect_right(pod.done_at, window[1])
-        itl += pod.done_itl[lo:hi]
+        tpot += pod.done_tpot[lo:hi]
         e2e += pod.done_latency[lo:hi]
         lo = bisect.bisect_right(pod.first_token_times, window[0])
         hi = bisect.bisect_right(pod.first_token_times, window[1])
@@ -122,10 +124,12 @@ def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, fl
 
     return {
         Signal.TTFT_P95_MS: ms(ttft),
-        Signal.ITL_P95_MS: ms(itl),
+        Signal.TPOT_P95_MS: ms(tpot),
+        Signal.ITL_P95_MS: ms(tpot),
         Signal.E2E_P95_MS: ms(e2e),
         Signal.TTFT_P99_MS: ms(ttft, 0.99),
-        Signal.ITL_P99_MS: ms(itl, 0.99),
+        Signal.TPOT_P99_MS: ms(tpot, 0.99),
+        Signal.ITL_P99_MS: ms(tpot, 0.99),
     }
 
 

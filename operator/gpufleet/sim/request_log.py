@@ -23,8 +23,9 @@ class RequestLog:
     output_tokens: list[float] | None = None
     ttft: list[float] | None = None
     """LLM requests: seconds from arrival to the first token (NaN if none came)."""
-    itl: list[float] | None = None
-    """LLM requests: mean seconds between their tokens after the first."""
+    tpot: list[float] | None = None
+    """LLM requests: time per output token, the mean seconds between their tokens after
+    the first (vLLM's TPOT; 0 for a single token)."""
 
     @classmethod
     def for_trace(cls, trace: Trace) -> RequestLog:
@@ -38,7 +39,7 @@ class RequestLog:
             prompt_tokens=trace.prompt_tokens.tolist() if llm else None,  # type: ignore[union-attr]
             output_tokens=trace.output_tokens.tolist() if llm else None,  # type: ignore[union-attr]
             ttft=[math.nan] * n if llm else None,
-            itl=[math.nan] * n if llm else None,
+            tpot=[math.nan] * n if llm else None,
         )
 
     def drop(self, rid: int) -> None:

@@ -19,7 +19,7 @@ DEFAULT_SLO_MS = 3000.0
 DEFAULT_COLD_START_S = 60.0
 DEFAULT_MAX_REPLICAS = 100
 DEFAULT_TTFT_MS = 2000.0
-DEFAULT_ITL_MS = 100.0
+DEFAULT_TPOT_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class ScenarioInputs:
     model_errors: tuple[tuple[float, float], ...] = ()
     ttft_ms: float | None = None
     itl_ms: float | None = None
+    tpot_ms: float | None = None
     tick_s: float | None = None
     """The operator's scaling tick; None: the operator's default."""
     scrape_interval_s: float | None = None
@@ -59,6 +60,13 @@ def operator_settings(inputs: ScenarioInputs) -> OperatorSettings:
         "rate_window_seconds": inputs.rate_window_s,
     }
     return OperatorSettings(**{k: v for k, v in given.items() if v is not None})
+
+
+def _default_tpot(inputs: ScenarioInputs) -> float | None:
+    """The TPOT target: the one given, else the default unless an ITL target stands in."""
+    if inputs.tpot_ms is not None or inputs.itl_ms is not None:
+        return inputs.tpot_ms
+    return DEFAULT_TPOT_MS
 
 
 def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
@@ -82,11 +90,14 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
             max_replicas=DEFAULT_MAX_REPLICAS,
             gpu_hourly_price=operator.gpu_prices["nvidia-l4"],
             ttft_ms=(inputs.ttft_ms or DEFAULT_TTFT_MS) if llm else None,
-            itl_ms=(inputs.itl_ms or DEFAULT_ITL_MS) if llm else None,
+            itl_ms=inputs.itl_ms if llm else None,
+            tpot_ms=_default_tpot(inputs) if llm else None,
         )
     slo = spec.slo
-    if llm and slo.ttft_p95_ms is None and slo.itl_p95_ms is None:
-        raise ValueError("slo.ttftP95Ms / slo.itlP95Ms: an LLM profile needs a token target")
+    if llm and all(t is None for t in (slo.ttft_p95_ms, slo.itl_p95_ms, slo.tpot_p95_ms)):
+        raise ValueError(
+            "slo.ttftP95Ms / slo.itlP95Ms / slo.tpotP95Ms: an LLM profile needs a token target"
+        )
     if not llm and slo.latency_p95_ms is None:
         raise ValueError(
             "slo.latencyP95Ms: the request-level simulator needs a whole-request latency "
@@ -96,6 +107,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         slo_ms=slo.latency_p95_ms or DEFAULT_SLO_MS,
         ttft_ms=slo.ttft_p95_ms if llm else None,
         itl_ms=slo.itl_p95_ms if llm else None,
+        tpot_ms=slo.tpot_p95_ms if llm else None,
         attainment_target=inputs.attainment,
         cold_start=cold,
         request_timeout_s=inputs.request_timeout_s,

@@ -47,9 +47,13 @@ class SimSettings(BaseModel):
 
     slo_ms: Annotated[float, Field(gt=0, description="Latency target of every request.")] = 3000.0
     ttft_ms: Annotated[float | None, Field(gt=0)] = None
-    """LLM: time-to-first-token target; with ``itl_ms`` it replaces ``slo_ms`` as the target."""
+    """LLM: time-to-first-token target; with ``tpot_ms`` or ``itl_ms`` it replaces ``slo_ms``
+    as the target."""
     itl_ms: Annotated[float | None, Field(gt=0)] = None
-    """LLM: target of a request's mean time between tokens."""
+    """LLM: inter-token latency target, held against a request's mean gap (the replica
+    model keeps no gap of its own)."""
+    tpot_ms: Annotated[float | None, Field(gt=0)] = None
+    """LLM: time-per-output-token target (a request's mean gap between tokens)."""
     attainment_target: Annotated[float, Field(gt=0, le=1)] = 0.99
     cold_start: ColdStart = ColdStart()
     request_timeout_s: Annotated[

@@ -126,6 +126,7 @@ def latency_checks(spec: ModelDeploymentSpec, obs: Observations) -> tuple[Latenc
         ("p95", slo.latency_p95_ms, obs.p95_latency_ms),
         ("TTFT p95", getattr(slo, "ttft_p95_ms", None), obs.ttft_p95_ms),
         ("ITL p95", getattr(slo, "itl_p95_ms", None), obs.itl_p95_ms),
+        ("TPOT p95", getattr(slo, "tpot_p95_ms", None), obs.tpot_p95_ms),
     )
     return tuple(
         LatencyCheck(name, target, _finite(measured))

@@ -44,6 +44,8 @@ class LearnedState:
     """LLM: share of a replica's KV cache one running sequence holds."""
     itl_tail: float | None = None
     """LLM: measured ITL p95 over the iteration time of the p95-busy replica."""
+    tpot_tail: float | None = None
+    """LLM: measured TPOT p95 over the iteration time of the p95-busy replica."""
 
     def as_dict(self) -> dict[str, float]:
         """The learned values only (for status); unknown ones are left out."""
@@ -85,6 +87,7 @@ def learned_state(history: ScalerHistory) -> LearnedState:
         iteration_ms_per_sequence=it_per_seq,
         kv_per_sequence=tokens.kv_per_sequence,
         itl_tail=tokens.itl_tail,
+        tpot_tail=tokens.tpot_tail,
     )
 
 
@@ -98,7 +101,10 @@ def history_from_learned(state: LearnedState) -> ScalerHistory:
     if state.iteration_fixed_ms is not None and state.iteration_ms_per_sequence is not None:
         iteration = (state.iteration_fixed_ms, state.iteration_ms_per_sequence)
     tokens = TokenMemory(
-        iteration=iteration, kv_per_sequence=state.kv_per_sequence, itl_tail=state.itl_tail
+        iteration=iteration,
+        kv_per_sequence=state.kv_per_sequence,
+        itl_tail=state.itl_tail,
+        tpot_tail=state.tpot_tail,
     )
     return ScalerHistory(
         observed_cold_start_s=state.cold_start_s,

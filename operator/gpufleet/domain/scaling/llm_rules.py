@@ -31,7 +31,11 @@ def _targets(ctx: Context) -> str:
     slo = ctx.spec.slo
     parts = [
         f"{name} <= {target:g} ms"
-        for name, target in (("TTFT p95", slo.ttft_p95_ms), ("ITL p95", slo.itl_p95_ms))
+        for name, target in (
+            ("TTFT p95", slo.ttft_p95_ms),
+            ("ITL p95", slo.itl_p95_ms),
+            ("TPOT p95", slo.tpot_p95_ms),
+        )
         if target is not None
     ]
     return " and ".join(parts)

@@ -6,15 +6,18 @@ reads (``TokenMemory``); here that is turned into the running batch one replica 
 
 What bounds the running batch per replica:
 
-- ITL: ``tail * t(n) <= (1 - latencyHeadroom) * itlP95Ms``, tail the measured ITL p95
-  over the mean iteration time;
+- the gaps between a stream's tokens, for each gap target set -- ITL (every gap,
+  ``itlP95Ms``) and TPOT (each request's mean gap, ``tpotP95Ms``):
+  ``tail * t(n) <= (1 - latencyHeadroom) * target``, tail the measured p95 over the mean
+  iteration time (every gap follows the iteration of its replica; a request's mean gap
+  averages them over its life);
 - KV: ``n * kv_per_sequence <= kv_usage_limit`` -- a replica with a full KV cache queues
   (or preempts) whatever its token rate, and the queue's wait is TTFT;
-- measured: TTFT or ITL missed, or a KV cache ran out (the engine preempted), on a
+- measured: TTFT, ITL or TPOT missed, or a KV cache ran out (the engine preempted), on a
   settled fleet at n sequences per replica: a replica is given at most
   ``1 - capacity_margin`` of them; met with slack: at least what ran
   (as ``capacity.py`` does for requests).
-- the tails: TTFT and ITL p99s, each fitted as a line in n (``ms at no load + ms per
+- the tails: TTFT, ITL and TPOT p99s, each fitted as a line in n (``ms at no load + ms per
   sequence``), kept within ``(1 - latencyHeadroom)`` of the targets, so that 99 % of
   streams meet each (the p95s of each leave up to 10 % of streams late on one or the
   other). An engine prefills a prompt in the iteration that admits it, or in chunks of
@@ -49,8 +52,39 @@ standard deviations."""
 
 
 @dataclass(frozen=True, slots=True)
+class GapTarget:
+    """A target on the gaps between a stream's tokens and what was learned about it."""
+
+    name: str
+    """"ITL" (every gap) or "TPOT" (each request's mean gap)."""
+    target_ms: float
+    tail: float | None
+    """Measured p95 over the iteration time of the p95-busy replica (None: the prior)."""
+    p99: tuple[float, float] | None
+    """The p99's line ``(ms at no load, ms per running sequence)``."""
+    p99_fit: tuple[float, ...]
+
+
+def gap_targets(ctx: Context, memory: TokenMemory) -> list[GapTarget]:
+    """The gap targets the spec sets, ITL first."""
+    slo = ctx.spec.slo
+    targets: list[GapTarget] = []
+    if slo.itl_p95_ms is not None:
+        targets.append(
+            GapTarget("ITL", slo.itl_p95_ms, memory.itl_tail, memory.itl_p99, memory.itl_p99_fit)
+        )
+    if slo.tpot_p95_ms is not None:
+        targets.append(
+            GapTarget(
+                "TPOT", slo.tpot_p95_ms, memory.tpot_tail, memory.tpot_p99, memory.tpot_p99_fit
+            )
+        )
+    return targets
+
+
+@dataclass(frozen=True, slots=True)
 class TokenCapacity:
-    """What one ready replica serves within the TTFT and ITL targets."""
+    """What one ready replica serves within the TTFT and gap targets."""
 
     sequences: float
     """Running sequences per replica the fleet is sized for."""
@@ -130,12 +164,12 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
     fixed, per_sequence = line
     spread = _spread(tuning.busy_replica_quantile)
     bounds: list[tuple[float, str]] = []
-    itl_target = ctx.spec.slo.itl_p95_ms
-    if itl_target is not None:
-        tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
-        aim_ms = (1.0 - ctx.spec.scaling.latency_headroom) * itl_target / tail
+    for gap in gap_targets(ctx, memory):
+        tail = gap.tail if gap.tail is not None else tuning.gap_tail_prior
+        aim_ms = (1.0 - ctx.spec.scaling.latency_headroom) * gap.target_ms / tail
         busy = (aim_ms - fixed) / per_sequence
-        bounds.append((max(1.0, mean_for_busiest(busy, spread)), f"ITL p95 <= {itl_target:g} ms"))
+        text = f"{gap.name} p95 <= {gap.target_ms:g} ms"
+        bounds.append((max(1.0, mean_for_busiest(busy, spread)), text))
     if memory.kv_per_sequence is not None and memory.kv_per_sequence > 0.0:
         limit = tuning.kv_usage_limit
         busy = limit / memory.kv_per_sequence
@@ -148,7 +182,7 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
         sequences, bound = floor[1], "targets met at it"
     ceiling = memory.sequences_ceiling
     if ceiling is not None and ceiling[1] < sequences:
-        sequences, bound = ceiling[1], "TTFT or ITL p95 missed, or KV ran out, at more"
+        sequences, bound = ceiling[1], "TTFT, ITL or TPOT p95 missed, or KV ran out, at more"
     slowest = _tail_bound(ctx, memory)
     if slowest is not None and slowest[0] < sequences:
         sequences, bound = slowest
@@ -164,7 +198,7 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
 
 
 def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
-    """Sequences per replica at which the fitted TTFT and ITL p99s stay within
+    """Sequences per replica at which the fitted TTFT, ITL and TPOT p99s stay within
     ``(1 - latencyHeadroom)`` of their targets: 99 % of streams then meet each target.
     A tail that misses even at no load (prompts too long to prefill in time) is not a
     bound: no fleet size removes it. Measured, so it wins over the 'met at it' floor,
@@ -172,10 +206,9 @@ def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
     slo, aim = ctx.spec.slo, 1.0 - ctx.spec.scaling.latency_headroom
     step = 1.0 - ctx.tuning.capacity_margin
     bounds: list[tuple[float, str]] = []
-    for name, target, line, sums in (
-        ("TTFT", slo.ttft_p95_ms, memory.ttft_p99, memory.ttft_p99_fit),
-        ("ITL", slo.itl_p95_ms, memory.itl_p99, memory.itl_p99_fit),
-    ):
+    rows = [("TTFT", slo.ttft_p95_ms, memory.ttft_p99, memory.ttft_p99_fit)]
+    rows += [(g.name, g.target_ms, g.p99, g.p99_fit) for g in gap_targets(ctx, memory)]
+    for name, target, line, sums in rows:
         if target is None or line is None:
             continue
         at_no_load, per_sequence = line
@@ -218,16 +251,33 @@ def running_at(
 def predicted_itl_p95_ms(
     memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
 ) -> float | None:
-    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s: the iteration time of the
-    p95-busy replica times the measured tail; ``None`` when unknown or when the replicas
-    cannot keep up."""
+    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s (``_predicted_gap_ms``)."""
+    return _predicted_gap_ms(memory, tuning, generated_per_s, replicas, memory.itl_tail)
+
+
+def predicted_tpot_p95_ms(
+    memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
+) -> float | None:
+    """TPOT p95 at ``replicas`` for ``generated_per_s`` tokens/s (``_predicted_gap_ms``)."""
+    return _predicted_gap_ms(memory, tuning, generated_per_s, replicas, memory.tpot_tail)
+
+
+def _predicted_gap_ms(
+    memory: TokenMemory,
+    tuning: PolicyTuning,
+    generated_per_s: float | None,
+    replicas: int,
+    tail: float | None,
+) -> float | None:
+    """A gap's p95: the iteration time of the p95-busy replica times the measured ``tail``;
+    ``None`` when unknown or when the replicas cannot keep up."""
     line = iteration_line(memory, tuning)
     n = running_at(line, generated_per_s, replicas)
     if n is None or line is None:
         return None
     fixed, per_sequence = line
-    tail = memory.itl_tail if memory.itl_tail is not None else tuning.itl_tail_prior
-    return tail * (fixed + per_sequence * busiest(n, P95_SPREAD))
+    ratio = tail if tail is not None else tuning.gap_tail_prior
+    return ratio * (fixed + per_sequence * busiest(n, P95_SPREAD))
 
 
 def predicted_ttft_p95_ms(

@@ -17,12 +17,12 @@ fixed share of t stands in (``PolicyTuning.prior_fixed_share``, as for batches).
 
 Each tick learns as well what ``token_capacity.py`` bounds the running batch by: the
 prompt and generated tokens of a request, the KV cache a running sequence holds, the
-measured ITL p95 over the mean iteration time, the TTFT and ITL p99s each fitted as a
-line in n (on a settled, steady fleet that admits at once, over enough requests for a
-p99), and the sequences per replica at which TTFT or ITL p95 was missed, or met with
-slack, on a settled fleet. TTFT is the wait plus the prefill: with the batch bounded,
-nothing waits but for the iteration in flight, and a TTFT missed all the same is
-corrected here.
+measured ITL and TPOT p95s over the mean iteration time, the TTFT, ITL and TPOT p99s
+each fitted as a line in n (on a settled, steady fleet that admits at once, over enough
+requests for a p99), and the sequences per replica at which a TTFT, ITL or TPOT p95 was
+missed, or met with slack, on a settled fleet. TTFT is the wait plus the prefill: with
+the batch bounded, nothing waits but for the iteration in flight, and a TTFT missed all
+the same is corrected here.
 """
 
 from __future__ import annotations
@@ -90,11 +90,12 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
             output = _smooth(output, generated / served, share)
         if prompted is not None and prompted > 0.0:
             prompt = _smooth(prompt, prompted / served, share)
-    kv_per_sequence, fit, iteration, tail = (
+    kv_per_sequence, fit, iteration, itl_tail, tpot_tail = (
         memory.kv_per_sequence,
         memory.iteration_fit,
         memory.iteration,
         memory.itl_tail,
+        memory.tpot_tail,
     )
     n: float | None = None
     if ready > 0 and running is not None and running > 0.0:
@@ -109,12 +110,11 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
             fit, iteration = _fit(fit, iteration, n, iteration_ms, tuning)
             if ctx.settled and ctx.steady and _admitting(obs, ready) and _tail_measured(ctx):
                 memory = _learn_tails(memory, obs, n, tuning)
-            itl = _finite(obs.itl_p95_ms)
             line = line_or_prior(iteration, fit, tuning)
-            if itl is not None and ctx.settled and n >= 1.0 and line is not None:
-                lo, hi = tuning.itl_tail_range
+            if ctx.settled and n >= 1.0 and line is not None:
                 busy_ms = line[0] + line[1] * busiest(n, P95_SPREAD)
-                tail = _smooth(tail, min(hi, max(lo, itl / busy_ms)), share)
+                itl_tail = _gap_tail(itl_tail, obs.itl_p95_ms, busy_ms, tuning)
+                tpot_tail = _gap_tail(tpot_tail, obs.tpot_p95_ms, busy_ms, tuning)
     memory = replace(
         memory,
         output_tokens=output,
@@ -122,9 +122,21 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
         kv_per_sequence=kv_per_sequence,
         iteration_fit=fit,
         iteration=iteration,
-        itl_tail=tail,
+        itl_tail=itl_tail,
+        tpot_tail=tpot_tail,
     )
     return memory if n is None else _correct(ctx, memory, n)
+
+
+def _gap_tail(
+    tail: float | None, p95_ms: float | None, busy_ms: float, tuning: PolicyTuning
+) -> float | None:
+    """A gap's tail moved toward this tick's p95 over the p95-busy replica's iteration."""
+    measured = _finite(p95_ms)
+    if measured is None:
+        return tail
+    lo, hi = tuning.gap_tail_range
+    return _smooth(tail, min(hi, max(lo, measured / busy_ms)), tuning.token_smoothing)
 
 
 def _preempting(obs: Observations) -> bool:
@@ -151,12 +163,12 @@ def _tail_measured(ctx: Context) -> bool:
 def _learn_tails(
     memory: TokenMemory, obs: Observations, n: float, tuning: PolicyTuning
 ) -> TokenMemory:
-    """The TTFT and ITL p99s (and the TTFT p95, which status predicts) at ``n`` running
+    """The TTFT, ITL and TPOT p99s (and the TTFT p95, which status predicts) at ``n`` running
     sequences per replica, folded into their lines: the slowest streams are those
     stalled behind other requests' prefills, and a replica admits new prompts in
     proportion to the sequences it runs, so a tail grows with them; what it measures at
     no load (a long prompt's own prefill) no fleet size removes."""
-    ttft, itl = _finite(obs.ttft_p99_ms), _finite(obs.itl_p99_ms)
+    ttft, itl, tpot = _finite(obs.ttft_p99_ms), _finite(obs.itl_p99_ms), _finite(obs.tpot_p99_ms)
     if ttft is not None:
         fit, line = _fit(memory.ttft_p99_fit, memory.ttft_p99, n, ttft, tuning)
         memory = replace(memory, ttft_p99_fit=fit, ttft_p99=line)
@@ -167,6 +179,9 @@ def _learn_tails(
     if itl is not None:
         fit, line = _fit(memory.itl_p99_fit, memory.itl_p99, n, itl, tuning)
         memory = replace(memory, itl_p99_fit=fit, itl_p99=line)
+    if tpot is not None:
+        fit, line = _fit(memory.tpot_p99_fit, memory.tpot_p99, n, tpot, tuning)
+        memory = replace(memory, tpot_p99_fit=fit, tpot_p99=line)
     return memory
 
 
@@ -194,10 +209,10 @@ def _fit(
 
 
 def _correct(ctx: Context, memory: TokenMemory, n: float) -> TokenMemory:
-    """TTFT or ITL measured against its target on a settled fleet at a steady load: a
+    """TTFT, ITL or TPOT measured against its target on a settled fleet at a steady load: a
     ceiling (missed, or a pod's KV cache ran out: the engine preempted) or a floor (met
     with slack) on the sequences per replica."""
-    checks = [c for c in ctx.latency if c.name in ("TTFT p95", "ITL p95")]
+    checks = [c for c in ctx.latency if c.name in ("TTFT p95", "ITL p95", "TPOT p95")]
     ran_out = _preempting(ctx.obs)
     measured = ctx.settled and ctx.steady and ctx.fleet.starting_replicas == 0
     if not (checks or ran_out) or not measured:

@@ -124,13 +124,14 @@ class PolicyTuning:
     their mean like a Poisson count. The fleet is sized so that a replica this far up
     that scatter still meets ITL and holds its KV under ``kv_usage_limit``: the
     sequences on busier replicas are the ones that miss."""
-    itl_tail_prior: float = 1.0
-    """ITL p95 over the iteration time of the p95-busy replica, before any is measured:
-    iterations that also prefill new prompts run slower than the decode alone."""
-    itl_tail_range: tuple[float, float] = (0.5, 3.0)
-    """Physically sensible values of that ratio (a request's ITL averages its iterations)."""
+    gap_tail_prior: float = 1.0
+    """A gap target's p95 (ITL: every gap; TPOT: each request's mean gap) over the iteration
+    time of the p95-busy replica, before any is measured: iterations that also prefill new
+    prompts run slower than the decode alone."""
+    gap_tail_range: tuple[float, float] = (0.5, 3.0)
+    """Physically sensible values of that ratio."""
     token_smoothing: float = 0.1
-    """Share of the way tokens per request, KV per sequence and the ITL tail move toward
+    """Share of the way tokens per request, KV per sequence and the gap tails move toward
     one measurement (a window may hold a few unusually long conversations)."""
     min_running_spread: float = 1.0
     """Variance of the running sequences per replica (sequences squared) below which the

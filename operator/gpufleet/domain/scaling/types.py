@@ -58,6 +58,10 @@ class Observations:
     """LLM: p99 time to first token (the same histogram as the p95)."""
     itl_p99_ms: float | None = None
     """LLM: p99 inter-token latency (the same histogram as the p95)."""
+    tpot_p95_ms: float | None = None
+    """LLM: p95 time per output token (each finished request's mean gap after its first)."""
+    tpot_p99_ms: float | None = None
+    """LLM: p99 time per output token (the same histogram as the p95)."""
     kv_cache_usage: float | None = None
     """LLM: KV-cache usage, fleet mean, 0..1."""
     kv_cache_usage_max: float | None = None
@@ -151,6 +155,8 @@ class TokenMemory:
     """Share of one replica's KV cache a running sequence holds, smoothed."""
     itl_tail: float | None = None
     """Measured ITL p95 over the mean iteration time (None: the prior)."""
+    tpot_tail: float | None = None
+    """Measured TPOT p95 over the mean iteration time (None: the prior)."""
     ttft_p99_fit: tuple[float, ...] = ()
     """Decayed sums (as ``iteration_fit``) fitting the fleet's TTFT p99 (ms) to the
     running sequences per replica."""
@@ -166,8 +172,12 @@ class TokenMemory:
     """Decayed sums fitting the fleet's ITL p99 (ms) to the running sequences per replica."""
     itl_p99: tuple[float, float] | None = None
     """Last sensible line ``(ms at no load, ms per running sequence)`` of that fit."""
+    tpot_p99_fit: tuple[float, ...] = ()
+    """Decayed sums fitting the fleet's TPOT p99 (ms) to the running sequences per replica."""
+    tpot_p99: tuple[float, float] | None = None
+    """Last sensible line ``(ms at no load, ms per running sequence)`` of that fit."""
     sequences_ceiling: tuple[float, float] | None = None
-    """(time, running sequences per replica) at which TTFT or ITL missed its target."""
+    """(time, running sequences per replica) at which TTFT, ITL or TPOT missed its target."""
     sequences_floor: tuple[float, float] | None = None
     """(time, running sequences per replica) served with both targets met with slack."""
 

@@ -30,7 +30,10 @@ _RESERVED_FLAGS_CEL = "[" + ", ".join(f"'{flag}'" for flag in _RESERVED_SORTED) 
 # and the simulator never act on a spec that slipped past an older CRD).
 CEL_RULES: list[dict[str, str]] = [
     {
-        "rule": "has(self.slo.latencyP95Ms) || has(self.slo.ttftP95Ms) || has(self.slo.itlP95Ms)",
+        "rule": (
+            "has(self.slo.latencyP95Ms) || has(self.slo.ttftP95Ms) || has(self.slo.itlP95Ms)"
+            " || has(self.slo.tpotP95Ms)"
+        ),
         "message": NO_SLO_TARGET,
         "fieldPath": ".slo",
     },

@@ -6,7 +6,7 @@ CEL twin in the CRD (``cel_rules.py``), so ``kubectl apply`` and the operator sa
 
 from __future__ import annotations
 
-NO_SLO_TARGET = "slo needs at least one target: latencyP95Ms, ttftP95Ms or itlP95Ms"
+NO_SLO_TARGET = "slo needs at least one target: latencyP95Ms, ttftP95Ms, itlP95Ms or tpotP95Ms"
 ACTIVATION_REQUIRED = (
     "scaling.activation is required when scaling.minReplicas is 0: zero pods export no "
     "metrics, so only a query on a request-holding gateway can say when to scale from zero"

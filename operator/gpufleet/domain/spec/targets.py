@@ -42,14 +42,28 @@ class SLOSpec(WireModel):
             le=60_000,
             description=(
                 "LLM fleets: target 95th-percentile inter-token latency (the time between "
-                "two streamed tokens), milliseconds."
+                "two streamed tokens: every gap counts), milliseconds."
+            ),
+        ),
+    ] = None
+    tpot_p95_ms: Annotated[
+        float | None,
+        Field(
+            default=None,
+            gt=0,
+            le=60_000,
+            description=(
+                "LLM fleets: target 95th-percentile time per output token (each request's "
+                "mean gap between its tokens after the first: the pace of a stream, read "
+                "from vLLM's vllm:request_time_per_output_token_seconds), milliseconds."
             ),
         ),
     ] = None
 
     @model_validator(mode="after")
     def _at_least_one_target(self) -> SLOSpec:
-        if self.latency_p95_ms is None and self.ttft_p95_ms is None and self.itl_p95_ms is None:
+        targets = (self.latency_p95_ms, self.ttft_p95_ms, self.itl_p95_ms, self.tpot_p95_ms)
+        if all(target is None for target in targets):
             raise ValueError(NO_SLO_TARGET)
         return self
 
