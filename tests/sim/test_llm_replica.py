@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from gpufleet.sim.llm import LlmProfile, LlmReplica
 from gpufleet.sim.replica import PodState
 from gpufleet.sim.request_log import RequestLog
+from gpufleet.sim.result import latency_stats
 from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.trace import Trace
 
@@ -30,10 +31,13 @@ def arrive(pod: LlmReplica, rid: int, now: float) -> None:
 
 
 def started(
-    requests: list[tuple[float, int, int]], profile: LlmProfile, until: float
+    requests: list[tuple[float, int, int]],
+    profile: LlmProfile,
+    until: float,
+    slow_gap_s: float | None = None,
 ) -> tuple[RequestLog, LlmReplica]:
     """(arrival s, prompt tokens, output tokens) on one ready replica, its events run up to
-    ``until`` seconds."""
+    ``until`` seconds; gaps longer than ``slow_gap_s`` counted per request."""
     arrivals = np.asarray([r[0] for r in requests])
     trace = Trace(
         "t",
@@ -41,7 +45,7 @@ def started(
         prompt_tokens=np.asarray([float(r[1]) for r in requests]),
         output_tokens=np.asarray([float(r[2]) for r in requests]),
     )
-    log = RequestLog.for_trace(trace)
+    log = RequestLog.for_trace(trace, slow_gap_s=slow_gap_s)
     sched = Scheduler()
     pod = LlmReplica(0, 0.0, profile, log, sched, timeout_s=600.0)
     pod.state = PodState.READY
@@ -53,10 +57,12 @@ def started(
 
 
 def serve(
-    requests: list[tuple[float, int, int]], profile: LlmProfile = PROFILE
+    requests: list[tuple[float, int, int]],
+    profile: LlmProfile = PROFILE,
+    slow_gap_s: float | None = None,
 ) -> tuple[RequestLog, LlmReplica]:
     """(arrival s, prompt tokens, output tokens) on one ready replica, run to the end."""
-    return started(requests, profile, math.inf)
+    return started(requests, profile, math.inf, slow_gap_s)
 
 
 def ms(values: list[float] | None) -> list[float]:
@@ -187,12 +193,31 @@ def test_a_full_kv_cache_preempts_the_newest_sequence_which_is_recomputed_later(
     (30 + 0.3 x 551 = 195.3 ms) and its last 148 tokens come at 31 ms: 11,332.3 ms, its
     first token still the one at 330 ms."""
     small = PROFILE.model_copy(update={"kv_tokens": 1100})
-    log, pod = serve([(0.0, 500, 200), (0.0, 500, 200)], small)
+    log, pod = serve([(0.0, 500, 200), (0.0, 500, 200)], small, slow_gap_s=0.1)
     assert ms(log.ttft) == [330.0, 330.0]
     assert ms(log.latency) == [6549.0, 11332.3]
     assert pod.preemptions == 1
+    # B's client waits from its token at 1,930 ms to the first after its recompute, at
+    # 6,549 + 195.3 ms: one gap of 4,814.3 ms, the only one over 100 ms.
+    assert max(ms(pod.gap_s)) == 4814.3
+    assert log.slow_gaps == [0, 1]
     assert (pod.prompt_tokens_total, pod.generation_tokens_total) == (1000.0, 400.0)
     assert (pod.running_count, pod.waiting, pod.kv_used) == (0, 0, 0.0)
+
+
+def test_every_gap_counts_for_itl_where_tpot_averages_a_stall_away() -> None:
+    """A (1,000-token prompt, 10 tokens) decodes alone at 31 ms; B (1,000 + 2) arrives at
+    400 ms and joins at the boundary at 423 ms: that iteration decodes A and prefills B,
+    30 + 1 + 300 = 331 ms. A's 9 gaps: 31, 31, 31, 331, 32 (beside B), 31 x 4; its mean
+    (TPOT) 580 / 9 = 64.4 ms is within a 100 ms target, but 1 gap in 9 is over it: more
+    than the 5 % a p95 allows, so A misses an ITL target of 100 ms and meets a TPOT one."""
+    log, pod = serve([(0.0, 1000, 10), (0.4, 1000, 2)], slow_gap_s=0.1)
+    assert ms(log.tpot) == [64.44, 32.0]
+    assert log.slow_gaps == [1, 0]
+    assert sum(pod.gap_count) == 9 + 1
+    within_itl = latency_stats(log, 3000.0, itl_ms=100.0)["within_slo"]
+    within_tpot = latency_stats(log, 3000.0, tpot_ms=100.0)["within_slo"]
+    assert (within_itl, within_tpot) == (0.5, 1.0)
 
 
 def test_a_ttft_is_observed_when_the_first_token_comes_not_when_the_request_ends() -> None:
@@ -237,4 +262,6 @@ def test_every_request_is_served_whole_or_failed_whatever_the_budget(
     served = [r for r, fit in zip(ordered, fits, strict=True) if fit]
     assert pod.generation_tokens_total == sum(output for _, _, output in served)
     assert pod.prompt_tokens_total == sum(prompt for _, prompt, _ in served)
+    # Every gap between two tokens of an answered stream recorded once, a recompute's too.
+    assert sum(pod.gap_count) == sum(output - 1 for _, _, output in served)
     assert (pod.running_count, pod.waiting, pod.kv_used) == (0, 0, 0.0)

@@ -55,8 +55,8 @@ H_ROUTING = (
 )
 H_TTFT = "LLM profile: time-to-first-token target, ms (default 2000)."
 H_ITL = (
-    "LLM profile: inter-token latency target, ms (the simulator holds it against a "
-    "request's mean gap, as --tpot-ms)."
+    "LLM profile: inter-token latency target, ms: a p95 of every gap (a request meets it "
+    "when 95 % of its gaps do)."
 )
 H_TPOT = (
     "LLM profile: time-per-output-token target (a request's mean gap between tokens), ms "

@@ -46,7 +46,9 @@ def simulate(
 ) -> RunResult:
     started = time.perf_counter()
     sched = Scheduler()
-    log = RequestLog.for_trace(trace)
+    log = RequestLog.for_trace(
+        trace, slow_gap_s=None if settings.itl_ms is None else settings.itl_ms / 1000.0
+    )
     fleet = Fleet(settings, profile, log, sched)
     metrics = MetricsPipeline(fleet, settings.metrics_outages)
     ctx = PolicyContext(fleet, metrics, settings, profile, trace)

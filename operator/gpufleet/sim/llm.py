@@ -193,6 +193,15 @@ class LlmReplica:
         """The TTFT observed at each of ``first_token_times``."""
         self.done_tpot: list[float] = []
         """Each finished request's time per output token, in the order of ``done_at``."""
+        self.gap_at: list[float] = []
+        self.gap_s: list[float] = []
+        self.gap_count: list[int] = []
+        """Every gap between two tokens of a sequence (vLLM's ITL histogram observes each):
+        ``gap_count`` gaps of ``gap_s`` seconds that ended by ``gap_at`` (a run of
+        identical iterations is one entry)."""
+        self.preempted_at: dict[int, float] = {}
+        """Decoding sequences preempted: when their last token came (the gap to the next
+        one spans their recompute)."""
         self._busy = False
         self._gen = 0
         self._seg_start = 0.0
@@ -279,8 +288,13 @@ class LlmReplica:
         self.counters.compute_s += k * self._seg_tau
         self.kv_used += k * decoding  # each decoding sequence was fed one token a step
         self.generation_tokens_total += k * decoding + len(self._completing)
+        if decoding:
+            self._gaps(now, self._seg_tau, k, [rid for _, rid in self.running])
         for rid in self._completing:
             held = self.prefilling.pop(rid)
+            if rid in self.preempted_at:  # its first token since it was preempted
+                last = self.preempted_at.pop(rid)
+                self._gaps(now, now - last, 1, [rid])
             generated = self.recompute.pop(rid, 0) + 1
             if rid not in self.first_token_at:  # not a preempted request's recompute
                 self.prompt_tokens_total += self.prompt[rid]
@@ -293,6 +307,16 @@ class LlmReplica:
             heapq.heappush(self.running, (self.count + int(self.output[rid]) - generated, rid))
         self._completing = []
         self._boundary(now)
+
+    def _gaps(self, now: float, gap_s: float, count: int, rids: list[int]) -> None:
+        """``count`` gaps of ``gap_s`` for each of ``rids``, ending by ``now``."""
+        self.gap_at.append(now)
+        self.gap_s.append(gap_s)
+        self.gap_count.append(count * len(rids))
+        slow = self.log.slow_gaps
+        if slow is not None and self.log.slow_gap_s is not None and gap_s > self.log.slow_gap_s:
+            for rid in rids:
+                slow[rid] += count
 
     def _held(self, rid: int) -> float:
         """KV tokens ``rid`` holds at an iteration boundary."""
@@ -321,7 +345,7 @@ class LlmReplica:
         self.done_at.append(now)
         self.done_latency.append(latency)
 
-    def _preempt_newest(self) -> int:
+    def _preempt_newest(self, now: float) -> int:
         """Free the KV of the newest running sequence and queue it first, to be recomputed
         (vLLM V1's preemption); the request preempted."""
         rid = next(reversed(self.scheduled))
@@ -332,6 +356,7 @@ class LlmReplica:
         else:
             since, _, generated = self.decoding_since.pop(rid)
             self.recompute[rid] = generated + (self.count - since)
+            self.preempted_at[rid] = now  # its last token came as this iteration ended
             self.running = [entry for entry in self.running if entry[1] != rid]
             heapq.heapify(self.running)
         self.queue.appendleft(rid)
@@ -350,7 +375,7 @@ class LlmReplica:
             self._finish(heapq.heappop(running)[1], now)
         preempted = False
         while self.running and self._free() < len(self.running):  # each needs its next slot
-            self._preempt_newest()
+            self._preempt_newest(now)
             preempted = True
         left = self._budget() - len(self.running)  # a decode token per running sequence first
         prompt_tokens = 0.0
@@ -360,7 +385,7 @@ class LlmReplica:
             take = min(self._prefill_length(rid) - self.prefilling[rid], left)
             while self._free() - len(self.running) < take:
                 preempted = True
-                if self._preempt_newest() == rid:
+                if self._preempt_newest(now) == rid:
                     break
             if rid not in self.prefilling:
                 break  # it was the newest: nothing after it runs this iteration either
@@ -415,6 +440,7 @@ class LlmReplica:
     def _fail(self, rid: int) -> None:
         self.first_token_at.pop(rid, None)
         self.recompute.pop(rid, None)
+        self.preempted_at.pop(rid, None)
         self.log.drop(rid)
         self.counters.failure += 1
         self.outstanding -= 1
@@ -440,6 +466,7 @@ class LlmReplica:
         self.scheduled = {}
         self.decoding_since = {}
         self.recompute = {}
+        self.preempted_at = {}
         self._completing = []
         self.running = []
         self.kv_used = 0.0

@@ -7,10 +7,9 @@ that into ``Observations`` -- the same code path as in a cluster, including its
 rules for stale or missing pods. Token-level (LLM) replicas answer as vLLM pods:
 their engine code says vLLM, and TTFT, TPOT, ITL and end-to-end p95s (and TTFT, TPOT
 and ITL p99s) are fleet-wide quantiles over the rate window: of the first tokens that
-came within it for TTFT, of the requests finished within it for the rest. TPOT is each
-request's mean gap, as vLLM's ``request_time_per_output_token_seconds`` observes it;
-vLLM's ITL histogram observes every gap, which the replica model does not record: the
-ITL signals here are the TPOT's (a limit, in docs/simulator.md).
+came within it for TTFT, of the gaps that ended within it for ITL (every gap, as
+vLLM's ``inter_token_latency_seconds`` observes them), of the requests finished within it
+for the rest (TPOT: each request's mean gap, as ``request_time_per_output_token_seconds``).
 """
 
 from __future__ import annotations
@@ -101,19 +100,25 @@ def fleet_sample(
 
 
 def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
-    """Fleet-wide p95 TTFT, TPOT (and ITL) and end-to-end latency, and their p99s (ms), over
+    """Fleet-wide p95 TTFT, ITL, TPOT and end-to-end latency, and their p99s (ms), over
     the window: TTFTs of the first tokens that came in it (vLLM observes them then),
     the rest of the requests that finished in it; NaN when there were none
     (Prometheus's histogram_quantile of no data)."""
     ttft: list[float] = []
     tpot: list[float] = []
     e2e: list[float] = []
+    gaps: list[float] = []
+    counts: list[int] = []
     for pod in fleet.pods:
         if not isinstance(pod, LlmReplica):
             continue
         lo = bisect.bisect_right(pod.done_at, window[0])
         hi = bisect.bisect_right(pod.done_at, window[1])
         tpot += pod.done_tpot[lo:hi]
+        lo = bisect.bisect_right(pod.gap_at, window[0])
+        hi = bisect.bisect_right(pod.gap_at, window[1])
+        gaps += pod.gap_s[lo:hi]
+        counts += pod.gap_count[lo:hi]
         e2e += pod.done_latency[lo:hi]
         lo = bisect.bisect_right(pod.first_token_times, window[0])
         hi = bisect.bisect_right(pod.first_token_times, window[1])
@@ -125,12 +130,23 @@ def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, fl
     return {
         Signal.TTFT_P95_MS: ms(ttft),
         Signal.TPOT_P95_MS: ms(tpot),
-        Signal.ITL_P95_MS: ms(tpot),
+        Signal.ITL_P95_MS: _weighted_ms(gaps, counts, 0.95),
         Signal.E2E_P95_MS: ms(e2e),
         Signal.TTFT_P99_MS: ms(ttft, 0.99),
         Signal.TPOT_P99_MS: ms(tpot, 0.99),
-        Signal.ITL_P99_MS: ms(tpot, 0.99),
+        Signal.ITL_P99_MS: _weighted_ms(gaps, counts, 0.99),
     }
+
+
+def _weighted_ms(values: list[float], counts: list[int], quantile: float) -> float:
+    """The ``quantile`` of ``values`` each seen ``counts`` times, in ms (NaN: none)."""
+    total = sum(counts)
+    if total <= 0:
+        return math.nan
+    order = np.argsort(values)
+    cumulative = np.cumsum(np.asarray(counts, dtype=np.float64)[order])
+    at = int(np.searchsorted(cumulative, quantile * total))
+    return float(np.asarray(values)[order][min(at, len(order) - 1)]) * 1000.0
 
 
 def _result(values: PerPod) -> SignalResult:

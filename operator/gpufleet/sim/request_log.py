@@ -26,9 +26,14 @@ class RequestLog:
     tpot: list[float] | None = None
     """LLM requests: time per output token, the mean seconds between their tokens after
     the first (vLLM's TPOT; 0 for a single token)."""
+    slow_gap_s: float | None = None
+    """LLM: a gap between two tokens longer than this is counted in ``slow_gaps`` (the ITL
+    target; None: not counted)."""
+    slow_gaps: list[int] | None = None
+    """LLM requests: their gaps between two tokens longer than ``slow_gap_s``."""
 
     @classmethod
-    def for_trace(cls, trace: Trace) -> RequestLog:
+    def for_trace(cls, trace: Trace, slow_gap_s: float | None = None) -> RequestLog:
         n = len(trace)
         llm = trace.prompt_tokens is not None and trace.output_tokens is not None
         return cls(
@@ -40,6 +45,8 @@ class RequestLog:
             output_tokens=trace.output_tokens.tolist() if llm else None,  # type: ignore[union-attr]
             ttft=[math.nan] * n if llm else None,
             tpot=[math.nan] * n if llm else None,
+            slow_gap_s=slow_gap_s if llm else None,
+            slow_gaps=[0] * n if llm and slow_gap_s is not None else None,
         )
 
     def drop(self, rid: int) -> None:

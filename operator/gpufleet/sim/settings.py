@@ -50,8 +50,8 @@ class SimSettings(BaseModel):
     """LLM: time-to-first-token target; with ``tpot_ms`` or ``itl_ms`` it replaces ``slo_ms``
     as the target."""
     itl_ms: Annotated[float | None, Field(gt=0)] = None
-    """LLM: inter-token latency target, held against a request's mean gap (the replica
-    model keeps no gap of its own)."""
+    """LLM: inter-token latency target, a p95 of every gap: a request meets it when 95 %
+    of its gaps between two tokens do."""
     tpot_ms: Annotated[float | None, Field(gt=0)] = None
     """LLM: time-per-output-token target (a request's mean gap between tokens)."""
     attainment_target: Annotated[float, Field(gt=0, le=1)] = 0.99
