@@ -32,15 +32,22 @@ class Probe(ScriptedPolicy):
         return None
 
 
-def test_the_tails_are_read_beside_the_p95s() -> None:
-    """Prompts of 1,000 tokens on average (gamma-distributed) prefill in 300 ms each; a
-    long one stalls the sequences beside it, so the slowest 1 % start and stream later
-    than the slowest 5 %."""
+def steady_view() -> list[Observations]:
+    """What the reader sees of 4 replicas at 6 requests/s (1.5 prompts/s each), after the
+    first minute."""
     trace = load_trace("synthetic:constant?rate=6&duration=300", seed=3, llm=True)
     probe = Probe(replicas=4)
     simulate(with_llm_work(trace, PROFILE), PROFILE, SimSettings(seed=3), probe)
     steady = [o for o in probe.seen if o.at >= 60]
     assert steady
+    return steady
+
+
+def test_the_tails_are_read_beside_the_p95s() -> None:
+    """Prompts of 1,000 tokens on average (gamma-distributed) prefill in 300 ms each; a
+    long one stalls the sequences beside it, so the slowest 1 % start and stream later
+    than the slowest 5 %."""
+    steady = steady_view()
     for obs in steady:
         assert obs.ttft_p95_ms is not None
         assert obs.ttft_p99_ms is not None
@@ -56,12 +63,7 @@ def test_itl_holds_every_gap_and_tpot_each_streams_mean() -> None:
     """1.5 prompts/s of ~1,000 tokens on each replica stall its iterations to ~330 ms, a
     few in a hundred: vLLM's ITL histogram holds each stalled gap, so its p99 is a stall;
     a stream's mean gap (TPOT) spreads its few stalls over its ~200 tokens."""
-    trace = load_trace("synthetic:constant?rate=6&duration=300", seed=3, llm=True)
-    probe = Probe(replicas=4)
-    simulate(with_llm_work(trace, PROFILE), PROFILE, SimSettings(seed=3), probe)
-    steady = [o for o in probe.seen if o.at >= 60]
-    assert steady
-    for obs in steady:
+    for obs in steady_view():
         assert obs.itl_p95_ms is not None
         assert obs.itl_p99_ms is not None
         assert obs.tpot_p99_ms is not None

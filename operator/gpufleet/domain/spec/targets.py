@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -10,55 +10,33 @@ from gpufleet.domain.spec.messages import NO_SLO_TARGET
 from gpufleet.domain.wire import WireModel
 
 
+def _target_ms(most: float, description: str) -> Any:
+    """An optional latency target in milliseconds, above 0 and at most ``most``."""
+    return Field(default=None, gt=0, le=most, description=description)
+
+
 class SLOSpec(WireModel):
     """Latency targets; at least one is set, and the fleet is sized for every one set."""
 
-    latency_p95_ms: Annotated[
-        float | None,
-        Field(
-            default=None,
-            gt=0,
-            le=600_000,
-            description="Target 95th-percentile request latency (whole request), milliseconds.",
-        ),
-    ] = None
-    ttft_p95_ms: Annotated[
-        float | None,
-        Field(
-            default=None,
-            gt=0,
-            le=600_000,
-            description=(
-                "LLM fleets: target 95th-percentile time to first token (queueing plus "
-                "prefill), milliseconds."
-            ),
-        ),
-    ] = None
-    itl_p95_ms: Annotated[
-        float | None,
-        Field(
-            default=None,
-            gt=0,
-            le=60_000,
-            description=(
-                "LLM fleets: target 95th-percentile inter-token latency (the time between "
-                "two streamed tokens: every gap counts), milliseconds."
-            ),
-        ),
-    ] = None
-    tpot_p95_ms: Annotated[
-        float | None,
-        Field(
-            default=None,
-            gt=0,
-            le=60_000,
-            description=(
-                "LLM fleets: target 95th-percentile time per output token (each request's "
-                "mean gap between its tokens after the first: the pace of a stream, read "
-                "from vLLM's vllm:request_time_per_output_token_seconds), milliseconds."
-            ),
-        ),
-    ] = None
+    latency_p95_ms: float | None = _target_ms(
+        600_000, "Target 95th-percentile request latency (whole request), milliseconds."
+    )
+    ttft_p95_ms: float | None = _target_ms(
+        600_000,
+        "LLM fleets: target 95th-percentile time to first token (queueing plus prefill), "
+        "milliseconds.",
+    )
+    itl_p95_ms: float | None = _target_ms(
+        60_000,
+        "LLM fleets: target 95th-percentile inter-token latency (the time between two "
+        "streamed tokens: every gap counts), milliseconds.",
+    )
+    tpot_p95_ms: float | None = _target_ms(
+        60_000,
+        "LLM fleets: target 95th-percentile time per output token (each request's mean gap "
+        "between its tokens after the first: the pace of a stream, read from vLLM's "
+        "vllm:request_time_per_output_token_seconds), milliseconds.",
+    )
 
     @model_validator(mode="after")
     def _at_least_one_target(self) -> SLOSpec:
