@@ -153,6 +153,7 @@ def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: P
     )  # fmt: skip
     assert "TTFT p95" in out
     assert "TPOT p95" in out
+    assert "ITL p95" in out
     doc = json.loads(path.read_text())
     assert [p["policy"] for p in doc["policies"]] == LLM_POLICIES
     assert doc["settings"]["ttft_ms"] == 1500
@@ -161,6 +162,7 @@ def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: P
         best = entry["best"]
         assert best["ttft_p95_ms"] > 0
         assert best["tpot_p95_ms"] > 0
+        assert best["itl_p95_ms"] > 0
         assert 0 <= best["within_slo"] <= 1
 
 

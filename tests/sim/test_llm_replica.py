@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpufleet.sim.llm import LlmProfile, LlmReplica
+from gpufleet.sim.llm import LlmProfile, LlmReplica, gap_quantile_s
 from gpufleet.sim.replica import PodState
 from gpufleet.sim.request_log import RequestLog
 from gpufleet.sim.result import latency_stats
@@ -215,6 +215,9 @@ def test_every_gap_counts_for_itl_where_tpot_averages_a_stall_away() -> None:
     assert ms(log.tpot) == [64.44, 32.0]
     assert log.slow_gaps == [1, 0]
     assert sum(pod.gap_count) == 9 + 1
+    # The ten gaps: seven of 31 ms, two of 32, the stall: the p95 is the stall.
+    assert round(gap_quantile_s(pod.gap_s, pod.gap_count, 0.5) * 1000.0, 2) == 31.0
+    assert round(gap_quantile_s(pod.gap_s, pod.gap_count, 0.95) * 1000.0, 2) == 331.0
     within_itl = latency_stats(log, 3000.0, itl_ms=100.0)["within_slo"]
     within_tpot = latency_stats(log, 3000.0, tpot_ms=100.0)["within_slo"]
     assert (within_itl, within_tpot) == (0.5, 1.0)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gpufleet.sim.fleet import Fleet
+from gpufleet.sim.llm import LlmReplica, gap_quantile_s
 from gpufleet.sim.metrics import MetricsPipeline
 from gpufleet.sim.policies.base import Policy, PolicyContext
 from gpufleet.sim.profile import AnyProfile
@@ -96,6 +97,8 @@ def simulate(
     _fill_demand(timeline, trace, settings.timeline_s)
     gpu_hours = fleet.gpu_seconds(end) / 3600.0
     stats = latency_stats(log, settings.slo_ms, settings.ttft_ms, settings.itl_ms, settings.tpot_ms)
+    if stats.get("tpot_p95_ms") is not None:
+        stats["itl_p95_ms"] = _itl_p95_ms(fleet)
     return RunResult(
         policy=policy.name,
         knob=policy.knob,
@@ -114,6 +117,17 @@ def simulate(
         decisions=policy.decision_log(),
         **stats,
     )
+
+
+def _itl_p95_ms(fleet: Fleet) -> float:
+    """The p95 of every gap between two tokens, over every LLM pod of the run."""
+    gaps: list[float] = []
+    counts: list[int] = []
+    for pod in fleet.pods:
+        if isinstance(pod, LlmReplica):
+            gaps += pod.gap_s
+            counts += pod.gap_count
+    return gap_quantile_s(gaps, counts, 0.95) * 1000.0
 
 
 def _fill_demand(timeline: FleetTimeline, trace: Trace, step: float) -> None:

@@ -477,3 +477,14 @@ class LlmReplica:
         self.state = PodState.EXITED
         self.exited_at = now
         self._gen += 1
+
+
+def gap_quantile_s(gaps_s: list[float], counts: list[int], quantile: float) -> float:
+    """The ``quantile`` of gaps each seen ``counts`` times, in seconds (NaN: no gap)."""
+    total = sum(counts)
+    if total <= 0:
+        return math.nan
+    order = np.argsort(gaps_s)
+    cumulative = np.cumsum(np.asarray(counts, dtype=np.float64)[order])
+    at = min(int(np.searchsorted(cumulative, quantile * total)), len(order) - 1)
+    return float(np.asarray(gaps_s)[order][at])

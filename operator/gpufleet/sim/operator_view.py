@@ -24,7 +24,7 @@ from gpufleet.metrics.reader import DISCOVERY_DELAY_S, WARM_UP_SCRAPES
 from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.fleet import Fleet
-from gpufleet.sim.llm import LlmProfile, LlmReplica
+from gpufleet.sim.llm import LlmProfile, LlmReplica, gap_quantile_s
 from gpufleet.sim.metrics import MetricsPipeline, PodRates
 
 SIM_FLEET: FleetKey = ("sim", "sim")
@@ -130,23 +130,12 @@ def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, fl
     return {
         Signal.TTFT_P95_MS: ms(ttft),
         Signal.TPOT_P95_MS: ms(tpot),
-        Signal.ITL_P95_MS: _weighted_ms(gaps, counts, 0.95),
+        Signal.ITL_P95_MS: gap_quantile_s(gaps, counts, 0.95) * 1000.0,
         Signal.E2E_P95_MS: ms(e2e),
         Signal.TTFT_P99_MS: ms(ttft, 0.99),
         Signal.TPOT_P99_MS: ms(tpot, 0.99),
-        Signal.ITL_P99_MS: _weighted_ms(gaps, counts, 0.99),
+        Signal.ITL_P99_MS: gap_quantile_s(gaps, counts, 0.99) * 1000.0,
     }
-
-
-def _weighted_ms(values: list[float], counts: list[int], quantile: float) -> float:
-    """The ``quantile`` of ``values`` each seen ``counts`` times, in ms (NaN: none)."""
-    total = sum(counts)
-    if total <= 0:
-        return math.nan
-    order = np.argsort(values)
-    cumulative = np.cumsum(np.asarray(counts, dtype=np.float64)[order])
-    at = int(np.searchsorted(cumulative, quantile * total))
-    return float(np.asarray(values)[order][min(at, len(order) - 1)]) * 1000.0
 
 
 def _result(values: PerPod) -> SignalResult:

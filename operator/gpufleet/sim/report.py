@@ -50,7 +50,11 @@ def table(
     )
     out = Table(title=title)
     llm = any(o.best.ttft_p95_ms is not None for o in outcomes)
-    latency = ("TTFT p95 ms", "TPOT p95 ms", "p95 ms") if llm else ("p50 ms", "p95 ms", "p99 ms")
+    latency = (
+        ("TTFT p95 ms", "TPOT p95 ms", "ITL p95 ms", "p95 ms")
+        if llm
+        else ("p50 ms", "p95 ms", "p99 ms")
+    )
     for name in (
         "policy",
         "setting",
@@ -75,7 +79,12 @@ def table(
             _fmt(r.cost_usd, 2),
             f"{r.within_slo:.2%}",
             *(
-                (_fmt(r.ttft_p95_ms, 0), _fmt(r.tpot_p95_ms, 1), _fmt(r.p95_ms, 0))
+                (
+                    _fmt(r.ttft_p95_ms, 0),
+                    _fmt(r.tpot_p95_ms, 1),
+                    _fmt(r.itl_p95_ms, 1),
+                    _fmt(r.p95_ms, 0),
+                )
                 if llm
                 else (_fmt(r.p50_ms, 0), _fmt(r.p95_ms, 0), _fmt(r.p99_ms, 0))
             ),
