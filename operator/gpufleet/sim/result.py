@@ -55,13 +55,13 @@ class RunResult:
     wall_s: float
     timeline: FleetTimeline
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    """The policy's own account of its ticks, when it gives one (gpufleet does)."""
     ttft_p95_ms: float | None = None
     """LLM runs: p95 time to first token of answered requests."""
     tpot_p95_ms: float | None = None
     """LLM runs: p95 over answered requests of their time per output token (mean gap)."""
     itl_p95_ms: float | None = None
     """LLM runs: p95 of every gap between two tokens (vLLM's ITL)."""
-    """The policy's own account of its ticks, when it gives one (gpufleet does)."""
 
     def meets(self, attainment: float) -> bool:
         return self.within_slo >= attainment

@@ -30,6 +30,10 @@ class LatencyCheck:
     name: str
     target_ms: float
     measured_ms: float | None
+    measurement: str
+    """The ``Observations`` field measured (its unknown reason is kept under this name)."""
+    per_token: bool
+    """An LLM stream's target (TTFT, ITL, TPOT), not a whole request's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +126,21 @@ def lower_bounded(obs: Observations) -> tuple[Observations, tuple[str, ...]]:
 
 def latency_checks(spec: ModelDeploymentSpec, obs: Observations) -> tuple[LatencyCheck, ...]:
     slo = spec.slo
-    pairs = (
-        ("p95", slo.latency_p95_ms, obs.p95_latency_ms),
-        ("TTFT p95", getattr(slo, "ttft_p95_ms", None), obs.ttft_p95_ms),
-        ("ITL p95", getattr(slo, "itl_p95_ms", None), obs.itl_p95_ms),
-        ("TPOT p95", getattr(slo, "tpot_p95_ms", None), obs.tpot_p95_ms),
+    rows = (
+        ("p95", slo.latency_p95_ms, "p95_latency_ms"),
+        ("TTFT p95", getattr(slo, "ttft_p95_ms", None), "ttft_p95_ms"),
+        ("ITL p95", getattr(slo, "itl_p95_ms", None), "itl_p95_ms"),
+        ("TPOT p95", getattr(slo, "tpot_p95_ms", None), "tpot_p95_ms"),
     )
     return tuple(
-        LatencyCheck(name, target, _finite(measured))
-        for name, target, measured in pairs
+        LatencyCheck(
+            name,
+            target,
+            _finite(getattr(obs, measurement)),
+            measurement,
+            per_token=name != "p95",
+        )
+        for name, target, measurement in rows
         if target is not None
     )
 

@@ -28,17 +28,7 @@ def _tokens(per_s: float) -> str:
 
 
 def _targets(ctx: Context) -> str:
-    slo = ctx.spec.slo
-    parts = [
-        f"{name} <= {target:g} ms"
-        for name, target in (
-            ("TTFT p95", slo.ttft_p95_ms),
-            ("ITL p95", slo.itl_p95_ms),
-            ("TPOT p95", slo.tpot_p95_ms),
-        )
-        if target is not None
-    ]
-    return " and ".join(parts)
+    return " and ".join(f"{c.name} <= {c.target_ms:g} ms" for c in ctx.latency if c.per_token)
 
 
 def _kv_text(ctx: Context) -> str:

@@ -69,15 +69,6 @@ def scaling_conditions(
     )
 
 
-_MEASUREMENT = {
-    "p95": "p95_latency_ms",
-    "TTFT p95": "ttft_p95_ms",
-    "ITL p95": "itl_p95_ms",
-    "TPOT p95": "tpot_p95_ms",
-}
-"""The observation each latency check reads (its unknown reason is kept under this name)."""
-
-
 def _slo_condition(spec: ModelDeploymentSpec, decision: Decision, obs: Observations) -> Condition:
     """Every latency target the spec sets -- the request p95, TTFT, ITL and TPOT p95 -- against
     its measurement: met when each one measured is within its target."""
@@ -85,7 +76,7 @@ def _slo_condition(spec: ModelDeploymentSpec, decision: Decision, obs: Observati
     known = [c for c in checks if c.measured_ms is not None]
     if decision.slo_met is None or not known:
         why = "; ".join(
-            f"{c.name}: {obs.unknown.get(_MEASUREMENT[c.name], 'not measured')}" for c in checks
+            f"{c.name}: {obs.unknown.get(c.measurement, 'not measured')}" for c in checks
         )
         return Condition(
             ConditionType.SLO_MET,

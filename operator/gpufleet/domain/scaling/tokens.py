@@ -212,7 +212,7 @@ def _correct(ctx: Context, memory: TokenMemory, n: float) -> TokenMemory:
     """TTFT, ITL or TPOT measured against its target on a settled fleet at a steady load: a
     ceiling (missed, or a pod's KV cache ran out: the engine preempted) or a floor (met
     with slack) on the sequences per replica."""
-    checks = [c for c in ctx.latency if c.name in ("TTFT p95", "ITL p95", "TPOT p95")]
+    checks = [c for c in ctx.latency if c.per_token]
     ran_out = _preempting(ctx.obs)
     measured = ctx.settled and ctx.steady and ctx.fleet.starting_replicas == 0
     if not (checks or ran_out) or not measured:
