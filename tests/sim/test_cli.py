@@ -41,6 +41,9 @@ def test_comparison_writes_table_json_csv_and_plots(tmp_path: Path) -> None:
         assert best["gpu_hours"] > 0
         assert 0 <= best["within_slo"] <= 1
         assert entry["meets_target"] == (best["within_slo"] >= 0.99)
+        # Where the misses fall: each timeline interval's requests that missed the target.
+        missed = sum(entry["timeline"]["missed"])
+        assert missed == round(best["requests"] * (1 - best["within_slo"]))
         if entry["meets_target"]:  # the cheapest run that meets the target was picked
             meeting = [r["gpu_hours"] for r in entry["runs"] if r["within_slo"] >= 0.99]
             assert best["gpu_hours"] == min(meeting)

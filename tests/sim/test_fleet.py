@@ -109,3 +109,16 @@ def test_requests_waiting_longer_than_the_timeout_fail() -> None:
     # Started at 0..5 s and answered by 6 s; the rest waited past 5.5 s and were dropped.
     assert result.answered == 6
     assert result.failed == 15  # the 6th answered at 6 s > 5.5 s counts as a failure too
+
+
+def test_the_timeline_shows_when_the_requests_that_missed_the_target_arrived() -> None:
+    # 30 one-second requests at t=12 on one pod: the k-th is answered k seconds later,
+    # so the first 5 meet a 5 s target and 25 miss; 3 more at t=42 meet it.
+    trace = Trace("bursts", np.array([12.0] * 30 + [42.0] * 3), duration=60.0)
+    result = run(trace, SLOW, ScriptedPolicy(1, {}), slo_ms=5000.0, timeline_s=5.0)
+    missed = dict(zip(result.timeline.at, result.timeline.missed, strict=True))
+    assert missed[15.0] == 25  # the interval (10 s, 15 s] they arrived in
+    assert sum(missed.values()) == 25
+    demand = dict(zip(result.timeline.at, result.timeline.demand_rps, strict=True))
+    assert demand[45.0] == pytest.approx(3 / 5.0)
+    assert missed[45.0] == 0

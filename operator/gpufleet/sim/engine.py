@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from gpufleet.sim.fleet import Fleet
 from gpufleet.sim.llm import LlmReplica, gap_quantile_s
@@ -19,7 +20,7 @@ from gpufleet.sim.metrics import MetricsPipeline
 from gpufleet.sim.policies.base import Policy, PolicyContext
 from gpufleet.sim.profile import AnyProfile
 from gpufleet.sim.request_log import RequestLog
-from gpufleet.sim.result import FleetTimeline, RunResult, latency_stats
+from gpufleet.sim.result import BoolArray, FleetTimeline, RunResult, latency_stats, within_target
 from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.settings import SimSettings
 from gpufleet.sim.trace import Trace
@@ -94,9 +95,11 @@ def simulate(
     if progress is not None:
         progress(1.0)
 
+    targets = (settings.slo_ms, settings.ttft_ms, settings.itl_ms, settings.tpot_ms)
     _fill_demand(timeline, trace, settings.timeline_s)
+    _fill_missed(timeline, trace, within_target(log, *targets), settings.timeline_s)
     gpu_hours = fleet.gpu_seconds(end) / 3600.0
-    stats = latency_stats(log, settings.slo_ms, settings.ttft_ms, settings.itl_ms, settings.tpot_ms)
+    stats = latency_stats(log, *targets)
     if stats.get("tpot_p95_ms") is not None:
         stats["itl_p95_ms"] = _itl_p95_ms(fleet)
     return RunResult(
@@ -131,8 +134,21 @@ def _itl_p95_ms(fleet: Fleet) -> float:
 
 
 def _fill_demand(timeline: FleetTimeline, trace: Trace, step: float) -> None:
-    at = np.asarray(timeline.at)
-    counts = np.searchsorted(trace.arrivals, at, side="right") - np.searchsorted(
-        trace.arrivals, at - step, side="right"
-    )
+    counts = _arrived_per_interval(timeline, trace.arrivals, step)
     timeline.demand_rps.extend((counts / step).tolist())
+
+
+def _fill_missed(timeline: FleetTimeline, trace: Trace, within: BoolArray, step: float) -> None:
+    counts = _arrived_per_interval(timeline, trace.arrivals[~within], step)
+    timeline.missed.extend(int(c) for c in counts)
+
+
+def _arrived_per_interval(
+    timeline: FleetTimeline, arrivals: npt.NDArray[np.float64], step: float
+) -> npt.NDArray[np.int64]:
+    """Arrivals in each timeline interval ``(at - step, at]`` (``arrivals`` sorted)."""
+    at = np.asarray(timeline.at)
+    counts: npt.NDArray[np.int64] = np.searchsorted(arrivals, at, side="right") - np.searchsorted(
+        arrivals, at - step, side="right"
+    )
+    return counts

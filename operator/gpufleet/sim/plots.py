@@ -16,18 +16,24 @@ from gpufleet.sim.compare import PolicyOutcome
 def replicas_vs_demand(
     outcomes: Sequence[PolicyOutcome], rps_per_replica: float, path: Path
 ) -> None:
-    """Replicas each policy asked for (its best setting) and the replicas the demand needs."""
-    fig, ax = plt.subplots(figsize=(11, 5))
+    """Replicas each policy asked for (its best setting) and the replicas the demand needs;
+    below, the requests that missed the target, by when they arrived."""
+    fig, (ax, missed) = plt.subplots(
+        2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": (3, 1)}
+    )
     first = outcomes[0].best.timeline
     need = [rps / rps_per_replica for rps in first.demand_rps]
     ax.fill_between(first.at, need, step="pre", color="0.85", label="demand / full-batch capacity")
     for o in outcomes:
         tl = o.best.timeline
-        ax.step(tl.at, tl.replicas, where="post", linewidth=1.2, label=o.policy)
-    ax.set_xlabel("time (s)")
+        (line,) = ax.step(tl.at, tl.replicas, where="post", linewidth=1.2, label=o.policy)
+        missed.step(tl.at, tl.missed, where="pre", linewidth=1.0, color=line.get_color())
     ax.set_ylabel("replicas")
     ax.set_title(f"Replicas vs demand: {outcomes[0].best.trace}")
     ax.legend(loc="upper left", fontsize="small", ncols=2)
+    step = first.at[1] - first.at[0] if len(first.at) > 1 else 0.0
+    missed.set_ylabel(f"missed per {step:g} s" if step else "missed")
+    missed.set_xlabel("time (s)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

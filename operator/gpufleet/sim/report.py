@@ -115,6 +115,7 @@ def to_json(outcomes: Sequence[PolicyOutcome], meta: dict[str, Any], path: Path)
                     "ready": o.best.timeline.ready,
                     "in_system": o.best.timeline.in_system,
                     "demand_rps": o.best.timeline.demand_rps,
+                    "missed": o.best.timeline.missed,
                 },
             }
             for o in outcomes

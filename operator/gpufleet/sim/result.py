@@ -24,6 +24,9 @@ class FleetTimeline:
     """Requests queued or executing in the fleet at that instant."""
     demand_rps: list[float] = field(default_factory=list)
     """Arrival rate over the preceding interval."""
+    missed: list[int] = field(default_factory=list)
+    """Requests that arrived over the preceding interval and missed the target (late,
+    failed or never answered): where a run's misses fall."""
 
 
 @dataclass(frozen=True)
@@ -81,32 +84,21 @@ def latency_stats(
     itl_ms: float | None = None,
     tpot_ms: float | None = None,
 ) -> dict[str, Any]:
-    """Attainment and percentiles; an LLM request is within target when its TTFT and its
-    time per output token are within theirs, and, for an ITL target (a p95 of every gap),
-    when no more than 5 % of its gaps are slower (each target that is set)."""
+    """Attainment and percentiles (``within_target`` says which requests count)."""
     latency_ms = np.asarray(log.latency, dtype=np.float64) * 1000.0
-    failed = np.asarray(log.failed, dtype=bool)
-    served = ~failed & ~np.isnan(latency_ms)
+    served = _served(log)
     n = len(latency_ms)
+    within = int(np.count_nonzero(within_target(log, slo_ms, ttft_ms, itl_ms, tpot_ms)))
     llm: dict[str, Any] = {}
-    if log.ttft is not None and log.tpot is not None and (ttft_ms or itl_ms or tpot_ms):
+    if _llm_targets(log, ttft_ms, itl_ms, tpot_ms) and served.any():
+        assert log.ttft is not None
+        assert log.tpot is not None
         ttft = np.asarray(log.ttft, dtype=np.float64) * 1000.0
         tpot = np.asarray(log.tpot, dtype=np.float64) * 1000.0
-        ok_llm = served.copy()
-        if ttft_ms:
-            ok_llm &= ttft <= ttft_ms
-        if tpot_ms:
-            ok_llm &= tpot <= tpot_ms
-        if itl_ms:
-            ok_llm &= _gaps_within(log)
-        within = int(np.count_nonzero(ok_llm))
-        if served.any():
-            llm = {
-                "ttft_p95_ms": float(np.percentile(ttft[served], 95)),
-                "tpot_p95_ms": float(np.percentile(tpot[served], 95)),
-            }
-    else:
-        within = int(np.count_nonzero(served & (latency_ms <= slo_ms)))
+        llm = {
+            "ttft_p95_ms": float(np.percentile(ttft[served], 95)),
+            "tpot_p95_ms": float(np.percentile(tpot[served], 95)),
+        }
     ok = latency_ms[served]
     pct = np.percentile(ok, [50, 95, 99]) if len(ok) else [None, None, None]
     return {
@@ -120,6 +112,45 @@ def latency_stats(
         "p99_ms": None if pct[2] is None else float(pct[2]),
         **llm,
     }
+
+
+def _served(log: RequestLog) -> BoolArray:
+    served: BoolArray = ~np.asarray(log.failed, dtype=bool) & ~np.isnan(
+        np.asarray(log.latency, dtype=np.float64)
+    )
+    return served
+
+
+def _llm_targets(
+    log: RequestLog, ttft_ms: float | None, itl_ms: float | None, tpot_ms: float | None
+) -> bool:
+    return log.ttft is not None and log.tpot is not None and bool(ttft_ms or itl_ms or tpot_ms)
+
+
+def within_target(
+    log: RequestLog,
+    slo_ms: float,
+    ttft_ms: float | None = None,
+    itl_ms: float | None = None,
+    tpot_ms: float | None = None,
+) -> BoolArray:
+    """Each request: answered within the target. An LLM request is within target when
+    its TTFT and its time per output token are within theirs, and, for an ITL target (a
+    p95 of every gap), when no more than 5 % of its gaps are slower (each target that is
+    set); a failed request never is."""
+    ok = _served(log)
+    if not _llm_targets(log, ttft_ms, itl_ms, tpot_ms):
+        within: BoolArray = ok & (np.asarray(log.latency, dtype=np.float64) * 1000.0 <= slo_ms)
+        return within
+    assert log.ttft is not None
+    assert log.tpot is not None
+    if ttft_ms:
+        ok &= np.asarray(log.ttft, dtype=np.float64) * 1000.0 <= ttft_ms
+    if tpot_ms:
+        ok &= np.asarray(log.tpot, dtype=np.float64) * 1000.0 <= tpot_ms
+    if itl_ms:
+        ok &= _gaps_within(log)
+    return ok
 
 
 ITL_QUANTILE = 0.95
