@@ -177,7 +177,8 @@ def sim(
     outcomes = _run_with_progress(
         console, runs, lambda on_run: compare(setup, settings, names, sweep=sweep, on_run=on_run)
     )
-    Console(width=None if sys.stdout.isatty() else 140).print(
+    out = Console(width=None if sys.stdout.isatty() else 140)
+    out.print(
         report.table(
             outcomes,
             settings.attainment_target,
@@ -185,6 +186,10 @@ def sim(
             swept=sweep,
         )
     )
+    for o in outcomes:
+        sentence = report.where_misses_fall(o.best)
+        if sentence is not None:
+            out.print(sentence, highlight=False)
     meta: dict[str, Any] = {
         "command": shlex.join(["gpufleet", "sim", *sys.argv[1:]]),
         "trace": {
