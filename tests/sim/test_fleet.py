@@ -8,7 +8,6 @@ import pytest
 
 from gpufleet.sim.engine import simulate
 from gpufleet.sim.profile import ServiceProfile
-from gpufleet.sim.report import where_misses_fall
 from gpufleet.sim.result import RunResult
 from gpufleet.sim.settings import ColdStart, SimSettings
 from gpufleet.sim.synthetic import synthetic_trace
@@ -110,35 +109,3 @@ def test_requests_waiting_longer_than_the_timeout_fail() -> None:
     # Started at 0..5 s and answered by 6 s; the rest waited past 5.5 s and were dropped.
     assert result.answered == 6
     assert result.failed == 15  # the 6th answered at 6 s > 5.5 s counts as a failure too
-
-
-def test_the_timeline_shows_when_the_requests_that_missed_the_target_arrived() -> None:
-    # 30 one-second requests at t=12 on one pod: the k-th is answered k seconds later,
-    # so the first 5 meet a 5 s target and 25 miss; 3 more at t=42 meet it.
-    trace = Trace("bursts", np.array([12.0] * 30 + [42.0] * 3), duration=60.0)
-    result = run(trace, SLOW, ScriptedPolicy(1, {}), slo_ms=5000.0, timeline_s=5.0)
-    missed = dict(zip(result.timeline.at, result.timeline.missed, strict=True))
-    assert missed[15.0] == 25  # the interval (10 s, 15 s] they arrived in
-    assert sum(missed.values()) == 25
-    demand = dict(zip(result.timeline.at, result.timeline.demand_rps, strict=True))
-    assert demand[45.0] == pytest.approx(3 / 5.0)
-    assert missed[45.0] == 0
-
-
-def test_the_report_says_by_when_half_the_misses_arrived_and_the_worst_minute() -> None:
-    # One-second requests on one pod, a 5 s target: of 30 at t=12 the last 25 miss; of 16
-    # at t=102 the last 11. Half of the 36 misses (18) have arrived by the interval
-    # (10 s, 15 s], all by (100 s, 105 s]; the first minute missed 25 of its 30 arrivals.
-    trace = Trace("bursts", np.array([12.0] * 30 + [102.0] * 16), duration=180.0)
-    result = run(trace, SLOW, ScriptedPolicy(1, {}), slo_ms=5000.0, timeline_s=5.0)
-    assert where_misses_fall(result) == (
-        "scripted: 36 missed; half of them arrived by 15 s (of 180 s); the worst minute, "
-        "0-60 s, missed 25 of 30"
-    )
-
-
-def test_a_run_without_misses_has_no_sentence_on_where_they_fall() -> None:
-    trace = Trace("burst", np.array([42.0] * 3), duration=60.0)
-    result = run(trace, SLOW, ScriptedPolicy(1, {}), slo_ms=5000.0)
-    assert result.within_slo == 1.0
-    assert where_misses_fall(result) is None
