@@ -95,3 +95,27 @@ def test_the_report_says_where_no_reactive_policy_meets_the_target() -> None:
     # An earlier JSON without reactive runs: nothing is claimed.
     unknown = suite.Verdict(**{**vars(reached), "reactive": None})
     assert suite.reactive_findings([unknown]) == []
+
+
+def test_the_report_says_where_gpufleets_misses_fall() -> None:
+    def verdict(within: float, misses: str | None) -> object:
+        ours = suite.Run(SCENARIOS[0].label, "gpufleet", None, 10.0, within, 0, 1.0, misses)
+        return suite.Verdict(
+            scenario=SCENARIOS[0],
+            ours=ours,
+            oracle=run("oracle", 0.995, 5.0, 0.8),
+            hindsight=None,
+            reactive=None,
+            best_fixed=run("kpa", 0.98, 30.0, 1.0),
+        )
+
+    missed = verdict(0.95, "gpufleet: 50 missed; half of them arrived by 65 s (of 1000 s); x")
+    met = verdict(0.995, "gpufleet: 5 missed; half of them arrived by 500 s (of 1000 s); y")
+    report = suite.markdown([SCENARIOS[0]], [missed.ours], {}, [missed, met], "cmd", 1.0)
+    section = report.split("## Where gpufleet's misses fall")[1].split("## By family")[0]
+    assert f"- {SCENARIOS[0].label} (95.0% within): 50 missed; half of them arrived by 65 s" in (
+        section
+    )
+    assert "5 missed" not in section  # a scenario kept at >= 99 % is not listed
+    quiet = suite.markdown([SCENARIOS[0]], [met.ours], {}, [met], "cmd", 1.0)
+    assert "## Where gpufleet's misses fall" not in quiet

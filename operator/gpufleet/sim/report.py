@@ -160,6 +160,6 @@ def where_misses_fall(run: RunResult) -> str | None:
     start = minute * MINUTE_S
     return (
         f"{run.policy}: {total:,} missed; half of them arrived by {half_by:g} s (of "
-        f"{run.duration_s:g} s); the worst minute, {start:g}-{start + MINUTE_S:g} s, "
+        f"{run.duration_s:.0f} s); the worst minute, {start:g}-{start + MINUTE_S:g} s, "
         f"missed {worst:,} of {arrived:,}"
     )
