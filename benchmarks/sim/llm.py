@@ -50,6 +50,7 @@ from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
 from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.profile import DEFAULT_PROFILE_PATH, load_any_profile
+from gpufleet.sim.report import where_misses_fall
 from gpufleet.sim.scenario import ScenarioInputs, build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,6 +143,8 @@ class Run:
     ttft_p95_ms: float | None
     tpot_p95_ms: float | None
     failed: int
+    misses: str | None = None
+    """gpufleet's runs: where their misses fell (``gpufleet.sim.report.where_misses_fall``)."""
 
 
 REFERENCES = ("oracle", "reactive")
@@ -158,9 +161,10 @@ def run_scenario(job: tuple[Scenario, tuple[str, ...]]) -> list[Run]:
     for name in policies:
         for knob in GRIDS.get(name) or sweep_grid(name, setup):
             r = simulate(setup.trace, setup.profile, settings, make_policy(name, setup, knob))
+            misses = where_misses_fall(r) if name == "gpufleet" else None
             runs.append(
                 Run(scenario.label, name, r.knob, r.gpu_hours, r.within_slo, r.ttft_p95_ms,
-                    r.tpot_p95_ms, r.failed)
+                    r.tpot_p95_ms, r.failed, misses)
             )  # fmt: skip
     return runs
 
@@ -251,6 +255,19 @@ def markdown(
             f"| {'yes' if _p95s_met(ours) else 'no'} | {_cell(hind)} | {_cell(oracle)} "
             f"| {'-' if reactive is None else _cell(reactive)} | {verdict} |"
         )
+    missed = [r for r in runs if r.policy == "gpufleet" and r.within_slo < ATTAINMENT]
+    if any(r.misses for r in missed):
+        lines += [
+            "",
+            "Where gpufleet's misses fall (the requests that missed TTFT or the gap target, "
+            "by when they arrived):",
+            "",
+            *(
+                f"- {r.scenario} ({r.within_slo:.1%} within): {r.misses.removeprefix('gpufleet: ')}"
+                for r in missed
+                if r.misses
+            ),
+        ]
     mean_ratio = f"{sum(ratios) / len(ratios):.2f}x" if ratios else "-"
     lines += [
         "",
