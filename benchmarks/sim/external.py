@@ -45,6 +45,7 @@ from selection import (
 
 from gpufleet.sim.catalog import make_policy, sweep_grid
 from gpufleet.sim.engine import simulate
+from gpufleet.sim.report import where_misses_fall
 from gpufleet.sim.scenario import ScenarioInputs, build
 from gpufleet.sim.settings import ColdStart
 from gpufleet.sim.trace_files import TIME_UNITS, load_trace
@@ -72,6 +73,8 @@ class Run:
     within_slo: float
     gpu_hours: float
     failed: int
+    misses: str | None = None
+    """gpufleet's runs: where their misses fell (``gpufleet.sim.report.where_misses_fall``)."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,10 @@ def run_combination(
     runs = []
     for name, knob in jobs:
         result = simulate(setup.trace, setup.profile, settings, make_policy(name, setup, knob))
+        misses = where_misses_fall(result) if name == "gpufleet" else None
         runs.append(
             Run(combo.label, name, result.knob, result.within_slo, result.gpu_hours,
-                result.failed)
+                result.failed, misses)
         )  # fmt: skip
     return runs
 
@@ -172,6 +176,10 @@ def markdown(
         f"GPU-hours in {beaten_by_static} of {len(combos)} rows: the fleet a user could have "
         "run had they known the trace in advance.",
     ]
+    missed = [r for r in ours_all if r.within_slo < ATTAINMENT and r.misses]
+    if missed:
+        lines += ["", "Where gpufleet's misses fall, row by row:", ""]
+        lines += [f"- {r.scenario}: {(r.misses or '').removeprefix('gpufleet: ')}" for r in missed]
     return "\n".join(lines) + "\n"
 
 
