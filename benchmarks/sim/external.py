@@ -179,7 +179,7 @@ def markdown(
     missed = [r for r in ours_all if r.within_slo < ATTAINMENT and r.misses]
     if missed:
         lines += ["", "Where gpufleet's misses fall, row by row:", ""]
-        lines += [f"- {r.scenario}: {(r.misses or '').removeprefix('gpufleet: ')}" for r in missed]
+        lines += [f"- {r.scenario}: {r.misses}" for r in missed]
     return "\n".join(lines) + "\n"
 
 

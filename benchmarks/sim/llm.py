@@ -255,18 +255,14 @@ def markdown(
             f"| {'yes' if _p95s_met(ours) else 'no'} | {_cell(hind)} | {_cell(oracle)} "
             f"| {'-' if reactive is None else _cell(reactive)} | {verdict} |"
         )
-    missed = [r for r in runs if r.policy == "gpufleet" and r.within_slo < ATTAINMENT]
-    if any(r.misses for r in missed):
+    missed = [r for r in runs if r.policy == "gpufleet" and r.within_slo < ATTAINMENT and r.misses]
+    if missed:
         lines += [
             "",
             "Where gpufleet's misses fall (the requests that missed TTFT or the gap target, "
             "by when they arrived):",
             "",
-            *(
-                f"- {r.scenario} ({r.within_slo:.1%} within): {r.misses.removeprefix('gpufleet: ')}"
-                for r in missed
-                if r.misses
-            ),
+            *(f"- {r.scenario} ({r.within_slo:.1%} within): {r.misses}" for r in missed),
         ]
     mean_ratio = f"{sum(ratios) / len(ratios):.2f}x" if ratios else "-"
     lines += [

@@ -472,9 +472,9 @@ def _where_misses_fall(results: list[Verdict]) -> list[str]:
         "(the opening spike, a rise, or spread over the run).",
         "",
     ]
-    for v in missed:
-        sentence = (v.ours.misses or "").removeprefix("gpufleet: ")
-        lines.append(f"- {v.scenario.label} ({v.ours.within_slo:.1%} within): {sentence}")
+    lines += [
+        f"- {v.scenario.label} ({v.ours.within_slo:.1%} within): {v.ours.misses}" for v in missed
+    ]
     return lines
 
 

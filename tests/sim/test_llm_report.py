@@ -13,7 +13,7 @@ def run(policy: str, within: float, misses: str | None = None, knob: float | Non
 
 
 def test_the_report_says_where_gpufleets_misses_fall() -> None:
-    sentence = "gpufleet: 70 missed; half of them arrived by 95 s (of 1740 s); the worst minute"
+    sentence = "70 missed; half of them arrived by 95 s (of 1740 s); the worst minute"
     runs = [run("gpufleet", 0.95, sentence), run("static", 0.995, knob=30.0)]
     runs.append(run("oracle", 0.995, knob=0.3))
     report = llm.markdown([SCENARIO], runs, "cmd", 1.0)

@@ -109,8 +109,8 @@ def test_the_report_says_where_gpufleets_misses_fall() -> None:
             best_fixed=run("kpa", 0.98, 30.0, 1.0),
         )
 
-    missed = verdict(0.95, "gpufleet: 50 missed; half of them arrived by 65 s (of 1000 s); x")
-    met = verdict(0.995, "gpufleet: 5 missed; half of them arrived by 500 s (of 1000 s); y")
+    missed = verdict(0.95, "50 missed; half of them arrived by 65 s (of 1000 s); x")
+    met = verdict(0.995, "5 missed; half of them arrived by 500 s (of 1000 s); y")
     report = suite.markdown([SCENARIOS[0]], [missed.ours], {}, [missed, met], "cmd", 1.0)
     section = report.split("## Where gpufleet's misses fall")[1].split("## By family")[0]
     assert f"- {SCENARIOS[0].label} (95.0% within): 50 missed; half of them arrived by 65 s" in (

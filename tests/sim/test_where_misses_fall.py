@@ -42,7 +42,7 @@ def test_the_report_says_by_when_half_the_misses_arrived_and_the_worst_minute() 
     trace = Trace("bursts", np.array([12.0] * 30 + [102.0] * 16), duration=180.0)
     result = run(trace)
     assert where_misses_fall(result) == (
-        "scripted: 36 missed; half of them arrived by 15 s (of 180 s); the worst minute, "
+        "36 missed; half of them arrived by 15 s (of 180 s); the worst minute, "
         "0-60 s, missed 25 of 30"
     )
 

@@ -189,7 +189,7 @@ def sim(
     for o in outcomes:
         sentence = report.where_misses_fall(o.best)
         if sentence is not None:
-            out.print(sentence, highlight=False)
+            out.print(f"{o.policy}: {sentence}", highlight=False)
     meta: dict[str, Any] = {
         "command": shlex.join(["gpufleet", "sim", *sys.argv[1:]]),
         "trace": {

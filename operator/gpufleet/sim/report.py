@@ -138,19 +138,19 @@ MINUTE_S = 60.0
 
 
 def where_misses_fall(run: RunResult) -> str | None:
-    """One sentence on when a run's misses arrived: the time by which half of them had,
-    and the minute that missed the most (whether they are the opening, a rise, or spread
-    over the run); ``None`` without misses."""
+    """When a run's misses arrived, in words: the time by which half of them had, and the
+    minute that missed the most (whether they are the opening, a rise, or spread over the
+    run); ``None`` without misses."""
     tl = run.timeline
     total = sum(tl.missed)
     if total == 0 or len(tl.at) < 2:
         return None
     step = tl.at[1] - tl.at[0]
-    seen, half_by = 0, tl.at[-1]
+    seen, half_by = 0, None
     minutes: dict[int, list[int]] = {}
     for at, missed, rps in zip(tl.at, tl.missed, tl.demand_rps, strict=True):
         seen += missed
-        if 2 * seen >= total and half_by == tl.at[-1]:
+        if half_by is None and 2 * seen >= total:
             half_by = at
         # An interval (at - step, at] belongs to the minute its start is in.
         counts = minutes.setdefault(max(0, int((at - step) // MINUTE_S)), [0, 0])
@@ -159,7 +159,7 @@ def where_misses_fall(run: RunResult) -> str | None:
     minute, (worst, arrived) = max(minutes.items(), key=lambda kv: kv[1][0])
     start = minute * MINUTE_S
     return (
-        f"{run.policy}: {total:,} missed; half of them arrived by {half_by:g} s (of "
+        f"{total:,} missed; half of them arrived by {half_by:g} s (of "
         f"{run.duration_s:.0f} s); the worst minute, {start:g}-{start + MINUTE_S:g} s, "
         f"missed {worst:,} of {arrived:,}"
     )
