@@ -103,6 +103,21 @@ def test_a_jump_then_the_rate_window_catching_up_is_not_extrapolated() -> None:
     assert sized == rate
 
 
+def test_a_step_seen_through_the_rate_window_is_not_extrapolated() -> None:
+    """Arrivals jump from 2.5 to 16 req/s at once; a rate averaged over the 30 s rate
+    window climbs for 30 s, then stays flat. Both halves of the short window rise, and a
+    line fits better than a sharp step -- but the load has stopped rising: nothing more
+    is coming."""
+    window = DEFAULT_TUNING.rate_window_s
+
+    def measured(ago: float) -> float:
+        climbed = min(1.0, max(0.0, (50.0 - ago) / window))  # the jump came 50 s ago
+        return 2.5 + 13.5 * climbed
+
+    rate, sized = project(measured)
+    assert sized == rate
+
+
 def test_a_steep_rise_asks_for_at_most_the_growth_cap() -> None:
     """5 -> 65 req/s in a minute would be 125 a minute later; a noisy window must not
     ask for that much at once."""

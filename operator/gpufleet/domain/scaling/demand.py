@@ -104,23 +104,53 @@ def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float,
     return slope, origin + mean_t, mean_r, math.sqrt(scatter)
 
 
-def _step_residual(samples: Sequence[tuple[float, float]]) -> float:
-    """Squared residual of the best one-step fit: two flat levels, split at any sample.
+def _step_residual(samples: Sequence[tuple[float, float]], ramp_s: float) -> float:
+    """Squared residual of the best fit by a step seen through the rate window: two flat
+    levels joined by a straight ramp ``ramp_s`` long, starting anywhere from one ramp
+    before the window's first sample to its last but one (a ramp still under way is what
+    a step looks like for its first rate window).
 
-    A level that jumped (a burst arriving, and a rate window catching up on it) can rise
-    in both halves of a window alike; a step that already happened is in the rate
-    measured now, and only a rise a line explains better than a step will go on."""
+    A rate averaged over a window of ``ramp_s`` answers a jump in arrivals with a ramp
+    that long, then stays flat: a step that already happened is all in the rate measured
+    once the ramp ends. One pass per start: the samples before the ramp and after it
+    come from prefix sums, only the few on it are visited."""
+    times = [t for t, _ in samples]
     rates = [r for _, r in samples]
     n = len(rates)
-    total, total_sq = sum(rates), sum(r * r for r in rates)
+    total_sq = sum(r * r for r in rates)
+    # Prefix sums of the rates: on r = low * (1 - u) + high * u, u is 0 before the ramp
+    # and 1 after it.
+    prefix_r = [0.0]
+    for r in rates:
+        prefix_r.append(prefix_r[-1] + r)
     best = math.inf
-    left, left_sq = 0.0, 0.0
-    for k in range(1, n):
-        left += rates[k - 1]
-        left_sq += rates[k - 1] * rates[k - 1]
-        right, right_sq = total - left, total_sq - left_sq
-        sse = left_sq - left * left / k + right_sq - right * right / (n - k)
-        best = min(best, sse)
+    early = [times[0] - ramp_s + k * ramp_s / 4.0 for k in range(1, 4)] if ramp_s > 0.0 else []
+    starts = early + times[:-1]
+    before = 0  # samples before the ramp's start
+    for start in starts:
+        while before < n and times[before] <= start:
+            before += 1
+        end = start + ramp_s
+        after = before  # first sample at or past the ramp's end
+        # Normal equations of r = low * (1 - u) + high * u.
+        aa, bb, ab = float(before), 0.0, 0.0
+        da, db = prefix_r[before], 0.0
+        while after < n and times[after] < end:
+            u = (times[after] - start) / ramp_s
+            aa += (1.0 - u) * (1.0 - u)
+            ab += (1.0 - u) * u
+            bb += u * u
+            da += rates[after] * (1.0 - u)
+            db += rates[after] * u
+            after += 1
+        bb += n - after
+        db += prefix_r[n] - prefix_r[after]
+        det = aa * bb - ab * ab
+        if det <= 1e-12:
+            continue
+        low = (da * bb - db * ab) / det
+        high = (db * aa - da * ab) / det
+        best = min(best, total_sq - low * da - high * db)
     return best
 
 
@@ -194,9 +224,12 @@ def _trend_projection(
 
     The trend is the least-squares line through the window's rates. It is acted on
     only when the rise it explains over the window is ``trend_significance`` times
-    the scatter around it (a noisy flat load rarely is), and when both halves of the
-    window rise alike, within ``trend_agreement`` (a ramp does; a step that already
-    happened rises in one half only, and extrapolating it would pile pods on).
+    the scatter around it (a noisy flat load rarely is), when both halves of the
+    window rise alike, within ``trend_agreement`` (a ramp does; a sharp step rises in
+    one half only), and when a step seen through the rate window does not explain the
+    samples clearly better (``step_fit_share``): a jump in arrivals reaches a rate
+    averaged over a window as a ramp that long, which rises in both halves of a short
+    window, and extrapolating a step that already happened would pile pods on.
     """
     line = _rising_line(samples, now, rate, tuning.trend_significance, tuning)
     if line is None:
@@ -210,7 +243,9 @@ def _trend_projection(
     low, high = sorted((first[0], second[0]))
     if low <= 0.0 or high > tuning.trend_agreement * low:
         return rate
-    if _step_residual(samples) <= scatter * scatter * len(samples):
+    # A step in the queue's growth (read tick to tick) is sharp; in a windowed rate, a ramp.
+    step = min(_step_residual(samples, 0.0), _step_residual(samples, tuning.rate_window_s))
+    if step <= tuning.step_fit_share * scatter * scatter * len(samples):
         return rate
     level_now = mean_r + slope * (now - mean_t)
     ahead = level_now + slope * horizon_s
