@@ -499,6 +499,24 @@ def test_a_noisy_flat_load_releases_its_pods() -> None:
     assert d.desired_replicas == 5
 
 
+def test_a_step_that_already_happened_keeps_no_pods_for_a_rise() -> None:
+    """Arrivals jumped from 4 to 8 req/s 90 s ago; the rate averaged over its 30 s window
+    climbed for 30 s and has been flat for a minute. Eight pods serve 8 req/s (7 at 1.29
+    req/s each needed): a line through the window rises, but nothing more is coming, so
+    no pod is kept for a rise and the spare one goes."""
+    window = DEFAULT_TUNING.rate_window_s
+
+    def measured(t: float) -> float:
+        return 4.0 + 4.0 * min(1.0, max(0.0, (t - 210.0) / window))
+
+    ticks = [(fleet(8), load(t, measured(t), batch=2.0)) for t in range(0, 305, 5)]
+    d = run(spec(coldStartSeconds=60), ticks)
+    assert d.reason == (
+        "scaled 8→7: 8.0 req/s needs 7 replicas at 1.29 req/s each (from the batch time) "
+        "for p95 <= 3000 ms"
+    )
+
+
 def _windows(*levels: float) -> spikes.Peaks:
     """Cold-start windows whose demand starts and peaks at ``levels`` (60 s apart)."""
     return tuple((60.0 * i, level, level) for i, level in enumerate(levels))

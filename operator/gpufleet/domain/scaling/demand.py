@@ -154,6 +154,14 @@ def _step_residual(samples: Sequence[tuple[float, float]], ramp_s: float) -> flo
     return best
 
 
+def _is_step(samples: Sequence[tuple[float, float]], scatter: float, tuning: PolicyTuning) -> bool:
+    """Whether a step that already happened explains the samples clearly better than their
+    line (``scatter``: the line's residual sd), by ``step_fit_share``."""
+    # A step in the queue's growth (read tick to tick) is sharp; in a windowed rate, a ramp.
+    step = min(_step_residual(samples, 0.0), _step_residual(samples, tuning.rate_window_s))
+    return step <= tuning.step_fit_share * scatter * scatter * len(samples)
+
+
 def projected_rate(
     samples: tuple[tuple[float, float], ...],
     now: float,
@@ -181,11 +189,14 @@ def rising_rate(
     """``rate``, or where the trend window's least-squares line is ``horizon_s`` ahead if
     it rises by ``hold_significance`` times the scatter around it: short of the evidence
     ``projected_rate`` asks before ordering pods (a higher significance, and both halves
-    of the window rising alike), enough to keep pods."""
+    of the window rising alike), enough to keep pods. A step that already happened is no
+    rise, for keeping pods as for ordering them."""
     line = _rising_line(samples, now, rate, tuning.hold_significance, tuning)
     if line is None:
         return rate
-    slope, mean_t, mean_r, _ = line
+    slope, mean_t, mean_r, scatter = line
+    if _is_step(samples, scatter, tuning):
+        return rate
     ahead = mean_r + slope * (now - mean_t + horizon_s)
     return min(max(rate, ahead), tuning.max_trend_growth * rate)
 
@@ -243,9 +254,7 @@ def _trend_projection(
     low, high = sorted((first[0], second[0]))
     if low <= 0.0 or high > tuning.trend_agreement * low:
         return rate
-    # A step in the queue's growth (read tick to tick) is sharp; in a windowed rate, a ramp.
-    step = min(_step_residual(samples, 0.0), _step_residual(samples, tuning.rate_window_s))
-    if step <= tuning.step_fit_share * scatter * scatter * len(samples):
+    if _is_step(samples, scatter, tuning):
         return rate
     level_now = mean_r + slope * (now - mean_t)
     ahead = level_now + slope * horizon_s
