@@ -106,9 +106,9 @@ def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float,
 
 def _step_residual(samples: Sequence[tuple[float, float]], ramp_s: float) -> float:
     """Squared residual of the best fit by a step seen through the rate window: two flat
-    levels joined by a straight ramp ``ramp_s`` long, starting anywhere from one ramp
-    before the window's first sample to its last but one (a ramp still under way is what
-    a step looks like for its first rate window).
+    levels joined by a straight ramp ``ramp_s`` long (0: a sharp step), starting anywhere
+    from within one ramp before the window's first sample to its last but one (a ramp
+    still under way is what a step looks like for its first rate window).
 
     A rate averaged over a window of ``ramp_s`` answers a jump in arrivals with a ramp
     that long, then stays flat: a step that already happened is all in the rate measured
@@ -118,12 +118,13 @@ def _step_residual(samples: Sequence[tuple[float, float]], ramp_s: float) -> flo
     rates = [r for _, r in samples]
     n = len(rates)
     total_sq = sum(r * r for r in rates)
-    # Prefix sums of the rates: on r = low * (1 - u) + high * u, u is 0 before the ramp
-    # and 1 after it.
+    # The fit is r = low * (1 - u) + high * u, u the share of the ramp done at a sample:
+    # 0 before the ramp, 1 after it, so prefix sums stand in for the samples off it.
     prefix_r = [0.0]
     for r in rates:
         prefix_r.append(prefix_r[-1] + r)
     best = math.inf
+    # A ramp already part way up at the first sample: a quarter, half, three quarters.
     early = [times[0] - ramp_s + k * ramp_s / 4.0 for k in range(1, 4)] if ramp_s > 0.0 else []
     starts = early + times[:-1]
     before = 0  # samples before the ramp's start
@@ -132,7 +133,7 @@ def _step_residual(samples: Sequence[tuple[float, float]], ramp_s: float) -> flo
             before += 1
         end = start + ramp_s
         after = before  # first sample at or past the ramp's end
-        # Normal equations of r = low * (1 - u) + high * u.
+        # The normal equations' sums: (1 - u)^2, u^2, (1 - u) u, and each times r.
         aa, bb, ab = float(before), 0.0, 0.0
         da, db = prefix_r[before], 0.0
         while after < n and times[after] < end:

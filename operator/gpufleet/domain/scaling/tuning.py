@@ -111,11 +111,11 @@ class PolicyTuning:
     """Largest ratio between the two halves' slopes still read as one steady rise (a step
     that already happened rises in one half only)."""
     step_fit_share: float = 0.5
-    """A rise is read as a step that already happened, not extrapolated, when a step
-    (sharp, or seen through the rate window: two flat levels joined by a ramp one
-    ``rate_window_s`` long) leaves at most this share of a line's squared residual. The
-    step's start is fitted to the samples, so it fits the noise on a steady rise too: it
-    must win clearly, not merely tie."""
+    """A rise is read as a step that already happened -- neither extrapolated nor kept
+    pods for -- when a step (sharp, or seen through the rate window: two flat levels
+    joined by a ramp one ``rate_window_s`` long) leaves at most this share of a line's
+    squared residual. The step's start is fitted to the samples, so it fits the noise on
+    a steady rise too: it must win clearly, not merely tie."""
     max_trend_growth: float = 1.5
     """A trend asks for at most this many times the demand now."""
 
