@@ -42,6 +42,7 @@ import yaml
 
 from gpufleet.domain.manifests.deployment import build_deployment
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.sim.trace_files import load_trace
 from gpufleet_devtools.local.cli import DEFAULT_DURATION_S, DEMO_RATE_SCALE
 from gpufleet_devtools.local.demo import DemoResult, DemoRun, bootstrap_model, run_demo
 from gpufleet_devtools.local.demo_model import IN_FEATURES, TORCH_INPUT
@@ -51,7 +52,7 @@ from gpufleet_devtools.local.manifest import load_manifest
 from gpufleet_devtools.local.paths import DEFAULT_TRACE, EXAMPLE_MANIFEST, LocalPaths
 from gpufleet_devtools.local.podplan import plan_process
 from gpufleet_devtools.local.timeline import Sample
-from gpufleet_devtools.local.trace import Arrivals, read_trace_times, replay
+from gpufleet_devtools.local.trace import Arrivals, replay
 from gpufleet_devtools.runtime.process import free_port, http_status
 from gpufleet_devtools.waiting import wait_for
 
@@ -110,7 +111,7 @@ class SimOutcome:
 
 def demo_arrivals(trace: Path, duration_s: float, rate_scale: float) -> Arrivals:
     """What ``gpufleet local demo --duration D --rate-scale R`` replays (same seed, same copies)."""
-    times = read_trace_times(trace)
+    times = load_trace(str(trace)).arrivals.tolist()
     speedup = max(1.0, times[-1] / DEFAULT_DURATION_S)
     return replay(times, duration_s, speedup, rate_scale, name=trace.name)
 
