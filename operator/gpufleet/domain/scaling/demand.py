@@ -104,29 +104,40 @@ def _slope(samples: Sequence[tuple[float, float]]) -> tuple[float, float, float,
     return slope, origin + mean_t, mean_r, math.sqrt(scatter)
 
 
-def _step_residual(samples: Sequence[tuple[float, float]], ramp_s: float) -> float:
+def _step_residual(samples: Sequence[tuple[float, float]], ramps_s: Sequence[float]) -> float:
     """Squared residual of the best fit by a step seen through the rate window: two flat
-    levels joined by a straight ramp ``ramp_s`` long (0: a sharp step), starting anywhere
-    from within one ramp before the window's first sample to its last but one (a ramp
-    still under way is what a step looks like for its first rate window).
+    levels joined by a straight ramp of one of ``ramps_s`` (0: a sharp step), starting
+    anywhere from within one ramp before the window's first sample to its last but one (a
+    ramp still under way is what a step looks like for its first rate window).
 
-    A rate averaged over a window of ``ramp_s`` answers a jump in arrivals with a ramp
-    that long, then stays flat: a step that already happened is all in the rate measured
-    once the ramp ends. One pass per start: the samples before the ramp and after it
-    come from prefix sums, only the few on it are visited."""
+    A rate averaged over a window answers a jump in arrivals with a ramp that long, then
+    stays flat: a step that already happened is all in the rate measured once the ramp
+    ends. The samples' sums are taken once for every ramp tried."""
     times = [t for t, _ in samples]
     rates = [r for _, r in samples]
-    n = len(rates)
     total_sq = sum(r * r for r in rates)
     # The fit is r = low * (1 - u) + high * u, u the share of the ramp done at a sample:
     # 0 before the ramp, 1 after it, so prefix sums stand in for the samples off it.
     prefix_r = [0.0]
     for r in rates:
         prefix_r.append(prefix_r[-1] + r)
+    return min(_ramp_residual(times, rates, prefix_r, total_sq, ramp_s) for ramp_s in ramps_s)
+
+
+def _ramp_residual(
+    times: Sequence[float],
+    rates: Sequence[float],
+    prefix_r: Sequence[float],
+    total_sq: float,
+    ramp_s: float,
+) -> float:
+    """``_step_residual`` for one ramp length: one pass per start, only the few samples on
+    the ramp visited."""
+    n = len(rates)
     best = math.inf
     # A ramp already part way up at the first sample: a quarter, half, three quarters.
     early = [times[0] - ramp_s + k * ramp_s / 4.0 for k in range(1, 4)] if ramp_s > 0.0 else []
-    starts = early + times[:-1]
+    starts = early + list(times[:-1])
     before = 0  # samples before the ramp's start
     for start in starts:
         while before < n and times[before] <= start:
@@ -159,7 +170,7 @@ def _is_step(samples: Sequence[tuple[float, float]], scatter: float, tuning: Pol
     """Whether a step that already happened explains the samples clearly better than their
     line (``scatter``: the line's residual sd), by ``step_fit_share``."""
     # A step in the queue's growth (read tick to tick) is sharp; in a windowed rate, a ramp.
-    step = min(_step_residual(samples, 0.0), _step_residual(samples, tuning.rate_window_s))
+    step = _step_residual(samples, (0.0, tuning.rate_window_s))
     return step <= tuning.step_fit_share * scatter * scatter * len(samples)
 
 
