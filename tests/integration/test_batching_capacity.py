@@ -32,10 +32,12 @@ import numpy as np
 import pytest
 import torch
 
+from gpufleet.domain.model_config import largest_batch
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import parse_spec
 from gpufleet.metrics.reader import FleetMetricsReader
+from gpufleet.modelserver.config import read_model_config
 from gpufleet.settings import OperatorSettings
 
 pytestmark = pytest.mark.slow
@@ -207,6 +209,15 @@ def saturation_throughput(rig: Rig) -> dict[int, float]:
         finally:
             load.stop()
     return measured
+
+
+def test_the_operator_reads_the_largest_batch_from_the_servers_model_configuration(
+    rig: Rig,
+) -> None:
+    """What the operator asks a ready pod (``GET /v2/models/{m}/config``) and hands the
+    capacity model: the batch bound its metrics never show."""
+    config = asyncio.run(read_model_config(rig.url, rig.model, timeout_s=5.0))
+    assert largest_batch(config) == MAX_BATCH, config
 
 
 def test_learned_capacity_matches_the_measured_saturation_throughput(rig: Rig) -> None:

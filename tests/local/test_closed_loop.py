@@ -113,6 +113,18 @@ async def test_without_prometheus_the_operator_holds_replicas_and_says_so(
     await wait_for_async(
         lambda: metrics_available("True"), timeout=60, what="MetricsAvailable=True"
     )
+
+    async def configured_max_batch() -> Any:
+        md = await kube.get(MODELDEPLOYMENTS, manifest.namespace, manifest.name)
+        return ((md or {}).get("status") or {}).get("configuredMaxBatch")
+
+    # The model's largest batch is not in its metrics: the operator asked a pod for its
+    # configuration. This fleet's CPU model has a batch dimension (max_batch_size 8, as
+    # the example's model.maxBatchSize says) but no dynamic batcher, so each request
+    # executes alone: 1, what the server does, over what the spec declares.
+    await wait_for_async(
+        configured_max_batch, until=lambda v: v == 1, timeout=60, what="configuredMaxBatch 1"
+    )
     deployment = await kube.get(DEPLOYMENTS, manifest.namespace, manifest.name)
     assert deployment is not None
     replicas = deployment["spec"]["replicas"]

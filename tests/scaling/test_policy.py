@@ -628,3 +628,21 @@ def test_a_declared_largest_batch_below_the_batches_measured_yields_to_them() ->
     assert d.capacity_per_replica is not None
     full_batches_of_two = 2 / 1.2
     assert d.capacity_per_replica > full_batches_of_two, d.reason
+
+
+@pytest.mark.parametrize("in_spec", [None, 8])
+def test_the_servers_configured_largest_batch_bounds_the_rating_over_the_specs(
+    in_spec: int | None,
+) -> None:
+    """Batches of 3 at 2 requests/s a replica; the server's model configuration says
+    its largest batch is 4 (full batches of 1.8 s: 2.22 requests/s a replica at most).
+    What the server says wins over a belief (twice the largest mean seen, 6) and over
+    the spec's model.maxBatchSize (8): the running model's configuration is the truth."""
+    s = spec(target_ms=60_000.0, max_batch_size=in_spec)
+    ticks = [
+        (fleet(5), replace(load(i * TICK, 10.0, batch=3.0, pods=5), configured_max_batch=4))
+        for i in range(3)
+    ]
+    d = run(s, ticks)
+    assert d.capacity_per_replica is not None
+    assert d.capacity_per_replica <= 4 / 1.8, d.reason

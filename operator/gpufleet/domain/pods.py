@@ -31,6 +31,9 @@ class PodFacts:
     ready_since: float | None
     """When the pod last became Ready; ``None`` while it is not Ready."""
     terminating: bool
+    http_address: str | None = None
+    """``podIP:port`` of the container port named ``http`` (the model server's API);
+    ``None`` before the pod has an IP."""
 
 
 def _timestamp(text: Any) -> float | None:
@@ -74,6 +77,18 @@ def _ready_since(ready: Mapping[str, Any], meta: Mapping[str, Any]) -> float | N
     return _timestamp(ready.get("lastTransitionTime")) or _timestamp(meta.get("creationTimestamp"))
 
 
+def _http_address(pod: Mapping[str, Any]) -> str | None:
+    ip = (pod.get("status") or {}).get("podIP")
+    if not isinstance(ip, str) or not ip:
+        return None
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        for port in container.get("ports") or ():
+            if port.get("name") == "http" and port.get("containerPort"):
+                host = f"[{ip}]" if ":" in ip else ip  # an IPv6 address in a URL
+                return f"{host}:{int(port['containerPort'])}"
+    return None
+
+
 def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     meta = pod.get("metadata") or {}
     status = pod.get("status") or {}
@@ -93,6 +108,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         restarts=sum(int(c.get("restartCount") or 0) for c in containers),
         ready_since=_ready_since(_condition(status, "Ready"), meta),
         terminating=bool(meta.get("deletionTimestamp")),
+        http_address=_http_address(pod),
     )
 
 
@@ -110,6 +126,9 @@ class PodSummary:
     ready_since: Mapping[str, float] = field(default_factory=dict)
     """Ready pods by name: when each became Ready (a pod ready for less than a scrape
     interval may not be in Prometheus yet)."""
+    http_addresses: tuple[str, ...] = ()
+    """The ready pods' model server API (``podIP:port``), to ask what the model is
+    configured for."""
 
     @property
     def scheduler_message(self) -> str | None:
@@ -132,4 +151,7 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         crash_looping=tuple(p for p in live if p.crash_looping is not None),
         provisioning_timeout_s=provisioning_timeout_s,
         ready_since={p.name: p.ready_since for p in live if p.ready_since is not None},
+        http_addresses=tuple(
+            p.http_address for p in live if p.ready_since is not None and p.http_address is not None
+        ),
     )

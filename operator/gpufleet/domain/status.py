@@ -177,6 +177,16 @@ class ModelDeploymentStatus(WireModel):
             "cache ran out.",
         ),
     ] = None
+    configured_max_batch: Annotated[
+        int | None,
+        Field(
+            default=None,
+            description="The most requests one execution serves, as the model server's "
+            "configuration says (Triton's max_batch_size with dynamic batching, 1 without), "
+            "read from a ready pod: the capacity model's batch bound. Absent until read; "
+            "model.maxBatchSize stands in.",
+        ),
+    ] = None
     predicted_p95_latency_ms: Annotated[
         float | None, Field(default=None, description="p95 predicted at desiredReplicas.")
     ] = None

@@ -161,6 +161,7 @@ async def _tick(
             ctx.histories.get(uid, ScalerHistory()),
             now,
             ctx.tuning,
+            ctx.configured_batches.largest_batch(uid, parsed, observed.pods.http_addresses),
         )
         ctx.histories[uid] = outcome.decision.history
         compute = combine(

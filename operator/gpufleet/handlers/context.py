@@ -11,6 +11,7 @@ from gpufleet.domain.scaling.tuning import PolicyTuning, tuning_for
 from gpufleet.domain.scaling.types import ScalerHistory
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet.observability.metrics import OperatorMetrics
+from gpufleet.services.configured_batch import ConfiguredBatches
 from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
@@ -25,6 +26,8 @@ class OperatorContext:
     """The operator's own Prometheus metrics (served by ``gpufleet run --metrics-port``)."""
     sampler: TickSampler | None = None
     """Fleet-wide metrics, one sample per tick; ``None`` when autoscaling is off."""
+    configured_batches: ConfiguredBatches = field(default_factory=ConfiguredBatches)
+    """The largest batch each ModelDeployment's server is configured for, read from a pod."""
     histories: dict[str, ScalerHistory] = field(default_factory=dict)
     """Scaling memory per ModelDeployment uid; on restart only its learned values come
     back (from ``status.learned``), the windows start afresh."""
@@ -48,6 +51,7 @@ class OperatorContext:
     def forget(self, uid: str, namespace: str, name: str) -> None:
         """Drop what the operator holds about a deleted ModelDeployment."""
         self.histories.pop(uid, None)
+        self.configured_batches.forget(uid)
         self.status_written.pop(uid, None)
         self.last_reason_codes.pop(uid, None)
         self.deleted.pop(uid, None)

@@ -212,6 +212,7 @@ class TickOutcome:
             patch["tpotP95Ms"] = self.observations.tpot_p95_ms
             patch["kvCacheUsage"] = self.observations.kv_cache_usage
             patch["preemptionRate"] = self.observations.preemption_rate
+            patch["configuredMaxBatch"] = self.observations.configured_max_batch
             patch.update(_predicted_llm_ms(self.decision, self.observations, self.tuning))
             patch["learned"] = learned_to_status(learned_state(self.decision.history))
             if self.spec.scaling.activation is not None:
@@ -250,7 +251,10 @@ async def autoscale_tick(
     history: ScalerHistory,
     now: float,
     tuning: PolicyTuning,
+    configured_max_batch: int | None = None,
 ) -> TickOutcome:
+    """``configured_max_batch``: the largest batch the model's server says it forms
+    (:class:`gpufleet.services.configured_batch.ConfiguredBatches`), if known."""
     facts = observed.deployment
     replicas, ready = (facts.replicas, facts.ready) if facts is not None else (0, 0)
     fleet = FleetState(
@@ -269,6 +273,7 @@ async def autoscale_tick(
         ready_since=observed.pods.ready_since,
         activation_query=None if activation is None else activation.query,
     )
+    observations = replace(observations, configured_max_batch=configured_max_batch)
     history = resumed(history, observed.pods.ready_since, ready)
     decision = decide(spec, fleet, observations, history, now, tuning)
     scaled = decision.desired_replicas != replicas

@@ -256,7 +256,10 @@ def observe(
             aim_ms=aim,
             tuning=tuning,
         )
-    model = prior.replica_model(history, tuning, spec.model.max_batch_size)
+    # The server's configuration is the truth of the model running; the spec's
+    # declaration stands in until it is read (or where the operator cannot reach pods).
+    declared = obs.configured_max_batch or spec.model.max_batch_size
+    model = prior.replica_model(history, tuning, declared)
 
     history = capacity.forget_old(history, now, tuning)
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate

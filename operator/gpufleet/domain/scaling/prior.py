@@ -12,8 +12,10 @@ Until batch sizes vary enough to fit, a fixed share of the batch time is assumed
 (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
-Largest batch: the server's ``max_batch_size`` is not in the metrics; the spec may
-declare it (``model.maxBatchSize``). Otherwise the model allows
+Largest batch: the server's ``max_batch_size`` is not in the metrics; the operator
+reads it from a pod's model configuration (``Observations.configured_max_batch``), and
+the spec may declare it (``model.maxBatchSize``) for when it cannot. Otherwise the
+model allows
 ``PolicyTuning.batch_optimism`` times the largest mean batch measured (as load
 grows, batches grow and so does this bound) -- until requests are seen waiting behind
 batches of the largest size seen: then that size is the server's largest.
@@ -136,7 +138,7 @@ def replica_model(
     history: ScalerHistory, tuning: PolicyTuning, declared_max_batch: int | None = None
 ) -> ReplicaModel | None:
     """The replica as measured so far; ``None`` before any batch was executed. A largest
-    batch the spec declares (the server's configuration) wins over one guessed, but not
+    batch declared (the server's configuration, or the spec's) wins over one guessed, but not
     over a larger mean batch measured: then the declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)
     if fit is None:

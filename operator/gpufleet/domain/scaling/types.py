@@ -75,6 +75,10 @@ class Observations:
     cache ran out, whatever its mean usage reads."""
     running_requests: float | None = None
     """LLM: requests being processed, fleet sum."""
+    configured_max_batch: int | None = None
+    """The most requests one execution serves, as the model server's configuration
+    states (Triton's ``max_batch_size`` with a batching scheduler, 1 without); ``None``:
+    not read (yet), or a runtime without one. Not a metric: read from a pod's API."""
     pods_reporting: int = 0
     unknown: dict[str, str] = field(default_factory=dict)
     lower_bounds: dict[str, float] = field(default_factory=dict)

@@ -106,12 +106,13 @@ class ModelSpec(WireModel):
             le=MAX_BATCH_SIZE_LIMIT,
             description=(
                 "The model's largest batch: max_batch_size in its config.pbtxt (triton and "
-                "torch; 1 for a model that does not batch, max_batch_size 0). The metrics "
-                "show mean batches only, so when unset the operator believes batches can "
-                "grow to twice the largest mean it has measured, until requests are seen "
-                "waiting behind full ones; set, a replica is never rated above full "
-                "batches of this size (unless larger batches are measured: the server's "
-                "configuration wins over a stale declaration)."
+                "torch; 1 for a model that does not batch). The metrics show mean batches "
+                "only; the operator reads the bound from a ready pod's model configuration "
+                "(GET /v2/models/{name}/config; status.configuredMaxBatch), which wins over "
+                "this field. Set it for when the operator cannot reach the pods' HTTP port "
+                "(a NetworkPolicy that keeps it out): unset and unread, the operator believes "
+                "batches can grow to twice the largest mean it has measured, until requests "
+                "are seen waiting behind full ones."
             ),
         ),
     ] = None

@@ -9,13 +9,16 @@ missing. The history of each Decision is handed back on the next tick.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from gpufleet.domain.model_config import serves_model_config
 from gpufleet.domain.scaling import policy as scaling_policy
 from gpufleet.domain.scaling.tuning import tuning_for
 from gpufleet.domain.scaling.types import Decision, FleetState, Observations, ScalerHistory
 from gpufleet.domain.spec import ModelDeploymentSpec
 from gpufleet.settings import OperatorSettings
+from gpufleet.sim.llm import LlmProfile
 from gpufleet.sim.metrics import MetricsPipeline
 from gpufleet.sim.operator_view import SIM_FLEET, fleet_sample
 from gpufleet.sim.policies.base import Policy, PolicyContext
@@ -52,12 +55,19 @@ class GpufleetPolicy(Policy):
             gpu_hourly_price=ctx.settings.gpu_hourly_price,
         )
         observations = observe(now, ctx.metrics, self.operator)
+        if ctx.fleet.ready_replicas > 0 and self._reads_model_config(ctx):
+            # The operator reads the largest batch from a ready pod's model configuration;
+            # the simulated server's is its profile's.
+            observations = replace(observations, configured_max_batch=ctx.profile.max_batch)
         decision = scaling_policy.decide(
             self.spec, fleet, observations, self.history, now, self.tuning
         )
         self.history = decision.history
         self.decisions.append((now, decision))
         return decision.desired_replicas
+
+    def _reads_model_config(self, ctx: PolicyContext) -> bool:
+        return serves_model_config(self.spec.runtime) and not isinstance(ctx.profile, LlmProfile)
 
     def decision_log(self) -> list[dict[str, Any]]:
         return [

@@ -1,0 +1,1 @@
+"""Reading a running model server's own API (its model configuration), not its metrics."""
