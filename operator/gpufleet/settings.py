@@ -62,6 +62,14 @@ class OperatorSettings(BaseModel):
     product names); another key (e.g. ``cloud.google.com/gke-accelerator``) carries the
     gpuType itself; empty selects any node with ``nvidia.com/gpu``."""
 
+    operator_namespace: str | None = None
+    """The namespace the operator's pods run in (the chart sets it): a NetworkPolicy the
+    operator builds lets its pods reach the model's HTTP port, where it reads the model's
+    configuration. Unset: no such rule (the operator then relies on model.maxBatchSize)."""
+    operator_pod_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels selecting the operator's pods in ``operator_namespace`` (``k=v,k2=v2`` in
+    the environment); empty: any pod there."""
+
     @model_validator(mode="after")
     def _one_prometheus_auth(self) -> OperatorSettings:
         if self.prometheus_bearer_token_file and (
@@ -103,6 +111,7 @@ class OperatorSettings(BaseModel):
             "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",
             "GPUFLEET_PROMETHEUS_CA_FILE": "prometheus_ca_file",
             "GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY": "prometheus_insecure_skip_verify",
+            "GPUFLEET_OPERATOR_NAMESPACE": "operator_namespace",
         }
         for var, name in simple.items():
             if var in env:
@@ -118,6 +127,8 @@ class OperatorSettings(BaseModel):
             values["namespaces"] = tuple(
                 ns.strip() for ns in env["GPUFLEET_NAMESPACES"].split(",") if ns.strip()
             )
+        if env.get("GPUFLEET_OPERATOR_POD_LABELS"):
+            values["operator_pod_labels"] = _label_pairs(env["GPUFLEET_OPERATOR_POD_LABELS"])
         prices = env.get("GPUFLEET_GPU_PRICES")
         if prices:
             # Either inline JSON ({"nvidia-l4": 0.8}) or a path to a JSON/YAML file.
@@ -132,6 +143,21 @@ class OperatorSettings(BaseModel):
         if labels:
             values["labels"] = MetricLabels(**labels)
         return cls.model_validate(values)
+
+
+def _label_pairs(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` (a label selector's equality terms) as a mapping."""
+    pairs: dict[str, str] = {}
+    for term in (t.strip() for t in text.split(",")):
+        key, sep, value = term.partition("=")
+        if not term:
+            continue
+        if not sep or not key.strip():
+            raise ValueError(
+                f"GPUFLEET_OPERATOR_POD_LABELS: {term!r} is not key=value (terms split by ',')"
+            )
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _yaml(text: str) -> dict[str, object]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gpufleet.settings import OperatorSettings
 
 from .render import render
@@ -77,3 +79,19 @@ def test_kopf_peering_identity_is_the_pod_name(chart_dir: Path) -> None:
     (container,) = render(chart_dir).pod_spec()["containers"]
     pod_id = next(e for e in container["env"] if e["name"] == "POD_ID")
     assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_the_operator_knows_where_its_own_pods_run(chart_dir: Path) -> None:
+    # A NetworkPolicy the operator builds lets exactly these pods reach the model's HTTP
+    # port (where it reads the model's configuration).
+    settings, _ = _settings({}, chart_dir)
+    (deployment,) = render(chart_dir).of_kind("Deployment")
+    assert settings.operator_namespace == "gpufleet-system"
+    assert settings.operator_pod_labels == deployment["spec"]["selector"]["matchLabels"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert settings.operator_pod_labels.items() <= pod_labels.items()
+
+
+def test_operator_pod_labels_that_are_not_key_value_pairs_are_refused() -> None:
+    with pytest.raises(ValueError, match="GPUFLEET_OPERATOR_POD_LABELS: 'app' is not key=value"):
+        OperatorSettings.from_env({"GPUFLEET_OPERATOR_POD_LABELS": "app,tier=x"})

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from gpufleet.domain.manifests.children import CHILD_KINDS, NETWORK_POLICY, OPTIONAL_CHILD_KINDS
+from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import SpecError, parse_spec
 from tests.operator.specs import GOLDEN_SPECS, minimal_spec
@@ -14,8 +15,8 @@ from tests.operator.specs import GOLDEN_SPECS, minimal_spec
 OWNER = Owner("demo", "ml", "uid-1")
 
 
-def _ingress(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    policy = NETWORK_POLICY.build(OWNER, parse_spec(raw))
+def _ingress(raw: dict[str, Any], context: BuildContext | None = None) -> list[dict[str, Any]]:
+    policy = NETWORK_POLICY.build(OWNER, parse_spec(raw), context)
     assert policy["spec"]["podSelector"] == {"matchLabels": {"gpufleet.io/modeldeployment": "demo"}}
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     rules: list[dict[str, Any]] = policy["spec"]["ingress"]
@@ -51,6 +52,36 @@ def test_vllm_serves_and_exports_on_one_port_named_twice() -> None:
     serving, scraping = _ingress(GOLDEN_SPECS["vllm-network-policy-defaults"])
     assert [p["port"] for p in serving["ports"]] == ["http"]
     assert [p["port"] for p in scraping["ports"]] == ["metrics"]
+
+
+OPERATOR = BuildContext(
+    operator_namespace="gpufleet-system",
+    operator_pod_labels={"app.kubernetes.io/component": "operator"},
+)
+
+
+def test_the_operator_reaches_the_http_port_where_it_reads_the_model_configuration() -> None:
+    *_, operator = _ingress(GOLDEN_SPECS["triton-network-policy"], OPERATOR)
+    assert operator == {
+        "from": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "gpufleet-system"}
+                },
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "operator"}},
+            }
+        ],
+        "ports": [{"port": "http", "protocol": "TCP"}],
+    }
+
+
+def test_no_operator_rule_for_an_llm_engine_or_an_operator_that_does_not_know_its_namespace() -> (
+    None
+):
+    # vLLM has no model configuration to read; and an operator run outside the chart
+    # (no GPUFLEET_OPERATOR_NAMESPACE) cannot name its pods.
+    assert len(_ingress(GOLDEN_SPECS["vllm-network-policy-defaults"], OPERATOR)) == 2
+    assert len(_ingress(GOLDEN_SPECS["triton-network-policy"], BuildContext())) == 2
 
 
 @pytest.mark.parametrize(

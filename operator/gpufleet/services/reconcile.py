@@ -196,6 +196,8 @@ def build_context(
     return BuildContext(
         gpu_node_label=settings.gpu_node_label,
         replica_hourly_cost=replica_hourly_cost(spec, price),
+        operator_namespace=settings.operator_namespace,
+        operator_pod_labels=settings.operator_pod_labels,
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 GFD_PRODUCT_LABEL = "nvidia.com/gpu.product"
 """The node label NVIDIA GPU Feature Discovery sets to the GPU's product name."""
@@ -24,3 +25,11 @@ class BuildContext:
 
     replica_hourly_cost: float | None = None
     """USD per hour of one replica; None when no price is known (no budget check)."""
+
+    operator_namespace: str | None = None
+    """The namespace the operator runs in (the chart sets it); None: unknown, and a
+    NetworkPolicy the operator builds lets no operator pod in."""
+
+    operator_pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels that select the operator's own pods in ``operator_namespace`` (empty: any
+    pod there)."""

@@ -22,7 +22,8 @@ def _monitoring_namespace() -> list[NetworkPolicyPeer]:
 
 class NetworkPolicySpec(WireModel):
     """Who may reach the model pods; set, the operator owns a NetworkPolicy that allows
-    only these peers (and denies every other ingress to the pods)."""
+    only these peers, and its own pods to the HTTP port where it reads the model's
+    configuration (and denies every other ingress to the pods)."""
 
     clients: Annotated[
         list[NetworkPolicyPeer],
