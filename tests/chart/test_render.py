@@ -10,6 +10,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 
+from gpufleet.domain.manifests.identity import MANAGED_BY
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
 from gpufleet.settings import OperatorSettings
 
@@ -225,7 +226,15 @@ def test_network_policy_allows_what_the_operator_needs(chart_dir: Path) -> None:
     }
     policy = render(chart_dir, values).one("NetworkPolicy")["spec"]
     egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-    assert {53, 443, 6443, 10902} <= egress_ports
+    assert {53, 443, 6443, 10902, "http"} <= egress_ports
+    # The model pods' HTTP port (their model configuration), in any namespace.
+    model_rule = next(r for r in policy["egress"] if any(p["port"] == "http" for p in r["ports"]))
+    assert model_rule["to"] == [
+        {
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
+        }
+    ]
     api_rule = next(r for r in policy["egress"] if any(p["port"] == 6443 for p in r["ports"]))
     assert api_rule["to"] == [{"ipBlock": {"cidr": "172.20.0.1/32"}}]
     ingress_ports = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}
