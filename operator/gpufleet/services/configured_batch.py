@@ -41,6 +41,8 @@ class _Entry:
     value: int | None = None
     read_at: float = float("-inf")
     """When the last read ended (successful or not)."""
+    answered: bool = False
+    """Whether a pod answered with a configuration (which may still state no bound)."""
     error: str | None = None
     reading: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -82,7 +84,7 @@ class ConfiguredBatches:
                 entry.reading.cancel()
             entry = self._entries[uid] = _Entry(key)
         since = self._clock() - entry.read_at
-        due = since >= (self._refresh_s if entry.value is not None else self._retry_s)
+        due = since >= (self._refresh_s if entry.answered else self._retry_s)
         if due and addresses and entry.reading is None:
             # Pods are tried in turn across reads: one that does not answer is not asked
             # every time.
@@ -104,7 +106,7 @@ class ConfiguredBatches:
             value = largest_batch(config)
             if value != entry.value:
                 log.info(f"model {model!r} is configured for batches of up to {value} requests")
-            entry.value, entry.error = value, None
+            entry.value, entry.error, entry.answered = value, None, True
         finally:
             entry.read_at = self._clock()
             entry.reading = None
