@@ -149,9 +149,9 @@ def _label_pairs(text: str) -> dict[str, str]:
     """``k=v,k2=v2`` (a label selector's equality terms) as a mapping."""
     pairs: dict[str, str] = {}
     for term in (t.strip() for t in text.split(",")):
-        key, sep, value = term.partition("=")
         if not term:
             continue
+        key, sep, value = term.partition("=")
         if not sep or not key.strip():
             raise ValueError(
                 f"GPUFLEET_OPERATOR_POD_LABELS: {term!r} is not key=value (terms split by ',')"

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from gpufleet.domain.manifests.identity import OWNER_LABEL
+from gpufleet.domain.pods import http_address
 from gpufleet.k8s.client import KubernetesApi
 from gpufleet_devtools.local.kube import PODS
 
@@ -25,11 +26,8 @@ def ready_http_endpoint(pod: dict[str, Any]) -> str | None:
     )
     if not ready or (pod.get("metadata") or {}).get("deletionTimestamp"):
         return None
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for port in container.get("ports") or []:
-            if port.get("name") == "http":
-                return f"{status.get('podIP', '127.0.0.1')}:{port['containerPort']}"
-    return None
+    # The address the operator asks for the model's configuration: the same pod, the same port.
+    return http_address(pod)
 
 
 class Endpoints:

@@ -77,7 +77,9 @@ def _ready_since(ready: Mapping[str, Any], meta: Mapping[str, Any]) -> float | N
     return _timestamp(ready.get("lastTransitionTime")) or _timestamp(meta.get("creationTimestamp"))
 
 
-def _http_address(pod: Mapping[str, Any]) -> str | None:
+def http_address(pod: Mapping[str, Any]) -> str | None:
+    """``podIP:port`` of the pod's container port named ``http`` (the model server's API);
+    ``None`` before the pod has an IP."""
     ip = (pod.get("status") or {}).get("podIP")
     if not isinstance(ip, str) or not ip:
         return None
@@ -108,7 +110,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         restarts=sum(int(c.get("restartCount") or 0) for c in containers),
         ready_since=_ready_since(_condition(status, "Ready"), meta),
         terminating=bool(meta.get("deletionTimestamp")),
-        http_address=_http_address(pod),
+        http_address=http_address(pod),
     )
 
 
