@@ -11,7 +11,9 @@
 3. ``gpufleet sim`` replays the very same arrivals (written to a CSV of timestamps)
    with that profile, the measured pod start as its cold start, the demo's manifest,
    the local operator's tick, scrape interval and rate window, one ready replica at
-   the start and the load generator's timeout, for several routing seeds.
+   the start (as old as one pod's spawn-to-ready: Prometheus discovers it within its
+   5 s throttle of the spawn) and the load generator's timeout, for several routing
+   seeds.
 
 Both sides count a request within target when it was answered within the manifest's
 latency target (failures miss); mean replicas is the mean of the replicas asked for.
@@ -321,9 +323,12 @@ def run_local(paths: LocalPaths, arrivals: Arrivals, args: argparse.Namespace) -
 
 
 def sim_command(
-    args: argparse.Namespace, arrivals_csv: Path, profile: Path, cold_s: float
+    args: argparse.Namespace, arrivals_csv: Path, start: ServerStart, cold_s: float
 ) -> list[str]:
     fleet = FleetOptions(tick_seconds=args.tick)
+    # The local fleet publishes a pod's scrape target when it spawns, and the load starts
+    # once the first pod is ready: that pod is at least its spawn-to-ready old at t=0, and
+    # Prometheus may not have discovered it yet.
     return [
         str(GPUFLEET),
         "sim",
@@ -332,7 +337,7 @@ def sim_command(
         "--manifest",
         str(args.manifest),
         "--profile",
-        str(profile),
+        str(start.profile),
         "--policies",
         "gpufleet",
         "--no-sweep",
@@ -340,6 +345,8 @@ def sim_command(
         f"{cold_s:.1f}",
         "--initial-replicas",
         "1",
+        "--initial-pod-age-s",
+        f"{start.spawn_to_ready_s:.2f}",
         "--timeout-s",
         f"{REQUEST_TIMEOUT_S:g}",
         "--tick-s",
@@ -487,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if local.pod_starts_s
         else args.start_delay + start.spawn_to_ready_s
     )
-    command = sim_command(args, arrivals_csv, start.profile, cold_s)
+    command = sim_command(args, arrivals_csv, start, cold_s)
     sims = [
         run_sim(command, routing, seed, args.out)
         for routing in ("random", "least-outstanding")

@@ -49,6 +49,11 @@ H_PROFILE = (
 )
 H_TOKENS = "Scale each request's service time by its GeneratedTokens (mean 1)."
 H_INITIAL = "Ready replicas at t=0 (default: the first minute's load at 70 % of capacity)."
+H_POD_AGE = (
+    "Seconds before t=0 the initial pods were created: Prometheus discovers a pod within "
+    "5 s of its creation, so a fleet started just before the load goes unscraped at first "
+    "(default: a fleet running long before, scraped from t=0)."
+)
 H_ROUTING = (
     "random: a ClusterIP Service (a pod per connection); "
     "least-outstanding: a least-request gateway."
@@ -119,6 +124,7 @@ def sim(
     timeout_s: Annotated[float, typer.Option(help="Request timeout (a failure).")] = 60.0,
     attainment: Annotated[float, typer.Option(help="Share within target to meet.")] = 0.99,
     initial_replicas: Annotated[int | None, typer.Option(help=H_INITIAL)] = None,
+    initial_pod_age_s: Annotated[float | None, typer.Option(help=H_POD_AGE, min=0.0)] = None,
     metrics_outage: Annotated[list[str] | None, typer.Option(help=H_OUTAGE)] = None,
     model_errors: Annotated[list[str] | None, typer.Option(help=H_ERRORS)] = None,
     ttft_ms: Annotated[float | None, typer.Option(help=H_TTFT)] = None,
@@ -154,6 +160,7 @@ def sim(
         request_timeout_s=timeout_s,
         attainment=attainment,
         initial_replicas=initial_replicas,
+        initial_pod_age_s=initial_pod_age_s,
         metrics_outages=_windows(metrics_outage, "--metrics-outage"),
         model_errors=_windows(model_errors, "--model-errors"),
         ttft_ms=ttft_ms,

@@ -52,7 +52,7 @@ def simulate(
         trace, slow_gap_s=None if settings.itl_ms is None else settings.itl_ms / 1000.0
     )
     fleet = Fleet(settings, profile, log, sched)
-    metrics = MetricsPipeline(fleet, settings.metrics_outages)
+    metrics = MetricsPipeline(fleet, settings.metrics_outages, settings.initial_pod_age_s)
     ctx = PolicyContext(fleet, metrics, settings, profile, trace)
     end = trace.duration
 

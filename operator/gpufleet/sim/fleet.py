@@ -60,6 +60,8 @@ class Fleet:
         self.routable: list[Pod] = []
         self.starting: list[Pod] = []
         self.scale_events = 0
+        self.initial_pods: set[int] = set()
+        """Names of the pods ready at t=0 (``start_warm``)."""
         self._rng = np.random.default_rng(settings.seed)
         self._pick = random.Random(settings.seed)
         self._least_outstanding = settings.routing == "least-outstanding"
@@ -80,6 +82,7 @@ class Fleet:
         """Pods already ready at t=0 (the fleet before the trace starts)."""
         for _ in range(count):
             pod = self._new_pod(0.0)
+            self.initial_pods.add(pod.name)
             self._make_ready(pod, 0.0)
 
     def scale_to(self, desired: int, now: float) -> None:

@@ -8,6 +8,12 @@ two of them (Prometheus also extrapolates to the window's edges; we do not).
 During a metrics outage scrapes fail: Prometheus marks the series stale, so
 instant queries come back empty at once, while ``rate()`` keeps using the older
 samples still inside its window.
+
+A new pod is scraped only once Prometheus has discovered it: its discovery manager
+hands target changes to the scrapers on a fixed 5 s throttle, so a pod is discovered
+up to that long after its creation (the phase, per pod, from its seeded uid). A pod whose
+cold start is longer has been discovered by the time it serves; a fleet's first pod,
+started moments before the load, has not.
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from gpufleet.metrics.reader import DISCOVERY_DELAY_S
 from gpufleet.sim.fleet import Fleet, Pod
 from gpufleet.sim.replica import PodState
+
+_UID_SPAN = float(2**63)
+"""Pod uids are uniform 63-bit draws: a uid over this is a uniform phase in [0, 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +83,15 @@ class PodRates:
 
 
 class MetricsPipeline:
-    def __init__(self, fleet: Fleet, outages: tuple[tuple[float, float], ...] = ()) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        outages: tuple[tuple[float, float], ...] = (),
+        initial_pod_age_s: float | None = None,
+    ) -> None:
         self.fleet = fleet
         self.outages = outages
+        self.initial_pod_age_s = initial_pod_age_s
         self.scrapes: list[Scrape] = []
         self._series: dict[int, tuple[list[float], list[PodSample]]] = {}
         self._stale = False
@@ -85,12 +101,27 @@ class MetricsPipeline:
             self._stale = True  # a failed scrape writes staleness markers
             return
         self._stale = False
-        pods = {p.name: _snapshot(p, now) for p in self.fleet.pods if _serving(p)}
+        pods = {
+            p.name: _snapshot(p, now)
+            for p in self.fleet.pods
+            if _serving(p) and self.discovered_at(p) <= now
+        }
         for name, sample in pods.items():
             times, samples = self._series.setdefault(name, ([], []))
             times.append(now)
             samples.append(sample)
         self.scrapes.append(Scrape(now, pods))
+
+    def discovered_at(self, pod: Pod) -> float:
+        """When Prometheus has this pod among its targets: within the discovery throttle
+        of the pod's creation. The initial pods of a fleet running long before the trace
+        were discovered long ago."""
+        created = pod.created_at
+        if pod.name in self.fleet.initial_pods:
+            if self.initial_pod_age_s is None:
+                return -float("inf")
+            created = -self.initial_pod_age_s
+        return created + DISCOVERY_DELAY_S * (pod.uid / _UID_SPAN)
 
     def latest(self, now: float, max_age: float) -> Scrape | None:
         """The newest scrape no older than ``max_age`` (an instant query's lookback)."""

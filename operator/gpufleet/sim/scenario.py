@@ -39,6 +39,7 @@ class ScenarioInputs:
     request_timeout_s: float = 60.0
     attainment: float = 0.99
     initial_replicas: int | None = None
+    initial_pod_age_s: float | None = None
     metrics_outages: tuple[tuple[float, float], ...] = ()
     model_errors: tuple[tuple[float, float], ...] = ()
     ttft_ms: float | None = None
@@ -118,6 +119,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         gpus_per_replica=spec.resources.gpus,
         gpu_hourly_price=gpu_hourly_price(spec, operator.gpu_prices),
         initial_replicas=inputs.initial_replicas,
+        initial_pod_age_s=inputs.initial_pod_age_s,
         min_replicas=spec.scaling.min_replicas,
         max_replicas=spec.scaling.max_replicas,
         scrape_interval_s=operator.scrape_interval_seconds,

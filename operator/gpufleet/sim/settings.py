@@ -67,6 +67,11 @@ class SimSettings(BaseModel):
     gpu_hourly_price: Annotated[float, Field(gt=0)] = 0.80
     initial_replicas: Annotated[int | None, Field(ge=0)] = None
     """Ready replicas at t=0; ``None``: enough for the first minute at 70 % of capacity."""
+    initial_pod_age_s: Annotated[float | None, Field(ge=0)] = None
+    """How long before t=0 the initial replicas' pods were created: Prometheus discovers
+    a pod within its discovery throttle of its creation, so a fleet started moments before
+    the trace goes unscraped for its first seconds. ``None``: a fleet running long before
+    the trace, scraped from t=0."""
     pre_stop_s: Annotated[float, Field(ge=0)] = 10.0
     """A removed pod's preStop pause: it serves what it holds while endpoints drop it."""
     drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
