@@ -2,9 +2,9 @@
 
 Each scrape stores, per pod that serves (ready or draining), a sample of its
 counters and its pending-request gauge. Queries see only what was scraped, so
-every scaler gets the delay it would get in a cluster. ``rate()`` is
-(last - first) / (t_last - t_first) over a pod's samples in the window, and needs
-two of them (Prometheus also extrapolates to the window's edges; we do not).
+every scaler gets the delay it would get in a cluster. ``rate()`` is Prometheus's:
+the increase over a pod's samples in the window (two at least), extrapolated toward the
+window's edges and divided by the window.
 During a metrics outage scrapes fail: Prometheus marks the series stale, so
 instant queries come back empty at once, while ``rate()`` keeps using the older
 samples still inside its window.
@@ -25,6 +25,9 @@ from gpufleet.metrics.reader import DISCOVERY_DELAY_S
 from gpufleet.sim.fleet import Fleet, Pod
 from gpufleet.sim.replica import PodState
 
+PROMETHEUS_EXTRAPOLATION = 1.1
+"""``rate()`` extrapolates to a window's edge when a sample lies within this many average
+scrape intervals of it (Prometheus's ``extrapolatedRate``)."""
 _UID_SPAN = float(2**63)
 """Pod uids are uniform 63-bit draws: a uid over this is a uniform phase in [0, 1)."""
 
@@ -135,27 +138,67 @@ class MetricsPipeline:
         return bisect.bisect_right(times, now) - bisect.bisect_left(times, now - window)
 
     def rates(self, pod: int, now: float, window: float) -> PodRates | None:
-        """``rate(counter[window])`` of one pod; None with fewer than 2 samples."""
+        """``rate(counter[window])`` of one pod, as Prometheus computes it
+        (``prometheus_rate``); None with fewer than 2 samples."""
         times, samples = self._series.get(pod, ([], []))
         lo = bisect.bisect_left(times, now - window)
         hi = bisect.bisect_right(times, now)
         if hi - lo < 2:
             return None
         a, b = samples[lo], samples[hi - 1]
-        dt = b.at - a.at
+        count = hi - lo
+
+        def rate(first: float, last: float) -> float:
+            return prometheus_rate((a.at, first), (b.at, last), count, now, window)
+
         return PodRates(
-            success=(b.success - a.success) / dt,
-            failure=(b.failure - a.failure) / dt,
-            errors=(b.errors - a.errors) / dt,
-            inferences=(b.inferences - a.inferences) / dt,
-            executions=(b.executions - a.executions) / dt,
-            request_s=(b.request_s - a.request_s) / dt,
-            queue_s=(b.queue_s - a.queue_s) / dt,
-            compute_s=(b.compute_s - a.compute_s) / dt,
-            prompt_tokens=(b.prompt_tokens - a.prompt_tokens) / dt,
-            generation_tokens=(b.generation_tokens - a.generation_tokens) / dt,
-            preemptions=(b.preemptions - a.preemptions) / dt,
+            success=rate(a.success, b.success),
+            failure=rate(a.failure, b.failure),
+            errors=rate(a.errors, b.errors),
+            inferences=rate(a.inferences, b.inferences),
+            executions=rate(a.executions, b.executions),
+            request_s=rate(a.request_s, b.request_s),
+            queue_s=rate(a.queue_s, b.queue_s),
+            compute_s=rate(a.compute_s, b.compute_s),
+            prompt_tokens=rate(a.prompt_tokens, b.prompt_tokens),
+            generation_tokens=rate(a.generation_tokens, b.generation_tokens),
+            preemptions=rate(a.preemptions, b.preemptions),
         )
+
+
+def prometheus_rate(
+    first: tuple[float, float],
+    last: tuple[float, float],
+    count: int,
+    now: float,
+    window: float,
+) -> float:
+    """``rate(counter[window])`` at ``now`` as Prometheus's ``extrapolatedRate`` computes
+    it from the window's first and last ``(time, value)`` samples and their ``count``
+    (no counter resets: simulated pods never restart).
+
+    The increase is extrapolated toward the window's edges -- all the way when a sample
+    lies within 1.1 average intervals of an edge, else half an interval, and at the
+    start never below where the counter would have been zero -- and divided by the
+    whole window. A series younger than the window (a pod scraped for a few seconds) so
+    reads low, as in a cluster: that is why the operator's reader calls such a pod's
+    rates lower bounds."""
+    (first_at, first_value), (last_at, last_value) = first, last
+    sampled = last_at - first_at
+    average = sampled / (count - 1)
+    reach = PROMETHEUS_EXTRAPOLATION * average
+    to_start = first_at - (now - window)
+    to_end = now - last_at
+    if to_start >= reach:
+        to_start = average / 2.0
+    increase = last_value - first_value
+    if increase > 0.0 and first_value >= 0.0:
+        to_start = min(to_start, sampled * (first_value / increase))
+    if to_end >= reach:
+        to_end = average / 2.0
+    # In Prometheus's order of operations, for the same float.
+    factor = (sampled + to_start + to_end) / sampled / window
+    return increase * factor
 
 
 def _serving(pod: Pod) -> bool:
