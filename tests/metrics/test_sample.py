@@ -381,6 +381,47 @@ def test_a_pod_younger_than_the_rate_window_gives_lower_bounds() -> None:
     assert settled.observations("prod", "llm", expected_pods=2).lower_bounds == {}
 
 
+@pytest.mark.parametrize(
+    ("scrapes", "ready_for_s", "new_pod_rate"),
+    [
+        # Ready 8 s ago, scraped twice of the 30 s window's 6 intervals: rate() divided
+        # what at most 2.6 intervals held by all 6, so the pod serves at least 6 / 2.6 of it.
+        (2, 8.0, 5.0 * 6 / 2.6),
+        (3, 14.0, 5.0 * 6 / 3.6),
+        (5, 24.0, 5.0 * 6 / 5.6),
+        # Ready for longer than the window, yet short of samples: it missed scrapes, and
+        # its series spans the window: as read.
+        (3, 45.0, 5.0),
+        # Span the window: no rescaling.
+        (6, 24.0, 5.0),
+    ],
+)
+def test_a_new_pods_rates_are_rescaled_for_what_rate_understates_of_a_young_series(
+    scrapes: int, ready_for_s: float, new_pod_rate: float
+) -> None:
+    sample = replace(
+        fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": scrapes})),
+        window_scrapes=6,
+        rate_window_seconds=30.0,
+    )
+    ready_since = {"llm-a": NOW - 600.0, "llm-b": NOW - ready_for_s}
+    obs = sample.observations("prod", "llm", expected_pods=2, ready_since=ready_since)
+    assert obs.served_rate == pytest.approx(5.0 + new_pod_rate)
+    # Still a lower bound while the pod is short of samples; ratios of two rates unmoved.
+    assert ("request_rate" in obs.lower_bounds) is (scrapes < 6)
+    assert obs.compute_ms_per_request == pytest.approx(600.0)
+    assert obs.inferences_per_exec == pytest.approx(2.0)
+
+
+def test_without_the_pods_readiness_no_rate_is_rescaled() -> None:
+    sample = replace(
+        fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": 2})),
+        window_scrapes=6,
+        rate_window_seconds=30.0,
+    )
+    assert sample.observations("prod", "llm", expected_pods=2).served_rate == pytest.approx(10.0)
+
+
 def test_the_ready_pods_are_the_expected_ones_when_no_count_is_given() -> None:
     ready = {"llm-a": NOW - 600, "llm-b": NOW - 600, "llm-c": NOW - 600}
     obs = fleet_sample().observations("prod", "llm", expected_pods=None, ready_since=ready)

@@ -88,6 +88,7 @@ class FleetMetricsReader:
             window_scrapes=math.floor(
                 self._settings.rate_window_seconds / self._settings.scrape_interval_seconds
             ),
+            rate_window_seconds=self._settings.rate_window_seconds,
         )
 
     async def activation(self, promql: str) -> ActivationValue:

@@ -14,6 +14,15 @@ it), or a ready pod Prometheus has not scraped yet that became ready less than
 ``lower_bounds``: a warming pod's share is missing or understated, so they may
 understate the load, never overstate it.
 
+How much ``rate()`` understates a young series is known: it divides the increase by
+the whole window, while the increase covers the pod's ``n`` scrapes' span extrapolated
+by at most half an interval at its start (the series began within the window) and 1.1
+intervals at its end, ``n + 0.6`` intervals in all. So the counter rates of a warming
+pod that became ready within the rate window are scaled by ``window / ((n + 0.6)
+interval)``: still at most its true rate, but a few times nearer to it in a new pod's
+first window. A pod ready for longer that is short of samples missed scrapes: its
+rates are left as they are.
+
 A signal the pod's engine does not export (TTFT of a classic Triton model) is
 ``None`` and not listed as unknown: there is nothing to wait for.
 """
@@ -63,6 +72,8 @@ class FleetSample:
     window_scrapes: int = 2
     """Scrapes of a pod within the rate window once its series span the whole window;
     fewer: the pod is warming up."""
+    rate_window_seconds: float | None = None
+    """The window of every ``rate()``; ``None``: no warming pod's rates are rescaled."""
 
     def result(self, signal: Signal) -> SignalResult:
         return self.signals.get(signal, _NOT_QUERIED)
@@ -108,7 +119,8 @@ class FleetSample:
         if problem is not None:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
         key = (namespace, name)
-        aggregator = _Aggregator(self, key, fresh, self._young(key, fresh))
+        young = self._young(key, fresh)
+        aggregator = _Aggregator(self, key, fresh, young, self._rescaled(key, young, ready_since))
         if expected_pods is None and ready_since is not None:
             expected_pods = len(ready_since)
         short = _pods_short(fresh, stale, len(unscraped), expected_pods)
@@ -129,6 +141,23 @@ class FleetSample:
             for pod, since in (ready_since or {}).items()
             if pod not in seen and self.at - since < self.warm_up_seconds
         )
+
+    def _rescaled(
+        self, key: FleetKey, young: frozenset[str], ready_since: Mapping[str, float] | None
+    ) -> dict[str, float]:
+        """The factor that undoes ``rate()``'s understatement, for each warming pod that
+        became ready within the rate window (module docstring)."""
+        window = self.rate_window_seconds
+        if window is None or ready_since is None:
+            return {}
+        counts = self.result(Signal.SCRAPES).values.get(key, {})
+        factors = {}
+        for pod in young:
+            n, since = counts.get(pod), ready_since.get(pod)
+            if n is None or since is None or n < 2.0 or self.at - since >= window:
+                continue
+            factors[pod] = max(1.0, self.window_scrapes / (n + YOUNG_SERIES_EXTRAPOLATION))
+        return factors
 
     def _young(self, key: FleetKey, fresh: list[str]) -> frozenset[str]:
         """Fresh pods whose series do not span the rate window yet (their rates are
@@ -155,6 +184,26 @@ _ALL = (
     "error_rate",
 )
 
+
+COUNTER_RATES = frozenset(
+    {
+        Signal.SUCCESS_RATE,
+        Signal.UNSERVED_RATE,
+        Signal.ERROR_RATE,
+        Signal.INFERENCE_RATE,
+        Signal.EXEC_RATE,
+        Signal.REQUEST_US_RATE,
+        Signal.QUEUE_US_RATE,
+        Signal.COMPUTE_US_RATE,
+        Signal.PROMPT_TOKENS_RATE,
+        Signal.GENERATION_TOKENS_RATE,
+        Signal.PREEMPTION_RATE,
+    }
+)
+"""Signals read as ``rate()`` of a counter, per pod: what a young series understates."""
+YOUNG_SERIES_EXTRAPOLATION = 0.6
+"""Intervals ``rate()`` adds to a young series' ``n - 1`` sampled ones, at most: half an
+interval before its first sample, 1.1 after its last (Prometheus's ``extrapolatedRate``)."""
 
 _LOAD_SIGNALS = {
     "queue_depth": Signal.PENDING,
@@ -197,20 +246,34 @@ class _Aggregator:
     """Sums one ModelDeployment's fresh pods per signal, recording what is unknown."""
 
     def __init__(
-        self, sample: FleetSample, key: FleetKey, pods: list[str], warming: frozenset[str]
+        self,
+        sample: FleetSample,
+        key: FleetKey,
+        pods: list[str],
+        warming: frozenset[str],
+        rescaled: Mapping[str, float],
     ) -> None:
         self._sample = sample
         self._key = key
         self._pods = pods
         self._warming = warming
+        self._rescaled = rescaled
         self.unknown: dict[str, str] = {}
+
+    def _values(self, signal: Signal) -> PerPod:
+        """The signal's values by pod, a new pod's counter rate scaled up by what
+        ``rate()`` understates of a series younger than the window (module docstring)."""
+        values = self._sample.result(signal).values.get(self._key, {})
+        if signal not in COUNTER_RATES or not self._rescaled:
+            return values
+        return {p: v * self._rescaled.get(p, 1.0) for p, v in values.items()}
 
     def per_pod(self, signal: Signal) -> PerPod | str:
         """Values of every fresh pod (a warming pod may lack one), or why they are unusable."""
         result = self._sample.result(signal)
         if result.error is not None:
             return f"query failed: {result.error}"
-        values = result.values.get(self._key, {})
+        values = self._values(signal)
         missing = [p for p in self._pods if p not in values]
         if [p for p in missing if p not in self._warming]:
             return f"no {signal.value} sample from pods {', '.join(missing)}"
@@ -231,7 +294,7 @@ class _Aggregator:
         result = self._sample.result(signal)
         if result.error is not None:
             return None
-        values = result.values.get(self._key, {})
+        values = self._values(signal)
         present = [values[p] for p in self._pods if p in values and math.isfinite(values[p])]
         # No pod scraped yet (all warming): nothing served that anyone saw, 0 at least.
         return sum(present) if present or not self._pods else None

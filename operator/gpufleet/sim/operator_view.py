@@ -96,6 +96,7 @@ def fleet_sample(
         # and a few intervals; a series spans the rate window after window / interval.
         warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
         window_scrapes=math.floor(window_s / interval),
+        rate_window_seconds=window_s,
     )
 
 
