@@ -39,6 +39,27 @@ WARM_UP_SCRAPES = 2
 over it); one more interval of slack for a slow first scrape."""
 
 
+def fleet_sample(
+    settings: OperatorSettings,
+    at: float,
+    signals: dict[Signal, SignalResult],
+    unreachable: str | None = None,
+) -> FleetSample:
+    """One tick's query results, with what Prometheus's scraping under ``settings`` says
+    of a new pod: how long it may go unscraped, and how many scrapes span the rate window
+    (the operator's reader and the simulator's hand the policy the same)."""
+    interval = settings.scrape_interval_seconds
+    return FleetSample(
+        at=at,
+        stale_after_seconds=settings.stale_after_seconds,
+        signals=signals,
+        unreachable=unreachable,
+        warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
+        window_scrapes=math.floor(settings.rate_window_seconds / interval),
+        rate_window_seconds=settings.rate_window_seconds,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ActivationValue:
     """The value of a scale-from-zero activation query, or why it is unknown."""
@@ -78,18 +99,7 @@ class FleetMetricsReader:
         signals = dict(zip(self._queries, results, strict=True))
         errors = [r.error for r in results if r.error is not None]
         unreachable = errors[0] if errors and len(errors) == len(results) else None
-        return FleetSample(
-            at=at,
-            stale_after_seconds=self._settings.stale_after_seconds,
-            signals=signals,
-            unreachable=unreachable,
-            warm_up_seconds=DISCOVERY_DELAY_S
-            + WARM_UP_SCRAPES * self._settings.scrape_interval_seconds,
-            window_scrapes=math.floor(
-                self._settings.rate_window_seconds / self._settings.scrape_interval_seconds
-            ),
-            rate_window_seconds=self._settings.rate_window_seconds,
-        )
+        return fleet_sample(self._settings, at, signals, unreachable)
 
     async def activation(self, promql: str) -> ActivationValue:
         """A user's activation query (scale from zero), summed over its series.

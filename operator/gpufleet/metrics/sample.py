@@ -119,8 +119,10 @@ class FleetSample:
         if problem is not None:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
         key = (namespace, name)
-        young = self._young(key, fresh)
-        aggregator = _Aggregator(self, key, fresh, young, self._rescaled(key, young, ready_since))
+        scrapes = self.result(Signal.SCRAPES).values.get(key, {})
+        young = self._young(fresh, scrapes)
+        rescaled = self._rescaled(young, scrapes, ready_since)
+        aggregator = _Aggregator(self, key, fresh, young, rescaled)
         if expected_pods is None and ready_since is not None:
             expected_pods = len(ready_since)
         short = _pods_short(fresh, stale, len(unscraped), expected_pods)
@@ -143,28 +145,26 @@ class FleetSample:
         )
 
     def _rescaled(
-        self, key: FleetKey, young: frozenset[str], ready_since: Mapping[str, float] | None
+        self, young: frozenset[str], scrapes: PerPod, ready_since: Mapping[str, float] | None
     ) -> dict[str, float]:
         """The factor that undoes ``rate()``'s understatement, for each warming pod that
         became ready within the rate window (module docstring)."""
         window = self.rate_window_seconds
         if window is None or ready_since is None:
             return {}
-        counts = self.result(Signal.SCRAPES).values.get(key, {})
         factors = {}
         for pod in young:
-            n, since = counts.get(pod), ready_since.get(pod)
+            n, since = scrapes.get(pod), ready_since.get(pod)
             if n is None or since is None or n < 2.0 or self.at - since >= window:
                 continue
             factors[pod] = max(1.0, self.window_scrapes / (n + YOUNG_SERIES_EXTRAPOLATION))
         return factors
 
-    def _young(self, key: FleetKey, fresh: list[str]) -> frozenset[str]:
+    def _young(self, fresh: list[str], scrapes: PerPod) -> frozenset[str]:
         """Fresh pods whose series do not span the rate window yet (their rates are
         missing, or understated by Prometheus's extrapolation)."""
-        counts = self.result(Signal.SCRAPES).values.get(key, {})
         needed = max(2, self.window_scrapes)
-        return frozenset(p for p in fresh if p in counts and counts[p] < needed)
+        return frozenset(p for p in fresh if p in scrapes and scrapes[p] < needed)
 
 
 def _engine(code: float) -> Engine:
@@ -201,9 +201,13 @@ COUNTER_RATES = frozenset(
     }
 )
 """Signals read as ``rate()`` of a counter, per pod: what a young series understates."""
-YOUNG_SERIES_EXTRAPOLATION = 0.6
+RATE_EXTRAPOLATION_REACH = 1.1
+"""``rate()`` extrapolates to a window's edge when a sample lies within this many average
+scrape intervals of it, else half an interval (Prometheus's ``extrapolatedRate``)."""
+YOUNG_SERIES_EXTRAPOLATION = 0.5 + RATE_EXTRAPOLATION_REACH - 1.0
 """Intervals ``rate()`` adds to a young series' ``n - 1`` sampled ones, at most: half an
-interval before its first sample, 1.1 after its last (Prometheus's ``extrapolatedRate``)."""
+interval before its first sample (the series began within the window), less than the
+reach after its last: 0.6."""
 
 _LOAD_SIGNALS = {
     "queue_depth": Signal.PENDING,

@@ -22,12 +22,10 @@ import bisect
 from dataclasses import dataclass
 
 from gpufleet.metrics.reader import DISCOVERY_DELAY_S
+from gpufleet.metrics.sample import RATE_EXTRAPOLATION_REACH
 from gpufleet.sim.fleet import Fleet, Pod
 from gpufleet.sim.replica import PodState
 
-PROMETHEUS_EXTRAPOLATION = 1.1
-"""``rate()`` extrapolates to a window's edge when a sample lies within this many average
-scrape intervals of it (Prometheus's ``extrapolatedRate``)."""
 _UID_SPAN = float(2**63)
 """Pod uids are uniform 63-bit draws: a uid over this is a uniform phase in [0, 1)."""
 
@@ -186,7 +184,7 @@ def prometheus_rate(
     (first_at, first_value), (last_at, last_value) = first, last
     sampled = last_at - first_at
     average = sampled / (count - 1)
-    reach = PROMETHEUS_EXTRAPOLATION * average
+    reach = RATE_EXTRAPOLATION_REACH * average
     to_start = first_at - (now - window)
     to_end = now - last_at
     if to_start >= reach:

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from gpufleet.metrics.queries import ENGINE_CODES, Engine, Signal
-from gpufleet.metrics.reader import DISCOVERY_DELAY_S, WARM_UP_SCRAPES
+from gpufleet.metrics.reader import fleet_sample as reader_sample
 from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.fleet import Fleet
@@ -87,17 +87,7 @@ def fleet_sample(
         rate_signals = _RATE_SIGNALS
     for signal, (field, scale) in rate_signals.items():
         signals[signal] = _result({p: getattr(r, field) * scale for p, r in rates.items()})
-    interval = operator.scrape_interval_seconds
-    return FleetSample(
-        at=now,
-        stale_after_seconds=operator.stale_after_seconds,
-        signals=signals,
-        # As the operator's reader: a new pod may go unscraped for the discovery delay
-        # and a few intervals; a series spans the rate window after window / interval.
-        warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
-        window_scrapes=math.floor(window_s / interval),
-        rate_window_seconds=window_s,
-    )
+    return reader_sample(operator, now, signals)
 
 
 def _llm_quantiles(fleet: Fleet, window: tuple[float, float]) -> dict[Signal, float]:
