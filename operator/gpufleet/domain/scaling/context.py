@@ -258,8 +258,12 @@ def observe(
         )
     # The server's configuration is the truth of the model running; the spec's
     # declaration stands in until it is read (or where the operator cannot reach pods).
-    declared = obs.configured_max_batch or spec.model.max_batch_size
-    model = prior.replica_model(history, tuning, declared)
+    model = prior.replica_model(
+        history,
+        tuning,
+        configured_max_batch=obs.configured_max_batch,
+        declared_max_batch=spec.model.max_batch_size,
+    )
 
     history = capacity.forget_old(history, now, tuning)
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate

@@ -135,15 +135,26 @@ def tail_factor(history: ScalerHistory, tuning: PolicyTuning) -> float:
 
 
 def replica_model(
-    history: ScalerHistory, tuning: PolicyTuning, declared_max_batch: int | None = None
+    history: ScalerHistory,
+    tuning: PolicyTuning,
+    *,
+    configured_max_batch: int | None = None,
+    declared_max_batch: int | None = None,
 ) -> ReplicaModel | None:
-    """The replica as measured so far; ``None`` before any batch was executed. A largest
-    batch declared (the server's configuration, or the spec's) wins over one guessed, but not
-    over a larger mean batch measured: then the declaration is wrong, the server is not."""
+    """The replica as measured so far; ``None`` before any batch was executed.
+
+    The largest batch the server's own configuration states is its bound: no mean batch
+    exceeds it, so a mean measured above it is a misreading -- ``rate()`` extrapolates each
+    counter of a series younger than its window on its own, and stops each at its own
+    zero, so the ratio of a new pod's inferences to its executions can read above any
+    batch it ran. A largest batch the spec declares wins over one guessed, but not over a
+    larger mean measured: then the declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)
     if fit is None:
         return None
-    if declared_max_batch is not None:
+    if configured_max_batch is not None:
+        max_batch = float(configured_max_batch)
+    elif declared_max_batch is not None:
         max_batch = max(float(declared_max_batch), history.max_batch_seen or 1.0)
     elif history.max_batch is not None:
         max_batch = history.max_batch
