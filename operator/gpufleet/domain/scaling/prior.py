@@ -13,9 +13,9 @@ Until batch sizes vary enough to fit, a fixed share of the batch time is assumed
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
 Largest batch: the server's ``max_batch_size`` is not in the metrics; the operator
-reads it from a pod's model configuration (``Observations.configured_max_batch``), and
-the spec may declare it (``model.maxBatchSize``) for when it cannot. Otherwise the
-model allows
+reads it from a pod's model configuration (``Observations.configured_max_batch``) --
+the bound, whatever mean batch is read -- and the spec may declare it
+(``model.maxBatchSize``) for when it cannot. Otherwise the model allows
 ``PolicyTuning.batch_optimism`` times the largest mean batch measured (as load
 grows, batches grow and so does this bound) -- until requests are seen waiting behind
 batches of the largest size seen: then that size is the server's largest.
@@ -144,11 +144,12 @@ def replica_model(
     """The replica as measured so far; ``None`` before any batch was executed.
 
     The largest batch the server's own configuration states is its bound: no mean batch
-    exceeds it, so a mean measured above it is a misreading -- ``rate()`` extrapolates each
-    counter of a series younger than its window on its own, and stops each at its own
-    zero, so the ratio of a new pod's inferences to its executions can read above any
-    batch it ran. A largest batch the spec declares wins over one guessed, but not over a
-    larger mean measured: then the declaration is wrong, the server is not."""
+    exceeds it, so a mean measured above it is a misreading -- of a new pod's few scrapes,
+    where one execution counted before its requests are (gpufleet-server counts an
+    execution when it runs and each request when it answers) weighs on a ratio of small
+    increases, each extrapolated by ``rate()`` on its own. A largest batch the spec
+    declares wins over one guessed, but not over a larger mean measured: then the
+    declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)
     if fit is None:
         return None
