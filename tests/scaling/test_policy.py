@@ -650,20 +650,21 @@ def test_the_servers_configured_largest_batch_bounds_the_rating_over_the_specs(
 
 def test_a_mean_batch_read_above_the_servers_configured_largest_is_not_believed() -> None:
     """The server's configuration says 4, and batches of 3 run; then one tick reads a mean
-    of 5 (a new pod's first scrapes, where an execution is counted before its requests
-    are -- seen on the local fleet at 9.07 where the bound is 8). No
+    of 5 (as the local fleet's operator read 9.07 over a new pod's first scrapes, where the
+    bound is 8). No
     batch of 5 ran: a replica stays rated within full batches of 4 (1.8 s: 2.22 requests/s),
     where believing the misreading would rate it by full batches of 5 (2.38)."""
     s = spec(target_ms=60_000.0)
     ticks = [
-        (fleet(5), replace(load(i * TICK, 10.0, batch=3.0, pods=5), configured_max_batch=4))
-        for i in range(3)
+        (
+            fleet(5),
+            replace(
+                load(i * TICK, 10.0, batch=5.0 if i == 3 else 3.0, pods=5),
+                configured_max_batch=4,
+            ),
+        )
+        for i in range(7)
     ]
-    misread = replace(load(3 * TICK, 10.0, batch=5.0, pods=5), configured_max_batch=4)
-    after = [
-        (fleet(5), replace(load(i * TICK, 10.0, batch=3.0, pods=5), configured_max_batch=4))
-        for i in range(4, 7)
-    ]
-    d = run(s, [*ticks, (fleet(5), misread), *after])
+    d = run(s, ticks)
     # The fleet is sized to use 0.9 of full batches (max_utilization).
     assert d.capacity_per_replica == pytest.approx(0.9 * 4 / 1.8, rel=0.01), d.reason

@@ -143,13 +143,11 @@ def replica_model(
 ) -> ReplicaModel | None:
     """The replica as measured so far; ``None`` before any batch was executed.
 
-    The largest batch the server's own configuration states is its bound: no mean batch
-    exceeds it, so a mean measured above it is a misreading -- of a new pod's few scrapes,
-    where one execution counted before its requests are (gpufleet-server counts an
-    execution when it runs and each request when it answers) weighs on a ratio of small
-    increases, each extrapolated by ``rate()`` on its own. A largest batch the spec
-    declares wins over one guessed, but not over a larger mean measured: then the
-    declaration is wrong, the server is not."""
+    The largest batch the server's own configuration states is its bound: no batch
+    exceeds it, so a mean batch read above it is a misreading, not a batch that ran (the
+    local fleet's operator read 9.07 over a new pod's first scrapes, where the bound is 8).
+    A largest batch the spec declares wins over one guessed, but not over a larger mean
+    measured: then the declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)
     if fit is None:
         return None
