@@ -651,9 +651,9 @@ def test_the_servers_configured_largest_batch_bounds_the_rating_over_the_specs(
 def test_a_mean_batch_read_above_the_servers_configured_largest_is_not_believed() -> None:
     """The server's configuration says 4, and batches of 3 run; then one tick reads a mean
     of 5 (as the local fleet's operator read 9.07 over a new pod's first scrapes, where the
-    bound is 8). No
-    batch of 5 ran: a replica stays rated within full batches of 4 (1.8 s: 2.22 requests/s),
-    where believing the misreading would rate it by full batches of 5 (2.38)."""
+    bound is 8). No batch of 5 ran: a replica stays rated within full batches of 4 (1.8 s:
+    2.22 requests/s), where believing the misreading would rate it by full batches of 5
+    (2.38)."""
     s = spec(target_ms=60_000.0)
     ticks = [
         (

@@ -61,12 +61,12 @@ def fleet_sample(
     pods = {} if scrape is None else scrape.pods
     freshness: PerPod = {str(p): s.at for p, s in pods.items()}
     pending: PerPod = {str(p): float(s.pending) for p, s in pods.items()}
+    window_s = operator.rate_window_seconds
     rates: dict[str, PodRates] = {}
     for pod in pods:
-        pod_rates = metrics.rates(pod, now, operator.rate_window_seconds)
+        pod_rates = metrics.rates(pod, now, window_s)
         if pod_rates is not None:
             rates[str(pod)] = pod_rates
-    window_s = operator.rate_window_seconds
     scrapes: PerPod = {str(p): float(metrics.scrapes_within(p, now, window_s)) for p in pods}
     signals: dict[Signal, SignalResult] = {
         Signal.FRESHNESS: _result(freshness),
@@ -77,7 +77,7 @@ def fleet_sample(
         signals[Signal.ENGINE] = _result({str(p): float(VLLM_CODE) for p in pods})
         signals[Signal.RUNNING] = _result({str(p): float(s.running) for p, s in pods.items()})
         signals[Signal.KV_USAGE] = _result({str(p): s.kv_usage for p, s in pods.items()})
-        window = (now - operator.rate_window_seconds, now)
+        window = (now - window_s, now)
         for signal, values in _llm_quantiles(fleet, window).items():
             signals[signal] = _result({FLEET_WIDE: values})
         rate_signals = _LLM_RATE_SIGNALS
