@@ -294,15 +294,15 @@ Target: under 200 µs per call. Wall time on this shared box includes waiting fo
 ## Prometheus queries per tick
 
 A real Prometheus (Debian 2.42) scrapes a synthetic exporter of Triton's metrics
-for N pods, one per ModelDeployment. One tick = `FleetMetricsReader.sample()` (the
-queries, run concurrently) + `observations()` for every ModelDeployment.
+for N pods, one per ModelDeployment. One tick = `FleetMetricsReader.sample()` (one
+query, every signal) + `observations()` for every ModelDeployment.
 
 | ModelDeployments | queries per tick | sample (ms) | all observations (ms) | with known rate |
 |---|---|---|---|---|
 {rows}
 
-The query count does not depend on the number of ModelDeployments: one
-query per signal for the whole fleet, grouped `by (namespace, modeldeployment, pod)`.
+The query count does not depend on the number of ModelDeployments: one query
+for every signal and the whole fleet, grouped `by (namespace, modeldeployment, pod)`.
 {sim}"""
 
 

@@ -126,17 +126,12 @@ def test_nan_or_inf_is_unknown(bad: float) -> None:
     assert obs.request_rate == pytest.approx(10.0)
 
 
-def test_a_failed_query_makes_its_signal_unknown() -> None:
-    failed = SignalResult(error="HTTP Status Code 503")
-    obs = fleet_sample(overrides={Signal.SUCCESS_RATE: failed}).observations("prod", "llm", 2)
-    assert obs.request_rate is None
-    assert obs.unknown["request_rate"] == "query failed: HTTP Status Code 503"
-    assert obs.queue_depth == pytest.approx(6.0)
-
-
-def test_prometheus_unreachable_makes_everything_unknown() -> None:
+def test_a_failed_read_makes_everything_unknown_with_its_reason() -> None:
     sample = FleetSample(
-        at=NOW, stale_after_seconds=30.0, signals={}, unreachable="ConnectionError: refused"
+        at=NOW,
+        stale_after_seconds=30.0,
+        signals={},
+        read_error="Prometheus unreachable: ConnectionError: refused",
     )
     obs = sample.observations("prod", "llm", expected_pods=2)
     assert obs.all_unknown

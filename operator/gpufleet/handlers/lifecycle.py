@@ -75,9 +75,8 @@ class _CountingQueryErrors:
 
     async def sample(self) -> FleetSample:
         sample = await self._reader.sample()
-        failed = sum(1 for result in sample.signals.values() if result.error is not None)
-        if failed:
-            self._metrics.prometheus_query_errors_total.inc(failed)
+        if sample.read_error is not None:
+            self._metrics.prometheus_query_errors_total.inc()
         return sample
 
     async def activation(self, promql: str) -> ActivationValue:

@@ -1,11 +1,19 @@
 """Every PromQL query the operator runs per tick, and the one table from engine to signal.
 
-The fleet is read with a fixed set of queries per tick (``len(QUERIES)``), however
-many ModelDeployments and engines there are: each signal's query is the ``or`` of
-every engine's way of measuring it, each part aggregated ``by (namespace,
-modeldeployment, pod)``. ``or`` keeps, per pod, the first part that has a value, so
-one query serves a fleet that mixes engines, and an engine's new metric name is
-preferred over its deprecated one while both are accepted.
+The fleet is read with one query per tick, however many ModelDeployments and engines
+there are (``tick_query``): each signal's query, labelled with its name, joined by ``or``.
+Each signal's query is the ``or`` of every engine's way of measuring it, each part
+aggregated ``by (namespace, modeldeployment, pod)``. ``or`` keeps, per pod, the first
+part that has a value, so one query serves a fleet that mixes engines, and an engine's
+new metric name is preferred over its deprecated one while both are accepted.
+
+Why one query and not one per signal at the same ``time=``: a scrape's samples carry
+the time the scrape began but are stored once its body has been read, so a scrape in
+flight when a tick starts can land between two queries of the tick. One query sees a
+scrape's samples all or none (Prometheus's head isolation): the tick's ratios (time per
+request, requests per execution) and a warming pod's scrape count then describe the same
+samples. Read apart, two counters of one pod could disagree by a whole scrape, and so
+would every ratio between them.
 
 Engines (recognised per pod from the metrics it exports, see ``Signal.ENGINE``):
 
@@ -63,6 +71,7 @@ pod by its traffic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from string import Template
@@ -461,3 +470,27 @@ def build_queries(labels: MetricLabels, rate_window_seconds: float) -> dict[Sign
             parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
         )
     return queries
+
+
+SIGNAL_LABEL = "gpufleet_signal"
+"""The label ``tick_query`` puts on each series: the name of the signal it answers."""
+
+
+def tick_query(queries: Mapping[Signal, str]) -> str:
+    """Every signal's query as one, each series labelled ``SIGNAL_LABEL`` = its signal (every
+    signal's query aggregates by named labels, so no series carries that label already)."""
+    labelled = [
+        f'label_replace({promql}, "{SIGNAL_LABEL}", "{signal.value}", "", "")'
+        for signal, promql in queries.items()
+    ]
+    return _union(labelled)
+
+
+def _union(parts: list[str]) -> str:
+    """``or`` of the parts as a balanced tree: ``or`` matches its right side's series
+    against its left side's, so a chain would re-read a left side grown by every signal
+    before it; in the tree each series is matched log2(signals) times."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    return f"({_union(parts[:middle])}) or ({_union(parts[middle:])})"

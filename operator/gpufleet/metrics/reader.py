@@ -1,15 +1,16 @@
-"""Read the whole fleet's metrics from Prometheus: a fixed set of queries per tick.
+"""Read the whole fleet's metrics from Prometheus: one query per tick.
 
 Usage, once per autoscaling tick::
 
     reader = FleetMetricsReader(settings)
-    sample = await reader.sample()               # len(QUERIES) queries, concurrent
+    sample = await reader.sample()               # one query for every signal and pod
     obs = sample.observations(namespace, name, expected_pods=ready_replicas)
     value = await reader.activation(promql)      # one per ModelDeployment that sets one
 
-prometheus-api-client is synchronous, so each query runs in a worker thread.
-Every query of a tick is evaluated at the same instant (``time=``), so the
-signals of one sample are mutually consistent.
+Every signal is read in one query (``queries.tick_query``), so the signals of a sample
+describe the same scrapes (why, in ``gpufleet.metrics.queries``). Queries are POSTed,
+form-encoded: the tick's query is several kB, more than some proxies take in a URL.
+HTTP is synchronous (requests), so each query runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
 
 from gpufleet.metrics.auth import prometheus_auth, prometheus_session
-from gpufleet.metrics.queries import Signal, build_queries
+from gpufleet.metrics.queries import SIGNAL_LABEL, Signal, build_queries, tick_query
 from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import MetricLabels, OperatorSettings
 
@@ -43,7 +41,7 @@ def fleet_sample(
     settings: OperatorSettings,
     at: float,
     signals: dict[Signal, SignalResult],
-    unreachable: str | None = None,
+    read_error: str | None = None,
 ) -> FleetSample:
     """One tick's query results, with what Prometheus's scraping under ``settings`` says
     of a new pod: how long it may go unscraped, and how many scrapes span the rate window
@@ -53,7 +51,7 @@ def fleet_sample(
         at=at,
         stale_after_seconds=settings.stale_after_seconds,
         signals=signals,
-        unreachable=unreachable,
+        read_error=read_error,
         warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
         window_scrapes=math.floor(settings.rate_window_seconds / interval),
         rate_window_seconds=settings.rate_window_seconds,
@@ -68,38 +66,38 @@ class ActivationValue:
     error: str | None = None
 
 
+class PrometheusReadError(Exception):
+    """Prometheus could not be asked, or did not answer with a result; the message says why."""
+
+
 class FleetMetricsReader:
     def __init__(self, settings: OperatorSettings, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._labels = settings.labels
         self._queries = build_queries(settings.labels, settings.rate_window_seconds)
+        self._tick_query = tick_query(self._queries)
         self._clock = clock
-        # No retries: a tick that cannot read Prometheus reports "unknown" now and
-        # tries again next tick, instead of stalling the operator in back-offs.
-        self._client = PrometheusConnect(
-            url=settings.prometheus_url,
-            retry=Retry(total=0),
-            timeout=math.ceil(settings.query_timeout_seconds),
-            session=prometheus_session(settings),
-            auth=prometheus_auth(settings),
-        )
+        self._url = settings.prometheus_url.rstrip("/") + "/api/v1/query"
+        # No retries (requests' default): a tick that cannot read Prometheus reports
+        # "unknown" now and tries again next tick, instead of stalling in back-offs.
+        self._session = prometheus_session(settings)
+        self._auth = prometheus_auth(settings)
         self.queries_sent = 0
         """Queries issued since start (the benchmark and tests check it per tick)."""
 
     @property
     def queries(self) -> dict[Signal, str]:
+        """Each signal's PromQL, as the tick's one query asks it."""
         return dict(self._queries)
 
     async def sample(self) -> FleetSample:
         at = self._clock()
-        self.queries_sent += len(self._queries)
-        results = await asyncio.gather(
-            *(asyncio.to_thread(self._run, promql, at) for promql in self._queries.values())
-        )
-        signals = dict(zip(self._queries, results, strict=True))
-        errors = [r.error for r in results if r.error is not None]
-        unreachable = errors[0] if errors and len(errors) == len(results) else None
-        return fleet_sample(self._settings, at, signals, unreachable)
+        self.queries_sent += 1
+        try:
+            raw = await asyncio.to_thread(self._query, self._tick_query, at)
+        except PrometheusReadError as exc:
+            return fleet_sample(self._settings, at, {}, read_error=str(exc))
+        return fleet_sample(self._settings, at, split_by_signal(raw, self._labels, self._queries))
 
     async def activation(self, promql: str) -> ActivationValue:
         """A user's activation query (scale from zero), summed over its series.
@@ -112,9 +110,9 @@ class FleetMetricsReader:
 
     def _activation(self, promql: str, at: float) -> ActivationValue:
         try:
-            raw = self._client.custom_query(promql, params={"time": f"{at:.3f}"})
-        except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
-            return ActivationValue(None, f"activation query failed: {_short_error(exc)}")
+            raw = self._query(promql, at)
+        except PrometheusReadError as exc:
+            return ActivationValue(None, f"activation query failed: {exc}")
         values = _activation_values(raw)
         if not values:
             return ActivationValue(None, "activation query returned no series")
@@ -122,12 +120,30 @@ class FleetMetricsReader:
             return ActivationValue(None, "activation query returned NaN/Inf")
         return ActivationValue(sum(values))
 
-    def _run(self, promql: str, at: float) -> SignalResult:
+    def _query(self, promql: str, at: float) -> Any:
+        """The query's ``data.result`` at ``at``."""
         try:
-            raw = self._client.custom_query(promql, params={"time": f"{at:.3f}"})
-        except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
-            return SignalResult(error=_short_error(exc))
-        return SignalResult(values=parse_vector(raw, self._labels))
+            response = self._session.post(
+                self._url,
+                data={"query": promql, "time": f"{at:.3f}"},
+                auth=self._auth,
+                timeout=self._settings.query_timeout_seconds,
+                # Passed with the request, so that REQUESTS_CA_BUNDLE does not override
+                # the configured CA (requests lets the environment win over the session).
+                verify=self._session.verify,
+            )
+        except requests.RequestException as exc:
+            raise PrometheusReadError(f"Prometheus unreachable: {_short_error(exc)}") from exc
+        if response.status_code != 200:
+            raise PrometheusReadError(
+                f"Prometheus answered HTTP {response.status_code}: {_error_text(response)}"
+            )
+        try:
+            return response.json()["data"]["result"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PrometheusReadError(
+                f"Prometheus answered without a result: {_short_error(exc)}"
+            ) from exc
 
 
 def _activation_values(raw: Any) -> list[float]:
@@ -138,6 +154,21 @@ def _activation_values(raw: Any) -> list[float]:
         return [float(series["value"][1]) for series in raw]
     except (KeyError, IndexError, TypeError, ValueError):
         return [math.nan]
+
+
+def split_by_signal(
+    raw: list[dict[str, Any]], labels: MetricLabels, signals: Iterable[Signal]
+) -> dict[Signal, SignalResult]:
+    """The tick query's result as each signal's values (empty where no pod has one)."""
+    series_by_signal: dict[str, list[dict[str, Any]]] = {s.value: [] for s in signals}
+    for series in raw:
+        name = series.get("metric", {}).get(SIGNAL_LABEL)
+        if name in series_by_signal:
+            series_by_signal[name].append(series)
+    return {
+        Signal(name): SignalResult(values=parse_vector(series, labels))
+        for name, series in series_by_signal.items()
+    }
 
 
 def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> dict[FleetKey, PerPod]:
@@ -162,4 +193,13 @@ def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> dict[FleetK
 
 def _short_error(exc: Exception) -> str:
     text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _error_text(response: requests.Response) -> str:
+    """Prometheus's own error message (its JSON ``error``), else the start of the body."""
+    try:
+        text = str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        text = response.text
     return text if len(text) <= 200 else text[:197] + "..."

@@ -1,10 +1,10 @@
 """One tick's query results for the whole fleet, turned into per-ModelDeployment observations.
 
 Unknown is never zero: a signal is ``None`` with a reason in
-``Observations.unknown`` when Prometheus could not be asked, its query failed,
-the ModelDeployment has no fresh samples, an expected pod is missing or stale,
-or a value is NaN/Inf. Pods whose last scrape is older than ``stale_after``
-are left out of every signal (their rates describe the past).
+``Observations.unknown`` when the tick's query failed (Prometheus unreachable, a
+timeout, an error answer), the ModelDeployment has no fresh samples, an expected pod
+is missing or stale, or a value is NaN/Inf. Pods whose last scrape is older than
+``stale_after`` are left out of every signal (their rates describe the past).
 
 A pod that is warming up is not a loss of metrics: one whose series do not yet span
 the rate window (scraped fewer than twice, ``rate()`` has no value for it; or a few
@@ -48,10 +48,9 @@ FLEET_WIDE = ""
 
 @dataclass(frozen=True, slots=True)
 class SignalResult:
-    """One signal's values by ModelDeployment and pod, or why the query failed."""
+    """One signal's values by ModelDeployment and pod."""
 
     values: dict[FleetKey, PerPod] = field(default_factory=dict)
-    error: str | None = None
 
 
 _NOT_QUERIED = SignalResult()
@@ -64,8 +63,8 @@ class FleetSample:
     stale_after_seconds: float
     signals: Mapping[Signal, SignalResult]
     """A signal absent here was not queried: read as not exported by any pod."""
-    unreachable: str | None = None
-    """Why Prometheus could not be queried at all; then every signal is unknown."""
+    read_error: str | None = None
+    """Why the tick's query failed; then every signal is unknown."""
     warm_up_seconds: float = 0.0
     """How long a ready pod may go unscraped before its absence counts as a loss
     (Prometheus's discovery delay, then two scrape intervals)."""
@@ -108,11 +107,8 @@ class FleetSample:
         ``ready_since`` (ready pod name -> when it became ready, Unix seconds) lets a
         pod that became ready within ``warm_up_seconds`` be absent without that.
         """
-        if self.unreachable is not None:
-            return _all_unknown(self.at, f"Prometheus unreachable: {self.unreachable}")
-        freshness = self.result(Signal.FRESHNESS)
-        if freshness.error is not None:
-            return _all_unknown(self.at, f"freshness query failed: {freshness.error}")
+        if self.read_error is not None:
+            return _all_unknown(self.at, self.read_error)
         fresh, stale = self.fresh_pods(namespace, name)
         unscraped = self._unscraped_warming(fresh, stale, ready_since)
         problem = _pods_problem(fresh, stale, unscraped, self.stale_after_seconds)
@@ -274,9 +270,6 @@ class _Aggregator:
 
     def per_pod(self, signal: Signal) -> PerPod | str:
         """Values of every fresh pod (a warming pod may lack one), or why they are unusable."""
-        result = self._sample.result(signal)
-        if result.error is not None:
-            return f"query failed: {result.error}"
         values = self._values(signal)
         missing = [p for p in self._pods if p not in values]
         if [p for p in missing if p not in self._warming]:
@@ -295,9 +288,6 @@ class _Aggregator:
 
     def lower_bound(self, signal: Signal) -> float | None:
         """Sum over the fresh pods that have a finite value: at most the fleet's total."""
-        result = self._sample.result(signal)
-        if result.error is not None:
-            return None
         values = self._values(signal)
         present = [values[p] for p in self._pods if p in values and math.isfinite(values[p])]
         # No pod scraped yet (all warming): nothing served that anyone saw, 0 at least.
@@ -323,11 +313,7 @@ class _Aggregator:
 
     def fleet_value(self, signal: Signal, name: str, idle_reason: str) -> float | None:
         """A fleet-wide value (histogram quantile); NaN means no observations in the window."""
-        result = self._sample.result(signal)
-        if result.error is not None:
-            self.unknown[name] = f"query failed: {result.error}"
-            return None
-        value = result.values.get(self._key, {}).get(FLEET_WIDE)
+        value = self._sample.result(signal).values.get(self._key, {}).get(FLEET_WIDE)
         if value is None or not math.isfinite(value):
             self.unknown[name] = idle_reason if value is not None else f"no {signal.value} sample"
             return None
@@ -336,11 +322,7 @@ class _Aggregator:
     def p95_ms(self, success: PerPod | str) -> float | None:
         """Traffic-weighted mean of the pods' p95 (quantiles do not add; this is close
         when the load is balanced, and a pod without traffic does not skew it)."""
-        result = self._sample.result(Signal.P95_US)
-        if result.error is not None:
-            self.unknown["p95_latency_ms"] = f"query failed: {result.error}"
-            return None
-        values = result.values.get(self._key, {})
+        values = self._sample.result(Signal.P95_US).values.get(self._key, {})
         usable = {p: v for p, v in values.items() if p in self._pods and math.isfinite(v)}
         if not usable:
             self.unknown["p95_latency_ms"] = (
