@@ -428,3 +428,64 @@ def test_an_unreadable_engine_code_reads_as_triton() -> None:
     sample = fleet_sample(overrides={Signal.ENGINE: per_pod({"llm-a": math.nan, "llm-b": 1.0})})
     obs = sample.observations("prod", "llm", expected_pods=2)
     assert obs.compute_ms_per_request == pytest.approx(600.0)
+
+
+@pytest.mark.parametrize(
+    ("last_scraped_ago_s", "scrapes", "warming"),
+    [
+        # 5 s scrapes, a 30 s window: samples 5.5 .. 25.5 s old, the one due 0.5 s ago
+        # still being stored: the series spans the window, one sample short.
+        (5.5, 5, False),
+        # The same count ending 0.5 s ago: nothing in the window's first 9.5 s, a new pod.
+        (0.5, 5, True),
+        (0.5, 6, False),
+        (0.5, 1, True),
+    ],
+)
+def test_a_pod_is_warming_only_while_its_series_is_younger_than_the_window(
+    last_scraped_ago_s: float, scrapes: int, warming: bool
+) -> None:
+    # A warming pod turns the fleet's load into lower bounds, on which it never scales
+    # down: a scrape in flight at every tick must not do that to a fleet of many pods.
+    sample = replace(
+        fleet_sample(
+            {"llm-a": NOW - 0.5, "llm-b": NOW - last_scraped_ago_s},
+            overrides=scraped({"llm-a": 6, "llm-b": scrapes}),
+        ),
+        window_scrapes=6,
+        rate_window_seconds=30.0,
+        scrape_interval_seconds=5.0,
+    )
+    obs = sample.observations("prod", "llm", expected_pods=2)
+    assert ("served_rate" in obs.lower_bounds) is warming
+
+
+def young_pod_sample(scrapes_a: float) -> FleetSample:
+    """llm-b's series began within the window; its counters read 9 inferences per
+    execution and 900 ms of compute per request, as rate() can skew a young series."""
+    return replace(
+        fleet_sample(
+            overrides={
+                **scraped({"llm-a": scrapes_a, "llm-b": 3}),
+                Signal.EXEC_RATE: per_pod({"llm-a": 2.5, "llm-b": 5.0 / 9}),
+                Signal.COMPUTE_US_RATE: per_pod({"llm-a": 5.0 * 600_000, "llm-b": 5.0 * 900_000}),
+            }
+        ),
+        window_scrapes=6,
+    )
+
+
+def test_ratios_of_two_rates_leave_a_young_series_out() -> None:
+    obs = young_pod_sample(scrapes_a=6).observations("prod", "llm", expected_pods=2)
+    assert obs.inferences_per_exec == pytest.approx(2.0)
+    assert obs.compute_ms_per_request == pytest.approx(600.0)
+    assert obs.served_rate == pytest.approx(10.0)  # its load counts, as a lower bound
+    assert "served_rate" in obs.lower_bounds
+
+
+def test_ratios_are_unknown_while_every_pod_is_young() -> None:
+    obs = young_pod_sample(scrapes_a=2).observations("prod", "llm", expected_pods=2)
+    assert obs.inferences_per_exec is None
+    assert "younger than the rate window" in obs.unknown["inferences_per_exec"]
+    assert obs.compute_ms_per_request is None
+    assert obs.served_rate == pytest.approx(10.0)

@@ -55,6 +55,7 @@ def fleet_sample(
         warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
         window_scrapes=math.floor(settings.rate_window_seconds / interval),
         rate_window_seconds=settings.rate_window_seconds,
+        scrape_interval_seconds=interval,
     )
 
 

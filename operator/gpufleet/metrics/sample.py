@@ -54,6 +54,7 @@ class SignalResult:
 
 
 _NOT_QUERIED = SignalResult()
+IDLE = "no requests in the rate window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,9 @@ class FleetSample:
     fewer: the pod is warming up."""
     rate_window_seconds: float | None = None
     """The window of every ``rate()``; ``None``: no warming pod's rates are rescaled."""
+    scrape_interval_seconds: float | None = None
+    """Prometheus's scrape interval; ``None``: a pod is warming while it has fewer than
+    ``window_scrapes`` samples in the window (see ``_young``)."""
 
     def result(self, signal: Signal) -> SignalResult:
         return self.signals.get(signal, _NOT_QUERIED)
@@ -116,7 +120,7 @@ class FleetSample:
             return _all_unknown(self.at, problem, pods_reporting=len(fresh))
         key = (namespace, name)
         scrapes = self.result(Signal.SCRAPES).values.get(key, {})
-        young = self._young(fresh, scrapes)
+        young = self._young(fresh, scrapes, self.result(Signal.FRESHNESS).values.get(key, {}))
         rescaled = self._rescaled(young, scrapes, ready_since)
         aggregator = _Aggregator(self, key, fresh, young, rescaled)
         if expected_pods is None and ready_since is not None:
@@ -156,11 +160,28 @@ class FleetSample:
             factors[pod] = max(1.0, self.window_scrapes / (n + YOUNG_SERIES_EXTRAPOLATION))
         return factors
 
-    def _young(self, fresh: list[str], scrapes: PerPod) -> frozenset[str]:
-        """Fresh pods whose series do not span the rate window yet (their rates are
-        missing, or understated by Prometheus's extrapolation)."""
-        needed = max(2, self.window_scrapes)
-        return frozenset(p for p in fresh if p in scrapes and scrapes[p] < needed)
+    def _young(self, fresh: list[str], scrapes: PerPod, last_scraped: PerPod) -> frozenset[str]:
+        """Fresh pods whose series do not span the rate window yet: scraped fewer than twice
+        (no rate), or with no sample in the window's first scrape interval (their rates
+        understate them; their ratios may be skewed, ``_Ratios``).
+
+        The first sample is dated back from the last by the samples counted, which the
+        same query saw: a scrape in flight when the tick reads (dated before it, stored
+        after) leaves a pod one sample short while its series still spans the window."""
+        window, interval = self.rate_window_seconds, self.scrape_interval_seconds
+        young = set()
+        for pod in fresh:
+            n = scrapes.get(pod)
+            if n is None:
+                continue
+            if window is None or interval is None or pod not in last_scraped:
+                if n < max(2, self.window_scrapes):
+                    young.add(pod)
+                continue
+            first = last_scraped[pod] - (n - 1.0) * interval
+            if n < 2.0 or first - (self.at - window) >= interval - TIMESTAMP_RESOLUTION_S:
+                young.add(pod)
+        return frozenset(young)
 
 
 def _engine(code: float) -> Engine:
@@ -204,6 +225,11 @@ YOUNG_SERIES_EXTRAPOLATION = 0.5 + RATE_EXTRAPOLATION_REACH - 1.0
 """Intervals ``rate()`` adds to a young series' ``n - 1`` sampled ones, at most: half an
 interval before its first sample (the series began within the window), less than the
 reach after its last: 0.6."""
+
+TIMESTAMP_RESOLUTION_S = 0.001
+"""Prometheus stores sample times in milliseconds: a first sample dated one scrape
+interval after the window's start, to within that, is one the window's first scrape
+missed."""
 
 _LOAD_SIGNALS = {
     "queue_depth": Signal.PENDING,
@@ -255,8 +281,8 @@ class _Aggregator:
     ) -> None:
         self._sample = sample
         self._key = key
-        self._pods = pods
-        self._warming = warming
+        self.pods = pods
+        self.warming = warming
         self._rescaled = rescaled
         self.unknown: dict[str, str] = {}
 
@@ -268,19 +294,21 @@ class _Aggregator:
             return values
         return {p: v * self._rescaled.get(p, 1.0) for p, v in values.items()}
 
-    def per_pod(self, signal: Signal) -> PerPod | str:
-        """Values of every fresh pod (a warming pod may lack one), or why they are unusable."""
+    def per_pod(self, signal: Signal, pods: list[str] | None = None) -> PerPod | str:
+        """Values of every fresh pod, or of ``pods`` (a warming pod may lack one), or why
+        they are unusable."""
+        pods = self.pods if pods is None else pods
         values = self._values(signal)
-        missing = [p for p in self._pods if p not in values]
-        if [p for p in missing if p not in self._warming]:
+        missing = [p for p in pods if p not in values]
+        if [p for p in missing if p not in self.warming]:
             return f"no {signal.value} sample from pods {', '.join(missing)}"
-        bad = [p for p in self._pods if p in values and not math.isfinite(values[p])]
+        bad = [p for p in pods if p in values and not math.isfinite(values[p])]
         if bad:
             return f"NaN/Inf {signal.value} from pods {', '.join(bad)}"
-        return {p: values[p] for p in self._pods if p in values}
+        return {p: values[p] for p in pods if p in values}
 
-    def total(self, signal: Signal, name: str) -> float | None:
-        values = self.per_pod(signal)
+    def total(self, signal: Signal, name: str, pods: list[str] | None = None) -> float | None:
+        values = self.per_pod(signal, pods)
         if isinstance(values, str):
             self.unknown[name] = values
             return None
@@ -289,9 +317,9 @@ class _Aggregator:
     def lower_bound(self, signal: Signal) -> float | None:
         """Sum over the fresh pods that have a finite value: at most the fleet's total."""
         values = self._values(signal)
-        present = [values[p] for p in self._pods if p in values and math.isfinite(values[p])]
+        present = [values[p] for p in self.pods if p in values and math.isfinite(values[p])]
         # No pod scraped yet (all warming): nothing served that anyone saw, 0 at least.
-        return sum(present) if present or not self._pods else None
+        return sum(present) if present or not self.pods else None
 
     def lower_bounds(self) -> dict[str, float]:
         bounds = {name: self.lower_bound(signal) for name, signal in _LOAD_SIGNALS.items()}
@@ -299,17 +327,6 @@ class _Aggregator:
         if served is not None:
             bounds["request_rate"] = served + (unserved or 0.0)
         return {name: value for name, value in bounds.items() if value is not None}
-
-    def ratio(
-        self, num: float | None, den: float | None, name: str, scale: float, idle_reason: str
-    ) -> float | None:
-        if num is None or den is None:
-            self.unknown.setdefault(name, "an input signal is unknown")
-            return None
-        if den <= 0.0:
-            self.unknown[name] = idle_reason
-            return None
-        return num / den * scale
 
     def fleet_value(self, signal: Signal, name: str, idle_reason: str) -> float | None:
         """A fleet-wide value (histogram quantile); NaN means no observations in the window."""
@@ -323,7 +340,7 @@ class _Aggregator:
         """Traffic-weighted mean of the pods' p95 (quantiles do not add; this is close
         when the load is balanced, and a pod without traffic does not skew it)."""
         values = self._sample.result(Signal.P95_US).values.get(self._key, {})
-        usable = {p: v for p, v in values.items() if p in self._pods and math.isfinite(v)}
+        usable = {p: v for p, v in values.items() if p in self.pods and math.isfinite(v)}
         if not usable:
             self.unknown["p95_latency_ms"] = (
                 "no p95 summary (no recent requests, or Triton runs without "
@@ -343,15 +360,10 @@ class _Aggregator:
         def total(signal: Signal, name: str) -> float | None:
             return self.total(signal, name) if exported(signal) else None
 
-        idle = "no requests in the rate window"
         served = total(Signal.SUCCESS_RATE, "served_rate")
         unserved = total(Signal.UNSERVED_RATE, "unserved_rate")
         queue = total(Signal.PENDING, "queue_depth")
-        inferences = total(Signal.INFERENCE_RATE, "inferences_per_exec")
-        execs = total(Signal.EXEC_RATE, "inferences_per_exec")
-        request_us = total(Signal.REQUEST_US_RATE, "avg_latency_ms")
-        queue_us = total(Signal.QUEUE_US_RATE, "avg_queue_ms")
-        compute_us = total(Signal.COMPUTE_US_RATE, "compute_ms_per_request")
+        ratios = _Ratios(self, exported)
         request_rate = self._request_rate(served, unserved)
         kv = self.per_pod(Signal.KV_USAGE) if exported(Signal.KV_USAGE) else None
         if isinstance(kv, str):
@@ -365,15 +377,17 @@ class _Aggregator:
             queue_depth=queue,
             least_pod_queue_depth=self._least(Signal.PENDING) if exported(Signal.PENDING) else None,
             p95_latency_ms=self._p95_latency(exported(Signal.E2E_P95_MS), triton),
-            avg_latency_ms=self.ratio(request_us, served, "avg_latency_ms", 1e-3, idle),
-            avg_queue_ms=self.ratio(queue_us, served, "avg_queue_ms", 1e-3, idle),
+            avg_latency_ms=ratios.per_request(Signal.REQUEST_US_RATE, "avg_latency_ms", 1e-3),
+            avg_queue_ms=ratios.per_request(Signal.QUEUE_US_RATE, "avg_queue_ms", 1e-3),
             compute_ms_per_request=(
-                self.ratio(compute_us, served, "compute_ms_per_request", 1e-3, idle)
+                ratios.per_request(Signal.COMPUTE_US_RATE, "compute_ms_per_request", 1e-3)
                 if triton
                 else None
             ),
             inferences_per_exec=(
-                self.ratio(inferences, execs, "inferences_per_exec", 1.0, idle) if triton else None
+                ratios.of(Signal.INFERENCE_RATE, Signal.EXEC_RATE, "inferences_per_exec", 1.0)
+                if triton
+                else None
             ),
             unserved_rate=unserved,
             error_rate=total(Signal.ERROR_RATE, "error_rate"),
@@ -389,12 +403,12 @@ class _Aggregator:
             generation_tokens_rate=total(Signal.GENERATION_TOKENS_RATE, "generation_tokens_rate"),
             preemption_rate=total(Signal.PREEMPTION_RATE, "preemption_rate"),
             running_requests=total(Signal.RUNNING, "running_requests"),
-            pods_reporting=len(self._pods),
+            pods_reporting=len(self.pods),
             unknown=self.unknown,
         )
         bounds = self.lower_bounds()
         bounded = {n for n in bounds if n in self.unknown}
-        if unscraped or self._warming:
+        if unscraped or self.warming:
             # A warming pod's share is missing or understated: known load sums are lower bounds.
             bounded |= {n for n in bounds if getattr(obs, n) is not None}
         if obs.request_rate is not None and obs.unserved_rate is None:
@@ -405,7 +419,7 @@ class _Aggregator:
         """The smallest value over the ready pods; ``None`` unless every one has one (a
         warming pod's missing value could be the smallest)."""
         values = self.per_pod(signal)
-        if isinstance(values, str) or not values or len(values) < len(self._pods):
+        if isinstance(values, str) or not values or len(values) < len(self.pods):
             return None
         return min(values.values())
 
@@ -430,3 +444,45 @@ class _Aggregator:
         if not exported(signal):
             return None
         return self.fleet_value(signal, name, "no requests lately")
+
+
+class _Ratios:
+    """Ratios of two counter rates (time per request, requests per execution), read only
+    from pods whose series span the rate window.
+
+    ``rate()`` extrapolates each series to the window's start unless that would take the
+    counter below zero, and then only when the distance is within 1.1 scrape intervals.
+    For a series younger than the window these limits cut in at different places for two
+    counters of one pod (each counter's first value against its own increase), so one
+    counter can be stretched by 1.1 intervals and the other by half of one, and their
+    ratio misread by a third (tests/metrics/test_ratio_reads.py). Sums of load keep a
+    warming pod (as a lower bound); ratios leave it out, and are unknown while every pod
+    is warming.
+    """
+
+    def __init__(self, aggregator: _Aggregator, exported: Callable[[Signal], bool]) -> None:
+        self._aggregator = aggregator
+        self._exported = exported
+        self._pods = [p for p in aggregator.pods if p not in aggregator.warming]
+
+    def per_request(self, signal: Signal, name: str, scale: float) -> float | None:
+        return self.of(signal, Signal.SUCCESS_RATE, name, scale)
+
+    def of(self, num: Signal, den: Signal, name: str, scale: float) -> float | None:
+        if not (self._exported(num) and self._exported(den)):
+            return None
+        unknown = self._aggregator.unknown
+        if not self._pods:
+            unknown[name] = (
+                "every pod's series is younger than the rate window (rate() stretches "
+                "two counters of a young series differently)"
+            )
+            return None
+        numerator = self._aggregator.total(num, name, self._pods)
+        denominator = self._aggregator.total(den, name, self._pods)
+        if numerator is None or denominator is None:
+            return None
+        if denominator <= 0.0:
+            unknown[name] = IDLE
+            return None
+        return numerator / denominator * scale

@@ -144,8 +144,8 @@ def replica_model(
     """The replica as measured so far; ``None`` before any batch was executed.
 
     The largest batch the server's own configuration states is its bound: no batch
-    exceeds it, so a mean batch read above it is a misreading, not a batch that ran (the
-    local fleet's operator read 9.07 over a new pod's first scrapes, where the bound is 8).
+    exceeds it, so a mean batch read above it is a misreading, not a batch that ran (as
+    ``rate()`` gives over a young series, which the reader leaves out of ratios for that).
     A largest batch the spec declares wins over one guessed, but not over a larger mean
     measured: then the declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)

@@ -1,0 +1,189 @@
+"""Ratios of two counters are read as the server ran them, against a real Prometheus.
+
+An exporter with Triton's metric names moves its counters together: 8 inferences per
+execution, 5 ms of compute and 10 ms end to end per request. The operator's reader must
+read exactly that, however the scrapes fall:
+
+- a scrape stored while a tick reads is seen by all of the tick's signals or by none;
+- a series younger than the rate window, whose two counters ``rate()`` stretches
+  differently, is left out of ratios instead of read as a batch size the server never ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gpufleet.domain.scaling.types import Observations
+from gpufleet.metrics.reader import FleetMetricsReader
+from gpufleet.settings import OperatorSettings
+from tests.support.waiting import wait_for_async
+
+pytestmark = pytest.mark.slow
+
+BATCH = 8
+COMPUTE_US_PER_REQUEST = 5000
+NAMESPACE, NAME = "test", "ratios"
+LABELS = {"namespace": NAMESPACE, "modeldeployment": NAME, "pod": "ratios-0"}
+
+Counters = Callable[[int], tuple[int, int]]
+"""Scrape number -> (executions, inferences) the exporter shows at it."""
+
+
+def uneven_load(scrape: int) -> tuple[int, int]:
+    executions = sum(3 + k % 5 for k in range(scrape + 1))
+    return executions, BATCH * executions
+
+
+def started_before_the_first_scrape(scrape: int) -> tuple[int, int]:
+    """At the first scrape the pod has run 115 executions of 7.3 on average (a first
+    batch forming), then 100 of 8 between scrapes: its counters' first values stand at
+    different fractions of their increases, 1.15 and 1.05 intervals' worth."""
+    return 115 + 100 * scrape, 840 + 800 * scrape
+
+
+class Exporter:
+    """Serves ``counters`` of the next scrape number; with ``hold``, each scrape's answer
+    waits for ``release`` (the scrape has begun: its samples carry that earlier time)."""
+
+    def __init__(self, counters: Counters, *, hold: bool = False) -> None:
+        self.scrapes = 0
+        self.scrape_waiting = threading.Event()
+        self.release = threading.Event()
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = exporter.text(*counters(exporter.scrapes)).encode()
+                exporter.scrapes += 1
+                if hold:
+                    exporter.scrape_waiting.set()
+                    exporter.release.wait(timeout=5.0)
+                    exporter.release.clear()
+                    exporter.scrape_waiting.clear()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    @staticmethod
+    def text(executions: int, inferences: int) -> str:
+        lines = [
+            ("nv_inference_pending_request_count", "gauge", 0),
+            ("nv_inference_request_success", "counter", inferences),
+            ("nv_inference_count", "counter", inferences),
+            ("nv_inference_exec_count", "counter", executions),
+            (
+                "nv_inference_request_duration_us",
+                "counter",
+                inferences * 2 * COMPUTE_US_PER_REQUEST,
+            ),
+            ("nv_inference_queue_duration_us", "counter", inferences * 100),
+            (
+                "nv_inference_compute_infer_duration_us",
+                "counter",
+                inferences * COMPUTE_US_PER_REQUEST,
+            ),
+        ]
+        return "".join(
+            f'# TYPE {name} {kind}\n{name}{{model="m",version="1"}} {value}\n'
+            for name, kind, value in lines
+        )
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+
+
+@contextmanager
+def scraped(counters: Counters, *, hold: bool) -> Iterator[tuple[Exporter, FleetMetricsReader]]:
+    """The exporter, scraped every 0.5 s, and a reader with a 5 s rate window."""
+    if shutil.which("prometheus") is None:
+        pytest.skip("the Debian prometheus binary is not installed")
+    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+
+    exporter = Exporter(counters, hold=hold)
+    with PrometheusServer(scrape_interval_s=0.5) as prometheus:
+        prometheus.set_targets([ScrapeTarget(exporter.address, LABELS)])
+        reader = FleetMetricsReader(
+            OperatorSettings(
+                prometheus_url=prometheus.url,
+                rate_window_seconds=5.0,
+                scrape_interval_seconds=0.5,
+                stale_after_seconds=5.0,
+                query_timeout_seconds=2.0,
+            )
+        )
+        try:
+            yield exporter, reader
+        finally:
+            exporter.stop()
+
+
+def assert_read_as_served(obs: Observations) -> None:
+    assert obs.inferences_per_exec == pytest.approx(BATCH, rel=1e-9)
+    assert obs.compute_ms_per_request == pytest.approx(COMPUTE_US_PER_REQUEST / 1000, rel=1e-9)
+    assert obs.avg_latency_ms == pytest.approx(2 * COMPUTE_US_PER_REQUEST / 1000, rel=1e-9)
+
+
+async def test_signals_of_one_tick_agree_when_a_scrape_is_stored_mid_tick() -> None:
+    with scraped(uneven_load, hold=True) as (exporter, reader):
+        loop = asyncio.get_running_loop()
+        read = 0
+        for i in range(24):
+            await wait_for_async(
+                lambda: asyncio.to_thread(exporter.scrape_waiting.is_set),
+                until=bool,
+                timeout=10.0,
+                interval=0.01,
+                what="a scrape in flight",
+            )
+            tick = asyncio.create_task(reader.sample())
+            # Stored at an instant swept over the tick's first milliseconds, when it reads.
+            loop.call_later((i % 8) * 0.002, exporter.release.set)
+            obs = (await tick).observations(NAMESPACE, NAME, expected_pods=1)
+            if obs.inferences_per_exec is None:
+                continue  # the series do not span the rate window yet
+            read += 1
+            assert_read_as_served(obs)
+        assert read >= 8
+
+
+async def test_a_series_younger_than_the_window_is_left_out_of_ratios() -> None:
+    with scraped(started_before_the_first_scrape, hold=False) as (_, reader):
+        young: list[Observations] = []
+
+        async def observe() -> Observations:
+            obs = (await reader.sample()).observations(NAMESPACE, NAME, expected_pods=1)
+            if obs.inferences_per_exec is None and (obs.served_rate or 0.0) > 0.0:
+                young.append(obs)  # two scrapes or more: a rate, and still young
+            return obs
+
+        settled = await wait_for_async(
+            observe,
+            until=lambda o: o.inferences_per_exec is not None,
+            timeout=30.0,
+            interval=0.2,
+            what="a ratio read from a series spanning the rate window",
+        )
+        assert_read_as_served(settled)
+        # While young, its load counted and its ratios were unknown, with the reason.
+        assert young
+        assert "younger than the rate window" in young[0].unknown["inferences_per_exec"]
+        assert "served_rate" in young[0].lower_bounds
