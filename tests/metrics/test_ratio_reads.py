@@ -5,8 +5,9 @@ execution, 5 ms of compute and 10 ms end to end per request. The operator's read
 read exactly that, however the scrapes fall:
 
 - a scrape stored while a tick reads is seen by all of the tick's signals or by none;
-- a series younger than the rate window, whose two counters ``rate()`` stretches
-  differently, is left out of ratios instead of read as a batch size the server never ran.
+- a new pod's series, younger than the rate window, whose two counters ``rate()``
+  stretches differently, is left out of ratios while a settled pod has them, instead of
+  read as a batch size the server never ran.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,12 +27,14 @@ from gpufleet.metrics.reader import FleetMetricsReader
 from gpufleet.settings import OperatorSettings
 from tests.support.waiting import wait_for_async
 
+if TYPE_CHECKING:
+    from gpufleet_devtools.prometheus import PrometheusServer
+
 pytestmark = pytest.mark.slow
 
 BATCH = 8
 COMPUTE_US_PER_REQUEST = 5000
 NAMESPACE, NAME = "test", "ratios"
-LABELS = {"namespace": NAMESPACE, "modeldeployment": NAME, "pod": "ratios-0"}
 
 Counters = Callable[[int], tuple[int, int]]
 """Scrape number -> (executions, inferences) the exporter shows at it."""
@@ -111,17 +115,14 @@ class Exporter:
         self.server.shutdown()
 
 
-@contextmanager
-def scraped(counters: Counters, *, hold: bool) -> Iterator[tuple[Exporter, FleetMetricsReader]]:
-    """The exporter, scraped every 0.5 s, and a reader with a 5 s rate window."""
-    if shutil.which("prometheus") is None:
-        pytest.skip("the Debian prometheus binary is not installed")
-    from gpufleet_devtools.prometheus import PrometheusServer, ScrapeTarget
+class ScrapedFleet:
+    """Exporters scraped every 0.5 s by a real Prometheus, each as one pod of the
+    ModelDeployment, and the operator's reader with a 5 s rate window."""
 
-    exporter = Exporter(counters, hold=hold)
-    with PrometheusServer(scrape_interval_s=0.5) as prometheus:
-        prometheus.set_targets([ScrapeTarget(exporter.address, LABELS)])
-        reader = FleetMetricsReader(
+    def __init__(self, prometheus: PrometheusServer) -> None:
+        self._prometheus = prometheus
+        self.exporters: dict[str, Exporter] = {}
+        self.reader = FleetMetricsReader(
             OperatorSettings(
                 prometheus_url=prometheus.url,
                 rate_window_seconds=5.0,
@@ -130,10 +131,37 @@ def scraped(counters: Counters, *, hold: bool) -> Iterator[tuple[Exporter, Fleet
                 query_timeout_seconds=2.0,
             )
         )
+
+    def add_pod(self, pod: str, counters: Counters, *, hold: bool = False) -> Exporter:
+        from gpufleet_devtools.prometheus import ScrapeTarget
+
+        self.exporters[pod] = Exporter(counters, hold=hold)
+        self._prometheus.set_targets(
+            [
+                ScrapeTarget(e.address, {"namespace": NAMESPACE, "modeldeployment": NAME, "pod": p})
+                for p, e in self.exporters.items()
+            ]
+        )
+        return self.exporters[pod]
+
+    async def observe(self) -> Observations:
+        sample = await self.reader.sample()
+        return sample.observations(NAMESPACE, NAME, expected_pods=len(self.exporters))
+
+
+@contextmanager
+def scraped_fleet() -> Iterator[ScrapedFleet]:
+    if shutil.which("prometheus") is None:
+        pytest.skip("the Debian prometheus binary is not installed")
+    from gpufleet_devtools.prometheus import PrometheusServer
+
+    with PrometheusServer(scrape_interval_s=0.5) as prometheus:
+        fleet = ScrapedFleet(prometheus)
         try:
-            yield exporter, reader
+            yield fleet
         finally:
-            exporter.stop()
+            for exporter in fleet.exporters.values():
+                exporter.stop()
 
 
 def assert_read_as_served(obs: Observations) -> None:
@@ -143,7 +171,8 @@ def assert_read_as_served(obs: Observations) -> None:
 
 
 async def test_signals_of_one_tick_agree_when_a_scrape_is_stored_mid_tick() -> None:
-    with scraped(uneven_load, hold=True) as (exporter, reader):
+    with scraped_fleet() as fleet:
+        exporter = fleet.add_pod("ratios-0", uneven_load, hold=True)
         loop = asyncio.get_running_loop()
         read = 0
         for i in range(24):
@@ -154,36 +183,45 @@ async def test_signals_of_one_tick_agree_when_a_scrape_is_stored_mid_tick() -> N
                 interval=0.01,
                 what="a scrape in flight",
             )
-            tick = asyncio.create_task(reader.sample())
+            tick = asyncio.create_task(fleet.observe())
             # Stored at an instant swept over the tick's first milliseconds, when it reads.
             loop.call_later((i % 8) * 0.002, exporter.release.set)
-            obs = (await tick).observations(NAMESPACE, NAME, expected_pods=1)
+            obs = await tick
             if obs.inferences_per_exec is None:
-                continue  # the series do not span the rate window yet
+                continue  # fewer than two samples yet
             read += 1
             assert_read_as_served(obs)
-        assert read >= 8
+        assert read >= 12
 
 
-async def test_a_series_younger_than_the_window_is_left_out_of_ratios() -> None:
-    with scraped(started_before_the_first_scrape, hold=False) as (_, reader):
-        young: list[Observations] = []
-
-        async def observe() -> Observations:
-            obs = (await reader.sample()).observations(NAMESPACE, NAME, expected_pods=1)
-            if obs.inferences_per_exec is None and (obs.served_rate or 0.0) > 0.0:
-                young.append(obs)  # two scrapes or more: a rate, and still young
-            return obs
-
+async def test_a_new_pods_young_series_is_left_out_of_ratios_while_a_settled_pod_has_them() -> None:
+    with scraped_fleet() as fleet:
+        fleet.add_pod("ratios-0", uneven_load)
         settled = await wait_for_async(
-            observe,
-            until=lambda o: o.inferences_per_exec is not None,
+            fleet.observe,
+            until=lambda o: o.inferences_per_exec is not None and not o.lower_bounds,
             timeout=30.0,
             interval=0.2,
-            what="a ratio read from a series spanning the rate window",
+            what="the first pod's series spanning the rate window",
         )
         assert_read_as_served(settled)
-        # While young, its load counted and its ratios were unknown, with the reason.
-        assert young
-        assert "younger than the rate window" in young[0].unknown["inferences_per_exec"]
-        assert "served_rate" in young[0].lower_bounds
+
+        fleet.add_pod("ratios-1", started_before_the_first_scrape)
+        warming: list[Observations] = []
+
+        async def observe() -> Observations:
+            obs = await fleet.observe()
+            if obs.pods_reporting == 2:
+                assert_read_as_served(obs)  # never the new pod's skewed ratio
+                if "served_rate" in obs.lower_bounds:
+                    warming.append(obs)
+            return obs
+
+        await wait_for_async(
+            observe,
+            until=lambda o: o.pods_reporting == 2 and not o.lower_bounds,
+            timeout=30.0,
+            interval=0.2,
+            what="the new pod's series spanning the rate window",
+        )
+        assert len(warming) >= 5  # read while the new pod was warming, its load counted

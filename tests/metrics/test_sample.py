@@ -483,9 +483,9 @@ def test_ratios_of_two_rates_leave_a_young_series_out() -> None:
     assert "served_rate" in obs.lower_bounds
 
 
-def test_ratios_are_unknown_while_every_pod_is_young() -> None:
+def test_while_every_pod_is_young_ratios_are_read_from_them_all() -> None:
+    # A new fleet's first rate window: a skewed batch size sizes it better than none.
     obs = young_pod_sample(scrapes_a=2).observations("prod", "llm", expected_pods=2)
-    assert obs.inferences_per_exec is None
-    assert "younger than the rate window" in obs.unknown["inferences_per_exec"]
-    assert obs.compute_ms_per_request is None
+    assert obs.inferences_per_exec == pytest.approx(10.0 / (2.5 + 5.0 / 9))
+    assert obs.compute_ms_per_request == pytest.approx((600.0 + 900.0) / 2)
     assert obs.served_rate == pytest.approx(10.0)

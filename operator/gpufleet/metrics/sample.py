@@ -54,7 +54,7 @@ class SignalResult:
 
 
 _NOT_QUERIED = SignalResult()
-IDLE = "no requests in the rate window"
+_IDLE = "no requests in the rate window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,23 +447,26 @@ class _Aggregator:
 
 
 class _Ratios:
-    """Ratios of two counter rates (time per request, requests per execution), read only
-    from pods whose series span the rate window.
+    """Ratios of two counter rates (time per request, requests per execution), read from
+    the pods whose series span the rate window while any does.
 
     ``rate()`` extrapolates each series to the window's start unless that would take the
     counter below zero, and then only when the distance is within 1.1 scrape intervals.
     For a series younger than the window these limits cut in at different places for two
     counters of one pod (each counter's first value against its own increase), so one
     counter can be stretched by 1.1 intervals and the other by half of one, and their
-    ratio misread by a third (tests/metrics/test_ratio_reads.py). Sums of load keep a
-    warming pod (as a lower bound); ratios leave it out, and are unknown while every pod
-    is warming.
+    ratio misread by up to (n + 0.1) / (n - 0.5) after ``n`` scrapes
+    (tests/metrics/test_ratio_reads.py). Over a scale-up the settled pods give the ratio;
+    while every pod is young (a fleet's first rate window), the young ones do, skew and
+    all: a batch size read a little off sizes a new fleet better than none (the capacity
+    model bounds the mean batch by the server's configured largest).
     """
 
     def __init__(self, aggregator: _Aggregator, exported: Callable[[Signal], bool]) -> None:
         self._aggregator = aggregator
         self._exported = exported
-        self._pods = [p for p in aggregator.pods if p not in aggregator.warming]
+        settled = [p for p in aggregator.pods if p not in aggregator.warming]
+        self._pods = settled or list(aggregator.pods)
 
     def per_request(self, signal: Signal, name: str, scale: float) -> float | None:
         return self.of(signal, Signal.SUCCESS_RATE, name, scale)
@@ -471,18 +474,11 @@ class _Ratios:
     def of(self, num: Signal, den: Signal, name: str, scale: float) -> float | None:
         if not (self._exported(num) and self._exported(den)):
             return None
-        unknown = self._aggregator.unknown
-        if not self._pods:
-            unknown[name] = (
-                "every pod's series is younger than the rate window (rate() stretches "
-                "two counters of a young series differently)"
-            )
-            return None
         numerator = self._aggregator.total(num, name, self._pods)
         denominator = self._aggregator.total(den, name, self._pods)
         if numerator is None or denominator is None:
             return None
         if denominator <= 0.0:
-            unknown[name] = IDLE
+            self._aggregator.unknown[name] = _IDLE
             return None
         return numerator / denominator * scale

@@ -145,7 +145,7 @@ def replica_model(
 
     The largest batch the server's own configuration states is its bound: no batch
     exceeds it, so a mean batch read above it is a misreading, not a batch that ran (as
-    ``rate()`` gives over a young series, which the reader leaves out of ratios for that).
+    ``rate()`` gives over a new fleet's young series, which the reader cannot leave out).
     A largest batch the spec declares wins over one guessed, but not over a larger mean
     measured: then the declaration is wrong, the server is not."""
     fit = batch_time_ms(history, tuning)
