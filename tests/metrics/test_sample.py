@@ -367,7 +367,11 @@ def test_a_classic_triton_fleet_has_no_llm_signals_and_does_not_miss_them() -> N
 def test_a_pod_younger_than_the_rate_window_gives_lower_bounds() -> None:
     # rate() over a series younger than its window extrapolates from less time, so a
     # pod scraped 3 times of the window's 6 reports less than it serves.
-    sample = replace(fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": 3})), window_scrapes=6)
+    sample = replace(
+        fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": 3})),
+        rate_window_seconds=30.0,
+        scrape_interval_seconds=5.0,
+    )
     obs = sample.observations("prod", "llm", expected_pods=2)
     assert obs.unknown == {}
     assert obs.request_rate == pytest.approx(10.0)
@@ -396,8 +400,8 @@ def test_a_new_pods_rates_are_rescaled_for_what_rate_understates_of_a_young_seri
 ) -> None:
     sample = replace(
         fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": scrapes})),
-        window_scrapes=6,
         rate_window_seconds=30.0,
+        scrape_interval_seconds=5.0,
     )
     ready_since = {"llm-a": NOW - 600.0, "llm-b": NOW - ready_for_s}
     obs = sample.observations("prod", "llm", expected_pods=2, ready_since=ready_since)
@@ -411,8 +415,8 @@ def test_a_new_pods_rates_are_rescaled_for_what_rate_understates_of_a_young_seri
 def test_without_the_pods_readiness_no_rate_is_rescaled() -> None:
     sample = replace(
         fleet_sample(overrides=scraped({"llm-a": 6, "llm-b": 2})),
-        window_scrapes=6,
         rate_window_seconds=30.0,
+        scrape_interval_seconds=5.0,
     )
     assert sample.observations("prod", "llm", expected_pods=2).served_rate == pytest.approx(10.0)
 
@@ -452,7 +456,6 @@ def test_a_pod_is_warming_only_while_its_series_is_younger_than_the_window(
             {"llm-a": NOW - 0.5, "llm-b": NOW - last_scraped_ago_s},
             overrides=scraped({"llm-a": 6, "llm-b": scrapes}),
         ),
-        window_scrapes=6,
         rate_window_seconds=30.0,
         scrape_interval_seconds=5.0,
     )
@@ -471,7 +474,8 @@ def young_pod_sample(scrapes_a: float) -> FleetSample:
                 Signal.COMPUTE_US_RATE: per_pod({"llm-a": 5.0 * 600_000, "llm-b": 5.0 * 900_000}),
             }
         ),
-        window_scrapes=6,
+        rate_window_seconds=30.0,
+        scrape_interval_seconds=5.0,
     )
 
 

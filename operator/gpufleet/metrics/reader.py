@@ -44,7 +44,7 @@ def fleet_sample(
     read_error: str | None = None,
 ) -> FleetSample:
     """One tick's query results, with what Prometheus's scraping under ``settings`` says
-    of a new pod: how long it may go unscraped, and how many scrapes span the rate window
+    of a new pod: how long it may go unscraped, and when its series spans the rate window
     (the operator's reader and the simulator's hand the policy the same)."""
     interval = settings.scrape_interval_seconds
     return FleetSample(
@@ -53,7 +53,6 @@ def fleet_sample(
         signals=signals,
         read_error=read_error,
         warm_up_seconds=DISCOVERY_DELAY_S + WARM_UP_SCRAPES * interval,
-        window_scrapes=math.floor(settings.rate_window_seconds / interval),
         rate_window_seconds=settings.rate_window_seconds,
         scrape_interval_seconds=interval,
     )

@@ -69,14 +69,12 @@ class FleetSample:
     warm_up_seconds: float = 0.0
     """How long a ready pod may go unscraped before its absence counts as a loss
     (Prometheus's discovery delay, then two scrape intervals)."""
-    window_scrapes: int = 2
-    """Scrapes of a pod within the rate window once its series span the whole window;
-    fewer: the pod is warming up."""
     rate_window_seconds: float | None = None
-    """The window of every ``rate()``; ``None``: no warming pod's rates are rescaled."""
+    """The window of every ``rate()``."""
     scrape_interval_seconds: float | None = None
-    """Prometheus's scrape interval; ``None``: a pod is warming while it has fewer than
-    ``window_scrapes`` samples in the window (see ``_young``)."""
+    """Prometheus's scrape interval. With the window, it tells a pod whose series spans
+    the window from one still warming (``_young``); without either, a pod is warming only
+    while scraped fewer than twice, and no warming pod's rates are rescaled."""
 
     def result(self, signal: Signal) -> SignalResult:
         return self.signals.get(signal, _NOT_QUERIED)
@@ -149,15 +147,16 @@ class FleetSample:
     ) -> dict[str, float]:
         """The factor that undoes ``rate()``'s understatement, for each warming pod that
         became ready within the rate window (module docstring)."""
-        window = self.rate_window_seconds
-        if window is None or ready_since is None:
+        window, interval = self.rate_window_seconds, self.scrape_interval_seconds
+        if window is None or interval is None or ready_since is None:
             return {}
+        window_scrapes = math.floor(window / interval)
         factors = {}
         for pod in young:
             n, since = scrapes.get(pod), ready_since.get(pod)
             if n is None or since is None or n < 2.0 or self.at - since >= window:
                 continue
-            factors[pod] = max(1.0, self.window_scrapes / (n + YOUNG_SERIES_EXTRAPOLATION))
+            factors[pod] = max(1.0, window_scrapes / (n + YOUNG_SERIES_EXTRAPOLATION))
         return factors
 
     def _young(self, fresh: list[str], scrapes: PerPod, last_scraped: PerPod) -> frozenset[str]:
@@ -170,17 +169,16 @@ class FleetSample:
         after) leaves a pod one sample short while its series still spans the window."""
         window, interval = self.rate_window_seconds, self.scrape_interval_seconds
         young = set()
-        for pod in fresh:
+        for pod in fresh:  # every fresh pod has a last scrape: that is what makes it fresh
             n = scrapes.get(pod)
             if n is None:
                 continue
-            if window is None or interval is None or pod not in last_scraped:
-                if n < max(2, self.window_scrapes):
-                    young.add(pod)
-                continue
-            first = last_scraped[pod] - (n - 1.0) * interval
-            if n < 2.0 or first - (self.at - window) >= interval - TIMESTAMP_RESOLUTION_S:
+            if n < 2.0:
                 young.add(pod)
+            elif window is not None and interval is not None:
+                first = last_scraped[pod] - (n - 1.0) * interval
+                if first - (self.at - window) >= interval - TIMESTAMP_RESOLUTION_S:
+                    young.add(pod)
         return frozenset(young)
 
 
