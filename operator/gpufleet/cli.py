@@ -43,6 +43,7 @@ def run(
     Settings come from GPUFLEET_* environment variables (see gpufleet.settings).
     """
     import kopf
+    from pydantic import ValidationError
 
     import gpufleet.handlers  # noqa: F401  (registers the handlers)
     from gpufleet.observability.metrics import OperatorMetrics
@@ -51,21 +52,35 @@ def run(
     metrics = OperatorMetrics()
     if metrics_port is not None:
         metrics.serve(metrics_port)
-    namespaces = watched_namespaces(namespace, os.environ)
+    try:
+        namespaces = watched_namespaces(namespace, os.environ)
+    except ValidationError as err:
+        bad = [e["input"] for e in err.errors() if e["loc"][:1] == ("namespaces",)]
+        if not bad:
+            raise
+        raise typer.BadParameter(
+            f"not a namespace name: {', '.join(map(repr, bad))}",
+            param_hint="--namespace / GPUFLEET_NAMESPACES",
+        ) from err
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
         standalone=standalone,
-        memo=kopf.Memo(metrics=metrics),
+        # The startup handler reads its settings from the environment: the flags reach it
+        # here, so that Prometheus is read for the watched namespaces only.
+        memo=kopf.Memo(metrics=metrics, namespaces=tuple(namespaces)),
     )
 
 
 def watched_namespaces(flags: list[str] | None, env: Mapping[str, str]) -> list[str]:
-    """``--namespace`` flags, else ``GPUFLEET_NAMESPACES``; empty means cluster-wide."""
+    """``--namespace`` flags, else ``GPUFLEET_NAMESPACES``; empty means cluster-wide.
+    Either is validated as the ``namespaces`` setting (``pydantic.ValidationError``)."""
     from gpufleet.settings import OperatorSettings
 
-    return list(flags or OperatorSettings.from_env(dict(env)).namespaces)
+    if flags:
+        env = {**env, "GPUFLEET_NAMESPACES": ",".join(flags)}
+    return list(OperatorSettings.from_env(dict(env)).namespaces)
 
 
 def _configure_logging(verbose: bool, log_format: str) -> None:

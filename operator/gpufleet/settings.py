@@ -26,6 +26,11 @@ class MetricLabels(BaseModel):
     pod: str = "pod"
 
 
+NAMESPACE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+"""A Kubernetes namespace name (an RFC 1123 label): the only characters it can hold need
+no escaping in a PromQL regular expression."""
+
+
 class OperatorSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -50,8 +55,9 @@ class OperatorSettings(BaseModel):
     """Accept any certificate from Prometheus. Off by default: only for tests."""
     gpu_prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
     labels: MetricLabels = Field(default_factory=MetricLabels)
-    namespaces: tuple[str, ...] = ()
-    """Namespaces to watch; empty means the whole cluster."""
+    namespaces: tuple[Annotated[str, Field(pattern=NAMESPACE_NAME)], ...] = ()
+    """Namespaces to watch (``--namespace``, else ``GPUFLEET_NAMESPACES``); empty means the
+    whole cluster. Prometheus is read for these namespaces' pods only."""
     autoscaling_enabled: bool = True
     peering_priority: int = 0
     """kopf peering: while a peer with a higher priority is alive this operator pauses;

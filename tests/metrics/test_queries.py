@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gpufleet.metrics.queries import QUERIES, QUERY_BY_SIGNAL, Engine, Signal, build_queries
@@ -28,6 +30,16 @@ def test_rates_use_the_configured_window() -> None:
         'rate(nv_inference_request_success{modeldeployment!=""}[45s])'
         in queries[Signal.SUCCESS_RATE]
     )
+
+
+def test_an_operator_of_some_namespaces_selects_only_their_pods() -> None:
+    labels = MetricLabels(namespace="kubernetes_namespace")
+    queries = build_queries(labels, rate_window_seconds=30, namespaces=("team-b", "team-a"))
+    for signal, promql in queries.items():
+        selectors = re.findall(r"\{[^{}]*\}", promql)
+        assert selectors, signal
+        for selector in selectors:
+            assert 'kubernetes_namespace=~"team-a|team-b"' in selector, (signal, selector)
 
 
 def test_custom_label_names() -> None:

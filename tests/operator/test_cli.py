@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from gpufleet.cli import watched_namespaces
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from gpufleet.cli import app, watched_namespaces
+from gpufleet.handlers.lifecycle import operator_settings
 
 
 def test_flags_win_over_the_setting() -> None:
@@ -16,3 +21,23 @@ def test_the_setting_applies_without_flags() -> None:
 
 def test_neither_means_cluster_wide() -> None:
     assert watched_namespaces([], {}) == []
+
+
+def test_a_namespace_that_cannot_exist_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="namespaces"):
+        watched_namespaces(["team-a", "Team_B"], {})
+    with pytest.raises(ValidationError, match="namespaces"):
+        watched_namespaces(None, {"GPUFLEET_NAMESPACES": "ml,*"})
+
+
+def test_gpufleet_run_refuses_a_bad_namespace_before_it_starts() -> None:
+    result = CliRunner().invoke(app, ["run", "--namespace", "Team_B"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "--namespace / GPUFLEET_NAMESPACES: not a namespace name: 'Team_B'" in result.output
+
+
+def test_the_operator_reads_prometheus_for_the_namespaces_gpufleet_run_watches() -> None:
+    env = {"GPUFLEET_NAMESPACES": "ml,serving"}
+    assert operator_settings(env, ("team-a",)).namespaces == ("team-a",)
+    assert operator_settings(env, ()).namespaces == ("ml", "serving")
+    assert operator_settings({}, None).namespaces == ()

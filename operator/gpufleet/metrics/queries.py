@@ -135,8 +135,8 @@ class Source:
     """One engine's way to measure a signal: a PromQL expression template.
 
     Placeholders: ``$by`` (namespace, modeldeployment, pod labels), ``$fleet``
-    (namespace, modeldeployment labels), ``$sel`` (the gpufleet-pod matcher, to put
-    inside a selector's braces), ``$w`` (the rate window).
+    (namespace, modeldeployment labels), ``$sel`` (the matchers of the pods read: gpufleet's,
+    in the watched namespaces; to put inside a selector's braces), ``$w`` (the rate window).
     """
 
     engines: tuple[Engine, ...]
@@ -455,12 +455,24 @@ def _window(seconds: float) -> str:
     return f"{max(1, round(seconds))}s"
 
 
-def build_queries(labels: MetricLabels, rate_window_seconds: float) -> dict[Signal, str]:
-    """The PromQL of each signal for these label names and rate window."""
+def build_queries(
+    labels: MetricLabels, rate_window_seconds: float, namespaces: tuple[str, ...] = ()
+) -> dict[Signal, str]:
+    """The PromQL of each signal for these label names and rate window, over the pods of
+    ``namespaces`` (the operator's watched namespaces; empty: every namespace).
+
+    An operator that serves some namespaces reads their pods only: the tick's query costs
+    Prometheus and the operator in proportion to the pods it reads, so operators that
+    split a cluster's namespaces between them split that cost too. The names are
+    Kubernetes namespace names (validated in ``OperatorSettings``): nothing in them needs
+    escaping in the regular expression."""
+    sel = f'{labels.modeldeployment}!=""'
+    if namespaces:
+        sel += f', {labels.namespace}=~"{"|".join(sorted(set(namespaces)))}"'
     values = {
         "by": f"{labels.namespace}, {labels.modeldeployment}, {labels.pod}",
         "fleet": f"{labels.namespace}, {labels.modeldeployment}",
-        "sel": f'{labels.modeldeployment}!=""',
+        "sel": sel,
         "w": _window(rate_window_seconds),
     }
     queries: dict[Signal, str] = {}

@@ -74,7 +74,9 @@ class FleetMetricsReader:
     def __init__(self, settings: OperatorSettings, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._labels = settings.labels
-        self._queries = build_queries(settings.labels, settings.rate_window_seconds)
+        self._queries = build_queries(
+            settings.labels, settings.rate_window_seconds, settings.namespaces
+        )
         self._tick_query = tick_query(self._queries)
         self._clock = clock
         self._url = settings.prometheus_url.rstrip("/") + "/api/v1/query"

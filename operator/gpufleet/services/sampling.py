@@ -1,8 +1,8 @@
 """One fleet-wide metrics sample per tick, shared by every ModelDeployment's timer.
 
-The autoscaler queries Prometheus once per signal per tick for the whole fleet;
-each ModelDeployment's timer then reads its slice. The first timer of a tick runs
-the queries; the others await the same result. A ModelDeployment's own activation
+The autoscaler reads Prometheus once per tick for the whole fleet (one query, every
+signal); each ModelDeployment's timer then reads its slice. The first timer of a tick
+runs the query; the others await the same result. A ModelDeployment's own activation
 query (scale from zero) cannot be shared: it runs once per tick in its own timer.
 """
 
