@@ -303,6 +303,10 @@ query, every signal) + `observations()` for every ModelDeployment.
 
 The query count does not depend on the number of ModelDeployments: one query
 for every signal and the whole fleet, grouped `by (namespace, modeldeployment, pod)`.
+Its time does: Prometheus evaluates one query on one core, and the answer (13 series a
+pod here) is parsed in the operator. The tick's read must stay within
+`GPUFLEET_QUERY_TIMEOUT_SECONDS` (5 s by default), or every ModelDeployment holds, blind,
+for that tick ([observability.md](../observability.md#load-on-prometheus)).
 {sim}"""
 
 
@@ -316,7 +320,7 @@ def main() -> int:
     args = parser.parse_args()
     decisions = bench_decisions()
     print(json.dumps(decisions.__dict__), flush=True)
-    queries = [bench_queries(n) for n in (10, 1000)]
+    queries = [bench_queries(n) for n in (10, 1000, 10000)]
     for q in queries:
         print(json.dumps(q.__dict__), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
