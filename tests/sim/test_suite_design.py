@@ -119,3 +119,26 @@ def test_the_report_says_where_gpufleets_misses_fall() -> None:
     assert "5 missed" not in section  # a scenario kept at >= 99 % is not listed
     quiet = suite.markdown([SCENARIOS[0]], [met.ours], {}, [met], "cmd", 1.0)
     assert "## Where gpufleet's misses fall" not in quiet
+
+
+def test_with_the_autoscalers_alone_a_scenario_only_a_static_fleet_meets_is_elsewhere() -> None:
+    label = SCENARIOS[0].label
+    runs = [
+        suite.Run(label, "gpufleet", None, 12.0, 0.95, 0, 1.0),
+        suite.Run(label, "oracle", 0.8, 5.0, 0.995, 0, 1.0),
+        suite.Run(label, "static", 14.0, 10.0, 0.991, 0, 1.0),
+        suite.Run(label, "kpa", 0.5, 20.0, 0.90, 0, 1.0),
+    ]
+    fixed: dict[str, float | None] = {"kpa": 0.5}
+    (strict,) = suite.verdicts([SCENARIOS[0]], runs, fixed)
+    (peers,) = suite.verdicts([SCENARIOS[0]], runs, fixed, hindsight=suite.BASELINES)
+    # The static fleet meets it, gpufleet misses: failed. No autoscaler meets it and gpufleet
+    # keeps more than KPA at fewer GPU-hours: passed, read with them alone.
+    assert strict.feasible
+    assert not strict.passed
+    assert not peers.feasible
+    assert peers.passed
+    report = suite.markdown([SCENARIOS[0]], runs, fixed, [strict], "cmd", 1.0, peers=[peers])
+    assert "gpufleet passes 0 of 1 scenarios" in report
+    assert "KPA alone as the baselines tuned with hindsight" in report
+    assert "gpufleet passes 1 of 1, 0 of 0 where one of them meets the target, 1 of 1" in report
