@@ -306,7 +306,7 @@ for every signal and the whole fleet, grouped `by (namespace, modeldeployment, p
 Its time does: Prometheus evaluates one query on one core, and the answer (13 series a
 pod here) is parsed in the operator. The tick's read must stay within
 `GPUFLEET_QUERY_TIMEOUT_SECONDS` (5 s by default), or every ModelDeployment holds, blind,
-for that tick ([observability.md](../observability.md#load-on-prometheus)).
+for that tick ([observability.md](../observability.md#model-pods-the-autoscalers-input)).
 {sim}"""
 
 

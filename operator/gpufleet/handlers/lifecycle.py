@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,21 +71,25 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if isinstance(metrics, OperatorMetrics):
         ctx.metrics = metrics  # the instance `gpufleet run --metrics-port` serves
     if config.autoscaling_enabled:
-        source = _CountingQueryErrors(FleetMetricsReader(config), ctx.metrics)
+        source = MeasuredReader(FleetMetricsReader(config), ctx.metrics)
         # A little under one tick: every timer of a tick shares one set of queries.
         ctx.sampler = TickSampler(source, max_age=0.8 * config.tick_seconds)
     memo["gpufleet"] = ctx
 
 
-class _CountingQueryErrors:
-    """Counts failed Prometheus queries into the operator's own metrics."""
+class MeasuredReader:
+    """The fleet's metrics reader, its reads timed and its failed queries counted in the
+    operator's own metrics: a read that nears ``GPUFLEET_QUERY_TIMEOUT_SECONDS`` shows
+    before ticks go blind on it."""
 
     def __init__(self, reader: FleetMetricsReader, metrics: OperatorMetrics) -> None:
         self._reader = reader
         self._metrics = metrics
 
     async def sample(self) -> FleetSample:
+        started = time.perf_counter()
         sample = await self._reader.sample()
+        self._metrics.prometheus_read_duration_seconds.observe(time.perf_counter() - started)
         if sample.read_error is not None:
             self._metrics.prometheus_query_errors_total.inc()
         return sample

@@ -35,6 +35,8 @@ MD_LABELS: Final = (NAMESPACE_LABEL, MODELDEPLOYMENT_LABEL)
 # include a Prometheus round trip bounded by GPUFLEET_QUERY_TIMEOUT_SECONDS.
 _RECONCILE_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _TICK_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_READ_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 30.0)
+"""Fine around the default 5 s query timeout, which a large fleet's read approaches."""
 
 RECONCILE_KINDS: Final = ("create", "update", "resume", "delete")
 """kopf handler kinds exported at 0 from the start.
@@ -100,6 +102,13 @@ class OperatorMetrics:
             "gpufleet_scaling_decisions_total",
             "Scaling decisions, by ModelDeployment and ReasonCode.",
             [*MD_LABELS, "reason_code"],
+            registry=r,
+        )
+        self.prometheus_read_duration_seconds = Histogram(
+            "gpufleet_prometheus_read_duration_seconds",
+            "Time to read the fleet's metrics from Prometheus, once per tick (its one query "
+            "and the answer's parse); a read that reaches the query timeout fails.",
+            buckets=_READ_BUCKETS,
             registry=r,
         )
         self.prometheus_query_errors_total = Counter(
