@@ -305,8 +305,8 @@ class _Aggregator:
             return f"NaN/Inf {signal.value} from pods {', '.join(bad)}"
         return {p: values[p] for p in pods if p in values}
 
-    def total(self, signal: Signal, name: str, pods: list[str] | None = None) -> float | None:
-        values = self.per_pod(signal, pods)
+    def total(self, signal: Signal, name: str) -> float | None:
+        values = self.per_pod(signal)
         if isinstance(values, str):
             self.unknown[name] = values
             return None
@@ -465,6 +465,7 @@ class _Ratios:
         self._exported = exported
         settled = [p for p in aggregator.pods if p not in aggregator.warming]
         self._pods = settled or list(aggregator.pods)
+        self._totals: dict[Signal, float | str] = {}
 
     def per_request(self, signal: Signal, name: str, scale: float) -> float | None:
         return self.of(signal, Signal.SUCCESS_RATE, name, scale)
@@ -472,11 +473,21 @@ class _Ratios:
     def of(self, num: Signal, den: Signal, name: str, scale: float) -> float | None:
         if not (self._exported(num) and self._exported(den)):
             return None
-        numerator = self._aggregator.total(num, name, self._pods)
-        denominator = self._aggregator.total(den, name, self._pods)
-        if numerator is None or denominator is None:
+        numerator, denominator = self._total(num), self._total(den)
+        for value in (numerator, denominator):
+            if isinstance(value, str):
+                self._aggregator.unknown[name] = value
+        if isinstance(numerator, str) or isinstance(denominator, str):
             return None
         if denominator <= 0.0:
             self._aggregator.unknown[name] = _IDLE
             return None
         return numerator / denominator * scale
+
+    def _total(self, signal: Signal) -> float | str:
+        """The sum over the ratio's pods, or why it is unknown; once per signal (the served
+        rate is every per-request ratio's denominator)."""
+        if signal not in self._totals:
+            values = self._aggregator.per_pod(signal, self._pods)
+            self._totals[signal] = values if isinstance(values, str) else sum(values.values())
+        return self._totals[signal]
