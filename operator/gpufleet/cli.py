@@ -78,9 +78,7 @@ def watched_namespaces(flags: list[str] | None, env: Mapping[str, str]) -> list[
     Either is validated as the ``namespaces`` setting (``pydantic.ValidationError``)."""
     from gpufleet.settings import OperatorSettings
 
-    if flags:
-        env = {**env, "GPUFLEET_NAMESPACES": ",".join(flags)}
-    return list(OperatorSettings.from_env(dict(env)).namespaces)
+    return list(OperatorSettings.from_env(dict(env), flags or ()).namespaces)
 
 
 def _configure_logging(verbose: bool, log_format: str) -> None:

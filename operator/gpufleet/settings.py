@@ -7,6 +7,7 @@ override them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -100,8 +101,9 @@ class OperatorSettings(BaseModel):
         return prices
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> OperatorSettings:
-        """Build settings from ``GPUFLEET_*`` variables; unknown ones are ignored."""
+    def from_env(cls, env: dict[str, str], namespaces: Sequence[str] = ()) -> OperatorSettings:
+        """Build settings from ``GPUFLEET_*`` variables; unknown ones are ignored.
+        ``namespaces`` (``gpufleet run --namespace``) win over ``GPUFLEET_NAMESPACES``."""
         values: dict[str, object] = {}
         simple = {
             "GPUFLEET_PROMETHEUS_URL": "prometheus_url",
@@ -129,7 +131,9 @@ class OperatorSettings(BaseModel):
                 "no",
                 "off",
             }
-        if env.get("GPUFLEET_NAMESPACES"):
+        if namespaces:
+            values["namespaces"] = tuple(namespaces)
+        elif env.get("GPUFLEET_NAMESPACES"):
             values["namespaces"] = tuple(
                 ns.strip() for ns in env["GPUFLEET_NAMESPACES"].split(",") if ns.strip()
             )

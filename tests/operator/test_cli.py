@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from gpufleet.cli import app, watched_namespaces
-from gpufleet.handlers.lifecycle import operator_settings
+from gpufleet.settings import OperatorSettings
 
 
 def test_flags_win_over_the_setting() -> None:
@@ -38,6 +38,6 @@ def test_gpufleet_run_refuses_a_bad_namespace_before_it_starts() -> None:
 
 def test_the_operator_reads_prometheus_for_the_namespaces_gpufleet_run_watches() -> None:
     env = {"GPUFLEET_NAMESPACES": "ml,serving"}
-    assert operator_settings(env, ("team-a",)).namespaces == ("team-a",)
-    assert operator_settings(env, ()).namespaces == ("ml", "serving")
-    assert operator_settings({}, None).namespaces == ()
+    assert OperatorSettings.from_env(env, ("team-a",)).namespaces == ("team-a",)
+    assert OperatorSettings.from_env(env, ()).namespaces == ("ml", "serving")
+    assert OperatorSettings.from_env({}).namespaces == ()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -43,15 +42,6 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.peering.priority = config.peering_priority
 
 
-def operator_settings(env: Mapping[str, str], watched: object = None) -> OperatorSettings:
-    """The settings from ``GPUFLEET_*``, with the namespaces ``gpufleet run --namespace``
-    watches (``cli.run`` hands them over in kopf's memo) in place of the setting's."""
-    values = dict(env)
-    if isinstance(watched, tuple) and watched:
-        values["GPUFLEET_NAMESPACES"] = ",".join(str(ns) for ns in watched)
-    return OperatorSettings.from_env(values)
-
-
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In-cluster service account, else the kubeconfig named by ``KUBECONFIG`` now.
@@ -64,7 +54,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    config = operator_settings(os.environ, memo.get("namespaces"))
+    # `gpufleet run --namespace` flags, which cli.run hands over in kopf's memo.
+    config = OperatorSettings.from_env(dict(os.environ), memo.get("namespaces") or ())
     configure_kopf(settings, config)
     ctx = OperatorContext(settings=config, api=await KubernetesApi.connect())
     metrics = memo.get("metrics")
