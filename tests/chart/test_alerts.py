@@ -23,6 +23,8 @@ PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
 ALL_ALERTS = {"prometheusRule": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True}}}
 MD = {"namespace": "models", "modeldeployment": "resnet50"}
+_READ_BUCKET_BOUNDS = ("0.5", "1.0", "2.0", "4.0", "5.0", "10.0")
+"""Some of the read histogram's bucket bounds, as prometheus_client writes them."""
 
 
 def _groups(chart_dir: Path, values: dict[str, Any] = ALL_ALERTS) -> list[dict[str, Any]]:
@@ -57,6 +59,18 @@ def _series(metric: str, labels: dict[str, str], values: str) -> dict[str, str]:
     return {"series": f"{metric}{{{selector}}}", "values": values}
 
 
+def _read_durations(labels: dict[str, str], counts: str, seconds: float) -> list[dict[str, str]]:
+    """The read-duration histogram's bucket series of an operator whose every read takes
+    ``seconds``: buckets below it stay at 0, the others follow ``counts``."""
+    series = []
+    for le in (*_READ_BUCKET_BOUNDS, "+Inf"):
+        below = le != "+Inf" and float(le) < seconds
+        values = " ".join("0" for _ in counts.split()) if below else counts
+        series.append(_series("gpufleet_prometheus_read_duration_seconds_bucket",
+                              {**labels, "le": le}, values))  # fmt: skip
+    return series
+
+
 def _alert(name: str, at: str, labels: dict[str, str] | None, severity: str) -> dict[str, Any]:
     expected = [] if labels is None else [{"exp_labels": {**labels, "severity": severity}}]
     return {"eval_time": at, "alertname": name, "exp_alerts": expected}
@@ -65,6 +79,7 @@ def _alert(name: str, at: str, labels: dict[str, str] | None, severity: str) -> 
 def _scenarios() -> list[dict[str, Any]]:
     other = {"namespace": "models", "modeldeployment": "bert"}
     job = {"job": f"{RELEASE}-metrics", "namespace": NAMESPACE}
+    other_job = {"job": f"{RELEASE}-metrics", "namespace": "team-b"}
     target = {**job, "instance": "10.0.0.7:9090"}
     return [
         {  # p95 misses the target for 20 minutes; unknown p95 (NaN) is not a miss.
@@ -121,6 +136,17 @@ def _scenarios() -> list[dict[str, Any]]:
             "alert_rule_test": [
                 _alert("GpufleetReconcileErrors", "10m", None, "warning"),
                 _alert("GpufleetReconcileErrors", "30m", {**job, "kind": "update"}, "warning"),
+            ],
+        },
+        {  # one operator's reads take 4.5 s (5 s timeout) from minute 2; another's 0.3 s
+            "interval": "1m",
+            "input_series": [
+                *_read_durations(job, "0x2 " + " ".join(f"{12 * i}" for i in range(1, 31)), 4.5),
+                *_read_durations(other_job, " ".join(f"{12 * i}" for i in range(32)), 0.3),
+            ],
+            "alert_rule_test": [
+                _alert("GpufleetPrometheusReadsSlow", "15m", None, "warning"),
+                _alert("GpufleetPrometheusReadsSlow", "28m", job, "warning"),
             ],
         },
         {  # scrapes of the operator fail after 5 minutes

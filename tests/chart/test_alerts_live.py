@@ -34,7 +34,7 @@ pytestmark = [
 FAST = {"for": "2s"}
 ALERT_NAMES = (
     "sloMissed", "budgetCapHit", "metricsLost", "podsUnschedulable", "reconcileErrors",
-    "operatorDown",
+    "prometheusReadsSlow", "operatorDown",
 )  # fmt: skip
 
 
@@ -147,13 +147,17 @@ def test_alerts_fire_from_real_operator_metrics(
         firing = prometheus.firing()
         assert ("GpufleetSLOMissed", "models", "bert") not in firing
         assert ("GpufleetPodsUnschedulable", "models", "resnet50") not in firing
-        assert not any(name in {"GpufleetOperatorDown", "GpufleetReconcileErrors"}
-                       for name, _, _ in firing)  # fmt: skip
+        quiet = {"GpufleetOperatorDown", "GpufleetReconcileErrors", "GpufleetPrometheusReadsSlow"}
+        assert not any(name in quiet for name, _, _ in firing)
 
         # A reconcile fails while Prometheus watches: the error rate turns positive.
         with pytest.raises(RuntimeError), metrics.time_reconcile("update"):
             raise RuntimeError("admission webhook denied the request")
         _wait_for_firing(prometheus, {("GpufleetReconcileErrors", NAMESPACE, "")})
+
+        # A read of the fleet's metrics takes 4.5 s, past 80 % of the 5 s query timeout.
+        metrics.prometheus_read_duration_seconds.observe(4.5)
+        _wait_for_firing(prometheus, {("GpufleetPrometheusReadsSlow", NAMESPACE, "")})
 
         # The operator stops answering scrapes: OperatorDown fires.
         server.shutdown()
