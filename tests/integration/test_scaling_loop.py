@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.support.exposition import ExpositionServer
 from tests.support.kube import (
     DEPLOYMENTS,
     EVENTS,
@@ -235,31 +236,14 @@ class GatewayExporter:
     a Prometheus gauge on ``/metrics`` (what the activation query reads at zero pods)."""
 
     def __init__(self) -> None:
-        import http.server
-
         self.queued = 0.0
-        exporter = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = f'gateway_queued_requests{{model="{NAME}"}} {exporter.queued}\n'.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._endpoint = ExpositionServer(
+            lambda: f'gateway_queued_requests{{model="{NAME}"}} {self.queued}\n'
+        )
+        self.address = self._endpoint.address
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._endpoint.stop()
 
 
 def _zero_spec() -> dict[str, Any]:

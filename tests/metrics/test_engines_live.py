@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,6 +22,7 @@ from gpufleet.domain.scaling.types import Observations
 from gpufleet.metrics.queries import Engine
 from gpufleet.metrics.reader import FleetMetricsReader
 from gpufleet.settings import OperatorSettings
+from tests.support.exposition import ExpositionServer
 
 pytestmark = pytest.mark.slow
 
@@ -160,34 +159,16 @@ def triton_unlabelled(out: Exposition) -> None:
     triton_core(out, 4, {"": 0.5})
 
 
-class FakePod:
+class FakePod(ExpositionServer):
     def __init__(self, render: Callable[[Exposition], None]) -> None:
         start = time.monotonic()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                out = Exposition(time.monotonic() - start)
-                render(out)
-                body = out.text().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.end_headers()
-                self.wfile.write(body)
+        def text() -> str:
+            out = Exposition(time.monotonic() - start)
+            render(out)
+            return out.text()
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(text)
 
 
 PODS: dict[str, tuple[str, Callable[[Exposition], None]]] = {

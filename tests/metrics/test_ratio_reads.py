@@ -17,7 +17,6 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,6 +24,7 @@ import pytest
 from gpufleet.domain.scaling.types import Observations
 from gpufleet.metrics.reader import FleetMetricsReader
 from gpufleet.settings import OperatorSettings
+from tests.support.exposition import ExpositionServer
 from tests.support.waiting import wait_for_async
 
 if TYPE_CHECKING:
@@ -60,31 +60,22 @@ class Exporter:
         self.scrapes = 0
         self.scrape_waiting = threading.Event()
         self.release = threading.Event()
-        exporter = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exporter.text(*counters(exporter.scrapes)).encode()
-                exporter.scrapes += 1
-                if hold:
-                    exporter.scrape_waiting.set()
-                    exporter.release.wait(timeout=5.0)
-                    exporter.release.clear()
-                    exporter.scrape_waiting.clear()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.end_headers()
-                self.wfile.write(body)
+        def render() -> str:
+            body = self.text(*counters(self.scrapes))
+            self.scrapes += 1
+            if hold:
+                self.scrape_waiting.set()
+                self.release.wait(timeout=5.0)
+                self.release.clear()
+                self.scrape_waiting.clear()
+            return body
 
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._endpoint = ExpositionServer(render)
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return self._endpoint.address
 
     @staticmethod
     def text(executions: int, inferences: int) -> str:
@@ -112,7 +103,7 @@ class Exporter:
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
+        self._endpoint.stop()
 
 
 class ScrapedFleet:
