@@ -246,6 +246,61 @@ APPLY_TIME_REJECTIONS = [
         {"runtime": {"args": ["--log-verbose=1", "--model-control-mode=explicit"]}},
         "spec.runtime.args",
     ),
+    (
+        "a cache in two places",
+        {
+            "model": {
+                "name": "m",
+                "repository": "s3://bucket/m",
+                "cache": {"sizeLimit": "1Gi", "claimName": "c"},
+            }
+        },
+        "spec.model.cache",
+    ),
+    (
+        "two volumes of one name",
+        {"runtime": {"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}},
+        "spec.runtime.volumes",
+    ),
+    (
+        "a volume named as the operator's",
+        {"runtime": {"volumes": [{"name": "dshm", "emptyDir": {}}]}},
+        "spec.runtime.volumes",
+    ),
+    (
+        "one path mounted twice",
+        {
+            "runtime": {
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "volumeMounts": [
+                    {"name": "v", "mountPath": "/data"},
+                    {"name": "v", "mountPath": "/data/"},
+                ],
+            }
+        },
+        "spec.runtime.volumeMounts",
+    ),
+    (
+        "a mount over the model",
+        {
+            "runtime": {
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/models/"}],
+            }
+        },
+        "spec.runtime.volumeMounts",
+    ),
+    (
+        "a mount path ending in two slashes",
+        {
+            "runtime": {
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/data//"}],
+            }
+        },
+        "spec.runtime.volumeMounts[0].mountPath",
+    ),
+    ("an image name over 255 characters", {"runtime": {"image": "a" * 256}}, "spec.runtime.image"),
 ]
 
 
@@ -333,6 +388,11 @@ IMAGES = [
     ("a//b", False),
     ("server@sha256:abc", False),  # a digest is at least 32 hex digits
     ("image with spaces", False),
+    ("a" * 255 + ":" + "t" * 128, True),  # the registry's 255 characters bound the name only
+    ("a" * 256 + ":t", False),
+    ("registry:5000/" + "a" * 241, True),
+    ("registry:5000/" + "a" * 242, False),
+    ("a" * 256 + "@sha256:" + "0" * 64, False),
 ]
 
 

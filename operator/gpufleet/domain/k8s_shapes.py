@@ -8,6 +8,7 @@ Kubernetes' own, so manifests copy over unchanged.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, model_validator
@@ -220,7 +221,9 @@ class Volume(WireModel):
 
 class VolumeMount(WireModel):
     name: VolumeName
-    mount_path: Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^/.+")]
+    # At most one trailing slash: "/data/" and "/data" are the same directory, and a CEL
+    # rule (no string functions to strip a run of slashes) can then tell two mounts apart.
+    mount_path: Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^/.*[^/]/?$")]
     read_only: bool | None = None
     sub_path: Annotated[
         str | None, Field(default=None, max_length=1024, pattern=r"^[^/](.*[^/])?$")
@@ -245,13 +248,26 @@ IMAGE_REFERENCE_MAX = IMAGE_NAME_MAX + 1 + 128 + 1 + 72 + 64
 """Name, ":" tag (128), "@" and a sha512 digest."""
 
 
+# The name's length, by regular expressions a CEL rule can run too (the API server's CEL
+# has no split): a tag is a ':' with no '/' after it before the digest (a ':' followed by a
+# '/' is a registry port); the name is what precedes the tag, or the digest.
+_TAGGED = r"^[^@]*:[^/@]*(@.*)?$"
+_LONG_TAGGED = rf"^[^@]{{{IMAGE_NAME_MAX + 1},}}:[^/@]*(@.*)?$"
+_LONG_UNTAGGED = rf"^[^@]{{{IMAGE_NAME_MAX + 1},}}(@.*)?$"
+IMAGE_NAME_TOO_LONG = (
+    f"the image name (registry and path) is longer than {IMAGE_NAME_MAX} characters"
+)
+IMAGE_NAME_RULE = (
+    f"!(self.matches('{_TAGGED}') ? self.matches('{_LONG_TAGGED}') "
+    f": self.matches('{_LONG_UNTAGGED}'))"
+)
+"""CEL on an image reference: its name is at most IMAGE_NAME_MAX characters."""
+
+
 def image_name_too_long(image: str) -> bool:
     """True when the name part of an image reference exceeds the registry's 255 characters."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:  # a tag (a ':' before the last '/' is a registry port)
-        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
-    return len(name) > IMAGE_NAME_MAX
+    long = _LONG_TAGGED if re.search(_TAGGED, image) else _LONG_UNTAGGED
+    return re.search(long, image) is not None
 
 
 class LabelSelectorRequirement(WireModel):

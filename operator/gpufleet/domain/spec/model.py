@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from gpufleet.domain.k8s_shapes import QUANTITY, EmptyDirVolumeSource, ObjectName
 from gpufleet.domain.wire import WireModel
@@ -18,7 +18,22 @@ class SecretKey(WireModel):
     key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "token"
 
 
+_ONE_CACHE_PLACE = "set sizeLimit (an emptyDir) or claimName (a claim), not both"
+
+
 class ModelCacheSpec(WireModel):
+    # The API server refuses both as the operator does (no ModelDeployment stuck invalid).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.sizeLimit) && has(self.claimName))",
+                    "message": _ONE_CACHE_PLACE,
+                }
+            ]
+        }
+    )
+
     size_limit: Annotated[
         str | None,
         Field(
@@ -46,7 +61,7 @@ class ModelCacheSpec(WireModel):
     @model_validator(mode="after")
     def _one_place(self) -> ModelCacheSpec:
         if self.size_limit is not None and self.claim_name is not None:
-            raise ValueError("set sizeLimit (an emptyDir) or claimName (a claim), not both")
+            raise ValueError(_ONE_CACHE_PLACE)
         return self
 
     def volume(self) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from gpufleet.domain.k8s_shapes import (
+    IMAGE_NAME_RULE,
+    IMAGE_NAME_TOO_LONG,
     IMAGE_REFERENCE,
     IMAGE_REFERENCE_MAX,
     EnvFromSource,
@@ -46,6 +49,48 @@ DEFAULT_IMAGES: dict[RuntimeType, str] = {
 }
 
 
+def _quoted(items: Iterable[str]) -> str:
+    """A CEL list literal of strings, sorted so the CRD is the same on every run."""
+    return "[" + ", ".join(f"'{item}'" for item in sorted(items)) + "]"
+
+
+def _listed(items: Iterable[str]) -> str:
+    *most, last = sorted(items)
+    return ", ".join(most) + " and " + last
+
+
+# The CEL twins of _volumes_consistent, so the API server refuses what the operator would.
+_VOLUME_RULES: list[JsonValue] = [
+    {
+        "rule": "self.all(v, self.exists_one(w, w.name == v.name))",
+        "message": "a volume name is used twice: each volume needs a name of its own",
+    },
+    {
+        "rule": f"self.all(v, !(v.name in {_quoted(RESERVED_VOLUMES)}))",
+        "message": f"the names {_listed(RESERVED_VOLUMES)} are the operator's",
+    },
+]
+_MOUNT_RULES: list[JsonValue] = [
+    {
+        # A mount path ends in at most one '/' (its pattern): "/a/" and "/a" are one path.
+        "rule": (
+            "self.all(m, self.exists_one(n, n.mountPath == m.mountPath || "
+            "n.mountPath == m.mountPath + '/' || n.mountPath + '/' == m.mountPath))"
+        ),
+        "message": "a path is mounted twice",
+    },
+    {
+        "rule": (
+            f"self.all(m, !{_quoted(RESERVED_MOUNT_PATHS)}.exists(p, "
+            "m.mountPath == p || m.mountPath.startsWith(p + '/')))"
+        ),
+        "message": (
+            f"{_listed(RESERVED_MOUNT_PATHS)} (and the paths below them) are the operator's"
+        ),
+    },
+]
+
+
 class TorchSpec(WireModel):
     """Settings of gpufleet's torch server (``runtime.type: torch``)."""
 
@@ -80,7 +125,12 @@ class RuntimeSpec(WireModel):
             default=None,
             min_length=1,
             max_length=IMAGE_REFERENCE_MAX,
-            json_schema_extra={"pattern": IMAGE_REFERENCE},
+            json_schema_extra={
+                "pattern": IMAGE_REFERENCE,
+                "x-kubernetes-validations": [
+                    {"rule": IMAGE_NAME_RULE, "message": IMAGE_NAME_TOO_LONG}
+                ],
+            },
             description=(
                 "Container image reference ([registry/]path[:tag][@digest]); a default per "
                 "type when unset."
@@ -142,6 +192,7 @@ class RuntimeSpec(WireModel):
                 "Extra pod volumes (secret, configMap, persistentVolumeClaim, emptyDir, csi, "
                 "nfs), e.g. a credentials file or a CA bundle."
             ),
+            json_schema_extra={"x-kubernetes-validations": _VOLUME_RULES},
         ),
     ]
     volume_mounts: Annotated[
@@ -153,6 +204,7 @@ class RuntimeSpec(WireModel):
                 "Mounts of those volumes in the server (and in the init container that "
                 "downloads the model)."
             ),
+            json_schema_extra={"x-kubernetes-validations": _MOUNT_RULES},
         ),
     ]
     exit_timeout_seconds: Annotated[
@@ -186,7 +238,7 @@ class RuntimeSpec(WireModel):
                 "the path in lowercase letters, digits and . _ -"
             )
         if image_name_too_long(image):
-            raise ValueError("the image name (registry and path) is longer than 255 characters")
+            raise ValueError(IMAGE_NAME_TOO_LONG)
         return image
 
     @model_validator(mode="after")
