@@ -38,6 +38,18 @@ async def test_defaults_applied_and_unknown_fields_pruned(api: aiohttp.ClientSes
     assert created["spec"]["extra"] == {"anything": {"goes": 1}}  # preserve-unknown-fields
 
 
+async def test_nulls_are_dropped_then_defaulted(api: aiohttp.ClientSession) -> None:
+    """The API server prunes a null field its schema does not call nullable (a Helm
+    template's ``version: ~``), then defaults it; a null list item is still invalid."""
+    status, created = await _create(api, widget("n", size=None, label=None))
+    assert status == 201, created
+    assert created["spec"]["size"] == 3
+    assert "label" not in created["spec"]
+    status, body = await _create(api, widget("nl", tags=[None]))
+    assert status == 422
+    assert [cause["field"] for cause in body["details"]["causes"]] == ["spec.tags[0]"]
+
+
 @pytest.mark.parametrize(
     ("spec", "field", "fragment"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -345,6 +346,40 @@ def test_api_server_accepts_llm_targets_and_scale_to_zero(kube: Kube) -> None:
     # Optional objects whose absence means "off" get no default from the API server.
     assert "networkPolicy" not in stored
     assert "cache" not in stored["model"]
+
+
+NULLS = [
+    ("an unset version", {"model": {**minimal_spec()["model"], "version": None}}, None),
+    ("a null section", {"runtime": None, "networkPolicy": None}, None),
+    ("a null with a default", {"scaling": {"minReplicas": None, "maxReplicas": 3}}, None),
+    ("a null list item", {"runtime": {"args": [None]}}, "runtime.args[0]"),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "field"), NULLS)
+def test_api_server_and_validate_agree_on_nulls(
+    kube: Kube, case: str, overrides: dict[str, Any], field: str | None
+) -> None:
+    """A null field (a Helm template's ``version: ~``) is dropped by the API server, and
+    defaulted: `gpufleet validate` and the operator read it so too."""
+    spec = minimal_spec(**overrides)
+    body = {"apiVersion": "gpufleet.io/v1alpha1", "kind": "ModelDeployment", "spec": spec}
+    response = kube.create(MODELDEPLOYMENTS, "default", {**body, "metadata": {"name": "n"}})
+    if field is None:
+        assert response.status_code == 201, f"{case}: {response.text}"
+        validated, _ = validate(spec, DEFAULT_GPU_PRICES)
+        assert parse_spec(response.json()["spec"]) == validated, case
+        return
+    assert response.status_code == 422, f"{case}: {response.text}"
+    assert response.json()["details"]["causes"][0]["field"] == f"spec.{field}", case
+    with pytest.raises(SpecError) as caught:
+        validate(spec, DEFAULT_GPU_PRICES)
+    assert caught.value.field == field, case
+
+
+def test_no_field_is_nullable() -> None:
+    """parse_spec drops every null as the API server does only while none is nullable."""
+    assert "nullable" not in json.dumps(_schema())
 
 
 NAMES = [

@@ -1,7 +1,8 @@
 """Admission of custom resources against a CRD's structural ``openAPIV3Schema``.
 
-The API server's order is kept: unknown fields are pruned, defaults applied, then the
-OpenAPI value validations run, then the CEL ``x-kubernetes-validations`` rules.
+The API server's order is kept: unknown fields are pruned, then nulls the schema does not
+allow (a default replaces them), defaults applied, then the OpenAPI value validations run,
+then the CEL ``x-kubernetes-validations`` rules.
 
 On an update, a value equal to the old one is not validated again (validation ratcheting,
 on by default since Kubernetes 1.30 and GA in 1.33): an object admitted under an older CRD
@@ -102,6 +103,27 @@ class FieldValidation:
                 f"fieldValidation must be one of {', '.join(FIELD_VALIDATION_MODES)}, got {mode!r}"
             )
         return cls(mode)
+
+
+def prune_nulls(schema: Schema, value: Any, root: bool = False) -> Any:
+    """Drop the ``null`` fields a schema does not declare ``nullable``, as the API server
+    does before defaulting (so a default fills them). Nulls in lists stay, to fail
+    validation; a nullable field keeps its null."""
+    if isinstance(value, dict):
+        properties: dict[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key in list(value):
+            if root and key in _ROOT_SYSTEM_FIELDS:
+                continue
+            sub = properties.get(key, extra if isinstance(extra, dict) else {})
+            if value[key] is None and not sub.get("nullable"):
+                del value[key]
+            else:
+                prune_nulls(sub, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            prune_nulls(schema["items"], item)
+    return value
 
 
 def apply_defaults(schema: Schema, value: Any) -> Any:
@@ -330,6 +352,7 @@ def admit(schema: Schema, obj: JsonDict, old: JsonDict | None) -> tuple[JsonDict
     Returns the admitted object and the validation failures (empty when it is valid).
     """
     admitted = prune(schema, obj, root=True)
+    admitted = prune_nulls(schema, admitted, root=True)
     admitted = apply_defaults(schema, admitted)
     validator = _Validator()
     validator.validate(schema, admitted, old, "")

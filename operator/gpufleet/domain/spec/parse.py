@@ -28,11 +28,22 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
     from pydantic import ValidationError
 
     try:
-        return ModelDeploymentSpec.model_validate(raw or {})
+        return ModelDeploymentSpec.model_validate(_without_nulls(raw or {}))
     except ValidationError as exc:
         problems = [_problem(tuple(err["loc"]), str(err["msg"])) for err in exc.errors()]
         (path, msg), others = problems[0], tuple(problems[1:])
         raise SpecError(path, msg, others) from exc
+
+
+def _without_nulls(value: Any) -> Any:
+    """The spec as the API server stores it: no field of the CRD is nullable, so it drops
+    a null field (then defaults it) instead of refusing it; a null list item stays, and
+    fails as it does there."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _problem(loc: tuple[int | str, ...], msg: str) -> tuple[str, str]:
