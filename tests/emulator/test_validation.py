@@ -47,39 +47,57 @@ async def test_nulls_are_dropped_then_defaulted(api: aiohttp.ClientSession) -> N
     assert "label" not in created["spec"]
     status, body = await _create(api, widget("nl", tags=[None]))
     assert status == 422
-    assert [cause["field"] for cause in body["details"]["causes"]] == ["spec.tags[0]"]
+    assert [cause["field"] for cause in body["details"]["causes"]] == ["spec.tags[0]", "<nil>"]
+
+
+# Whether the CEL rules still run: a value of the wrong type (or format), not in its enum,
+# too long or too many items leaves them unchecked, and the API server adds a cause saying so.
+CHECKED, UNCHECKED = True, False
 
 
 @pytest.mark.parametrize(
-    ("spec", "field", "fragment"),
+    ("spec", "field", "fragment", "rules_run"),
     [
-        ({"size": 11}, "spec.size", "should be less than or equal to 10"),
-        ({"size": 0}, "spec.size", "should be greater than or equal to 1"),
-        ({"size": "big"}, "spec.size", "must be of type integer"),
-        ({"color": "pink"}, "spec.color", 'supported values: "red", "green", "blue"'),
-        ({"label": "Upper"}, "spec.label", "should match '^[a-z]+$'"),
-        ({"label": "abcdefghij"}, "spec.label", "may not be more than 8"),
-        ({"ratio": 0}, "spec.ratio", "should be greater than 0"),
-        ({"tags": ["a", "b", "c", "d"]}, "spec.tags", "must have at most 3 items"),
-        ({"tags": [1]}, "spec.tags[0]", "must be of type string"),
-        ({"minSize": 5, "maxSize": 2}, "spec.minSize", "minSize must be <= maxSize"),
-        ({"since": "yesterday"}, "spec.since", "must be of type date-time"),
-        ({"budget": 7}, "spec.budget", "budget must be a multiple of 5, not 7"),
+        ({"size": 11}, "spec.size", "should be less than or equal to 10", CHECKED),
+        ({"size": 0}, "spec.size", "should be greater than or equal to 1", CHECKED),
+        ({"size": "big"}, "spec.size", "must be of type integer", UNCHECKED),
+        ({"color": "pink"}, "spec.color", 'supported values: "red", "green", "blue"', UNCHECKED),
+        ({"label": "Upper"}, "spec.label", "should match '^[a-z]+$'", CHECKED),
+        ({"label": "abcdefghij"}, "spec.label", "may not be more than 8", UNCHECKED),
+        ({"ratio": 0}, "spec.ratio", "should be greater than 0", CHECKED),
+        ({"tags": ["a", "b", "c", "d"]}, "spec.tags", "must have at most 3 items", UNCHECKED),
+        ({"tags": [1]}, "spec.tags[0]", "must be of type string", UNCHECKED),
+        ({"minSize": 5, "maxSize": 2}, "spec.minSize", "minSize must be <= maxSize", CHECKED),
+        ({"since": "yesterday"}, "spec.since", "must be of type date-time", UNCHECKED),
+        ({"budget": 7}, "spec.budget", "budget must be a multiple of 5, not 7", CHECKED),
     ],
 )
 async def test_invalid_values_are_422_naming_the_field(
-    api: aiohttp.ClientSession, spec: dict[str, Any], field: str, fragment: str
+    api: aiohttp.ClientSession, spec: dict[str, Any], field: str, fragment: str, rules_run: bool
 ) -> None:
     status, body = await _create(api, widget("bad", **spec))
     assert status == 422
     assert body["kind"] == "Status"
     assert body["reason"] == "Invalid"
-    assert body["message"].startswith(f'Widget.example.com "bad" is invalid: {field}: ')
+    listed = "" if rules_run else "["
+    assert body["message"].startswith(f'Widget.example.com "bad" is invalid: {listed}{field}: ')
     assert fragment in body["message"]
     causes = body["details"]["causes"]
-    assert [cause["field"] for cause in causes] == [field]
+    assert [cause["field"] for cause in causes] == [field] + ([] if rules_run else ["<nil>"])
+    if not rules_run:
+        assert "some validation rules were not checked" in causes[1]["message"]
     assert body["details"]["kind"] == "Widget"
     assert body["details"]["group"] == "example.com"
+
+
+async def test_rules_do_not_run_on_a_value_of_the_wrong_type(
+    api: aiohttp.ClientSession,
+) -> None:
+    """The API server's CEL rules see only well-typed objects: a rule that would fail on
+    the misread value is not reported (only the wrong type and that rules were skipped)."""
+    status, body = await _create(api, widget("typed", minSize="five", maxSize=2))
+    assert status == 422
+    assert [cause["field"] for cause in body["details"]["causes"]] == ["spec.minSize", "<nil>"]
 
 
 async def test_required_field(api: aiohttp.ClientSession) -> None:

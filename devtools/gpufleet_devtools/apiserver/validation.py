@@ -2,7 +2,8 @@
 
 The API server's order is kept: unknown fields are pruned, then nulls the schema does not
 allow (a default replaces them), defaults applied, then the OpenAPI value validations run,
-then the CEL ``x-kubernetes-validations`` rules.
+then the CEL ``x-kubernetes-validations`` rules, unless a value has the wrong type, is
+missing, is not in its enum or is too long (the rules would misread it).
 
 On an update, a value equal to the old one is not validated again (validation ratcheting,
 on by default since Kubernetes 1.30 and GA in 1.33): an object admitted under an older CRD
@@ -183,9 +184,43 @@ def _fields(schema: Schema, value: JsonDict, path: str) -> Iterator[tuple[str, S
                 yield key, extra, f"{path}[{key}]"
 
 
+# A schema failure of these kinds leaves the CEL rules unchecked: they may read the wrong
+# field as if it were right (the API server's hasBlockingErr).
+_BLOCKING_REASONS = frozenset(
+    {
+        "FieldValueTypeInvalid",
+        "FieldValueNotSupported",
+        "FieldValueRequired",
+        "FieldValueTooLong",
+        "FieldValueTooMany",
+    }
+)
+_RULES_NOT_CHECKED = Cause(
+    "<nil>",
+    'Invalid value: "null": some validation rules were not checked because the object was '
+    "invalid; correct the existing errors to complete validation",
+)
+
+
+def _has_rules(node: Any) -> bool:
+    """Whether a schema holds a CEL rule anywhere (the API server then has a CEL validator)."""
+    if isinstance(node, dict):
+        return "x-kubernetes-validations" in node or any(map(_has_rules, node.values()))
+    if isinstance(node, list):
+        return any(map(_has_rules, node))
+    return False
+
+
 class _Validator:
     def __init__(self) -> None:
         self.causes: list[Cause] = []
+        self.rule_causes: list[Cause] = []
+        """The CEL rules' failures: the API server reports them after the schema's."""
+
+    def all_causes(self, schema: Schema) -> list[Cause]:
+        if any(cause.reason in _BLOCKING_REASONS for cause in self.causes):
+            return [*self.causes, *([_RULES_NOT_CHECKED] if _has_rules(schema) else [])]
+        return [*self.causes, *self.rule_causes]
 
     def invalid(self, path: str, value: Any, detail: str) -> None:
         self.causes.append(Cause(path, f"Invalid value: {_shown(value)}: {detail}"))
@@ -208,7 +243,14 @@ class _Validator:
         expected = schema.get("type")
         if schema.get("x-kubernetes-int-or-string"):
             if not (isinstance(value, str) or _type_ok("integer", value)):
-                self.invalid(path, value, f"{path} in body must be of type int-or-string")
+                self.causes.append(
+                    Cause(
+                        path,
+                        f"Invalid value: {_shown(value)}: {path} in body must be of type "
+                        "int-or-string",
+                        "FieldValueTypeInvalid",
+                    )
+                )
                 return
         elif expected and not _type_ok(expected, value):
             self.causes.append(
@@ -282,8 +324,13 @@ class _Validator:
             self.invalid(path, value, f"{path} in body should match '{pattern}'")
         checker = _FORMATS.get(schema.get("format", ""))
         if checker is not None and checker.match(value) is None:
-            self.invalid(
-                path, value, f"{path} in body must be of type {schema['format']}: {_shown(value)}"
+            self.causes.append(
+                Cause(
+                    path,
+                    f"Invalid value: {_shown(value)}: {path} in body must be of type "
+                    f"{schema['format']}: {_shown(value)}",
+                    "FieldValueTypeInvalid",
+                )
             )
 
     def _arrays(self, schema: Schema, value: list[Any], old: Any, path: str) -> None:
@@ -343,7 +390,9 @@ class _Validator:
             if outcome.error:
                 message = f"{message} (evaluation error: {outcome.error})"
             reason = rule.get("reason", "FieldValueInvalid")
-            self.causes.append(Cause(field, f"Invalid value: {_shown(value)}: {message}", reason))
+            self.rule_causes.append(
+                Cause(field, f"Invalid value: {_shown(value)}: {message}", reason)
+            )
 
 
 def admit(schema: Schema, obj: JsonDict, old: JsonDict | None) -> tuple[JsonDict, list[Cause]]:
@@ -356,4 +405,4 @@ def admit(schema: Schema, obj: JsonDict, old: JsonDict | None) -> tuple[JsonDict
     admitted = apply_defaults(schema, admitted)
     validator = _Validator()
     validator.validate(schema, admitted, old, "")
-    return admitted, validator.causes
+    return admitted, validator.all_causes(schema)
