@@ -100,6 +100,18 @@ async def test_rules_do_not_run_on_a_value_of_the_wrong_type(
     assert [cause["field"] for cause in body["details"]["causes"]] == ["spec.minSize", "<nil>"]
 
 
+async def test_integers_beyond_int64_are_floats(api: aiohttp.ClientSession) -> None:
+    """The API server decodes a JSON integer that int64 cannot hold as a float64: a number
+    field takes it, an integer field refuses it (a float beyond 2**53 is no integer)."""
+    status, created = await _create(api, widget("big", ratio=10**30))
+    assert status == 201, created
+    assert created["spec"]["ratio"] == 1e30
+    status, body = await _create(api, widget("huge", size=10**20))
+    assert status == 422, body
+    assert body["details"]["causes"][0]["field"] == "spec.size"
+    assert "must be of type integer" in body["details"]["causes"][0]["message"]
+
+
 async def test_required_field(api: aiohttp.ClientSession) -> None:
     status, body = await _create(api, {"metadata": {"name": "r"}, "spec": {"size": 2}})
     assert status == 422

@@ -276,10 +276,10 @@ class ApiServerHandler(kmock.KubernetesScaffold):
         content_type = self._content_type(request)
         try:
             if content_type in _YAML_TYPES:
-                return yaml.safe_load(raw)
+                return _int64_or_float(yaml.safe_load(raw))
             if "protobuf" in content_type:
                 raise unsupported_media_type("protobuf is not supported by the emulator; use JSON")
-            return json.loads(raw)
+            return json.loads(raw, parse_int=_json_int)
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"the body of the request could not be decoded: {exc}") from exc
 
@@ -439,3 +439,23 @@ class ApiServerHandler(kmock.KubernetesScaffold):
         except (ConnectionError, RuntimeError):
             pass  # the client went away mid-stream
         return response
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as the API server decodes it: an int64, else a float64."""
+    number = int(text)
+    return number if number in _INT64 else float(number)
+
+
+def _int64_or_float(value: Any) -> Any:
+    """:func:`_json_int` on every integer of a decoded YAML document."""
+    if isinstance(value, dict):
+        return {key: _int64_or_float(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_int64_or_float(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return float(value)
+    return value

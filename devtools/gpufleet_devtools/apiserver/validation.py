@@ -30,6 +30,8 @@ _FORMATS = {
     ),
     "date": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
 }
+_FLOAT_INTS = 2**53
+"""Beyond this a float64 no longer holds every integer."""
 # Never pruned nor validated at the root: the API server handles these itself.
 _ROOT_SYSTEM_FIELDS = ("apiVersion", "kind", "metadata")
 
@@ -162,8 +164,9 @@ def _type_ok(expected: str, value: Any) -> bool:
     if expected == "boolean":
         return isinstance(value, bool)
     if expected == "integer":
+        # A float is an integer while it is whole and exact (swag.IsFloat64AJSONInteger).
         return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer()
+            isinstance(value, float) and value.is_integer() and abs(value) <= _FLOAT_INTS
         )
     if expected == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
