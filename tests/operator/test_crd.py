@@ -377,6 +377,42 @@ def test_api_server_and_validate_agree_on_nulls(
     assert caught.value.field == field, case
 
 
+JSON_TYPES = [
+    ("a count as a string", {"resources": {"gpus": "1"}}, "resources.gpus"),
+    ("a bool as a count", {"scaling": {"minReplicas": True}}, "scaling.minReplicas"),
+    ("a latency as a string", {"slo": {"latencyP95Ms": "250"}}, "slo.latencyP95Ms"),
+    ("a number as a string", {"resources": {"memory": 8}}, "resources.memory"),
+    (
+        "a string as a bool",
+        {"runtime": {"volumes": [{"name": "v", "secret": {"secretName": "s", "optional": "yes"}}]}},
+        "runtime.volumes[0].secret.optional",
+    ),
+    ("a whole float as a count", {"resources": {"gpus": 2.0}}, None),
+    ("a count as a price", {"cost": {"maxHourlyCost": 10, "gpuHourlyPrice": 2}}, None),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "field"), JSON_TYPES)
+def test_api_server_and_validate_agree_on_json_types(
+    kube: Kube, case: str, overrides: dict[str, Any], field: str | None
+) -> None:
+    """`gpufleet validate` refuses a value of the wrong JSON type as the API server does,
+    instead of converting it ("1" to 1) and calling valid what kubectl apply refuses."""
+    spec = minimal_spec(**overrides)
+    body = {"apiVersion": "gpufleet.io/v1alpha1", "kind": "ModelDeployment", "spec": spec}
+    response = kube.create(MODELDEPLOYMENTS, "default", {**body, "metadata": {"name": "t"}})
+    if field is None:
+        assert response.status_code == 201, f"{case}: {response.text}"
+        validated, _ = validate(spec, DEFAULT_GPU_PRICES)
+        assert parse_spec(response.json()["spec"]) == validated, case
+        return
+    assert response.status_code == 422, f"{case}: {response.text}"
+    assert response.json()["details"]["causes"][0]["field"] == f"spec.{field}", case
+    with pytest.raises(SpecError) as caught:
+        validate(spec, DEFAULT_GPU_PRICES)
+    assert caught.value.field == field, case
+
+
 def test_no_field_is_nullable() -> None:
     """parse_spec drops every null as the API server does only while none is nullable."""
     assert "nullable" not in json.dumps(_schema())

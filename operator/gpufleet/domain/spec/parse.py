@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from gpufleet.domain.spec.deployment import ModelDeploymentSpec
@@ -27,22 +29,31 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
     """Parse a wire ``spec`` into the model, raising :class:`SpecError` naming the field."""
     from pydantic import ValidationError
 
+    # Strict: a value of the wrong JSON type ("1" for a count, true for a number) is refused
+    # as the API server refuses it, not converted; strict enums need JSON input.
+    stored = json.dumps(_as_stored(raw or {}), default=str)  # a YAML date as kubectl sends it
     try:
-        return ModelDeploymentSpec.model_validate(_without_nulls(raw or {}))
+        return ModelDeploymentSpec.model_validate_json(stored, strict=True)
     except ValidationError as exc:
         problems = [_problem(tuple(err["loc"]), str(err["msg"])) for err in exc.errors()]
         (path, msg), others = problems[0], tuple(problems[1:])
         raise SpecError(path, msg, others) from exc
 
 
-def _without_nulls(value: Any) -> Any:
-    """The spec as the API server stores it: no field of the CRD is nullable, so it drops
+_FLOAT_INTS = 2**53
+"""Beyond this a float64 no longer holds every integer, and the API server takes none."""
+
+
+def _as_stored(value: Any) -> Any:
+    """The spec as the API server stores it. No field of the CRD is nullable, so it drops
     a null field (then defaults it) instead of refusing it; a null list item stays, and
-    fails as it does there."""
-    if isinstance(value, dict):
-        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_without_nulls(item) for item in value]
+    fails as it does there. A whole float is an integer (1.0 is stored as 1)."""
+    if isinstance(value, Mapping):
+        return {key: _as_stored(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_as_stored(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _FLOAT_INTS:
+        return int(value)
     return value
 
 
