@@ -302,6 +302,41 @@ APPLY_TIME_REJECTIONS = [
         "spec.runtime.volumeMounts[0].mountPath",
     ),
     ("an image name over 255 characters", {"runtime": {"image": "a" * 256}}, "spec.runtime.image"),
+    # What the API server would refuse on the Deployment, refused on the ModelDeployment.
+    (
+        "a toleration with no key, of one value",
+        {"resources": {"tolerations": [{"value": "ml", "effect": "NoSchedule"}]}},
+        "spec.resources.tolerations[0]",
+    ),
+    (
+        "a value for Exists",
+        {"resources": {"tolerations": [{"key": "pool", "operator": "Exists", "value": "ml"}]}},
+        "spec.resources.tolerations[0]",
+    ),
+    (
+        "tolerationSeconds with no NoExecute",
+        {
+            "resources": {
+                "tolerations": [{"key": "k", "operator": "Exists", "tolerationSeconds": 9}]
+            }
+        },
+        "spec.resources.tolerations[0]",
+    ),
+    (
+        "a toleration key with a space",
+        {"resources": {"tolerations": [{"key": "my pool", "operator": "Exists"}]}},
+        "spec.resources.tolerations[0].key",
+    ),
+    (
+        "a node label value with a space",
+        {"resources": {"nodeSelector": {"pool": "big gpus"}}},
+        "spec.resources.nodeSelector[pool]",
+    ),
+    (
+        "a claim with no name",
+        {"model": {"name": "m", "repository": "pvc:///models"}},
+        "spec.model.repository",
+    ),
 ]
 
 

@@ -22,6 +22,14 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
 
+# A label's key ([DNS-subdomain prefix/]name, the name at most 63 characters) and value,
+# as the API server checks them on the pods' nodeSelector and tolerations.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+QUALIFIED_NAME = rf"^({DNS_SUBDOMAIN[1:-1]}/)?{_LABEL_NAME}$"
+QUALIFIED_NAME_MAX = 253 + 1 + 63
+LABEL_VALUE = rf"^({_LABEL_NAME})?$"
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
+
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 VolumeName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Mode = Annotated[int, Field(ge=0, le=0o777)]

@@ -6,7 +6,12 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from gpufleet.domain.k8s_shapes import QUANTITY, EmptyDirVolumeSource, ObjectName
+from gpufleet.domain.k8s_shapes import (
+    DNS_SUBDOMAIN,
+    QUANTITY,
+    EmptyDirVolumeSource,
+    ObjectName,
+)
 from gpufleet.domain.wire import WireModel
 
 REPOSITORY_SCHEMES = ("s3", "gs", "pvc", "http", "https", "hf", "seed")
@@ -91,7 +96,8 @@ class ModelSpec(WireModel):
         Field(
             min_length=1,
             max_length=2048,
-            pattern=r"^((s3|gs|pvc|https?|hf)://.+|seed://[0-9]{1,18})$",
+            # A pvc:// claim is a claim's name: the pods' volume would not be valid without.
+            pattern=rf"^((s3|gs|https?|hf)://.+|pvc://{DNS_SUBDOMAIN[1:-1]}(/.*)?|seed://[0-9]{{1,18}})$",
             description=(
                 "Where the model is: s3://bucket/path, gs://bucket/path, pvc://claim/sub/path, "
                 "http(s)://host/archive.tar.gz (Triton's repository layout for triton and "

@@ -4,20 +4,69 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from gpufleet.domain.k8s_shapes import DNS_LABEL, QUANTITY
+from gpufleet.domain.k8s_shapes import (
+    DNS_LABEL,
+    QUALIFIED_NAME,
+    QUALIFIED_NAME_MAX,
+    QUANTITY,
+    LabelValue,
+)
 from gpufleet.domain.wire import WireModel
+
+_KEYLESS_NEEDS_EXISTS = "operator must be Exists when key is empty (it tolerates every taint)"
+_EXISTS_HAS_NO_VALUE = "value must be empty when operator is Exists"
+_SECONDS_NEED_NO_EXECUTE = "effect must be NoExecute when tolerationSeconds is set"
 
 
 class Toleration(WireModel):
-    key: str | None = None
+    """A pod toleration."""
+
+    # The API server's rules on a pod's tolerations, twice (CEL in the CRD, and here): a
+    # wrong one is refused on the ModelDeployment, not later on its Deployment.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.key) && self.key != '') || "
+                    "(has(self.operator) && self.operator == 'Exists')",
+                    "message": _KEYLESS_NEEDS_EXISTS,
+                },
+                {
+                    "rule": "!has(self.operator) || self.operator != 'Exists' || "
+                    "!has(self.value) || self.value == ''",
+                    "message": _EXISTS_HAS_NO_VALUE,
+                },
+                {
+                    "rule": "!has(self.tolerationSeconds) || "
+                    "(has(self.effect) && self.effect == 'NoExecute')",
+                    "message": _SECONDS_NEED_NO_EXECUTE,
+                },
+            ]
+        }
+    )
+
+    key: Annotated[
+        str | None,
+        Field(default=None, max_length=QUALIFIED_NAME_MAX, pattern=f"^$|{QUALIFIED_NAME}"),
+    ] = None
     operator: Annotated[str | None, Field(default=None, pattern=r"^(Exists|Equal)$")] = None
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Annotated[
         str | None, Field(default=None, pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")
     ] = None
     toleration_seconds: int | None = None
+
+    @model_validator(mode="after")
+    def _as_the_api_server(self) -> Toleration:
+        if not self.key and self.operator != "Exists":
+            raise ValueError(_KEYLESS_NEEDS_EXISTS)
+        if self.operator == "Exists" and self.value:
+            raise ValueError(_EXISTS_HAS_NO_VALUE)
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError(_SECONDS_NEED_NO_EXECUTE)
+        return self
 
 
 class ResourcesSpec(WireModel):
@@ -37,8 +86,10 @@ class ResourcesSpec(WireModel):
     ] = "nvidia-l4"
     cpu: Annotated[str, Field(pattern=QUANTITY, description="CPU request per replica.")] = "2"
     memory: Annotated[str, Field(pattern=QUANTITY, description="Memory request and limit.")] = "8Gi"
+    # Values are label values, as on a pod; keys go unchecked until the Deployment: a CEL
+    # rule over a map's keys (no length bound) would cost more than a CRD's rules may.
     node_selector: Annotated[
-        dict[str, str],
+        dict[str, LabelValue],
         Field(
             default_factory=dict,
             description="Node labels the pods require; replaces the selection by gpuType.",
