@@ -453,6 +453,49 @@ def test_no_field_is_nullable() -> None:
     assert "nullable" not in json.dumps(_schema())
 
 
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """Every scalar of a JSON value by its path (an empty object or list has none)."""
+    if isinstance(value, dict):
+        return {
+            k: v for key, item in value.items() for k, v in _leaves(item, f"{path}.{key}").items()
+        }
+    if isinstance(value, list):
+        return {
+            k: v for i, item in enumerate(value) for k, v in _leaves(item, f"{path}[{i}]").items()
+        }
+    return {path: value}
+
+
+DEFAULTED = [
+    ("a minimal spec", {}),
+    ("scale to zero", {"scaling": {"minReplicas": 0, "activation": {"query": "q"}}}),
+    ("a network policy", {"networkPolicy": {}}),
+    ("torch settings", {"runtime": {"type": "torch", "torch": {}}}),
+    (
+        "a private hf model",
+        {
+            "model": {"name": "m", "repository": "hf://o/m", "hfTokenSecretRef": {"name": "s"}},
+            "runtime": {"type": "vllm"},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides"), DEFAULTED)
+def test_the_stored_object_says_what_the_operator_does(
+    kube: Kube, case: str, overrides: dict[str, Any]
+) -> None:
+    """The API server's defaults are the models': every value the operator acts on is in
+    the stored object, and nothing there differs (kubectl get -o yaml tells the truth)."""
+    body = {"apiVersion": "gpufleet.io/v1alpha1", "kind": "ModelDeployment"}
+    spec = minimal_spec(**overrides)
+    response = kube.create(
+        MODELDEPLOYMENTS, "default", {**body, "metadata": {"name": "d"}, "spec": spec}
+    )
+    assert response.status_code == 201, f"{case}: {response.text}"
+    assert _leaves(response.json()["spec"]) == _leaves(parse_spec(spec).to_wire()), case
+
+
 NAMES = [
     ("a" * 63, True),
     ("llama-3-70b", True),

@@ -46,5 +46,8 @@ class NetworkPolicySpec(WireModel):
                 "Who scrapes the metrics port: the Prometheus the operator queries. "
                 "Default: any pod in the namespace named monitoring."
             ),
+            # In the CRD too, so the stored object shows whom the policy lets in (pydantic
+            # leaves a default_factory out of the schema).
+            json_schema_extra={"default": [p.to_wire() for p in _monitoring_namespace()]},
         ),
     ]
