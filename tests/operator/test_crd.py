@@ -333,6 +333,22 @@ APPLY_TIME_REJECTIONS = [
         "spec.resources.nodeSelector[pool]",
     ),
     (
+        "a set selector with no values",
+        {
+            "networkPolicy": {
+                "clients": [
+                    {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In"}]}}
+                ]
+            }
+        },
+        "spec.networkPolicy.clients[0].podSelector.matchExpressions[0]",
+    ),
+    (
+        "a client label value with a space",
+        {"networkPolicy": {"clients": [{"podSelector": {"matchLabels": {"app": "my app"}}}]}},
+        "spec.networkPolicy.clients[0].podSelector.matchLabels[app]",
+    ),
+    (
         "a claim with no name",
         {"model": {"name": "m", "repository": "pvc:///models"}},
         "spec.model.repository",

@@ -278,16 +278,40 @@ def image_name_too_long(image: str) -> bool:
     return re.search(long, image) is not None
 
 
+_VALUES_FOR_SETS = "values must be set for In and NotIn, and empty for Exists and DoesNotExist"
+
+
 class LabelSelectorRequirement(WireModel):
-    key: Annotated[str, Field(min_length=1, max_length=317)]
+    # The API server's rule, checked here and in the CRD so that a wrong one is refused on
+    # the ModelDeployment instead of on its NetworkPolicy.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(self.operator == 'In' || self.operator == 'NotIn') == "
+                    "(has(self.values) && size(self.values) > 0)",
+                    "message": _VALUES_FOR_SETS,
+                }
+            ]
+        }
+    )
+
+    key: Annotated[str, Field(min_length=1, max_length=QUALIFIED_NAME_MAX, pattern=QUALIFIED_NAME)]
     operator: Annotated[str, Field(pattern=r"^(In|NotIn|Exists|DoesNotExist)$")]
-    values: Annotated[list[str] | None, Field(default=None, max_length=64)] = None
+    values: Annotated[list[LabelValue] | None, Field(default=None, max_length=64)] = None
+
+    @model_validator(mode="after")
+    def _values_for_sets(self) -> LabelSelectorRequirement:
+        if (self.operator in ("In", "NotIn")) != bool(self.values):
+            raise ValueError(_VALUES_FOR_SETS)
+        return self
 
 
 class LabelSelector(WireModel):
     """Kubernetes' LabelSelector; empty selects everything."""
 
-    match_labels: dict[str, str] | None = None
+    # Values are label values; keys go unchecked (see ResourcesSpec.node_selector).
+    match_labels: dict[str, LabelValue] | None = None
     match_expressions: Annotated[
         list[LabelSelectorRequirement] | None, Field(default=None, max_length=16)
     ] = None
