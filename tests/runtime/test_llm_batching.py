@@ -8,9 +8,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 from gpufleet_devtools.runtime.process import ServerProcess, start_server
-from tests.runtime.llm_client import MODEL, gauge, histogram_count, stream
+from tests.runtime.llm_client import MODEL, gauge, histogram_count, post, stream
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -139,3 +140,39 @@ def test_a_client_that_goes_away_frees_its_kv_cache(llm_server: ServerProcess) -
         "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
     )
     assert aborted == aborted_before + 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/completions", {"prompt": "bye", "max_tokens": 900}),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "bye"}], "max_tokens": 900},
+        ),
+        (f"/v2/models/{MODEL}/generate", {"text_input": "bye", "max_tokens": 900}),
+    ],
+    ids=["completions", "chat", "generate"],
+)
+def test_a_non_streaming_client_that_times_out_frees_its_kv_cache(
+    llm_server: ServerProcess, path: str, body: dict[str, object]
+) -> None:
+    """An SDK's request timeout closes the connection: the sequence is aborted then, not
+    generated to max_tokens for nobody, and the server goes on serving."""
+    aborted_before = llm_server.metric(
+        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
+    )
+    with pytest.raises(requests.Timeout):
+        requests.post(f"http://{llm_server.http_url}{path}", json=body, timeout=0.3)
+    wait_for(
+        lambda: gauge(llm_server, "vllm:num_requests_running") == 0,
+        timeout=30,
+        what="the abort",
+    )
+    assert gauge(llm_server, "vllm:kv_cache_usage_perc") == 0.0
+    aborted = llm_server.metric(
+        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
+    )
+    assert aborted == aborted_before + 1
+    served = post(llm_server, "/v1/completions", {"prompt": "still here", "max_tokens": 2})
+    assert served.status_code == 200

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A handler is cancelled when its client disconnects, so a non-streaming request whose
+    # client gave up (a timeout, a retry) aborts its sequence and frees its KV blocks, as vLLM
+    # does, instead of generating to max_tokens for nobody; a stream only notices at its next
+    # write, and a queued or prefilling request never writes.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
