@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from gpufleet_server.llm.kv_blocks import BlockAllocator, blocks_for
 from gpufleet_server.llm.metrics import LlmMetrics
 from gpufleet_server.llm.options import LlmOptions
-from gpufleet_server.llm.runner import ModelRunner, StepInput
+from gpufleet_server.llm.runner import ModelRunner, Sampling, StepInput
 from gpufleet_server.llm.stop import ends_with_stop
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ class GenerationRequest:
     max_tokens: int
     temperature: float
     stop: tuple[str, ...] = ()
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
     arrival: float = field(default_factory=time.monotonic)
     request_id: int = field(default_factory=lambda: next(_request_ids))
     output: list[int] = field(default_factory=list)
@@ -70,6 +73,10 @@ class GenerationRequest:
     last_token_at: float | None = None
     aborted: bool = False
     finished: bool = False
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.temperature, self.top_p, self.top_k, self.seed)
 
     @property
     def computed_tokens(self) -> int:
@@ -216,12 +223,12 @@ class LlmEngine:
                 r.prefill_tokens[r.prefilled : r.prefilled + n],
                 r.prefilled,
                 r.blocks,
-                r.temperature,
+                r.sampling,
             )
             for r, n in zip(prefilling, chunks, strict=True)
         ]
         decode = [
-            StepInput(r.output[-1:], len(r.prompt) + len(r.output) - 1, r.blocks, r.temperature)
+            StepInput(r.output[-1:], len(r.prompt) + len(r.output) - 1, r.blocks, r.sampling)
             for r in decoding
         ]
         try:

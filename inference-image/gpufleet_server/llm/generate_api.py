@@ -11,7 +11,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from gpufleet_server.llm.openai_api import SERVICE_KEY, parse_body
-from gpufleet_server.llm.protocol import GenerateParameters, GenerateRequest, describe
+from gpufleet_server.llm.protocol import (
+    GenerateParameters,
+    GenerateRequest,
+    describe,
+    unsupported,
+)
 from gpufleet_server.llm.service import RequestError
 from gpufleet_server.llm.sse import event, open_stream
 from gpufleet_server.llm.stop import StopText
@@ -21,6 +26,9 @@ MODEL_VERSION = "1"
 
 
 def _parameters(body: GenerateRequest) -> GenerateParameters:
+    refused = unsupported(body.merged_parameters())
+    if refused is not None:
+        raise RequestError(400, refused[1], refused[0])
     try:
         return body.sampling()
     except ValidationError as error:
@@ -42,10 +50,11 @@ async def _generate(request: web.Request, stream: bool) -> web.StreamResponse:
         )
     body = await parse_body(request, GenerateRequest)
     parameters = _parameters(body)
+    stop = parameters.stop_sequences()
     generation = service.start(
-        encode(body.text_input), parameters.max_tokens, parameters.temperature, parameters.stop
+        encode(body.text_input), parameters.max_tokens, parameters.sampling(), stop
     )
-    text = StopText(parameters.stop)
+    text = StopText(stop)
     head = {"model_name": service.model_name, "model_version": MODEL_VERSION}
     async with contextlib.aclosing(service.tokens(generation)) as events:
         if not stream:

@@ -16,11 +16,12 @@ from gpufleet_server.llm.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     describe,
+    unsupported,
 )
 from gpufleet_server.llm.service import LlmService, RequestError
 from gpufleet_server.llm.sse import event, open_stream
 from gpufleet_server.llm.stop import StopText
-from gpufleet_server.llm.tokenizer import encode
+from gpufleet_server.llm.tokenizer import decode, encode
 
 SERVICE_KEY = web.AppKey("llm_service", LlmService)
 Body = TypeVar("Body", bound=BaseModel)
@@ -46,6 +47,9 @@ async def parse_body(request: web.Request, schema: type[Body]) -> Body:
         payload = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RequestError(400, f"body: not valid JSON ({error})") from None
+    refused = unsupported(payload)
+    if refused is not None:
+        raise RequestError(400, refused[1], refused[0])
     try:
         return schema.model_validate(payload)
     except ValidationError as error:
@@ -90,9 +94,11 @@ async def _serve(
     body: CompletionRequest | ChatCompletionRequest,
     prompt: list[int],
     max_tokens: int,
+    echo: str = "",
 ) -> web.StreamResponse:
+    """Generate for one choice; ``echo`` is text the choice begins with (vLLM's echo)."""
     service = request.app[SERVICE_KEY]
-    generation = service.start(prompt, max_tokens, body.temperature, body.stop_sequences())
+    generation = service.start(prompt, max_tokens, body.sampling(), body.stop_sequences())
     text = StopText(body.stop_sequences())
     head = {
         "id": f"{shape.id_prefix}{uuid.uuid4().hex}",
@@ -101,7 +107,7 @@ async def _serve(
     }
     async with contextlib.aclosing(service.tokens(generation)) as events:
         if not body.stream:
-            parts: list[str] = []
+            parts: list[str] = [echo]
             generated = 0
             finish_reason: str | None = None
             async for batch in events:
@@ -127,6 +133,8 @@ async def _serve(
                 await stream.write(
                     event({**chunk_head, "choices": [{**first, "finish_reason": None}]})
                 )
+            if echo:
+                await stream.write(event({**chunk_head, "choices": [shape.delta(echo, None)]}))
             generated = 0
             async for batch in events:
                 chunks = []
@@ -154,14 +162,18 @@ async def completions(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, CompletionRequest)
     request.app[SERVICE_KEY].check_model(body.model)
     prompt = body.prompt_token_ids()
-    return await _serve(request, _Shape(chat=False), body, prompt, body.max_tokens)
+    echo = decode(prompt) if body.echo else ""
+    return await _serve(request, _Shape(chat=False), body, prompt, body.max_tokens, echo)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, ChatCompletionRequest)
     request.app[SERVICE_KEY].check_model(body.model)
     prompt = encode(body.prompt_text())
-    return await _serve(request, _Shape(chat=True), body, prompt, body.generation_limit)
+    last = body.messages[-1]
+    echo = last.text if body.echo and last.role == "assistant" else ""
+    limit = body.generation_limit
+    return await _serve(request, _Shape(chat=True), body, prompt, limit, echo)
 
 
 async def models(request: web.Request) -> web.Response:

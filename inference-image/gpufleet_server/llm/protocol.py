@@ -2,7 +2,8 @@
 
 Fields follow OpenAI's completions and chat completions APIs and Triton's generate extension;
 fields this server does not know are ignored, as OpenAI-compatible servers do, but a field it
-knows and cannot honour is refused with a message naming it.
+knows and cannot honour is refused with a message naming it (``UNSUPPORTED``). A null field
+means its default, as in vLLM (clients such as LangChain send ``"max_tokens": null``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from gpufleet_server.llm.runner import Sampling
 from gpufleet_server.llm.tokenizer import encode
 
 # OpenAI's default for /v1/completions; chat uses it too (an unbounded default would reserve
@@ -23,6 +33,67 @@ TokenId = Annotated[int, Field(ge=0)]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+# Parameters of vLLM's API that change what is generated or returned and that this server does
+# not implement: accepted only at a value that changes nothing (or null), refused otherwise
+# rather than silently ignored. Each with the values that are harmless.
+UNSUPPORTED: dict[str, tuple[object, ...]] = {
+    "best_of": (1,),
+    "logprobs": (False,),  # completions' integer (0 asks for the chosen token's) or chat's bool
+    "top_logprobs": (0,),
+    "prompt_logprobs": (),
+    "presence_penalty": (0, 0.0),
+    "frequency_penalty": (0, 0.0),
+    "repetition_penalty": (1, 1.0),
+    "logit_bias": ({},),
+    "min_p": (0, 0.0),
+    "min_tokens": (0,),
+    "suffix": ("",),
+    "use_beam_search": (False,),
+    "stop_token_ids": ([],),
+    "bad_words": ([], ""),
+    "include_stop_str_in_output": (False,),
+    "truncate_prompt_tokens": (),
+    "response_format": ({"type": "text"},),
+    "guided_json": (),
+    "guided_regex": (),
+    "guided_choice": (),
+    "guided_grammar": (),
+    "structured_outputs": (),
+    "tool_choice": ("none",),
+    # TensorRT-LLM's generate inputs
+    "stop_words": ([], ""),
+    "beam_width": (1,),
+    "return_log_probs": (False,),
+}
+
+
+def unsupported(payload: object) -> tuple[str, str] | None:
+    """The first parameter of the payload that asks for what this server cannot do, and the
+    message naming it."""
+    if not isinstance(payload, dict):
+        return None
+    for name, harmless in UNSUPPORTED.items():
+        value = payload.get(name)
+        # Compared with their types: False == 0, and logprobs=0 is a request.
+        if value is None or any(type(value) is type(h) and value == h for h in harmless):
+            continue
+        return name, f"{name}: {json.dumps(value)} is not supported by this server"
+    if payload.get("tools") and "tool_choice" not in payload:
+        # vLLM's default tool_choice with tools is "auto", which needs a tool-call parser.
+        return (
+            "tools",
+            'tools: tool calls are not supported by this server (only tool_choice "none")',
+        )
+    return None
 
 
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
@@ -41,11 +112,23 @@ class StreamOptions(_Body):
     include_usage: StrictBool = False
 
 
-class _Sampling(_Body):
+class _SamplingFields(_Body):
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=-1)  # vLLM's -1 or 0: every token
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**64)
+
+    def sampling(self) -> Sampling:
+        return Sampling(self.temperature, self.top_p, max(self.top_k, 0), self.seed)
+
+
+class _Sampling(_SamplingFields):
     model: str | None = None
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     stream: StrictBool = False
+    # vLLM's echo: the completion's text begins with the prompt (chat: with the last message
+    # when it is the assistant's).
+    echo: StrictBool = False
     stream_options: StreamOptions | None = None
     n: Literal[1] = 1
     stop: str | list[str] | None = None
@@ -120,16 +203,19 @@ class ChatCompletionRequest(_Sampling):
         return "\n".join([*lines, "assistant: "])
 
 
-class GenerateParameters(_Body):
+class GenerateParameters(_SamplingFields):
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    stop: list[str] = Field(default_factory=list)
+    # A string or a list, as vLLM's SamplingParams takes it (Triton's vLLM backend).
+    stop: str | list[str] = Field(default_factory=list)
 
     @field_validator("stop")
     @classmethod
-    def _stop_sequences(cls, stop: list[str]) -> list[str]:
+    def _stop_sequences(cls, stop: str | list[str]) -> list[str]:
         _checked_stop(stop)
-        return stop
+        return [stop] if isinstance(stop, str) and stop else list(stop or [])
+
+    def stop_sequences(self) -> list[str]:
+        return [self.stop] if isinstance(self.stop, str) else self.stop
 
 
 class GenerateRequest(_Body):
@@ -148,15 +234,31 @@ class GenerateRequest(_Body):
         merged: dict[str, Any] = {}
         if self.sampling_parameters is not None:
             try:
-                merged.update(json.loads(self.sampling_parameters))
+                decoded = json.loads(self.sampling_parameters)
             except json.JSONDecodeError as error:
                 raise ValueError(f"sampling_parameters: not JSON ({error})") from None
+            if not isinstance(decoded, dict):
+                raise ValueError("sampling_parameters: not a JSON object")
+            merged.update(decoded)
         merged.update({k: v for k, v in self.parameters.items() if k != "stream"})
         if self.max_tokens is not None:
             merged["max_tokens"] = self.max_tokens
         if self.temperature is not None:
             merged["temperature"] = self.temperature
         return GenerateParameters.model_validate(merged)
+
+    def merged_parameters(self) -> dict[str, Any]:
+        """Every sampling setting the request gives, wherever it gives it (to refuse the
+        unsupported ones)."""
+        merged: dict[str, Any] = dict(self.parameters)
+        if self.sampling_parameters is not None:
+            try:
+                decoded = json.loads(self.sampling_parameters)
+            except json.JSONDecodeError:
+                decoded = None  # sampling() names the error
+            if isinstance(decoded, dict):
+                merged = {**decoded, **merged}
+        return merged
 
 
 def describe(error: ValidationError) -> tuple[str, str | None]:

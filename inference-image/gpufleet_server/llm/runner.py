@@ -17,6 +17,24 @@ from gpufleet_server.llm.tokenizer import GENERATED_TOKEN_IDS, VOCAB_SIZE
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How a sequence picks its next token: greedy at temperature 0; otherwise a sample from
+    the softmax of logits/temperature restricted to the ``top_k`` likeliest tokens (0: all),
+    then to the smallest set whose probability reaches ``top_p`` (vLLM's order). A ``seed``
+    makes the sample a function of the seed and the position alone, so the same request
+    gives the same text whatever it is batched, chunked or preempted with."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    @property
+    def filters(self) -> bool:
+        return self.top_k > 0 or self.top_p < 1.0
+
+
+@dataclass(frozen=True)
 class StepInput:
     """One sequence's part of a forward pass: its new tokens (the whole prompt at prefill, the
     last generated token at decode) starting at position ``start``."""
@@ -24,7 +42,7 @@ class StepInput:
     new_tokens: Sequence[int]
     start: int
     blocks: Sequence[int]
-    temperature: float
+    sampling: Sampling
 
     @property
     def length(self) -> int:
@@ -96,21 +114,49 @@ class ModelRunner:
             )
             logits = logits.float() + self.logit_bias
             chosen = logits.argmax(dim=-1)
-            temperatures = torch.tensor([item.temperature for item in batch], device=self.device)
+            temperatures = torch.tensor(
+                [item.sampling.temperature for item in batch], device=self.device
+            )
             if bool((temperatures > 0).any()):
                 # Gumbel-max: the argmax of logits/T plus Gumbel noise is a sample from
                 # softmax(logits/T), without torch.multinomial's per-row cumulative sums.
-                uniform = torch.rand(
-                    logits.shape, device=self.device, generator=self.generator
-                ).clamp_(min=1e-20)
+                uniform = self._uniform(batch, logits.shape).clamp_(min=1e-20)
                 gumbel = -torch.log(-torch.log(uniform))
                 scaled = logits / temperatures.clamp(min=1e-4)[:, None]
+                if any(item.sampling.filters for item in batch):
+                    scaled = self._filtered(batch, scaled)
                 chosen = torch.where(temperatures > 0, (scaled + gumbel).argmax(dim=-1), chosen)
             return [int(token) for token in chosen.tolist()]
+
+    def _uniform(self, batch: Sequence[StepInput], shape: torch.Size) -> torch.Tensor:
+        uniform = torch.rand(shape, device=self.device, generator=self.generator)
+        for row, item in enumerate(batch):
+            seed = item.sampling.seed
+            if seed is not None:
+                # Seeded by (seed, position of the token drawn): no state carried between
+                # steps, so a discarded draw (a prompt chunk before the last) shifts nothing.
+                generator = torch.Generator(device=self.device)
+                generator.manual_seed(hash((seed, item.length)) & 0xFFFF_FFFF_FFFF_FFFF)
+                uniform[row] = torch.rand(shape[-1], device=self.device, generator=generator)
+        return uniform
+
+    def _filtered(self, batch: Sequence[StepInput], scaled: torch.Tensor) -> torch.Tensor:
+        """The logits with the tokens outside each row's top-k, then top-p, set to -inf."""
+        vocab = scaled.shape[-1]
+        top_k = torch.tensor([item.sampling.top_k or vocab for item in batch], device=self.device)
+        top_p = torch.tensor([item.sampling.top_p for item in batch], device=self.device)
+        ordered, order = scaled.sort(dim=-1, descending=True)
+        ranks = torch.arange(vocab, device=self.device)
+        ordered = ordered.masked_fill(ranks[None, :] >= top_k[:, None], float("-inf"))
+        probabilities = ordered.softmax(dim=-1)
+        # A token stays while the likelier ones hold less than top_p: the first always does.
+        before = probabilities.cumsum(dim=-1) - probabilities
+        ordered = ordered.masked_fill(before >= top_p[:, None], float("-inf"))
+        return torch.full_like(scaled, float("-inf")).scatter(-1, order, ordered)
 
     def warm_up(self) -> None:
         """A prefill and a decode step on scratch slots before the server reports ready
         (allocates, loads kernels, fails fast on a broken device)."""
         blocks = list(range(-(-2 // self.block_size)))  # two tokens always fit (max_model_len >= 2)
-        first = self.run([StepInput([ord("a")], 0, blocks, 0.0)])
-        self.run([StepInput(first, 1, blocks, 1.0)])
+        first = self.run([StepInput([ord("a")], 0, blocks, Sampling(temperature=0.0))])
+        self.run([StepInput(first, 1, blocks, Sampling(top_k=2, top_p=0.9, seed=0))])

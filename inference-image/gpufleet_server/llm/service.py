@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 from gpufleet_server.llm.engine import GenerationRequest, LlmEngine, TokenEvent
 from gpufleet_server.llm.options import LlmOptions
+from gpufleet_server.llm.runner import Sampling
 from gpufleet_server.llm.tokenizer import VOCAB_SIZE
 
 DRAINING_MESSAGE = "server is shutting down and no longer accepts requests"
@@ -46,7 +47,7 @@ class LlmService:
             raise RequestError(404, f"The model `{name}` does not exist.", "model")
 
     def start(
-        self, prompt: list[int], max_tokens: int, temperature: float, stop: Sequence[str] = ()
+        self, prompt: list[int], max_tokens: int, sampling: Sampling, stop: Sequence[str] = ()
     ) -> GenerationRequest:
         """Validate the token counts and queue the request; every started request must be
         consumed with ``tokens`` (which keeps the drain waiting for it)."""
@@ -69,7 +70,15 @@ class LlmService:
                 f"{max_tokens} in max_tokens)",
                 "max_tokens",
             )
-        request = GenerationRequest(prompt, max_tokens, temperature, tuple(stop))
+        request = GenerationRequest(
+            prompt,
+            max_tokens,
+            sampling.temperature,
+            tuple(stop),
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            seed=sampling.seed,
+        )
         self._in_flight += 1
         self._idle.clear()
         self.engine.submit(request)
