@@ -45,14 +45,52 @@ def from_bytes(name: str, datatype: str, shape: Sequence[Any], raw: bytes) -> In
     return InputTensor(name, datatype, np.frombuffer(raw, dtype=dtype.numpy_dtype).reshape(dims))
 
 
+def _flattened(values: Any) -> list[Any]:
+    if not isinstance(values, list):
+        return [values]
+    if all(not isinstance(value, list) for value in values):
+        return values
+    return [item for value in values for item in _flattened(value)]
+
+
+def _json_kind_fits(value: Any, kind: str) -> bool:
+    """Whether one value is of the JSON kind the datatype takes, as Triton parses it: numbers
+    for floats (no null, string or bool), integers for integer types, true/false for BOOL."""
+    if kind == "b":
+        return type(value) is bool
+    if kind in "iu":
+        return type(value) is int
+    return type(value) in (int, float)
+
+
+def _checked_values(name: str, dtype: DataType, values: Any) -> Array:
+    """The values as the datatype, refusing what numpy would convert silently: null as NaN,
+    "1.5" as 1.5, 1.7 as 1, 2 as True, and an integer out of the type's range wrapped."""
+    numpy_dtype = dtype.numpy_dtype
+    flat = _flattened(values)
+    if not all(_json_kind_fits(value, numpy_dtype.kind) for value in flat):
+        raise invalid(f"input '{name}': data is not a list of {dtype.protocol_name} values")
+    if numpy_dtype.kind in "iu" and flat:
+        limits = np.iinfo(numpy_dtype.str)
+        least, most = int(limits.min), int(limits.max)
+        low, high = min(flat), max(flat)
+        if low < least or high > most:
+            raise invalid(
+                f"input '{name}': value {low if low < least else high} is out of the "
+                f"range of {dtype.protocol_name} [{least}, {most}]"
+            )
+    if numpy_dtype.kind == "f" and flat:
+        largest = float(np.max(np.abs(np.asarray(flat, dtype=np.float64))))
+        if math.isfinite(largest) and largest > float(np.finfo(numpy_dtype.str).max):
+            raise invalid(f"input '{name}': value {largest} overflows {dtype.protocol_name}")
+    return np.asarray(flat, dtype=numpy_dtype)
+
+
 def from_values(name: str, datatype: str, shape: Sequence[Any], values: Any) -> InputTensor:
     """JSON ``data`` (flat or nested) or gRPC typed contents, in row-major order."""
     dtype = datatype_of(name, datatype)
     dims = checked_shape(name, shape)
-    try:
-        flat = np.asarray(values, dtype=dtype.numpy_dtype).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise invalid(f"input '{name}': data is not a list of {datatype} values") from error
+    flat = _checked_values(name, dtype, values)
     expected = math.prod(dims)
     if flat.size != expected:
         raise invalid(

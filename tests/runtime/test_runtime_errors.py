@@ -15,6 +15,8 @@ from tritonclient.utils import InferenceServerException
 
 from gpufleet_devtools.runtime.example_models import IN_FEATURES
 from gpufleet_devtools.runtime.process import ServerProcess
+from gpufleet_server.errors import InferenceError
+from gpufleet_server.tensors import from_values
 
 pytestmark = pytest.mark.slow
 
@@ -116,6 +118,47 @@ def test_http_malformed_bodies_are_400(
     status, message = raw_post(server, body, headers)
     assert status == 400
     assert says in message
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (None, "not a list of FP32 values"),  # numpy would read NaN
+        ("1.5", "not a list of FP32 values"),  # numpy would parse the string
+        (True, "not a list of FP32 values"),  # numpy would read 1.0
+        (1e39, "overflows FP32"),  # numpy would read inf
+    ],
+    ids=["null", "string", "bool", "overflow"],
+)
+def test_json_data_of_the_wrong_kind_is_400_not_converted(
+    server: ServerProcess, value: object, says: str
+) -> None:
+    data = [0.0] * (IN_FEATURES - 1) + [value]
+    tensor = {"name": "INPUT0", "shape": [1, IN_FEATURES], "datatype": "FP32", "data": data}
+    status, message = raw_post(server, json.dumps({"inputs": [tensor]}).encode(), {})
+    assert status == 400
+    assert says in message
+    assert "'INPUT0'" in message
+
+
+@pytest.mark.parametrize(
+    ("datatype", "values", "says"),
+    [
+        ("INT8", [1, 300], "value 300 is out of the range of INT8"),
+        ("UINT8", [-1], "value -1 is out of the range of UINT8"),
+        ("INT64", [2**64], "out of the range of INT64"),
+        ("INT32", [1.7], "not a list of INT32 values"),
+        ("BOOL", [2], "not a list of BOOL values"),
+        ("FP16", [1e6], "overflows FP16"),
+    ],
+)
+def test_values_that_do_not_fit_the_datatype_are_refused(
+    datatype: str, values: list[object], says: str
+) -> None:
+    """JSON data and gRPC typed contents both: never wrapped, truncated or rounded to inf."""
+    with pytest.raises(InferenceError) as caught:
+        from_values("INPUT0", datatype, [len(values)], values)
+    assert says in caught.value.message
 
 
 def test_binary_bytes_claimed_by_no_input_are_400(server: ServerProcess) -> None:
