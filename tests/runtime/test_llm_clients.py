@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from gpufleet_devtools.runtime.process import ServerProcess
-from tests.runtime.llm_client import MODEL, post, stream
+from tests.runtime.llm_client import MODEL, gauge, post, stream
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,6 @@ def test_unset_and_neutral_parameters_are_served(
             "tools",
         ),
         ("/v1/chat/completions", {"messages": CHAT, "tool_choice": "required"}, "tool_choice"),
-        ("/v1/chat/completions", {"messages": CHAT, "n": 3}, "n"),
     ],
 )
 def test_parameters_not_served_are_refused_by_name(
@@ -188,3 +188,67 @@ def test_generate_honours_stop_as_a_string_or_a_list(
     response = post(llm_server, GENERATE, body)
     assert response.status_code == 200, response.text
     assert response.json()["text_output"] == greedy[: greedy.index(stop)]
+
+
+def choice_texts(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    choices = response.json()["choices"]
+    assert [c["index"] for c in choices] == list(range(len(choices)))
+    return [c["message"]["content"] if "message" in c else c["text"] for c in choices]
+
+
+def test_n_choices_and_a_batch_of_prompts_are_served(llm_server: ServerProcess) -> None:
+    greedy = {"max_tokens": 6, "temperature": 0}
+    one = choice_texts(post(llm_server, "/v1/completions", {"prompt": "a", **greedy}))
+    two = choice_texts(post(llm_server, "/v1/completions", {"prompt": [98, 98], **greedy}))
+    # vLLM's order: prompt i's choice j is choice i*n+j; usage counts each prompt once.
+    batch = {"prompt": ["a", "bb"], "n": 2, **greedy}
+    response = post(llm_server, "/v1/completions", batch)
+    assert choice_texts(response) == one * 2 + two * 2
+    assert response.json()["usage"] == {
+        "prompt_tokens": 3, "completion_tokens": 24, "total_tokens": 27
+    }  # fmt: skip
+    chat = {"messages": CHAT, "n": 3, **greedy}
+    chat_texts = choice_texts(post(llm_server, "/v1/chat/completions", chat))
+    assert len(chat_texts) == 3
+    assert len(set(chat_texts)) == 1
+    # Sampled choices are independent samples; a seed's first choice is what n=1 gives.
+    seeded = {"prompt": "Seeded n", "max_tokens": 24, "seed": 7}
+    alone = choice_texts(post(llm_server, "/v1/completions", seeded))
+    choices = choice_texts(post(llm_server, "/v1/completions", {**seeded, "n": 3}))
+    assert choices[0] == alone[0]
+    assert len(set(choices)) == 3
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions"])
+def test_n_choices_stream_interleaved_by_index(llm_server: ServerProcess, path: str) -> None:
+    body: dict[str, Any] = {"max_tokens": 8, "temperature": 0, "n": 2}
+    body.update({"messages": CHAT} if "chat" in path else {"prompt": "interleaved"})
+    expected = choice_texts(post(llm_server, path, body))
+    events = list(
+        stream(
+            llm_server, path, {**body, "stream": True, "stream_options": {"include_usage": True}}
+        )
+    )
+    assert events[-1] == "[DONE]"
+    assert events[-2]["usage"]["completion_tokens"] == 16
+    texts = ["", ""]
+    finished = [0, 0]
+    for chunk in events[:-2]:
+        (choice,) = chunk["choices"]
+        part = choice["delta"].get("content", "") if "delta" in choice else choice["text"]
+        texts[choice["index"]] += part
+        finished[choice["index"]] += choice["finish_reason"] == "length"
+    assert texts == expected
+    assert finished == [1, 1]
+
+
+def test_a_refused_prompt_of_a_batch_leaves_no_sequence_behind(llm_server: ServerProcess) -> None:
+    too_long = "x" * 2000  # over the server's max_model_len
+    response = post(llm_server, "/v1/completions", {"prompt": ["fine", too_long], "n": 2})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "max_tokens"
+    wait_for(lambda: gauge(llm_server, "vllm:num_requests_running") == 0, timeout=10,
+             what="the batch's first prompt aborted")  # fmt: skip
+    assert gauge(llm_server, "vllm:num_requests_waiting") == 0
+    assert gauge(llm_server, "vllm:kv_cache_usage_perc") == 0.0

@@ -25,10 +25,11 @@ CHAT = [{"role": "user", "content": "hi"}]
         ("/v1/completions", {"max_tokens": 3}, 400, "prompt"),
         ("/v1/completions", {"prompt": ""}, 400, "prompt"),
         ("/v1/completions", {"prompt": [1, 256]}, 400, "prompt"),
-        ("/v1/completions", {"prompt": ["a", "b"]}, 400, "prompt"),
+        ("/v1/completions", {"prompt": ["a", ""]}, 400, "prompt"),  # one empty prompt of two
         ("/v1/completions", {"prompt": "x", "max_tokens": LLM_MAX_MODEL_LEN}, 400, "max_tokens"),
         ("/v1/completions", {"prompt": "x", "temperature": -1}, 400, "temperature"),
-        ("/v1/completions", {"prompt": "x", "n": 2}, 400, "n"),
+        ("/v1/completions", {"prompt": "x", "n": 0}, 400, "n"),
+        ("/v1/chat/completions", {"messages": CHAT, "n": 129}, 400, "n"),
         ("/v1/completions", {"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
         ("/v1/completions", {"prompt": "x", "stop": ["a", ""]}, 400, "stop"),
         ("/v1/completions", {"prompt": "x", "stream": "yes"}, 400, "stream"),

@@ -56,29 +56,33 @@ async def _generate(request: web.Request, stream: bool) -> web.StreamResponse:
     )
     text = StopText(stop)
     head = {"model_name": service.model_name, "model_version": MODEL_VERSION}
-    async with contextlib.aclosing(service.tokens(generation)) as events:
-        if not stream:
-            parts: list[str] = []
-            async for batch in events:
-                for item in batch:
-                    if item.error is not None:
-                        raise RequestError(500, item.error)
-                    parts.append(text.delta(item.token_id, item.finish_reason))
-            return web.json_response({**head, "text_output": "".join(parts)})
-        response = await open_stream(request)
-        try:
-            async for batch in events:
-                chunks = []
-                for item in batch:
-                    if item.error is not None:
-                        chunks.append(event({"error": item.error}))
-                    elif delta := text.delta(item.token_id, item.finish_reason):
-                        chunks.append(event({**head, "text_output": delta}))
-                await response.write(b"".join(chunks))
-            await response.write_eof()
-        except ConnectionResetError:
-            pass  # the client closed the stream; leaving the loop aborted its sequence
-        return response
+    try:
+        async with contextlib.aclosing(service.tokens(generation)) as events:
+            if not stream:
+                parts: list[str] = []
+                async for batch in events:
+                    for item in batch:
+                        if item.error is not None:
+                            raise RequestError(500, item.error)
+                        parts.append(text.delta(item.token_id, item.finish_reason))
+                return web.json_response({**head, "text_output": "".join(parts)})
+            response = await open_stream(request)
+            try:
+                async for batch in events:
+                    chunks = []
+                    for item in batch:
+                        if item.error is not None:
+                            chunks.append(event({"error": item.error}))
+                        elif delta := text.delta(item.token_id, item.finish_reason):
+                            chunks.append(event({**head, "text_output": delta}))
+                    await response.write(b"".join(chunks))
+                await response.write_eof()
+            except ConnectionResetError:
+                pass  # the client closed the stream; leaving the loop aborted its sequence
+            return response
+    finally:
+        # Also where the tokens never started (a client gone while the stream opened).
+        service.release(generation)
 
 
 async def generate(request: web.Request) -> web.StreamResponse:

@@ -130,7 +130,8 @@ class _Sampling(_SamplingFields):
     # when it is the assistant's).
     echo: StrictBool = False
     stream_options: StreamOptions | None = None
-    n: Literal[1] = 1
+    # Choices per prompt, each an independent sequence (OpenAI's limit).
+    n: int = Field(default=1, ge=1, le=128)
     stop: str | list[str] | None = None
 
     @field_validator("stop")
@@ -146,6 +147,7 @@ class _Sampling(_SamplingFields):
 
 
 PromptField = str | list[TokenId] | list[str] | list[list[TokenId]]
+MAX_PROMPTS = 2048  # OpenAI's limit on a batch of prompts
 
 
 class CompletionRequest(_Sampling):
@@ -153,20 +155,25 @@ class CompletionRequest(_Sampling):
 
     @field_validator("prompt")
     @classmethod
-    def _one_prompt(cls, prompt: PromptField) -> PromptField:
+    def _some_prompt(cls, prompt: PromptField) -> PromptField:
         batched = isinstance(prompt, list) and prompt and not isinstance(prompt[0], int)
-        if batched and len(prompt) != 1:
-            raise ValueError("one prompt per request is supported")
+        if batched and len(prompt) > MAX_PROMPTS:
+            raise ValueError(f"at most {MAX_PROMPTS} prompts per request")
         return prompt
 
-    def prompt_token_ids(self) -> list[int]:
-        """The prompt as byte tokens (a string is encoded, token ids are taken as they are)."""
+    def prompts_token_ids(self) -> list[list[int]]:
+        """Each prompt as byte tokens (a string is encoded, token ids are taken as they are):
+        a string or a token-id list is one prompt, a list of either a batch."""
         prompt: object = self.prompt
-        if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
-            prompt = prompt[0]  # the one prompt of a batch of one
-        if isinstance(prompt, str):
-            return encode(prompt)
-        return [int(token) for token in cast(list[int], prompt)]
+        batch = (
+            prompt
+            if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int)
+            else [prompt]
+        )
+        return [
+            encode(one) if isinstance(one, str) else [int(t) for t in cast(list[int], one)]
+            for one in cast(list[object], batch)
+        ]
 
 
 class TextPart(_Body):

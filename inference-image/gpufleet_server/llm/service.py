@@ -31,7 +31,7 @@ class LlmService:
         self.model_name = options.served_model_name
         self.engine: LlmEngine | None = None  # none while the model loads
         self.draining = False
-        self._in_flight = 0
+        self._in_flight: set[GenerationRequest] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -50,7 +50,7 @@ class LlmService:
         self, prompt: list[int], max_tokens: int, sampling: Sampling, stop: Sequence[str] = ()
     ) -> GenerationRequest:
         """Validate the token counts and queue the request; every started request must be
-        consumed with ``tokens`` (which keeps the drain waiting for it)."""
+        released (``release``, or by ``tokens`` once it ends), which the drain waits for."""
         if self.draining:
             raise RequestError(503, DRAINING_MESSAGE)
         if self.engine is None:
@@ -79,7 +79,7 @@ class LlmService:
             top_k=sampling.top_k,
             seed=sampling.seed,
         )
-        self._in_flight += 1
+        self._in_flight.add(request)
         self._idle.clear()
         self.engine.submit(request)
         return request
@@ -87,8 +87,6 @@ class LlmService:
     async def tokens(self, request: GenerationRequest) -> AsyncGenerator[list[TokenEvent], None]:
         """The request's token events as they come, in batches of those already available;
         the last batch ends with a finish reason or an error. Leaving early aborts it."""
-        assert self.engine is not None  # start() returned this request
-        engine = self.engine
         try:
             while True:
                 batch = [await request.events.get()]
@@ -98,10 +96,19 @@ class LlmService:
                 if batch[-1].finish_reason is not None or batch[-1].error is not None:
                     return
         finally:
-            engine.abort(request)
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self.release(request)
+
+    def release(self, request: GenerationRequest) -> None:
+        """The client is done with the request: abort it if it still runs. Idempotent, and
+        needed where ``tokens`` never started (a client gone before its first token): an
+        async generator that never ran has no ``finally`` to run."""
+        if request not in self._in_flight:
+            return
+        assert self.engine is not None  # start() queued this request
+        self.engine.abort(request)
+        self._in_flight.discard(request)
+        if not self._in_flight:
+            self._idle.set()
 
     async def wait_drained(self, timeout_s: float) -> bool:
         """True when every started request was answered within the timeout."""
