@@ -106,3 +106,18 @@ def test_malformed_json_is_a_400_and_the_server_keeps_serving(llm_server: Server
     assert response.status_code == 400
     assert "JSON" in response.json()["error"]["message"]
     assert post(llm_server, "/v1/completions", {"prompt": "ok", "max_tokens": 1}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "status"),
+    [("GET", b"", 405), ("PUT", b"{}", 405), ("POST", b'{"prompt": "' + b"x" * 2**21 + b'"}', 413)],
+    ids=["get", "put", "too-large"],
+)
+def test_http_level_refusals_are_client_errors_in_openai_shape(
+    llm_server: ServerProcess, method: str, data: bytes, status: int
+) -> None:
+    response = requests.request(method, url(llm_server, "/v1/completions"), data=data, timeout=10)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == status
+    assert error["type"] == "BadRequestError"  # the client's mistake, not the server's

@@ -38,7 +38,10 @@ def error_response(error: RequestError) -> web.Response:
     body = {
         "error": {
             "message": error.message,
-            "type": _ERROR_TYPES.get(error.status, "InternalServerError"),
+            # A client error the table does not name (405, 413) is still the client's.
+            "type": _ERROR_TYPES.get(
+                error.status, "BadRequestError" if error.status < 500 else "InternalServerError"
+            ),
             "param": error.param,
             "code": error.status,
         }
