@@ -7,9 +7,14 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from gpufleet import KIND
+
+if TYPE_CHECKING:
+    from gpufleet.domain.manifest_file import ManifestObject
 
 app = typer.Typer(
     help="gpufleet: autoscale GPU inference fleets to a latency target within a cost budget.",
@@ -115,24 +120,61 @@ def crds(
 def validate(
     manifest: Annotated[Path, typer.Argument(help="A ModelDeployment YAML file.")],
 ) -> None:
-    """Check a ModelDeployment manifest as the operator would, naming any bad field."""
-    import yaml
+    """Check a ModelDeployment manifest as the operator would, naming any bad field.
 
+    Every ModelDeployment in the file is checked and each problem said; other kinds are
+    skipped. Exits 1 when one is invalid or there is none, 2 when the file cannot be read.
+    """
+    from gpufleet.domain.manifest_file import ManifestError, model_deployment_spec
     from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
     from gpufleet.domain.spec import SpecError
     from gpufleet.services.reconcile import validate as validate_spec
 
-    for doc in yaml.safe_load_all(manifest.read_text()):
-        if not doc or doc.get("kind") != "ModelDeployment":
-            continue
-        name = (doc.get("metadata") or {}).get("name")
+    found = invalid = 0
+    for obj in _model_deployments(manifest):
+        found += 1
+        label = obj.name or "?"
         try:
-            _, price = validate_spec(doc.get("spec") or {}, DEFAULT_GPU_PRICES, name=name)
+            _, price = validate_spec(model_deployment_spec(obj), DEFAULT_GPU_PRICES, name=obj.name)
         except SpecError as error:
+            invalid += 1
             for problem in error.problems:
-                typer.echo(f"{name or '?'}: invalid: {problem}", err=True)
-            raise typer.Exit(1) from error
-        typer.echo(f"{name}: valid ({price:g} USD per GPU-hour)")
+                typer.echo(f"{label}: invalid: {problem}", err=True)
+            continue
+        except ManifestError as error:
+            invalid += 1
+            typer.echo(f"{label}: invalid: {error}", err=True)
+            continue
+        typer.echo(f"{label}: valid ({price:g} USD per GPU-hour)")
+    if not found:
+        typer.echo(f"{manifest}: no ModelDeployment in it", err=True)
+    if invalid or not found:
+        raise typer.Exit(1)
+
+
+def _model_deployments(manifest: Path) -> list[ManifestObject]:
+    """The file's (``-``: stdin's) ModelDeployment objects; one that cannot be read as a
+    list of Kubernetes objects exits: 2 when it cannot be read at all, 1 when it is not
+    objects kubectl could apply (naming the line, column or document)."""
+    from gpufleet.domain.manifest_file import ManifestError, read_objects
+
+    try:
+        if str(manifest) == "-":
+            text = sys.stdin.read()
+        else:
+            text = manifest.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        typer.echo(f"{manifest}: not UTF-8 text (byte {error.start})", err=True)
+        raise typer.Exit(2) from error
+    except OSError as error:
+        typer.echo(f"{manifest}: {error.strerror or error}", err=True)
+        raise typer.Exit(2) from error
+    try:
+        objects = read_objects(text, str(manifest))
+    except ManifestError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
+    return [obj for obj in objects if obj.kind == KIND]
 
 
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
@@ -155,6 +197,7 @@ def render(
     """
     import yaml
 
+    from gpufleet.domain.manifest_file import ManifestError, model_deployment_spec
     from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
     from gpufleet.domain.manifests.identity import Owner
     from gpufleet.domain.spec import SpecError
@@ -163,20 +206,17 @@ def render(
     from gpufleet.settings import OperatorSettings
 
     settings = OperatorSettings.from_env(dict(os.environ))
-    text = sys.stdin.read() if str(manifest) == "-" else manifest.read_text()
     documents: list[str] = []
-    for doc in yaml.safe_load_all(text):
-        if not doc or doc.get("kind") != "ModelDeployment":
-            continue
-        metadata = doc.get("metadata") or {}
+    for obj in _model_deployments(manifest):
         owner = Owner(
-            name=str(metadata.get("name", "")),
-            namespace=str(metadata.get("namespace") or namespace or "default"),
-            uid=str(metadata.get("uid") or PLACEHOLDER_UID),
+            name=obj.name or "",
+            namespace=str(obj.metadata.get("namespace") or namespace or "default"),
+            uid=str(obj.metadata.get("uid") or PLACEHOLDER_UID),
         )
         try:
-            spec, price = validate_spec(doc.get("spec") or {}, settings.gpu_prices, name=owner.name)
-        except SpecError as error:
+            raw_spec = model_deployment_spec(obj)
+            spec, price = validate_spec(raw_spec, settings.gpu_prices, name=owner.name)
+        except (SpecError, ManifestError) as error:
             typer.echo(f"{owner.name or '?'}: invalid: {error}", err=True)
             raise typer.Exit(1) from error
         context = build_context(settings, spec, price)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gpufleet.domain.spec.deployment import ModelDeploymentSpec
@@ -33,11 +34,35 @@ def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
     # as the API server refuses it, not converted; strict enums need JSON input.
     stored = json.dumps(_as_stored(raw or {}), default=str)  # a YAML date as kubectl sends it
     try:
-        return ModelDeploymentSpec.model_validate_json(stored, strict=True)
+        spec = ModelDeploymentSpec.model_validate_json(stored, strict=True)
     except ValidationError as exc:
         problems = [_problem(tuple(err["loc"]), str(err["msg"])) for err in exc.errors()]
         (path, msg), others = problems[0], tuple(problems[1:])
         raise SpecError(path, msg, others) from exc
+    # A file's .inf (or NaN) reaches here as a float: no object the API server holds has
+    # one (JSON has no infinity), the bounds let it through and the arithmetic on it
+    # breaks. Looked for in the parsed values, whatever their source.
+    wire = spec.model_dump(by_alias=True, exclude_none=True)
+    non_finite = [(field_path(loc), _NOT_FINITE) for loc in _non_finite(wire, ())]
+    if non_finite:
+        (path, msg), others = non_finite[0], tuple(non_finite[1:])
+        raise SpecError(path, msg, others)
+    return spec
+
+
+_NOT_FINITE = "Input should be a finite number"
+
+
+def _non_finite(value: object, loc: tuple[int | str, ...]) -> Iterator[tuple[int | str, ...]]:
+    """Where in ``value`` a float is infinite or NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*loc, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*loc, index))
 
 
 _FLOAT_INTS = 2**53
