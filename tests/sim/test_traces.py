@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -118,6 +119,17 @@ def test_public_llm_traces_load_as_published(
         ("keyless.jsonl", '{"t": 1}\n{"at": 2}\n', {}, "line 2: no timestamp"),
         ("gap.jsonl", '{"t": 1, "size": 3}\n{"t": 2}\n', {"token_sized": True},
          "line 2: no 'size', which the first request has"),
+        # numpy reads an empty cell as not-a-time, which would shift every arrival.
+        ("blank.csv", "TIMESTAMP,GeneratedTokens\n2024-01-01T00:00:00Z,3\n,4\n", {},
+         "line 3: timestamp '' is not a date (the first one is)"),
+        ("us.csv", "TIMESTAMP\n11/16/2023 18:15\n11/16/2023 18:16\n", {},
+         "line 2: timestamp '11/16/2023 18:15' is neither a number nor an ISO 8601 date"),
+        ("nan.csv", "timestamp\nnan\n1\n", {},
+         "line 2: timestamp 'nan' is neither a number nor an ISO 8601 date"),
+        # Microsecond stamps read as seconds: 11 days become 31,700 years (and no memory).
+        ("unit.jsonl", '{"timestamp": 0}\n{"timestamp": 1e12}\n', {},
+         "the requests span 1.16e+07 days; at most a year is replayed (are the timestamps "
+         "in another time unit?)"),
     ],
 )  # fmt: skip
 def test_a_file_it_cannot_read_is_refused_naming_the_line_and_column(
@@ -165,6 +177,75 @@ def test_synthetic_shapes_are_seeded(shape: str) -> None:
 def test_unknown_synthetic_parameter_is_rejected() -> None:
     with pytest.raises(ValueError, match="no parameter 'peek'"):
         load_trace("synthetic:step?peek=3")
+
+
+@pytest.mark.parametrize(
+    ("source", "asked", "message"),
+    [
+        ("synthetic:constant?rate=abc", {}, "rate='abc': expected a number >= 0"),
+        ("synthetic:constant?rate=-1", {}, "rate='-1': expected a number >= 0"),
+        ("synthetic:step?at=nan", {}, "synthetic:step: at='nan': expected a number >= 0"),
+        ("synthetic:constant?rate=2&rate=3", {}, "synthetic:constant: rate is given twice"),
+        ("synthetic:constant?duration=0", {}, "synthetic:constant: duration=0: seconds, > 0"),
+        ("synthetic:constant?duration=1e9", {}, "synthetic:constant: duration=1e+09: seconds, > 0 "
+         "and at most 3.16224e+07 (a year)"),
+        ("synthetic:constant?rate=1e9", {}, "synthetic:constant?rate=1e9: about 1.8e+12 requests"),
+        ("synthetic:constant?rate=0", {}, "synthetic:constant?rate=0: no requests"),
+        ("synthetic:constant", {"duration": 0.0}, "duration 0: expected seconds > 0"),
+        ("synthetic:constant", {"duration": 1e12}, "duration 1e+12: expected seconds > 0, at most "
+         "a year"),
+        ("synthetic:constant?rate=1", {"duration": 1e-3}, "synthetic:constant?rate=1: no requests "
+         "in the first 0.001 s"),
+        ("synthetic:constant", {"rate_scale": float("nan")}, "rate scale nan: expected a "),
+        ("synthetic:constant", {"rate_scale": float("inf")}, "rate scale inf: expected a "),
+    ],
+)  # fmt: skip
+def test_a_trace_that_is_no_trace_is_refused_saying_why(
+    source: str, asked: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_trace(source, **asked)
+
+
+AZURE_ROWS = (
+    "TIMESTAMP,GeneratedTokens\r\n2023-11-16 18:15:46.68,44\r\n2023-11-16 18:15:50.99,109\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "arrivals"),
+    [
+        # A byte-order mark is not part of the first timestamp: no row is taken for a header.
+        ("plain.csv", b"\xef\xbb\xbf5\n6\n7\n", [0.0, 1.0, 2.0]),
+        ("azure.csv", b"\xef\xbb\xbf" + AZURE_ROWS.encode(), [0.0, 4.31]),
+        ("azure.csv.gz", gzip.compress(AZURE_ROWS.encode()), [0.0, 4.31]),
+        ("mooncake.jsonl.gz", gzip.compress(MOONCAKE.encode()), [0.0, 10.535, 27.482]),
+    ],
+)
+def test_what_editors_and_archives_do_to_a_trace_changes_nothing(
+    tmp_path: Path, name: str, content: bytes, arrivals: list[float]
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    unit = "ms" if "mooncake" in name else "s"
+    trace = load_trace(str(path), token_sized=name != "plain.csv", time_unit=unit)
+    assert trace.arrivals.tolist() == pytest.approx(arrivals)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"timestamp,tokens\n1,5\n2,caf\xe9\n", "line 3: not UTF-8 text (byte 0xe9)"),
+        (gzip.compress(b"timestamp\n1\n2\n")[:-6], "a gzip file that does not decompress"),
+    ],
+)
+def test_a_file_that_is_not_text_is_refused_naming_the_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {message}")):
+        load_trace(str(path))
 
 
 @pytest.mark.parametrize(

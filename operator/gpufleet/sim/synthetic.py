@@ -19,12 +19,13 @@ send a batch of requests at once; the mean rate is unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 import numpy as np
 
-from gpufleet.sim.trace import FloatArray, Trace
+from gpufleet.sim.trace import MAX_SPAN_S, FloatArray, Trace
 
 RateFn = Callable[[FloatArray], FloatArray]
 
@@ -41,6 +42,9 @@ _DEFAULTS: dict[str, dict[str, float]] = {
 CLUMP_SPREAD_S = 0.01
 """The requests of one clump arrive within this many seconds."""
 SHAPES = tuple(_DEFAULTS)
+MAX_REQUESTS = 50_000_000
+"""Most requests a synthetic trace may draw: far more than a simulation gets through, and
+a few GB of arrays (a typo's rate=1e9 would exhaust the memory instead)."""
 
 
 def parse_synthetic(text: str) -> tuple[str, dict[str, float], str]:
@@ -51,16 +55,36 @@ def parse_synthetic(text: str) -> tuple[str, dict[str, float], str]:
         raise ValueError(f"unknown synthetic shape {shape!r}; known: {', '.join(SHAPES)}")
     params = dict(_DEFAULTS[shape])
     sizes = "unit"
+    given: set[str] = set()
     for key, value in parse_qsl(query, strict_parsing=bool(query)):
+        if key in given:
+            raise ValueError(f"synthetic:{shape}: {key} is given twice")
+        given.add(key)
         if key == "sizes":
             if value not in ("unit", "exp"):
                 raise ValueError("sizes must be 'unit' or 'exp'")
             sizes = value
         elif key in params:
-            params[key] = float(value)
+            params[key] = _non_negative(shape, key, value)
         else:
             raise ValueError(f"synthetic:{shape} has no parameter {key!r}; known: {sorted(params)}")
+    if not 0 < params["duration"] <= MAX_SPAN_S:
+        raise ValueError(
+            f"synthetic:{shape}: duration={params['duration']:g}: seconds, > 0 and at most "
+            f"{MAX_SPAN_S:g} (a year)"
+        )
     return shape, params, sizes
+
+
+def _non_negative(shape: str, key: str, text: str) -> float:
+    """Every parameter is a rate (requests/s), a time (s) or a mean count: a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"synthetic:{shape}: {key}={text!r}: expected a number >= 0")
+    return value
 
 
 def _rate_fn(shape: str, p: dict[str, float], rng: np.random.Generator) -> RateFn:
@@ -110,6 +134,11 @@ def synthetic_trace(text: str, seed: int) -> Trace:
     ceiling = float(rate(grid).max()) / params["clump"]
     if ceiling <= 0:
         return Trace(name=text, arrivals=np.zeros(0), duration=duration)
+    if ceiling * duration > MAX_REQUESTS:
+        raise ValueError(
+            f"{text}: about {ceiling * duration:.3g} requests at its peak rate; at most "
+            f"{MAX_REQUESTS:,} (a lower rate or a shorter duration)"
+        )
     candidates = np.sort(rng.uniform(0.0, duration, size=rng.poisson(ceiling * duration)))
     keep = rng.uniform(0.0, ceiling, size=len(candidates)) < rate(candidates) / params["clump"]
     arrivals = candidates[keep]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+
+MAX_SPAN_S = 366 * 86_400.0
+"""Longest trace replayed: a year, more than any published one covers. A longer span is
+almost always timestamps read in the wrong unit, and would exhaust the memory (the
+per-minute rates alone) long before a simulation of it ended."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,8 @@ class Trace:
 
     def scaled(self, rate_scale: float) -> Trace:
         """Compress time by ``rate_scale``: twice the rate for half the duration at 2."""
-        if rate_scale <= 0:
-            raise ValueError("rate scale must be > 0")
+        if not (math.isfinite(rate_scale) and rate_scale > 0):
+            raise ValueError(f"rate scale {rate_scale:g}: expected a number > 0")
         return Trace(
             name=self.name if rate_scale == 1 else f"{self.name} x{rate_scale:g}",
             arrivals=self.arrivals / rate_scale,

@@ -6,14 +6,18 @@ load as they are published: the Azure LLM inference traces 2023/2024 (``TIMESTAM
 ``ContextTokens``, ``GeneratedTokens``), BurstGPT (``Timestamp``, ``Request tokens``,
 ``Response tokens``) and Mooncake's JSONL (``timestamp`` in milliseconds: ``time_unit="ms"``,
 ``input_length``, ``output_length``). A file without a header is one timestamp per line.
+A gzip-compressed file (``trace.csv.gz``) is read as the file it holds.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gpufleet.sim.synthetic import synthetic_trace
-from gpufleet.sim.trace import FloatArray, Trace
+from gpufleet.sim.trace import MAX_SPAN_S, FloatArray, Trace
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 """Seconds per unit of numeric timestamps."""
@@ -55,6 +59,8 @@ def load_trace(
     """
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time unit {time_unit!r}: one of {', '.join(TIME_UNITS)}")
+    if duration is not None and not 0 < duration <= MAX_SPAN_S:
+        raise ValueError(f"duration {duration:g}: expected seconds > 0, at most a year")
     if source.startswith("synthetic:"):
         trace = synthetic_trace(source, seed)
         if llm:
@@ -67,8 +73,16 @@ def load_trace(
         trace = _read_file(Path(source), time_unit, sized=token_sized, tokens=llm)
     if rate_scale != 1.0:
         trace = trace.scaled(rate_scale)
+    if trace.duration > MAX_SPAN_S:
+        raise ValueError(
+            f"{source}: the requests span {trace.duration / 86_400:.3g} days; at most a "
+            "year is replayed (are the timestamps in another time unit?)"
+        )
     if duration is not None:
         trace = trace.truncated(duration)
+    if not len(trace):
+        within = "" if duration is None else f" in the first {duration:g} s"
+        raise ValueError(f"{source}: no requests{within}")
     return trace
 
 
@@ -94,7 +108,11 @@ def _names(keys: Iterable[str]) -> str:
 def _read_file(path: Path, time_unit: str, *, sized: bool, tokens: bool) -> Trace:
     """The file's arrivals; with ``sized`` each request's size (mean 1), with ``tokens``
     its prompt and output tokens. Only the columns asked for are read as numbers."""
-    records = _read_jsonl(path) if path.suffix in (".jsonl", ".ndjson") else _read_csv(path)
+    text = _text(path)
+    # trace.jsonl.gz is JSONL.
+    suffix = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
+    jsonl = suffix in (".jsonl", ".ndjson")
+    records = _read_jsonl(path, text) if jsonl else _read_csv(path, text)
     if not records.stamps:
         raise ValueError(f"{path}: no requests")
     times = _to_seconds(path, records, TIME_UNITS[time_unit])
@@ -145,10 +163,29 @@ def _counts(path: Path, records: _Records, key: str) -> FloatArray:
     return values
 
 
-def _read_csv(path: Path) -> _Records:
+def _text(path: Path) -> str:
+    """The file's text: UTF-8 (a byte-order mark dropped, not read as part of the first
+    value), gunzipped first when it is gzip."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise ValueError(f"{path}: a gzip file that does not decompress ({err})") from err
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(
+            f"{path}: line {line}: not UTF-8 text (byte {data[err.start]:#04x}); save the "
+            "file as UTF-8"
+        ) from err
+
+
+def _read_csv(path: Path, text: str) -> _Records:
     lines: list[int] = []
     stamps: list[str] = []
-    with path.open(newline="") as fh:
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -182,15 +219,17 @@ def _read_csv(path: Path) -> _Records:
     return _Records(lines, stamps, columns)
 
 
-def _read_jsonl(path: Path) -> _Records:
+def _read_jsonl(path: Path, text: str) -> _Records:
     lines: list[int] = []
     stamps: list[str] = []
     columns: dict[str, tuple[str, list[str | None]]] | None = None
-    for number, text in enumerate(path.read_text().splitlines(), start=1):
-        if not text.strip():
+    # Lines end at "\n" only: str.splitlines would also split at the U+2028 a JSON string
+    # may hold, and json.loads takes a "\r" before it as whitespace.
+    for number, line_text in enumerate(text.split("\n"), start=1):
+        if not line_text.strip():
             continue
         try:
-            item = json.loads(text)
+            item = json.loads(line_text)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: line {number}: not JSON ({err.msg})") from err
         if isinstance(item, int | float | str):
@@ -222,10 +261,7 @@ def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
         for i, text in enumerate(stamps):
             value = _number(text)
             if not math.isfinite(value):
-                raise ValueError(
-                    f"{path}: line {records.lines[i]}: timestamp {text!r} is not a number "
-                    "(the first one is)"
-                )
+                raise _not_a_timestamp(path, records, i, "a number")
             numeric[i] = value * unit_s
         return numeric
     if unit_s != 1.0:
@@ -239,13 +275,27 @@ def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
             try:
                 np.datetime64(text, "ns")
             except ValueError:
-                raise ValueError(
-                    f"{path}: line {records.lines[i]}: timestamp {stamps[i]!r} is not a date "
-                    "(the first one is)"
-                ) from None
+                raise _not_a_timestamp(path, records, i, "a date") from None
         raise
+    # numpy reads "" and "NaT" as not-a-time, which would poison every arrival's offset.
+    missing = np.flatnonzero(np.isnat(parsed))
+    if len(missing):
+        raise _not_a_timestamp(path, records, int(missing[0]), "a date")
     seconds: FloatArray = (parsed - parsed.min()).astype(np.int64).astype(np.float64) / 1e9
     return seconds
+
+
+def _not_a_timestamp(path: Path, records: _Records, i: int, first_is: str) -> ValueError:
+    """The timestamp on row ``i`` is unlike the first (``first_is``: "a number", "a date")."""
+    text = records.stamps[i]
+    if i == 0:
+        return ValueError(
+            f"{path}: line {records.lines[i]}: timestamp {text!r} is neither a number nor an "
+            "ISO 8601 date"
+        )
+    return ValueError(
+        f"{path}: line {records.lines[i]}: timestamp {text!r} is not {first_is} (the first one is)"
+    )
 
 
 def _number(text: str) -> float:
