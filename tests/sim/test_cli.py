@@ -218,3 +218,64 @@ def test_a_trace_it_cannot_read_is_refused_naming_the_line(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["--trace", str(trace), "--token-sized"])
     assert result.exit_code == 2
     assert "line 3, column 'GeneratedTokens'" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # 0 was taken for "not given": the run used 3000 ms without a word.
+        (["--slo-ms", "0"], "Invalid value for --slo-ms: 0: expected a number > 0"),
+        (["--slo-ms", "nan"], "Invalid value for --slo-ms: nan: expected a number > 0"),
+        (["--rate-scale", "inf"], "Invalid value for --rate-scale: inf: expected a number > 0"),
+        (["--duration", "-60"], "Invalid value for --duration: -60: expected a number > 0"),
+        (["--attainment", "2"], "--attainment (attainment_target): Input should be less than or "
+         "equal to 1 (got 2.0)"),
+        (["--timeout-s", "0"], "--timeout-s (request_timeout_s): Input should be greater than 0"),
+        (["--initial-replicas", "-1"], "--initial-replicas (initial_replicas): Input should be "
+         "greater than or equal to 0"),
+        (["--cold-start-s", "inf"], "cold start 'inf': expected N, uniform:N:SPREAD or "
+         "lognormal:N:SIGMA"),
+        (["--json", "no/such/dir/r.json"], "Invalid value for --json: no/such/dir is not a "
+         "directory"),
+        (["--csv", "."], "Invalid value for --csv: . is a directory"),
+    ],
+)  # fmt: skip
+def test_a_bad_flag_is_refused_naming_it_before_any_run(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["--trace", STEP, "--policies", "static", *args])
+    assert result.exit_code == 2
+    output = " ".join(result.output.replace("│", "").split())
+    assert message in output
+    assert "trace:" not in output  # refused before the trace is read and the runs start
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "text", "message"),
+    [
+        ("--profile", "p.yaml", "a_ms: [600\nc_ms: 300\n",
+         "p.yaml: line 2, column 5: expected ',' or ']', but got ':'"),
+        ("--profile", "p.json", '{"a_ms": 600,\n "c_ms": }', "p.json: line 2, column 10: not JSON"),
+        ("--profile", "p.yaml", "a_ms: 600\nc_ms: 300\nmax_batch: 4\nmax_queue_delay_ms: 5\n"
+         "a_ms: 60\n", "p.yaml: line 5, column 1: key 'a_ms' is given twice (first at line 1)"),
+        ("--profile", "p.yaml", "a_ms: .inf\nc_ms: 300\nmax_batch: 4\nmax_queue_delay_ms: 5\n",
+         "p.yaml: a_ms: Input should be a finite number"),
+        ("--manifest", "md.yaml", "spec: {slo: [}\n",
+         "md.yaml: line 1, column 14: expected the node content, but found '}'"),
+        ("--manifest", "md.yaml", "kind: ModelDeployment\napiVersion: gpufleet.io/v2\nspec: {}\n",
+         "md.yaml, document 1: apiVersion 'gpufleet.io/v2': a ModelDeployment is "
+         "gpufleet.io/v1alpha1"),
+        ("--trace", "t.csv", None, "t.csv: No such file or directory"),
+    ],
+)  # fmt: skip
+def test_an_input_file_it_cannot_read_is_refused_naming_where(
+    tmp_path: Path, flag: str, name: str, text: str | None, message: str
+) -> None:
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    trace = str(path) if flag == "--trace" else STEP
+    args = ["--trace", trace, "--policies", "static", "--no-sweep"]
+    if flag != "--trace":
+        args += [flag, str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert f"{tmp_path}/{message}" in " ".join(result.output.split())

@@ -54,10 +54,21 @@ def model_deployment_spec(obj: ManifestObject) -> dict[str, Any]:
     return spec
 
 
-def read_objects(text: str, source: str) -> list[ManifestObject]:
-    """Every object in ``text`` (the file ``source``), empty documents skipped."""
+def read_objects(text: str, source: str, *, kindless: str | None = None) -> list[ManifestObject]:
+    """Every object in ``text`` (the file ``source``), empty documents skipped; a mapping
+    without a ``kind`` is refused, or with ``kindless`` read as one of that kind."""
+    objects: list[ManifestObject] = []
+    for number, document in enumerate(read_yaml(text, source), start=1):
+        if document is not None:
+            objects.extend(_objects(document, f"{source}, document {number}", kindless))
+    return objects
+
+
+def read_yaml(text: str, source: str) -> list[Any]:
+    """The YAML documents of ``text`` (the file ``source``), or a :class:`ManifestError`
+    naming the line and column where it stops being YAML or gives a key twice."""
     try:
-        documents = list(yaml.load_all(text, Loader=_StrictLoader))
+        return list(yaml.load_all(text, Loader=_UniqueKeyLoader))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -65,19 +76,14 @@ def read_objects(text: str, source: str) -> list[ManifestObject]:
         raise ManifestError(f"{source}: {at}{problem}") from err
     except yaml.YAMLError as err:
         raise ManifestError(f"{source}: not YAML ({err})") from err
-    objects: list[ManifestObject] = []
-    for number, document in enumerate(documents, start=1):
-        if document is not None:
-            objects.extend(_objects(document, f"{source}, document {number}"))
-    return objects
 
 
-def _objects(document: object, where: str) -> Iterator[ManifestObject]:
+def _objects(document: object, where: str, kindless: str | None) -> Iterator[ManifestObject]:
     if not isinstance(document, dict):
         raise ManifestError(
             f"{where}: expected a Kubernetes object (a mapping), got {_type(document)}"
         )
-    kind = document.get("kind")
+    kind = document.get("kind", kindless)
     if kind is None:
         raise ManifestError(f"{where}: no kind (kind: {KIND}, apiVersion: {API_VERSION})")
     metadata = document.get("metadata") or {}
@@ -88,7 +94,7 @@ def _objects(document: object, where: str) -> Iterator[ManifestObject]:
         if not isinstance(items, list):
             raise ManifestError(f"{where}: items: expected a list, got {_type(items)}")
         for index, item in enumerate(items):
-            yield from _objects(item, f"{where}, items[{index}]")
+            yield from _objects(item, f"{where}, items[{index}]", kindless)
         return
     api_version = document.get("apiVersion")
     yield ManifestObject(
@@ -106,7 +112,7 @@ def _type(value: object) -> str:
     )
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.SafeLoader):
     """Safe YAML that refuses a key given twice in one mapping, as kubectl does (PyYAML
     would keep the last silently, losing the first)."""
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpufleet.domain.spec import SpecError
@@ -103,6 +106,49 @@ def _windows(texts: list[str] | None, flag: str) -> tuple[tuple[float, float], .
     return tuple(windows)
 
 
+def _positive(value: float | None, flag: str) -> None:
+    """A usage error naming the flag unless ``value`` is a number > 0 (or not given)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value:g}: expected a number > 0", param_hint=flag)
+
+
+def _writable(path: Path | None, flag: str) -> None:
+    """A usage error naming the flag when ``path`` cannot be written: said before the runs,
+    not after them with their results lost."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory", param_hint=flag)
+    parent = path.parent
+    if not parent.is_dir():
+        raise typer.BadParameter(f"{parent} is not a directory", param_hint=flag)
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(f"{path} is not writable", param_hint=flag)
+
+
+SETTING_FLAGS = {
+    "attainment_target": "--attainment",
+    "request_timeout_s": "--timeout-s",
+    "initial_replicas": "--initial-replicas",
+    "initial_pod_age_s": "--initial-pod-age-s",
+    "tick_seconds": "--tick-s",
+    "scrape_interval_seconds": "--scrape-interval-s",
+    "rate_window_seconds": "--rate-window-s",
+}
+"""The flag behind each setting the simulated run's and operator's settings validate."""
+
+
+def _setting_problems(exc: ValidationError) -> str:
+    """Each setting the flags got wrong, named by its flag."""
+    problems = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        flag = SETTING_FLAGS.get(field)
+        name = f"{flag} ({field})" if flag else field
+        problems.append(f"{name}: {err['msg']} (got {err['input']!r})")
+    return "; ".join(problems)
+
+
 @app.callback(invoke_without_command=True)
 def sim(
     trace: Annotated[str, typer.Option(help=H_TRACE)],
@@ -145,6 +191,17 @@ def sim(
         raise typer.BadParameter(f"unknown policies {unknown}; known: {', '.join(known)}")
     if time_unit not in TIME_UNITS:
         raise typer.BadParameter(f"--time-unit must be one of {', '.join(TIME_UNITS)}")
+    for value, flag in (
+        (rate_scale, "--rate-scale"),
+        (duration, "--duration"),
+        (slo_ms, "--slo-ms"),
+        (ttft_ms, "--ttft-ms"),
+        (itl_ms, "--itl-ms"),
+        (tpot_ms, "--tpot-ms"),
+    ):
+        _positive(value, flag)
+    for out_path, flag in ((json_out, "--json"), (csv_out, "--csv"), (plot, "--plot")):
+        _writable(out_path, flag)
     inputs = ScenarioInputs(
         trace=trace,
         time_unit=time_unit,
@@ -172,9 +229,12 @@ def sim(
     )
     try:
         setup, settings = build(inputs)
-    except (SpecError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        _fail(console, _setting_problems(exc))
+    except (SpecError, ValueError) as exc:
+        _fail(console, str(exc))
+    except OSError as exc:
+        _fail(console, f"{exc.filename}: {exc.strerror}")
     if not names:
         names = list(LLM_POLICY_NAMES if isinstance(setup.profile, LlmProfile) else POLICY_NAMES)
     # What was read, before hours of simulated time: a wrong --time-unit shows here.
@@ -217,6 +277,12 @@ def sim(
         if sweep:
             sweep_png = plot.with_name(f"{plot.stem}-sweep{plot.suffix}")
             plots.cost_vs_attainment(outcomes, settings.attainment_target, sweep_png)
+
+
+def _fail(console: Console, message: str) -> NoReturn:
+    # Escaped: a message quoting the input ("items[0]", a list of names) is not markup.
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(2)
 
 
 def _run_with_progress(console: Console, runs: int, work: Any) -> list[PolicyOutcome]:

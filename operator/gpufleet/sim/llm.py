@@ -59,7 +59,8 @@ requests that arrive together are prefilled together."""
 class LlmProfile(BaseModel):
     """Costs of one LLM replica's engine iterations and its KV-cache capacity."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # An infinite cost (a file's .inf) would pass the bounds and break the arithmetic later.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: Literal["llm"] = "llm"
     name: str = "llm"

@@ -5,19 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gpufleet import KIND
+from gpufleet.domain.manifest_file import model_deployment_spec, read_objects
 from gpufleet.domain.spec import ModelDeploymentSpec, SpecError, parse_spec
 
 
 def load_manifest(path: Path) -> ModelDeploymentSpec:
-    """Parse a ModelDeployment YAML (the first document of kind ModelDeployment)."""
-    for doc in yaml.safe_load_all(path.read_text()):
-        if isinstance(doc, dict) and doc.get("kind", "ModelDeployment") == "ModelDeployment":
-            spec = doc.get("spec", doc)
+    """Parse a ModelDeployment YAML (the first ModelDeployment in it, or in a ``List``; a
+    document without ``kind`` is one, and without ``spec`` is the spec itself). A file
+    that is not one raises a ``ValueError`` naming the line or document."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from err
+    for obj in read_objects(text, str(path), kindless=KIND):
+        if obj.kind != KIND:
+            continue
+        if obj.api_version is None:
+            spec = obj.body.get("spec", obj.body)
             if not isinstance(spec, dict):
-                raise SpecError("", f"{path}: spec must be a mapping")
-            return parse_spec(spec)
+                raise SpecError("", f"{obj.where}: spec must be a mapping")
+        else:
+            spec = model_deployment_spec(obj)
+        return parse_spec(spec)
     raise SpecError("", f"{path}: no ModelDeployment document")
 
 

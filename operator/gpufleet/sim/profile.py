@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Union
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gpufleet.domain.manifest_file import read_yaml
 from gpufleet.domain.spec.parse import field_path
 
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
@@ -74,7 +74,8 @@ class Measurements(BaseModel):
 
 
 class ServiceProfile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # An infinite cost (a file's .inf) would pass the bounds and divide by zero later.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = "custom"
     a_ms: Annotated[float, Field(ge=0, description="Fixed cost of one batch execution, ms.")]
@@ -137,14 +138,32 @@ def load_any_profile(path: Path | None = None) -> AnyProfile:
     from gpufleet.sim.llm import LlmProfile
 
     source = path or DEFAULT_PROFILE_PATH
-    text = source.read_text()
-    raw = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+    raw = _parsed(source)
     try:
         if isinstance(raw, dict) and raw.get("kind") == "llm":
             return LlmProfile.model_validate(raw)
         return ServiceProfile.model_validate(raw)
     except ValidationError as exc:
         raise ValueError(f"{source}: {_problems(exc)}") from exc
+
+
+def _parsed(source: Path) -> object:
+    """The file's JSON or YAML, or a ``ValueError`` naming where it stops being that."""
+    try:
+        text = source.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
+    if source.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{source}: line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})"
+            ) from exc
+    documents = read_yaml(text, str(source))
+    if len(documents) > 1:
+        raise ValueError(f"{source}: {len(documents)} YAML documents; a profile is one")
+    return documents[0] if documents else None
 
 
 def _problems(exc: ValidationError) -> str:

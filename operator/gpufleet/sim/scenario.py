@@ -63,6 +63,11 @@ def operator_settings(inputs: ScenarioInputs) -> OperatorSettings:
     return OperatorSettings(**{k: v for k, v in given.items() if v is not None})
 
 
+def _given_or(given: float | None, default: float) -> float:
+    # Not `given or default`: a target of 0 is refused by the spec, not replaced unseen.
+    return default if given is None else given
+
+
 def _default_tpot(inputs: ScenarioInputs) -> float | None:
     """The TPOT target: the one given, else the default unless an ITL target stands in."""
     if inputs.tpot_ms is not None or inputs.itl_ms is not None:
@@ -86,11 +91,11 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
     else:
         cold = cold or ColdStart(seconds=DEFAULT_COLD_START_S)
         spec = default_spec(
-            slo_ms=None if llm else inputs.slo_ms or DEFAULT_SLO_MS,
+            slo_ms=None if llm else _given_or(inputs.slo_ms, DEFAULT_SLO_MS),
             cold_start_s=cold.seconds,
             max_replicas=DEFAULT_MAX_REPLICAS,
             gpu_hourly_price=operator.gpu_prices["nvidia-l4"],
-            ttft_ms=(inputs.ttft_ms or DEFAULT_TTFT_MS) if llm else None,
+            ttft_ms=_given_or(inputs.ttft_ms, DEFAULT_TTFT_MS) if llm else None,
             itl_ms=inputs.itl_ms if llm else None,
             tpot_ms=_default_tpot(inputs) if llm else None,
         )

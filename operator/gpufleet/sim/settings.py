@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class ColdStart(BaseModel):
     """Delay from pod creation to ready: fixed, uniform, or lognormal around ``seconds``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # "inf" parses as a float; an endless cold start is no setting, and breaks the spec.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     seconds: Annotated[float, Field(ge=0)] = 60.0
     distribution: Literal["fixed", "uniform", "lognormal"] = "fixed"
