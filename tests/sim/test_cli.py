@@ -79,6 +79,12 @@ def test_seeded_runs_are_deterministic(tmp_path: Path) -> None:
     assert first != other
 
 
+def test_a_policy_named_twice_runs_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    invoke("--trace", STEP, "--policies", "static, static", "--no-sweep", "--json", str(path))
+    assert [p["policy"] for p in json.loads(path.read_text())["policies"]] == ["static"]
+
+
 def test_unknown_policy_is_refused() -> None:
     result = CliRunner().invoke(app, ["--trace", STEP, "--policies", "hpa,vpa"])
     assert result.exit_code != 0
@@ -238,6 +244,9 @@ def test_a_trace_it_cannot_read_is_refused_naming_the_line(tmp_path: Path) -> No
         (["--json", "no/such/dir/r.json"], "Invalid value for --json: no/such/dir is not a "
          "directory"),
         (["--csv", "."], "Invalid value for --csv: . is a directory"),
+        (["--seed", "-1"], "Invalid value for '--seed': Input should be greater than or "
+         "equal to 0"),
+        (["--trace", ""], "Invalid value for --trace: expected a file or synthetic:SHAPE"),
     ],
 )  # fmt: skip
 def test_a_bad_flag_is_refused_naming_it_before_any_run(args: list[str], message: str) -> None:
@@ -245,7 +254,7 @@ def test_a_bad_flag_is_refused_naming_it_before_any_run(args: list[str], message
     assert result.exit_code == 2
     output = " ".join(result.output.replace("│", "").split())
     assert message in output
-    assert "trace:" not in output  # refused before the trace is read and the runs start
+    assert "requests over" not in output  # refused before the trace is read and the runs start
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ def sim(
     policies: Annotated[str | None, typer.Option(help=H_POLICIES)] = None,
     slo_ms: Annotated[float | None, typer.Option(help=H_SLO)] = None,
     cold_start_s: Annotated[str | None, typer.Option(help=H_COLD)] = None,
-    seed: Annotated[int, typer.Option(help="Seeds traces, cold starts, routing.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seeds traces, cold starts, routing.", min=0)] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write JSON.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write every run as CSV.")] = None,
     plot: Annotated[Path | None, typer.Option(help=H_PLOT)] = None,
@@ -182,7 +182,10 @@ def sim(
 ) -> None:
     """Simulate the fleet under each policy and compare GPU cost and SLO attainment."""
     console = Console(stderr=True)
-    names = [n.strip() for n in (policies or "").split(",") if n.strip()]
+    # Each policy once: "static,static" would run it twice, for two identical rows.
+    names = list(dict.fromkeys(n.strip() for n in (policies or "").split(",") if n.strip()))
+    if not trace.strip():
+        raise typer.BadParameter("expected a file or synthetic:SHAPE", param_hint="--trace")
     if routing not in ROUTINGS:
         raise typer.BadParameter(f"--routing must be one of {', '.join(ROUTINGS)}")
     known = (*POLICY_NAMES, "wva", *REFERENCE_NAMES)
