@@ -244,6 +244,7 @@ def test_a_trace_it_cannot_read_is_refused_naming_the_line(tmp_path: Path) -> No
         (["--json", "no/such/dir/r.json"], "Invalid value for --json: no/such/dir is not a "
          "directory"),
         (["--csv", "."], "Invalid value for --csv: . is a directory"),
+        (["--plot", "r.jgp"], "Invalid value for --plot: .jgp: not an image format (avif, eps"),
         (["--seed", "-1"], "Invalid value for '--seed': Input should be greater than or "
          "equal to 0"),
         (["--trace", ""], "Invalid value for --trace: expected a file or synthetic:SHAPE"),

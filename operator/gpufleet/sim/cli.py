@@ -205,6 +205,11 @@ def sim(
         _positive(value, flag)
     for out_path, flag in ((json_out, "--json"), (csv_out, "--csv"), (plot, "--plot")):
         _writable(out_path, flag)
+    if plot is not None and plot.suffix and plot.suffix[1:].lower() not in plots.image_formats():
+        formats = ", ".join(sorted(plots.image_formats()))
+        raise typer.BadParameter(
+            f"{plot.suffix}: not an image format ({formats})", param_hint="--plot"
+        )
     inputs = ScenarioInputs(
         trace=trace,
         time_unit=time_unit,

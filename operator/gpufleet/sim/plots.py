@@ -13,6 +13,13 @@ import matplotlib.pyplot as plt
 from gpufleet.sim.compare import PolicyOutcome
 
 
+def image_formats() -> set[str]:
+    """The file name suffixes (no dot) matplotlib can write: png, pdf, svg..."""
+    from matplotlib.figure import Figure
+
+    return set(Figure().canvas.get_supported_filetypes())
+
+
 def replicas_vs_demand(
     outcomes: Sequence[PolicyOutcome], rps_per_replica: float, path: Path
 ) -> None:
