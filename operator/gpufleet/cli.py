@@ -118,7 +118,7 @@ def crds(
 
 @app.command()
 def validate(
-    manifest: Annotated[Path, typer.Argument(help="A ModelDeployment YAML file.")],
+    manifest: Annotated[Path, typer.Argument(help="A ModelDeployment YAML file ('-': stdin).")],
 ) -> None:
     """Check a ModelDeployment manifest as the operator would, naming any bad field.
 

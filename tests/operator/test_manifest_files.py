@@ -134,3 +134,9 @@ def test_every_model_deployment_in_a_file_is_checked(tmp_path: Path) -> None:
         ["three", " invalid"],
         ["four", " valid (0.8 USD per GPU-hour)"],
     ]
+
+
+def test_validate_reads_stdin_as_render_does() -> None:
+    result = CliRunner().invoke(app, ["validate", "-"], input=GOOD)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("chat: valid (")

@@ -289,3 +289,19 @@ def test_an_input_file_it_cannot_read_is_refused_naming_where(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert f"{tmp_path}/{message}" in " ".join(result.output.split())
+
+
+def test_a_manifest_kubectl_wrote_is_read(tmp_path: Path) -> None:
+    manifest = tmp_path / "md.yaml"
+    # `kubectl get modeldeployments -o yaml`: a List, the ModelDeployment among its items.
+    manifest.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n"
+        "- apiVersion: gpufleet.io/v1alpha1\n  kind: ModelDeployment\n  metadata: {name: m}\n"
+        "  spec:\n    model: {name: m, repository: 's3://b/m'}\n    slo: {latencyP95Ms: 4500}\n"
+        "    cost: {maxHourlyCost: 40}\n"
+    )
+    path = tmp_path / "m.json"
+    invoke("--trace", STEP, "--manifest", str(manifest), "--policies", "static",
+           "--no-sweep", "--json", str(path))  # fmt: skip
+    assert json.loads(path.read_text())["settings"]["slo_ms"] == 4500
