@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,21 @@ def test_clumped_arrivals_keep_the_rate_and_come_milliseconds_apart(
     assert len(trace) / trace.duration == pytest.approx(10, rel=0.1)
     share = float(np.mean(np.diff(trace.arrivals) < 0.01))
     assert close_gaps[0] <= share <= close_gaps[1]
+
+
+def test_dates_with_an_offset_from_utc_load_as_the_azure_2024_traces_write_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "AzureLLMInferenceTrace_conv_1week.csv"
+    path.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2024-05-10 00:00:00.009930+00:00,374,44\n"
+        "2024-05-10 00:00:01.5+00:00,396,109\n"
+        "2024-05-10 02:00:03+02:00,1,1\n"  # the same clock, two hours east
+        "2024-05-09 19:00:04-0500,1,1\n"
+    )
+    with warnings.catch_warnings():
+        # numpy's own reading of an offset is deprecated, to become an error.
+        warnings.simplefilter("error")
+        trace = load_trace(str(path))
+    assert trace.arrivals.tolist() == pytest.approx([0.0, 1.49007, 2.99007, 3.99007])
