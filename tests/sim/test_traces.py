@@ -197,6 +197,8 @@ def test_unknown_synthetic_parameter_is_rejected() -> None:
          "a year"),
         ("synthetic:constant?rate=1", {"duration": 1e-3}, "synthetic:constant?rate=1: no requests "
          "in the first 0.001 s"),
+        ("synthetic:constant", {"rate_scale": 1e-6}, "synthetic:constant: the requests span "
+         "2.08e+04 days; at most a year is replayed (a rate scale of 1e-06 slows it down)"),
         ("synthetic:constant", {"rate_scale": float("nan")}, "rate scale nan: expected a "),
         ("synthetic:constant", {"rate_scale": float("inf")}, "rate scale inf: expected a "),
     ],

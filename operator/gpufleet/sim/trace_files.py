@@ -74,9 +74,14 @@ def load_trace(
     if rate_scale != 1.0:
         trace = trace.scaled(rate_scale)
     if trace.duration > MAX_SPAN_S:
+        cause = (
+            f"a rate scale of {rate_scale:g} slows it down"
+            if rate_scale < 1.0
+            else "are the timestamps in another time unit?"
+        )
         raise ValueError(
             f"{source}: the requests span {trace.duration / 86_400:.3g} days; at most a "
-            "year is replayed (are the timestamps in another time unit?)"
+            f"year is replayed ({cause})"
         )
     if duration is not None:
         trace = trace.truncated(duration)
