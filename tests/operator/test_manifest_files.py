@@ -52,8 +52,9 @@ def _invoke(command: str, path: Path) -> tuple[int, str]:
         # PyYAML keeps the last of two keys, losing the first without a word; kubectl refuses.
         (GOOD + "  slo: {latencyP95Ms: 900}\n",
          "md.yaml: line 8, column 3: key 'slo' is given twice (first at line 6)"),
+        # YAML 1.1 reads 1e400 (no dot) as a string: a number field refuses it.
         (GOOD.replace("maxHourlyCost: 10", "maxHourlyCost: 1e400"),
-         "chat: invalid: spec.cost.maxHourlyCost: Input should be a finite number"),
+         "chat: invalid: spec.cost.maxHourlyCost: Input should be a valid number"),
         (GOOD.replace("maxHourlyCost: 10", "maxHourlyCost: .inf"),
          "chat: invalid: spec.cost.maxHourlyCost: Input should be a finite number"),
     ],
