@@ -10,6 +10,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from gpufleet.cli_inputs import check_writable, http_url
 from gpufleet.profiling.llm import LlmPlan, profile_llm
 from gpufleet.profiling.measure import ProfileError
 from gpufleet.profiling.run import ProfilePlan, profile_model
@@ -51,7 +52,9 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
 def profile(
     model: Annotated[str, typer.Option(help="Model name on the server.")],
     out: Annotated[Path, typer.Option(help="Profile YAML to write.")],
-    url: Annotated[str, typer.Option(help="HTTP endpoint (host:port).")] = "127.0.0.1:8000",
+    url: Annotated[
+        str, typer.Option(help="HTTP endpoint (host:port, or http(s)://host:port).")
+    ] = "127.0.0.1:8000",
     model_version: Annotated[str, typer.Option(help="Version ('' = the server's).")] = "",
     metrics_url: Annotated[
         str | None,
@@ -81,6 +84,11 @@ def profile(
     --llm: time to first token by prompt length and inter-token gaps by concurrent
     streams (OpenAI-compatible streaming), fitted to the token-level model."""
     console = Console(stderr=True)
+    # Said before the measurement, which takes minutes, not after it with its results lost.
+    check_writable(out, "--out")
+    url = http_url(url, "--url")
+    if metrics_url is not None:
+        metrics_url = http_url(metrics_url, "--metrics-url")
     if llm:
         if kv_tokens is None:
             raise typer.BadParameter("--kv-tokens: the KV cache's size in tokens is needed")
@@ -96,7 +104,7 @@ def profile(
                 "its OpenAI server, 8192 on GPUs of 70 GiB or more): pass the server's."
             )
         llm_plan = LlmPlan(
-            url=url if "://" in url else f"http://{url}",
+            url=url,
             model=model,
             kv_tokens=kv_tokens,
             max_num_seqs=max_num_seqs,

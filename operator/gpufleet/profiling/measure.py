@@ -118,7 +118,11 @@ class Prober:
         self._client: Any = None
 
     async def __aenter__(self) -> Prober:
-        self._client = self._aio.InferenceServerClient(self.url, conn_limit=256)
+        # tritonclient takes the endpoint without its scheme, and TLS as a flag.
+        scheme, endpoint = self.url.split("://", 1) if "://" in self.url else ("http", self.url)
+        self._client = self._aio.InferenceServerClient(
+            endpoint, conn_limit=256, ssl=scheme == "https"
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gpufleet.cli_inputs import check_writable
 from gpufleet.domain.spec import SpecError
 from gpufleet.sim import plots, report
 from gpufleet.sim.catalog import LLM_POLICY_NAMES, POLICY_NAMES, REFERENCE_NAMES, sweep_grid
@@ -112,20 +112,6 @@ def _positive(value: float | None, flag: str) -> None:
         raise typer.BadParameter(f"{value:g}: expected a number > 0", param_hint=flag)
 
 
-def _writable(path: Path | None, flag: str) -> None:
-    """A usage error naming the flag when ``path`` cannot be written: said before the runs,
-    not after them with their results lost."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise typer.BadParameter(f"{path} is a directory", param_hint=flag)
-    parent = path.parent
-    if not parent.is_dir():
-        raise typer.BadParameter(f"{parent} is not a directory", param_hint=flag)
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise typer.BadParameter(f"{path} is not writable", param_hint=flag)
-
-
 SETTING_FLAGS = {
     "attainment_target": "--attainment",
     "request_timeout_s": "--timeout-s",
@@ -204,7 +190,7 @@ def sim(
     ):
         _positive(value, flag)
     for out_path, flag in ((json_out, "--json"), (csv_out, "--csv"), (plot, "--plot")):
-        _writable(out_path, flag)
+        check_writable(out_path, flag)
     if plot is not None and plot.suffix and plot.suffix[1:].lower() not in plots.image_formats():
         formats = ", ".join(sorted(plots.image_formats()))
         raise typer.BadParameter(
