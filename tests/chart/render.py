@@ -84,11 +84,14 @@ class Rendered:
 
 
 def render(
-    chart_dir: Path, values: dict[str, Any] | None = None, namespace: str = NAMESPACE
+    chart_dir: Path,
+    values: dict[str, Any] | None = None,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
 ) -> Rendered:
-    """Render like `helm install RELEASE chart -n namespace -f values` (schema checked)."""
+    """Render like `helm install release chart -n namespace -f values` (schema checked)."""
     with helm.Chart.load(chart_dir) as chart:
-        manifests = chart.render(values or {}, name=RELEASE, namespace=namespace, is_install=True)
+        manifests = chart.render(values or {}, name=release, namespace=namespace, is_install=True)
     objects: list[dict[str, Any]] = []
     notes = ""
     for path, text in sorted(manifests.items()):

@@ -17,6 +17,14 @@
 {{- end }}
 {{- end }}
 
+{{/*
+Name of the metrics Service: a DNS label (63 characters at most), so the full name is
+cut to leave room for "-metrics". Also the job label of the ServiceMonitor's series.
+*/}}
+{{- define "gpufleet.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "gpufleet.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "gpufleet.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "gpufleet.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}

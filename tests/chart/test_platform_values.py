@@ -1,0 +1,188 @@
+"""Installs as platform teams make them: long release names, other namespaces, private
+registries, existing ServiceAccounts, scheduling constraints, extra env and volumes.
+
+Every case renders the chart and checks the objects a cluster would receive: valid for
+the oldest and newest Kubernetes the chart supports, names and labels within the API
+server's limits, the pod still "restricted", and the Deployment selector unchanged by
+any of these values (it is immutable: a change would fail `helm upgrade`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from .render import RELEASE, Rendered, render
+from .test_pod_security import restricted_violations
+
+K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/",)
+# Helm refuses release names over 53 characters; this one is 53.
+LONG_RELEASE = "platform-observability-gpu-inference-autoscaler-eu-w1"
+assert len(LONG_RELEASE) == 53
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # RFC 1035: Service names
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+KPS = {"release": "kube-prometheus-stack"}  # kube-prometheus-stack's default selectors
+EVERYTHING_ON: dict[str, Any] = {
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": KPS}},
+    "podMonitor": {"enabled": True, "labels": KPS},
+    "prometheusRule": {"enabled": True, "labels": KPS},
+    "grafanaDashboard": {"enabled": True},
+    "networkPolicy": {"enabled": True},
+}
+
+# (release, namespace, values): what platform teams set, alone and together.
+PLATFORM_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "long-release-name": (LONG_RELEASE, "platform-gpu", EVERYTHING_ON),
+    "long-fullname-override": (RELEASE, "ops", {**EVERYTHING_ON, "fullnameOverride": "f" * 63}),
+    "private-registry-digest": (
+        RELEASE,
+        "gpufleet-system",
+        {
+            "image": {
+                "repository": "registry.corp.example:5000/platform/gpufleet-operator",
+                "digest": "sha256:" + "c" * 64,
+                "pullPolicy": "Always",
+            },
+            "imagePullSecrets": [{"name": "corp-registry"}],
+        },
+    ),
+    "namespaced-several": (
+        RELEASE,
+        "platform-gpu",
+        {**EVERYTHING_ON, "watch": {"namespaces": ["team-a", "team-b", "team-c"]}},
+    ),
+    "cluster-existing-sa-no-rbac": (
+        RELEASE,
+        "platform-gpu",
+        {
+            **EVERYTHING_ON,
+            "watch": {"scope": "Cluster"},
+            "serviceAccount": {"create": False, "name": "gpufleet-operator"},
+            "rbac": {"create": False},
+        },
+    ),
+    "scheduling-and-resources": (
+        RELEASE,
+        "gpufleet-system",
+        {
+            "nodeSelector": {"node-role.kubernetes.io/infra": ""},
+            "tolerations": [{"key": "infra", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/arch",
+                                        "operator": "In",
+                                        "values": ["amd64", "arm64"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+            "priorityClassName": "platform-critical",
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "96Mi"},
+                "limits": {"cpu": "1", "memory": "512Mi"},
+            },
+        },
+    ),
+    "proxy-and-sidecars": (
+        RELEASE,
+        "gpufleet-system",
+        {
+            "operator": {
+                "extraEnv": [
+                    {"name": "HTTPS_PROXY", "value": "http://proxy.corp.example:3128"},
+                    {"name": "HTTP_PROXY", "value": "http://proxy.corp.example:3128"},
+                    {"name": "NO_PROXY", "value": "10.0.0.0/8,.svc,.cluster.local"},
+                ]
+            },
+            "podAnnotations": {
+                "sidecar.istio.io/inject": "true",
+                "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
+                "vault.hashicorp.com/agent-inject": "true",
+                "vault.hashicorp.com/role": "gpufleet",
+            },
+            "podLabels": {"sidecar.istio.io/inject": "true", "team": "platform"},
+        },
+    ),
+    "prometheus-token-and-ca": (
+        RELEASE,
+        "gpufleet-system",
+        {
+            "operator": {
+                "prometheusUrl": "https://prometheus.monitoring.svc:9091",
+                "prometheusAuth": {
+                    "secret": {"name": "prom-reader", "bearerTokenKey": "token", "caKey": "ca.crt"}
+                },
+            }
+        },
+    ),
+}
+
+
+def _render_case(chart_dir: Path, case: str) -> Rendered:
+    release, namespace, values = PLATFORM_CASES[case]
+    return render(chart_dir, values, namespace=namespace, release=release)
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
+def test_every_object_is_valid_kubernetes(chart_dir: Path, case: str) -> None:
+    for obj in _render_case(chart_dir, case).objects:
+        if obj["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS):
+            continue  # Prometheus Operator CRs: no upstream schema
+        for version in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} invalid for {version}: {exc}")
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
+def test_names_and_labels_fit_the_api_servers_limits(chart_dir: Path, case: str) -> None:
+    """The OpenAPI schemas do not check lengths; the API server does, at install time."""
+    for obj in _render_case(chart_dir, case).objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind == "Service":
+            assert len(name) <= 63, f"Service name {name!r}"
+            assert _DNS_LABEL.match(name), f"Service name {name!r}"
+        elif kind not in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
+            assert len(name) <= 253, f"{kind} name {name!r}"
+            assert _DNS_SUBDOMAIN.match(name), f"{kind} name {name!r}"
+        labelled = [obj["metadata"].get("labels", {})]
+        template = obj.get("spec", {}).get("template", {}).get("metadata", {})
+        labelled.append(template.get("labels", {}))
+        for labels in labelled:
+            for key, value in labels.items():
+                assert len(value) <= 63, f"{kind} {key}={value!r}"
+                assert _LABEL_VALUE.match(value), f"{kind} {key}={value!r}"
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
+def test_operator_down_alert_watches_the_metrics_service(chart_dir: Path, case: str) -> None:
+    """The ServiceMonitor's series carry job=<Service name>; the alert must ask for that."""
+    rendered = _render_case(chart_dir, case)
+    if "PrometheusRule" not in rendered.kinds or "ServiceMonitor" not in rendered.kinds:
+        pytest.skip("no ServiceMonitor/PrometheusRule in this case")
+    service = rendered.one("Service")["metadata"]
+    rules = rendered.one("PrometheusRule")["spec"]["groups"][0]["rules"]
+    (down,) = [r for r in rules if r["alert"] == "GpufleetOperatorDown"]
+    assert f'job="{service["name"]}", namespace="{service["namespace"]}"' in down["expr"]
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
+def test_operator_pod_stays_restricted(chart_dir: Path, case: str) -> None:
+    assert restricted_violations(_render_case(chart_dir, case).pod_spec()) == []
