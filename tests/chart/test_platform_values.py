@@ -38,6 +38,9 @@ EVERYTHING_ON: dict[str, Any] = {
     "networkPolicy": {"enabled": True},
 }
 
+PROJECTED_TOKEN = {
+    "serviceAccountToken": {"audience": "prometheus", "path": "token", "expirationSeconds": 3600}
+}
 # (release, namespace, values): what platform teams set, alone and together.
 PLATFORM_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "long-release-name": (LONG_RELEASE, "platform-gpu", EVERYTHING_ON),
@@ -131,6 +134,48 @@ PLATFORM_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
             }
         },
     ),
+    "topology-spread": (
+        RELEASE,
+        "gpufleet-system",
+        {
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                },
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"tier": "platform"}},
+                },
+            ]
+        },
+    ),
+    "extra-volumes-projected-token": (
+        RELEASE,
+        "gpufleet-system",
+        {
+            "operator": {
+                "prometheusUrl": "https://thanos-querier.obs.svc:9091",
+                "prometheusAuth": {"bearerTokenFile": "/var/run/secrets/prometheus/token"},
+                "extraEnv": [{"name": "SSL_CERT_FILE", "value": "/etc/ssl/corp/ca.crt"}],
+                "extraVolumes": [
+                    {"name": "corp-ca", "configMap": {"name": "corp-ca-bundle"}},
+                    {"name": "prometheus-token", "projected": {"sources": [PROJECTED_TOKEN]}},
+                ],
+                "extraVolumeMounts": [
+                    {"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": True},
+                    {
+                        "name": "prometheus-token",
+                        "mountPath": "/var/run/secrets/prometheus",
+                        "readOnly": True,
+                    },
+                ],
+            }
+        },
+    ),
 }
 
 
@@ -186,3 +231,24 @@ def test_operator_down_alert_watches_the_metrics_service(chart_dir: Path, case: 
 @pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
 def test_operator_pod_stays_restricted(chart_dir: Path, case: str) -> None:
     assert restricted_violations(_render_case(chart_dir, case).pod_spec()) == []
+
+
+def test_topology_spread_selects_the_operator_pod_unless_told_otherwise(chart_dir: Path) -> None:
+    rendered = _render_case(chart_dir, "topology-spread")
+    pod_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    zone, host = rendered.pod_spec()["topologySpreadConstraints"]
+    assert zone["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert zone["topologyKey"] == "topology.kubernetes.io/zone"
+    assert host["labelSelector"] == {"matchLabels": {"tier": "platform"}}
+
+
+def test_extra_volumes_are_mounted_where_the_operator_reads_them(chart_dir: Path) -> None:
+    rendered = _render_case(chart_dir, "extra-volumes-projected-token")
+    volumes = {v["name"]: v for v in rendered.pod_spec()["volumes"]}
+    assert volumes["prometheus-token"]["projected"]["sources"] == [PROJECTED_TOKEN]
+    assert {"gpu-prices", "tmp", "corp-ca"} <= volumes.keys()
+    mounts = {m["mountPath"]: m["name"] for m in rendered.container()["volumeMounts"]}
+    token_file = Path(rendered.env()["GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE"])
+    assert mounts[str(token_file.parent)] == "prometheus-token"
+    assert mounts[str(Path(rendered.env()["SSL_CERT_FILE"]).parent)] == "corp-ca"
+    assert mounts["/tmp"] == "tmp"

@@ -35,6 +35,12 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"crds": {"install": "true"}}, "/crds/install"),
     ({"operator": {"gpuNodeLabel": "GPU product"}}, "/operator/gpuNodeLabel"),
     ({"operator": {"prometheusAuth": {"bearerTokenFile": "token"}}}, "bearerTokenFile"),
+    ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "/topologySpreadConstraints/0"),
+    ({"operator": {"extraVolumes": [{"emptyDir": {}}]}}, "/operator/extraVolumes/0"),
+    (
+        {"operator": {"extraVolumeMounts": [{"name": "ca", "mountPath": "etc/ca"}]}},
+        "/operator/extraVolumeMounts/0/mountPath",
+    ),
 ]
 
 # Rules between values that JSON Schema cannot compare; the templates `fail` on them.
@@ -68,6 +74,7 @@ INVALID_COMBINATIONS: list[tuple[dict[str, Any], str]] = [
         },
         "secret.caKey or caConfigMap.name",
     ),
+    ({"operator": {"extraVolumes": [{"name": "tmp", "emptyDir": {}}]}}, "operator.extraVolumes"),
 ]
 
 

@@ -107,6 +107,12 @@ else watch.namespaces or the release namespace.
 {{- if and (or $auth.bearerTokenFile $auth.secret.bearerTokenKey) $auth.username }}
 {{- fail "operator.prometheusAuth: a bearer token and basic auth (username) exclude each other" }}
 {{- end }}
+{{- $reserved := list "gpu-prices" "tmp" "prometheus-auth" "prometheus-ca" }}
+{{- range $op.extraVolumes }}
+{{- if has .name $reserved }}
+{{- fail (printf "operator.extraVolumes: the name %q is the chart's own volume; choose another" .name) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled" }}
 {{- end }}
