@@ -9,12 +9,16 @@ any of these values (it is immutable: a change would fail `helm upgrade`).
 
 from __future__ import annotations
 
+import os
 import re
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import requests.utils
 
 from .render import RELEASE, Rendered, render
 from .test_pod_security import restricted_violations
@@ -110,7 +114,7 @@ PLATFORM_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 "extraEnv": [
                     {"name": "HTTPS_PROXY", "value": "http://proxy.corp.example:3128"},
                     {"name": "HTTP_PROXY", "value": "http://proxy.corp.example:3128"},
-                    {"name": "NO_PROXY", "value": "10.0.0.0/8,.svc,.cluster.local"},
+                    {"name": "NO_PROXY", "value": "$(KUBERNETES_SERVICE_HOST),.svc,.cluster.local"},
                 ]
             },
             "podAnnotations": {
@@ -252,3 +256,47 @@ def test_extra_volumes_are_mounted_where_the_operator_reads_them(chart_dir: Path
     assert mounts[str(token_file.parent)] == "prometheus-token"
     assert mounts[str(Path(rendered.env()["SSL_CERT_FILE"]).parent)] == "corp-ca"
     assert mounts["/tmp"] == "tmp"
+
+
+def _proxied(url: str, env: dict[str, str]) -> bool:
+    """Whether the operator's HTTP clients would send ``url`` to the proxy under ``env``."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        # aiohttp (trust_env, the Kubernetes API client) asks urllib; requests (Prometheus)
+        # has its own NO_PROXY matching.
+        host = urllib.parse.urlsplit(url).hostname or ""
+        api_bypassed = bool(urllib.request.proxy_bypass_environment(host))
+        prom_bypassed = bool(requests.utils.should_bypass_proxies(url, None))
+        return not (api_bypassed and prom_bypassed)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "warned"),
+    [
+        ("10.0.0.0/8,.svc,.cluster.local", True),  # Python matches no CIDR
+        (None, True),
+        ("$(KUBERNETES_SERVICE_HOST),.svc,.cluster.local", False),  # docs/install.md
+    ],
+)
+def test_a_proxy_keeps_cluster_traffic_direct_or_the_notes_warn(
+    chart_dir: Path, no_proxy: str | None, warned: bool
+) -> None:
+    env = [{"name": "HTTPS_PROXY", "value": "http://proxy.corp.example:3128"}]
+    if no_proxy is not None:
+        env.append({"name": "NO_PROXY", "value": no_proxy})
+    rendered = render(chart_dir, {"operator": {"extraEnv": env}})
+    assert ("WARNING" in rendered.notes) is warned
+    # The pod's environment as the kubelet expands it ($(VAR) of service variables).
+    pod_env = {k: v for k, v in rendered.env().items() if k.endswith("PROXY")}
+    pod_env = {k: v.replace("$(KUBERNETES_SERVICE_HOST)", "10.96.0.1") for k, v in pod_env.items()}
+    pod_env.setdefault("NO_PROXY", "")
+    api = _proxied("https://10.96.0.1:443/apis/gpufleet.io/v1alpha1", pod_env)
+    prometheus = _proxied(rendered.env()["GPUFLEET_PROMETHEUS_URL"], pod_env)
+    assert (api or prometheus) is warned
