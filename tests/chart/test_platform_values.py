@@ -300,3 +300,15 @@ def test_a_proxy_keeps_cluster_traffic_direct_or_the_notes_warn(
     api = _proxied("https://10.96.0.1:443/apis/gpufleet.io/v1alpha1", pod_env)
     prometheus = _proxied(rendered.env()["GPUFLEET_PROMETHEUS_URL"], pod_env)
     assert (api or prometheus) is warned
+
+
+def test_extra_env_may_set_what_the_chart_leaves_unset(chart_dir: Path) -> None:
+    """Only names the chart itself sets are refused (tests/chart/test_values_schema.py)."""
+    extra = [
+        {"name": "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE", "value": "/var/run/token"},
+        {"name": "TZ", "value": "UTC"},
+    ]
+    env = render(chart_dir, {"operator": {"extraEnv": extra}}).container()["env"]
+    names = [e["name"] for e in env]
+    assert len(names) == len(set(names))
+    assert env[-2:] == extra

@@ -75,6 +75,23 @@ INVALID_COMBINATIONS: list[tuple[dict[str, Any], str]] = [
         "secret.caKey or caConfigMap.name",
     ),
     ({"operator": {"extraVolumes": [{"name": "tmp", "emptyDir": {}}]}}, "operator.extraVolumes"),
+    # Duplicate env names break server-side apply (Argo CD) and strategic-merge upgrades.
+    (
+        {"operator": {"extraEnv": [{"name": "GPUFLEET_PROMETHEUS_URL", "value": "http://p:9090"}]}},
+        "operator.extraEnv: GPUFLEET_PROMETHEUS_URL",
+    ),
+    (
+        {
+            "operator": {
+                "prometheusAuth": {"secret": {"name": "prom", "bearerTokenKey": "token"}},
+                "extraEnv": [{"name": "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE", "value": "/t"}],
+            }
+        },
+        "operator.extraEnv: GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE",
+    ),
+    # A pod label that is also a selector label would leave the Deployment selecting nothing.
+    ({"podLabels": {"app.kubernetes.io/name": "ops"}}, "podLabels: app.kubernetes.io/name"),
+    ({"podLabels": {"app.kubernetes.io/instance": "x"}}, "podLabels: app.kubernetes.io/instance"),
 ]
 
 

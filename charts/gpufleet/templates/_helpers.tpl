@@ -107,6 +107,20 @@ else watch.namespaces or the release namespace.
 {{- if and (or $auth.bearerTokenFile $auth.secret.bearerTokenKey) $auth.username }}
 {{- fail "operator.prometheusAuth: a bearer token and basic auth (username) exclude each other" }}
 {{- end }}
+{{- range $key, $_ := include "gpufleet.selectorLabels" . | fromYaml }}
+{{- if hasKey $.Values.podLabels $key }}
+{{- fail (printf "podLabels: %s is a label of the Deployment's selector, set by the chart (nameOverride changes app.kubernetes.io/name)" $key) }}
+{{- end }}
+{{- end }}
+{{- $chartEnv := list }}
+{{- range include "gpufleet.env" . | fromYamlArray }}
+{{- $chartEnv = append $chartEnv .name }}
+{{- end }}
+{{- range $op.extraEnv }}
+{{- if has .name $chartEnv }}
+{{- fail (printf "operator.extraEnv: %s is set by the chart; set it through its value (docs/configuration.md), not extraEnv" .name) }}
+{{- end }}
+{{- end }}
 {{- $reserved := list "gpu-prices" "tmp" "prometheus-auth" "prometheus-ca" }}
 {{- range $op.extraVolumes }}
 {{- if has .name $reserved }}
@@ -115,5 +129,88 @@ else watch.namespaces or the release namespace.
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The container environment the chart sets (extraEnv comes after it; its names must differ:
+duplicate names break server-side apply and strategic-merge upgrades).
+*/}}
+{{- define "gpufleet.env" -}}
+{{- $op := .Values.operator }}
+{{- $namespaces := include "gpufleet.watchNamespaces" . | fromJsonArray }}
+{{- $auth := .Values.operator.prometheusAuth }}
+{{- $authDir := include "gpufleet.prometheusAuthDir" . }}
+{{- $caDir := include "gpufleet.prometheusCaDir" . }}
+- name: GPUFLEET_PROMETHEUS_URL
+  value: {{ $op.prometheusUrl | quote }}
+- name: GPUFLEET_TICK_SECONDS
+  value: {{ $op.tickSeconds | quote }}
+- name: GPUFLEET_RATE_WINDOW_SECONDS
+  value: {{ $op.rateWindowSeconds | quote }}
+- name: GPUFLEET_SCRAPE_INTERVAL_SECONDS
+  value: {{ $op.scrapeIntervalSeconds | quote }}
+- name: GPUFLEET_STALE_AFTER_SECONDS
+  value: {{ $op.staleAfterSeconds | quote }}
+- name: GPUFLEET_QUERY_TIMEOUT_SECONDS
+  value: {{ $op.queryTimeoutSeconds | quote }}
+- name: GPUFLEET_GPU_PRICES
+  value: {{ include "gpufleet.pricesPath" . }}
+- name: GPUFLEET_LABEL_NAMESPACE
+  value: {{ $op.metricLabels.namespace | quote }}
+- name: GPUFLEET_LABEL_MODELDEPLOYMENT
+  value: {{ $op.metricLabels.modeldeployment | quote }}
+- name: GPUFLEET_LABEL_POD
+  value: {{ $op.metricLabels.pod | quote }}
+# The same list as the --namespace flags (empty: cluster-wide), for
+# code that reads OperatorSettings rather than kopf's own settings.
+- name: GPUFLEET_NAMESPACES
+  value: {{ join "," $namespaces | quote }}
+- name: GPUFLEET_AUTOSCALING
+  value: {{ $op.autoscaling | quote }}
+- name: GPUFLEET_GPU_NODE_LABEL
+  value: {{ $op.gpuNodeLabel | quote }}
+- name: GPUFLEET_PEERING_PRIORITY
+  value: {{ $op.peeringPriority | quote }}
+# Where the operator's own pods run: a NetworkPolicy it builds for a
+# ModelDeployment lets them reach the model's HTTP port (model configuration).
+- name: GPUFLEET_OPERATOR_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+{{- $selector := include "gpufleet.selectorLabels" . | fromYaml }}
+{{- $pairs := list }}
+{{- range $key, $value := $selector }}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) }}
+{{- end }}
+- name: GPUFLEET_OPERATOR_POD_LABELS
+  value: {{ join "," $pairs | quote }}
+# kopf's peering identity: the pod's name (else user@host, which needs a
+# passwd entry for the UID).
+- name: POD_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- if $auth.bearerTokenFile }}
+- name: GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE
+  value: {{ $auth.bearerTokenFile | quote }}
+{{- else if $auth.secret.bearerTokenKey }}
+- name: GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE
+  value: {{ printf "%s/%s" $authDir $auth.secret.bearerTokenKey | quote }}
+{{- end }}
+{{- if $auth.username }}
+- name: GPUFLEET_PROMETHEUS_USERNAME
+  value: {{ $auth.username | quote }}
+- name: GPUFLEET_PROMETHEUS_PASSWORD_FILE
+  value: {{ printf "%s/%s" $authDir $auth.secret.passwordKey | quote }}
+{{- end }}
+{{- if $auth.secret.caKey }}
+- name: GPUFLEET_PROMETHEUS_CA_FILE
+  value: {{ printf "%s/%s" $authDir $auth.secret.caKey | quote }}
+{{- else if $auth.caConfigMap.name }}
+- name: GPUFLEET_PROMETHEUS_CA_FILE
+  value: {{ printf "%s/%s" $caDir $auth.caConfigMap.key | quote }}
+{{- end }}
+{{- if $auth.insecureSkipVerify }}
+- name: GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY
+  value: "true"
 {{- end }}
 {{- end }}
