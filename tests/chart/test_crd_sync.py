@@ -19,6 +19,10 @@ def _rendered_crd(chart_dir: Path) -> dict[str, Any]:
 def test_crd_is_kept_on_uninstall_and_upgraded_with_the_release(chart_dir: Path) -> None:
     crd = _rendered_crd(chart_dir)
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    # Argo CD does not run Helm: without these it prunes the CRD (and with it every
+    # ModelDeployment) when crds.install turns false, or deletes it with the Application.
+    options = crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"].split(",")
+    assert {"Prune=false", "Delete=false"} <= {o.strip() for o in options}
     # Shipped from templates/, never crds/ (which Helm would not upgrade).
     assert not (CHART_DIR / "crds").exists()
 
