@@ -19,8 +19,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import requests.utils
+import yaml
 
-from .render import RELEASE, Rendered, render
+from .render import RELEASE, VALUE_SETS, Rendered, render
 from .test_pod_security import restricted_violations
 
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
@@ -312,3 +313,52 @@ def test_extra_env_may_set_what_the_chart_leaves_unset(chart_dir: Path) -> None:
     names = [e["name"] for e in env]
     assert len(names) == len(set(names))
     assert env[-2:] == extra
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+@pytest.mark.parametrize("tracking_label", ["app.kubernetes.io/instance", None])
+def test_service_monitor_finds_the_service_under_argo_cd_label_tracking(
+    chart_dir: Path, tracking_label: str | None
+) -> None:
+    """Argo CD before 3.0 (label tracking) sets app.kubernetes.io/instance=<Application
+    name> on every object it applies; the example Application is gpufleet-operator with
+    releaseName gpufleet. Pod template labels are left alone."""
+    rendered = render(chart_dir, EVERYTHING_ON)
+    if tracking_label:
+        for obj in rendered.objects:
+            obj["metadata"].setdefault("labels", {})[tracking_label] = "gpufleet-operator"
+    service = rendered.one("Service")
+    monitor = rendered.one("ServiceMonitor")
+    pod_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert _selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert _selects(service["spec"]["selector"], pod_labels)
+    policy = rendered.one("NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    assert _selects(policy, pod_labels)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key twice in one mapping, as the API server's
+    decoder does (PyYAML, and so Rendered.objects, silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = {k for k in keys if keys.count(k) > 1}
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"repeated keys {sorted(repeated)}", node.start_mark
+            )
+        return super().construct_mapping(node, deep=deep)
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES) + sorted(VALUE_SETS))
+def test_no_manifest_repeats_a_key(chart_dir: Path, case: str) -> None:
+    if case in PLATFORM_CASES:
+        rendered = _render_case(chart_dir, case)
+    else:
+        rendered = render(chart_dir, VALUE_SETS[case])
+    for path, text in rendered.manifests.items():
+        if not path.endswith("NOTES.txt"):
+            list(yaml.load_all(text, Loader=_UniqueKeyLoader))

@@ -25,6 +25,13 @@ cut to leave room for "-metrics". Also the job label of the ServiceMonitor's ser
 {{- printf "%s-metrics" (include "gpufleet.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- end }}
 
+{{/* Labels of the metrics Service that its ServiceMonitor selects (none Argo CD rewrites). */}}
+{{- define "gpufleet.metricsServiceSelector" -}}
+app.kubernetes.io/name: {{ include "gpufleet.name" . }}
+app.kubernetes.io/component: operator
+gpufleet.io/metrics-service: {{ include "gpufleet.metricsServiceName" . }}
+{{- end }}
+
 {{- define "gpufleet.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "gpufleet.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
