@@ -362,3 +362,17 @@ def test_no_manifest_repeats_a_key(chart_dir: Path, case: str) -> None:
     for path, text in rendered.manifests.items():
         if not path.endswith("NOTES.txt"):
             list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
+def test_helm_upgrade_to_these_values_keeps_the_deployment_selector(
+    chart_dir: Path, case: str
+) -> None:
+    """spec.selector is immutable: `helm upgrade` from the defaults must not change it."""
+    release, namespace, values = PLATFORM_CASES[case]
+    if "fullnameOverride" in values or "nameOverride" in values:
+        pytest.skip("renaming is a new Deployment, not an upgrade of the old one")
+    before = render(chart_dir, {}, namespace=namespace, release=release).one("Deployment")
+    after = _render_case(chart_dir, case).one("Deployment")
+    assert after["metadata"]["name"] == before["metadata"]["name"]
+    assert after["spec"]["selector"] == before["spec"]["selector"]
