@@ -185,6 +185,40 @@ def test_a_rollout_past_its_progress_deadline_is_not_ready(kube: Kube, operator:
     assert _condition(kube, "vit", "Stalled")["status"] == "False"
 
 
+QUOTA_SAYS = (
+    'pods "gemma-5d8f7-x2k9q" is forbidden: exceeded quota: gpu-quota, requested: '
+    "requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=2, limited: requests.nvidia.com/gpu=2"
+)
+
+
+def _replica_failure(status: str) -> dict[str, Any]:
+    """The Deployment's status as its controller writes it while (``status`` "True") or
+    after a ResourceQuota refuses the ReplicaSet's pods; no progress deadline passes (a
+    scale-up is not a rollout)."""
+    failure = {"type": "ReplicaFailure", "status": status, "reason": "FailedCreate"}
+    if status == "True":
+        failure["message"] = QUOTA_SAYS
+    available = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+    return {"replicas": 0, "readyReplicas": 0, "conditions": [available, failure]}
+
+
+def test_pods_a_quota_refuses_to_create_are_reported(kube: Kube, operator: None) -> None:
+    _apply(kube, "gemma")
+    kube.merge_patch(DEPLOYMENTS, NS, "gemma", {"status": _replica_failure("True")}, sub="status")
+    # Not "starting": no pod exists, and none will until someone raises the quota.
+    ready = _wait_condition(kube, "gemma", "Ready", "False", "PodsNotCreated")
+    assert QUOTA_SAYS in ready["message"]
+    refused = _wait_condition(kube, "gemma", "Schedulable", "False", "PodsNotCreated")
+    assert "the ReplicaSet cannot create 1 pod(s)" in refused["message"]
+    assert QUOTA_SAYS in refused["message"]
+    assert _condition(kube, "gemma", "Stalled")["status"] == "True"
+    wait_for(lambda: "PodsNotCreated" in _event_reasons(kube), what="a PodsNotCreated Event")
+    # The quota is raised: the pod is created and starts.
+    kube.merge_patch(DEPLOYMENTS, NS, "gemma", {"status": _replica_failure("False")}, sub="status")
+    _wait_condition(kube, "gemma", "Schedulable", "True", "PodsScheduled")
+    _wait_condition(kube, "gemma", "Ready", "Unknown", "PodsStarting")
+
+
 def test_deleting_while_the_operator_is_down_completes(kube: Kube, kubeconfig: str) -> None:
     with running_operator(kubeconfig, GPUFLEET_TICK_SECONDS="1"):
         _apply(kube, "gone")

@@ -40,7 +40,12 @@ def spec(
 
 
 def fleet(
-    replicas: int, ready: int | None = None, *, gpus: int = 1, unplaceable: int = 0
+    replicas: int,
+    ready: int | None = None,
+    *,
+    gpus: int = 1,
+    unplaceable: int = 0,
+    uncreated: int = 0,
 ) -> FleetState:
     return FleetState(
         replicas=replicas,
@@ -48,6 +53,7 @@ def fleet(
         gpus_per_replica=gpus,
         gpu_hourly_price=PRICE,
         unplaceable_replicas=unplaceable,
+        uncreated_replicas=uncreated,
     )
 
 

@@ -148,6 +148,18 @@ CASES = [
         frozenset({Bound.CLUSTER}),
     ),
     Case(
+        "cluster: pods a quota keeps the ReplicaSet from creating stop scale-ups",
+        spec(),
+        [(fleet(5, 3, uncreated=2), load(0, 20.0, batch=2.0))],
+        5,
+        "load",
+        "holding 5 replicas: the cluster refuses to create 2 of the pods asked for "
+        "(the Deployment's ReplicaFailure: a quota or admission): adding none; 20.0 req/s "
+        "needs 16 replicas at 1.29 req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.CLUSTER_FULL,
+        frozenset({Bound.CLUSTER}),
+    ),
+    Case(
         "budget: capped, and the sentence says by what",
         spec(budget=5.0),
         [(fleet(3), load(0, 20.0, batch=2.0))],

@@ -131,6 +131,8 @@ class PodSummary:
     http_addresses: tuple[str, ...] = ()
     """The ready pods' model server API (``podIP:port``), to ask what the model is
     configured for."""
+    pods: int = 0
+    """Pods that exist and are not being deleted, whatever their state."""
 
     @property
     def scheduler_message(self) -> str | None:
@@ -156,4 +158,5 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         http_addresses=tuple(
             p.http_address for p in live if p.ready_since is not None and p.http_address is not None
         ),
+        pods=len(live),
     )

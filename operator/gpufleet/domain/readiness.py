@@ -17,6 +17,7 @@ from gpufleet.domain.conditions import Condition, ConditionStatus, ConditionType
 from gpufleet.domain.pods import PodSummary
 
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+REPLICA_FAILURE = "ReplicaFailure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,18 @@ class DeploymentFacts:
     """``status.readyReplicas``."""
     rollout_failed: str | None = None
     """The controller's message while ``Progressing=False`` (ProgressDeadlineExceeded)."""
+    replica_failure: str | None = None
+    """Why the ReplicaSet cannot create pods, while ``ReplicaFailure=True`` (FailedCreate:
+    a ResourceQuota exceeded, a LimitRange or Pod Security admission refusing the pod).
+    A scale-up blocked so never passes the progress deadline: the Deployment controller
+    does not time out a rollout it reported complete (NewReplicaSetAvailable)."""
+
+
+def _true_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return dict(condition)
+    return None
 
 
 def deployment_facts(deployment: Mapping[str, Any] | None) -> DeploymentFacts | None:
@@ -43,10 +56,19 @@ def deployment_facts(deployment: Mapping[str, Any] | None) -> DeploymentFacts | 
             and condition.get("reason") == PROGRESS_DEADLINE_EXCEEDED
         ):
             failed = str(condition.get("message") or PROGRESS_DEADLINE_EXCEEDED)
+    # The Deployment controller copies its ReplicaSets' ReplicaFailure condition
+    # (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#failed-deployment).
+    replica_failure = _true_condition(status, REPLICA_FAILURE)
     return DeploymentFacts(
         replicas=int((deployment.get("spec") or {}).get("replicas") or 0),
         ready=int(status.get("readyReplicas") or 0),
         rollout_failed=failed,
+        replica_failure=(
+            None
+            if replica_failure is None
+            else str(replica_failure.get("message") or replica_failure.get("reason") or "")
+            or REPLICA_FAILURE
+        ),
     )
 
 
@@ -133,6 +155,13 @@ def ready_condition(
         )
     if deployment.replicas == 0:
         return _at_zero(activation)
+    if deployment.ready == 0 and deployment.replica_failure is not None:
+        return _ready(
+            ConditionStatus.FALSE,
+            "PodsNotCreated",
+            f"0/{deployment.replicas} replicas ready and the ReplicaSet cannot create "
+            f"pods: {deployment.replica_failure}",
+        )
     if deployment.ready == 0 and pods.unplaceable:
         return _ready(
             ConditionStatus.FALSE,
@@ -158,9 +187,19 @@ def ready_condition(
     )
 
 
-def schedulable_condition(pods: PodSummary) -> Condition:
-    """``Schedulable=False`` while the scheduler cannot place a pod, with its message."""
+def schedulable_condition(pods: PodSummary, deployment: DeploymentFacts | None = None) -> Condition:
+    """``Schedulable=False`` while a pod cannot be created or placed, with the
+    controller's or the scheduler's message."""
     timeout = f"{pods.provisioning_timeout_s:g} s"
+    if deployment is not None and deployment.replica_failure is not None:
+        return Condition(
+            ConditionType.SCHEDULABLE,
+            ConditionStatus.FALSE,
+            "PodsNotCreated",
+            f"the ReplicaSet cannot create {uncreated_replicas(deployment, pods)} pod(s) "
+            f"asked for: the cluster limits the fleet and no more pods are added. "
+            f"Controller: {deployment.replica_failure}",
+        )
     if pods.unplaceable:
         return Condition(
             ConditionType.SCHEDULABLE,
@@ -182,6 +221,16 @@ def schedulable_condition(pods: PodSummary) -> Condition:
     return Condition(
         ConditionType.SCHEDULABLE, ConditionStatus.TRUE, "PodsScheduled", "every pod is placed"
     )
+
+
+def uncreated_replicas(deployment: DeploymentFacts | None, pods: PodSummary) -> int:
+    """Pods asked for that the ReplicaSet cannot create (0 without ``ReplicaFailure``).
+
+    At least 1 while it fails: mid-rollout the old ReplicaSet's pods may outnumber
+    ``spec.replicas`` though the new one cannot create its own."""
+    if deployment is None or deployment.replica_failure is None:
+        return 0
+    return max(1, deployment.replicas - pods.pods)
 
 
 def kstatus_conditions(ready: Condition) -> tuple[Condition, Condition]:

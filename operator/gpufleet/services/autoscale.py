@@ -16,6 +16,7 @@ from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.pricing import replica_hourly_cost
+from gpufleet.domain.readiness import uncreated_replicas
 from gpufleet.domain.scaling import token_capacity
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
@@ -264,6 +265,7 @@ async def autoscale_tick(
         gpu_hourly_price=price,
         # Pending past the provisioning timeout: not capacity on its way any more.
         unplaceable_replicas=len(observed.pods.unplaceable),
+        uncreated_replicas=uncreated_replicas(facts, observed.pods),
     )
     activation = spec.scaling.activation
     observations = await sampler.observations(

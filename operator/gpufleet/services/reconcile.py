@@ -138,7 +138,7 @@ def observed_status(
         }
 
     def compute(current: Mapping[str, Any]) -> StatusChange | None:
-        conditions = [schedulable_condition(observed.pods)]
+        conditions = [schedulable_condition(observed.pods, facts)]
         reason = _ready_reason(current)
         blocked = reason in BLOCKING_REASONS
         if not blocked and not (ready_only_if_unset and reason is not None):

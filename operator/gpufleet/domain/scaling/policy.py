@@ -221,17 +221,26 @@ def _limit(
         sentence = f"{fleet.starting_replicas} starting will cover it; {sentence}"
     else:
         code = ReasonCode.STEADY
-    unplaceable = fleet.unplaceable_replicas
-    if unplaceable > 0 and max(desired, chosen.replicas) > current:
+    if fleet.cluster_full and max(desired, chosen.replicas) > current:
         desired = min(desired, current)
         bounds = frozenset({Bound.CLUSTER})
         code = ReasonCode.CLUSTER_FULL
-        sentence = (
-            f"the cluster cannot place {unplaceable} of the pods asked for (unschedulable "
-            f"past provisioningTimeoutSeconds {spec.scaling.provisioning_timeout_seconds} s): "
-            f"adding none; {sentence}"
-        )
+        sentence = f"{_cluster_refusal(spec, fleet)}: adding none; {sentence}"
     return desired, bounds, code, sentence
+
+
+def _cluster_refusal(spec: ModelDeploymentSpec, fleet: FleetState) -> str:
+    """What the cluster refuses of the pods already asked for."""
+    if fleet.uncreated_replicas > 0:
+        return (
+            f"the cluster refuses to create {fleet.uncreated_replicas} of the pods asked for "
+            "(the Deployment's ReplicaFailure: a quota or admission)"
+        )
+    return (
+        f"the cluster cannot place {fleet.unplaceable_replicas} of the pods asked for "
+        f"(unschedulable past provisioningTimeoutSeconds "
+        f"{spec.scaling.provisioning_timeout_seconds} s)"
+    )
 
 
 def _blind(
@@ -280,7 +289,7 @@ def _blind(
     if woken is not None and woken.replicas > wanted:
         wanted, code, rule = woken.replicas, woken.code, woken.rule
     desired, bounds = budget.clamp(wanted, lim)
-    if fleet.unplaceable_replicas > 0 and desired > current:
+    if fleet.cluster_full and desired > current:
         desired, bounds = current, frozenset({Bound.CLUSTER})
     if rule == "activation" and woken is not None and desired > current:
         reason = f"{explain.verb(current, desired)}: {woken.sentence}"

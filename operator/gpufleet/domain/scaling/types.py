@@ -108,10 +108,19 @@ class FleetState:
     unplaceable_replicas: int = 0
     """Pods asked for that stayed unschedulable past ``scaling.provisioningTimeoutSeconds``:
     not capacity on its way. While > 0 the policy adds no pods (bound: cluster)."""
+    uncreated_replicas: int = 0
+    """Pods asked for that the ReplicaSet cannot create (a ResourceQuota exceeded, a
+    LimitRange or admission refusing the pod): they do not exist, so they neither start
+    nor are capacity on its way. While > 0 the policy adds no pods (bound: cluster)."""
 
     @property
     def starting_replicas(self) -> int:
-        return max(0, self.replicas - self.ready_replicas)
+        return max(0, self.replicas - self.ready_replicas - self.uncreated_replicas)
+
+    @property
+    def cluster_full(self) -> bool:
+        """The cluster refuses pods already asked for: adding more cannot help."""
+        return self.unplaceable_replicas > 0 or self.uncreated_replicas > 0
 
 
 class ReasonCode(StrEnum):
