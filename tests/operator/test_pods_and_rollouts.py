@@ -150,6 +150,38 @@ def test_crash_looping_pods_make_the_fleet_not_ready(kube: Kube, operator: None)
     _wait_condition(kube, "bert", "Ready", "True", "Serving")
 
 
+PULL_SAYS = 'Back-off pulling image "registry.example/triton:24.1O"'
+
+
+def test_a_pod_whose_image_cannot_be_pulled_makes_the_fleet_not_ready(
+    kube: Kube, operator: None
+) -> None:
+    _apply(kube, "resnet")
+    # A typo in the tag: the kubelet retries forever, and the pod would count as
+    # starting until a progress deadline (none passes on a scale-up).
+    pulling = {
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": [
+            {
+                "name": "server",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": PULL_SAYS}},
+            }
+        ],
+    }
+    _pod(kube, "resnet", "resnet-p1", pulling)
+    ready = _wait_condition(kube, "resnet", "Ready", "False", "PodsCannotStart")
+    assert f"resnet-p1: container server ImagePullBackOff: {PULL_SAYS}" in ready["message"]
+    assert _condition(kube, "resnet", "Stalled")["status"] == "True"
+    wait_for(lambda: "PodsCannotStart" in _event_reasons(kube), what="a PodsCannotStart Event")
+    # The tag is fixed; the new pod pulls and starts.
+    started = {"containerStatuses": [{"name": "server", "ready": False, "state": {"running": {}}}]}
+    assert kube.merge_patch(PODS, NS, "resnet-p1", {"status": started}, sub="status").ok
+    _wait_condition(kube, "resnet", "Ready", "Unknown", "PodsStarting")
+
+
 def test_a_rollout_past_its_progress_deadline_is_not_ready(kube: Kube, operator: None) -> None:
     _apply(kube, "vit")
     kube.merge_patch(

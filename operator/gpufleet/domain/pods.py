@@ -14,6 +14,19 @@ from datetime import datetime
 from typing import Any
 
 CRASH_LOOP_REASON = "CrashLoopBackOff"
+CANNOT_START_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+"""A container's waiting reasons that the kubelet retries but a person must fix (an image
+or tag that does not exist, a missing pull secret, Secret or ConfigMap): the pod never
+starts. Argo CD's pod health check counts the same reasons as Degraded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,9 @@ class PodFacts:
     http_address: str | None = None
     """``podIP:port`` of the container port named ``http`` (the model server's API);
     ``None`` before the pod has an IP."""
+    cannot_start: str | None = None
+    """Which container cannot start and the kubelet's reason (:data:`CANNOT_START_REASONS`),
+    or ``None``."""
 
 
 def _timestamp(text: Any) -> float | None:
@@ -68,6 +84,16 @@ def _crash_loop(statuses: Iterable[Mapping[str, Any]]) -> str | None:
             f"container {container.get('name', '?')} restarted {restarts} times{exit_text}: "
             f"{waiting.get('message') or CRASH_LOOP_REASON}"
         )
+    return None
+
+
+def _cannot_start(statuses: Iterable[Mapping[str, Any]]) -> str | None:
+    for container in statuses:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in CANNOT_START_REASONS:
+            detail = f": {waiting['message']}" if waiting.get("message") else ""
+            return f"container {container.get('name', '?')} {reason}{detail}"
     return None
 
 
@@ -111,6 +137,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         ready_since=_ready_since(_condition(status, "Ready"), meta),
         terminating=bool(meta.get("deletionTimestamp")),
         http_address=http_address(pod),
+        cannot_start=_cannot_start(containers),
     )
 
 
@@ -124,6 +151,8 @@ class PodSummary:
     """The unschedulable ones pending longer than the provisioning timeout: the cluster
     is the limit; they no longer count as capacity on its way."""
     crash_looping: tuple[PodFacts, ...] = ()
+    cannot_start: tuple[PodFacts, ...] = ()
+    """Pods with a container that cannot start (an image that cannot be pulled...)."""
     provisioning_timeout_s: float = 600.0
     ready_since: Mapping[str, float] = field(default_factory=dict)
     """Ready pods by name: when each became Ready (a pod ready for less than a scrape
@@ -153,6 +182,7 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         unschedulable=unschedulable,
         unplaceable=unplaceable,
         crash_looping=tuple(p for p in live if p.crash_looping is not None),
+        cannot_start=tuple(p for p in live if p.cannot_start is not None),
         provisioning_timeout_s=provisioning_timeout_s,
         ready_since={p.name: p.ready_since for p in live if p.ready_since is not None},
         http_addresses=tuple(

@@ -3,8 +3,9 @@
 ``Ready`` is kstatus-compatible: ``True`` when serving (or idle at zero replicas with a
 working activation signal), ``Unknown`` (in progress) while GPU pods start, ``False``
 only when something is wrong that needs a person: a rollout past its progress
-deadline, crash-looping pods, no pod serving while the cluster cannot place them past
-the provisioning timeout, or a fleet at zero that nothing could wake.
+deadline, crash-looping pods, pods that cannot start (an image that cannot be pulled),
+no pod serving while the cluster cannot create them or place them past the
+provisioning timeout, or a fleet at zero that nothing could wake.
 """
 
 from __future__ import annotations
@@ -152,6 +153,15 @@ def ready_condition(
             f"{len(pods.crash_looping)} pod(s) crash-looping "
             f"({deployment.ready}/{deployment.replicas} replicas ready); "
             f"{first.name}: {first.crash_looping}",
+        )
+    if pods.cannot_start:
+        first = pods.cannot_start[0]
+        return _ready(
+            ConditionStatus.FALSE,
+            "PodsCannotStart",
+            f"{len(pods.cannot_start)} pod(s) cannot start "
+            f"({deployment.ready}/{deployment.replicas} replicas ready); "
+            f"{first.name}: {first.cannot_start}",
         )
     if deployment.replicas == 0:
         return _at_zero(activation)

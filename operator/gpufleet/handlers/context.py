@@ -15,6 +15,9 @@ from gpufleet.services.configured_batch import ConfiguredBatches
 from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
+PodProblems = tuple[str | None, str | None, str | None]
+"""A pod's (unschedulable, crash loop, cannot start): what status says about it."""
+
 
 @dataclass(slots=True)
 class OperatorContext:
@@ -36,9 +39,9 @@ class OperatorContext:
     last_reason_codes: dict[str, str] = field(default_factory=dict)
     """Per ModelDeployment uid: the last decision's state (a reason code, or "holding"
     for the routine holds), to log when it changes."""
-    pod_problems: dict[tuple[str, str], tuple[str | None, str | None]] = field(default_factory=dict)
-    """Per pod (namespace, name): what status says about it (unschedulable, crash loop)
-    as last reported; other pod events write nothing."""
+    pod_problems: dict[tuple[str, str], PodProblems] = field(default_factory=dict)
+    """Per pod (namespace, name): what status says about it as last reported; other pod
+    events write nothing."""
     deleted: dict[str, asyncio.Event] = field(default_factory=dict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the operator shuts down: a scaling loop kopf spawns during shutdown (an

@@ -18,14 +18,13 @@ from gpufleet.domain.manifests.identity import MANAGED_BY, OWNER_LABEL
 from gpufleet.domain.pods import PodFacts, pod_facts, summarize
 from gpufleet.domain.readiness import DeploymentFacts, deployment_facts
 from gpufleet.domain.spec import ModelDeploymentSpec, SpecError
-from gpufleet.handlers.context import context_of
+from gpufleet.handlers.context import PodProblems, context_of
 from gpufleet.handlers.reporting import md_reference, post_events
 from gpufleet.services.reconcile import Observed, observed_status, validate
 from gpufleet.services.status import StatusChange, StatusComputer, update_status
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-NO_PROBLEM: tuple[str | None, str | None] = (None, None)
-"""A pod's (unschedulable, crash loop) when status has nothing to say about it."""
+NO_PROBLEM: PodProblems = (None, None, None)
 Key = tuple[str, str]
 
 
@@ -119,7 +118,8 @@ async def pod_event(
     ctx = context_of(memo)
     key = (namespace or "", name)
     # Most pod events (a probe, an IP, a container started) change nothing status says:
-    # only placement and crash loops do (readiness comes with the Deployment's events).
+    # only placement, crash loops and containers that cannot start do (readiness comes
+    # with the Deployment's events).
     # A pod first seen without a problem is news for the Deployment's events, not here.
     before = ctx.pod_problems.get(key, NO_PROBLEM)
     if event.get("type") == "DELETED":
@@ -129,7 +129,11 @@ async def pod_event(
     else:
         facts = pod_facts(dict(body))
         # A pod on its way out counts for nothing any more (see domain.pods.summarize).
-        problems = NO_PROBLEM if facts.terminating else (facts.unschedulable, facts.crash_looping)
+        problems: PodProblems = (
+            NO_PROBLEM
+            if facts.terminating
+            else (facts.unschedulable, facts.crash_looping, facts.cannot_start)
+        )
         if before == problems:
             return
         ctx.pod_problems[key] = problems
