@@ -228,6 +228,87 @@ def test_api_errors_are_retried_and_nothing_is_lost(
     assert len(list(apiserver.handler[f"post {DEPLOYMENTS.path(NS)}"])) == 3
 
 
+RBAC_SAYS = (
+    'poddisruptionbudgets.policy is forbidden: User "system:serviceaccount:gpufleet:gpufleet" '
+    'cannot create resource "poddisruptionbudgets" in API group "policy" in the namespace '
+    '"default"'
+)
+
+
+def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+    """A ``Status`` body as a real API server answers an error."""
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
+    return {**body, "message": message, "reason": reason, "code": code, "details": details}
+
+
+def test_missing_rbac_is_a_condition_naming_the_verb_and_resource(
+    kube: Kube, apiserver: EmulatedApiServer, operator: None
+) -> None:
+    # The chart's Role lost a rule (an older chart, a hand-edited Role): every PDB
+    # creation is refused, as RBAC would.
+    refused = _status(403, "Forbidden", RBAC_SAYS, group="policy", kind="poddisruptionbudgets")
+    apiserver.handler[f"post {PDBS.path(NS)}"] << 403 << refused
+    _apply(kube, "guarded", minimal_spec())
+    md = wait_for(
+        lambda: (
+            (m := kube.get(MODELDEPLOYMENTS, NS, "guarded"))
+            and (condition(m, "Reconciled") or {}).get("reason") == "Forbidden"
+            and m
+        ),
+        what="Reconciled=False (Forbidden)",
+    )
+    reconciled = condition(md, "Reconciled") or {}
+    assert reconciled["status"] == "False"
+    assert RBAC_SAYS in reconciled["message"]
+    ready = condition(md, "Ready") or {}
+    assert (ready.get("status"), ready.get("reason")) == ("False", "Forbidden")
+    # The Deployment's events do not paper over it while the refusal lasts.
+    kube.merge_patch(
+        DEPLOYMENTS, NS, "guarded", {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+    )
+    wait_for(
+        lambda: (
+            (kube.get(MODELDEPLOYMENTS, NS, "guarded") or {})["status"].get("readyReplicas") == 1
+        ),
+        what="replica counts from the Deployment",
+    )
+    ready = condition(kube.get(MODELDEPLOYMENTS, NS, "guarded"), "Ready") or {}
+    assert (ready.get("status"), ready.get("reason")) == ("False", "Forbidden")
+
+
+def test_a_namespace_being_deleted_is_not_reported_as_a_problem(
+    kube: Kube, apiserver: EmulatedApiServer, operator: None
+) -> None:
+    # The namespace is Terminating: the server refuses new objects in it, and the
+    # namespace controller deletes the ModelDeployment next.
+    terminating = _status(
+        403,
+        "Forbidden",
+        'poddisruptionbudgets.policy "leaving" is forbidden: unable to create new content '
+        "in namespace default because it is being terminated",
+        causes=[{"reason": "NamespaceTerminating", "field": "metadata.namespace"}],
+    )
+    apiserver.handler[f"post {PDBS.path(NS)}"] << 403 << terminating
+    _apply(kube, "leaving", minimal_spec())
+    wait_for(
+        lambda: len(list(apiserver.handler[f"post {PDBS.path(NS)}"])) >= 1,
+        what="the refused creation",
+    )
+    # Only the Deployment's own view: no Forbidden condition for a namespace going away.
+    kube.merge_patch(
+        DEPLOYMENTS, NS, "leaving", {"status": {"replicas": 1, "readyReplicas": 0}}, sub="status"
+    )
+    md = wait_for(
+        lambda: (
+            (m := kube.get(MODELDEPLOYMENTS, NS, "leaving"))
+            and (condition(m, "Ready") or {}).get("reason") == "PodsStarting"
+            and m
+        ),
+        what="Ready from the Deployment",
+    )
+    assert (condition(md, "Reconciled") or {}).get("reason") != "Forbidden"
+
+
 def test_a_rollout_at_the_budget_replaces_pods_in_place(kube: Kube, operator: None) -> None:
     # 1 GPU at 2 $/h per replica, 8 $/h budget: 4 replicas fit, a 5th (surge) pod does not.
     spec = minimal_spec(

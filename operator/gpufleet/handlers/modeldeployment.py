@@ -27,6 +27,22 @@ from gpufleet.services.reconcile import (
 from gpufleet.services.status import StatusComputer, update_status
 
 RETRY_DELAY_SECONDS = 5
+NEEDS_A_PERSON_DELAY_SECONDS = 60
+"""How often a refusal only a person can fix (a rejected child, missing RBAC) is retried."""
+
+
+def _refusal(error: KubernetesApiError) -> tuple[str, str] | None:
+    """The condition reason and message of an API error a person must fix; ``None`` for
+    one that passes by itself (throttling, a restarting server, a namespace going away)."""
+    if error.invalid:
+        return "ChildRejected", f"the API server rejected a child: {error.message}"
+    if error.forbidden:
+        return (
+            "Forbidden",
+            f"the API server refused the operator: {error.message}; grant it in the "
+            "operator's Role or ClusterRole (the chart's RBAC)",
+        )
+    return None
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -102,13 +118,12 @@ async def _reconcile(
         )
         raise kopf.TemporaryError(str(error), delay=60) from error
     except KubernetesApiError as error:
-        if error.invalid:
-            message = f"the API server rejected a child: {error.message}"
-            await _report(
-                ctx, body, ns, name, not_reconciled("ChildRejected", message, generation, now)
-            )
-            raise kopf.TemporaryError(message, delay=60) from error
-        raise kopf.TemporaryError(str(error), delay=RETRY_DELAY_SECONDS) from error
+        refusal = _refusal(error)
+        if refusal is None:
+            raise kopf.TemporaryError(str(error), delay=RETRY_DELAY_SECONDS) from error
+        reason, message = refusal
+        await _report(ctx, body, ns, name, not_reconciled(reason, message, generation, now))
+        raise kopf.TemporaryError(message, delay=NEEDS_A_PERSON_DELAY_SECONDS) from error
     post_events(body, outcome.events)
     # The Deployment just applied is fresher than the index; the pods come from theirs.
     observed = replace(

@@ -43,19 +43,31 @@ class Resource:
         return path
 
 
+def _causes(body: Any) -> tuple[str, ...]:
+    details = body.get("details") if isinstance(body, dict) else None
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return tuple(
+        str(cause["reason"])
+        for cause in causes or ()
+        if isinstance(cause, dict) and cause.get("reason")
+    )
+
+
 def _error(exc: ApiException) -> KubernetesApiError:
     reason, message = str(exc.reason or ""), str(exc.body or "")
+    causes: tuple[str, ...] = ()
     try:
         body = json.loads(exc.body or "{}")
         reason, message = body.get("reason", reason), body.get("message", message)
-    except (TypeError, ValueError):
+        causes = _causes(body)
+    except (TypeError, ValueError, AttributeError):
         pass
     status = int(exc.status or 0)
     if status == 404:
         return NotFoundError(status, reason, message)
     if status == 409:
         return ConflictError(status, reason, message)
-    return KubernetesApiError(status, reason, message)
+    return KubernetesApiError(status, reason, message, causes)
 
 
 class KubernetesApi:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+NAMESPACE_TERMINATING = "NamespaceTerminating"
+
 
 class KubernetesApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.causes = causes
+        """The reasons of the Status's ``details.causes``."""
 
     @property
     def retryable(self) -> bool:
@@ -18,6 +24,17 @@ class KubernetesApiError(Exception):
     @property
     def invalid(self) -> bool:
         return self.status == 422
+
+    @property
+    def forbidden(self) -> bool:
+        """Refused by RBAC or an admission plugin (the message names verb and resource)."""
+        return self.status == 403 and not self.namespace_terminating
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """A create in a namespace being deleted: the namespace controller deletes the
+        owner next, so this is no problem to report."""
+        return self.status == 403 and NAMESPACE_TERMINATING in self.causes
 
 
 class NotFoundError(KubernetesApiError):

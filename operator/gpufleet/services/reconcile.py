@@ -82,7 +82,7 @@ def not_reconciled(reason: str, message: str, generation: int | None, now: float
     return compute
 
 
-BLOCKING_REASONS = frozenset({"InvalidSpec", "ChildConflict", "ChildRejected"})
+BLOCKING_REASONS = frozenset({"InvalidSpec", "ChildConflict", "ChildRejected", "Forbidden"})
 """Why ``Ready`` is False when the operator could not apply the spec; only a
 successful reconcile clears them (the Deployment says nothing about them)."""
 
