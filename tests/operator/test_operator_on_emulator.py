@@ -276,6 +276,24 @@ def test_missing_rbac_is_a_condition_naming_the_verb_and_resource(
     assert (ready.get("status"), ready.get("reason")) == ("False", "Forbidden")
 
 
+def test_a_child_an_admission_webhook_denies_is_reported(
+    kube: Kube, apiserver: EmulatedApiServer, operator: None
+) -> None:
+    # A validating webhook that names no code is answered as a 400, not a 422.
+    says = 'admission webhook "deny-services.example.com" denied the request: no NodePorts'
+    apiserver.handler[f"post {SERVICES.path(NS)}"] << 400 << _status(400, "BadRequest", says)
+    _apply(kube, "hooked", minimal_spec())
+    md = wait_for(
+        lambda: (
+            (m := kube.get(MODELDEPLOYMENTS, NS, "hooked"))
+            and (condition(m, "Ready") or {}).get("reason") == "ChildRejected"
+            and m
+        ),
+        what="Ready=False (ChildRejected)",
+    )
+    assert says in (condition(md, "Reconciled") or {})["message"]
+
+
 def test_a_namespace_being_deleted_is_not_reported_as_a_problem(
     kube: Kube, apiserver: EmulatedApiServer, operator: None
 ) -> None:

@@ -34,7 +34,7 @@ NEEDS_A_PERSON_DELAY_SECONDS = 60
 def _refusal(error: KubernetesApiError) -> tuple[str, str] | None:
     """The condition reason and message of an API error a person must fix; ``None`` for
     one that passes by itself (throttling, a restarting server, a namespace going away)."""
-    if error.invalid:
+    if error.rejected:
         return "ChildRejected", f"the API server rejected a child: {error.message}"
     if error.forbidden:
         return (

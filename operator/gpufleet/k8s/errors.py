@@ -26,6 +26,12 @@ class KubernetesApiError(Exception):
         return self.status == 422
 
     @property
+    def rejected(self) -> bool:
+        """Refused as invalid: by the schema (422) or an admission webhook (whose denial
+        is a 400 unless it names another code), the same each time it is retried."""
+        return self.status in (400, 422)
+
+    @property
     def forbidden(self) -> bool:
         """Refused by RBAC or an admission plugin (the message names verb and resource)."""
         return self.status == 403 and not self.namespace_terminating

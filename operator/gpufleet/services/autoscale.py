@@ -31,6 +31,7 @@ from gpufleet.domain.scaling.types import (
 )
 from gpufleet.domain.spec import ModelDeploymentSpec
 from gpufleet.k8s.client import KubernetesApi
+from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.children import resource_of
 from gpufleet.services.reconcile import Observed
 from gpufleet.services.sampling import TickSampler
@@ -117,7 +118,15 @@ def limit_of(decision: Decision) -> str | None:
     return None
 
 
-def limited_condition(decision: Decision) -> Condition:
+def limited_condition(decision: Decision, refused: str | None = None) -> Condition:
+    """``refused``: why the API server refused the replicas decided (they are not set)."""
+    if refused is not None:
+        return Condition(
+            ConditionType.SCALING_LIMITED,
+            ConditionStatus.TRUE,
+            "ScaleRefused",
+            f"the API server refused to set the Deployment's replicas: {refused}",
+        )
     limit = limit_of(decision)
     if limit is None:
         return Condition(
@@ -191,6 +200,8 @@ class TickOutcome:
     replicas_before: int
     scaled: bool
     tuning: PolicyTuning
+    refused: str | None = None
+    """Why the API server refused the replicas decided (an admission webhook, RBAC)."""
 
     def status(self, generation: int | None, now: float, last_write: float) -> StatusComputer:
         """Status and Events of this tick, merged onto the live status when written."""
@@ -224,7 +235,7 @@ class TickOutcome:
             limited = with_conditions(
                 {"conditions": patch["conditions"]},
                 {},
-                [limited_condition(self.decision)],
+                [limited_condition(self.decision, self.refused)],
                 generation,
                 now,
             )
@@ -278,16 +289,39 @@ async def autoscale_tick(
     observations = replace(observations, configured_max_batch=configured_max_batch)
     history = resumed(history, observed.pods.ready_since, ready)
     decision = decide(spec, fleet, observations, history, now, tuning)
+    refused = None
+    if decision.desired_replicas != replicas:
+        refused = await _scale(api, owner, spec, price, decision.desired_replicas)
+    if refused is not None:
+        # Status says what is, not what was wanted: the replicas stay, and why.
+        decision = replace(
+            decision,
+            desired_replicas=replicas,
+            reason=f"wanted {decision.desired_replicas}, refused: {refused}; {decision.reason}",
+        )
     scaled = decision.desired_replicas != replicas
-    if scaled:
-        # The rollout's surge must fit the budget at the new replica count (and the
-        # reconciler, reading these replicas back, builds the same strategy).
-        strategy = rolling_update(spec, decision.desired_replicas, replica_hourly_cost(spec, price))
+    return TickOutcome(spec, decision, observations, replicas, scaled, tuning, refused)
+
+
+async def _scale(
+    api: KubernetesApi, owner: Owner, spec: ModelDeploymentSpec, price: float, replicas: int
+) -> str | None:
+    """Set the Deployment's replicas; the API server's message if it refuses them for
+    good (an admission webhook, a policy engine, RBAC), so that status says so instead
+    of every tick failing in the log."""
+    # The rollout's surge must fit the budget at the new replica count (and the
+    # reconciler, reading these replicas back, builds the same strategy).
+    strategy = rolling_update(spec, replicas, replica_hourly_cost(spec, price))
+    try:
         await api.merge_patch(
             resource_of(DEPLOYMENT),
             owner.namespace,
             owner.name,
-            {"spec": {"replicas": decision.desired_replicas, "strategy": strategy}},
+            {"spec": {"replicas": replicas, "strategy": strategy}},
             field_manager=AUTOSCALER_FIELD_MANAGER,
         )
-    return TickOutcome(spec, decision, observations, replicas, scaled, tuning)
+    except KubernetesApiError as error:
+        if error.rejected or error.forbidden:
+            return error.message
+        raise
+    return None

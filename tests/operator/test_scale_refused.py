@@ -1,0 +1,105 @@
+"""An admission webhook refusing the autoscaler's replicas is reported, not only logged.
+
+A policy engine (Gatekeeper, Kyverno) or a hand-written webhook may cap a
+Deployment's replicas. The autoscaler's patch is then refused on every tick: status
+says so (``ScalingLimited=True``, reason ``ScaleRefused``, with the webhook's message)
+and an Event is posted once; when the webhook lets it through, the fleet scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.operator.specs import minimal_spec
+from tests.support.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    MODELDEPLOYMENTS,
+    Kube,
+    condition,
+    modeldeployment,
+)
+from tests.support.operator import running_operator
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+NS, NAME = "default", "capped"
+WEBHOOK_SAYS = (
+    'admission webhook "validate.kyverno.svc" denied the request: '
+    "policy Deployment/default/capped for resource violation: max-replicas: at most 2"
+)
+REFUSALS = 4
+"""Ticks whose patch the webhook refuses, before it is changed to let it through."""
+
+
+@pytest.fixture
+def prometheus() -> Iterator[Any]:
+    from gpufleet_devtools.prometheus import PrometheusServer
+
+    with PrometheusServer(scrape_interval_s=1.0) as server:
+        yield server
+
+
+def _denied() -> dict[str, Any]:
+    """The API server's answer when a validating webhook denies without naming a code."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": WEBHOOK_SAYS,
+        "reason": "BadRequest",
+        "code": 400,
+    }
+
+
+def _replicas(kube: Kube) -> int:
+    return int(((kube.get(DEPLOYMENTS, NS, NAME) or {}).get("spec") or {}).get("replicas") or 0)
+
+
+def test_replicas_an_admission_webhook_refuses_are_reported(
+    apiserver: EmulatedApiServer, kube: Kube, prometheus: Any
+) -> None:
+    # Prometheus knows nothing of the model: onMetricsLoss raises the fleet to 3.
+    scaling = {
+        "minReplicas": 1,
+        "maxReplicas": 4,
+        "onMetricsLoss": "Fallback",
+        "fallbackReplicas": 3,
+    }
+    apiserver.handler[f"patch {DEPLOYMENTS.path(NS, NAME)}"][:REFUSALS] << 400 << _denied()
+    env = {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
+        "GPUFLEET_TICK_SECONDS": "1",
+    }
+    with running_operator(str(apiserver.kubeconfig_path), **env):
+        body = modeldeployment(NAME, minimal_spec(scaling=scaling), NS)
+        assert kube.create(MODELDEPLOYMENTS, NS, body).ok
+        refused = wait_for(
+            lambda: [e for e in kube.list(EVENTS, NS) if e.get("reason") == "ScaleRefused"],
+            timeout=30,
+            what="a ScaleRefused Event",
+        )
+        assert _replicas(kube) == 1
+        # The webhook is changed to let it through: the next tick scales.
+        wait_for(lambda: _replicas(kube) == 3, timeout=30, what="scaled to the fallback")
+        limited = wait_for(
+            lambda: (
+                (c := condition(kube.get(MODELDEPLOYMENTS, NS, NAME), "ScalingLimited"))
+                and c["status"] == "False"
+                and c
+            ),
+            what="ScalingLimited=False",
+        )
+    assert [e["type"] for e in refused] == ["Warning"]
+    assert WEBHOOK_SAYS in refused[0]["message"]
+    assert limited["reason"] == "WithinLimits"
+    # Refused on each tick, reported once.
+    assert len(list(apiserver.handler[f"patch {DEPLOYMENTS.path(NS, NAME)}"])) > REFUSALS
+    assert [e["reason"] for e in kube.list(EVENTS, NS)].count("ScaleRefused") == 1
