@@ -159,6 +159,31 @@ def test_deleting_the_modeldeployment_leaves_no_child(kube: Kube, operator: None
     assert kube.get(MODELDEPLOYMENTS, NS, "gone") is None
 
 
+def test_a_modeldeployment_recreated_before_its_children_are_collected_takes_over(
+    kube: Kube, apiserver: EmulatedApiServer, operator: None
+) -> None:
+    """``kubectl delete`` then ``kubectl apply`` at once: the old children are still
+    there, owned by the deleted object, until the garbage collector gets to them."""
+    _apply(kube, "phoenix", minimal_spec())
+    wait_for(lambda: _reconciled(kube, "phoenix", 1), what="first reconcile")
+    apiserver.handler.gc_delay_s = 2.0
+    assert kube.delete(MODELDEPLOYMENTS, NS, "phoenix").ok
+    new_uid = _apply(kube, "phoenix", minimal_spec())["metadata"]["uid"]
+
+    def owned_by_the_new_one() -> bool:
+        children = _children(kube, "phoenix")
+        return all(
+            child and [r["uid"] for r in child["metadata"]["ownerReferences"]] == [new_uid]
+            for child in children
+        )
+
+    wait_for(owned_by_the_new_one, what="children of the new ModelDeployment")
+    wait_for(lambda: _reconciled(kube, "phoenix", 1), what="the new one reconciled")
+    # Neither a conflict to resolve by hand nor children "deleted outside gpufleet".
+    reasons = {e.get("reason") for e in kube.list(EVENTS, NS)}
+    assert not reasons & {"ChildConflict", "DeploymentRestored", "ServiceRestored"}, reasons
+
+
 def test_restarted_operator_duplicates_nothing(kube: Kube, kubeconfig: str) -> None:
     with running_operator(kubeconfig):
         _apply(kube, "stable", minimal_spec())

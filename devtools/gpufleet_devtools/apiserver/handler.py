@@ -100,6 +100,12 @@ def _flag(value: str | None) -> bool:
 class ApiServerHandler(kmock.KubernetesScaffold):
     # Watches may resume this many changes back; older resourceVersions get 410 Gone.
     event_log_limit: int = 50_000
+    gc_delay_s: float = 0.0
+    """How long garbage collection waits after an owner is deleted. A real cluster's
+    collector works in the background, from its informers: the owner is gone at once and
+    its dependents a moment later, often seconds under load
+    (https://kubernetes.io/docs/concepts/architecture/garbage-collection/#background-deletion).
+    Tests set it to open that window."""
     cluster: Cluster = attrs.field(init=False)
     hub: WatchHub = attrs.field(init=False)
     accesses: set[Access] = attrs.field(init=False, factory=set)
@@ -130,7 +136,7 @@ class ApiServerHandler(kmock.KubernetesScaffold):
     # Hooks for the cluster.
     def _schedule(self, callback: Callable[[], None]) -> None:
         try:
-            asyncio.get_running_loop().call_soon(callback)
+            asyncio.get_running_loop().call_later(self.gc_delay_s, callback)
         except RuntimeError:  # no loop yet (seeding before start): run it now
             callback()
 

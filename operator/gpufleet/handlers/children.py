@@ -29,10 +29,11 @@ from gpufleet.services.reconcile import build_context, validate
 from gpufleet.services.status import MODELDEPLOYMENTS
 
 
-def _owner_name(body: kopf.Body) -> str | None:
+def _owner_ref(body: kopf.Body) -> tuple[str, str] | None:
+    """The owning ModelDeployment's (name, uid)."""
     for ref in body.meta.get("ownerReferences") or []:
         if ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
-            return str(ref.get("name"))
+            return str(ref.get("name")), str(ref.get("uid"))
     return None
 
 
@@ -44,14 +45,18 @@ async def _child_event(
     indexes: dict[str, Any],
 ) -> None:
     namespace = body.meta.get("namespace") or ""
-    owner_name = _owner_name(body)
-    if owner_name is None:
+    owner_ref = _owner_ref(body)
+    if owner_ref is None:
         return
+    owner_name, owner_uid = owner_ref
     ctx = context_of(memo)
     modeldeployments: kopf.Index[tuple[str, str], dict[str, Any]] = indexes["modeldeployments"]
     entries = list(modeldeployments.get((namespace, owner_name), []))
-    if not entries:
-        return  # the owner is gone: garbage collection takes the child
+    if not entries or entries[0]["uid"] != owner_uid:
+        # The owner is gone (garbage collection takes the child), or this is the child of
+        # a deleted ModelDeployment whose name a new one took: the new one's reconcile
+        # makes its own once the old one is collected.
+        return
     md = entries[0]
     try:
         spec, price = validate(md["spec"], ctx.settings.gpu_prices)

@@ -16,7 +16,7 @@ from gpufleet.handlers.context import OperatorContext, context_of
 from gpufleet.handlers.pods import observe
 from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
-from gpufleet.services.children import ChildOwnedByOther
+from gpufleet.services.children import ChildOfFormerOwner, ChildOwnedByOther
 from gpufleet.services.reconcile import (
     build_context,
     not_reconciled,
@@ -27,6 +27,7 @@ from gpufleet.services.reconcile import (
 from gpufleet.services.status import StatusComputer, update_status
 
 RETRY_DELAY_SECONDS = 5
+GARBAGE_COLLECTION_WAIT_SECONDS = 2
 NEEDS_A_PERSON_DELAY_SECONDS = 60
 """How often a refusal only a person can fix (a rejected child, missing RBAC) is retried."""
 
@@ -112,6 +113,9 @@ async def _reconcile(
     try:
         context = build_context(ctx.settings, parsed, price)
         outcome = await reconcile(ctx.api, Owner(name, ns, uid), parsed, context)
+    except ChildOfFormerOwner as error:
+        # Nothing for a person to do: the garbage collector frees the name in a moment.
+        raise kopf.TemporaryError(str(error), delay=GARBAGE_COLLECTION_WAIT_SECONDS) from error
     except ChildOwnedByOther as error:
         await _report(
             ctx, body, ns, name, not_reconciled("ChildConflict", str(error), generation, now)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from gpufleet import GROUP, KIND
 from gpufleet.domain.manifests.children import ChildKind
 from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.diff import owned_patch
@@ -33,6 +34,17 @@ class ChildOwnedByOther(Exception):
         self.kind = kind
 
 
+class ChildOfFormerOwner(Exception):
+    """The child is still owned by a deleted ModelDeployment of the same name (deleted and
+    applied again at once): the garbage collector is about to take it. Retry soon."""
+
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(
+            f"{kind} {namespace}/{name} belongs to a deleted ModelDeployment of this name; "
+            "waiting for garbage collection to remove it"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ChildResult:
     kind: ChildKind
@@ -47,6 +59,19 @@ def resource_of(kind: ChildKind) -> Resource:
 def _owned_by(live: dict[str, Any], owner: Owner) -> bool:
     refs = live.get("metadata", {}).get("ownerReferences") or []
     return any(ref.get("uid") == owner.uid for ref in refs)
+
+
+def _owned_by_former(live: dict[str, Any], owner: Owner) -> bool:
+    """Owned by another ModelDeployment of ``owner``'s name: one deleted since (two objects
+    cannot share a name), whose children the garbage collector deletes next."""
+    refs = live.get("metadata", {}).get("ownerReferences") or []
+    return any(
+        ref.get("kind") == KIND
+        and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/")
+        and ref.get("name") == owner.name
+        and ref.get("uid") != owner.uid
+        for ref in refs
+    )
 
 
 _FETCH: dict[str, Any] = {}
@@ -88,6 +113,8 @@ async def ensure_child(
                 raise
             desired = kind.build(owner, spec, replace(context, replicas=_live_replicas(live)))
     if not _owned_by(live, owner):
+        if _owned_by_former(live, owner):
+            raise ChildOfFormerOwner(kind.kind, owner.namespace, owner.name)
         raise ChildOwnedByOther(kind.kind, owner.namespace, owner.name)
     patch = owned_patch(desired, live, not_owned=kind.not_owned, exclusive_maps=kind.exclusive_maps)
     if patch is None:
