@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 CRASH_LOOP_REASON = "CrashLoopBackOff"
+FINISHED_PHASES = frozenset({"Failed", "Succeeded"})
 CANNOT_START_REASONS = frozenset(
     {
         "ErrImagePull",
@@ -50,6 +51,9 @@ class PodFacts:
     cannot_start: str | None = None
     """Which container cannot start and the kubelet's reason (:data:`CANNOT_START_REASONS`),
     or ``None``."""
+    finished: bool = False
+    """Phase ``Failed`` or ``Succeeded``: evicted (node pressure, a drain) or done; the
+    ReplicaSet has replaced it, though the object stays until pod garbage collection."""
 
 
 def _timestamp(text: Any) -> float | None:
@@ -138,6 +142,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         terminating=bool(meta.get("deletionTimestamp")),
         http_address=http_address(pod),
         cannot_start=_cannot_start(containers),
+        finished=status.get("phase") in FINISHED_PHASES,
     )
 
 
@@ -161,7 +166,8 @@ class PodSummary:
     """The ready pods' model server API (``podIP:port``), to ask what the model is
     configured for."""
     pods: int = 0
-    """Pods that exist and are not being deleted, whatever their state."""
+    """Pods that exist, are not being deleted and have not finished (evicted), whatever
+    their state: those the ReplicaSet counts."""
 
     @property
     def scheduler_message(self) -> str | None:
@@ -188,5 +194,5 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         http_addresses=tuple(
             p.http_address for p in live if p.ready_since is not None and p.http_address is not None
         ),
-        pods=len(live),
+        pods=sum(1 for p in live if not p.finished),
     )
