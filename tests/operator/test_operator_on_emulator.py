@@ -159,6 +159,33 @@ def test_deleting_the_modeldeployment_leaves_no_child(kube: Kube, operator: None
     assert kube.get(MODELDEPLOYMENTS, NS, "gone") is None
 
 
+def test_an_object_of_a_childs_name_owned_by_no_one_is_not_adopted(
+    kube: Kube, operator: None
+) -> None:
+    # Another team's Service already has the name the ModelDeployment's would take.
+    theirs = {
+        "metadata": {"name": "taken", "namespace": NS},
+        "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]},
+    }
+    assert kube.create(SERVICES, NS, theirs).ok
+    _apply(kube, "taken", minimal_spec())
+    md = wait_for(
+        lambda: (
+            (m := kube.get(MODELDEPLOYMENTS, NS, "taken"))
+            and (condition(m, "Ready") or {}).get("reason") == "ChildConflict"
+            and m
+        ),
+        what="Ready=False (ChildConflict)",
+    )
+    assert "a Service named default/taken exists" in (condition(md, "Reconciled") or {})["message"]
+    wait_for(
+        lambda: "ChildConflict" in {e.get("reason") for e in kube.list(EVENTS, NS)}, what="Event"
+    )
+    service = kube.get(SERVICES, NS, "taken") or {}
+    assert "ownerReferences" not in service["metadata"]
+    assert service["spec"]["selector"] == {"app": "theirs"}
+
+
 def test_a_modeldeployment_recreated_before_its_children_are_collected_takes_over(
     kube: Kube, apiserver: EmulatedApiServer, operator: None
 ) -> None:
