@@ -151,6 +151,27 @@ def test_deleted_and_edited_children_are_restored(kube: Kube, operator: None) ->
     )
 
 
+def test_a_deployment_deleted_by_hand_comes_back_at_its_replicas(
+    kube: Kube, operator: None
+) -> None:
+    _apply(kube, "busy", minimal_spec(scaling={"minReplicas": 1, "maxReplicas": 8}))
+    wait_for(lambda: _reconciled(kube, "busy", 1), what="reconcile")
+    # The autoscaler had grown the fleet for its load.
+    assert kube.merge_patch(DEPLOYMENTS, NS, "busy", {"spec": {"replicas": 6}}).ok
+    old = kube.get(DEPLOYMENTS, NS, "busy") or {}
+    assert kube.delete(DEPLOYMENTS, NS, "busy").ok
+    restored = wait_for(
+        lambda: (
+            (d := kube.get(DEPLOYMENTS, NS, "busy"))
+            and d["metadata"]["uid"] != old["metadata"]["uid"]
+            and d
+        ),
+        what="Deployment restored",
+    )
+    # Not minReplicas: the load is still there, and no pod is left to measure it.
+    assert restored["spec"]["replicas"] == 6
+
+
 def test_deleting_the_modeldeployment_leaves_no_child(kube: Kube, operator: None) -> None:
     _apply(kube, "gone", minimal_spec())
     wait_for(lambda: all(_children(kube, "gone")), what="children")

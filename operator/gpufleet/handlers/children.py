@@ -7,6 +7,7 @@ an event costs no extra GET unless a child must be recreated or the copy is stal
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -35,6 +36,11 @@ def _owner_ref(body: kopf.Body) -> tuple[str, str] | None:
         if ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
             return str(ref.get("name")), str(ref.get("uid"))
     return None
+
+
+def _replicas(body: kopf.Body) -> int | None:
+    replicas = (body.get("spec") or {}).get("replicas")
+    return replicas if isinstance(replicas, int) else None
 
 
 async def _child_event(
@@ -75,6 +81,8 @@ async def _child_event(
         ):
             return
     context = build_context(ctx.settings, spec, price)
+    if deleted:
+        context = replace(context, restored_replicas=_replicas(body))
     live = None if deleted else dict(body)
     result = await ensure_child(ctx.api, kind, owner, spec, context, live=live)
     if result.outcome is ChildOutcome.CREATED:

@@ -46,7 +46,7 @@ class ChildKind:
 
 
 def _deployment(owner: Owner, spec: ModelDeploymentSpec, context: BuildContext) -> dict[str, Any]:
-    return build_deployment(owner, spec, initial_replicas(spec), context)
+    return build_deployment(owner, spec, initial_replicas(spec, context.restored_replicas), context)
 
 
 def _ignoring_context(
@@ -55,9 +55,13 @@ def _ignoring_context(
     return lambda owner, spec, _context: build(owner, spec)
 
 
-def initial_replicas(spec: ModelDeploymentSpec) -> int:
-    """Replicas a new Deployment starts with, before the autoscaler has measured anything."""
-    return spec.scaling.min_replicas
+def initial_replicas(spec: ModelDeploymentSpec, restored: int | None = None) -> int:
+    """Replicas a new Deployment starts with, before the autoscaler has measured anything;
+    ``restored``: those of the one deleted outside gpufleet that it replaces."""
+    scaling = spec.scaling
+    if restored is None:
+        return scaling.min_replicas
+    return min(max(restored, scaling.min_replicas), scaling.max_replicas)
 
 
 DEPLOYMENT = ChildKind(

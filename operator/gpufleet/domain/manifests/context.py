@@ -23,6 +23,11 @@ class BuildContext:
     """The Deployment's replica count now (the autoscaler's); None before it exists,
     then the spec's ``minReplicas`` is assumed."""
 
+    restored_replicas: int | None = None
+    """The replicas of a Deployment deleted outside gpufleet, which is being recreated:
+    it starts with them (within the spec's bounds), not ``minReplicas`` -- its load has
+    not gone, and with every pod gone no metric would tell the autoscaler so."""
+
     replica_hourly_cost: float | None = None
     """USD per hour of one replica; None when no price is known (no budget check)."""
 
