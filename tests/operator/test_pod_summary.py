@@ -31,3 +31,20 @@ def test_evicted_pods_do_not_count_as_pods_the_replicaset_created() -> None:
     refused = DeploymentFacts(replicas=3, ready=1, replica_failure="exceeded quota: gpu-quota")
     assert summary.pods == 1
     assert uncreated_replicas(refused, summary) == 2
+
+
+def _running_since(ready: str, since: str) -> dict[str, Any]:
+    running = {"state": {"running": {"startedAt": "2026-01-01T10:00:05Z"}}}
+    return {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": since}],
+        "containerStatuses": [{"name": "server", **running}],
+    }
+
+
+def test_a_pod_still_loading_its_model_has_not_lost_readiness() -> None:
+    # Not Ready since it was created, before its container started: starting.
+    loading = pod_facts(_pod("llm-a", _running_since("False", "2026-01-01T10:00:00Z")))
+    # Not Ready since after its container started: it had served, or its node is lost.
+    lost = pod_facts(_pod("llm-b", _running_since("False", "2026-01-01T10:30:00Z")))
+    assert (loading.readiness_lost, lost.readiness_lost) == (False, True)

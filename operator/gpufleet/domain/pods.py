@@ -51,6 +51,9 @@ class PodFacts:
     cannot_start: str | None = None
     """Which container cannot start and the kubelet's reason (:data:`CANNOT_START_REASONS`),
     or ``None``."""
+    readiness_lost: bool = False
+    """Running, and not Ready since after its containers started (see
+    :func:`_readiness_lost`): not starting any more."""
     finished: bool = False
     """Phase ``Failed`` or ``Succeeded``: evicted (node pressure, a drain) or done; the
     ReplicaSet has replaced it, though the object stays until pod garbage collection."""
@@ -101,6 +104,23 @@ def _cannot_start(statuses: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def _readiness_lost(ready: Mapping[str, Any], containers: Iterable[Mapping[str, Any]]) -> bool:
+    """Not Ready since after every container was running: the pod had started and stopped
+    passing its readiness probe, or its node stopped reporting (the node lifecycle
+    controller marks the pods of a NotReady node not Ready). A pod still starting went
+    not Ready before its containers started."""
+    if ready.get("status") != "False":
+        return False
+    since = _timestamp(ready.get("lastTransitionTime"))
+    started = [
+        _timestamp(((c.get("state") or {}).get("running") or {}).get("startedAt"))
+        for c in containers
+    ]
+    if since is None or not started or None in started:
+        return False
+    return since > max(t for t in started if t is not None)
+
+
 def _ready_since(ready: Mapping[str, Any], meta: Mapping[str, Any]) -> float | None:
     if ready.get("status") != "True":
         return None
@@ -143,6 +163,9 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         http_address=http_address(pod),
         cannot_start=_cannot_start(containers),
         finished=status.get("phase") in FINISHED_PHASES,
+        readiness_lost=_readiness_lost(
+            _condition(status, "Ready"), status.get("containerStatuses") or ()
+        ),
     )
 
 
@@ -158,6 +181,8 @@ class PodSummary:
     crash_looping: tuple[PodFacts, ...] = ()
     cannot_start: tuple[PodFacts, ...] = ()
     """Pods with a container that cannot start (an image that cannot be pulled...)."""
+    readiness_lost: tuple[PodFacts, ...] = ()
+    """Pods that had started and are not Ready any more (a probe failing, a node lost)."""
     provisioning_timeout_s: float = 600.0
     ready_since: Mapping[str, float] = field(default_factory=dict)
     """Ready pods by name: when each became Ready (a pod ready for less than a scrape
@@ -189,6 +214,7 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         unplaceable=unplaceable,
         crash_looping=tuple(p for p in live if p.crash_looping is not None),
         cannot_start=tuple(p for p in live if p.cannot_start is not None),
+        readiness_lost=tuple(p for p in live if p.readiness_lost),
         provisioning_timeout_s=provisioning_timeout_s,
         ready_since={p.name: p.ready_since for p in live if p.ready_since is not None},
         http_addresses=tuple(

@@ -4,8 +4,8 @@
 working activation signal), ``Unknown`` (in progress) while GPU pods start, ``False``
 only when something is wrong that needs a person: a rollout past its progress
 deadline, crash-looping pods, pods that cannot start (an image that cannot be pulled),
-no pod serving while the cluster cannot create them or place them past the
-provisioning timeout, or a fleet at zero that nothing could wake.
+no pod serving while pods that had started lost readiness, or while the cluster cannot
+create them or place them past the provisioning timeout, or a fleet at zero that nothing could wake.
 """
 
 from __future__ import annotations
@@ -165,6 +165,15 @@ def ready_condition(
         )
     if deployment.replicas == 0:
         return _at_zero(activation)
+    if deployment.ready == 0 and pods.readiness_lost:
+        first = pods.readiness_lost[0]
+        return _ready(
+            ConditionStatus.FALSE,
+            "PodsNotReady",
+            f"0/{deployment.replicas} replicas ready; {len(pods.readiness_lost)} pod(s) had "
+            f"started and stopped passing readiness (the model server not answering its "
+            f"probe, or the node NotReady), e.g. {first.name}",
+        )
     if deployment.ready == 0 and deployment.replica_failure is not None:
         return _ready(
             ConditionStatus.FALSE,

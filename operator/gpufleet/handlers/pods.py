@@ -24,7 +24,7 @@ from gpufleet.services.reconcile import Observed, observed_status, validate
 from gpufleet.services.status import StatusChange, StatusComputer, update_status
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-NO_PROBLEM: PodProblems = (None, None, None)
+NO_PROBLEM: PodProblems = (None, None, None, False)
 Key = tuple[str, str]
 
 
@@ -118,8 +118,8 @@ async def pod_event(
     ctx = context_of(memo)
     key = (namespace or "", name)
     # Most pod events (a probe, an IP, a container started) change nothing status says:
-    # only placement, crash loops and containers that cannot start do (readiness comes
-    # with the Deployment's events).
+    # only placement, crash loops, containers that cannot start and readiness lost after
+    # starting do (the ready count comes with the Deployment's events).
     # A pod first seen without a problem is news for the Deployment's events, not here.
     before = ctx.pod_problems.get(key, NO_PROBLEM)
     if event.get("type") == "DELETED":
@@ -132,7 +132,12 @@ async def pod_event(
         problems: PodProblems = (
             NO_PROBLEM
             if facts.terminating
-            else (facts.unschedulable, facts.crash_looping, facts.cannot_start)
+            else (
+                facts.unschedulable,
+                facts.crash_looping,
+                facts.cannot_start,
+                facts.readiness_lost,
+            )
         )
         if before == problems:
             return
