@@ -9,7 +9,6 @@ any of these values (it is immutable: a change would fail `helm upgrade`).
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.parse
 import urllib.request
@@ -267,21 +266,15 @@ def test_extra_volumes_are_mounted_where_the_operator_reads_them(chart_dir: Path
 
 def _proxied(url: str, env: dict[str, str]) -> bool:
     """Whether the operator's HTTP clients would send ``url`` to the proxy under ``env``."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
         # aiohttp (trust_env, the Kubernetes API client) asks urllib; requests (Prometheus)
         # has its own NO_PROXY matching.
         host = urllib.parse.urlsplit(url).hostname or ""
         api_bypassed = bool(urllib.request.proxy_bypass_environment(host))
         prom_bypassed = bool(requests.utils.should_bypass_proxies(url, None))
         return not (api_bypassed and prom_bypassed)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.mark.parametrize(

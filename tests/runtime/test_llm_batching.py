@@ -116,10 +116,24 @@ def test_a_full_kv_cache_preempts_the_newest_stream_which_resumes_where_it_was(
         assert server.stop() == 0
 
 
-def test_a_client_that_goes_away_frees_its_kv_cache(llm_server: ServerProcess) -> None:
-    aborted_before = llm_server.metric(
-        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
+def _aborted(server: ServerProcess) -> float:
+    return server.metric("vllm:request_success_total", model_name=MODEL, finished_reason="abort")
+
+
+def _assert_aborted(server: ServerProcess, aborted_before: float) -> None:
+    """The stream's sequence was aborted: nothing runs, its KV blocks are free, and the
+    server counted one more abort."""
+    wait_for(
+        lambda: gauge(server, "vllm:num_requests_running") == 0,
+        timeout=30,
+        what="the abort",
     )
+    assert gauge(server, "vllm:kv_cache_usage_perc") == 0.0
+    assert _aborted(server) == aborted_before + 1
+
+
+def test_a_client_that_goes_away_frees_its_kv_cache(llm_server: ServerProcess) -> None:
+    aborted_before = _aborted(llm_server)
     events = stream(
         llm_server, "/v1/completions", {"prompt": "bye", "max_tokens": 900, "stream": True}
     )
@@ -130,16 +144,7 @@ def test_a_client_that_goes_away_frees_its_kv_cache(llm_server: ServerProcess) -
         what="KV blocks held",
     )
     events.close()  # closes the connection mid-stream
-    wait_for(
-        lambda: gauge(llm_server, "vllm:num_requests_running") == 0,
-        timeout=30,
-        what="the abort",
-    )
-    assert gauge(llm_server, "vllm:kv_cache_usage_perc") == 0.0
-    aborted = llm_server.metric(
-        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
-    )
-    assert aborted == aborted_before + 1
+    _assert_aborted(llm_server, aborted_before)
 
 
 @pytest.mark.parametrize(
@@ -159,20 +164,9 @@ def test_a_non_streaming_client_that_times_out_frees_its_kv_cache(
 ) -> None:
     """An SDK's request timeout closes the connection: the sequence is aborted then, not
     generated to max_tokens for nobody, and the server goes on serving."""
-    aborted_before = llm_server.metric(
-        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
-    )
+    aborted_before = _aborted(llm_server)
     with pytest.raises(requests.Timeout):
         requests.post(f"http://{llm_server.http_url}{path}", json=body, timeout=0.3)
-    wait_for(
-        lambda: gauge(llm_server, "vllm:num_requests_running") == 0,
-        timeout=30,
-        what="the abort",
-    )
-    assert gauge(llm_server, "vllm:kv_cache_usage_perc") == 0.0
-    aborted = llm_server.metric(
-        "vllm:request_success_total", model_name=MODEL, finished_reason="abort"
-    )
-    assert aborted == aborted_before + 1
+    _assert_aborted(llm_server, aborted_before)
     served = post(llm_server, "/v1/completions", {"prompt": "still here", "max_tokens": 2})
     assert served.status_code == 200
