@@ -57,6 +57,9 @@ def _invoke(command: str, path: Path) -> tuple[int, str]:
          "chat: invalid: spec.cost.maxHourlyCost: Input should be a valid number"),
         (GOOD.replace("maxHourlyCost: 10", "maxHourlyCost: .inf"),
          "chat: invalid: spec.cost.maxHourlyCost: Input should be a finite number"),
+        # NaN fails the field's bound before the finite check.
+        (GOOD.replace("maxHourlyCost: 10", "maxHourlyCost: .nan"),
+         "chat: invalid: spec.cost.maxHourlyCost: Input should be greater than 0"),
     ],
 )  # fmt: skip
 def test_a_file_kubectl_would_refuse_exits_1_saying_where(
