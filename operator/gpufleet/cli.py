@@ -157,14 +157,12 @@ def _model_deployments(manifest: Path) -> list[ManifestObject]:
     list of Kubernetes objects exits: 2 when it cannot be read at all, 1 when it is not
     objects kubectl could apply (naming the line, column or document)."""
     from gpufleet.domain.manifest_file import ManifestError, read_objects
+    from gpufleet.text_file import read_utf8
 
     try:
-        if str(manifest) == "-":
-            text = sys.stdin.read()
-        else:
-            text = manifest.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        typer.echo(f"{manifest}: not UTF-8 text (byte {error.start})", err=True)
+        text = sys.stdin.read() if str(manifest) == "-" else read_utf8(manifest)
+    except ValueError as error:  # not UTF-8
+        typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
     except OSError as error:
         typer.echo(f"{manifest}: {error.strerror or error}", err=True)

@@ -8,17 +8,14 @@ from typing import Any
 from gpufleet import KIND
 from gpufleet.domain.manifest_file import model_deployment_spec, read_objects
 from gpufleet.domain.spec import ModelDeploymentSpec, SpecError, parse_spec
+from gpufleet.text_file import read_utf8
 
 
 def load_manifest(path: Path) -> ModelDeploymentSpec:
     """Parse a ModelDeployment YAML (the first ModelDeployment in it, or in a ``List``; a
     document without ``kind`` is one, and without ``spec`` is the spec itself). A file
     that is not one raises a ``ValueError`` naming the line or document."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from err
-    for obj in read_objects(text, str(path), kindless=KIND):
+    for obj in read_objects(read_utf8(path), str(path), kindless=KIND):
         if obj.kind != KIND:
             continue
         if obj.api_version is None:

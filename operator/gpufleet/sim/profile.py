@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gpufleet.domain.manifest_file import read_yaml
 from gpufleet.domain.spec.parse import field_path
+from gpufleet.text_file import read_utf8
 
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("profiles") / "default.yaml"
 
@@ -149,10 +150,7 @@ def load_any_profile(path: Path | None = None) -> AnyProfile:
 
 def _parsed(source: Path) -> object:
     """The file's JSON or YAML, or a ``ValueError`` naming where it stops being that."""
-    try:
-        text = source.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
+    text = read_utf8(source)
     if source.suffix == ".json":
         try:
             return json.loads(text)
