@@ -15,7 +15,9 @@ import torch
 from gpufleet_server.llm.engine import GenerationRequest, LlmEngine
 from gpufleet_server.llm.metrics import ITERATION_TOKEN_BUCKETS, LlmMetrics
 from gpufleet_server.llm.options import LlmOptions
-from gpufleet_server.llm.runner import ModelRunner
+from gpufleet_server.llm.runner import ModelRunner, Sampling
+
+GREEDY = Sampling(temperature=0.0)
 
 TINY = {"num_layers": 2, "hidden_size": 32, "num_heads": 2, "max_model_len": 1024}
 LONG_PROMPT = [(7 * i + 3) % 200 + 32 for i in range(600)]
@@ -69,8 +71,8 @@ def tokens_per_iteration_at_most(metrics: LlmMetrics, bound: int) -> bool:
 async def test_a_prompt_over_the_budget_is_prefilled_in_chunks_to_the_same_answer() -> None:
     whole, whole_metrics = engine_with(budget=1024)
     chunked, chunked_metrics = engine_with(budget=64)
-    (expected,) = await generate(whole, [GenerationRequest(LONG_PROMPT, 8, temperature=0.0)])
-    (got,) = await generate(chunked, [GenerationRequest(LONG_PROMPT, 8, temperature=0.0)])
+    (expected,) = await generate(whole, [GenerationRequest(LONG_PROMPT, 8, sampling=GREEDY)])
+    (got,) = await generate(chunked, [GenerationRequest(LONG_PROMPT, 8, sampling=GREEDY)])
     assert [t for t, _ in got] == [t for t, _ in expected]
     assert 64 in ITERATION_TOKEN_BUCKETS
     assert tokens_per_iteration_at_most(chunked_metrics, 64)
@@ -92,8 +94,8 @@ async def test_a_decoding_stream_gets_a_token_every_iteration_of_a_long_prefill(
     budget: int, least: int, most: int
 ) -> None:
     engine, _ = engine_with(budget)
-    decoding = GenerationRequest([65, 66, 67], 40, temperature=0.0)
-    long = GenerationRequest(LONG_PROMPT, 1, temperature=0.0)
+    decoding = GenerationRequest([65, 66, 67], 40, sampling=GREEDY)
+    long = GenerationRequest(LONG_PROMPT, 1, sampling=GREEDY)
     streams = await generate(engine, [decoding, long])
     (first_of_long,) = (at for _, at in streams[1])
     during = [at for _, at in streams[0] if at < first_of_long]

@@ -15,7 +15,9 @@ import torch
 from gpufleet_server.llm.engine import GenerationRequest, LlmEngine
 from gpufleet_server.llm.metrics import LlmMetrics
 from gpufleet_server.llm.options import LlmOptions
-from gpufleet_server.llm.runner import ModelRunner, StepInput
+from gpufleet_server.llm.runner import ModelRunner, Sampling, StepInput
+
+GREEDY = Sampling(temperature=0.0)
 
 
 class FailingRunner(ModelRunner):
@@ -43,7 +45,7 @@ async def test_a_failed_step_ends_its_requests_as_errors_and_the_engine_serves_o
     engine = LlmEngine(runner, options, metrics)
     loop = asyncio.create_task(engine.run())
     try:
-        failed = [GenerationRequest([5, 6, 7], max_tokens=4, temperature=0.0) for _ in range(2)]
+        failed = [GenerationRequest([5, 6, 7], max_tokens=4, sampling=GREEDY) for _ in range(2)]
         for request in failed:
             engine.submit(request)
         async with asyncio.timeout(10):
@@ -53,7 +55,7 @@ async def test_a_failed_step_ends_its_requests_as_errors_and_the_engine_serves_o
         assert finished(metrics, options, "stop") + finished(metrics, options, "length") == 0.0
 
         runner.failing = False  # the fault passed: the next request is served
-        served = GenerationRequest([5, 6, 7], max_tokens=2, temperature=0.0)
+        served = GenerationRequest([5, 6, 7], max_tokens=2, sampling=GREEDY)
         engine.submit(served)
         async with asyncio.timeout(10):
             while (event := await served.events.get()).finish_reason is None:

@@ -52,11 +52,8 @@ class TokenEvent:
 class GenerationRequest:
     prompt: list[int]
     max_tokens: int
-    temperature: float
+    sampling: Sampling
     stop: tuple[str, ...] = ()
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int | None = None
     arrival: float = field(default_factory=time.monotonic)
     request_id: int = field(default_factory=lambda: next(_request_ids))
     output: list[int] = field(default_factory=list)
@@ -73,10 +70,6 @@ class GenerationRequest:
     last_token_at: float | None = None
     aborted: bool = False
     finished: bool = False
-
-    @property
-    def sampling(self) -> Sampling:
-        return Sampling(self.temperature, self.top_p, self.top_k, self.seed)
 
     @property
     def computed_tokens(self) -> int:

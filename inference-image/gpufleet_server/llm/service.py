@@ -70,15 +70,7 @@ class LlmService:
                 f"{max_tokens} in max_tokens)",
                 "max_tokens",
             )
-        request = GenerationRequest(
-            prompt,
-            max_tokens,
-            sampling.temperature,
-            tuple(stop),
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            seed=sampling.seed,
-        )
+        request = GenerationRequest(prompt, max_tokens, sampling, tuple(stop))
         self._in_flight.add(request)
         self._idle.clear()
         self.engine.submit(request)
