@@ -63,9 +63,40 @@ def _json_kind_fits(value: Any, kind: str) -> bool:
     return type(value) in (int, float)
 
 
+def _plainly_fitting(dtype: DataType, values: Any) -> Array | None:
+    """The values as the datatype when numpy's own reading of them shows every one of the
+    kind it takes and in its range, with no bool among numbers (numpy would read it as one):
+    the common case, checked in numpy rather than value by value. ``None``: let
+    ``_checked_values`` judge them one by one, and word what is wrong."""
+    numpy_dtype = dtype.numpy_dtype
+    try:
+        read = np.asarray(values)
+    except ValueError:  # ragged nesting
+        return None
+    if numpy_dtype.kind == "b":
+        return read.reshape(-1) if read.dtype.kind == "b" else None
+    if read.dtype.kind not in ("iu" if numpy_dtype.kind in "iu" else "iuf"):
+        return None
+    # The values as they came (a nested list's too: read has made its bools numbers).
+    items = values if read.ndim <= 1 else np.asarray(values, dtype=object).reshape(-1)
+    if bool in map(type, items if isinstance(items, list | np.ndarray) else [items]):
+        return None
+    if read.size:
+        if numpy_dtype.kind in "iu":
+            limits = np.iinfo(numpy_dtype.str)
+            if read.min() < limits.min or read.max() > limits.max:
+                return None
+        elif float(np.max(np.abs(read))) > float(np.finfo(numpy_dtype.str).max):
+            return None  # finite and too large: overflows the type (infinity stays)
+    return read.astype(numpy_dtype).reshape(-1)
+
+
 def _checked_values(name: str, dtype: DataType, values: Any) -> Array:
     """The values as the datatype, refusing what numpy would convert silently: null as NaN,
     "1.5" as 1.5, 1.7 as 1, 2 as True, and an integer out of the type's range wrapped."""
+    fitting = _plainly_fitting(dtype, values)
+    if fitting is not None:
+        return fitting
     numpy_dtype = dtype.numpy_dtype
     flat = _flattened(values)
     if not all(_json_kind_fits(value, numpy_dtype.kind) for value in flat):
