@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from tests.operator.specs import minimal_spec
 from tests.support.kube import (
     DEPLOYMENTS,
@@ -28,6 +29,7 @@ from tests.support.waiting import wait_for
 
 NS = "default"
 PODS = Kind("", "v1", "pods")
+PDBS = Kind("policy", "v1", "poddisruptionbudgets")
 SCHEDULER_SAYS = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
 
 
@@ -292,6 +294,30 @@ def test_pods_a_quota_refuses_to_create_are_reported(kube: Kube, operator: None)
     kube.merge_patch(DEPLOYMENTS, NS, "gemma", {"status": _replica_failure("False")}, sub="status")
     _wait_condition(kube, "gemma", "Schedulable", "True", "PodsScheduled")
     _wait_condition(kube, "gemma", "Ready", "Unknown", "PodsStarting")
+
+
+def test_a_quota_refusal_seen_while_the_children_are_applied_is_not_overwritten(
+    apiserver: EmulatedApiServer, kube: Kube, operator: None
+) -> None:
+    # The API server holds the PodDisruptionBudget's creation (the reconcile's step after
+    # the Deployment) until the quota refusal has been reported: the reconcile's own
+    # status write then lands last, and must not bring back what it saw before it.
+    release_pdb_creation = apiserver.handler.hold("POST", PDBS.path(NS))
+    try:
+        _apply(kube, "gemma")
+        kube.merge_patch(
+            DEPLOYMENTS, NS, "gemma", {"status": _replica_failure("True")}, sub="status"
+        )
+        _wait_condition(kube, "gemma", "Schedulable", "False", "PodsNotCreated")
+    finally:
+        release_pdb_creation.set()
+    wait_for(lambda: kube.get(PDBS, NS, "gemma"), what="the PodDisruptionBudget")
+    wait_for(
+        lambda: _condition(kube, "gemma", "Reconciled").get("status") == "True",
+        what="the reconcile's status write",
+    )
+    assert _condition(kube, "gemma", "Schedulable")["reason"] == "PodsNotCreated"
+    assert _condition(kube, "gemma", "Ready")["reason"] == "PodsNotCreated"
 
 
 def test_deleting_while_the_operator_is_down_completes(kube: Kube, kubeconfig: str) -> None:

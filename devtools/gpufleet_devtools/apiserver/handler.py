@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -110,6 +111,16 @@ class ApiServerHandler(kmock.KubernetesScaffold):
     hub: WatchHub = attrs.field(init=False)
     accesses: set[Access] = attrs.field(init=False, factory=set)
     """Every distinct (client, verb, resource) served: what RBAC would have to grant."""
+    holds: dict[tuple[str, str], threading.Event] = attrs.field(init=False, factory=dict)
+    """Requests (method, path) answered only once their event is set: a slow API server or
+    admission webhook, as tests use it to open a race window. See :meth:`hold`."""
+
+    def hold(self, method: str, path: str) -> threading.Event:
+        """Answer the next ``method`` request on ``path`` (as the emulator would) only once
+        the returned event is set; later ones are not held. Thread-safe to set from a test."""
+        released = threading.Event()
+        self.holds[(method.upper(), path)] = released
+        return released
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -212,6 +223,9 @@ class ApiServerHandler(kmock.KubernetesScaffold):
         if target is None or self._user_reaction_matches(request):
             response: aiohttp.web.StreamResponse = await super()._handle(request)
             return response
+        released = self.holds.pop((str(request.method.value).upper(), request.url.path), None)
+        if released is not None:
+            await asyncio.get_running_loop().run_in_executor(None, released.wait)
         try:
             return await self._serve(request, target)
         except ApiError as error:

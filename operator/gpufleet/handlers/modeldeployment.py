@@ -18,6 +18,7 @@ from gpufleet.handlers.reporting import post_events
 from gpufleet.k8s.errors import KubernetesApiError
 from gpufleet.services.children import ChildOfFormerOwner, ChildOwnedByOther
 from gpufleet.services.reconcile import (
+    Observed,
     build_context,
     not_reconciled,
     reconcile,
@@ -129,8 +130,14 @@ async def _reconcile(
         await _report(ctx, body, ns, name, not_reconciled(reason, message, generation, now))
         raise kopf.TemporaryError(message, delay=NEEDS_A_PERSON_DELAY_SECONDS) from error
     post_events(body, outcome.events)
-    # The Deployment just applied is fresher than the index; the pods come from theirs.
-    observed = replace(
-        observe(indexes, (ns, name), parsed, now), deployment=deployment_facts(outcome.deployment)
-    )
-    await _report(ctx, body, ns, name, reconciled(parsed, price, observed, generation, now))
+
+    def observe_now() -> Observed:
+        # The index at the write: any Deployment event handled meanwhile is in it. Only a
+        # Deployment created this instant may not be yet: then the one just applied is all
+        # there is (its own event rewrites status next).
+        seen = observe(indexes, (ns, name), parsed, time.time())
+        if seen.deployment is None:
+            return replace(seen, deployment=deployment_facts(outcome.deployment))
+        return seen
+
+    await _report(ctx, body, ns, name, reconciled(parsed, price, observe_now, generation, now))

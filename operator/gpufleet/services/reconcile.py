@@ -16,7 +16,7 @@ Each gives a :data:`~gpufleet.services.status.StatusComputer` to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,12 +154,17 @@ def observed_status(
 def reconciled(
     spec: ModelDeploymentSpec,
     price: float,
-    observed: Observed,
+    observe_now: Callable[[], Observed],
     generation: int | None,
     now: float,
 ) -> StatusComputer:
     """``Reconciled=True``; ``Ready`` from the Deployment just applied if none is set or a
-    blocking reason is now fixed (afterwards the Deployment and pod watches keep it fresh)."""
+    blocking reason is now fixed (afterwards the Deployment and pod watches keep it fresh).
+
+    ``observe_now`` is asked when the write is computed, not when the reconcile started:
+    a Deployment event handled while the children were applied (a quota refusing the new
+    pods) must not be overwritten by what the reconcile saw before it.
+    """
 
     def applied(current: Mapping[str, Any]) -> StatusChange:
         condition = Condition(
@@ -177,10 +182,13 @@ def reconciled(
             change = StatusChange({**change.fields, "conditions": remaining}, change.events)
         return change
 
-    return combine(
-        applied,
-        observed_status(spec, price, observed, generation, now, ready_only_if_unset=True),
-    )
+    def observed_part(current: Mapping[str, Any]) -> StatusChange | None:
+        computer = observed_status(
+            spec, price, observe_now(), generation, now, ready_only_if_unset=True
+        )
+        return computer(current)
+
+    return combine(applied, observed_part)
 
 
 @dataclass(slots=True)
