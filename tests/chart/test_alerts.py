@@ -126,6 +126,19 @@ def _scenarios() -> list[dict[str, Any]]:
                 _alert("GpufleetPodsUnschedulable", "18m", MD, "warning"),
             ],
         },
+        {  # an HPA sets resnet50's replicas at minutes 3 and 6; bert's are set once
+            "interval": "1m",
+            "input_series": [
+                _series("gpufleet_replicas_overridden_total", {**job, **MD}, "0 0 0 1 1 1 2x20"),
+                _series("gpufleet_replicas_overridden_total", {**job, **other}, "0 0 0 1x25"),
+            ],
+            "alert_rule_test": [
+                _alert("GpufleetReplicasContended", "5m", None, "warning"),
+                _alert("GpufleetReplicasContended", "7m", {**job, **MD}, "warning"),
+                # 15 minutes on, the window holds one change and the fight is over.
+                _alert("GpufleetReplicasContended", "20m", None, "warning"),
+            ],
+        },
         {  # updates fail every minute; creates never do
             "interval": "1m",
             "input_series": [

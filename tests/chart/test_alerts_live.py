@@ -33,8 +33,8 @@ pytestmark = [
 ]
 FAST = {"for": "2s"}
 ALERT_NAMES = (
-    "sloMissed", "budgetCapHit", "metricsLost", "podsUnschedulable", "reconcileErrors",
-    "prometheusReadsSlow", "operatorDown",
+    "sloMissed", "budgetCapHit", "metricsLost", "podsUnschedulable", "replicasContended",
+    "reconcileErrors", "prometheusReadsSlow", "operatorDown",
 )  # fmt: skip
 
 
@@ -147,7 +147,12 @@ def test_alerts_fire_from_real_operator_metrics(
         firing = prometheus.firing()
         assert ("GpufleetSLOMissed", "models", "bert") not in firing
         assert ("GpufleetPodsUnschedulable", "models", "resnet50") not in firing
-        quiet = {"GpufleetOperatorDown", "GpufleetReconcileErrors", "GpufleetPrometheusReadsSlow"}
+        quiet = {
+            "GpufleetOperatorDown",
+            "GpufleetReconcileErrors",
+            "GpufleetPrometheusReadsSlow",
+            "GpufleetReplicasContended",
+        }
         assert not any(name in quiet for name, _, _ in firing)
 
         # A reconcile fails while Prometheus watches: the error rate turns positive.
@@ -158,6 +163,11 @@ def test_alerts_fire_from_real_operator_metrics(
         # A read of the fleet's metrics takes 4.5 s, past 80 % of the 5 s query timeout.
         metrics.prometheus_read_duration_seconds.observe(4.5)
         _wait_for_firing(prometheus, {("GpufleetPrometheusReadsSlow", NAMESPACE, "")})
+
+        # An HPA sets resnet50's replicas twice: the two autoscalers are fighting.
+        metrics.count_replicas_overridden("models", "resnet50")
+        metrics.count_replicas_overridden("models", "resnet50")
+        _wait_for_firing(prometheus, {("GpufleetReplicasContended", "models", "resnet50")})
 
         # The operator stops answering scrapes: OperatorDown fires.
         server.shutdown()

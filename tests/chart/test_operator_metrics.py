@@ -105,10 +105,22 @@ def test_ticks_and_decisions_are_counted() -> None:
     assert samples[decisions] == 3
 
 
+def test_replicas_overridden_count_from_zero() -> None:
+    metrics = OperatorMetrics()
+    overridden = ("gpufleet_replicas_overridden_total", _md())
+    # At 0 from the first tick, so that the first override is an increase to an alert.
+    _publish(metrics)
+    assert _samples(metrics)[overridden] == 0
+    metrics.count_replicas_overridden("models", "resnet50")
+    metrics.count_replicas_overridden("models", "resnet50")
+    assert _samples(metrics)[overridden] == 2
+
+
 def test_a_deleted_modeldeployment_disappears() -> None:
     metrics = OperatorMetrics()
     _publish(metrics)
     metrics.record_decision("models", "resnet50", "Steady")
+    metrics.count_replicas_overridden("models", "resnet50")
     metrics.set_state(
         "models", "bert", desired_replicas=1, ready_replicas=1, hourly_cost=0.8,
         max_hourly_cost=2.0, p95_latency_ms=50.0, slo_target_ms=100.0, slo_met=True,

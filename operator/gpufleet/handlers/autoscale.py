@@ -164,6 +164,8 @@ async def _tick(
             ctx.configured_batches.largest_batch(uid, parsed, observed.pods.http_addresses),
         )
         ctx.histories[uid] = outcome.decision.history
+        if outcome.written is not None:
+            ctx.replicas_written[uid] = outcome.written
         compute = combine(
             outcome.status(generation, now, ctx.status_written.get(uid, 0.0)), observed_now
         )

@@ -22,7 +22,7 @@ from gpufleet.domain.manifests.children import (
 )
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import SpecError
-from gpufleet.handlers.context import context_of
+from gpufleet.handlers.context import OperatorContext, context_of
 from gpufleet.handlers.pods import MANAGED, report_observed
 from gpufleet.handlers.reporting import md_reference
 from gpufleet.services.children import ChildOutcome, ensure_child
@@ -50,6 +50,7 @@ async def _child_event(
     memo: kopf.Memo,
     indexes: dict[str, Any],
 ) -> None:
+    """``indexes``: the handler's keyword arguments (kopf's indexes, its logger)."""
     namespace = body.meta.get("namespace") or ""
     owner_ref = _owner_ref(body)
     if owner_ref is None:
@@ -80,6 +81,8 @@ async def _child_event(
             or live_md["metadata"].get("deletionTimestamp")
         ):
             return
+    if kind is DEPLOYMENT and not deleted:
+        _report_replicas_overridden(ctx, owner, md_ref, body, indexes["logger"])
     context = build_context(ctx.settings, spec, price)
     if deleted:
         context = replace(context, restored_replicas=_replicas(body))
@@ -102,6 +105,34 @@ async def _child_event(
     if kind is DEPLOYMENT:
         # Ready and replica counts come from the Deployment's own events: the freshest view.
         await report_observed(memo, indexes, namespace, owner_name)
+
+
+def _report_replicas_overridden(
+    ctx: OperatorContext,
+    owner: Owner,
+    md_ref: kopf.Body,
+    deployment: kopf.Body,
+    logger: kopf.Logger,
+) -> None:
+    """A Warning Event (and a count) when another writer changed the replicas the
+    autoscaler set: once is a person's ``kubectl scale``; again and again, two autoscalers
+    fighting, the fleet following neither."""
+    written = ctx.replicas_written.get(owner.uid)
+    seen = None if written is None else written.overridden_in(dict(deployment))
+    if written is None or seen is None:
+        return
+    # The next change is judged against this one (or against the autoscaler's next write).
+    ctx.replicas_written[owner.uid] = seen
+    ctx.metrics.count_replicas_overridden(owner.namespace, owner.name)
+    message = (
+        f"another writer set Deployment {owner.namespace}/{owner.name}'s replicas to "
+        f"{seen.replicas} (the autoscaler had set {written.replicas}); the autoscaler "
+        f"decides from {seen.replicas} at its next tick. If this repeats, two autoscalers "
+        f"are fighting over the Deployment: remove the HorizontalPodAutoscaler or KEDA "
+        f"ScaledObject that targets it (kubectl get hpa -n {owner.namespace})"
+    )
+    logger.warning(message)
+    kopf.event(md_ref, type="Warning", reason="ReplicasOverridden", message=message)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)

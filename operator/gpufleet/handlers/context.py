@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import kopf
 
+from gpufleet.domain.replica_writes import ReplicasWritten
 from gpufleet.domain.scaling.tuning import PolicyTuning, tuning_for
 from gpufleet.domain.scaling.types import ScalerHistory
 from gpufleet.k8s.client import KubernetesApi
@@ -43,11 +44,14 @@ class OperatorContext:
     pod_problems: dict[tuple[str, str], PodProblems] = field(default_factory=dict)
     """Per pod (namespace, name): what status says about it as last reported; other pod
     events write nothing."""
+    replicas_written: dict[str, ReplicasWritten] = field(default_factory=dict)
+    """Per ModelDeployment uid: the replicas the autoscaler last set on its Deployment,
+    to tell another writer's (an HPA's) from its own in the Deployment's events."""
     deleted: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the operator shuts down: a scaling loop kopf spawns during shutdown (an
     event still in flight) ends at once instead of waiting to be cancelled."""
-    """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
 
     def __post_init__(self) -> None:
         self.tuning = tuning_for(self.settings.rate_window_seconds)
@@ -58,6 +62,7 @@ class OperatorContext:
         self.configured_batches.forget(uid)
         self.status_written.pop(uid, None)
         self.last_reason_codes.pop(uid, None)
+        self.replicas_written.pop(uid, None)
         self.deleted.pop(uid, None)
         self.metrics.forget(namespace, name)
 

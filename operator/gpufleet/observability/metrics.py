@@ -104,6 +104,13 @@ class OperatorMetrics:
             [*MD_LABELS, "reason_code"],
             registry=r,
         )
+        self.replicas_overridden_total = Counter(
+            "gpufleet_replicas_overridden_total",
+            "Changes of a model Deployment's replicas by another writer than the autoscaler "
+            "(an HPA, a KEDA ScaledObject, kubectl scale), by ModelDeployment.",
+            list(MD_LABELS),
+            registry=r,
+        )
         self.prometheus_read_duration_seconds = Histogram(
             "gpufleet_prometheus_read_duration_seconds",
             "Time to read the fleet's metrics from Prometheus, once per tick (its one query "
@@ -194,6 +201,9 @@ class OperatorMetrics:
     def record_decision(self, namespace: str, name: str, reason_code: str) -> None:
         self.scaling_decisions_total.labels(namespace, name, reason_code).inc()
 
+    def count_replicas_overridden(self, namespace: str, name: str) -> None:
+        self.replicas_overridden_total.labels(namespace, name).inc()
+
     def set_state(
         self,
         namespace: str,
@@ -230,12 +240,16 @@ class OperatorMetrics:
         self.metrics_available.labels(*labels).set(float(metrics_available))
         self.cost_capped.labels(*labels).set(float(cost_capped))
         self.unschedulable_replicas.labels(*labels).set(unschedulable_replicas)
+        # At 0 from the first tick: a series born at 1 shows no increase to an alert.
+        self.replicas_overridden_total.labels(*labels)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted ModelDeployment's series so dashboards stop showing it."""
         for gauge in self._md_gauges:
             with suppress(KeyError):  # never published: deleted before its first tick
                 gauge.remove(namespace, name)
+        with suppress(KeyError):
+            self.replicas_overridden_total.remove(namespace, name)
         # Decision counters are keyed by reason too; remove every reason seen.
         for labels in _label_sets(self.scaling_decisions_total):
             if labels[:2] == (namespace, name):

@@ -17,6 +17,7 @@ from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.pricing import replica_hourly_cost
 from gpufleet.domain.readiness import uncreated_replicas
+from gpufleet.domain.replica_writes import ReplicasWritten
 from gpufleet.domain.scaling import token_capacity
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.policy import decide
@@ -202,6 +203,8 @@ class TickOutcome:
     tuning: PolicyTuning
     refused: str | None = None
     """Why the API server refused the replicas decided (an admission webhook, RBAC)."""
+    written: ReplicasWritten | None = None
+    """The replicas set this tick, as the API server answered (None: none were set)."""
 
     def status(self, generation: int | None, now: float, last_write: float) -> StatusComputer:
         """Status and Events of this tick, merged onto the live status when written."""
@@ -289,9 +292,9 @@ async def autoscale_tick(
     observations = replace(observations, configured_max_batch=configured_max_batch)
     history = resumed(history, observed.pods.ready_since, ready)
     decision = decide(spec, fleet, observations, history, now, tuning)
-    refused = None
+    refused = written = None
     if decision.desired_replicas != replicas:
-        refused = await _scale(api, owner, spec, price, decision.desired_replicas)
+        written, refused = await _scale(api, owner, spec, price, decision.desired_replicas)
     if refused is not None:
         # Status says what is, not what was wanted: the replicas stay, and why.
         decision = replace(
@@ -300,20 +303,20 @@ async def autoscale_tick(
             reason=f"wanted {decision.desired_replicas}, refused: {refused}; {decision.reason}",
         )
     scaled = decision.desired_replicas != replicas
-    return TickOutcome(spec, decision, observations, replicas, scaled, tuning, refused)
+    return TickOutcome(spec, decision, observations, replicas, scaled, tuning, refused, written)
 
 
 async def _scale(
     api: KubernetesApi, owner: Owner, spec: ModelDeploymentSpec, price: float, replicas: int
-) -> str | None:
-    """Set the Deployment's replicas; the API server's message if it refuses them for
-    good (an admission webhook, a policy engine, RBAC), so that status says so instead
-    of every tick failing in the log."""
+) -> tuple[ReplicasWritten | None, str | None]:
+    """Set the Deployment's replicas: the write as the API server answered it, or the
+    API server's message if it refuses them for good (an admission webhook, a policy
+    engine, RBAC), so that status says so instead of every tick failing in the log."""
     # The rollout's surge must fit the budget at the new replica count (and the
     # reconciler, reading these replicas back, builds the same strategy).
     strategy = rolling_update(spec, replicas, replica_hourly_cost(spec, price))
     try:
-        await api.merge_patch(
+        answer = await api.merge_patch(
             resource_of(DEPLOYMENT),
             owner.namespace,
             owner.name,
@@ -322,6 +325,6 @@ async def _scale(
         )
     except KubernetesApiError as error:
         if error.rejected or error.forbidden:
-            return error.message
+            return None, error.message
         raise
-    return None
+    return ReplicasWritten.from_answer(answer), None
