@@ -7,6 +7,7 @@ override them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,14 @@ NAMESPACE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 no escaping in a PromQL regular expression."""
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP field name (RFC 9110's token)."""
+CLIENT_HEADERS = frozenset(
+    {"authorization", "host", "content-type", "content-length", "transfer-encoding", "connection"}
+)
+"""Headers the reader sets itself (or takes from the auth settings)."""
+
+
 class OperatorSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -54,6 +63,10 @@ class OperatorSettings(BaseModel):
     unset: the system's trust store."""
     prometheus_insecure_skip_verify: bool = False
     """Accept any certificate from Prometheus. Off by default: only for tests."""
+    prometheus_headers: dict[str, str] = Field(default_factory=dict)
+    """Headers sent with every query, e.g. the tenant of a multi-tenant Prometheus
+    (Grafana Mimir's and Cortex's ``X-Scope-OrgID``). Not for credentials: those come
+    from files (``prometheus_bearer_token_file``, ``prometheus_password_file``)."""
     gpu_prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
     labels: MetricLabels = Field(default_factory=MetricLabels)
     namespaces: tuple[Annotated[str, Field(pattern=NAMESPACE_NAME)], ...] = ()
@@ -91,6 +104,25 @@ class OperatorSettings(BaseModel):
                 "prometheus_username and prometheus_password_file go together (basic auth)"
             )
         return self
+
+    @field_validator("prometheus_headers")
+    @classmethod
+    def _sendable_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(f"prometheus header {name!r} is not an HTTP header name")
+            if name.lower() in CLIENT_HEADERS:
+                raise ValueError(
+                    f"prometheus header {name!r} is the client's own: "
+                    + (
+                        "credentials come from the bearer token or password file"
+                        if name.lower() == "authorization"
+                        else "it is set for each request"
+                    )
+                )
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError(f"prometheus header {name!r}: a value is one line")
+        return headers
 
     @field_validator("gpu_prices")
     @classmethod
@@ -145,6 +177,10 @@ class OperatorSettings(BaseModel):
             text = prices if prices.lstrip().startswith("{") else Path(prices).read_text()
             loaded = json.loads(text) if text.lstrip().startswith("{") else _yaml(text)
             values["gpu_prices"] = {str(k): float(str(v)) for k, v in loaded.items()}
+        if env.get("GPUFLEET_PROMETHEUS_HEADERS"):
+            values["prometheus_headers"] = _json_strings(
+                "GPUFLEET_PROMETHEUS_HEADERS", env["GPUFLEET_PROMETHEUS_HEADERS"]
+            )
         labels = {
             key: env[f"GPUFLEET_LABEL_{key.upper()}"]
             for key in ("namespace", "modeldeployment", "pod")
@@ -168,6 +204,17 @@ def _label_pairs(text: str) -> dict[str, str]:
             )
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def _json_strings(variable: str, text: str) -> dict[str, str]:
+    """A JSON object of strings (``{"X-Scope-OrgID": "team-a"}``), as the chart writes it."""
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{variable}: not JSON ({error})") from error
+    if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+        raise ValueError(f'{variable}: must be a JSON object of strings, e.g. {{"X-Name": "v"}}')
+    return loaded
 
 
 def _yaml(text: str) -> dict[str, object]:

@@ -95,3 +95,23 @@ def test_the_operator_knows_where_its_own_pods_run(chart_dir: Path) -> None:
 def test_operator_pod_labels_that_are_not_key_value_pairs_are_refused() -> None:
     with pytest.raises(ValueError, match="GPUFLEET_OPERATOR_POD_LABELS: 'app' is not key=value"):
         OperatorSettings.from_env({"GPUFLEET_OPERATOR_POD_LABELS": "app,tier=x"})
+
+
+def test_prometheus_headers_reach_the_reader(chart_dir: Path) -> None:
+    settings, _ = _settings({}, chart_dir)
+    assert settings.prometheus_headers == {}
+    tenant = {"headers": {"X-Scope-OrgID": "team-a|team-b"}}
+    settings, _ = _settings({"operator": {"prometheusAuth": tenant}}, chart_dir)
+    assert settings.prometheus_headers == {"X-Scope-OrgID": "team-a|team-b"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Authorization": "Bearer x"}, {"authorization": "Bearer x"}, {"X Tenant": "a"}],
+)
+def test_prometheus_headers_the_reader_cannot_send_fail_the_install(
+    chart_dir: Path, headers: dict[str, str]
+) -> None:
+    (name,) = headers
+    with pytest.raises(Exception, match=f"invalid propertyName '{name}'"):
+        render(chart_dir, {"operator": {"prometheusAuth": {"headers": headers}}})

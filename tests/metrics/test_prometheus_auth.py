@@ -205,16 +205,23 @@ async def test_an_unknown_ca_is_refused_unless_told_to_skip_verification(
 
 @pytest.fixture
 async def bearer_front(prometheus: str, tls: TlsFiles) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """An HTTPS front that wants ``Bearer <accepted["token"]>`` and forwards to Prometheus."""
+    """An HTTPS front that wants ``Bearer <accepted["token"]>`` and forwards to Prometheus.
+    Under ``/prometheus`` it is Grafana Mimir's query path instead: no token, a tenant."""
     accepted = {"token": "first-token"}
     client_tls = ssl.create_default_context(cafile=str(tls.cert))
     basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     session = aiohttp.ClientSession(headers={"Authorization": f"Basic {basic}"})
 
     async def forward(request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {accepted['token']}":
+        path = request.path
+        if path.startswith("/prometheus/"):
+            # Mimir's answer without a tenant; one tenant's data only with it.
+            if request.headers.get("X-Scope-OrgID") != "team-a":
+                return web.Response(status=401, text="no org id")
+            path = path.removeprefix("/prometheus")
+        elif request.headers.get("Authorization") != f"Bearer {accepted['token']}":
             return web.Response(status=401, text="bad token")
-        upstream = f"{prometheus}{request.path}"
+        upstream = f"{prometheus}{path}"
         body = await request.read()  # the reader POSTs its queries, form-encoded
         headers = {"Content-Type": request.content_type} if body else {}
         async with session.request(
@@ -231,6 +238,7 @@ async def bearer_front(prometheus: str, tls: TlsFiles) -> AsyncIterator[tuple[st
 
     app = web.Application()
     app.router.add_route("*", "/api/v1/query", forward)
+    app.router.add_route("*", "/prometheus/api/v1/query", forward)
     runner = web.AppRunner(app)
     await runner.setup()
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -263,6 +271,38 @@ async def test_a_rotated_bearer_token_is_used_on_the_next_query(
     assert (await reader.activation("vector(7)")).value == 7.0
 
 
+async def test_a_multi_tenant_prometheus_gets_its_tenant_header(
+    bearer_front: tuple[str, dict[str, str]], tls: TlsFiles
+) -> None:
+    url, _ = bearer_front
+    mimir = f"{url}/prometheus"
+    tenant = {"prometheus_ca_file": tls.cert, "prometheus_headers": {"X-Scope-OrgID": "team-a"}}
+    reader = FleetMetricsReader(settings(mimir, **tenant))
+    assert (await reader.activation("vector(3)")).value == 3.0
+    assert (await reader.sample()).read_error is None
+    without = await FleetMetricsReader(settings(mimir, prometheus_ca_file=tls.cert)).activation(
+        "vector(3)"
+    )
+    assert without.error is not None
+    assert "401" in without.error
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ('{"X-Scope-OrgID": 7}', "JSON object of strings"),
+        ("X-Scope-OrgID=team-a", "not JSON"),
+        ('{"X Scope": "a"}', "not an HTTP header name"),
+        ('{"Authorization": "Bearer x"}', "credentials come from the bearer token"),
+        ('{"Host": "prometheus"}', "set for each request"),
+        ('{"X-Scope-OrgID": "a\\r\\nX-Evil: 1"}', "a value is one line"),
+    ],
+)
+def test_prometheus_headers_that_cannot_be_sent_are_refused(value: str, refusal: str) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        OperatorSettings.from_env({"GPUFLEET_PROMETHEUS_HEADERS": value})
+
+
 def test_settings_come_from_the_environment_and_reject_two_auth_methods(tmp_path: Path) -> None:
     env = {
         "GPUFLEET_PROMETHEUS_URL": "https://prometheus.example:9090",
@@ -280,6 +320,8 @@ def test_settings_come_from_the_environment_and_reject_two_auth_methods(tmp_path
         OperatorSettings.from_env({"GPUFLEET_PROMETHEUS_USERNAME": "u"})
     skip = OperatorSettings.from_env({"GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY": "true"})
     assert skip.prometheus_insecure_skip_verify is True
+    tenant = OperatorSettings.from_env({"GPUFLEET_PROMETHEUS_HEADERS": '{"X-Scope-OrgID": "a|b"}'})
+    assert tenant.prometheus_headers == {"X-Scope-OrgID": "a|b"}
 
 
 async def test_activation_queries_sum_series_and_report_why_they_are_unknown(

@@ -220,4 +220,8 @@ duplicate names break server-side apply and strategic-merge upgrades).
 - name: GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY
   value: "true"
 {{- end }}
+{{- if $auth.headers }}
+- name: GPUFLEET_PROMETHEUS_HEADERS
+  value: {{ toJson $auth.headers | quote }}
+{{- end }}
 {{- end }}

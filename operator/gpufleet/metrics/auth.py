@@ -74,6 +74,7 @@ def prometheus_auth(settings: OperatorSettings) -> AuthBase | None:
 def prometheus_session(settings: OperatorSettings) -> requests.Session:
     """A session that checks Prometheus's certificate against the configured CAs."""
     session = requests.Session()
+    session.headers.update(settings.prometheus_headers)
     if settings.prometheus_insecure_skip_verify:
         session.verify = False
     elif settings.prometheus_ca_file is not None:
