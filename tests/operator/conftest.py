@@ -7,6 +7,7 @@ import pytest
 
 from gpufleet.k8s.permissions import WatchScope
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from gpufleet_devtools.prometheus import PrometheusServer
 from tests.operator.rbac import assert_granted
 from tests.support.kube import Kube
 
@@ -30,3 +31,10 @@ def kube(apiserver: EmulatedApiServer) -> Kube:
 @pytest.fixture
 def kubeconfig(apiserver: EmulatedApiServer) -> str:
     return str(apiserver.kubeconfig_path)
+
+
+@pytest.fixture
+def prometheus() -> Iterator[PrometheusServer]:
+    """A real Prometheus that scrapes nothing: every model's metrics are unknown."""
+    with PrometheusServer(scrape_interval_s=1.0) as server:
+        yield server

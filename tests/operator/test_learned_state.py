@@ -9,7 +9,6 @@ values instead of its priors, so its decisions carry them and the status keeps t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,14 +31,6 @@ LEARNED = {
     "batchPerRequestMs": 3.5,
     "maxBatchSeen": 6.0,
 }
-
-
-@pytest.fixture
-def prometheus() -> Iterator[Any]:
-    from gpufleet_devtools.prometheus import PrometheusServer
-
-    with PrometheusServer(scrape_interval_s=1.0) as server:
-        yield server
 
 
 def _status(kube: Kube) -> dict[str, Any]:

@@ -9,7 +9,6 @@ controller's status writes, for another writer's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.slow
 
 NS, NAME = "default", "contested"
-
-
-@pytest.fixture
-def prometheus() -> Iterator[Any]:
-    from gpufleet_devtools.prometheus import PrometheusServer
-
-    with PrometheusServer(scrape_interval_s=1.0) as server:
-        yield server
 
 
 def _replicas(kube: Kube) -> int:

@@ -8,7 +8,6 @@ and an Event is posted once; when the webhook lets it through, the fleet scales.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,14 +34,6 @@ WEBHOOK_SAYS = (
 )
 REFUSALS = 4
 """Ticks whose patch the webhook refuses, before it is changed to let it through."""
-
-
-@pytest.fixture
-def prometheus() -> Iterator[Any]:
-    from gpufleet_devtools.prometheus import PrometheusServer
-
-    with PrometheusServer(scrape_interval_s=1.0) as server:
-        yield server
 
 
 def _denied() -> dict[str, Any]:

@@ -25,6 +25,7 @@ import kopf
 
 from gpufleet import GROUP, PLURAL, VERSION
 from gpufleet.domain.manifests.identity import Owner
+from gpufleet.domain.scaling.pause import pause_of
 from gpufleet.domain.scaling.types import Bound, ReasonCode, ScalerHistory
 from gpufleet.domain.spec import SpecError
 from gpufleet.handlers.context import OperatorContext, context_of
@@ -162,6 +163,7 @@ async def _tick(
             now,
             ctx.tuning,
             ctx.configured_batches.largest_batch(uid, parsed, observed.pods.http_addresses),
+            pause_of(body.meta.get("annotations")),
         )
         ctx.histories[uid] = outcome.decision.history
         if outcome.written is not None:

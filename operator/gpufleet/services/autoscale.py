@@ -20,6 +20,7 @@ from gpufleet.domain.readiness import uncreated_replicas
 from gpufleet.domain.replica_writes import ReplicasWritten
 from gpufleet.domain.scaling import token_capacity
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
+from gpufleet.domain.scaling.pause import Pause, paused
 from gpufleet.domain.scaling.policy import decide
 from gpufleet.domain.scaling.report import build_report
 from gpufleet.domain.scaling.tuning import PolicyTuning
@@ -28,6 +29,7 @@ from gpufleet.domain.scaling.types import (
     Decision,
     FleetState,
     Observations,
+    ReasonCode,
     ScalerHistory,
 )
 from gpufleet.domain.spec import ModelDeploymentSpec
@@ -127,6 +129,10 @@ def limited_condition(decision: Decision, refused: str | None = None) -> Conditi
             ConditionStatus.TRUE,
             "ScaleRefused",
             f"the API server refused to set the Deployment's replicas: {refused}",
+        )
+    if decision.reason_code is ReasonCode.PAUSED:
+        return Condition(
+            ConditionType.SCALING_LIMITED, ConditionStatus.TRUE, "Paused", decision.reason
         )
     limit = limit_of(decision)
     if limit is None:
@@ -267,9 +273,11 @@ async def autoscale_tick(
     now: float,
     tuning: PolicyTuning,
     configured_max_batch: int | None = None,
+    pause: Pause | None = None,
 ) -> TickOutcome:
     """``configured_max_batch``: the largest batch the model's server says it forms
-    (:class:`gpufleet.services.configured_batch.ConfiguredBatches`), if known."""
+    (:class:`gpufleet.services.configured_batch.ConfiguredBatches`), if known; ``pause``:
+    a person's pause (annotations), which overrides the policy's count."""
     facts = observed.deployment
     replicas, ready = (facts.replicas, facts.ready) if facts is not None else (0, 0)
     fleet = FleetState(
@@ -292,6 +300,8 @@ async def autoscale_tick(
     observations = replace(observations, configured_max_batch=configured_max_batch)
     history = resumed(history, observed.pods.ready_since, ready)
     decision = decide(spec, fleet, observations, history, now, tuning)
+    if pause is not None:
+        decision = paused(decision, pause, spec, fleet)
     refused = written = None
     if decision.desired_replicas != replicas:
         written, refused = await _scale(api, owner, spec, price, decision.desired_replicas)

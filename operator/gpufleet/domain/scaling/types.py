@@ -142,6 +142,7 @@ class ReasonCode(StrEnum):
     METRICS_UNKNOWN_HOLD = "MetricsUnknownHold"
     ERRORS_HOLD = "ErrorsHold"
     METRICS_UNKNOWN_FALLBACK = "MetricsUnknownFallback"
+    PAUSED = "Paused"
 
 
 class Bound(StrEnum):

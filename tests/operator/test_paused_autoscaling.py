@@ -1,0 +1,80 @@
+"""A person pauses a fleet's autoscaling with an annotation, and resumes it by removing it.
+
+The spec (which Git owns) is not touched: ``gpufleet.io/paused-replicas`` sets a count
+and holds it; status and an Event say the fleet is paused, by what, and what the policy
+would do meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gpufleet_devtools.apiserver.server import EmulatedApiServer
+from tests.operator.specs import minimal_spec
+from tests.support.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    MODELDEPLOYMENTS,
+    Kube,
+    condition,
+    modeldeployment,
+)
+from tests.support.operator import running_operator
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+NS, NAME = "default", "frozen"
+PAUSE = "gpufleet.io/paused-replicas"
+
+
+def _replicas(kube: Kube) -> int:
+    return int(((kube.get(DEPLOYMENTS, NS, NAME) or {}).get("spec") or {}).get("replicas") or 0)
+
+
+def _annotate(kube: Kube, value: str | None) -> None:
+    patch = {"metadata": {"annotations": {PAUSE: value}}}
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, NAME, patch).ok
+
+
+def _limited(kube: Kube, reason: str) -> dict[str, Any] | None:
+    found = condition(kube.get(MODELDEPLOYMENTS, NS, NAME), "ScalingLimited")
+    return found if found and found["reason"] == reason else None
+
+
+def test_a_paused_fleet_holds_its_count_and_resumes(
+    apiserver: EmulatedApiServer, kube: Kube, prometheus: Any
+) -> None:
+    # Prometheus knows nothing of the model: onMetricsLoss raises the fleet to 3.
+    scaling = {"minReplicas": 1, "maxReplicas": 4, "onMetricsLoss": "Fallback"}
+    scaling["fallbackReplicas"] = 3
+    env = {
+        "GPUFLEET_AUTOSCALING": "1",
+        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
+        "GPUFLEET_TICK_SECONDS": "1",
+    }
+    with running_operator(str(apiserver.kubeconfig_path), **env):
+        assert kube.create(
+            MODELDEPLOYMENTS, NS, modeldeployment(NAME, minimal_spec(scaling=scaling), NS)
+        ).ok
+        wait_for(lambda: _replicas(kube) == 3, timeout=30, what="the fallback's 3 replicas")
+        _annotate(kube, "1")
+        wait_for(lambda: _replicas(kube) == 1, timeout=30, what="the paused count")
+        paused = wait_for(
+            lambda: _limited(kube, "Paused"), timeout=30, what="ScalingLimited=Paused"
+        )
+        status = kube.get(MODELDEPLOYMENTS, NS, NAME)["status"]  # type: ignore[index]
+        _annotate(kube, None)
+        wait_for(lambda: _replicas(kube) == 3, timeout=30, what="the fallback's 3 again")
+        wait_for(lambda: _limited(kube, "WithinLimits"), timeout=30, what="ScalingLimited=False")
+    assert paused["status"] == "True"
+    assert paused["message"].startswith(
+        "autoscaling paused by annotation gpufleet.io/paused-replicas='1'"
+    )
+    assert "the policy would set 3" in paused["message"]
+    assert status["decision"]["reasonCode"] == "Paused"
+    assert status["decision"]["rule"] == "paused"
+    reasons = [e.get("reason") for e in kube.list(EVENTS, NS)]
+    assert "Paused" in reasons
