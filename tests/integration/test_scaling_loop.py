@@ -402,21 +402,55 @@ def test_a_restart_under_load_keeps_the_replicas_and_what_was_learned(
 PODS = Kind("", "v1", "pods")
 
 
-def _unschedulable_pod(kube: Kube, name: str) -> None:
+UNSCHEDULABLE = {
+    "phase": "Pending",
+    "conditions": [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+        }
+    ],
+}
+"""No GPU node has room, and no node autoscaler adds one."""
+CANNOT_PULL = {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "True"}],
+    "containerStatuses": [
+        {
+            "name": "server",
+            "ready": False,
+            "restartCount": 0,
+            "state": {
+                "waiting": {
+                    "reason": "ImagePullBackOff",
+                    "message": 'Back-off pulling image "nvcr.io/nvidia/tritonserver:24.13-py3"',
+                }
+            },
+        }
+    ],
+}
+"""Placed on a GPU node, holding its GPU, and never starting: the image tag does not exist."""
+
+
+def _pod(kube: Kube, name: str, status: dict[str, Any]) -> None:
     labels = {"app.kubernetes.io/managed-by": "gpufleet", "gpufleet.io/modeldeployment": NAME}
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}}
     assert kube.create(PODS, NS, body).ok
-    scheduled = {
-        "type": "PodScheduled",
-        "status": "False",
-        "reason": "Unschedulable",
-        "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
-    }
-    status = {"phase": "Pending", "conditions": [scheduled]}
     assert kube.merge_patch(PODS, NS, name, {"status": status}, sub="status").ok
 
 
-def test_pods_the_cluster_cannot_place_stop_the_scale_up(real_parts: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("pod_status", "limited_by", "reason"),
+    [
+        pytest.param(UNSCHEDULABLE, "cluster", "Cluster", id="unschedulable"),
+        pytest.param(CANNOT_PULL, "pods", "PodsCannotStart", id="image-pull-failing"),
+    ],
+)
+def test_pods_that_do_not_come_stop_the_scale_up(
+    real_parts: dict[str, Any], pod_status: dict[str, Any], limited_by: str, reason: str
+) -> None:
     apiserver: EmulatedApiServer = real_parts["apiserver"]
     prometheus = real_parts["prometheus"]
     kube = Kube(apiserver.url)
@@ -432,14 +466,14 @@ def test_pods_the_cluster_cannot_place_stop_the_scale_up(real_parts: dict[str, A
                 DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
             )
             wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
-            # The pods asked for find no GPU node, and no node autoscaler adds one.
+            # The pods asked for never serve.
             asked = _replicas(kube)
             for index in range(1, asked):
-                _unschedulable_pod(kube, f"{NAME}-pending-{index}")
+                _pod(kube, f"{NAME}-pending-{index}", pod_status)
             wait_for(
-                lambda: (_status(kube).get("decision") or {}).get("limitedBy") == "cluster",
+                lambda: (_status(kube).get("decision") or {}).get("limitedBy") == limited_by,
                 timeout=60,
-                what="the cluster named as the limit",
+                what=f"{limited_by} named as the limit",
             )
             held = _replicas(kube)
             watch = ReplicaWatch(kube)
@@ -454,18 +488,21 @@ def test_pods_the_cluster_cannot_place_stop_the_scale_up(real_parts: dict[str, A
             md = kube.get(MODELDEPLOYMENTS, NS, NAME)
             # Said once, as a warning, when the limit was reached.
             warned = wait_for(
-                lambda: [e for e in kube.list(EVENTS, NS) if e.get("reason") == "Cluster"],
+                lambda: [e for e in kube.list(EVENTS, NS) if e.get("reason") == reason],
                 what="a ScalingLimited Event",
             )
     finally:
         load.stop()
-    # Under the same overload, no pod the cluster cannot place is added.
+    # Under the same overload, no pod is added to those that do not come.
     assert highest == held, (highest, held)
     assert {e["type"] for e in warned} == {"Warning"}
     limited = condition(md, "ScalingLimited") or {}
-    assert (limited.get("status"), limited.get("reason")) == ("True", "Cluster")
+    assert (limited.get("status"), limited.get("reason")) == ("True", reason)
     schedulable = condition(md, "Schedulable") or {}
-    assert (schedulable.get("status"), schedulable.get("reason")) == (
-        "False",
-        "ProvisioningTimedOut",
-    )
+    if pod_status is UNSCHEDULABLE:
+        assert (schedulable.get("status"), schedulable.get("reason")) == (
+            "False",
+            "ProvisioningTimedOut",
+        )
+    else:
+        assert "cannot start" in limited["message"]

@@ -46,6 +46,7 @@ def fleet(
     gpus: int = 1,
     unplaceable: int = 0,
     uncreated: int = 0,
+    failing: int = 0,
 ) -> FleetState:
     return FleetState(
         replicas=replicas,
@@ -54,6 +55,7 @@ def fleet(
         gpu_hourly_price=PRICE,
         unplaceable_replicas=unplaceable,
         uncreated_replicas=uncreated,
+        failing_replicas=failing,
     )
 
 

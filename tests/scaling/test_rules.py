@@ -160,6 +160,29 @@ CASES = [
         frozenset({Bound.CLUSTER}),
     ),
     Case(
+        "failing pods: pods that cannot start are not on their way, and more would fail alike",
+        spec(),
+        [(fleet(5, 3, failing=2), load(0, 20.0, batch=2.0))],
+        5,
+        "load",
+        "holding 5 replicas: 2 of the pods asked for cannot start (a container the kubelet "
+        "cannot start: condition Ready says which and why): adding none; 20.0 req/s needs 16 "
+        "replicas at 1.29 req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.PODS_CANNOT_START,
+        frozenset({Bound.FAILING_PODS}),
+    ),
+    Case(
+        "failing pods: the ones that start still count as on their way",
+        spec(),
+        # 4.5 req/s need 4 replicas: 2 ready, 1 starting, 1 that cannot start.
+        [(fleet(4, 2, failing=1), load(0, 4.5, batch=2.0))],
+        4,
+        "load",
+        "holding 4 replicas: 1 starting will cover it; 4.5 req/s needs 4 replicas at 1.29 "
+        "req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.WAITING_FOR_STARTING_PODS,
+    ),
+    Case(
         "budget: capped, and the sentence says by what",
         spec(budget=5.0),
         [(fleet(3), load(0, 20.0, batch=2.0))],

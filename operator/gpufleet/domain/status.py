@@ -57,12 +57,13 @@ class DecisionStatus(WireModel):
         ),
     ] = None
     limited_by: Annotated[
-        Literal["replicas", "budget", "cluster"] | None,
+        Literal["replicas", "budget", "cluster", "pods"] | None,
         Field(
             default=None,
             description=(
                 "The limit holding the fleet below what the load needs: maxReplicas, "
-                "maxHourlyCost, or pods the cluster cannot place."
+                "maxHourlyCost, pods the cluster cannot place or create, or pods that "
+                "cannot start."
             ),
         ),
     ] = None

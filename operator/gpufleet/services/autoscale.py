@@ -63,6 +63,7 @@ LIMITS: dict[Bound, str] = {
     Bound.MAX_REPLICAS: "replicas",
     Bound.BUDGET: "budget",
     Bound.CLUSTER: "cluster",
+    Bound.FAILING_PODS: "pods",
 }
 """Bounds that stop the fleet from growing, by the name status gives each limit."""
 
@@ -115,7 +116,7 @@ def resumed(
 
 def limit_of(decision: Decision) -> str | None:
     """The limit that holds the fleet below what the load needs, if any."""
-    for bound in (Bound.CLUSTER, Bound.BUDGET, Bound.MAX_REPLICAS):
+    for bound in (Bound.FAILING_PODS, Bound.CLUSTER, Bound.BUDGET, Bound.MAX_REPLICAS):
         if bound in decision.bounds_hit:
             return LIMITS[bound]
     return None
@@ -142,7 +143,12 @@ def limited_condition(decision: Decision, refused: str | None = None) -> Conditi
             "WithinLimits",
             "the fleet can grow to what the load needs",
         )
-    reasons = {"replicas": "MaxReplicas", "budget": "Budget", "cluster": "Cluster"}
+    reasons = {
+        "replicas": "MaxReplicas",
+        "budget": "Budget",
+        "cluster": "Cluster",
+        "pods": "PodsCannotStart",
+    }
     return Condition(
         ConditionType.SCALING_LIMITED,
         ConditionStatus.TRUE,
@@ -288,6 +294,7 @@ async def autoscale_tick(
         # Pending past the provisioning timeout: not capacity on its way any more.
         unplaceable_replicas=len(observed.pods.unplaceable),
         uncreated_replicas=uncreated_replicas(facts, observed.pods),
+        failing_replicas=len(observed.pods.cannot_start),
     )
     activation = spec.scaling.activation
     observations = await sampler.observations(

@@ -14,6 +14,8 @@ ARROW = "\u2192"
 
 
 def bound_code(bounds: frozenset[Bound]) -> ReasonCode:
+    if Bound.FAILING_PODS in bounds:
+        return ReasonCode.PODS_CANNOT_START
     if Bound.CLUSTER in bounds:
         return ReasonCode.CLUSTER_FULL
     if Bound.BUDGET in bounds:

@@ -221,12 +221,26 @@ def _limit(
         sentence = f"{fleet.starting_replicas} starting will cover it; {sentence}"
     else:
         code = ReasonCode.STEADY
-    if fleet.cluster_full and max(desired, chosen.replicas) > current:
+    refusal = _growth_refusal(spec, fleet)
+    if refusal is not None and max(desired, chosen.replicas) > current:
+        bound, why = refusal
         desired = min(desired, current)
-        bounds = frozenset({Bound.CLUSTER})
-        code = ReasonCode.CLUSTER_FULL
-        sentence = f"{_cluster_refusal(spec, fleet)}: adding none; {sentence}"
+        bounds = frozenset({bound})
+        code = explain.bound_code(bounds)
+        sentence = f"{why}: adding none; {sentence}"
     return desired, bounds, code, sentence
+
+
+def _growth_refusal(spec: ModelDeploymentSpec, fleet: FleetState) -> tuple[Bound, str] | None:
+    """Why adding pods cannot help (the pods already asked for do not come), if so."""
+    if fleet.failing_replicas > 0:
+        return Bound.FAILING_PODS, (
+            f"{fleet.failing_replicas} of the pods asked for cannot start (a container the "
+            "kubelet cannot start: condition Ready says which and why)"
+        )
+    if fleet.cluster_full:
+        return Bound.CLUSTER, _cluster_refusal(spec, fleet)
+    return None
 
 
 def _cluster_refusal(spec: ModelDeploymentSpec, fleet: FleetState) -> str:
@@ -289,8 +303,9 @@ def _blind(
     if woken is not None and woken.replicas > wanted:
         wanted, code, rule = woken.replicas, woken.code, woken.rule
     desired, bounds = budget.clamp(wanted, lim)
-    if fleet.cluster_full and desired > current:
-        desired, bounds = current, frozenset({Bound.CLUSTER})
+    refusal = _growth_refusal(spec, fleet)
+    if refusal is not None and desired > current:
+        desired, bounds = current, frozenset({refusal[0]})
     if rule == "activation" and woken is not None and desired > current:
         reason = f"{explain.verb(current, desired)}: {woken.sentence}"
     else:

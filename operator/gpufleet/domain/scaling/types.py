@@ -112,10 +112,16 @@ class FleetState:
     """Pods asked for that the ReplicaSet cannot create (a ResourceQuota exceeded, a
     LimitRange or admission refusing the pod): they do not exist, so they neither start
     nor are capacity on its way. While > 0 the policy adds no pods (bound: cluster)."""
+    failing_replicas: int = 0
+    """Pods with a container the kubelet cannot start (an image it cannot pull, a Secret
+    that does not exist): placed, holding their GPUs, never serving; not capacity on its
+    way, and more of the same pod would fail alike. While > 0 the policy adds no pods
+    (bound: failing pods)."""
 
     @property
     def starting_replicas(self) -> int:
-        return max(0, self.replicas - self.ready_replicas - self.uncreated_replicas)
+        not_coming = self.uncreated_replicas + self.failing_replicas
+        return max(0, self.replicas - self.ready_replicas - not_coming)
 
     @property
     def cluster_full(self) -> bool:
@@ -143,6 +149,7 @@ class ReasonCode(StrEnum):
     ERRORS_HOLD = "ErrorsHold"
     METRICS_UNKNOWN_FALLBACK = "MetricsUnknownFallback"
     PAUSED = "Paused"
+    PODS_CANNOT_START = "PodsCannotStart"
 
 
 class Bound(StrEnum):
@@ -150,6 +157,7 @@ class Bound(StrEnum):
     MAX_REPLICAS = "maxReplicas"
     BUDGET = "maxHourlyCost"
     CLUSTER = "cluster"
+    FAILING_PODS = "failingPods"
 
 
 @dataclass(frozen=True, slots=True)
