@@ -127,6 +127,7 @@ def validate(
     """
     from gpufleet.domain.manifest_file import ManifestError, model_deployment_spec
     from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
+    from gpufleet.domain.scaling.pause import pause_of
     from gpufleet.domain.spec import SpecError
     from gpufleet.services.reconcile import validate as validate_spec
 
@@ -144,6 +145,13 @@ def validate(
         except ManifestError as error:
             invalid += 1
             typer.echo(f"{label}: invalid: {error}", err=True)
+            continue
+        pause = pause_of(obj.annotations)
+        if pause is not None and pause.problem is not None:
+            # Applied, it would hold the fleet at whatever count it has (and say so).
+            invalid += 1
+            typer.echo(f"{label}: invalid: metadata.annotations: {pause.annotation} "
+                       f"{pause.problem}", err=True)  # fmt: skip
             continue
         typer.echo(f"{label}: valid ({price:g} USD per GPU-hour)")
     if not found:

@@ -36,3 +36,21 @@ def test_a_good_manifest_is_valid_at_its_gpu_price(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["validate", str(manifest)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("chat: valid (")
+
+
+def test_a_pause_annotation_the_operator_would_not_understand_is_invalid(tmp_path: Path) -> None:
+    good = BAD.replace("tritonn", "triton").replace("-5", "200")
+    manifest = tmp_path / "paused.yaml"
+    manifest.write_text(good.replace("metadata: {name: chat}", PAUSED.format("lots")))
+    result = CliRunner().invoke(app, ["validate", str(manifest)])
+    assert result.exit_code == 1
+    assert (
+        "chat: invalid: metadata.annotations: gpufleet.io/paused-replicas='lots' is not a "
+        "whole number of replicas"
+    ) in result.output
+    manifest.write_text(good.replace("metadata: {name: chat}", PAUSED.format("2")))
+    result = CliRunner().invoke(app, ["validate", str(manifest)])
+    assert result.exit_code == 0, result.output
+
+
+PAUSED = "metadata: {{name: chat, annotations: {{gpufleet.io/paused-replicas: '{}'}}}}"

@@ -38,6 +38,12 @@ class ManifestObject:
         name = self.metadata.get("name")
         return None if name is None else str(name)
 
+    @property
+    def annotations(self) -> dict[str, str]:
+        """``metadata.annotations`` (values as the API server stores them: strings)."""
+        found = self.metadata.get("annotations")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
 
 def model_deployment_spec(obj: ManifestObject) -> dict[str, Any]:
     """The ``spec`` of a ModelDeployment object, or a :class:`ManifestError` saying why
