@@ -33,6 +33,7 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
             "tolerations": [
                 {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
             ],
+            "priorityClassName": "inference-high",
         },
         scaling={"minReplicas": 2, "maxReplicas": 8, "coldStartSeconds": 300},
         cost={"maxHourlyCost": 60.0},
@@ -105,7 +106,7 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
             "hfTokenSecretRef": {"name": "hf-token"},
             "cache": {"claimName": "hf-cache"},
         },
-        runtime={"type": "vllm", "args": ["--max-model-len=8192"]},
+        runtime={"type": "vllm", "args": ["--max-model-len=8192"], "runtimeClassName": "nvidia"},
         resources={"gpus": 2, "gpuType": "nvidia-h100-80gb", "cpu": "16", "memory": "128Gi"},
         slo={"ttftP95Ms": 800, "itlP95Ms": 60},
         cost={"maxHourlyCost": 60.0, "gpuHourlyPrice": 7.0},

@@ -333,6 +333,16 @@ APPLY_TIME_REJECTIONS = [
         "spec.resources.nodeSelector[pool]",
     ),
     (
+        "a PriorityClass that no object could be named",
+        {"resources": {"priorityClassName": "Inference_High"}},
+        "spec.resources.priorityClassName",
+    ),
+    (
+        "a RuntimeClass that no object could be named",
+        {"runtime": {"runtimeClassName": "NVIDIA"}},
+        "spec.runtime.runtimeClassName",
+    ),
+    (
         "a set selector with no values",
         {
             "networkPolicy": {

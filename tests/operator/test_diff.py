@@ -84,3 +84,25 @@ def test_service_with_cluster_ip_assigned_is_unchanged() -> None:
     live["spec"]["clusterIP"] = "10.0.0.12"
     live["spec"]["ports"][0]["targetPort"] = "http"
     assert owned_patch(desired, live) is None
+
+
+def test_a_priority_or_runtime_class_no_longer_set_is_removed() -> None:
+    live = _live_deployment(
+        resources={"priorityClassName": "inference-high"}, runtime={"runtimeClassName": "nvidia"}
+    )
+    desired = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec()))
+    patch = owned_patch(desired, live, optional_fields=DEPLOYMENT.optional_fields)
+    assert patch is not None
+    pod = patch["spec"]["template"]["spec"]
+    assert (pod["priorityClassName"], pod["runtimeClassName"]) == (None, None)
+    # Still set: nothing to write.
+    kept = DEPLOYMENT.build(
+        OWNER,
+        parse_spec(
+            minimal_spec(
+                resources={"priorityClassName": "inference-high"},
+                runtime={"runtimeClassName": "nvidia"},
+            )
+        ),
+    )
+    assert owned_patch(kept, live, optional_fields=DEPLOYMENT.optional_fields) is None

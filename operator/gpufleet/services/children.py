@@ -116,7 +116,13 @@ async def ensure_child(
         if _owned_by_former(live, owner):
             raise ChildOfFormerOwner(kind.kind, owner.namespace, owner.name)
         raise ChildOwnedByOther(kind.kind, owner.namespace, owner.name)
-    patch = owned_patch(desired, live, not_owned=kind.not_owned, exclusive_maps=kind.exclusive_maps)
+    patch = owned_patch(
+        desired,
+        live,
+        not_owned=kind.not_owned,
+        exclusive_maps=kind.exclusive_maps,
+        optional_fields=kind.optional_fields,
+    )
     if patch is None:
         return ChildResult(kind, ChildOutcome.UNCHANGED, live)
     patched = await api.merge_patch(resource, owner.namespace, owner.name, patch)

@@ -27,6 +27,8 @@ class ChildKind:
     """Paths the operator sets on create only (then another owner takes over)."""
     exclusive_maps: tuple[tuple[str, ...], ...] = ()
     """Maps the operator owns whole: keys it no longer sets are removed."""
+    optional_fields: tuple[tuple[str, ...], ...] = ()
+    """Fields the operator sets for some specs only: removed when no longer set."""
     wanted: Callable[[ModelDeploymentSpec], bool] = lambda _spec: True
     """Whether the spec asks for this child; when not, an existing one is deleted."""
 
@@ -73,6 +75,10 @@ DEPLOYMENT = ChildKind(
     exclusive_maps=(
         ("spec", "template", "spec", "nodeSelector"),
         ("spec", "template", "spec", "affinity"),
+    ),
+    optional_fields=(
+        ("spec", "template", "spec", "priorityClassName"),
+        ("spec", "template", "spec", "runtimeClassName"),
     ),
 )
 SERVICE = ChildKind("v1", "Service", "services", _ignoring_context(build_service))

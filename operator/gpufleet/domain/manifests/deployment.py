@@ -71,7 +71,7 @@ def progress_deadline_seconds(spec: ModelDeploymentSpec) -> int:
 
 
 def _identity(spec: ModelDeploymentSpec) -> dict[str, Any]:
-    """The pods' ServiceAccount and image pull secrets.
+    """The pods' ServiceAccount, image pull secrets and RuntimeClass.
 
     The Kubernetes API token is never mounted: a model server does not call the API.
     Cloud identities need no such token: EKS IRSA and Azure Workload Identity inject
@@ -84,6 +84,8 @@ def _identity(spec: ModelDeploymentSpec) -> dict[str, Any]:
         out["serviceAccountName"] = runtime.service_account_name
     if runtime.image_pull_secrets:
         out["imagePullSecrets"] = [s.to_wire() for s in runtime.image_pull_secrets]
+    if runtime.runtime_class_name:
+        out["runtimeClassName"] = runtime.runtime_class_name
     return out
 
 

@@ -66,8 +66,12 @@ def owned_patch(
     *,
     not_owned: Iterable[Path] = (),
     exclusive_maps: Iterable[Path] = (),
+    optional_fields: Iterable[Path] = (),
 ) -> dict[str, Any] | None:
-    """The merge patch that brings ``live``'s owned fields to ``desired``; ``None`` if none."""
+    """The merge patch that brings ``live``'s owned fields to ``desired``; ``None`` if none.
+
+    ``optional_fields``: fields the operator sets only for some specs (a PriorityClass),
+    removed from ``live`` when ``desired`` no longer sets them."""
     owned = without(desired, not_owned)
     owned.pop("apiVersion", None)
     owned.pop("kind", None)
@@ -80,6 +84,9 @@ def owned_patch(
         live_map = _get(live, path) or {}
         wanted = _get(owned, path) or {}
         removals += [(path, key) for key in live_map if key not in wanted]
+    for path in optional_fields:
+        if _get(live, path) is not None and _get(owned, path) is None:
+            removals.append((path[:-1], path[-1]))
     if not removals and is_subset(owned, live):
         return None
     patch = owned

@@ -58,9 +58,12 @@ def gpu_model_values(gpu_type: str, label_key: str) -> tuple[str, ...]:
 
 
 def pod_scheduling(resources: ResourcesSpec, gpu_node_label: str) -> dict[str, Any]:
-    """``nodeSelector``, ``affinity`` and ``tolerations`` of a model pod."""
+    """``nodeSelector``, ``affinity``, ``tolerations`` and ``priorityClassName`` of a
+    model pod."""
     tolerations = [t.to_wire() for t in resources.tolerations]
     out: dict[str, Any] = {}
+    if resources.priority_class_name:
+        out["priorityClassName"] = resources.priority_class_name
     if resources.node_selector:  # an empty map is not stored: it would always differ
         out["nodeSelector"] = dict(resources.node_selector)
     if resources.gpus:

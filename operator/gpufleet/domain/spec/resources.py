@@ -12,6 +12,7 @@ from gpufleet.domain.k8s_shapes import (
     QUALIFIED_NAME_MAX,
     QUANTITY,
     LabelValue,
+    ObjectName,
 )
 from gpufleet.domain.wire import WireModel
 
@@ -103,3 +104,13 @@ class ResourcesSpec(WireModel):
             description="Extra tolerations (the nvidia.com/gpu taint is always tolerated).",
         ),
     ]
+    priority_class_name: Annotated[
+        ObjectName | None,
+        Field(
+            default=None,
+            description=(
+                "PriorityClass of the model pods: a high one lets them preempt batch jobs "
+                "for GPUs, so that a scale-up is not left Pending behind training."
+            ),
+        ),
+    ] = None

@@ -175,6 +175,17 @@ class RuntimeSpec(WireModel):
             ),
         ),
     ] = None
+    runtime_class_name: Annotated[
+        ObjectName | None,
+        Field(
+            default=None,
+            description=(
+                "RuntimeClass of the model pods, e.g. nvidia where the NVIDIA container "
+                "runtime is not the node's default (k3s, RKE2, the GPU Operator without "
+                "CDI): without it the container starts without its GPUs."
+            ),
+        ),
+    ] = None
     image_pull_secrets: Annotated[
         list[LocalObjectReference],
         Field(
