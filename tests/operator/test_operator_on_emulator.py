@@ -116,6 +116,23 @@ def test_spec_change_updates_children_but_not_replicas(kube: Kube, operator: Non
     assert deployment["spec"]["replicas"] == 5
 
 
+def test_pod_settings_removed_from_the_spec_leave_the_pods(kube: Kube, operator: None) -> None:
+    identity = {
+        "serviceAccountName": "bucket-reader",
+        "imagePullSecrets": [{"name": "registry"}],
+        "runtimeClassName": "nvidia",
+    }
+    _apply(kube, "gpt", minimal_spec(runtime=identity, resources={"priorityClassName": "high"}))
+    wait_for(lambda: _reconciled(kube, "gpt", 1), what="first reconcile")
+    # The ServiceAccount granted a cloud role: taking it out of the spec must revoke it.
+    removed = {"runtime": {k: None for k in identity}, "resources": {"priorityClassName": None}}
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "gpt", {"spec": removed}).ok
+    wait_for(lambda: _reconciled(kube, "gpt", 2), what="second reconcile")
+    pod = kube.get(DEPLOYMENTS, NS, "gpt")["spec"]["template"]["spec"]  # type: ignore[index]
+    for field in (*identity, "serviceAccount", "priorityClassName"):
+        assert field not in pod, (field, pod.get(field))
+
+
 def test_deleted_and_edited_children_are_restored(kube: Kube, operator: None) -> None:
     _apply(kube, "vit", minimal_spec())
     wait_for(lambda: _reconciled(kube, "vit", 1), what="reconcile")

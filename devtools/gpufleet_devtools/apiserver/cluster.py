@@ -13,7 +13,14 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from gpufleet_devtools.apiserver import builtin_schemas, errors, metadata, patching, validation
+from gpufleet_devtools.apiserver import (
+    builtin_schemas,
+    conversions,
+    errors,
+    metadata,
+    patching,
+    validation,
+)
 from gpufleet_devtools.apiserver.errors import ApiError, JsonDict
 from gpufleet_devtools.apiserver.gc import GarbageCollector, Scheduler
 from gpufleet_devtools.apiserver.resources import (
@@ -339,7 +346,8 @@ class Cluster:
             if builtin is None:
                 return obj
             self._report_unknown(rtype, builtin_schemas.unknown_fields(builtin, obj), fields)
-            return dict(builtin_schemas.prune(builtin, obj))
+            pruned = dict(builtin_schemas.prune(builtin, obj))
+            return conversions.converted(rtype.group, rtype.version, rtype.kind, pruned)
         unknown = validation.unknown_fields(dict(rtype.schema), obj, root=True)
         self._report_unknown(rtype, unknown, fields)
         # Admission defaults in place: work on a copy, stored objects share nested dicts.

@@ -27,8 +27,9 @@ class ChildKind:
     """Paths the operator sets on create only (then another owner takes over)."""
     exclusive_maps: tuple[tuple[str, ...], ...] = ()
     """Maps the operator owns whole: keys it no longer sets are removed."""
-    optional_fields: tuple[tuple[str, ...], ...] = ()
-    """Fields the operator sets for some specs only: removed when no longer set."""
+    optional_fields: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    """Fields the operator sets for some specs only, each with the paths where the API
+    server mirrors it: removed, mirrors too, when no longer set."""
     wanted: Callable[[ModelDeploymentSpec], bool] = lambda _spec: True
     """Whether the spec asks for this child; when not, an existing one is deleted."""
 
@@ -66,6 +67,9 @@ def initial_replicas(spec: ModelDeploymentSpec, restored: int | None = None) -> 
     return min(max(restored, scaling.min_replicas), scaling.max_replicas)
 
 
+_POD = ("spec", "template", "spec")
+"""The Deployment's pod template's spec."""
+
 DEPLOYMENT = ChildKind(
     "apps/v1",
     "Deployment",
@@ -77,8 +81,12 @@ DEPLOYMENT = ChildKind(
         ("spec", "template", "spec", "affinity"),
     ),
     optional_fields=(
-        ("spec", "template", "spec", "priorityClassName"),
-        ("spec", "template", "spec", "runtimeClassName"),
+        ((*_POD, "priorityClassName"),),
+        ((*_POD, "runtimeClassName"),),
+        ((*_POD, "imagePullSecrets"),),
+        # The API server mirrors serviceAccountName into the deprecated serviceAccount,
+        # and reads it back as serviceAccountName when that is missing: both must go.
+        ((*_POD, "serviceAccountName"), (*_POD, "serviceAccount")),
     ),
 )
 SERVICE = ChildKind("v1", "Service", "services", _ignoring_context(build_service))

@@ -66,12 +66,13 @@ def owned_patch(
     *,
     not_owned: Iterable[Path] = (),
     exclusive_maps: Iterable[Path] = (),
-    optional_fields: Iterable[Path] = (),
+    optional_fields: Iterable[tuple[Path, ...]] = (),
 ) -> dict[str, Any] | None:
     """The merge patch that brings ``live``'s owned fields to ``desired``; ``None`` if none.
 
     ``optional_fields``: fields the operator sets only for some specs (a PriorityClass),
-    removed from ``live`` when ``desired`` no longer sets them."""
+    each followed by the paths where the API server mirrors it; removed from ``live``,
+    mirrors too, when ``desired`` no longer sets them."""
     owned = without(desired, not_owned)
     owned.pop("apiVersion", None)
     owned.pop("kind", None)
@@ -84,9 +85,9 @@ def owned_patch(
         live_map = _get(live, path) or {}
         wanted = _get(owned, path) or {}
         removals += [(path, key) for key in live_map if key not in wanted]
-    for path in optional_fields:
-        if _get(live, path) is not None and _get(owned, path) is None:
-            removals.append((path[:-1], path[-1]))
+    for field in optional_fields:
+        if _get(owned, field[0]) is None:
+            removals += [(path[:-1], path[-1]) for path in field if _get(live, path) is not None]
     if not removals and is_subset(owned, live):
         return None
     patch = owned
