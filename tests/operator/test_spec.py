@@ -100,7 +100,18 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         {"model": {**_SEEDED, "cache": {"sizeLimit": "1Gi"}}, "runtime": _TORCH_LLM},
         "model.cache",
     ),
-]
+    # Keys the CRD cannot check (its rules cannot afford a walk over a map's keys), which
+    # the API server would refuse on the Deployment or NetworkPolicy.
+    ("node label key with a space", {"resources": {"nodeSelector": {"gpu pool": "a"}}},
+     "resources.nodeSelector"),
+    ("node label key 64 long", {"resources": {"nodeSelector": {"k" * 64: "a"}}},
+     "resources.nodeSelector"),
+    ("node label key, capital prefix", {"resources": {"nodeSelector": {"Corp.io/pool": "a"}}},
+     "resources.nodeSelector"),
+    ("client label key, two slashes",
+     {"networkPolicy": {"clients": [{"podSelector": {"matchLabels": {"a/b/c": "x"}}}]}},
+     "networkPolicy.clients[0].podSelector.matchLabels"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("case", "overrides", "field"), BAD_SPECS)
@@ -173,3 +184,10 @@ def test_budget_below_min_replicas_at_catalog_price_is_rejected() -> None:
         validate(raw, DEFAULT_GPU_PRICES)
     assert caught.value.field == "cost.maxHourlyCost"
     assert "28" in str(caught.value)  # 2 replicas x 2 GPUs x 7 $/h
+
+
+def test_label_keys_as_kubernetes_writes_them_are_accepted() -> None:
+    keys = {"kubernetes.io/hostname": "n1", "node.kubernetes.io/instance-type": "g6.xlarge",
+            "cloud.google.com/gke-accelerator": "nvidia-l4", "pool_2.a": "x"}  # fmt: skip
+    parsed = parse_spec(minimal_spec(resources={"nodeSelector": keys}))
+    assert parsed.resources.node_selector == keys

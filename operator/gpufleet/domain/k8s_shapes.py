@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from gpufleet.domain.wire import WireModel
@@ -28,6 +28,31 @@ _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 QUALIFIED_NAME = rf"^({DNS_SUBDOMAIN[1:-1]}/)?{_LABEL_NAME}$"
 QUALIFIED_NAME_MAX = 253 + 1 + 63
 LABEL_VALUE = rf"^({_LABEL_NAME})?$"
+
+
+def label_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
+    """``labels`` if every key is a label key (a qualified name, as the API server wants
+    it), else a ValueError naming the first that is not.
+
+    Checked by the operator (and ``gpufleet validate``), not by the CRD: structural
+    schemas have no ``propertyNames``, and a CEL rule over a map's keys (no length bound)
+    costs more than a CRD's rules may."""
+    for key in labels or {}:
+        prefix, _, name = key.rpartition("/")
+        if (
+            len(key) > QUALIFIED_NAME_MAX
+            or not re.fullmatch(QUALIFIED_NAME, key)
+            or len(name) > 63
+            or len(prefix) > 253
+        ):
+            raise ValueError(
+                f"label key {key!r} is not a qualified name ([prefix/]name: name of at most "
+                "63 letters, digits, '-', '_' or '.', starting and ending alphanumeric; "
+                "prefix a DNS subdomain)"
+            )
+    return labels
+
+
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
@@ -310,11 +335,13 @@ class LabelSelectorRequirement(WireModel):
 class LabelSelector(WireModel):
     """Kubernetes' LabelSelector; empty selects everything."""
 
-    # Values are label values; keys go unchecked (see ResourcesSpec.node_selector).
+    # Values are label values; keys are checked by the operator only (label_keys).
     match_labels: dict[str, LabelValue] | None = None
     match_expressions: Annotated[
         list[LabelSelectorRequirement] | None, Field(default=None, max_length=16)
     ] = None
+
+    _keys = field_validator("match_labels")(label_keys)
 
 
 class IPBlock(WireModel):

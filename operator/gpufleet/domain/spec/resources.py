@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gpufleet.domain.k8s_shapes import (
     DNS_LABEL,
@@ -13,6 +13,7 @@ from gpufleet.domain.k8s_shapes import (
     QUANTITY,
     LabelValue,
     ObjectName,
+    label_keys,
 )
 from gpufleet.domain.wire import WireModel
 
@@ -87,8 +88,8 @@ class ResourcesSpec(WireModel):
     ] = "nvidia-l4"
     cpu: Annotated[str, Field(pattern=QUANTITY, description="CPU request per replica.")] = "2"
     memory: Annotated[str, Field(pattern=QUANTITY, description="Memory request and limit.")] = "8Gi"
-    # Values are label values, as on a pod; keys go unchecked until the Deployment: a CEL
-    # rule over a map's keys (no length bound) would cost more than a CRD's rules may.
+    # Values are label values, as on a pod (the CRD checks them); keys are checked by the
+    # operator only (label_keys).
     node_selector: Annotated[
         dict[str, LabelValue],
         Field(
@@ -104,6 +105,8 @@ class ResourcesSpec(WireModel):
             description="Extra tolerations (the nvidia.com/gpu taint is always tolerated).",
         ),
     ]
+    _node_label_keys = field_validator("node_selector")(label_keys)
+
     priority_class_name: Annotated[
         ObjectName | None,
         Field(
