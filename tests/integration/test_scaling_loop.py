@@ -33,6 +33,7 @@ from tests.support.kube import (
     modeldeployment,
 )
 from tests.support.operator import running_operator
+from tests.support.pod_states import image_pull_backoff, unschedulable
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -402,35 +403,9 @@ def test_a_restart_under_load_keeps_the_replicas_and_what_was_learned(
 PODS = Kind("", "v1", "pods")
 
 
-UNSCHEDULABLE = {
-    "phase": "Pending",
-    "conditions": [
-        {
-            "type": "PodScheduled",
-            "status": "False",
-            "reason": "Unschedulable",
-            "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
-        }
-    ],
-}
+UNSCHEDULABLE = unschedulable("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
 """No GPU node has room, and no node autoscaler adds one."""
-CANNOT_PULL = {
-    "phase": "Pending",
-    "conditions": [{"type": "PodScheduled", "status": "True"}],
-    "containerStatuses": [
-        {
-            "name": "server",
-            "ready": False,
-            "restartCount": 0,
-            "state": {
-                "waiting": {
-                    "reason": "ImagePullBackOff",
-                    "message": 'Back-off pulling image "nvcr.io/nvidia/tritonserver:24.13-py3"',
-                }
-            },
-        }
-    ],
-}
+CANNOT_PULL = image_pull_backoff('Back-off pulling image "nvcr.io/nvidia/tritonserver:24.13-py3"')
 """Placed on a GPU node, holding its GPU, and never starting: the image tag does not exist."""
 
 

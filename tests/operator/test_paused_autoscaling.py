@@ -12,16 +12,14 @@ from typing import Any
 import pytest
 
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
-from tests.operator.specs import minimal_spec
+from gpufleet_devtools.prometheus import PrometheusServer
+from tests.operator.fallback_fleet import fallback_fleet, replicas
 from tests.support.kube import (
-    DEPLOYMENTS,
     EVENTS,
     MODELDEPLOYMENTS,
     Kube,
     condition,
-    modeldeployment,
 )
-from tests.support.operator import running_operator
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -31,7 +29,7 @@ PAUSE = "gpufleet.io/paused-replicas"
 
 
 def _replicas(kube: Kube) -> int:
-    return int(((kube.get(DEPLOYMENTS, NS, NAME) or {}).get("spec") or {}).get("replicas") or 0)
+    return replicas(kube, NS, NAME)
 
 
 def _annotate(kube: Kube, value: str | None) -> None:
@@ -45,20 +43,9 @@ def _limited(kube: Kube, reason: str) -> dict[str, Any] | None:
 
 
 def test_a_paused_fleet_holds_its_count_and_resumes(
-    apiserver: EmulatedApiServer, kube: Kube, prometheus: Any
+    apiserver: EmulatedApiServer, prometheus: PrometheusServer
 ) -> None:
-    # Prometheus knows nothing of the model: onMetricsLoss raises the fleet to 3.
-    scaling = {"minReplicas": 1, "maxReplicas": 4, "onMetricsLoss": "Fallback"}
-    scaling["fallbackReplicas"] = 3
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-    }
-    with running_operator(str(apiserver.kubeconfig_path), **env):
-        assert kube.create(
-            MODELDEPLOYMENTS, NS, modeldeployment(NAME, minimal_spec(scaling=scaling), NS)
-        ).ok
+    with fallback_fleet(apiserver, prometheus, NS, NAME) as kube:
         wait_for(lambda: _replicas(kube) == 3, timeout=30, what="the fallback's 3 replicas")
         _annotate(kube, "1")
         wait_for(lambda: _replicas(kube) == 1, timeout=30, what="the paused count")

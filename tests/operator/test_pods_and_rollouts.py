@@ -25,6 +25,7 @@ from tests.support.kube import (
     modeldeployment,
 )
 from tests.support.operator import running_operator
+from tests.support.pod_states import image_pull_backoff, unschedulable
 from tests.support.waiting import wait_for
 
 NS = "default"
@@ -75,17 +76,7 @@ def _event_reasons(kube: Kube) -> set[str]:
     return {str(e.get("reason")) for e in kube.list(EVENTS, NS)}
 
 
-UNSCHEDULABLE = {
-    "phase": "Pending",
-    "conditions": [
-        {
-            "type": "PodScheduled",
-            "status": "False",
-            "reason": "Unschedulable",
-            "message": SCHEDULER_SAYS,
-        }
-    ],
-}
+UNSCHEDULABLE = unschedulable(SCHEDULER_SAYS)
 
 
 def test_a_pod_the_cluster_cannot_place_is_reported_then_stops_counting(
@@ -161,18 +152,7 @@ def test_a_pod_whose_image_cannot_be_pulled_makes_the_fleet_not_ready(
     _apply(kube, "resnet")
     # A typo in the tag: the kubelet retries forever, and the pod would count as
     # starting until a progress deadline (none passes on a scale-up).
-    pulling = {
-        "phase": "Pending",
-        "conditions": [{"type": "PodScheduled", "status": "True"}],
-        "containerStatuses": [
-            {
-                "name": "server",
-                "ready": False,
-                "restartCount": 0,
-                "state": {"waiting": {"reason": "ImagePullBackOff", "message": PULL_SAYS}},
-            }
-        ],
-    }
+    pulling = image_pull_backoff(PULL_SAYS)
     _pod(kube, "resnet", "resnet-p1", pulling)
     ready = _wait_condition(kube, "resnet", "Ready", "False", "PodsCannotStart")
     assert f"resnet-p1: container server ImagePullBackOff: {PULL_SAYS}" in ready["message"]

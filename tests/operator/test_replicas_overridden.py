@@ -15,9 +15,9 @@ import pytest
 
 from gpufleet.domain.replica_writes import ReplicasWritten
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
-from tests.operator.specs import minimal_spec
-from tests.support.kube import DEPLOYMENTS, EVENTS, MODELDEPLOYMENTS, Kube, modeldeployment
-from tests.support.operator import running_operator
+from gpufleet_devtools.prometheus import PrometheusServer
+from tests.operator.fallback_fleet import fallback_fleet, replicas
+from tests.support.kube import DEPLOYMENTS, EVENTS, Kube
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ NS, NAME = "default", "contested"
 
 
 def _replicas(kube: Kube) -> int:
-    return int(((kube.get(DEPLOYMENTS, NS, NAME) or {}).get("spec") or {}).get("replicas") or 0)
+    return replicas(kube, NS, NAME)
 
 
 def _overridden(kube: Kube) -> list[str]:
@@ -35,19 +35,9 @@ def _overridden(kube: Kube) -> list[str]:
 
 
 def test_an_hpa_writing_the_replicas_is_reported_each_time(
-    apiserver: EmulatedApiServer, kube: Kube, prometheus: Any
+    apiserver: EmulatedApiServer, prometheus: PrometheusServer
 ) -> None:
-    # Prometheus knows nothing of the model: onMetricsLoss holds the fleet at 3.
-    scaling = {"minReplicas": 1, "maxReplicas": 4, "onMetricsLoss": "Fallback"}
-    scaling["fallbackReplicas"] = 3
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-    }
-    with running_operator(str(apiserver.kubeconfig_path), **env):
-        body = modeldeployment(NAME, minimal_spec(scaling=scaling), NS)
-        assert kube.create(MODELDEPLOYMENTS, NS, body).ok
+    with fallback_fleet(apiserver, prometheus, NS, NAME) as kube:
         wait_for(lambda: _replicas(kube) == 3, timeout=30, what="the autoscaler's 3 replicas")
         # The Deployment controller's status write is no other writer of the replicas.
         status = {"status": {"replicas": 3, "readyReplicas": 0}}

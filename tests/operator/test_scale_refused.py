@@ -13,16 +13,14 @@ from typing import Any
 import pytest
 
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
-from tests.operator.specs import minimal_spec
+from gpufleet_devtools.prometheus import PrometheusServer
+from tests.operator.fallback_fleet import fallback_fleet, replicas
 from tests.support.kube import (
     DEPLOYMENTS,
     EVENTS,
     MODELDEPLOYMENTS,
-    Kube,
     condition,
-    modeldeployment,
 )
-from tests.support.operator import running_operator
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -49,37 +47,20 @@ def _denied() -> dict[str, Any]:
     }
 
 
-def _replicas(kube: Kube) -> int:
-    return int(((kube.get(DEPLOYMENTS, NS, NAME) or {}).get("spec") or {}).get("replicas") or 0)
-
-
 def test_replicas_an_admission_webhook_refuses_are_reported(
-    apiserver: EmulatedApiServer, kube: Kube, prometheus: Any
+    apiserver: EmulatedApiServer, prometheus: PrometheusServer
 ) -> None:
     # Prometheus knows nothing of the model: onMetricsLoss raises the fleet to 3.
-    scaling = {
-        "minReplicas": 1,
-        "maxReplicas": 4,
-        "onMetricsLoss": "Fallback",
-        "fallbackReplicas": 3,
-    }
     apiserver.handler[f"patch {DEPLOYMENTS.path(NS, NAME)}"][:REFUSALS] << 400 << _denied()
-    env = {
-        "GPUFLEET_AUTOSCALING": "1",
-        "GPUFLEET_PROMETHEUS_URL": prometheus.url,
-        "GPUFLEET_TICK_SECONDS": "1",
-    }
-    with running_operator(str(apiserver.kubeconfig_path), **env):
-        body = modeldeployment(NAME, minimal_spec(scaling=scaling), NS)
-        assert kube.create(MODELDEPLOYMENTS, NS, body).ok
+    with fallback_fleet(apiserver, prometheus, NS, NAME) as kube:
         refused = wait_for(
             lambda: [e for e in kube.list(EVENTS, NS) if e.get("reason") == "ScaleRefused"],
             timeout=30,
             what="a ScaleRefused Event",
         )
-        assert _replicas(kube) == 1
+        assert replicas(kube, NS, NAME) == 1
         # The webhook is changed to let it through: the next tick scales.
-        wait_for(lambda: _replicas(kube) == 3, timeout=30, what="scaled to the fallback")
+        wait_for(lambda: replicas(kube, NS, NAME) == 3, timeout=30, what="scaled to the fallback")
         limited = wait_for(
             lambda: (
                 (c := condition(kube.get(MODELDEPLOYMENTS, NS, NAME), "ScalingLimited"))
