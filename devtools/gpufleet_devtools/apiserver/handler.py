@@ -39,6 +39,8 @@ from gpufleet_devtools.apiserver.watch import WatchHub, WatchRequest
 
 # kmock keeps every request for assertions; a long-running server keeps only the latest.
 REQUEST_HISTORY_LIMIT = 256
+HOLD_LIMIT_S = 60.0
+"""The longest a held request waits for its release (see ApiServerHandler.hold)."""
 _NAMESPACES_COLLECTION = re.compile(r"^/(api|apis/[^/]+)/[^/]+/namespaces/?$")
 _YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml")
 
@@ -117,7 +119,8 @@ class ApiServerHandler(kmock.KubernetesScaffold):
 
     def hold(self, method: str, path: str) -> threading.Event:
         """Answer the next ``method`` request on ``path`` (as the emulator would) only once
-        the returned event is set; later ones are not held. Thread-safe to set from a test."""
+        the returned event is set (or ``HOLD_LIMIT_S`` passed); later ones are not held.
+        Thread-safe to set from a test."""
         released = threading.Event()
         self.holds[(method.upper(), path)] = released
         return released
@@ -225,7 +228,8 @@ class ApiServerHandler(kmock.KubernetesScaffold):
             return response
         released = self.holds.pop((str(request.method.value).upper(), request.url.path), None)
         if released is not None:
-            await asyncio.get_running_loop().run_in_executor(None, released.wait)
+            # Bounded: a test that never releases it must not hang the server's shutdown.
+            await asyncio.get_running_loop().run_in_executor(None, released.wait, HOLD_LIMIT_S)
         try:
             return await self._serve(request, target)
         except ApiError as error:
