@@ -59,6 +59,9 @@ def test_replicas_an_admission_webhook_refuses_are_reported(
             what="a ScaleRefused Event",
         )
         assert replicas(kube, NS, NAME) == 1
+        # Nothing was scaled: status does not say when it was.
+        refused_status = kube.get(MODELDEPLOYMENTS, NS, NAME)["status"]  # type: ignore[index]
+        assert refused_status.get("lastScaleTime") is None, refused_status
         # The webhook is changed to let it through: the next tick scales.
         wait_for(lambda: replicas(kube, NS, NAME) == 3, timeout=30, what="scaled to the fallback")
         limited = wait_for(

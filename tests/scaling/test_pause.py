@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpufleet.domain.scaling.pause import Pause, pause_of, paused
-from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.policy import as_applied, decide
 from gpufleet.domain.scaling.types import Bound, ReasonCode, ScalerHistory
 from tests.scaling.builders import fleet, load, spec
 
@@ -106,3 +106,20 @@ def test_an_annotation_not_understood_holds_the_current_count_and_says_why() -> 
         "autoscaling paused: annotation gpufleet.io/paused-replicas='lots' is not a whole "
         "number of replicas; holding 4 replicas until it is fixed or removed"
     )
+
+
+def test_a_pause_records_the_change_it_made_not_the_policys() -> None:
+    """Status's lastScaleTime and the pods the policy waits for follow what was done."""
+    before = ScalerHistory()
+    policy = decide(spec(), fleet(4), load(0, 100.0, batch=2.0), before, 10.0)
+    assert policy.history.last_scale_time == 10.0  # the policy wanted more pods
+    hold = pause_of({"gpufleet.io/paused": "true"})
+    assert hold is not None
+    held = as_applied(paused(policy, hold, spec(), fleet(4)), before, 4, 10.0)
+    assert held.history.last_scale_time is None
+    assert held.history.scale_ups == ()
+    more = pause_of({"gpufleet.io/paused-replicas": "6"})
+    assert more is not None
+    raised = as_applied(paused(policy, more, spec(), fleet(4)), before, 4, 10.0)
+    assert raised.history.scale_ups == ((10.0, 2),)
+    assert raised.history.last_scale_reason == raised.reason

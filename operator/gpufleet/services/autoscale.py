@@ -21,7 +21,7 @@ from gpufleet.domain.replica_writes import ReplicasWritten
 from gpufleet.domain.scaling import token_capacity
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.pause import Pause, paused
-from gpufleet.domain.scaling.policy import decide
+from gpufleet.domain.scaling.policy import as_applied, decide
 from gpufleet.domain.scaling.report import build_report
 from gpufleet.domain.scaling.tuning import PolicyTuning
 from gpufleet.domain.scaling.types import (
@@ -308,17 +308,18 @@ async def autoscale_tick(
     history = resumed(history, observed.pods.ready_since, ready)
     decision = decide(spec, fleet, observations, history, now, tuning)
     if pause is not None:
-        decision = paused(decision, pause, spec, fleet)
+        decision = as_applied(paused(decision, pause, spec, fleet), history, replicas, now)
     refused = written = None
     if decision.desired_replicas != replicas:
         written, refused = await _scale(api, owner, spec, price, decision.desired_replicas)
     if refused is not None:
         # Status says what is, not what was wanted: the replicas stay, and why.
-        decision = replace(
+        refused_decision = replace(
             decision,
             desired_replicas=replicas,
             reason=f"wanted {decision.desired_replicas}, refused: {refused}; {decision.reason}",
         )
+        decision = as_applied(refused_decision, history, replicas, now)
     scaled = decision.desired_replicas != replicas
     return TickOutcome(spec, decision, observations, replicas, scaled, tuning, refused, written)
 

@@ -328,6 +328,24 @@ def _blind(
     )
 
 
+def as_applied(decision: Decision, before: ScalerHistory, current: int, now: float) -> Decision:
+    """``decision`` (its count overridden: a pause, a refusal) with its memory of this tick's
+    change made true: the policy recorded the change it wanted -- a scale-up whose pods it
+    then waits for, a ``lastScaleTime`` -- and what was done is ``desired_replicas``.
+    ``before``: the history the decision was made from."""
+    history = decision.history
+    if history.last_scale_time == now and before.last_scale_time != now:
+        history = replace(
+            history,
+            last_scale_time=before.last_scale_time,
+            last_scale_reason=before.last_scale_reason,
+        )
+    if history.scale_ups and history.scale_ups[-1][0] == now and now not in dict(before.scale_ups):
+        history = replace(history, scale_ups=history.scale_ups[:-1])
+    history = _record_change(history, current, decision.desired_replicas, now, decision.reason)
+    return replace(decision, history=history)
+
+
 def _record_change(
     history: ScalerHistory, current: int, desired: int, now: float, reason: str
 ) -> ScalerHistory:
