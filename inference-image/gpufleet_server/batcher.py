@@ -22,12 +22,10 @@ import numpy as np
 
 from gpufleet_server.datatypes import Array
 from gpufleet_server.errors import internal
-from gpufleet_server.metrics import ModelStats
+from gpufleet_server.metrics import NS_PER_US, ModelStats
 from gpufleet_server.torch_model import BatchTimings, TorchModel
 
 log = logging.getLogger(__name__)
-
-NS_PER_US = 1000
 
 
 @dataclass
@@ -162,8 +160,9 @@ class DynamicBatcher:
         # TorchScript errors carry a long interpreter traceback; its last line says what failed.
         lines = [line for line in str(error).splitlines() if line.strip()] or [repr(error)]
         message = f"model '{self.model.spec.name}' failed: {lines[-1].strip()}"
+        failed_ns = time.perf_counter_ns()
         for request in batch:
-            self.stats.record_failure("BACKEND")
+            self.stats.record_failure("BACKEND", failed_ns - request.received_ns)
             if not request.result.done():
                 request.result.set_exception(internal(message))
 
@@ -174,7 +173,12 @@ class DynamicBatcher:
         timings: BatchTimings,
         started_ns: int,
     ) -> None:
-        self.stats.record_execution()
+        self.stats.record_execution(
+            batch_size=sum(r.batch_size for r in batch),
+            input_ns=timings.input_ns,
+            infer_ns=timings.infer_ns,
+            output_ns=timings.output_ns,
+        )
         done_ns = time.perf_counter_ns()
         for request, request_outputs in zip(batch, outputs, strict=True):
             if request.result.done():  # the client went away
@@ -182,9 +186,9 @@ class DynamicBatcher:
             request.result.set_result(request_outputs)
             self.stats.record_request(
                 batch_size=request.batch_size,
-                request_us=(done_ns - request.received_ns) / NS_PER_US,
-                queue_us=(started_ns - request.enqueued_ns) / NS_PER_US,
-                input_us=timings.input_ns / NS_PER_US,
-                infer_us=timings.infer_ns / NS_PER_US,
-                output_us=timings.output_ns / NS_PER_US,
+                request_ns=done_ns - request.received_ns,
+                queue_ns=started_ns - request.enqueued_ns,
+                input_ns=timings.input_ns,
+                infer_ns=timings.infer_ns,
+                output_ns=timings.output_ns,
             )

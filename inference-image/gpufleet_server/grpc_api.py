@@ -7,6 +7,7 @@ import time
 from typing import Any, NoReturn
 
 import grpc
+from google.protobuf import json_format  # type: ignore[import-untyped]  # no stubs in the venv
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from gpufleet_server import __version__
@@ -14,6 +15,7 @@ from gpufleet_server.datatypes import Array
 from gpufleet_server.errors import ErrorKind, InferenceError, invalid
 from gpufleet_server.metadata import EXTENSIONS, SERVER_NAME, model_metadata
 from gpufleet_server.service import InferenceService
+from gpufleet_server.statistics import statistics_response
 from gpufleet_server.tensors import InputTensor, from_bytes, from_values
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -113,6 +115,16 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
         except InferenceError as error:
             await _abort(context, error)
         return service_pb2.ModelConfigResponse(config=loaded.config)
+
+    async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            selected = self.service.statistics(request.name, request.version)
+        except InferenceError as error:
+            await _abort(context, error)
+        # One JSON shape for both protocols: the message's field names are the JSON keys.
+        return json_format.ParseDict(
+            statistics_response(selected), service_pb2.ModelStatisticsResponse()
+        )
 
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         received_ns = time.perf_counter_ns()

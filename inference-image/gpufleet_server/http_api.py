@@ -13,6 +13,7 @@ from gpufleet_server.http_codec import HEADER_LENGTH, decode_request, encode_res
 from gpufleet_server.metadata import model_metadata, server_metadata
 from gpufleet_server.model_config import config_as_json
 from gpufleet_server.service import InferenceService, LoadedModel
+from gpufleet_server.statistics import statistics_response
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,13 @@ async def model_config(request: web.Request) -> web.Response:
     return web.json_response(config_as_json(_model(request).config))
 
 
+async def statistics(request: web.Request) -> web.Response:
+    selected = _service(request).statistics(
+        request.match_info.get("model", ""), request.match_info.get("version", "")
+    )
+    return web.json_response(statistics_response(selected))
+
+
 async def infer(request: web.Request) -> web.Response:
     received_ns = time.perf_counter_ns()
     service = _service(request)
@@ -117,6 +125,11 @@ def create_app(service: InferenceService) -> web.Application:
             web.get("/v2", metadata),
             web.post("/v2/models/{model}/infer", infer),
             web.post("/v2/models/{model}/versions/{version}/infer", infer),
+            # Before /v2/models/{model}, which would take "stats" for a model name. Versions
+            # are digits, as in Triton, whose router answers 404 "Not Found" to others.
+            web.get("/v2/models/stats", statistics),
+            web.get("/v2/models/{model}/stats", statistics),
+            web.get(r"/v2/models/{model}/versions/{version:\d+}/stats", statistics),
             web.get("/v2/models/{model}", model_meta),
             web.get("/v2/models/{model}/versions/{version}", model_meta),
             web.get("/v2/models/{model}/ready", model_ready),

@@ -8,7 +8,7 @@ from gpufleet_server import __version__
 from gpufleet_server.model_config import ModelSpec, TensorSpec
 
 SERVER_NAME = "gpufleet-server"
-EXTENSIONS = ("binary_tensor_data", "model_configuration")
+EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics")
 
 
 def server_metadata() -> dict[str, Any]:

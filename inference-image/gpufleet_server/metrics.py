@@ -3,7 +3,9 @@
 Names were checked against the ``tritonserver`` bundled with nvidia-pytriton (2.51) started
 with ``--metrics-config summary_latencies=true``: counters carry no ``_total`` suffix, the
 failure counter has a ``reason`` label, summaries have quantiles 0.5/0.9/0.95/0.99/0.999.
-All updates happen on the event loop thread, so no locking is needed.
+The same records feed Triton's statistics extension (``statistics.py``), whose durations are
+nanoseconds: they are kept in ns, and the ``_us`` counters add each request's ns // 1000, as
+Triton's do. All updates happen on the event loop thread, so no locking is needed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 from prometheus_client.core import Metric
@@ -20,13 +23,15 @@ QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
 SUMMARY_MAX_AGE_S = 60.0  # like Triton's summaries: quantiles over the last minute
 SUMMARY_MAX_SAMPLES = 10_000
 FAILURE_REASONS = ("OTHER", "BACKEND", "CANCELED", "REJECTED")
+NS_PER_US = 1000
+NS_PER_MS = 1_000_000
 
-# (metric name, help text, attribute of ModelStats)
+# (metric name, help text, attribute path in ModelStats)
 _COUNTERS = (
     (
         "nv_inference_request_success",
         "Number of successful inference requests, all batch sizes",
-        "success",
+        "inference_stats.success.count",
     ),
     ("nv_inference_count", "Number of inferences performed", "inference_count"),
     ("nv_inference_exec_count", "Number of model executions performed", "exec_count"),
@@ -110,54 +115,110 @@ class LatencySummary:
 
 
 @dataclass
+class Duration:
+    """A count and its cumulative nanoseconds (Triton's ``StatisticDuration``)."""
+
+    count: int = 0
+    ns: int = 0
+
+    def add(self, ns: int) -> None:
+        self.count += 1
+        self.ns += ns
+
+
+@dataclass
+class InferDurations:
+    """Per-request statistics (Triton's ``InferStatistics``): ``success`` and ``fail`` time
+    whole requests (received to answered); the phases are those of successful requests, each
+    request of a batch credited with its batch's compute phases."""
+
+    success: Duration = field(default_factory=Duration)
+    fail: Duration = field(default_factory=Duration)
+    queue: Duration = field(default_factory=Duration)
+    compute_input: Duration = field(default_factory=Duration)
+    compute_infer: Duration = field(default_factory=Duration)
+    compute_output: Duration = field(default_factory=Duration)
+
+
+@dataclass
+class BatchDurations:
+    """The executions of one batch size and their compute phases (``InferBatchStatistics``)."""
+
+    compute_input: Duration = field(default_factory=Duration)
+    compute_infer: Duration = field(default_factory=Duration)
+    compute_output: Duration = field(default_factory=Duration)
+
+
+@dataclass
 class ModelStats:
     model: str
     version: int
     pending: int = 0
-    success: int = 0
     failure: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAILURE_REASONS, 0))
     inference_count: int = 0
     exec_count: int = 0
+    # The /metrics duration counters: each request adds its ns // 1000, as Triton's do.
     request_us: int = 0
     queue_us: int = 0
     input_us: int = 0
     infer_us: int = 0
     output_us: int = 0
+    inference_stats: InferDurations = field(default_factory=InferDurations)
+    batch_stats: dict[int, BatchDurations] = field(default_factory=dict)  # by batch size
+    last_inference_ms: int = 0  # wall clock (ms since the epoch) of the last execution
     summaries: dict[str, LatencySummary] = field(
         default_factory=lambda: {key: LatencySummary() for _, _, key in _SUMMARIES}
     )
 
-    def record_execution(self) -> None:
-        """One forward pass; durations are recorded per request (as Triton does), each
-        request in a batch adding the batch's compute time."""
+    def record_execution(
+        self, *, batch_size: int, input_ns: int, infer_ns: int, output_ns: int
+    ) -> None:
+        """One forward pass over ``batch_size`` rows. As in Triton's libtorch backend, only a
+        pass that answered its requests counts: a failed one shows in its requests' ``fail``."""
         self.exec_count += 1
+        # max(): a wall clock stepped back must not move it backwards (Triton does the same).
+        self.last_inference_ms = max(self.last_inference_ms, time.time_ns() // NS_PER_MS)
+        batch = self.batch_stats.setdefault(batch_size, BatchDurations())
+        batch.compute_input.add(input_ns)
+        batch.compute_infer.add(infer_ns)
+        batch.compute_output.add(output_ns)
 
     def record_request(
         self,
         *,
         batch_size: int,
-        request_us: float,
-        queue_us: float,
-        input_us: float,
-        infer_us: float,
-        output_us: float,
+        request_ns: int,
+        queue_ns: int,
+        input_ns: int,
+        infer_ns: int,
+        output_ns: int,
     ) -> None:
-        self.success += 1
+        """One successful request; a request of a batch brings the batch's compute times."""
         self.inference_count += batch_size
-        self.request_us += round(request_us)
-        self.queue_us += round(queue_us)
-        self.input_us += round(input_us)
-        self.infer_us += round(infer_us)
-        self.output_us += round(output_us)
+        stats = self.inference_stats
+        stats.success.add(request_ns)
+        stats.queue.add(queue_ns)
+        stats.compute_input.add(input_ns)
+        stats.compute_infer.add(infer_ns)
+        stats.compute_output.add(output_ns)
+        self.request_us += request_ns // NS_PER_US
+        self.queue_us += queue_ns // NS_PER_US
+        self.input_us += input_ns // NS_PER_US
+        self.infer_us += infer_ns // NS_PER_US
+        self.output_us += output_ns // NS_PER_US
         now = time.monotonic()
-        self.summaries["request"].observe(request_us, now)
-        self.summaries["queue"].observe(queue_us, now)
-        self.summaries["compute_input"].observe(input_us, now)
-        self.summaries["compute_infer"].observe(infer_us, now)
-        self.summaries["compute_output"].observe(output_us, now)
+        for key, ns in (
+            ("request", request_ns),
+            ("queue", queue_ns),
+            ("compute_input", input_ns),
+            ("compute_infer", infer_ns),
+            ("compute_output", output_ns),
+        ):
+            self.summaries[key].observe(ns / NS_PER_US, now)
 
-    def record_failure(self, reason: str) -> None:
+    def record_failure(self, reason: str, request_ns: int) -> None:
         self.failure[reason] += 1
+        self.inference_stats.fail.add(request_ns)
 
 
 class TritonMetricsCollector:
@@ -194,8 +255,9 @@ class TritonMetricsCollector:
         yield failure
         for name, help_text, attribute in _COUNTERS:
             counter = Metric(name, help_text, "counter")
+            read = attrgetter(attribute)
             for stats in self.stats:
-                counter.add_sample(name, self._labels(stats), getattr(stats, attribute))
+                counter.add_sample(name, self._labels(stats), read(stats))
             yield counter
         if self.summaries_enabled:
             yield from self._collect_summaries()

@@ -67,6 +67,17 @@ def _shape_matches(expected: Sequence[int], actual: Sequence[int]) -> bool:
     )
 
 
+def _version_number(version: str) -> int:
+    """A version of the statistics request; only gRPC can send one that is not digits (the
+    HTTP route takes digits only), and Triton's message names its C++ parser."""
+    if not version.isdigit():
+        raise invalid(
+            f"failed to get model version from specified version string '{version}' "
+            "(details: stol), version should be an integral value > 0"
+        )
+    return int(version)
+
+
 class InferenceService:
     def __init__(self, metrics: TritonMetricsCollector) -> None:
         self.metrics = metrics
@@ -123,6 +134,23 @@ class InferenceService:
         if version.isdigit() and int(version) in versions:
             return versions[int(version)]
         raise not_found(f"Request for unknown model: '{name}' version {version} is not found")
+
+    def statistics(self, name: str, version: str) -> list[ModelStats]:
+        """The statistics extension's selection: every loaded model version without a name,
+        every loaded version of the named model without a version. Triton answers an unknown
+        model or version here with its own messages and INVALID_ARGUMENT (HTTP 400), not the
+        404 of the other model endpoints, and clients see those, so they are copied."""
+        if not name:  # Triton lists them by name, then version
+            return [m.stats for m in sorted(self.models(), key=lambda m: (m.spec.name, m.version))]
+        versions = self._models.get(name)
+        if not versions:
+            raise invalid(f"requested model '{name}' is not available")
+        if not version:
+            return [versions[v].stats for v in sorted(versions)]
+        loaded = versions.get(_version_number(version))
+        if loaded is None:
+            raise invalid(f"requested model version is not available for model '{name}'")
+        return [loaded.stats]
 
     def model_ready(self, name: str, version: str | None) -> bool:
         try:
