@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet.domain.replica_writes import ReplicasWritten
+from gpufleet.domain.replica_writes import ReplicaWrites
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
 from gpufleet_devtools.prometheus import PrometheusServer
 from tests.operator.fallback_fleet import fallback_fleet, replicas
@@ -72,7 +72,12 @@ def _deployment(uid: str, generation: int, replicas: int) -> dict[str, Any]:
     return {"metadata": {"uid": uid, "generation": generation}, "spec": {"replicas": replicas}}
 
 
-WRITTEN = ReplicasWritten("d-1", generation=5, replicas=3)
+def _log() -> ReplicaWrites:
+    """The autoscaler set 3 replicas; the API server answered with generation 5."""
+    writes = ReplicaWrites()
+    writes.sending("md", 3)
+    writes.sent("md", _deployment("d-1", 5, 3))
+    return writes
 
 
 @pytest.mark.parametrize(
@@ -90,5 +95,28 @@ WRITTEN = ReplicasWritten("d-1", generation=5, replicas=3)
 def test_another_writer_is_told_from_the_autoscaler(
     seen: dict[str, Any], overridden_to: int | None
 ) -> None:
-    found = WRITTEN.overridden_in(seen)
-    assert (None if found is None else found.replicas) == overridden_to
+    found = _log().override_in("md", seen)
+    assert (None if found is None else found.set_to) == overridden_to
+    assert found is None or found.autoscaler_set == 3
+
+
+def test_a_write_whose_answer_is_not_back_yet_is_the_autoscalers() -> None:
+    writes = _log()
+    writes.sending("md", 4)
+    # Its watch event is handled before the patch's answer reaches the autoscaler.
+    assert writes.override_in("md", _deployment("d-1", 6, 4)) is None
+    writes.sent("md", _deployment("d-1", 6, 4))
+    hpa = writes.override_in("md", _deployment("d-1", 7, 1))
+    assert hpa is not None
+    assert (hpa.autoscaler_set, hpa.set_to) == (4, 1)
+    # Told once: the same state seen again (a status write) is no new override.
+    assert writes.override_in("md", _deployment("d-1", 7, 1)) is None
+
+
+def test_a_refused_write_leaves_the_last_answer_as_the_reference() -> None:
+    writes = _log()
+    writes.sending("md", 4)
+    writes.sent("md", None)
+    found = writes.override_in("md", _deployment("d-1", 6, 4))
+    assert found is not None
+    assert (found.autoscaler_set, found.set_to) == (3, 4)

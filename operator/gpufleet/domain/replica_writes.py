@@ -48,3 +48,50 @@ class ReplicasWritten:
         if seen.generation <= self.generation or seen.replicas == self.replicas:
             return None
         return seen
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """Another writer's change of the replicas the autoscaler had set."""
+
+    autoscaler_set: int
+    set_to: int
+
+
+class ReplicaWrites:
+    """The autoscaler's writes of each ModelDeployment's replicas, by ModelDeployment uid.
+
+    A write's own watch event may be handled before the write's answer is back (the
+    event loop runs the watch while the patch awaits its response): a write is therefore
+    noted when it is sent, and its replicas are never taken for another writer's.
+    """
+
+    def __init__(self) -> None:
+        self._written: dict[str, ReplicasWritten] = {}
+        self._sending: dict[str, int] = {}
+
+    def sending(self, uid: str, replicas: int) -> None:
+        self._sending[uid] = replicas
+
+    def sent(self, uid: str, answer: Mapping[str, Any] | None) -> None:
+        """The write's answer (``None``: it was refused, so it did not land). A write whose
+        fate is unknown (a timeout) is left as sending: its replicas stay the autoscaler's."""
+        self._sending.pop(uid, None)
+        written = None if answer is None else ReplicasWritten.from_answer(answer)
+        if written is not None:
+            self._written[uid] = written
+
+    def override_in(self, uid: str, deployment: Mapping[str, Any]) -> Override | None:
+        """Another writer's change in ``deployment`` (as its watch shows it now), if any;
+        each change is told once."""
+        written = self._written.get(uid)
+        seen = None if written is None else written.overridden_in(deployment)
+        if written is None or seen is None or seen.replicas == self._sending.get(uid):
+            return None
+        # The next change is judged against this one (or against the autoscaler's next write).
+        self._written[uid] = seen
+        return Override(autoscaler_set=written.replicas, set_to=seen.replicas)
+
+    def forget(self, uid: str) -> None:
+        self._written.pop(uid, None)
+        self._sending.pop(uid, None)

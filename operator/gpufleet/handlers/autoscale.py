@@ -164,10 +164,9 @@ async def _tick(
             ctx.tuning,
             ctx.configured_batches.largest_batch(uid, parsed, observed.pods.http_addresses),
             pause_of(body.meta.get("annotations")),
+            ctx.replica_writes,
         )
         ctx.histories[uid] = outcome.decision.history
-        if outcome.written is not None:
-            ctx.replicas_written[uid] = outcome.written
         compute = combine(
             outcome.status(generation, now, ctx.status_written.get(uid, 0.0)), observed_now
         )

@@ -117,19 +117,16 @@ def _report_replicas_overridden(
     """A Warning Event (and a count) when another writer changed the replicas the
     autoscaler set: once is a person's ``kubectl scale``; again and again, two autoscalers
     fighting, the fleet following neither."""
-    written = ctx.replicas_written.get(owner.uid)
-    seen = None if written is None else written.overridden_in(dict(deployment))
-    if written is None or seen is None:
+    override = ctx.replica_writes.override_in(owner.uid, dict(deployment))
+    if override is None:
         return
-    # The next change is judged against this one (or against the autoscaler's next write).
-    ctx.replicas_written[owner.uid] = seen
     ctx.metrics.count_replicas_overridden(owner.namespace, owner.name)
     message = (
         f"another writer set Deployment {owner.namespace}/{owner.name}'s replicas to "
-        f"{seen.replicas} (the autoscaler had set {written.replicas}); the autoscaler "
-        f"decides from {seen.replicas} at its next tick. If this repeats, two autoscalers "
-        f"are fighting over the Deployment: remove the HorizontalPodAutoscaler or KEDA "
-        f"ScaledObject that targets it (kubectl get hpa -n {owner.namespace})"
+        f"{override.set_to} (the autoscaler had set {override.autoscaler_set}); the "
+        f"autoscaler decides from {override.set_to} at its next tick. If this repeats, two "
+        "autoscalers are fighting over the Deployment: remove the HorizontalPodAutoscaler "
+        f"or KEDA ScaledObject that targets it (kubectl get hpa -n {owner.namespace})"
     )
     logger.warning(message)
     kopf.event(md_ref, type="Warning", reason="ReplicasOverridden", message=message)

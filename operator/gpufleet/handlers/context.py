@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import kopf
 
-from gpufleet.domain.replica_writes import ReplicasWritten
+from gpufleet.domain.replica_writes import ReplicaWrites
 from gpufleet.domain.scaling.tuning import PolicyTuning, tuning_for
 from gpufleet.domain.scaling.types import ScalerHistory
 from gpufleet.k8s.client import KubernetesApi
@@ -44,9 +44,9 @@ class OperatorContext:
     pod_problems: dict[tuple[str, str], PodProblems] = field(default_factory=dict)
     """Per pod (namespace, name): what status says about it as last reported; other pod
     events write nothing."""
-    replicas_written: dict[str, ReplicasWritten] = field(default_factory=dict)
-    """Per ModelDeployment uid: the replicas the autoscaler last set on its Deployment,
-    to tell another writer's (an HPA's) from its own in the Deployment's events."""
+    replica_writes: ReplicaWrites = field(default_factory=ReplicaWrites)
+    """The replicas the autoscaler set on each Deployment, to tell another writer's (an
+    HPA's) from its own in the Deployment's events."""
     deleted: dict[str, asyncio.Event] = field(default_factory=dict)
     """Per ModelDeployment uid: set when the watch sees it deleted (ends its scaling loop)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -62,7 +62,7 @@ class OperatorContext:
         self.configured_batches.forget(uid)
         self.status_written.pop(uid, None)
         self.last_reason_codes.pop(uid, None)
-        self.replicas_written.pop(uid, None)
+        self.replica_writes.forget(uid)
         self.deleted.pop(uid, None)
         self.metrics.forget(namespace, name)
 

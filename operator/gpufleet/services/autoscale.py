@@ -17,7 +17,7 @@ from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.rollout import rolling_update
 from gpufleet.domain.pricing import replica_hourly_cost
 from gpufleet.domain.readiness import uncreated_replicas
-from gpufleet.domain.replica_writes import ReplicasWritten
+from gpufleet.domain.replica_writes import ReplicaWrites
 from gpufleet.domain.scaling import token_capacity
 from gpufleet.domain.scaling.learned import LearnedState, history_from_learned, learned_state
 from gpufleet.domain.scaling.pause import Pause, paused
@@ -215,8 +215,6 @@ class TickOutcome:
     tuning: PolicyTuning
     refused: str | None = None
     """Why the API server refused the replicas decided (an admission webhook, RBAC)."""
-    written: ReplicasWritten | None = None
-    """The replicas set this tick, as the API server answered (None: none were set)."""
 
     def status(self, generation: int | None, now: float, last_write: float) -> StatusComputer:
         """Status and Events of this tick, merged onto the live status when written."""
@@ -280,10 +278,12 @@ async def autoscale_tick(
     tuning: PolicyTuning,
     configured_max_batch: int | None = None,
     pause: Pause | None = None,
+    writes: ReplicaWrites | None = None,
 ) -> TickOutcome:
     """``configured_max_batch``: the largest batch the model's server says it forms
     (:class:`gpufleet.services.configured_batch.ConfiguredBatches`), if known; ``pause``:
-    a person's pause (annotations), which overrides the policy's count."""
+    a person's pause (annotations), which overrides the policy's count; ``writes``: where
+    the replicas set are noted, to tell another writer's from them."""
     facts = observed.deployment
     replicas, ready = (facts.replicas, facts.ready) if facts is not None else (0, 0)
     fleet = FleetState(
@@ -309,9 +309,10 @@ async def autoscale_tick(
     decision = decide(spec, fleet, observations, history, now, tuning)
     if pause is not None:
         decision = as_applied(paused(decision, pause, spec, fleet), history, replicas, now)
-    refused = written = None
+    refused = None
     if decision.desired_replicas != replicas:
-        written, refused = await _scale(api, owner, spec, price, decision.desired_replicas)
+        writes = writes if writes is not None else ReplicaWrites()
+        refused = await _scale(api, owner, spec, price, decision.desired_replicas, writes)
     if refused is not None:
         # Status says what is, not what was wanted: the replicas stay, and why.
         refused_decision = replace(
@@ -321,18 +322,24 @@ async def autoscale_tick(
         )
         decision = as_applied(refused_decision, history, replicas, now)
     scaled = decision.desired_replicas != replicas
-    return TickOutcome(spec, decision, observations, replicas, scaled, tuning, refused, written)
+    return TickOutcome(spec, decision, observations, replicas, scaled, tuning, refused)
 
 
 async def _scale(
-    api: KubernetesApi, owner: Owner, spec: ModelDeploymentSpec, price: float, replicas: int
-) -> tuple[ReplicasWritten | None, str | None]:
-    """Set the Deployment's replicas: the write as the API server answered it, or the
-    API server's message if it refuses them for good (an admission webhook, a policy
-    engine, RBAC), so that status says so instead of every tick failing in the log."""
+    api: KubernetesApi,
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    price: float,
+    replicas: int,
+    writes: ReplicaWrites,
+) -> str | None:
+    """Set the Deployment's replicas (noted in ``writes``); the API server's message if it
+    refuses them for good (an admission webhook, a policy engine, RBAC), so that status
+    says so instead of every tick failing in the log."""
     # The rollout's surge must fit the budget at the new replica count (and the
     # reconciler, reading these replicas back, builds the same strategy).
     strategy = rolling_update(spec, replicas, replica_hourly_cost(spec, price))
+    writes.sending(owner.uid, replicas)
     try:
         answer = await api.merge_patch(
             resource_of(DEPLOYMENT),
@@ -343,6 +350,10 @@ async def _scale(
         )
     except KubernetesApiError as error:
         if error.rejected or error.forbidden:
-            return None, error.message
+            writes.sent(owner.uid, None)  # it did not land
+            return error.message
+        # Whether it landed is unknown (a timeout): its replicas stay the autoscaler's
+        # until the next write's answer.
         raise
-    return ReplicasWritten.from_answer(answer), None
+    writes.sent(owner.uid, answer)
+    return None
