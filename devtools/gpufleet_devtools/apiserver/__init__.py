@@ -12,6 +12,7 @@ In tests::
         server.create("v1/configmaps", {...}, "default")
         server.patch_status("gpufleet.io/v1alpha1/modeldeployments", "m", {...}, "default")
         server.handler["get /api/v1/namespaces/default/pods"] << 503   # kmock fault injection
+        release = server.handler.hold("POST", path)   # a slow API server: answer when set
 
 (``async with`` runs it in the current event loop instead of a background thread.)
 
@@ -28,8 +29,9 @@ Known differences from a real API server (deliberate simplifications):
 
 - No authentication, authorization or admission webhooks; plain http.
 - Built-in kinds are checked for unknown fields only: their values are not validated or
-  defaulted, and no controllers run (a Deployment never gets Pods; nobody sets its status
-  unless a test does).
+  defaulted (the one conversion done is a pod spec's ``serviceAccount`` alias of
+  ``serviceAccountName``), and no controllers run (a Deployment never gets Pods; nobody
+  sets its status unless a test does).
 - Server-side apply is a merge of the applied object: no managedFields, no field ownership
   conflicts, no removal of fields a manager stops applying.
 - The strategic merge patch knows only the common merge keys (containers, env, ports, ...).
