@@ -276,9 +276,9 @@ async def autoscale_tick(
     history: ScalerHistory,
     now: float,
     tuning: PolicyTuning,
-    configured_max_batch: int | None = None,
-    pause: Pause | None = None,
-    writes: ReplicaWrites | None = None,
+    configured_max_batch: int | None,
+    pause: Pause | None,
+    writes: ReplicaWrites,
 ) -> TickOutcome:
     """``configured_max_batch``: the largest batch the model's server says it forms
     (:class:`gpufleet.services.configured_batch.ConfiguredBatches`), if known; ``pause``:
@@ -311,7 +311,6 @@ async def autoscale_tick(
         decision = as_applied(paused(decision, pause, spec, fleet), history, replicas, now)
     refused = None
     if decision.desired_replicas != replicas:
-        writes = writes if writes is not None else ReplicaWrites()
         refused = await _scale(api, owner, spec, price, decision.desired_replicas, writes)
     if refused is not None:
         # Status says what is, not what was wanted: the replicas stay, and why.
