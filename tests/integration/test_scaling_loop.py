@@ -33,7 +33,7 @@ from tests.support.kube import (
     modeldeployment,
 )
 from tests.support.operator import running_operator
-from tests.support.pod_states import image_pull_backoff, unschedulable
+from tests.support.pod_states import image_pull_backoff, serving, unschedulable
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -481,3 +481,52 @@ def test_pods_that_do_not_come_stop_the_scale_up(
         )
     else:
         assert "cannot start" in limited["message"]
+
+
+def test_pods_that_stop_serving_under_load_are_replaced(real_parts: dict[str, Any]) -> None:
+    apiserver: EmulatedApiServer = real_parts["apiserver"]
+    prometheus = real_parts["prometheus"]
+    kube = Kube(apiserver.url)
+    spec = _spec()
+    spec["scaling"]["maxReplicas"] = 20
+    spec["cost"]["maxHourlyCost"] = 100.0
+    env = fast_autoscaler_env(prometheus.url)
+    load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
+    try:
+        with running_operator(str(apiserver.kubeconfig_path), **env):
+            assert kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, spec, NS)).ok
+            wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
+            kube.merge_patch(
+                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+            )
+            wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+            asked = _replicas(kube)
+            # Every pod but one served, then stopped passing readiness (their node went
+            # NotReady): the one left serves alone.
+            for index in range(1, asked):
+                _pod(kube, f"{NAME}-lost-{index}", serving("False", "2026-01-01T11:00:00Z"))
+            kube.merge_patch(
+                DEPLOYMENTS,
+                NS,
+                NAME,
+                {"status": {"replicas": asked, "readyReplicas": 1}},
+                sub="status",
+            )
+            status = wait_for(
+                lambda: (
+                    (s := _status(kube)).get("decision", {}).get("reasonCode")
+                    == "ReplacingLostPods"
+                    and s
+                ),
+                timeout=60,
+                what="replacements ordered",
+            )
+            replicas = _replicas(kube)
+    finally:
+        load.stop()
+    lost = asked - 1
+    reason = status["decision"]["reason"]
+    assert f"{lost} pod{'s' if lost > 1 else ''} stopped passing readiness" in reason
+    # The lost pods are asked for on top of those the load needs serving.
+    assert status["desiredReplicas"] > asked
+    assert replicas >= status["desiredReplicas"]

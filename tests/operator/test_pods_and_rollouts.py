@@ -25,7 +25,7 @@ from tests.support.kube import (
     modeldeployment,
 )
 from tests.support.operator import running_operator
-from tests.support.pod_states import image_pull_backoff, unschedulable
+from tests.support.pod_states import image_pull_backoff, serving, unschedulable
 from tests.support.waiting import wait_for
 
 NS = "default"
@@ -164,36 +164,16 @@ def test_a_pod_whose_image_cannot_be_pulled_makes_the_fleet_not_ready(
     _wait_condition(kube, "resnet", "Ready", "Unknown", "PodsStarting")
 
 
-def _serving_pod_status(ready: str, since: str) -> dict[str, Any]:
-    """A pod whose server started at 10:00 and whose Ready condition is ``ready`` since
-    ``since``, as the kubelet (or, for a lost node, the node lifecycle controller) writes."""
-    return {
-        "phase": "Running",
-        "conditions": [
-            {"type": "PodScheduled", "status": "True"},
-            {"type": "Ready", "status": ready, "lastTransitionTime": since},
-        ],
-        "containerStatuses": [
-            {
-                "name": "server",
-                "ready": ready == "True",
-                "restartCount": 0,
-                "state": {"running": {"startedAt": "2026-01-01T10:00:00Z"}},
-            }
-        ],
-    }
-
-
 def test_pods_that_stop_being_ready_are_not_reported_as_starting(
     kube: Kube, operator: None
 ) -> None:
     _apply(kube, "whisper")
-    _pod(kube, "whisper", "whisper-a1", _serving_pod_status("True", "2026-01-01T10:03:00Z"))
+    _pod(kube, "whisper", "whisper-a1", serving("True", "2026-01-01T10:03:00Z"))
     one_ready = {"replicas": 1, "readyReplicas": 1}
     kube.merge_patch(DEPLOYMENTS, NS, "whisper", {"status": one_ready}, sub="status")
     _wait_condition(kube, "whisper", "Ready", "True", "Serving")
     # Its node goes NotReady (or the server hangs): the pod is marked not Ready an hour on.
-    lost = _serving_pod_status("False", "2026-01-01T11:00:00Z")
+    lost = serving("False", "2026-01-01T11:00:00Z")
     assert kube.merge_patch(PODS, NS, "whisper-a1", {"status": lost}, sub="status").ok
     none_ready = {"replicas": 1, "readyReplicas": 0}
     kube.merge_patch(DEPLOYMENTS, NS, "whisper", {"status": none_ready}, sub="status")
@@ -201,7 +181,7 @@ def test_pods_that_stop_being_ready_are_not_reported_as_starting(
     assert "whisper-a1" in ready["message"]
     wait_for(lambda: "PodsNotReady" in _event_reasons(kube), what="a PodsNotReady Event")
     # The node comes back.
-    back = _serving_pod_status("True", "2026-01-01T11:05:00Z")
+    back = serving("True", "2026-01-01T11:05:00Z")
     assert kube.merge_patch(PODS, NS, "whisper-a1", {"status": back}, sub="status").ok
     kube.merge_patch(DEPLOYMENTS, NS, "whisper", {"status": one_ready}, sub="status")
     _wait_condition(kube, "whisper", "Ready", "True", "Serving")

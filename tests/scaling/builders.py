@@ -47,6 +47,8 @@ def fleet(
     unplaceable: int = 0,
     uncreated: int = 0,
     failing: int = 0,
+    crash_looping: int = 0,
+    lost: int = 0,
 ) -> FleetState:
     return FleetState(
         replicas=replicas,
@@ -56,6 +58,8 @@ def fleet(
         unplaceable_replicas=unplaceable,
         uncreated_replicas=uncreated,
         failing_replicas=failing,
+        crash_looping_replicas=crash_looping,
+        lost_replicas=lost,
     )
 
 

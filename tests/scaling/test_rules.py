@@ -183,6 +183,50 @@ CASES = [
         ReasonCode.WAITING_FOR_STARTING_PODS,
     ),
     Case(
+        "crash-looping pods: not on their way, and not replaced",
+        spec(),
+        # 4.5 req/s need 4 replicas: 2 ready, 1 starting, 1 crash-looping.
+        [(fleet(4, 2, crash_looping=1), load(0, 4.5, batch=2.0))],
+        4,
+        "load",
+        "holding 4 replicas: 1 starting will cover it; 4.5 req/s needs 4 replicas at 1.29 "
+        "req/s each (from the batch time) for p95 <= 3000 ms",
+        ReasonCode.WAITING_FOR_STARTING_PODS,
+    ),
+    Case(
+        "lost pods: a pod that stopped passing readiness is replaced while others serve",
+        spec(),
+        # 4.5 req/s need 4 serving; 3 serve, 1 lost its readiness: 5 asked for.
+        [(fleet(4, 3, lost=1), load(0, 4.5, batch=2.0))],
+        5,
+        "load",
+        "scaled 4\u21925: 1 pod stopped passing readiness after starting and is replaced: "
+        "4 serving need 5 asked for; 4.5 req/s needs 4 replicas at 1.29 req/s each (from "
+        "the batch time) for p95 <= 3000 ms",
+        ReasonCode.REPLACING_LOST_PODS,
+    ),
+    Case(
+        "lost pods: no replacement while the others are more than enough",
+        spec(),
+        # 2.0 req/s need 2 serving; 3 serve besides the lost one: the window holds 4.
+        [(fleet(4, 3, lost=1), load(0, 2.0, batch=2.0))],
+        4,
+        "scale-down-window",
+        "holding 4 replicas: 2.0 req/s needs 2 replicas at 1.29 req/s each (from the batch "
+        "time) for p95 <= 3000 ms; but 4 were needed within the last 60 s (scale-down window)",
+        ReasonCode.SCALE_DOWN_STABILIZING,
+    ),
+    Case(
+        "lost pods: none replaced when no pod is ready (what stopped them would stop the new)",
+        spec(),
+        [(fleet(2, 0, lost=2), load(0, 4.5, batch=2.0))],
+        4,
+        "load",
+        "scaled 2\u21924: 4.5 req/s needs 4 replicas at 1.29 req/s each (from the batch time) "
+        "for p95 <= 3000 ms",
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
         "budget: capped, and the sentence says by what",
         spec(budget=5.0),
         [(fleet(3), load(0, 20.0, batch=2.0))],

@@ -30,3 +30,23 @@ def image_pull_backoff(kubelet_says: str, container: str = "server") -> dict[str
         "conditions": [{"type": "PodScheduled", "status": "True"}],
         "containerStatuses": [status],
     }
+
+
+def serving(ready: str, since: str) -> dict[str, Any]:
+    """A pod whose server started at 10:00 and whose Ready condition is ``ready`` since
+    ``since``, as the kubelet (or, for a lost node, the node lifecycle controller) writes."""
+    return {
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": ready, "lastTransitionTime": since},
+        ],
+        "containerStatuses": [
+            {
+                "name": "server",
+                "ready": ready == "True",
+                "restartCount": 0,
+                "state": {"running": {"startedAt": "2026-01-01T10:00:00Z"}},
+            }
+        ],
+    }

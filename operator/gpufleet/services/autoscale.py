@@ -295,6 +295,10 @@ async def autoscale_tick(
         unplaceable_replicas=len(observed.pods.unplaceable),
         uncreated_replicas=uncreated_replicas(facts, observed.pods),
         failing_replicas=len(observed.pods.cannot_start),
+        crash_looping_replicas=sum(
+            1 for pod in observed.pods.crash_looping if pod.cannot_start is None
+        ),
+        lost_replicas=len(observed.pods.readiness_lost),
     )
     activation = spec.scaling.activation
     observations = await sampler.observations(

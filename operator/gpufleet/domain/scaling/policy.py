@@ -10,7 +10,8 @@ the simulator for hours of simulated time. One tick is one pipeline:
    replica serves within the target, measured (``capacity.py``) with the batching model
    as prior (``prior.py``); the cold start, learned (``coldstart.py``).
 3. Rules (``rules.py``): each proposes replicas with a reason and its own sentence.
-   The largest proposal wins.
+   The largest proposal wins; pods that lost readiness while others serve are
+   replaced on top of it (``_replacing_lost``).
 4. Window: a scale-up acts at once; a scale-down goes no lower than the highest need
    remembered over the scale-down window (HPA-like), at most ``max_down_fraction`` per
    decision, and never while a load signal is unknown.
@@ -66,6 +67,9 @@ def decide(
     ctx = tokens.observe(context.observe(spec, fleet, observations, history, now, lim, tuning))
     proposals = [p for rule in (*LLM_RULES, *RULES) if (p := rule(ctx)) is not None]
     winner = max(proposals, key=lambda p: p.replicas, default=NO_LOAD)
+    if (replacing := _replacing_lost(fleet, winner)) is not None:
+        winner = replacing
+        proposals.append(replacing)
     chosen, recs, orders = _window(ctx, proposals, winner)
     desired, bounds, code, sentence = _limit(spec, fleet, lim, chosen, winner)
     # One copy of the tick's memory here: each copy is a large share of a decision.
@@ -94,6 +98,31 @@ def decide(
         history=history,
         capacity_per_replica=None if ctx.capacity is None else ctx.capacity.per_replica,
         rule=chosen.rule,
+    )
+
+
+def _replacing_lost(fleet: FleetState, winner: Proposal) -> Proposal | None:
+    """The winner's pods serving, plus replacements for the pods that lost readiness,
+    when the pods left would not serve as many; ``None`` otherwise.
+
+    A pod that stopped passing readiness serves nothing and may not come back (a node
+    gone NotReady is evicted only after 5 minutes, and its replacement is then a cold
+    start away): ordering the replacement now saves that time. Fewer pods needed than
+    the others: no replacement -- a scale-in removes unready pods first. No pod ready:
+    whatever stopped the pods is likely the fleet's own (a shared dependency, a bad
+    image) and would stop their replacements alike."""
+    lost = fleet.lost_replicas
+    if lost == 0 or fleet.ready_replicas == 0 or winner.replicas <= fleet.replicas - lost:
+        return None
+    asked = winner.replicas + lost
+    code = ReasonCode.REPLACING_LOST_PODS if winner.replicas <= fleet.replicas else winner.code
+    return Proposal(
+        asked,
+        code,
+        f"{lost} pod{'s' if lost > 1 else ''} stopped passing readiness after starting and "
+        f"{'are' if lost > 1 else 'is'} replaced: {winner.replicas} serving need {asked} "
+        f"asked for; {winner.sentence}",
+        winner.rule,
     )
 
 

@@ -117,10 +117,25 @@ class FleetState:
     that does not exist): placed, holding their GPUs, never serving; not capacity on its
     way, and more of the same pod would fail alike. While > 0 the policy adds no pods
     (bound: failing pods)."""
+    crash_looping_replicas: int = 0
+    """Pods with a container in CrashLoopBackOff: the kubelet restarts it after a backoff
+    that grows to 5 minutes, so it is not capacity on its way; nor are they replaced (a
+    crash at start repeats in every copy of the pod)."""
+    lost_replicas: int = 0
+    """Pods that had started and stopped passing readiness (a hung model server, a node
+    gone NotReady, which Kubernetes evicts only after 5 minutes): neither serving nor
+    starting. While other pods serve, the policy asks for replacements on top of the
+    pods it needs serving (a replacement is a cold start away; the ReplicaSet removes
+    unready pods first when the count comes down)."""
 
     @property
     def starting_replicas(self) -> int:
-        not_coming = self.uncreated_replicas + self.failing_replicas
+        not_coming = (
+            self.uncreated_replicas
+            + self.failing_replicas
+            + self.crash_looping_replicas
+            + self.lost_replicas
+        )
         return max(0, self.replicas - self.ready_replicas - not_coming)
 
     @property
@@ -150,6 +165,7 @@ class ReasonCode(StrEnum):
     METRICS_UNKNOWN_FALLBACK = "MetricsUnknownFallback"
     PAUSED = "Paused"
     PODS_CANNOT_START = "PodsCannotStart"
+    REPLACING_LOST_PODS = "ReplacingLostPods"
 
 
 class Bound(StrEnum):
