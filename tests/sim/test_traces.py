@@ -108,6 +108,10 @@ def test_public_llm_traces_load_as_published(
         ("minus.csv", "t,output_tokens,prompt_tokens\n1,5,3\n2,-1,3\n", {"llm": True},
          "line 3, column 'output_tokens': '-1' is not a count"),
         ("late.csv", "time\n1.5\n2.5\nnoon\n", {}, "line 4: timestamp 'noon' is not a number"),
+        # Request ids are numbers too: read as arrival times they would replay as a trace.
+        ("ids.csv", "request_id,sent,tokens\n7,0.5,3\n8,1.0,2\n", {},
+         "line 1: no arrival-time column among 'request_id', 'sent', 'tokens' (one of "
+         "timestamp, time, t, arrival, arrivaltime, ignoring case"),
         ("date.csv", "TIMESTAMP\n2024-01-01T00:00:00Z\nyesterday\n", {},
          "line 3: timestamp 'yesterday' is not a date"),
         ("unit.csv", "TIMESTAMP\n2024-01-01T00:00:00Z\n", {"time_unit": "ms"},

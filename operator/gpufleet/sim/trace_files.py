@@ -204,7 +204,13 @@ def _read_csv(path: Path, text: str) -> _Records:
                     stamps.append(row[0])
             return _Records(lines, stamps, {})
         keys = [_key(name) for name in header]
-        time_col = next((keys.index(k) for k in _TIME_KEYS if k in keys), 0)
+        time_col = next((keys.index(k) for k in _TIME_KEYS if k in keys), None)
+        if time_col is None:
+            # Column 0 read as arrival times would replay request ids or sizes as a trace.
+            raise ValueError(
+                f"{path}: line 1: no arrival-time column among {', '.join(map(repr, header))} "
+                f"(one of {_names(_TIME_KEYS)}, ignoring case, spaces and underscores)"
+            )
         wanted = {k: keys.index(k) for k in (*_SIZE_KEYS, *_PROMPT_KEYS) if k in keys}
         columns: dict[str, tuple[str, list[str | None]]] = {
             k: (header[col], []) for k, col in wanted.items()
