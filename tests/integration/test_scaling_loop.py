@@ -416,6 +416,18 @@ def _pod(kube: Kube, name: str, status: dict[str, Any]) -> None:
     assert kube.merge_patch(PODS, NS, name, {"status": status}, sub="status").ok
 
 
+def _scaled_up_under_load(kube: Kube, spec: dict[str, Any]) -> int:
+    """Apply ``spec`` with its one real server ready, and wait for the load to scale it up:
+    the replicas asked for."""
+    assert kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, spec, NS)).ok
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
+    kube.merge_patch(
+        DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
+    )
+    wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+    return _replicas(kube)
+
+
 @pytest.mark.parametrize(
     ("pod_status", "limited_by", "reason"),
     [
@@ -435,14 +447,8 @@ def test_pods_that_do_not_come_stop_the_scale_up(
     load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
     try:
         with running_operator(str(apiserver.kubeconfig_path), **env):
-            assert kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, spec, NS)).ok
-            wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
-            kube.merge_patch(
-                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
-            )
-            wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
+            asked = _scaled_up_under_load(kube, spec)
             # The pods asked for never serve.
-            asked = _replicas(kube)
             for index in range(1, asked):
                 _pod(kube, f"{NAME}-pending-{index}", pod_status)
             wait_for(
@@ -494,13 +500,7 @@ def test_pods_that_stop_serving_under_load_are_replaced(real_parts: dict[str, An
     load = ClosedLoopLoad(real_parts["triton"].http_url, clients=12)
     try:
         with running_operator(str(apiserver.kubeconfig_path), **env):
-            assert kube.create(MODELDEPLOYMENTS, NS, modeldeployment(NAME, spec, NS)).ok
-            wait_for(lambda: kube.get(DEPLOYMENTS, NS, NAME), what="Deployment")
-            kube.merge_patch(
-                DEPLOYMENTS, NS, NAME, {"status": {"replicas": 1, "readyReplicas": 1}}, sub="status"
-            )
-            wait_for(lambda: _replicas(kube) > 1, timeout=90, what="scale-up under load")
-            asked = _replicas(kube)
+            asked = _scaled_up_under_load(kube, spec)
             # Every pod but one served, then stopped passing readiness (their node went
             # NotReady): the one left serves alone.
             for index in range(1, asked):
