@@ -48,3 +48,25 @@ def test_a_pod_still_loading_its_model_has_not_lost_readiness() -> None:
     # Not Ready since after its container started: it had served, or its node is lost.
     lost = pod_facts(_pod("llm-b", _running_since("False", "2026-01-01T10:30:00Z")))
     assert (loading.readiness_lost, lost.readiness_lost) == (False, True)
+
+
+def test_a_pod_whose_node_is_lost_is_told_from_one_failing_its_probe() -> None:
+    # The kubelet turns the container's ready false with the pod's Ready condition.
+    probe_failing = _running_since("False", "2026-01-01T10:30:00Z")
+    probe_failing["containerStatuses"][0]["ready"] = False
+    # The node lifecycle controller turns only the condition: the kubelet is gone.
+    node_lost = _running_since("False", "2026-01-01T10:30:00Z")
+    node_lost["containerStatuses"][0]["ready"] = True
+    # Some releases also set the pod's reason.
+    node_lost_reason = {**probe_failing, "reason": "NodeLost"}
+    facts = [
+        pod_facts(_pod(name, status))
+        for name, status in (("a", probe_failing), ("b", node_lost), ("c", node_lost_reason))
+    ]
+    assert [(f.readiness_lost, f.node_lost) for f in facts] == [
+        (True, False),
+        (True, True),
+        (True, True),
+    ]
+    summary = summarize(facts, now=0.0, provisioning_timeout_s=600)
+    assert [p.name for p in summary.node_lost] == ["b", "c"]

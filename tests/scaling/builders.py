@@ -49,6 +49,7 @@ def fleet(
     failing: int = 0,
     crash_looping: int = 0,
     lost: int = 0,
+    node_lost: int = 0,
 ) -> FleetState:
     return FleetState(
         replicas=replicas,
@@ -60,6 +61,7 @@ def fleet(
         failing_replicas=failing,
         crash_looping_replicas=crash_looping,
         lost_replicas=lost,
+        node_lost_replicas=node_lost,
     )
 
 

@@ -217,6 +217,44 @@ CASES = [
         ReasonCode.SCALE_DOWN_STABILIZING,
     ),
     Case(
+        "lost pods: with no pod ready, those on a lost node are replaced",
+        spec(),
+        # 3 pods lost: 2 on a node gone, 1 failing its probe; 4.5 req/s need 4 serving.
+        [(fleet(3, 0, lost=3, node_lost=2), load(0, 4.5, batch=2.0))],
+        6,
+        "load",
+        "scaled 3\u21926: 2 pods stopped passing readiness after starting and are replaced: "
+        "4 serving need 6 asked for; 4.5 req/s needs 4 replicas at 1.29 req/s each (from "
+        "the batch time) for p95 <= 3000 ms",
+        ReasonCode.SCALE_UP_LOAD,
+    ),
+    Case(
+        "lost pods: blind (a fleet on one node), those on the lost node are replaced",
+        spec(),
+        [(fleet(3, 0, lost=3, node_lost=3), unknown(0))],
+        6,
+        "metrics-unknown",
+        "3 pods stopped passing readiness after starting and are replaced; metrics unknown "
+        "for 0 s: scaled 3\u21926; p95_latency_ms unknown (Prometheus unreachable: "
+        "connection refused), queue_depth unknown (Prometheus unreachable: connection "
+        "refused), request_rate unknown (Prometheus unreachable: connection refused)",
+        ReasonCode.REPLACING_LOST_PODS,
+    ),
+    Case(
+        "lost pods: blind, none replaced again while their replacements start",
+        spec(),
+        [
+            (fleet(3, 0, lost=3, node_lost=3), unknown(0)),
+            (fleet(6, 0, lost=3, node_lost=3), unknown(5)),
+        ],
+        6,
+        "metrics-unknown",
+        "metrics unknown for 5 s: holding 6 replicas; p95_latency_ms unknown (Prometheus "
+        "unreachable: connection refused), queue_depth unknown (Prometheus unreachable: "
+        "connection refused), request_rate unknown (Prometheus unreachable: connection refused)",
+        ReasonCode.METRICS_UNKNOWN_HOLD,
+    ),
+    Case(
         "lost pods: none replaced when no pod is ready (what stopped them would stop the new)",
         spec(),
         [(fleet(2, 0, lost=2), load(0, 4.5, batch=2.0))],

@@ -109,3 +109,49 @@ def test_requests_waiting_longer_than_the_timeout_fail() -> None:
     # Started at 0..5 s and answered by 6 s; the rest waited past 5.5 s and were dropped.
     assert result.answered == 6
     assert result.failed == 15  # the 6th answered at 6 s > 5.5 s counts as a failure too
+
+
+def _at(result: RunResult, t: float) -> tuple[int, int]:
+    """(replicas, ready) on the timeline at ``t``."""
+    i = result.timeline.at.index(t)
+    return result.timeline.replicas[i], result.timeline.ready[i]
+
+
+def test_a_lost_node_fails_its_work_and_its_pods_come_back_only_after_eviction() -> None:
+    trace = synthetic_trace("synthetic:constant?rate=2&duration=600", seed=1)
+    result = run(
+        trace,
+        FAST,
+        ScriptedPolicy(4, {}),
+        cold_start=ColdStart(seconds=30),
+        node_losses=((100.0, 2),),
+    )
+    # Kubernetes takes the node's pods as ready for its grace period (50 s), then not
+    # ready, still asked for, until their eviction 300 s later; the ReplicaSet's
+    # replacements are ready a cold start after that.
+    assert _at(result, 145.0) == (4, 4)
+    assert _at(result, 155.0) == (4, 2)
+    assert _at(result, 445.0) == (4, 2)
+    assert _at(result, 475.0) == (4, 2)
+    assert _at(result, 485.0) == (4, 4)
+    # The requests the Service sent the node during the grace period fail; none after.
+    missed = dict(zip(result.timeline.at, result.timeline.missed, strict=True))
+    assert sum(missed[t] for t in missed if 100.0 < t <= 150.0) == result.failed > 0
+    # The lost pods are billed until evicted (their GPU node is), then the replacements.
+    assert result.gpu_hours == pytest.approx((2 * 600 + 2 * 450 + 2 * 150) / 3600)
+
+
+def test_scale_in_removes_a_lost_node_s_pods_before_serving_ones() -> None:
+    trace = synthetic_trace("synthetic:constant?rate=2&duration=600", seed=1)
+    result = run(
+        trace,
+        FAST,
+        ScriptedPolicy(4, {200.0: 2}),
+        cold_start=ColdStart(seconds=30),
+        node_losses=((100.0, 2),),
+    )
+    assert _at(result, 205.0) == (2, 2)
+    assert _at(result, 595.0) == (2, 2)  # no eviction brings them back
+    missed = dict(zip(result.timeline.at, result.timeline.missed, strict=True))
+    assert sum(missed[t] for t in missed if t > 150.0) == 0
+    assert result.gpu_hours == pytest.approx((2 * 600 + 2 * 200) / 3600)

@@ -160,3 +160,26 @@ def test_a_pod_scraped_for_less_than_a_rate_window_gives_lower_bounds_not_unknow
     settled = [obs for obs, _ in probe.seen if obs.at >= 112 + window + 10]
     assert settled
     assert all(obs.lower_bounds == {} for obs in settled)
+
+
+def test_a_fleet_whose_node_is_lost_is_blind_then_replaced_long_before_eviction() -> None:
+    """30 req/s hold 3 pods, all on one GPU node, which stops answering at 400 s."""
+    spec = default_spec(slo_ms=2000, cold_start_s=60, max_replicas=50, gpu_hourly_price=1.0)
+    trace = synthetic_trace("synthetic:constant?rate=30&duration=900", seed=3)
+    policy = GpufleetPolicy(spec)
+    result = simulate(trace, BATCHING, SimSettings(seed=3, node_losses=((400.0, 3),)), policy)
+    log = policy.decision_log()
+    assert {d["desired_replicas"] for d in log if 300 <= d["at"] < 400} == {3}
+    # Its pods answer no scrape while Kubernetes still reads them ready: blind, held.
+    grace = [d for d in log if 405 <= d["at"] < 450]
+    assert grace
+    assert all(not d["metrics_available"] and d["desired_replicas"] == 3 for d in grace)
+    # Marked not ready (at 450), they are replaced at once, not after their eviction (750).
+    replacing = [d for d in log if d["reason_code"] == "ReplacingLostPods"]
+    assert [d["at"] for d in replacing] == [450.0]
+    assert replacing[0]["desired_replicas"] == 6
+    assert replacing[0]["reason"].startswith("3 pods stopped passing readiness")
+    ready = dict(zip(result.timeline.at, result.timeline.ready, strict=True))
+    assert ready[445.0] == 3  # Kubernetes's view during the node's grace period
+    assert ready[500.0] == 0
+    assert ready[515.0] == 3  # the replacements, a cold start after 450

@@ -54,6 +54,9 @@ class PodFacts:
     readiness_lost: bool = False
     """Running, and not Ready since after its containers started (see
     :func:`_readiness_lost`): not starting any more."""
+    node_lost: bool = False
+    """Its readiness was taken by the node lifecycle controller, not reported by the
+    kubelet: its node stopped answering (see :func:`_node_lost`)."""
     finished: bool = False
     """Phase ``Failed`` or ``Succeeded``: evicted (node pressure, a drain) or done; the
     ReplicaSet has replaced it, though the object stays until pod garbage collection."""
@@ -121,6 +124,24 @@ def _readiness_lost(ready: Mapping[str, Any], containers: Iterable[Mapping[str, 
     return since > max(t for t in started if t is not None)
 
 
+NODE_LOST_REASON = "NodeLost"
+"""``status.reason`` the node lifecycle controller gives the pods of a node it cannot
+reach (``NodeUnreachablePodReason``)."""
+
+
+def _node_lost(status: Mapping[str, Any], containers: Iterable[Mapping[str, Any]]) -> bool:
+    """Not Ready while every container still reads ready: the kubelet did not write that
+    (it turns a container's ``ready`` false with the condition); the node lifecycle
+    controller did, which marks only the Ready condition of the pods of a node that
+    stopped posting its status. Or the controller's own ``NodeLost`` reason."""
+    if status.get("reason") == NODE_LOST_REASON:
+        return True
+    if _condition(status, "Ready").get("status") != "False":
+        return False
+    statuses = list(containers)
+    return bool(statuses) and all(c.get("ready") is True for c in statuses)
+
+
 def _ready_since(ready: Mapping[str, Any], meta: Mapping[str, Any]) -> float | None:
     if ready.get("status") != "True":
         return None
@@ -166,6 +187,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         readiness_lost=_readiness_lost(
             _condition(status, "Ready"), status.get("containerStatuses") or ()
         ),
+        node_lost=_node_lost(status, status.get("containerStatuses") or ()),
     )
 
 
@@ -183,6 +205,8 @@ class PodSummary:
     """Pods with a container that cannot start (an image that cannot be pulled...)."""
     readiness_lost: tuple[PodFacts, ...] = ()
     """Pods that had started and are not Ready any more (a probe failing, a node lost)."""
+    node_lost: tuple[PodFacts, ...] = ()
+    """Of those, the ones whose node stopped answering."""
     provisioning_timeout_s: float = 600.0
     ready_since: Mapping[str, float] = field(default_factory=dict)
     """Ready pods by name: when each became Ready (a pod ready for less than a scrape
@@ -215,6 +239,7 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         crash_looping=tuple(p for p in live if p.crash_looping is not None),
         cannot_start=tuple(p for p in live if p.cannot_start is not None),
         readiness_lost=tuple(p for p in live if p.readiness_lost),
+        node_lost=tuple(p for p in live if p.readiness_lost and p.node_lost),
         provisioning_timeout_s=provisioning_timeout_s,
         ready_since={p.name: p.ready_since for p in live if p.ready_since is not None},
         http_addresses=tuple(

@@ -299,6 +299,7 @@ async def autoscale_tick(
             1 for pod in observed.pods.crash_looping if pod.cannot_start is None
         ),
         lost_replicas=len(observed.pods.readiness_lost),
+        node_lost_replicas=len(observed.pods.node_lost),
     )
     activation = spec.scaling.activation
     observations = await sampler.observations(

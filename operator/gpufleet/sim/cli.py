@@ -75,6 +75,11 @@ H_ERRORS = (
     "START:END seconds in which the model fails every execution at once, as a bad model "
     "version or a GPU fault would: errors, not load (repeatable; request-level profiles)."
 )
+H_NODE_LOSS = (
+    "AT:PODS: a GPU node stops answering at AT seconds with PODS of the ready pods on it; "
+    "Kubernetes marks them not Ready 50 s later and evicts them 300 s after that "
+    "(repeatable)."
+)
 H_TICK = "The operator's scaling tick, s (GPUFLEET_TICK_SECONDS; default 5)."
 H_SCRAPE = "Prometheus scrape interval, s (GPUFLEET_SCRAPE_INTERVAL_SECONDS; default 5)."
 H_WINDOW = "The operator's rate() window, s (GPUFLEET_RATE_WINDOW_SECONDS; default 30)."
@@ -104,6 +109,23 @@ def _windows(texts: list[str] | None, flag: str) -> tuple[tuple[float, float], .
             raise typer.BadParameter(f"{flag} {text!r}: expected START:END seconds, START < END")
         windows.append(window)
     return tuple(windows)
+
+
+def _node_losses(texts: list[str] | None) -> tuple[tuple[float, int], ...]:
+    """AT:PODS, AT >= 0 seconds and PODS >= 1, or a usage error naming the flag."""
+    losses = []
+    for text in texts or ():
+        at, sep, pods = text.partition(":")
+        try:
+            loss = (float(at), int(pods))
+        except ValueError:
+            loss = (math.nan, 0)
+        if not sep or not (math.isfinite(loss[0]) and loss[0] >= 0.0 and loss[1] >= 1):
+            raise typer.BadParameter(
+                f"--node-loss {text!r}: expected AT:PODS, AT >= 0 seconds and PODS >= 1"
+            )
+        losses.append(loss)
+    return tuple(losses)
 
 
 def _positive(value: float | None, flag: str) -> None:
@@ -159,6 +181,7 @@ def sim(
     initial_pod_age_s: Annotated[float | None, typer.Option(help=H_POD_AGE, min=0.0)] = None,
     metrics_outage: Annotated[list[str] | None, typer.Option(help=H_OUTAGE)] = None,
     model_errors: Annotated[list[str] | None, typer.Option(help=H_ERRORS)] = None,
+    node_loss: Annotated[list[str] | None, typer.Option(help=H_NODE_LOSS)] = None,
     ttft_ms: Annotated[float | None, typer.Option(help=H_TTFT)] = None,
     itl_ms: Annotated[float | None, typer.Option(help=H_ITL)] = None,
     tpot_ms: Annotated[float | None, typer.Option(help=H_TPOT)] = None,
@@ -214,6 +237,7 @@ def sim(
         initial_pod_age_s=initial_pod_age_s,
         metrics_outages=_windows(metrics_outage, "--metrics-outage"),
         model_errors=_windows(model_errors, "--model-errors"),
+        node_losses=_node_losses(node_loss),
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,
         tpot_ms=tpot_ms,

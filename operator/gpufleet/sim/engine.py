@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +77,8 @@ def simulate(
         if desired is not None:
             fleet.scale_to(desired, now)
 
+    for at, pods in settings.node_losses:
+        sched.at(at, partial(fleet.lose_node, pods))
     sched.every(settings.scrape_interval_s, metrics.scrape, start=0.0, until=end)
     sched.every(settings.timeline_s, record, start=0.0, until=end)
     sched.every(policy.tick_seconds, tick, start=policy.tick_seconds, until=end)

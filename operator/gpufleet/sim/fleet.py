@@ -14,6 +14,15 @@ feature, on by default since Kubernetes 1.22). How busy a pod is plays no part.
 A removed ready pod leaves the Service's endpoints at once, keeps serving what it
 holds through its preStop pause, then drains on SIGTERM; what it has not finished
 by the end of the drain timeout fails. A pod is billed from creation until it exits.
+
+A node that stops answering (``SimSettings.node_losses``) takes its pods' work with it:
+what they hold fails. Nothing tells the endpoints at once: for the node lifecycle
+controller's grace period (``--node-monitor-grace-period``, 50 s) the Service still
+sends them requests, which fail. Then their Ready condition turns False (the operator
+reads them as pods that lost readiness): out of the endpoints, still asked for and
+billed, until the taint manager evicts them after the default toleration of the
+``unreachable`` taint (300 s) and the ReplicaSet creates their replacements, each a
+cold start away. On scale-in they go with the pods that are not ready.
 """
 
 from __future__ import annotations
@@ -33,6 +42,13 @@ from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.settings import SimSettings
 
 _BY_OUTSTANDING = attrgetter("outstanding")
+NODE_MONITOR_GRACE_S = 50.0
+"""kube-controller-manager's ``--node-monitor-grace-period``: how long a node that stopped
+posting its status is still taken as Ready (and its pods stay in the endpoints)."""
+UNREACHABLE_TOLERATION_S = 300.0
+"""The ``tolerationSeconds`` the DefaultTolerationSeconds admission plugin gives every pod
+for the ``node.kubernetes.io/unreachable`` taint: how long its pods stay bound to a lost
+node before they are evicted."""
 Pod = Replica | LlmReplica
 """A request-level (dynamic batching) or token-level (LLM) replica."""
 
@@ -59,6 +75,10 @@ class Fleet:
         """Every pod ever created, in creation order."""
         self.routable: list[Pod] = []
         self.starting: list[Pod] = []
+        self.unanswering: list[Pod] = []
+        """Pods on a node that stopped answering, still in the endpoints (its grace period)."""
+        self.lost: list[Pod] = []
+        """Pods on a lost node marked not Ready: asked for, billed, serving nothing."""
         self.scale_events = 0
         self.initial_pods: set[int] = set()
         """Names of the pods ready at t=0 (``start_warm``)."""
@@ -68,12 +88,18 @@ class Fleet:
 
     @property
     def replicas(self) -> int:
-        """Pods asked for: starting or ready (the Deployment's spec.replicas)."""
-        return len(self.routable) + len(self.starting)
+        """Pods asked for: starting, ready or on a lost node (the Deployment's spec.replicas)."""
+        return len(self.routable) + len(self.starting) + len(self.unanswering) + len(self.lost)
+
+    @property
+    def lost_replicas(self) -> int:
+        """Pods that had been ready and are not any more (their node was lost)."""
+        return len(self.lost)
 
     @property
     def ready_replicas(self) -> int:
-        return len(self.routable)
+        """Pods Kubernetes takes as ready (a lost node's, until its grace period ends)."""
+        return len(self.routable) + len(self.unanswering)
 
     def pending_requests(self) -> int:
         return sum(p.outstanding for p in self.pods if p.state is not PodState.EXITED)
@@ -93,13 +119,16 @@ class Fleet:
         self.scale_events += 1
         if desired > current:
             for _ in range(desired - current):
-                pod = self._new_pod(now)
-                self.starting.append(pod)
-                ready_at = now + self.settings.cold_start.sample(self._rng)
-                self.sched.at(ready_at, partial(self._on_ready, pod))
+                self._order_pod(now)
             return
         for pod in self.deletion_order(now)[: current - desired]:
-            if pod.state is PodState.STARTING:
+            if pod in self.lost:
+                self.lost.remove(pod)
+                pod.exit(now)  # nothing runs on it any more
+            elif pod in self.unanswering:
+                self.unanswering.remove(pod)
+                pod.exit(now)
+            elif pod.state is PodState.STARTING:
                 self.starting.remove(pod)
                 pod.exit(now)  # no server running yet: nothing to drain
             else:
@@ -107,14 +136,46 @@ class Fleet:
                 pod.terminate(now, self.settings.pre_stop_s, self.settings.drain_timeout_s)
 
     def deletion_order(self, now: float) -> list[Pod]:
-        """The ReplicaSet controller's order of pods to delete, first to go first."""
+        """The ReplicaSet controller's order of pods to delete, first to go first: the
+        ones not ready (newest first), then the ones ready for the shortest time."""
 
         def rank(pod: Pod) -> tuple[int, int, int]:
-            if pod.state is PodState.STARTING:
+            if pod.state is PodState.STARTING or pod in self.lost:
                 return (0, _log2_rank(pod.created_at, now), pod.uid)
             return (1, _log2_rank(pod.ready_at, now), pod.uid)
 
-        return sorted([*self.starting, *self.routable], key=rank)
+        pods = [*self.starting, *self.lost, *self.routable, *self.unanswering]
+        return sorted(pods, key=rank)
+
+    def lose_node(self, pods: int, now: float) -> None:
+        """A node stops answering with ``pods`` of the ready pods (picked at random)."""
+        victims = self._pick.sample(self.routable, min(pods, len(self.routable)))
+        for pod in victims:
+            self.routable.remove(pod)
+            self.unanswering.append(pod)
+            pod.lose(now)
+        self.sched.at(now + NODE_MONITOR_GRACE_S, partial(self._mark_not_ready, victims))
+
+    def _mark_not_ready(self, pods: list[Pod], now: float) -> None:
+        marked = [p for p in pods if p in self.unanswering]  # not scaled in meanwhile
+        for pod in marked:
+            self.unanswering.remove(pod)
+            self.lost.append(pod)
+        self.sched.at(now + UNREACHABLE_TOLERATION_S, partial(self._evict, marked))
+
+    def _evict(self, pods: list[Pod], now: float) -> None:
+        """The taint manager deletes them; the ReplicaSet replaces each."""
+        for pod in pods:
+            if pod in self.lost:  # not scaled in meanwhile
+                self.lost.remove(pod)
+                pod.exit(now)
+                self._order_pod(now)
+
+    def _order_pod(self, now: float) -> None:
+        pod = self._new_pod(now)
+        self.starting.append(pod)
+        ready_at = now + self.settings.cold_start.sample(self._rng)
+        self.sched.at(ready_at, partial(self._on_ready, pod))
 
     def route(self, rid: int, now: float) -> None:
         routable = self.routable
@@ -122,7 +183,14 @@ class Fleet:
             self.log.drop(rid)  # no ready endpoint: the Service refuses the request
             return
         if self._least_outstanding:
+            # A gateway ejects a backend that stops answering: only the Service does not.
             pod = min(routable, key=_BY_OUTSTANDING)
+        elif self.unanswering:
+            pick = self._pick.randrange(len(routable) + len(self.unanswering))
+            if pick >= len(routable):
+                self.log.drop(rid)  # sent to a node that does not answer
+                return
+            pod = routable[pick]
         else:
             pod = routable[self._pick.randrange(len(routable))]
         pod.accept(rid, now)

@@ -479,6 +479,12 @@ class LlmReplica:
         self.exited_at = now
         self._gen += 1
 
+    def lose(self, now: float) -> None:
+        """Its node stopped answering: what it holds fails (its clients time out), nothing
+        runs on it any more, and it is billed until evicted (its GPU node is)."""
+        self._kill(now)
+        self.exited_at = None
+
 
 def gap_quantile_s(gaps_s: list[float], counts: list[int], quantile: float) -> float:
     """The ``quantile`` of gaps each seen ``counts`` times, in seconds (NaN: no gap)."""

@@ -160,6 +160,12 @@ class Replica:
         self.outstanding = 0
         self.exit(now)
 
+    def lose(self, now: float) -> None:
+        """Its node stopped answering: what it holds fails (its clients time out), nothing
+        runs on it any more, and it is billed until evicted (its GPU node is)."""
+        self._kill(now)
+        self.exited_at = None
+
     def accept(self, rid: int, now: float) -> None:
         self.queue.append(rid)
         self.outstanding += 1

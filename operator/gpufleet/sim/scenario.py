@@ -42,6 +42,7 @@ class ScenarioInputs:
     initial_pod_age_s: float | None = None
     metrics_outages: tuple[tuple[float, float], ...] = ()
     model_errors: tuple[tuple[float, float], ...] = ()
+    node_losses: tuple[tuple[float, int], ...] = ()
     ttft_ms: float | None = None
     itl_ms: float | None = None
     tpot_ms: float | None = None
@@ -130,6 +131,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         scrape_interval_s=operator.scrape_interval_seconds,
         metrics_outages=inputs.metrics_outages,
         model_errors=inputs.model_errors,
+        node_losses=inputs.node_losses,
     )
     trace = load_trace(
         inputs.trace,

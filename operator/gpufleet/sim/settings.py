@@ -87,6 +87,10 @@ class SimSettings(BaseModel):
     model_errors: tuple[tuple[float, float], ...] = ()
     """(start, end) seconds during which the model fails every execution at once (a bad
     model version, a GPU fault): its requests fail as errors (Triton's ``BACKEND``)."""
+    node_losses: tuple[tuple[float, int], ...] = ()
+    """(at, pods): a GPU node stops answering at ``at`` seconds with ``pods`` of the ready
+    pods on it (a kernel panic, a lost network link, a GPU falling off the bus; see
+    ``gpufleet.sim.fleet``)."""
     timeline_s: Annotated[float, Field(gt=0)] = 5.0
 
     @property

@@ -61,6 +61,8 @@ def metrics_lost_reason(
         action = f"holding {desired} replicas"
     elif code is ReasonCode.METRICS_UNKNOWN_FALLBACK and not bounds:
         action = f"scaled {current}{ARROW}{desired} (fallbackReplicas)"
+    elif code is ReasonCode.REPLACING_LOST_PODS and not bounds:
+        action = f"scaled {current}{ARROW}{desired}"
     else:
         action = (
             f"scaled {current}{ARROW}{desired} to stay within limits [{lim.lower}, {lim.upper}]"

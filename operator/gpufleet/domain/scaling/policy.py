@@ -108,21 +108,24 @@ def _replacing_lost(fleet: FleetState, winner: Proposal) -> Proposal | None:
     A pod that stopped passing readiness serves nothing and may not come back (a node
     gone NotReady is evicted only after 5 minutes, and its replacement is then a cold
     start away): ordering the replacement now saves that time. Fewer pods needed than
-    the others: no replacement -- a scale-in removes unready pods first. No pod ready:
-    whatever stopped the pods is likely the fleet's own (a shared dependency, a bad
-    image) and would stop their replacements alike."""
-    lost = fleet.lost_replicas
-    if lost == 0 or fleet.ready_replicas == 0 or winner.replicas <= fleet.replicas - lost:
+    the others: no replacement -- a scale-in removes unready pods first."""
+    lost = fleet.replaceable_replicas
+    if lost == 0 or winner.replicas <= fleet.replicas - fleet.lost_replicas:
         return None
     asked = winner.replicas + lost
     code = ReasonCode.REPLACING_LOST_PODS if winner.replicas <= fleet.replicas else winner.code
     return Proposal(
         asked,
         code,
-        f"{lost} pod{'s' if lost > 1 else ''} stopped passing readiness after starting and "
-        f"{'are' if lost > 1 else 'is'} replaced: {winner.replicas} serving need {asked} "
-        f"asked for; {winner.sentence}",
+        f"{_lost_text(lost)}: {winner.replicas} serving need {asked} asked for; {winner.sentence}",
         winner.rule,
+    )
+
+
+def _lost_text(replaced: int) -> str:
+    return (
+        f"{replaced} pod{'s' if replaced > 1 else ''} stopped passing readiness after "
+        f"starting and {'are' if replaced > 1 else 'is'} replaced"
     )
 
 
@@ -331,6 +334,11 @@ def _blind(
         wanted, code = max(current, fallback), ReasonCode.METRICS_UNKNOWN_FALLBACK
     if woken is not None and woken.replicas > wanted:
         wanted, code, rule = woken.replicas, woken.code, woken.rule
+    # Blind, the need is unknown: the capacity held is the pods asked for, and pods that
+    # stopped serving are replaced unless pods already starting stand in for them.
+    replacing = max(0, fleet.replaceable_replicas - fleet.starting_replicas)
+    if replacing > 0 and current + replacing > wanted:
+        wanted, code = current + replacing, ReasonCode.REPLACING_LOST_PODS
     desired, bounds = budget.clamp(wanted, lim)
     refusal = _growth_refusal(spec, fleet)
     if refusal is not None and desired > current:
@@ -339,6 +347,8 @@ def _blind(
         reason = f"{explain.verb(current, desired)}: {woken.sentence}"
     else:
         reason = explain.metrics_lost_reason(obs, now - since, current, desired, code, bounds, lim)
+        if code is ReasonCode.REPLACING_LOST_PODS and not bounds:
+            reason = f"{_lost_text(replacing)}; {reason}"
     history = _record_change(history, current, desired, now, reason)
     if bounds:
         code = explain.bound_code(bounds)

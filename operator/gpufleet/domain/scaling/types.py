@@ -123,10 +123,15 @@ class FleetState:
     crash at start repeats in every copy of the pod)."""
     lost_replicas: int = 0
     """Pods that had started and stopped passing readiness (a hung model server, a node
-    gone NotReady, which Kubernetes evicts only after 5 minutes): neither serving nor
-    starting. While other pods serve, the policy asks for replacements on top of the
-    pods it needs serving (a replacement is a cold start away; the ReplicaSet removes
-    unready pods first when the count comes down)."""
+    gone NotReady, whose pods Kubernetes evicts only after 5 minutes): neither serving
+    nor starting. The policy asks for replacements on top of the pods it needs serving
+    (a replacement is a cold start away; the ReplicaSet removes unready pods first when
+    the count comes down): all of them while other pods serve, else only those whose
+    node stopped answering (``node_lost_replicas``)."""
+    node_lost_replicas: int = 0
+    """Of ``lost_replicas``, those whose readiness the node lifecycle controller took
+    (their node stopped answering), not the kubelet's probe: whatever stopped them does
+    not follow their replacements to another node."""
 
     @property
     def starting_replicas(self) -> int:
@@ -137,6 +142,14 @@ class FleetState:
             + self.lost_replicas
         )
         return max(0, self.replicas - self.ready_replicas - not_coming)
+
+    @property
+    def replaceable_replicas(self) -> int:
+        """Pods that stopped serving and are replaced: all that lost readiness while other
+        pods serve; with none serving, only those on a lost node -- a probe failing on
+        every pod is likely the fleet's own fault (a shared dependency, a bad model),
+        which would stop the replacements alike."""
+        return self.lost_replicas if self.ready_replicas > 0 else self.node_lost_replicas
 
     @property
     def cluster_full(self) -> bool:

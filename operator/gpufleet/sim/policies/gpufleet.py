@@ -30,7 +30,7 @@ def observe(now: float, metrics: MetricsPipeline, operator: OperatorSettings) ->
     the last scrapes is warming up, not a lost metric."""
     fleet = metrics.fleet
     sample = fleet_sample(metrics, fleet, now, operator)
-    ready_since = {str(pod.name): pod.ready_at for pod in fleet.routable}
+    ready_since = {str(pod.name): pod.ready_at for pod in (*fleet.routable, *fleet.unanswering)}
     return sample.observations(
         *SIM_FLEET, expected_pods=fleet.ready_replicas, ready_since=ready_since
     )
@@ -53,6 +53,9 @@ class GpufleetPolicy(Policy):
             ready_replicas=ctx.fleet.ready_replicas,
             gpus_per_replica=ctx.settings.gpus_per_replica,
             gpu_hourly_price=ctx.settings.gpu_hourly_price,
+            # A lost node's pods: the node lifecycle controller marked them not ready.
+            lost_replicas=ctx.fleet.lost_replicas,
+            node_lost_replicas=ctx.fleet.lost_replicas,
         )
         observations = observe(now, ctx.metrics, self.operator)
         if ctx.fleet.ready_replicas > 0 and self._reads_model_config(ctx):
