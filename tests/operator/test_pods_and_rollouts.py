@@ -172,13 +172,23 @@ def test_pods_that_stop_being_ready_are_not_reported_as_starting(
     one_ready = {"replicas": 1, "readyReplicas": 1}
     kube.merge_patch(DEPLOYMENTS, NS, "whisper", {"status": one_ready}, sub="status")
     _wait_condition(kube, "whisper", "Ready", "True", "Serving")
-    # Its node goes NotReady (or the server hangs): the pod is marked not Ready an hour on.
-    lost = serving("False", "2026-01-01T11:00:00Z")
-    assert kube.merge_patch(PODS, NS, "whisper-a1", {"status": lost}, sub="status").ok
+    # Its server hangs: the kubelet marks it not Ready an hour on.
+    hung = serving("False", "2026-01-01T11:00:00Z")
+    assert kube.merge_patch(PODS, NS, "whisper-a1", {"status": hung}, sub="status").ok
     none_ready = {"replicas": 1, "readyReplicas": 0}
     kube.merge_patch(DEPLOYMENTS, NS, "whisper", {"status": none_ready}, sub="status")
     ready = _wait_condition(kube, "whisper", "Ready", "False", "PodsNotReady")
     assert "whisper-a1" in ready["message"]
+    assert "not answering its readiness probe" in ready["message"]
+    # Or its node stops answering: the node lifecycle controller marks it not Ready; the
+    # kubelet, gone, leaves its container reading ready.
+    unreachable = serving("False", "2026-01-01T11:01:00Z")
+    unreachable["containerStatuses"][0]["ready"] = True
+    assert kube.merge_patch(PODS, NS, "whisper-a1", {"status": unreachable}, sub="status").ok
+    wait_for(
+        lambda: "node that stopped answering" in _condition(kube, "whisper", "Ready")["message"],
+        what="the lost node named",
+    )
     wait_for(lambda: "PodsNotReady" in _event_reasons(kube), what="a PodsNotReady Event")
     # The node comes back.
     back = serving("True", "2026-01-01T11:05:00Z")

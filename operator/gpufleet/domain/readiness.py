@@ -166,13 +166,19 @@ def ready_condition(
     if deployment.replicas == 0:
         return _at_zero(activation)
     if deployment.ready == 0 and pods.readiness_lost:
-        first = pods.readiness_lost[0]
+        first = pods.node_lost[0] if pods.node_lost else pods.readiness_lost[0]
+        if pods.node_lost:
+            why = (
+                f"{len(pods.node_lost)} on a node that stopped answering (marked not Ready by "
+                "the node lifecycle controller; evicted 5 minutes on)"
+            )
+        else:
+            why = "the model server not answering its readiness probe"
         return _ready(
             ConditionStatus.FALSE,
             "PodsNotReady",
             f"0/{deployment.replicas} replicas ready; {len(pods.readiness_lost)} pod(s) had "
-            f"started and stopped passing readiness (the model server not answering its "
-            f"probe, or the node NotReady), e.g. {first.name}",
+            f"started and stopped passing readiness ({why}), e.g. {first.name}",
         )
     if deployment.ready == 0 and deployment.replica_failure is not None:
         return _ready(

@@ -16,9 +16,9 @@ from gpufleet.services.configured_batch import ConfiguredBatches
 from gpufleet.services.sampling import TickSampler
 from gpufleet.settings import OperatorSettings
 
-PodProblems = tuple[str | None, str | None, str | None, bool]
-"""A pod's (unschedulable, crash loop, cannot start, readiness lost): what status says
-about it."""
+PodProblems = tuple[str | None, str | None, str | None, bool, bool]
+"""A pod's (unschedulable, crash loop, cannot start, readiness lost, node lost): what
+status says about it."""
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from gpufleet.services.reconcile import Observed, observed_status, validate
 from gpufleet.services.status import StatusChange, StatusComputer, update_status
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-NO_PROBLEM: PodProblems = (None, None, None, False)
+NO_PROBLEM: PodProblems = (None, None, None, False, False)
 Key = tuple[str, str]
 
 
@@ -119,7 +119,8 @@ async def pod_event(
     key = (namespace or "", name)
     # Most pod events (a probe, an IP, a container started) change nothing status says:
     # only placement, crash loops, containers that cannot start and readiness lost after
-    # starting do (the ready count comes with the Deployment's events).
+    # starting (and whether its node was lost) do (the ready count comes with the
+    # Deployment's events).
     # A pod first seen without a problem is news for the Deployment's events, not here.
     before = ctx.pod_problems.get(key, NO_PROBLEM)
     if event.get("type") == "DELETED":
@@ -137,6 +138,7 @@ async def pod_event(
                 facts.crash_looping,
                 facts.cannot_start,
                 facts.readiness_lost,
+                facts.node_lost,
             )
         )
         if before == problems:
