@@ -59,14 +59,17 @@ def test_a_pod_whose_node_is_lost_is_told_from_one_failing_its_probe() -> None:
     node_lost["containerStatuses"][0]["ready"] = True
     # Some releases also set the pod's reason.
     node_lost_reason = {**probe_failing, "reason": "NodeLost"}
-    facts = [
-        pod_facts(_pod(name, status))
-        for name, status in (("a", probe_failing), ("b", node_lost), ("c", node_lost_reason))
-    ]
+    # A readiness gate (a load balancer controller's) the kubelet reports not ready.
+    gated = _running_since("False", "2026-01-01T10:30:00Z")
+    gated["containerStatuses"][0]["ready"] = True
+    gated["conditions"][0]["reason"] = "ReadinessGatesNotReady"
+    cases = (("a", probe_failing), ("b", node_lost), ("c", node_lost_reason), ("d", gated))
+    facts = [pod_facts(_pod(name, status)) for name, status in cases]
     assert [(f.readiness_lost, f.node_lost) for f in facts] == [
         (True, False),
         (True, True),
         (True, True),
+        (True, False),
     ]
     summary = summarize(facts, now=0.0, provisioning_timeout_s=600)
     assert [p.name for p in summary.node_lost] == ["b", "c"]

@@ -129,14 +129,21 @@ NODE_LOST_REASON = "NodeLost"
 reach (``NodeUnreachablePodReason``)."""
 
 
+KUBELET_NOT_READY_REASONS = frozenset({"ContainersNotReady", "ReadinessGatesNotReady"})
+"""The Ready condition's reasons when the kubelet turned it (a container, or a readiness
+gate a load balancer controller injected, not ready)."""
+
+
 def _node_lost(status: Mapping[str, Any], containers: Iterable[Mapping[str, Any]]) -> bool:
-    """Not Ready while every container still reads ready: the kubelet did not write that
-    (it turns a container's ``ready`` false with the condition); the node lifecycle
-    controller did, which marks only the Ready condition of the pods of a node that
-    stopped posting its status. Or the controller's own ``NodeLost`` reason."""
+    """Not Ready while every container still reads ready and the kubelet gave no reason:
+    the node lifecycle controller turned it, which marks only the Ready condition of the
+    pods of a node that stopped posting its status (the kubelet turns a container's
+    ``ready`` with the condition, or says which gate is not ready). Or the controller's
+    own ``NodeLost`` reason."""
     if status.get("reason") == NODE_LOST_REASON:
         return True
-    if _condition(status, "Ready").get("status") != "False":
+    ready = _condition(status, "Ready")
+    if ready.get("status") != "False" or ready.get("reason") in KUBELET_NOT_READY_REASONS:
         return False
     statuses = list(containers)
     return bool(statuses) and all(c.get("ready") is True for c in statuses)
