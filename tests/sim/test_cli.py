@@ -138,6 +138,14 @@ def test_a_bad_window_is_refused_naming_the_flag(flag: str, value: str) -> None:
     assert "START:END" in result.output
 
 
+@pytest.mark.parametrize("value", ["600", "600:0", "-1:3", "at:3", "600:2.5", "nan:3"])
+def test_a_bad_node_loss_is_refused_naming_the_flag(value: str) -> None:
+    result = CliRunner().invoke(app, ["--trace", STEP, "--node-loss", value])
+    assert result.exit_code == 2
+    assert "--node-loss" in result.output
+    assert "AT:PODS" in result.output
+
+
 def test_model_errors_fail_the_windows_requests(tmp_path: Path) -> None:
     path = tmp_path / "errors.json"
     invoke("--trace", STEP, "--policies", "static", "--no-sweep", "--model-errors", "600:700",

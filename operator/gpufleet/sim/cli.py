@@ -96,34 +96,43 @@ def _trace_line(trace: Trace) -> str:
     )
 
 
+def _colon_pairs(texts: list[str] | None, flag: str, expected: str) -> list[tuple[str, str]]:
+    """Each ``A:B`` of a repeatable flag, split; a usage error naming the flag without ``:``."""
+    pairs = []
+    for text in texts or ():
+        first, sep, second = text.partition(":")
+        if not sep:
+            raise typer.BadParameter(f"{flag} {text!r}: expected {expected}")
+        pairs.append((first, second))
+    return pairs
+
+
 def _windows(texts: list[str] | None, flag: str) -> tuple[tuple[float, float], ...]:
     """START:END seconds, 0 <= START < END, or a usage error naming the flag."""
+    expected = "START:END seconds, START < END"
     windows = []
-    for text in texts or ():
-        start, sep, end = text.partition(":")
+    for start, end in _colon_pairs(texts, flag, expected):
         try:
             window = (float(start), float(end))
         except ValueError:
             window = (math.nan, math.nan)
-        if not sep or not 0.0 <= window[0] < window[1]:
-            raise typer.BadParameter(f"{flag} {text!r}: expected START:END seconds, START < END")
+        if not 0.0 <= window[0] < window[1]:
+            raise typer.BadParameter(f"{flag} '{start}:{end}': expected {expected}")
         windows.append(window)
     return tuple(windows)
 
 
 def _node_losses(texts: list[str] | None) -> tuple[tuple[float, int], ...]:
     """AT:PODS, AT >= 0 seconds and PODS >= 1, or a usage error naming the flag."""
+    expected = "AT:PODS, AT >= 0 seconds and PODS >= 1"
     losses = []
-    for text in texts or ():
-        at, sep, pods = text.partition(":")
+    for at, pods in _colon_pairs(texts, "--node-loss", expected):
         try:
             loss = (float(at), int(pods))
         except ValueError:
             loss = (math.nan, 0)
-        if not sep or not (math.isfinite(loss[0]) and loss[0] >= 0.0 and loss[1] >= 1):
-            raise typer.BadParameter(
-                f"--node-loss {text!r}: expected AT:PODS, AT >= 0 seconds and PODS >= 1"
-            )
+        if not (math.isfinite(loss[0]) and loss[0] >= 0.0 and loss[1] >= 1):
+            raise typer.BadParameter(f"--node-loss '{at}:{pods}': expected {expected}")
         losses.append(loss)
     return tuple(losses)
 
