@@ -10,8 +10,8 @@ the simulator for hours of simulated time. One tick is one pipeline:
    replica serves within the target, measured (``capacity.py``) with the batching model
    as prior (``prior.py``); the cold start, learned (``coldstart.py``).
 3. Rules (``rules.py``): each proposes replicas with a reason and its own sentence.
-   The largest proposal wins; pods that lost readiness while others serve are
-   replaced on top of it (``_replacing_lost``).
+   The largest proposal wins; pods that lost readiness are replaced on top of it
+   (``_replacing_lost``; ``FleetState.replaceable_replicas`` says which), blind too.
 4. Window: a scale-up acts at once; a scale-down goes no lower than the highest need
    remembered over the scale-down window (HPA-like), at most ``max_down_fraction`` per
    decision, and never while a load signal is unknown.
