@@ -156,3 +156,54 @@ async def test_delete_collection_by_label(api: aiohttp.ClientSession) -> None:
     async with api.get(CONFIGMAPS) as response:
         remaining = [item["metadata"]["name"] for item in (await response.json())["items"]]
     assert remaining == ["c3"]
+
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def _pod(name: str, node: str | None) -> dict[str, object]:
+    spec: dict[str, object] = {"containers": [{"name": "server", "image": "triton"}]}
+    if node is not None:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+async def test_a_pod_on_a_node_is_marked_and_stays_until_deleted_without_grace(
+    api: aiohttp.ClientSession,
+) -> None:
+    await api.post(PODS, json=_pod("bound", "gpu-node-1"))
+    # The ReplicaSet's DELETE marks it; the pod's own grace (default 30 s) runs.
+    async with api.delete(f"{PODS}/bound") as response:
+        assert response.status == 200
+        marked = await response.json()
+    assert marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    # Its kubelet writes status while it stops it: the pod stays.
+    async with api.patch(
+        f"{PODS}/bound/status", headers=MERGE, json={"status": {"phase": "Running"}}
+    ) as response:
+        assert response.status == 200
+    assert await _status(api, f"{PODS}/bound") == 200
+    # A shorter grace is taken; the kubelet's own DELETE, with none, removes it.
+    async with api.delete(f"{PODS}/bound", json={"gracePeriodSeconds": 5}) as response:
+        assert (await response.json())["metadata"]["deletionGracePeriodSeconds"] == 5
+    async with api.delete(f"{PODS}/bound", params={"gracePeriodSeconds": "0"}) as response:
+        assert response.status == 200
+    assert await _status(api, f"{PODS}/bound") == 404
+
+
+async def test_a_pod_no_node_runs_is_deleted_at_once(api: aiohttp.ClientSession) -> None:
+    await api.post(PODS, json=_pod("pending", None))
+    async with api.delete(f"{PODS}/pending"):
+        pass
+    assert await _status(api, f"{PODS}/pending") == 404
+
+
+async def test_a_grace_that_is_no_integer_is_refused_naming_it(
+    api: aiohttp.ClientSession,
+) -> None:
+    await api.post(PODS, json=_pod("odd", "gpu-node-1"))
+    async with api.delete(f"{PODS}/odd", json={"gracePeriodSeconds": "soon"}) as response:
+        assert response.status == 400
+        assert "gracePeriodSeconds" in (await response.json())["message"]
+    assert await _status(api, f"{PODS}/odd") == 200

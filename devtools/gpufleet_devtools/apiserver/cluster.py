@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from gpufleet_devtools.apiserver.gc import GarbageCollector, Scheduler
 from gpufleet_devtools.apiserver.resources import (
     CRD_KEY,
     NAMESPACE_KEY,
+    POD_KEY,
     ResourceKey,
     ResourceRegistry,
     ResourceType,
@@ -193,7 +195,10 @@ class Cluster:
         propagation: str | None = None,
         preconditions: JsonDict | None = None,
         dry_run: bool = False,
+        grace_period_s: int | None = None,
     ) -> JsonDict:
+        """``grace_period_s``: DeleteOptions' ``gracePeriodSeconds`` (pods only, as a real
+        server: see :func:`_pod_grace_s`)."""
         old = self.get(rtype, namespace, name)
         if propagation is not None and propagation not in PROPAGATION_POLICIES:
             raise errors.bad_request(f"unsupported propagationPolicy: {propagation}")
@@ -206,6 +211,20 @@ class Cluster:
             # blocking dependents are gone; here the dependents simply go first, synchronously.
             for ref in self.store.dependents_of(meta["uid"]):
                 self._delete_ref(ref, "Foreground")
+        grace = _pod_grace_s(old, grace_period_s) if rtype.key == POD_KEY else 0
+        if grace > 0:
+            # A pod on a node is only marked: its kubelet stops it, then deletes it for good
+            # (gracePeriodSeconds 0). A second request may shorten the grace, not lengthen it.
+            given = meta.get("deletionGracePeriodSeconds")
+            if meta.get("deletionTimestamp") and given is not None and given <= grace:
+                return old
+            due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
+            marked = {
+                **meta,
+                "deletionTimestamp": metadata.timestamp(due),
+                "deletionGracePeriodSeconds": grace,
+            }
+            return self.store.put(rtype.key, {**old, "metadata": marked}, "MODIFIED")
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
                 return old
@@ -301,7 +320,14 @@ class Cluster:
             return old  # a no-op write keeps the resourceVersion and sends no event
         if dry_run:
             return new
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+        meta = new["metadata"]
+        # Its last finalizer released: gone -- unless a pod's grace runs (its kubelet deletes
+        # it once stopped; status writes until then keep it).
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds")
+        ):
             return self._remove(rtype, new, "Background", update_first=True)
         stored = self.store.put(rtype.key, new, "MODIFIED")
         if rtype.key == CRD_KEY:
@@ -444,3 +470,19 @@ class Cluster:
         Terminating until they are gone; here it disappears at once)."""
         for ref in self.store.namespaces_in_use().get(namespace, []):
             self._delete_ref(ref, "Background")
+
+
+DEFAULT_POD_GRACE_S = 30
+"""``spec.terminationGracePeriodSeconds``'s default."""
+
+
+def _pod_grace_s(pod: JsonDict, requested: int | None) -> int:
+    """The grace a real server gives a pod's deletion: none for a pod no node runs (not
+    bound, or finished); else the request's, or the pod's own ``terminationGracePeriodSeconds``."""
+    spec = pod.get("spec") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+        return 0
+    if requested is not None:
+        return max(0, int(requested))
+    return int(spec.get("terminationGracePeriodSeconds", DEFAULT_POD_GRACE_S))

@@ -404,6 +404,7 @@ class ApiServerHandler(kmock.KubernetesScaffold):
                     "items": deleted,
                 }
             )
+        grace = options.get("gracePeriodSeconds", request.params.get("gracePeriodSeconds"))
         return _json(
             self.cluster.delete(
                 rtype,
@@ -412,6 +413,7 @@ class ApiServerHandler(kmock.KubernetesScaffold):
                 propagation,
                 options.get("preconditions"),
                 dry_run,
+                _grace_period_s(grace),
             )
         )
 
@@ -483,3 +485,13 @@ def _int64_or_float(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
         return float(value)
     return value
+
+
+def _grace_period_s(value: Any) -> int | None:
+    """DeleteOptions' ``gracePeriodSeconds`` (body or query), or a 400 naming it."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"gracePeriodSeconds: {value!r} is not an integer") from None

@@ -113,6 +113,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
 
 CRD_KEY: ResourceKey = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACE_KEY: ResourceKey = ("", "v1", "namespaces")
+POD_KEY: ResourceKey = ("", "v1", "pods")
 
 
 def types_from_crd(crd: JsonDict) -> list[ResourceType]:

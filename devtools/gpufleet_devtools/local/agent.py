@@ -23,6 +23,7 @@ import aiohttp
 
 from gpufleet.domain.manifests.identity import MANAGED_BY, OWNER_LABEL
 from gpufleet.k8s.client import KubernetesApi
+from gpufleet.k8s.errors import ConflictError, NotFoundError
 from gpufleet_devtools.local.initcontainers import InitSequence
 from gpufleet_devtools.local.initplan import plan_init_containers
 from gpufleet_devtools.local.kube import (
@@ -142,7 +143,7 @@ class NodeAgent:
         )
         for pod in pods:
             with contextlib.suppress(Exception):
-                await self._kube.delete(PODS, pod.namespace, pod.name, uid=pod.uid)
+                await self._delete_pod(pod, grace_s=0)
             self._remove_empty_dirs(pod)
         self._pods.clear()
         self._targets.set_targets([])
@@ -173,7 +174,7 @@ class NodeAgent:
             await self._scale(key, deployment, active)
         else:
             for pod in active:
-                self._start_draining(key, pod)
+                await self._start_draining(key, pod)
         for pod in pods:
             await self._write_pod_status(pod)
         if deployment is not None:
@@ -193,12 +194,12 @@ class NodeAgent:
         newest_first = current[::-1]  # pods are kept in creation order
         surplus = sorted(newest_first, key=lambda pod: pod.ready)  # stable: newest first
         for pod in surplus[: max(0, len(current) - desired)]:
-            self._start_draining(key, pod)
+            await self._start_draining(key, pod)
         # Rollout with maxUnavailable 0: old pods go as new ones become ready.
         ready_new = sum(pod.ready for pod in current)
         keep_old = max(0, desired - ready_new)
         for pod in sorted(old, key=lambda pod: pod.ready, reverse=True)[keep_old:]:
-            self._start_draining(key, pod)
+            await self._start_draining(key, pod)
 
     async def _create_pod(self, key: Key, deployment: dict[str, Any], hash_: str) -> None:
         template = deployment["spec"]["template"]
@@ -270,10 +271,14 @@ class NodeAgent:
         for pod, ready in zip(running, results, strict=True):
             pod.set_ready(ready)
 
-    def _start_draining(self, key: Key, pod: LocalPod) -> None:
+    async def _start_draining(self, key: Key, pod: LocalPod) -> None:
         if pod.terminating:
             return
         pod.terminating = True
+        # The ReplicaSet's DELETE comes first: the server marks the pod (its
+        # deletionTimestamp), and only then does the kubelet stop it and turn it unready.
+        grace = pod.plan.termination_grace_s or self.exit_grace_s
+        await self._delete_pod(pod, grace_s=max(1, round(self.drain_delay_s + grace)))
         pod.set_ready(False)
         task = asyncio.create_task(self._drain(key, pod), name=f"drain-{pod.name}")
         self._draining.add(task)
@@ -293,10 +298,22 @@ class NodeAgent:
             await pod.init.stop(self.exit_grace_s)
         with contextlib.suppress(ValueError):
             self._pods.get(key, []).remove(pod)
-        await self._kube.delete(PODS, pod.namespace, pod.name, uid=pod.uid)
+        await self._delete_pod(pod, grace_s=0)  # the kubelet's, once it stopped
         self._remove_empty_dirs(pod)
         self._publish_targets()
         self._wake.set()
+
+    async def _delete_pod(self, pod: LocalPod, *, grace_s: int) -> None:
+        """DELETE the pod object (if still this pod): with a grace, as the ReplicaSet does
+        (the server only marks it); with none, as the kubelet does once it stopped."""
+        body = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "gracePeriodSeconds": grace_s,
+            "preconditions": {"uid": pod.uid},
+        }
+        with contextlib.suppress(NotFoundError, ConflictError):
+            await self._kube.request("DELETE", PODS.path(pod.namespace, pod.name), body=body)
 
     # Writing what a cluster would show.
     async def _write_pod_status(self, pod: LocalPod) -> None:
