@@ -8,7 +8,7 @@ them into what the scaling loop and the conditions need.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,7 +55,7 @@ class PodFacts:
     """Running, and not Ready since after its containers started (see
     :func:`_readiness_lost`): not starting any more."""
     node_lost: bool = False
-    """Its readiness was taken by the node lifecycle controller, not reported by the
+    """Readiness lost, taken by the node lifecycle controller rather than reported by the
     kubelet: its node stopped answering (see :func:`_node_lost`)."""
     finished: bool = False
     """Phase ``Failed`` or ``Succeeded``: evicted (node pressure, a drain) or done; the
@@ -134,19 +134,19 @@ KUBELET_NOT_READY_REASONS = frozenset({"ContainersNotReady", "ReadinessGatesNotR
 gate a load balancer controller injected, not ready)."""
 
 
-def _node_lost(status: Mapping[str, Any], containers: Iterable[Mapping[str, Any]]) -> bool:
-    """Not Ready while every container still reads ready and the kubelet gave no reason:
-    the node lifecycle controller turned it, which marks only the Ready condition of the
-    pods of a node that stopped posting its status (the kubelet turns a container's
-    ``ready`` with the condition, or says which gate is not ready). Or the controller's
-    own ``NodeLost`` reason."""
+def _node_lost(
+    status: Mapping[str, Any], ready: Mapping[str, Any], containers: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Of a pod that lost readiness, whether the node lifecycle controller took it: the
+    controller's own ``NodeLost`` reason, or every container still reading ready with no
+    reason from the kubelet -- the controller marks only the Ready condition of the pods
+    of a node that stopped posting its status (the kubelet turns a container's ``ready``
+    with the condition, or says which gate is not ready)."""
     if status.get("reason") == NODE_LOST_REASON:
         return True
-    ready = _condition(status, "Ready")
-    if ready.get("status") != "False" or ready.get("reason") in KUBELET_NOT_READY_REASONS:
+    if ready.get("reason") in KUBELET_NOT_READY_REASONS:
         return False
-    statuses = list(containers)
-    return bool(statuses) and all(c.get("ready") is True for c in statuses)
+    return bool(containers) and all(c.get("ready") is True for c in containers)
 
 
 def _ready_since(ready: Mapping[str, Any], meta: Mapping[str, Any]) -> float | None:
@@ -172,29 +172,27 @@ def http_address(pod: Mapping[str, Any]) -> str | None:
 def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     meta = pod.get("metadata") or {}
     status = pod.get("status") or {}
-    containers = [
-        *(status.get("initContainerStatuses") or ()),
-        *(status.get("containerStatuses") or ()),
-    ]
+    main_containers = status.get("containerStatuses") or ()
+    containers = [*(status.get("initContainerStatuses") or ()), *main_containers]
     scheduled = _condition(status, "PodScheduled")
     unschedulable = None
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
         unschedulable = str(scheduled.get("message") or "the scheduler found no node")
+    ready = _condition(status, "Ready")
+    readiness_lost = _readiness_lost(ready, main_containers)
     return PodFacts(
         name=str(meta.get("name", "")),
         created_at=_timestamp(meta.get("creationTimestamp")),
         unschedulable=unschedulable,
         crash_looping=_crash_loop(containers),
         restarts=sum(int(c.get("restartCount") or 0) for c in containers),
-        ready_since=_ready_since(_condition(status, "Ready"), meta),
+        ready_since=_ready_since(ready, meta),
         terminating=bool(meta.get("deletionTimestamp")),
         http_address=http_address(pod),
         cannot_start=_cannot_start(containers),
         finished=status.get("phase") in FINISHED_PHASES,
-        readiness_lost=_readiness_lost(
-            _condition(status, "Ready"), status.get("containerStatuses") or ()
-        ),
-        node_lost=_node_lost(status, status.get("containerStatuses") or ()),
+        readiness_lost=readiness_lost,
+        node_lost=readiness_lost and _node_lost(status, ready, main_containers),
     )
 
 
@@ -246,7 +244,7 @@ def summarize(pods: Iterable[PodFacts], now: float, provisioning_timeout_s: floa
         crash_looping=tuple(p for p in live if p.crash_looping is not None),
         cannot_start=tuple(p for p in live if p.cannot_start is not None),
         readiness_lost=tuple(p for p in live if p.readiness_lost),
-        node_lost=tuple(p for p in live if p.readiness_lost and p.node_lost),
+        node_lost=tuple(p for p in live if p.node_lost),
         provisioning_timeout_s=provisioning_timeout_s,
         ready_since={p.name: p.ready_since for p in live if p.ready_since is not None},
         http_addresses=tuple(

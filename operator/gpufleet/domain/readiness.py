@@ -166,13 +166,14 @@ def ready_condition(
     if deployment.replicas == 0:
         return _at_zero(activation)
     if deployment.ready == 0 and pods.readiness_lost:
-        first = pods.node_lost[0] if pods.node_lost else pods.readiness_lost[0]
         if pods.node_lost:
+            first = pods.node_lost[0]
             why = (
                 f"{len(pods.node_lost)} on a node that stopped answering (marked not Ready by "
                 "the node lifecycle controller; evicted 5 minutes on)"
             )
         else:
+            first = pods.readiness_lost[0]
             why = "the model server not answering its readiness probe"
         return _ready(
             ConditionStatus.FALSE,
