@@ -116,6 +116,10 @@ bench: $(STAMP) ## Simulator: policy vs baselines on the Azure trace and shapes 
 bench-held-out: $(STAMP) ## The suite's scenarios on other seeds: gpufleet and the suite-wide baseline settings -> docs/benchmarks/sim-held-out.md (~2 min; COMPARE=earlier.json)
 	$(PY) benchmarks/sim/held_out.py $(if $(COMPARE),--compare $(COMPARE))
 
+.PHONY: bench-node-loss
+bench-node-loss: $(STAMP) ## Simulator: a GPU node lost under load, each autoscaler at its default -> docs/benchmarks/sim-node-loss.md (~10 s)
+	$(PY) benchmarks/sim/node_loss.py
+
 .PHONY: bench-llm
 bench-llm: $(STAMP) ## Simulator, LLM fleets: policy vs baselines on token-level traces -> docs/benchmarks/sim-llm.md (~3 min)
 	$(PY) benchmarks/sim/llm.py
