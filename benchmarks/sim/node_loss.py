@@ -90,6 +90,10 @@ class LostPodsCounted(GpufleetPolicy):
 COLUMNS = ("gpufleet", "gpufleet, lost pods counted as replicas", *BASELINES)
 
 
+SETTINGS: dict[str, str] = {}
+"""Each baseline's default setting, as its runs report it (for the table's header)."""
+
+
 def run(inputs: ScenarioInputs) -> dict[str, str]:
     """Each column's cell: within the target, GPU-hours, failed requests."""
     setup, settings = build(inputs)
@@ -103,6 +107,8 @@ def run(inputs: ScenarioInputs) -> dict[str, str]:
         else:
             policy = make_policy(column, setup)
         result = simulate(setup.trace, setup.profile, settings, policy)
+        if result.knob is not None:
+            SETTINGS[column] = f"{column} ({result.knob_name} {result.knob:g})"
         cells[column] = (
             f"{100 * result.within_slo:.2f} %, {result.gpu_hours:.2f}, {result.failed:,}"
         )
@@ -151,7 +157,7 @@ def main() -> int:
         "replicas like any other pod -- what an autoscaler that does not read pod "
         "readiness sees, as the HPA: gpufleet without its replacement of lost pods.",
         "",
-        "| scenario | " + " | ".join(COLUMNS) + " |",
+        "| scenario | " + " | ".join(SETTINGS.get(c, c) for c in COLUMNS) + " |",
         "|---" * (len(COLUMNS) + 1) + "|",
         *rows,
         "",
