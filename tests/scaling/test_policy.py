@@ -601,6 +601,34 @@ def test_a_backlog_left_on_old_pods_does_not_make_a_replica_look_slow() -> None:
     assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01), d.reason
 
 
+def test_a_batch_time_line_the_points_contradict_gives_way_to_the_prior_split() -> None:
+    """Eight replicas batch up to 4 requests in 600 + 300*b ms; at batches of 1, 2 and 3
+    the fit learns that line. Then long requests arrive in the larger batches (a batch of
+    3 takes 2.7 s, of 1 0.5 s: each tick's points lie on -600 + 1100*b, which no batching
+    server runs -- a batch of none would take negative time). Such a line says the
+    requests' sizes moved with the batches, not what a batch slot costs; the policy does
+    not keep the steepest line it fitted on the way there, but splits the mean point
+    (a batch of 2 in 1.6 s) half fixed, half per request (``prior_fixed_share``): full
+    batches of 4 in 2.4 s, 1.67 requests/s a replica, rated at 0.9 of it (1.5). The last
+    line fitted on the way, already steeper than the truth, rated it at 1.3."""
+    s = spec(target_ms=60_000.0, max_batch_size=4)
+    history, d = ScalerHistory(), None
+    for i in range(60):
+        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
+        rate = 0.9 * 8 * batch / (0.6 + 0.3 * batch)
+        d = decide(s, fleet(8), load(i * TICK, rate, batch=batch, pods=8), history, i * TICK)
+        history = d.history
+    assert d is not None
+    assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01)
+    for i in range(60, 300):  # twenty minutes of long requests in the large batches
+        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
+        obs = load(i * TICK, 6.0, batch=batch, pods=8)
+        obs = replace(obs, compute_ms_per_request=-600.0 + 1100.0 * batch)
+        d = decide(s, fleet(8), obs, history, i * TICK)
+        history = d.history
+    assert d.capacity_per_replica == pytest.approx(1.5, rel=0.05), d.reason
+
+
 @pytest.mark.parametrize("declared", [None, 4])
 def test_a_declared_largest_batch_bounds_the_rating_from_the_first_tick(
     declared: int | None,

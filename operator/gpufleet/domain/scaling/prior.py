@@ -8,7 +8,8 @@ absorbs the spread of batch sizes: a known bias that rates a replica low at full
 batches (measured, with the fix tried, in docs/benchmarks/policy-experiments.md).
 The counters sum over the pods, so a point is taken only while the pods run at one
 point (no backlog left on some of them while the others run small batches).
-Until batch sizes vary enough to fit, a fixed share of the batch time is assumed
+Until batch sizes vary enough to fit, and whenever the points fit no batching server
+(a negative fixed part), a fixed share of the batch time is assumed
 (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
@@ -100,22 +101,29 @@ def observe(
         max_batch_seen=seen,
         max_batch_seen_at=seen_at,
         max_batch=server_max,
-        batch_time=_fit_line(sums, tuning.min_batch_spread) or history.batch_time,
+        batch_time=_refit(sums, tuning.min_batch_spread, history.batch_time),
     )
 
 
-def _fit_line(fit: tuple[float, ...], min_spread: float) -> tuple[float, float] | None:
-    """Least-squares ``(a, c)``; ``None`` without enough spread or with a<0 or c<=0."""
+def _refit(
+    fit: tuple[float, ...], min_spread: float, last: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """Least-squares ``(a, c)`` of the points. The last line while batch sizes vary too
+    little to say anything, or the slope is not positive (noise about a flat line);
+    ``None`` (the prior split, ``batch_time_ms``) when the fixed part comes out negative,
+    which no batching server runs: the spread of request sizes gives it when long
+    requests gather large batches behind them, and the last line fitted on the way there
+    is the most biased, not the best known."""
     w, wb, wbb, wt, wbt = fit
     mean_b, mean_t = wb / w, wt / w
     var_b = wbb / w - mean_b * mean_b
     if var_b < min_spread:
-        return None
+        return last
     slope = (wbt / w - mean_b * mean_t) / var_b
+    if slope <= 0.0:
+        return last
     fixed = mean_t - slope * mean_b
-    if slope <= 0.0 or fixed < 0.0:
-        return None
-    return fixed, slope
+    return (fixed, slope) if fixed >= 0.0 else None
 
 
 def batch_time_ms(history: ScalerHistory, tuning: PolicyTuning) -> tuple[float, float] | None:

@@ -69,8 +69,9 @@ class PolicyTuning:
     min_batch_spread: float = 0.02
     """Variance of the mean batch size below which the batch-time slope is not trusted."""
     prior_fixed_share: float = 0.5
-    """Share of a batch's time assumed fixed until batch sizes vary enough to fit it
-    (assuming none would size for small batches, which keeps batches small for ever)."""
+    """Share of a batch's time assumed fixed until batch sizes vary enough to fit it, and
+    while the points fit no batching server (assuming none would size for small batches,
+    which keeps batches small for ever)."""
     batch_optimism: float = 2.0
     """The largest batch a replica runs is not in the metrics: unless the spec declares
     it (``model.maxBatchSize``), it is believed to be this many times the largest mean
