@@ -576,6 +576,21 @@ def test_a_growing_backlog_reads_as_saturation_after_the_operators_rate_window(
     assert ("measured flat out" in d.reason) is flat_out
 
 
+def _eight_replicas_fit_their_batch_time(s: ModelDeploymentSpec) -> ScalerHistory:
+    """Five minutes of eight replicas at 0.9 of what batches of 1, 2 and 3 serve, each
+    batch taking 600 + 300*b ms: the fit learns that line, and a replica is rated at 0.9
+    of full batches of 4 (4 / 1.8 s = 2.22 requests/s): 2.0. Returns the history."""
+    history, d = ScalerHistory(), None
+    for i in range(60):
+        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
+        rate = 0.9 * 8 * batch / (0.6 + 0.3 * batch)
+        d = decide(s, fleet(8), load(i * TICK, rate, batch=batch, pods=8), history, i * TICK)
+        history = d.history
+    assert d is not None
+    assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01)
+    return history
+
+
 def test_a_backlog_left_on_old_pods_does_not_make_a_replica_look_slow() -> None:
     """Eight replicas batch up to 4 requests in 600 + 300*b ms; at batches of 1, 2 and 3
     the fit learns that line, and a replica is rated at 0.9 of full batches of 4
@@ -586,14 +601,7 @@ def test_a_backlog_left_on_old_pods_does_not_make_a_replica_look_slow() -> None:
     1,634 ms, where one replica batching 2.58 takes 1,374 ms. The replica did not get
     slower: the pods ran at two points, and their sum is neither."""
     s = spec(target_ms=60_000.0, max_batch_size=4)
-    history, d = ScalerHistory(), None
-    for i in range(60):
-        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
-        rate = 0.9 * 8 * batch / (0.6 + 0.3 * batch)
-        d = decide(s, fleet(8), load(i * TICK, rate, batch=batch, pods=8), history, i * TICK)
-        history = d.history
-    assert d is not None
-    assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01)
+    history = _eight_replicas_fit_their_batch_time(s)
     for i in range(60, 180):  # ten minutes of a backlog draining off the old pods
         obs = load(i * TICK, 10.9, batch=2.58, queue=400.0 - i, pods=8)
         d = decide(s, fleet(8), replace(obs, compute_ms_per_request=1634.0), history, i * TICK)
@@ -612,14 +620,7 @@ def test_a_batch_time_line_the_points_contradict_gives_way_to_the_prior_split() 
     batches of 4 in 2.4 s, 1.67 requests/s a replica, rated at 0.9 of it (1.5). The last
     line fitted on the way, already steeper than the truth, rated it at 1.3."""
     s = spec(target_ms=60_000.0, max_batch_size=4)
-    history, d = ScalerHistory(), None
-    for i in range(60):
-        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
-        rate = 0.9 * 8 * batch / (0.6 + 0.3 * batch)
-        d = decide(s, fleet(8), load(i * TICK, rate, batch=batch, pods=8), history, i * TICK)
-        history = d.history
-    assert d is not None
-    assert d.capacity_per_replica == pytest.approx(2.0, rel=0.01)
+    history = _eight_replicas_fit_their_batch_time(s)
     for i in range(60, 300):  # twenty minutes of long requests in the large batches
         batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
         obs = load(i * TICK, 6.0, batch=batch, pods=8)
