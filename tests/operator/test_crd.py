@@ -432,14 +432,29 @@ JSON_TYPES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "overrides", "field"), NULLS + JSON_TYPES)
+REPOSITORIES = [
+    ("a bucket", {"model": {"name": "m", "repository": "s3://my-models/triton"}}, None),
+    ("no bucket", {"model": {"name": "m", "repository": "s3:///triton"}}, "model.repository"),
+    (
+        "a Hub id with a space",
+        {
+            "model": {"name": "m", "repository": "hf://meta-llama/ Llama-3"},
+            "runtime": {"type": "vllm"},
+        },
+        "model.repository",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "field"), NULLS + JSON_TYPES + REPOSITORIES)
 def test_api_server_and_validate_agree(
     kube: Kube, case: str, overrides: dict[str, Any], field: str | None
 ) -> None:
     """A null field (a Helm template's ``version: ~``) is dropped by the API server, and
     defaulted: `gpufleet validate` and the operator read it so too. A value of the wrong
     JSON type is refused by both, not converted ("1" to 1) and called valid where
-    kubectl apply refuses it."""
+    kubectl apply refuses it. A model repository naming no bucket, or a Hub id no Hub
+    has, is refused by both at apply time, not found by a download failing at start."""
     spec = minimal_spec(**overrides)
     body = {"apiVersion": "gpufleet.io/v1alpha1", "kind": "ModelDeployment", "spec": spec}
     response = kube.create(MODELDEPLOYMENTS, "default", {**body, "metadata": {"name": "n"}})

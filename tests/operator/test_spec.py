@@ -26,6 +26,13 @@ _TORCH_LLM = {"type": "torch", "torch": {"mode": "llm"}}
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown runtime", {"runtime": {"type": "onnx"}}, "runtime.type"),
     ("ftp repository", {"model": {"name": "m", "repository": "ftp://x/y"}}, "model.repository"),
+    ("s3 without a bucket", {"model": {"name": "m", "repository": "s3:///m"}}, "model.repository"),
+    ("a space for a host", {"model": {"name": "m", "repository": "https:// x/a.tgz"}},
+     "model.repository"),
+    ("hf id with a space", {"model": {"name": "m", "repository": "hf://meta-llama/ Llama-3"},
+                            "runtime": {"type": "vllm"}}, "model.repository"),
+    ("hf id of three parts", {"model": {"name": "m", "repository": "hf://a/b/c"},
+                              "runtime": {"type": "vllm"}}, "model.repository"),
     ("negative gpus", {"resources": {"gpus": -1}}, "resources.gpus"),
     ("zero latency", {"slo": {"latencyP95Ms": 0}}, "slo.latencyP95Ms"),
     ("missing budget", {"cost": {}}, "cost.maxHourlyCost"),

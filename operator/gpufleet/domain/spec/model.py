@@ -96,8 +96,14 @@ class ModelSpec(WireModel):
         Field(
             min_length=1,
             max_length=2048,
-            # A pvc:// claim is a claim's name: the pods' volume would not be valid without.
-            pattern=rf"^((s3|gs|https?|hf)://.+|pvc://{DNS_SUBDOMAIN[1:-1]}(/.*)?|seed://[0-9]{{1,18}})$",
+            # A bucket or host is named, without spaces, and an hf:// id is a Hub repo id
+            # (org/name): a typo fails here, not as a crash-looping download at start. A
+            # pvc:// claim is a claim's name: the pods' volume would not be valid without.
+            pattern=(
+                r"^((s3|gs|https?)://[^/\s]+(/.*)?"
+                r"|hf://[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?/?"
+                rf"|pvc://{DNS_SUBDOMAIN[1:-1]}(/.*)?|seed://[0-9]{{1,18}})$"
+            ),
             description=(
                 "Where the model is: s3://bucket/path, gs://bucket/path, pvc://claim/sub/path, "
                 "http(s)://host/archive.tar.gz (Triton's repository layout for triton and "
