@@ -46,7 +46,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gpufleet.sim.replica import PodCounters, PodState
+from gpufleet.sim.replica import PodCounters, PodLifecycle, PodState
 from gpufleet.sim.request_log import RequestLog
 from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.trace import FloatArray, Trace
@@ -130,7 +130,7 @@ def with_llm_work(trace: Trace, profile: LlmProfile) -> Trace:
     )
 
 
-class LlmReplica:
+class LlmReplica(PodLifecycle):
     """One vLLM-like engine; the same interface as :class:`gpufleet.sim.replica.Replica`."""
 
     def __init__(
@@ -446,16 +446,6 @@ class LlmReplica:
         self.counters.failure += 1
         self.outstanding -= 1
 
-    def terminate(self, now: float, pre_stop_s: float, drain_timeout_s: float) -> None:
-        self.state = PodState.DRAINING
-        self.earliest_exit = now + pre_stop_s
-        self.sched.at(self.earliest_exit, self._exit_if_drained)
-        self.sched.at(self.earliest_exit + drain_timeout_s, self._kill)
-
-    def _exit_if_drained(self, now: float) -> None:
-        if self.outstanding == 0 and self.state is PodState.DRAINING:
-            self.exit(now)
-
     def _kill(self, now: float) -> None:
         if self.state is PodState.EXITED:
             return
@@ -475,15 +465,8 @@ class LlmReplica:
         self.exit(now)
 
     def exit(self, now: float) -> None:
-        self.state = PodState.EXITED
-        self.exited_at = now
-        self._gen += 1
-
-    def lose(self, now: float) -> None:
-        """Its node stopped answering: what it holds fails (its clients time out), nothing
-        runs on it any more, and it is billed until evicted (its GPU node is)."""
-        self._kill(now)
-        self.exited_at = None
+        super().exit(now)
+        self._gen += 1  # the wake-ups and iteration ends scheduled before are void
 
 
 def gap_quantile_s(gaps_s: list[float], counts: list[int], quantile: float) -> float:

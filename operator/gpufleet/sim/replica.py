@@ -58,25 +58,64 @@ class PodState(IntEnum):
     EXITED = 3
 
 
-class Replica:
+class PodLifecycle:
+    """What both replica models share of a pod's life: drained on removal from the
+    endpoints, killed when the drain times out, lost with its node. A model says what it
+    holds (``outstanding``) and how it fails it all (``_kill``)."""
+
+    __slots__ = ("earliest_exit", "exited_at", "outstanding", "sched", "state")
+    state: PodState
+    exited_at: float | None
+    earliest_exit: float
+    """A terminating pod lives at least until its preStop pause ends."""
+    outstanding: int
+    """Requests it holds: queued or executing (what a queue proxy counts as in flight)."""
+    sched: Scheduler
+
+    def terminate(self, now: float, pre_stop_s: float, drain_timeout_s: float) -> None:
+        """Removed from the endpoints: serve what it holds, exit once idle after preStop."""
+        self.state = PodState.DRAINING
+        self.earliest_exit = now + pre_stop_s
+        self.sched.at(self.earliest_exit, self._exit_if_drained)
+        self.sched.at(self.earliest_exit + drain_timeout_s, self._kill)
+
+    def _kill(self, now: float) -> None:
+        """The drain timed out: the server exits and what it still held fails."""
+        raise NotImplementedError
+
+    def lose(self, now: float) -> None:
+        """Its node stopped answering: what it holds fails (its clients time out), nothing
+        runs on it any more, and it is billed until evicted (its GPU node is)."""
+        self._kill(now)
+        self.exited_at = None
+
+    def _exit_if_drained(self, now: float) -> None:
+        if (
+            self.outstanding == 0
+            and self.state is PodState.DRAINING
+            and now >= self.earliest_exit - 1e-9
+        ):
+            self.exit(now)
+
+    def exit(self, now: float) -> None:
+        self.state = PodState.EXITED
+        self.exited_at = now
+
+
+class Replica(PodLifecycle):
     __slots__ = (
         "batch_compute_s",
         "counters",
         "created_at",
         "done_at",
         "done_latency",
-        "earliest_exit",
         "error_windows",
-        "exited_at",
         "in_service",
         "log",
         "name",
-        "outstanding",
         "profile",
         "queue",
         "ready_at",
-        "sched",
-        "state",
         "timeout_s",
         "timer_at",
         "uid",
@@ -141,15 +180,7 @@ class Replica:
     prompt_tokens_total = 0.0
     generation_tokens_total = 0.0
 
-    def terminate(self, now: float, pre_stop_s: float, drain_timeout_s: float) -> None:
-        """Removed from the endpoints: serve what it holds, exit once idle after preStop."""
-        self.state = PodState.DRAINING
-        self.earliest_exit = now + pre_stop_s
-        self.sched.at(self.earliest_exit, self._exit_if_drained)
-        self.sched.at(self.earliest_exit + drain_timeout_s, self._kill)
-
     def _kill(self, now: float) -> None:
-        """The drain timed out: the server exits and what it still held fails."""
         if self.state is PodState.EXITED:
             return
         for rid in (*self.in_service, *self.queue):
@@ -159,12 +190,6 @@ class Replica:
         self.in_service = []
         self.outstanding = 0
         self.exit(now)
-
-    def lose(self, now: float) -> None:
-        """Its node stopped answering: what it holds fails (its clients time out), nothing
-        runs on it any more, and it is billed until evicted (its GPU node is)."""
-        self._kill(now)
-        self.exited_at = None
 
     def accept(self, rid: int, now: float) -> None:
         self.queue.append(rid)
@@ -240,15 +265,3 @@ class Replica:
         self.in_service = []
         self._try_dispatch(now)
         self._exit_if_drained(now)
-
-    def _exit_if_drained(self, now: float) -> None:
-        if (
-            self.outstanding == 0
-            and self.state is PodState.DRAINING
-            and now >= self.earliest_exit - 1e-9
-        ):
-            self.exit(now)
-
-    def exit(self, now: float) -> None:
-        self.state = PodState.EXITED
-        self.exited_at = now
