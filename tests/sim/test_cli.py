@@ -183,6 +183,21 @@ def test_an_llm_profile_runs_the_llm_baselines_against_token_targets(tmp_path: P
         assert 0 <= best["within_slo"] <= 1
 
 
+def test_requests_no_replica_can_hold_are_named_before_the_runs(tmp_path: Path) -> None:
+    """The shipped LLM profile's KV cache holds 32,768 tokens: a request of 40,000 prompt
+    tokens never runs on any fleet (vLLM refuses it), and the user is told so instead of
+    finding one unexplained failure per policy."""
+    trace = tmp_path / "long.csv"
+    rows = ["timestamp,ContextTokens,GeneratedTokens"]
+    rows += [f"{t},{40_000 if t in (10, 20) else 500},100" for t in range(60)]
+    trace.write_text("\n".join(rows) + "\n")
+    out = invoke("--trace", str(trace), "--profile", str(LLM_PROFILE), "--policies", "gpufleet",
+                 "--no-sweep")  # fmt: skip
+    text = " ".join(out.split())  # as the console wraps it
+    assert "2 requests need more KV cache than one replica holds" in text
+    assert "(prompt + output > 32,768 tokens): they fail on every fleet" in text
+
+
 def test_an_llm_profile_without_a_gap_target_sizes_for_tpot_and_an_itl_target_replaces_it(
     tmp_path: Path,
 ) -> None:

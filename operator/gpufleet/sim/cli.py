@@ -19,7 +19,7 @@ from gpufleet.domain.spec import SpecError
 from gpufleet.sim import plots, report
 from gpufleet.sim.catalog import LLM_POLICY_NAMES, POLICY_NAMES, REFERENCE_NAMES, sweep_grid
 from gpufleet.sim.compare import PolicyOutcome, compare
-from gpufleet.sim.llm import LlmProfile
+from gpufleet.sim.llm import LlmProfile, beyond_one_cache
 from gpufleet.sim.scenario import ScenarioInputs, build
 from gpufleet.sim.trace import Trace
 from gpufleet.sim.trace_files import TIME_UNITS
@@ -266,6 +266,17 @@ def sim(
         names = list(LLM_POLICY_NAMES if isinstance(setup.profile, LlmProfile) else POLICY_NAMES)
     # What was read, before hours of simulated time: a wrong --time-unit shows here.
     console.print(_trace_line(setup.trace))
+    if isinstance(setup.profile, LlmProfile) and (
+        too_long := beyond_one_cache(setup.trace, setup.profile)
+    ):
+        one = too_long == 1
+        console.print(
+            f"{too_long:,} request{'' if one else 's'} need{'s' if one else ''} more KV cache "
+            f"than one replica holds (prompt + output > {setup.profile.kv_tokens:,} tokens): "
+            f"{'it fails' if one else 'they fail'} on every fleet, as vLLM refuses a request "
+            "longer than its context",
+            highlight=False,
+        )
 
     runs = sum(len(sweep_grid(n, setup)) if sweep else 1 for n in names)
     outcomes = _run_with_progress(

@@ -117,6 +117,15 @@ def token_work(profile: LlmProfile, prompt: FloatArray, output: FloatArray) -> F
     return work
 
 
+def beyond_one_cache(trace: Trace, profile: LlmProfile) -> int:
+    """Requests whose prompt and output need more KV cache than one replica holds: no
+    replica ever runs them (a replica fails them at once, as vLLM refuses a request
+    longer than its context), whatever the fleet's size."""
+    if trace.prompt_tokens is None or trace.output_tokens is None:
+        return 0
+    return int(np.count_nonzero(trace.prompt_tokens + trace.output_tokens > profile.kv_tokens))
+
+
 def with_llm_work(trace: Trace, profile: LlmProfile) -> Trace:
     """The trace with each request's size set to its work in replica-seconds."""
     if trace.prompt_tokens is None or trace.output_tokens is None:
