@@ -40,9 +40,19 @@ StartDelay = Annotated[
 Tick = Annotated[float, typer.Option(help="The operator's scaling tick, seconds.")]
 
 
+def _refuse_bad_numbers(positive: dict[str, float | None], start_delay: float) -> None:
+    """A usage error naming the first option out of range (NaN included)."""
+    for flag, value in positive.items():
+        if value is not None and not value > 0:
+            raise typer.BadParameter(f"{flag} must be a number > 0, not {value:g}")
+    if not start_delay >= 0:
+        raise typer.BadParameter(f"--start-delay must be >= 0, not {start_delay:g}")
+
+
 @app.command()
 def up(start_delay: StartDelay = 0.0, tick: Tick = 2.0) -> None:
     """Start the fleet in the background (state in .gpufleet/); apply manifests with kubectl."""
+    _refuse_bad_numbers({"--tick": tick}, start_delay)
     from gpufleet_devtools.local.background import FleetError, start_background
     from gpufleet_devtools.local.demo import bootstrap_model
     from gpufleet_devtools.local.fleet import FleetOptions
@@ -169,12 +179,13 @@ def demo(
         ),
     ] = "gpu-like",
     trace: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="Trace file, as `gpufleet sim --trace` reads it (with token columns for "
-            "--runtime llm)."
+            "--runtime llm). Default: the Azure conversation trace of ../shared/data, or a "
+            "synthetic burst where this checkout has none."
         ),
-    ] = DEFAULT_TRACE,
+    ] = None,
     manifest: Annotated[
         Path | None, typer.Option(help="The ModelDeployment to apply (default: --runtime's).")
     ] = None,
@@ -196,6 +207,15 @@ def demo(
         raise typer.BadParameter(f"--runtime must be one of {', '.join(EXAMPLES)}")
     if model not in set(DemoModel):
         raise typer.BadParameter(f"--model must be one of {', '.join(DemoModel)}")
+    # Refused before anything starts: a run of no requests, or of another trace than the
+    # one named, would report a demo that never happened.
+    _refuse_bad_numbers(
+        {"--duration": duration, "--speedup": speedup, "--rate-scale": rate_scale, "--tick": tick},
+        start_delay,
+    )
+    if trace is not None and not trace.is_file():
+        raise typer.BadParameter(f"--trace {trace}: no such file")
+    trace = trace or DEFAULT_TRACE
     console = Console()
     served = model if runtime == "torch" else runtime
     scale = rate_scale if rate_scale is not None else DEMO_RATE_SCALE[served]
