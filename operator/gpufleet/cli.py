@@ -135,6 +135,11 @@ def validate(
     for obj in _model_deployments(manifest):
         found += 1
         label = obj.name or "?"
+        if obj.name is None and "generateName" not in obj.metadata:
+            # kubectl apply needs a name; the API server would refuse the object.
+            invalid += 1
+            typer.echo(f"{obj.where}: invalid: metadata.name: required", err=True)
+            continue
         try:
             _, price = validate_spec(model_deployment_spec(obj), DEFAULT_GPU_PRICES, name=obj.name)
         except SpecError as error:

@@ -54,3 +54,21 @@ def test_a_pause_annotation_the_operator_would_not_understand_is_invalid(tmp_pat
 
 
 PAUSED = "metadata: {{name: chat, annotations: {{gpufleet.io/paused-replicas: '{}'}}}}"
+
+
+def test_a_bad_or_missing_name_is_named_as_metadata_not_spec(tmp_path: Path) -> None:
+    """The name is no field of the spec: a name no Service can carry is reported at
+    ``metadata.name``, and an object without one -- which kubectl apply refuses -- is
+    not called valid."""
+    good = BAD.replace("tritonn", "triton").replace("-5", "200")
+    manifest = tmp_path / "named.yaml"
+    manifest.write_text(good.replace("{name: chat}", "{name: Chat_1}"))
+    result = CliRunner().invoke(app, ["validate", str(manifest)])
+    assert result.exit_code == 1
+    assert "Chat_1: invalid: metadata.name: 'Chat_1': metadata.name must be a DNS-1035" in (
+        result.output
+    )
+    manifest.write_text(good.replace("metadata: {name: chat}", "metadata: {labels: {a: b}}"))
+    result = CliRunner().invoke(app, ["validate", str(manifest)])
+    assert result.exit_code == 1
+    assert f"{manifest}, document 1: invalid: metadata.name: required" in result.output

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 def _named(field: str, message: str) -> str:
-    return f"spec.{field}: {message}" if field else message
+    """The field's path in the object: under ``spec`` but for ``metadata``'s."""
+    if not field:
+        return message
+    return f"{field}: {message}" if field.startswith("metadata.") else f"spec.{field}: {message}"
 
 
 class SpecError(ValueError):
