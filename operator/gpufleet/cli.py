@@ -57,16 +57,23 @@ def run(
     metrics = OperatorMetrics()
     if metrics_port is not None:
         metrics.serve(metrics_port)
+    from gpufleet.settings import problems
+
     try:
         namespaces = watched_namespaces(namespace, os.environ)
     except ValidationError as err:
         bad = [e["input"] for e in err.errors() if e["loc"][:1] == ("namespaces",)]
-        if not bad:
-            raise
-        raise typer.BadParameter(
-            f"not a namespace name: {', '.join(map(repr, bad))}",
-            param_hint="--namespace / GPUFLEET_NAMESPACES",
-        ) from err
+        if bad:
+            raise typer.BadParameter(
+                f"not a namespace name: {', '.join(map(repr, bad))}",
+                param_hint="--namespace / GPUFLEET_NAMESPACES",
+            ) from err
+        # Said once, naming the variable, instead of a traceback in a crash-looping pod.
+        typer.echo(f"gpufleet run: invalid settings: {'; '.join(problems(err))}", err=True)
+        raise typer.Exit(2) from err
+    except (ValueError, OSError) as err:  # a variable the settings read before validating
+        typer.echo(f"gpufleet run: invalid settings: {err}", err=True)
+        raise typer.Exit(2) from err
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gpufleet.domain.manifests.context import GFD_PRODUCT_LABEL
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
@@ -39,6 +46,48 @@ CLIENT_HEADERS = frozenset(
     {"authorization", "host", "content-type", "content-length", "transfer-encoding", "connection"}
 )
 """Headers the reader sets itself (or takes from the auth settings)."""
+
+
+SIMPLE_VARIABLES: dict[str, str] = {
+    "GPUFLEET_PROMETHEUS_URL": "prometheus_url",
+    "GPUFLEET_TICK_SECONDS": "tick_seconds",
+    "GPUFLEET_RATE_WINDOW_SECONDS": "rate_window_seconds",
+    "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "scrape_interval_seconds",
+    "GPUFLEET_STALE_AFTER_SECONDS": "stale_after_seconds",
+    "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
+    "GPUFLEET_GPU_NODE_LABEL": "gpu_node_label",
+    "GPUFLEET_PEERING_PRIORITY": "peering_priority",
+    "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE": "prometheus_bearer_token_file",
+    "GPUFLEET_PROMETHEUS_USERNAME": "prometheus_username",
+    "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",
+    "GPUFLEET_PROMETHEUS_CA_FILE": "prometheus_ca_file",
+    "GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY": "prometheus_insecure_skip_verify",
+    "GPUFLEET_OPERATOR_NAMESPACE": "operator_namespace",
+}
+"""Environment variables read as they are, by the setting each one sets."""
+
+VARIABLE_OF: dict[str, str] = {
+    **{field: var for var, field in SIMPLE_VARIABLES.items()},
+    "autoscaling_enabled": "GPUFLEET_AUTOSCALING",
+    "namespaces": "--namespace / GPUFLEET_NAMESPACES",
+    "operator_pod_labels": "GPUFLEET_OPERATOR_POD_LABELS",
+    "gpu_prices": "GPUFLEET_GPU_PRICES",
+    "prometheus_headers": "GPUFLEET_PROMETHEUS_HEADERS",
+    "labels": "GPUFLEET_LABEL_*",
+}
+"""Where each setting comes from, for an error a person can act on."""
+
+
+def problems(error: ValidationError) -> list[str]:
+    """Each bad setting named by the variable (or flag) that set it, with what is wrong."""
+    out = []
+    for item in error.errors():
+        loc = item["loc"]
+        where = VARIABLE_OF.get(str(loc[0]), str(loc[0])) if loc else "settings"
+        given = item.get("input")
+        shown = f" {given!r}:" if loc and isinstance(given, str) else ""
+        out.append(f"{where}:{shown} {item['msg']}")
+    return out
 
 
 class OperatorSettings(BaseModel):
@@ -137,23 +186,7 @@ class OperatorSettings(BaseModel):
         """Build settings from ``GPUFLEET_*`` variables; unknown ones are ignored.
         ``namespaces`` (``gpufleet run --namespace``) win over ``GPUFLEET_NAMESPACES``."""
         values: dict[str, object] = {}
-        simple = {
-            "GPUFLEET_PROMETHEUS_URL": "prometheus_url",
-            "GPUFLEET_TICK_SECONDS": "tick_seconds",
-            "GPUFLEET_RATE_WINDOW_SECONDS": "rate_window_seconds",
-            "GPUFLEET_SCRAPE_INTERVAL_SECONDS": "scrape_interval_seconds",
-            "GPUFLEET_STALE_AFTER_SECONDS": "stale_after_seconds",
-            "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
-            "GPUFLEET_GPU_NODE_LABEL": "gpu_node_label",
-            "GPUFLEET_PEERING_PRIORITY": "peering_priority",
-            "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE": "prometheus_bearer_token_file",
-            "GPUFLEET_PROMETHEUS_USERNAME": "prometheus_username",
-            "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",
-            "GPUFLEET_PROMETHEUS_CA_FILE": "prometheus_ca_file",
-            "GPUFLEET_PROMETHEUS_INSECURE_SKIP_VERIFY": "prometheus_insecure_skip_verify",
-            "GPUFLEET_OPERATOR_NAMESPACE": "operator_namespace",
-        }
-        for var, name in simple.items():
+        for var, name in SIMPLE_VARIABLES.items():
             if var in env:
                 values[name] = env[var]
         if "GPUFLEET_AUTOSCALING" in env:
@@ -173,10 +206,7 @@ class OperatorSettings(BaseModel):
             values["operator_pod_labels"] = _label_pairs(env["GPUFLEET_OPERATOR_POD_LABELS"])
         prices = env.get("GPUFLEET_GPU_PRICES")
         if prices:
-            # Either inline JSON ({"nvidia-l4": 0.8}) or a path to a JSON/YAML file.
-            text = prices if prices.lstrip().startswith("{") else Path(prices).read_text()
-            loaded = json.loads(text) if text.lstrip().startswith("{") else _yaml(text)
-            values["gpu_prices"] = {str(k): float(str(v)) for k, v in loaded.items()}
+            values["gpu_prices"] = _gpu_prices(prices)
         if env.get("GPUFLEET_PROMETHEUS_HEADERS"):
             values["prometheus_headers"] = _json_strings(
                 "GPUFLEET_PROMETHEUS_HEADERS", env["GPUFLEET_PROMETHEUS_HEADERS"]
@@ -189,6 +219,19 @@ class OperatorSettings(BaseModel):
         if labels:
             values["labels"] = MetricLabels(**labels)
         return cls.model_validate(values)
+
+
+def _gpu_prices(setting: str) -> dict[str, float]:
+    """Inline JSON (``{"nvidia-l4": 0.8}``) or a path to a JSON/YAML file of them; a
+    ``ValueError`` naming the variable when it is neither."""
+    try:
+        text = setting if setting.lstrip().startswith("{") else Path(setting).read_text()
+        loaded = json.loads(text) if text.lstrip().startswith("{") else _yaml(text)
+        return {str(k): float(str(v)) for k, v in loaded.items()}
+    except OSError as error:
+        raise ValueError(f"GPUFLEET_GPU_PRICES: {setting}: {error.strerror}") from error
+    except ValueError as error:
+        raise ValueError(f"GPUFLEET_GPU_PRICES: {error}") from error
 
 
 def _label_pairs(text: str) -> dict[str, str]:
@@ -222,5 +265,5 @@ def _yaml(text: str) -> dict[str, object]:
 
     loaded = yaml.safe_load(text)
     if not isinstance(loaded, dict):
-        raise ValueError("GPUFLEET_GPU_PRICES must be a mapping of gpuType to USD per GPU-hour")
+        raise ValueError("must be a mapping of gpuType to USD per GPU-hour")
     return loaded

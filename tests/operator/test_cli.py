@@ -36,6 +36,29 @@ def test_gpufleet_run_refuses_a_bad_namespace_before_it_starts() -> None:
     assert "--namespace / GPUFLEET_NAMESPACES: not a namespace name: 'Team_B'" in result.output
 
 
+BAD_SETTINGS = [
+    ({"GPUFLEET_TICK_SECONDS": "abc"}, "GPUFLEET_TICK_SECONDS: 'abc': Input should be a valid"),
+    ({"GPUFLEET_RATE_WINDOW_SECONDS": "0"}, "GPUFLEET_RATE_WINDOW_SECONDS: '0': Input should be"),
+    ({"GPUFLEET_GPU_PRICES": '{"nvidia-l4": -1}'}, "GPUFLEET_GPU_PRICES: Value error, GPU price"),
+    ({"GPUFLEET_GPU_PRICES": "/no/such.yaml"}, "GPUFLEET_GPU_PRICES: /no/such.yaml: No such file"),
+    ({"GPUFLEET_GPU_PRICES": "{not json"}, "GPUFLEET_GPU_PRICES: Expecting property name"),
+    ({"GPUFLEET_OPERATOR_POD_LABELS": "app"}, "GPUFLEET_OPERATOR_POD_LABELS: 'app' is not"),
+]
+
+
+@pytest.mark.parametrize(("env", "said"), BAD_SETTINGS)
+def test_gpufleet_run_refuses_a_bad_setting_naming_its_variable(
+    env: dict[str, str], said: str
+) -> None:
+    """A bad GPUFLEET_* value stops the operator before it connects anywhere, with one line
+    naming the variable -- not a traceback in a crash-looping pod's log."""
+    result = CliRunner().invoke(app, ["run"], env={"COLUMNS": "200", **env})
+    assert result.exit_code == 2, result.output
+    assert "gpufleet run: invalid settings:" in result.output
+    assert said in result.output
+    assert "Traceback" not in result.output
+
+
 def test_the_operator_reads_prometheus_for_the_namespaces_gpufleet_run_watches() -> None:
     env = {"GPUFLEET_NAMESPACES": "ml,serving"}
     assert OperatorSettings.from_env(env, ("team-a",)).namespaces == ("team-a",)
