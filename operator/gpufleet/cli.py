@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from gpufleet import KIND
 
 if TYPE_CHECKING:
     from gpufleet.domain.manifest_file import ManifestObject
+    from gpufleet.settings import OperatorSettings
 
 app = typer.Typer(
     help="gpufleet: autoscale GPU inference fleets to a latency target within a cost budget.",
@@ -57,8 +59,6 @@ def run(
     metrics = OperatorMetrics()
     if metrics_port is not None:
         metrics.serve(metrics_port)
-    from gpufleet.settings import problems
-
     try:
         namespaces = watched_namespaces(namespace, os.environ)
     except ValidationError as err:
@@ -68,12 +68,11 @@ def run(
                 f"not a namespace name: {', '.join(map(repr, bad))}",
                 param_hint="--namespace / GPUFLEET_NAMESPACES",
             ) from err
-        # Said once, naming the variable, instead of a traceback in a crash-looping pod.
-        typer.echo(f"gpufleet run: invalid settings: {'; '.join(problems(err))}", err=True)
-        raise typer.Exit(2) from err
-    except (ValueError, OSError) as err:  # a variable the settings read before validating
-        typer.echo(f"gpufleet run: invalid settings: {err}", err=True)
-        raise typer.Exit(2) from err
+        _settings_or_exit("gpufleet run")  # says which variable, and exits
+        raise
+    except (ValueError, OSError):
+        _settings_or_exit("gpufleet run")
+        raise
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
@@ -83,6 +82,23 @@ def run(
         # here, so that Prometheus is read for the watched namespaces only.
         memo=kopf.Memo(metrics=metrics, namespaces=tuple(namespaces)),
     )
+
+
+def _settings_or_exit(command: str) -> OperatorSettings:
+    """The settings from GPUFLEET_* variables; a bad one is said once, naming the variable,
+    and exits 2 -- instead of a traceback (in a cluster: a crash-looping operator pod)."""
+    from pydantic import ValidationError
+
+    from gpufleet.settings import OperatorSettings, problems
+
+    try:
+        return OperatorSettings.from_env(dict(os.environ))
+    except ValidationError as err:
+        said = "; ".join(problems(err))
+    except (ValueError, OSError) as err:  # a variable read before validating
+        said = str(err)
+    typer.echo(f"{command}: invalid settings: {said}", err=True)
+    raise typer.Exit(2)
 
 
 def watched_namespaces(flags: list[str] | None, env: Mapping[str, str]) -> list[str]:
@@ -119,8 +135,12 @@ def crds(
     text = render_crd_yaml()
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text)
+    except OSError as error:
+        typer.echo(f"error: {output}: {error.strerror}", err=True)
+        raise typer.Exit(2) from error
 
 
 @app.command()
@@ -221,9 +241,11 @@ def render(
     from gpufleet.domain.spec import SpecError
     from gpufleet.services.reconcile import build_context
     from gpufleet.services.reconcile import validate as validate_spec
-    from gpufleet.settings import OperatorSettings
+    from gpufleet.settings import NAMESPACE_NAME
 
-    settings = OperatorSettings.from_env(dict(os.environ))
+    if namespace is not None and not re.fullmatch(NAMESPACE_NAME, namespace):
+        raise typer.BadParameter(f"not a namespace name: {namespace!r}", param_hint="--namespace")
+    settings = _settings_or_exit("gpufleet render")
     documents: list[str] = []
     for obj in _model_deployments(manifest):
         owner = Owner(
@@ -231,6 +253,13 @@ def render(
             namespace=str(obj.metadata.get("namespace") or namespace or "default"),
             uid=str(obj.metadata.get("uid") or PLACEHOLDER_UID),
         )
+        if not re.fullmatch(NAMESPACE_NAME, owner.namespace):
+            typer.echo(
+                f"{owner.name or '?'}: invalid: metadata.namespace: not a namespace name: "
+                f"{owner.namespace!r}",
+                err=True,
+            )
+            raise typer.Exit(1)
         try:
             raw_spec = model_deployment_spec(obj)
             spec, price = validate_spec(raw_spec, settings.gpu_prices, name=owner.name)
