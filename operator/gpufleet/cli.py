@@ -84,6 +84,17 @@ def run(
     )
 
 
+def _namespace_problem(namespace: object) -> str | None:
+    """Why no cluster has this namespace (an RFC 1123 label); ``None`` when unset or fine."""
+    from gpufleet.settings import NAMESPACE_NAME
+
+    if namespace is None or (
+        isinstance(namespace, str) and re.fullmatch(NAMESPACE_NAME, namespace)
+    ):
+        return None
+    return f"not a namespace name: {namespace!r}"
+
+
 def _settings_or_exit(command: str) -> OperatorSettings:
     """The settings from GPUFLEET_* variables; a bad one is said once, naming the variable,
     and exits 2 -- instead of a traceback (in a cluster: a crash-looping operator pod)."""
@@ -167,6 +178,11 @@ def validate(
             invalid += 1
             typer.echo(f"{obj.where}: invalid: metadata.name: required", err=True)
             continue
+        bad_namespace = _namespace_problem(obj.metadata.get("namespace"))
+        if bad_namespace is not None:
+            invalid += 1
+            typer.echo(f"{label}: invalid: metadata.namespace: {bad_namespace}", err=True)
+            continue
         try:
             _, price = validate_spec(model_deployment_spec(obj), DEFAULT_GPU_PRICES, name=obj.name)
         except SpecError as error:
@@ -241,10 +257,9 @@ def render(
     from gpufleet.domain.spec import SpecError
     from gpufleet.services.reconcile import build_context
     from gpufleet.services.reconcile import validate as validate_spec
-    from gpufleet.settings import NAMESPACE_NAME
 
-    if namespace is not None and not re.fullmatch(NAMESPACE_NAME, namespace):
-        raise typer.BadParameter(f"not a namespace name: {namespace!r}", param_hint="--namespace")
+    if namespace is not None and (bad := _namespace_problem(namespace)) is not None:
+        raise typer.BadParameter(bad, param_hint="--namespace")
     settings = _settings_or_exit("gpufleet render")
     documents: list[str] = []
     for obj in _model_deployments(manifest):
@@ -253,11 +268,10 @@ def render(
             namespace=str(obj.metadata.get("namespace") or namespace or "default"),
             uid=str(obj.metadata.get("uid") or PLACEHOLDER_UID),
         )
-        if not re.fullmatch(NAMESPACE_NAME, owner.namespace):
+        bad_namespace = _namespace_problem(owner.namespace)
+        if bad_namespace is not None:
             typer.echo(
-                f"{owner.name or '?'}: invalid: metadata.namespace: not a namespace name: "
-                f"{owner.namespace!r}",
-                err=True,
+                f"{owner.name or '?'}: invalid: metadata.namespace: {bad_namespace}", err=True
             )
             raise typer.Exit(1)
         try:

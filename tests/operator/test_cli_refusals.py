@@ -1,4 +1,4 @@
-"""`gpufleet render` and `gpufleet crds` refuse bad input naming it, without a traceback."""
+"""`gpufleet render`, `validate` and `crds` refuse bad input naming it, without a traceback."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ def test_render_refuses_a_namespace_no_cluster_has() -> None:
     assert "not a namespace name: 'Team_B'" in said
 
 
-def test_render_refuses_a_manifests_own_bad_namespace(tmp_path: Path) -> None:
+def test_render_and_validate_refuse_a_manifests_own_bad_namespace(tmp_path: Path) -> None:
     manifest = tmp_path / "md.yaml"
     manifest.write_text(EXAMPLE.read_text().replace("namespace: default", "namespace: Team_B"))
-    code, said = _run("render", str(manifest))
-    assert code == 1
-    assert "llama-3-8b: invalid: metadata.namespace: not a namespace name: 'Team_B'" in said
+    for command in ("render", "validate"):
+        code, said = _run(command, str(manifest))
+        assert code == 1, command
+        assert "llama-3-8b: invalid: metadata.namespace: not a namespace name: 'Team_B'" in said
 
 
 def test_render_names_a_bad_operator_setting() -> None:
