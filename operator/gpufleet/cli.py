@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -55,10 +55,6 @@ def run(
     import gpufleet.handlers  # noqa: F401  (registers the handlers)
     from gpufleet.observability.metrics import OperatorMetrics
 
-    _configure_logging(verbose, log_format)
-    metrics = OperatorMetrics()
-    if metrics_port is not None:
-        metrics.serve(metrics_port)
     try:
         namespaces = watched_namespaces(namespace, os.environ)
     except ValidationError as err:
@@ -68,11 +64,13 @@ def run(
                 f"not a namespace name: {', '.join(map(repr, bad))}",
                 param_hint="--namespace / GPUFLEET_NAMESPACES",
             ) from err
-        _settings_or_exit("gpufleet run")  # says which variable, and exits
-        raise
-    except (ValueError, OSError):
-        _settings_or_exit("gpufleet run")
-        raise
+        _exit_for_bad_settings("gpufleet run", err)
+    except (ValueError, OSError) as err:
+        _exit_for_bad_settings("gpufleet run", err)
+    _configure_logging(verbose, log_format)
+    metrics = OperatorMetrics()
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
@@ -96,20 +94,27 @@ def _namespace_problem(namespace: object) -> str | None:
 
 
 def _settings_or_exit(command: str) -> OperatorSettings:
-    """The settings from GPUFLEET_* variables; a bad one is said once, naming the variable,
-    and exits 2 -- instead of a traceback (in a cluster: a crash-looping operator pod)."""
-    from pydantic import ValidationError
-
-    from gpufleet.settings import OperatorSettings, problems
+    """The settings from GPUFLEET_* variables, or exit 2 saying which is bad."""
+    from gpufleet.settings import OperatorSettings
 
     try:
         return OperatorSettings.from_env(dict(os.environ))
-    except ValidationError as err:
-        said = "; ".join(problems(err))
-    except (ValueError, OSError) as err:  # a variable read before validating
-        said = str(err)
+    except (ValueError, OSError) as err:  # pydantic's ValidationError is a ValueError
+        _exit_for_bad_settings(command, err)
+
+
+def _exit_for_bad_settings(command: str, err: Exception) -> NoReturn:
+    """A bad setting said once, naming its variable, and exit 2 -- instead of a traceback
+    (in a cluster: a crash-looping operator pod)."""
+    from pydantic import ValidationError
+
+    from gpufleet.settings import problems
+
+    # A ValidationError names settings; other errors come from a variable read before
+    # validating and name it themselves.
+    said = "; ".join(problems(err)) if isinstance(err, ValidationError) else str(err)
     typer.echo(f"{command}: invalid settings: {said}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(2) from err
 
 
 def watched_namespaces(flags: list[str] | None, env: Mapping[str, str]) -> list[str]:

@@ -150,9 +150,7 @@ class Replica(PodLifecycle):
         self.batch_compute_s = 0.0
         """Compute time of the batch executing now (its service time may be longer)."""
         self.outstanding = 0
-        """Requests queued or executing (what a queue proxy counts as in flight)."""
         self.earliest_exit = float("inf")
-        """A terminating pod lives at least until its preStop pause ends."""
         self.timer_at = float("inf")
         self.counters = PodCounters()
         self.done_at: list[float] = []
