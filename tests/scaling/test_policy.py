@@ -630,6 +630,26 @@ def test_a_batch_time_line_the_points_contradict_gives_way_to_the_prior_split() 
     assert d.capacity_per_replica == pytest.approx(1.5, rel=0.05), d.reason
 
 
+def test_a_batch_time_line_slower_than_a_batch_that_ran_gives_way_to_the_prior_split() -> None:
+    """Eight replicas batch up to 4 requests in 600 + 300*b ms; the fit learns that line
+    and reads batches of 1 in 900 ms. Then a spike's full batches linger in each rate
+    window while the batches shrink: the ticks read batches of 1, 2 and 3 at 1.6, 1.7
+    and 1.8 s, points on 1500 + 100*b -- a line by which no batch takes less than 1.5 s,
+    where the server was seen to run one in 0.9 s. The policy splits the mean point (a
+    batch of 2 in 1.7 s) half fixed, half per request: full batches of 4 in 2.55 s,
+    1.57 requests/s a replica, rated at 0.9 of it (1.41). The flat line would have rated
+    full batches of 4 in 1.9 s at 1.89."""
+    s = spec(target_ms=60_000.0, max_batch_size=4)
+    history = _eight_replicas_fit_their_batch_time(s)
+    for i in range(60, 300):  # twenty minutes of such windows
+        batch = (1.0, 2.0, 3.0)[(i // 4) % 3]
+        obs = load(i * TICK, 6.0, batch=batch, pods=8)
+        obs = replace(obs, compute_ms_per_request=1500.0 + 100.0 * batch)
+        d = decide(s, fleet(8), obs, history, i * TICK)
+        history = d.history
+    assert d.capacity_per_replica == pytest.approx(1.41, rel=0.05), d.reason
+
+
 @pytest.mark.parametrize("declared", [None, 4])
 def test_a_declared_largest_batch_bounds_the_rating_from_the_first_tick(
     declared: int | None,

@@ -95,35 +95,41 @@ def observe(
         # A full batch waits behind each execution, yet batches have not grown for a
         # whole rate window: the largest seen is the server's largest.
         server_max = seen
+    least = min(batch_ms, history.least_batch_ms or math.inf)
     return replace(
         history,
         batch_fit=sums,
         max_batch_seen=seen,
         max_batch_seen_at=seen_at,
         max_batch=server_max,
-        batch_time=_refit(sums, tuning.min_batch_spread, history.batch_time),
+        least_batch_ms=least,
+        batch_time=_refit(sums, tuning.min_batch_spread, history.batch_time, least),
     )
 
 
 def _refit(
-    fit: tuple[float, ...], min_spread: float, last: tuple[float, float] | None
+    fit: tuple[float, ...], min_spread: float, last: tuple[float, float] | None, least_ms: float
 ) -> tuple[float, float] | None:
-    """Least-squares ``(a, c)`` of the points. The last line while batch sizes vary too
-    little to say anything, or the slope is not positive (noise about a flat line);
-    ``None`` (the prior split, ``batch_time_ms``) when the fixed part comes out negative,
-    which no batching server runs: the spread of request sizes gives it when long
-    requests gather large batches behind them, and the last line fitted on the way there
-    is the most biased, not the best known."""
+    """Least-squares ``(a, c)`` of the points; the last line while batch sizes vary too
+    little to say anything, or the slope is not positive (noise about a flat line).
+    ``None`` (the prior split, ``batch_time_ms``) for a line no batching server runs,
+    which the last line fitted on the way there only approaches, the most biased and
+    not the best known:
+
+    - a negative fixed part: the spread of request sizes gives it when long requests
+      gather large batches behind them;
+    - a fixed part longer than ``least_ms``, the shortest compute time per request a
+      tick read -- a mean of batch times, each at least the fixed part: a rate window
+      over a falling load credits its busy part's full batches to the smaller mean
+      batch of the whole window, points above the line that flatten it."""
     w, wb, wbb, wt, wbt = fit
     mean_b, mean_t = wb / w, wt / w
     var_b = wbb / w - mean_b * mean_b
-    if var_b < min_spread:
-        return last
-    slope = (wbt / w - mean_b * mean_t) / var_b
-    if slope <= 0.0:
-        return last
-    fixed = mean_t - slope * mean_b
-    return (fixed, slope) if fixed >= 0.0 else None
+    slope = (wbt / w - mean_b * mean_t) / var_b if var_b >= min_spread else 0.0
+    line = (mean_t - slope * mean_b, slope) if slope > 0.0 else last
+    if line is None or not 0.0 <= line[0] <= least_ms:
+        return None
+    return line
 
 
 def batch_time_ms(history: ScalerHistory, tuning: PolicyTuning) -> tuple[float, float] | None:

@@ -261,6 +261,9 @@ class ScalerHistory:
     """Last physically sensible fit ``(a, c)`` ms, kept while batch sizes vary too little."""
     max_batch_seen: float | None = None
     """Largest mean batch (inferences per execution) measured."""
+    least_batch_ms: float | None = None
+    """Shortest compute time per request any tick read, ms: a mean of batch times, none
+    of which is shorter than a batch's fixed part."""
     max_batch_seen_at: float | None = None
     """When the largest mean batch last grew."""
     max_batch: float | None = None
