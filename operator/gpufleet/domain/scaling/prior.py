@@ -9,7 +9,9 @@ batches (measured, with the fix tried, in docs/benchmarks/policy-experiments.md)
 The counters sum over the pods, so a point is taken only while the pods run at one
 point (no backlog left on some of them while the others run small batches).
 Until batch sizes vary enough to fit, and whenever the points fit no batching server
-(a negative fixed part), a fixed share of the batch time is assumed
+(a fixed part below zero, or above a batch time read: a rate window over a falling
+load credits its busy part's full batches to its smaller mean batch), a fixed share of
+the batch time is assumed
 (``PolicyTuning.prior_fixed_share``): assuming none would size the fleet for small
 batches, which keeps batches small for ever (a self-fulfilling over-provisioning).
 
