@@ -114,9 +114,8 @@ def _refit(
 ) -> tuple[float, float] | None:
     """Least-squares ``(a, c)`` of the points; the last line while batch sizes vary too
     little to say anything, or the slope is not positive (noise about a flat line).
-    ``None`` (the prior split, ``batch_time_ms``) for a line no batching server runs,
-    which the last line fitted on the way there only approaches, the most biased and
-    not the best known:
+    ``None`` (the prior split, ``batch_time_ms``) for a line no batching server runs --
+    the last line fitted on the way to it is the most biased, not the best known:
 
     - a negative fixed part: the spread of request sizes gives it when long requests
       gather large batches behind them;
