@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,17 +79,6 @@ def run(
         # here, so that Prometheus is read for the watched namespaces only.
         memo=kopf.Memo(metrics=metrics, namespaces=tuple(namespaces)),
     )
-
-
-def _namespace_problem(namespace: object) -> str | None:
-    """Why no cluster has this namespace (an RFC 1123 label); ``None`` when unset or fine."""
-    from gpufleet.settings import NAMESPACE_NAME
-
-    if namespace is None or (
-        isinstance(namespace, str) and re.fullmatch(NAMESPACE_NAME, namespace)
-    ):
-        return None
-    return f"not a namespace name: {namespace!r}"
 
 
 def _settings_or_exit(command: str) -> OperatorSettings:
@@ -171,7 +159,7 @@ def validate(
     from gpufleet.domain.manifest_file import ManifestError, model_deployment_spec
     from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
     from gpufleet.domain.scaling.pause import pause_of
-    from gpufleet.domain.spec import SpecError
+    from gpufleet.domain.spec import SpecError, check_namespace
     from gpufleet.services.reconcile import validate as validate_spec
 
     found = invalid = 0
@@ -183,12 +171,8 @@ def validate(
             invalid += 1
             typer.echo(f"{obj.where}: invalid: metadata.name: required", err=True)
             continue
-        bad_namespace = _namespace_problem(obj.metadata.get("namespace"))
-        if bad_namespace is not None:
-            invalid += 1
-            typer.echo(f"{label}: invalid: metadata.namespace: {bad_namespace}", err=True)
-            continue
         try:
+            check_namespace(obj.metadata.get("namespace"))
             _, price = validate_spec(model_deployment_spec(obj), DEFAULT_GPU_PRICES, name=obj.name)
         except SpecError as error:
             invalid += 1
@@ -259,12 +243,14 @@ def render(
     from gpufleet.domain.manifest_file import ManifestError, model_deployment_spec
     from gpufleet.domain.manifests.children import CHILD_KINDS, OPTIONAL_CHILD_KINDS
     from gpufleet.domain.manifests.identity import Owner
-    from gpufleet.domain.spec import SpecError
+    from gpufleet.domain.spec import SpecError, check_namespace
     from gpufleet.services.reconcile import build_context
     from gpufleet.services.reconcile import validate as validate_spec
 
-    if namespace is not None and (bad := _namespace_problem(namespace)) is not None:
-        raise typer.BadParameter(bad, param_hint="--namespace")
+    try:
+        check_namespace(namespace)
+    except SpecError as error:
+        raise typer.BadParameter(error.message, param_hint="--namespace") from error
     settings = _settings_or_exit("gpufleet render")
     documents: list[str] = []
     for obj in _model_deployments(manifest):
@@ -273,13 +259,8 @@ def render(
             namespace=str(obj.metadata.get("namespace") or namespace or "default"),
             uid=str(obj.metadata.get("uid") or PLACEHOLDER_UID),
         )
-        bad_namespace = _namespace_problem(owner.namespace)
-        if bad_namespace is not None:
-            typer.echo(
-                f"{owner.name or '?'}: invalid: metadata.namespace: {bad_namespace}", err=True
-            )
-            raise typer.Exit(1)
         try:
+            check_namespace(owner.namespace)
             raw_spec = model_deployment_spec(obj)
             spec, price = validate_spec(raw_spec, settings.gpu_prices, name=owner.name)
         except (SpecError, ManifestError) as error:

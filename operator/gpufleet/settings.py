@@ -23,6 +23,7 @@ from pydantic import (
 
 from gpufleet.domain.manifests.context import GFD_PRODUCT_LABEL
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
+from gpufleet.domain.spec.name import NAMESPACE_NAME
 
 
 class MetricLabels(BaseModel):
@@ -33,11 +34,6 @@ class MetricLabels(BaseModel):
     namespace: str = "namespace"
     modeldeployment: str = "modeldeployment"
     pod: str = "pod"
-
-
-NAMESPACE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-"""A Kubernetes namespace name (an RFC 1123 label): the only characters it can hold need
-no escaping in a PromQL regular expression."""
 
 
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

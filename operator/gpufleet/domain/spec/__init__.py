@@ -23,7 +23,14 @@ from gpufleet.domain.spec.model import (
     ModelSpec,
     SecretKey,
 )
-from gpufleet.domain.spec.name import NAME_MAX, NAME_PATTERN, NAME_RULES, check_name
+from gpufleet.domain.spec.name import (
+    NAME_MAX,
+    NAME_PATTERN,
+    NAME_RULES,
+    NAMESPACE_NAME,
+    check_name,
+    check_namespace,
+)
 from gpufleet.domain.spec.network_policy import NetworkPolicySpec
 from gpufleet.domain.spec.parse import parse_spec
 from gpufleet.domain.spec.resources import ResourcesSpec, Toleration
@@ -50,6 +57,7 @@ __all__ = [
     "FETCHED_SCHEMES",
     "MAX_BATCH_SIZE_LIMIT",
     "MIN_AUTO_SCALE_DOWN_WINDOW_S",
+    "NAMESPACE_NAME",
     "NAME_MAX",
     "NAME_PATTERN",
     "NAME_RULES",
@@ -75,6 +83,7 @@ __all__ = [
     "TorchMode",
     "TorchSpec",
     "check_name",
+    "check_namespace",
     "downloads_model",
     "parse_spec",
 ]

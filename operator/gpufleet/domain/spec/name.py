@@ -32,6 +32,21 @@ NAME_RULES: list[dict[str, str]] = [
 """CEL rules on the whole object (the API server lets them read metadata.name)."""
 
 
+NAMESPACE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+"""A Kubernetes namespace name (an RFC 1123 label): the only characters it can hold need
+no escaping in a PromQL regular expression."""
+
+
+def check_namespace(namespace: object) -> None:
+    """Reject a ``metadata.namespace`` no cluster has (:class:`SpecError`); unset is fine.
+    The API server refuses such an object, so only offline checks meet one."""
+    if namespace is None or (
+        isinstance(namespace, str) and re.fullmatch(NAMESPACE_NAME, namespace)
+    ):
+        return
+    raise SpecError("metadata.namespace", f"not a namespace name: {namespace!r}")
+
+
 def check_name(name: str) -> None:
     """Reject a ModelDeployment name its children cannot carry (:class:`SpecError`)."""
     if len(name) > NAME_MAX:
