@@ -44,6 +44,7 @@ from collections import deque
 from typing import Annotated, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gpufleet.sim.replica import PodCounters, PodLifecycle, PodState
@@ -103,6 +104,15 @@ class LlmProfile(BaseModel):
         """Work is counted in replica-seconds (see :func:`token_work`): one per second."""
         return 1.0
 
+    def never_holds(
+        self, prompt: FloatArray | float, output: FloatArray | float
+    ) -> npt.NDArray[np.bool_] | bool:
+        """Whether a request needs more KV cache than one replica holds: no replica ever
+        runs it (a replica fails it at once, as vLLM refuses a request longer than its
+        context), whatever the fleet's size. Elementwise on arrays."""
+        too_long: npt.NDArray[np.bool_] | bool = prompt + output > self.kv_tokens
+        return too_long
+
     def full_batch(self, mean_tokens: float) -> float:
         """Running sequences when the KV cache (or the slot limit) is full."""
         return max(1.0, min(float(self.max_num_seqs), self.kv_tokens / max(mean_tokens, 1.0)))
@@ -118,12 +128,10 @@ def token_work(profile: LlmProfile, prompt: FloatArray, output: FloatArray) -> F
 
 
 def beyond_one_cache(trace: Trace, profile: LlmProfile) -> int:
-    """Requests whose prompt and output need more KV cache than one replica holds: no
-    replica ever runs them (a replica fails them at once, as vLLM refuses a request
-    longer than its context), whatever the fleet's size."""
+    """Requests that no replica ever runs (``LlmProfile.never_holds``)."""
     if trace.prompt_tokens is None or trace.output_tokens is None:
         return 0
-    return int(np.count_nonzero(trace.prompt_tokens + trace.output_tokens > profile.kv_tokens))
+    return int(np.count_nonzero(profile.never_holds(trace.prompt_tokens, trace.output_tokens)))
 
 
 def with_llm_work(trace: Trace, profile: LlmProfile) -> Trace:
@@ -409,7 +417,7 @@ class LlmReplica(PodLifecycle):
                 self.queue.popleft()
                 self._fail(rid)
                 continue
-            if self.prompt[rid] + self.output[rid] > self.profile.kv_tokens:  # can never fit
+            if self.profile.never_holds(self.prompt[rid], self.output[rid]):
                 self.queue.popleft()
                 self._fail(rid)
                 continue
