@@ -120,6 +120,10 @@ bench-held-out: $(STAMP) ## The suite's scenarios on other seeds: gpufleet and t
 bench-node-loss: $(STAMP) ## Simulator: a GPU node lost under load, each autoscaler at its default -> docs/benchmarks/sim-node-loss.md (~10 s)
 	$(PY) benchmarks/sim/node_loss.py
 
+.PHONY: bench-prometheus-settings
+bench-prometheus-settings: $(STAMP) ## The suite under longer scrape intervals and rate windows (15 s/60 s, 30 s/120 s) -> docs/benchmarks/sim-prometheus-settings.md (~40 s)
+	$(PY) benchmarks/sim/prometheus_settings.py
+
 .PHONY: bench-llm
 bench-llm: $(STAMP) ## Simulator, LLM fleets: policy vs baselines on token-level traces -> docs/benchmarks/sim-llm.md (~3 min)
 	$(PY) benchmarks/sim/llm.py

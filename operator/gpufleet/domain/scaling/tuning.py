@@ -43,7 +43,10 @@ class PolicyTuning:
     # -- what a replica serves (measured) ----------------------------------------------
     settle_s: float = 60.0
     """How long after the ready count changes the measured p95 still mixes the old fleet
-    size (the latency percentile's window): measurements describe one size after this."""
+    size (the latency percentile's window): measurements describe one size after this.
+    At least two rate windows (``tuning_for``): the quantile's window holds requests the
+    old size served for one window, and requests queued under the old size finish on
+    the new one through about another."""
     rate_window_s: float = 30.0
     """Window over which the metrics' rates and latency quantiles are averaged: a served
     rate describes a state that has lasted this long. It is the operator's rate window
@@ -158,5 +161,7 @@ def tuning_for(rate_window_s: float) -> PolicyTuning:
     """The tuning for an operator whose queries average over ``rate_window_s``: a window
     the policy assumes and the queries do not use would misread both (a served rate's
     window matched against another span of queue growth, a saturation judged persistent
-    too soon or too late)."""
-    return replace(DEFAULT_TUNING, rate_window_s=rate_window_s)
+    too soon or too late), and a p95 read within two windows of a resize taken for the
+    new size's (the default 60 s covers a window of up to 30 s)."""
+    settle_s = max(DEFAULT_TUNING.settle_s, 2.0 * rate_window_s)
+    return replace(DEFAULT_TUNING, rate_window_s=rate_window_s, settle_s=settle_s)
