@@ -13,12 +13,15 @@ Each baseline is swept and its cheapest setting meeting the target is kept
     python benchmarks/sim/llm.py [--out docs/benchmarks/sim-llm.md] [--workers 2]
                                  [--reuse-baselines docs/benchmarks/sim-llm.json]
                                  [--families azure,flash] [--gap-target tpot|itl]
+                                 [--seed N]
 
 ``--reuse-baselines`` takes every run but gpufleet's from an earlier JSON of the same
 scenarios and runs gpufleet alone (a minute instead of several, while tuning the
 policy); the JSON is stale once the simulator changes. ``--families`` runs a subset.
 ``--gap-target itl`` sets the target on every gap instead of each request's mean
-(``docs/benchmarks/sim-llm-itl.md``)."""
+(``docs/benchmarks/sim-llm-itl.md``). ``--seed N`` draws the scenarios anew: seed 0 is
+the one every LLM policy change was measured on, others are held out
+(``docs/benchmarks/sim-llm-seed*.md``)."""
 
 from __future__ import annotations
 
@@ -87,12 +90,15 @@ class Scenario:
     cold_start: str
     rate_scale: float = 1.0
     gap_target: str = "tpot"
+    seed: int = 0
+    """Draws arrivals of the synthetic families, token counts, cold starts and routing."""
 
     def inputs(self) -> ScenarioInputs:
         return ScenarioInputs(
             trace=self.trace,
             rate_scale=self.rate_scale,
             cold_start=self.cold_start,
+            seed=self.seed,
             profile=PROFILE,
             ttft_ms=TTFT_MS,
             tpot_ms=GAP_MS if self.gap_target == "tpot" else None,
@@ -112,9 +118,9 @@ def _rps(replicas: float) -> float:
     return round(replicas / work_s, 2)
 
 
-def scenarios(gap_target: str = "tpot") -> list[Scenario]:
+def scenarios(gap_target: str = "tpot", seed: int = 0) -> list[Scenario]:
     lo, hi = _rps(1.5), _rps(12)
-    return [replace(s, gap_target=gap_target) for s in [
+    return [replace(s, gap_target=gap_target, seed=seed) for s in [
         Scenario("azure", "Azure x2 (own tokens), cold 60 s", str(AZURE), "60", 2.0),
         Scenario("azure", "Azure x2 (own tokens), cold lognormal:180:0.4", str(AZURE),
                  "lognormal:180:0.4", 2.0),
@@ -200,6 +206,7 @@ def markdown(
     reused_from: Path | None = None,
 ) -> str:
     gap = scenarios_[0].gap_target if scenarios_ else "tpot"
+    seed = scenarios_[0].seed if scenarios_ else 0
     lines = [
         f"# LLM fleets: TTFT and {gap.upper()} targets on the token-level replica model",
         "",
@@ -223,7 +230,12 @@ def markdown(
         "`vllm:num_requests_waiting` (queue/pod), KPA in-flight requests (concurrency), WVA "
         "KV usage and the queue (KV threshold); KEDA on the waiting query equals the HPA "
         "while Prometheus answers and is not run twice. Each baseline's cheapest setting "
-        "that keeps >= 99 % within both targets is found with hindsight.",
+        "that keeps >= 99 % within both targets is found with hindsight. "
+        + (
+            "Seed 0: the draws every LLM policy change was measured on."
+            if seed == 0
+            else f"Seed {seed}: draws held out from the policy's tuning (seed 0)."
+        ),
         "",
         "| scenario | gpufleet (within, GPU-h, TTFT p95, TPOT p95) | p95s within targets "
         "| cheapest baseline >= 99 % (TTFT p95, TPOT p95) | oracle | reactive reference "
@@ -328,12 +340,18 @@ def main() -> int:
         default="tpot",
         help="The gap target: each request's mean gap (tpot) or every gap (itl).",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="Draws of the scenarios (0: the policy's tuning draws; others: held out).",
+    )
     args = parser.parse_args()
     if not AZURE.exists():
         print(f"shared Azure trace not found at {AZURE}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    todo = scenarios(args.gap_target)
+    todo = scenarios(args.gap_target, args.seed)
     if args.families:
         wanted = set(args.families.split(","))
         todo = [s for s in todo if s.family in wanted]
