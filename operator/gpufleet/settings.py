@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -91,11 +92,14 @@ class OperatorSettings(BaseModel):
 
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
     tick_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
-    rate_window_seconds: Annotated[float, Field(gt=0)] = 30.0
-    """Window of ``rate()``; at least 2 scrape intervals."""
     scrape_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
-    stale_after_seconds: Annotated[float, Field(gt=0)] = 30.0
-    """A sample older than this (or a pod absent from the result) is unknown."""
+    """How often Prometheus scrapes the model pods (validated before the two below, which
+    are checked against it)."""
+    rate_window_seconds: Annotated[float, Field(gt=0, validate_default=True)] = 30.0
+    """Window of ``rate()``; at least 2 scrape intervals."""
+    stale_after_seconds: Annotated[float, Field(gt=0, validate_default=True)] = 30.0
+    """A sample older than this (or a pod absent from the result) is unknown; at least one
+    scrape interval."""
     query_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     prometheus_bearer_token_file: Path | None = None
     """File holding a bearer token for Prometheus (a projected service-account token, a
@@ -149,6 +153,28 @@ class OperatorSettings(BaseModel):
                 "prometheus_username and prometheus_password_file go together (basic auth)"
             )
         return self
+
+    @field_validator("rate_window_seconds")
+    @classmethod
+    def _two_scrapes_per_window(cls, window: float, info: ValidationInfo) -> float:
+        interval = info.data.get("scrape_interval_seconds")
+        if interval is not None and window < 2 * interval:
+            raise ValueError(
+                f"{window:g} s is shorter than two scrape intervals (2 x {interval:g} s): "
+                "rate() needs two samples in its window"
+            )
+        return window
+
+    @field_validator("stale_after_seconds")
+    @classmethod
+    def _stale_after_a_scrape(cls, stale_after: float, info: ValidationInfo) -> float:
+        interval = info.data.get("scrape_interval_seconds")
+        if interval is not None and stale_after < interval:
+            raise ValueError(
+                f"{stale_after:g} s is shorter than one scrape interval ({interval:g} s): "
+                "every pod would read stale between two scrapes"
+            )
+        return stale_after
 
     @field_validator("prometheus_headers")
     @classmethod

@@ -43,6 +43,15 @@ BAD_SETTINGS = [
     ({"GPUFLEET_GPU_PRICES": "/no/such.yaml"}, "GPUFLEET_GPU_PRICES: /no/such.yaml: No such file"),
     ({"GPUFLEET_GPU_PRICES": "{not json"}, "GPUFLEET_GPU_PRICES: Expecting property name"),
     ({"GPUFLEET_OPERATOR_POD_LABELS": "app"}, "GPUFLEET_OPERATOR_POD_LABELS: 'app' is not"),
+    # A cluster scraping every 30 s with the default 30 s window: rate() would have no value.
+    (
+        {"GPUFLEET_SCRAPE_INTERVAL_SECONDS": "30"},
+        "GPUFLEET_RATE_WINDOW_SECONDS: Value error, 30 s is shorter than two scrape intervals",
+    ),
+    (
+        {"GPUFLEET_SCRAPE_INTERVAL_SECONDS": "60", "GPUFLEET_RATE_WINDOW_SECONDS": "240"},
+        "GPUFLEET_STALE_AFTER_SECONDS: Value error, 30 s is shorter than one scrape interval",
+    ),
 ]
 
 

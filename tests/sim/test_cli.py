@@ -220,6 +220,11 @@ def test_the_operator_runs_with_the_fleets_tick_and_scrape_interval(tmp_path: Pa
     result = CliRunner().invoke(app, ["--trace", STEP, "--rate-window-s", "0"])
     assert result.exit_code == 2
     assert "rate_window_seconds" in result.output
+    # 30 s scrapes under the default 30 s window: rate() would never have two samples.
+    result = CliRunner().invoke(app, ["--trace", STEP, "--scrape-interval-s", "30"])
+    assert result.exit_code == 2
+    assert "--rate-window-s" in result.output
+    assert "shorter than two scrape intervals" in " ".join(result.output.split())
 
 
 def test_millisecond_timestamps_replay_at_their_own_pace(tmp_path: Path) -> None:
