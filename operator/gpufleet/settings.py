@@ -87,6 +87,13 @@ def problems(error: ValidationError) -> list[str]:
     return out
 
 
+SCRAPES_SPANNED: dict[str, tuple[int, str, str]] = {
+    "rate_window_seconds": (2, "two scrape intervals", "rate() needs two samples in its window"),
+    "stale_after_seconds": (1, "one scrape interval", "every pod would read stale between scrapes"),
+}
+"""The scrape intervals a setting must span, and why (the chart checks the same)."""
+
+
 class OperatorSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -154,27 +161,16 @@ class OperatorSettings(BaseModel):
             )
         return self
 
-    @field_validator("rate_window_seconds")
+    @field_validator("rate_window_seconds", "stale_after_seconds")
     @classmethod
-    def _two_scrapes_per_window(cls, window: float, info: ValidationInfo) -> float:
+    def _spans_scrapes(cls, seconds: float, info: ValidationInfo) -> float:
         interval = info.data.get("scrape_interval_seconds")
-        if interval is not None and window < 2 * interval:
+        scrapes, spelled, why = SCRAPES_SPANNED[str(info.field_name)]
+        if interval is not None and seconds < scrapes * interval:
             raise ValueError(
-                f"{window:g} s is shorter than two scrape intervals (2 x {interval:g} s): "
-                "rate() needs two samples in its window"
+                f"{seconds:g} s is shorter than {spelled} ({scrapes} x {interval:g} s): {why}"
             )
-        return window
-
-    @field_validator("stale_after_seconds")
-    @classmethod
-    def _stale_after_a_scrape(cls, stale_after: float, info: ValidationInfo) -> float:
-        interval = info.data.get("scrape_interval_seconds")
-        if interval is not None and stale_after < interval:
-            raise ValueError(
-                f"{stale_after:g} s is shorter than one scrape interval ({interval:g} s): "
-                "every pod would read stale between two scrapes"
-            )
-        return stale_after
+        return seconds
 
     @field_validator("prometheus_headers")
     @classmethod
