@@ -13,7 +13,7 @@ Each baseline is swept and its cheapest setting meeting the target is kept
     python benchmarks/sim/llm.py [--out docs/benchmarks/sim-llm.md] [--workers 2]
                                  [--reuse-baselines docs/benchmarks/sim-llm.json]
                                  [--families azure,flash] [--gap-target tpot|itl]
-                                 [--seed N]
+                                 [--seed N] [--routing random|least-outstanding]
 
 ``--reuse-baselines`` takes every run but gpufleet's from an earlier JSON of the same
 scenarios and runs gpufleet alone (a minute instead of several, while tuning the
@@ -21,7 +21,10 @@ policy); the JSON is stale once the simulator changes. ``--families`` runs a sub
 ``--gap-target itl`` sets the target on every gap instead of each request's mean
 (``docs/benchmarks/sim-llm-itl.md``). ``--seed N`` draws the scenarios anew: seed 0 is
 the one every LLM policy change was measured on, others are held out
-(``docs/benchmarks/sim-llm-seed*.md``)."""
+(``docs/benchmarks/sim-llm-seed*.md``). ``--routing least-outstanding`` sends each request
+to the pod with the fewest outstanding, as a load-aware gateway in front of the fleet does,
+instead of to a random pod, as the ClusterIP Service the operator creates does
+(``docs/benchmarks/sim-llm-gateway.md``)."""
 
 from __future__ import annotations
 
@@ -70,6 +73,15 @@ GAP_TARGETS = {
     "tpot": "a request's time per output token (its mean gap between tokens, TPOT)",
     "itl": "95 % of a request's gaps between two tokens (ITL, every gap)",
 }
+ROUTINGS = {
+    "random": "Each request goes to a ready pod at random, as the ClusterIP Service the "
+    "operator creates spreads them. ",
+    "least-outstanding": "Each request goes to the ready pod with the fewest requests "
+    "outstanding, as a load-aware gateway in front of the fleet sends them (a "
+    "least-request proxy, the Gateway API Inference Extension's endpoint picker); the "
+    "operator's Service alone spreads them at random. ",
+}
+"""``--routing``: which ready pod a request goes to, as the report says it."""
 ORACLE_FACTOR = 1.25
 BASELINES = ("hpa", "kpa", "wva", "static")
 GRIDS: dict[str, tuple[float, ...]] = {
@@ -92,6 +104,8 @@ class Scenario:
     gap_target: str = "tpot"
     seed: int = 0
     """Draws arrivals of the synthetic families, token counts, cold starts and routing."""
+    routing: str = "random"
+    """Which ready pod a request goes to (``gpufleet sim --routing``)."""
 
     def inputs(self) -> ScenarioInputs:
         return ScenarioInputs(
@@ -99,6 +113,7 @@ class Scenario:
             rate_scale=self.rate_scale,
             cold_start=self.cold_start,
             seed=self.seed,
+            routing=self.routing,
             profile=PROFILE,
             ttft_ms=TTFT_MS,
             tpot_ms=GAP_MS if self.gap_target == "tpot" else None,
@@ -118,9 +133,9 @@ def _rps(replicas: float) -> float:
     return round(replicas / work_s, 2)
 
 
-def scenarios(gap_target: str = "tpot", seed: int = 0) -> list[Scenario]:
+def scenarios(gap_target: str = "tpot", seed: int = 0, routing: str = "random") -> list[Scenario]:
     lo, hi = _rps(1.5), _rps(12)
-    return [replace(s, gap_target=gap_target, seed=seed) for s in [
+    return [replace(s, gap_target=gap_target, seed=seed, routing=routing) for s in [
         Scenario("azure", "Azure x2 (own tokens), cold 60 s", str(AZURE), "60", 2.0),
         Scenario("azure", "Azure x2 (own tokens), cold lognormal:180:0.4", str(AZURE),
                  "lognormal:180:0.4", 2.0),
@@ -184,6 +199,12 @@ def _portable(scenario: Scenario) -> dict[str, object]:
     return data
 
 
+def _saved(entry: dict[str, object]) -> dict[str, object]:
+    """A JSON's scenario as ``_portable`` writes it now: one written before ``--routing``
+    ran at random."""
+    return {"routing": "random", **entry}
+
+
 def _p95s(run: Run) -> str:
     return f"{run.ttft_p95_ms or 0:.0f} ms, {run.tpot_p95_ms or 0:.0f} ms"
 
@@ -207,6 +228,7 @@ def markdown(
 ) -> str:
     gap = scenarios_[0].gap_target if scenarios_ else "tpot"
     seed = scenarios_[0].seed if scenarios_ else 0
+    routing = scenarios_[0].routing if scenarios_ else "random"
     lines = [
         f"# LLM fleets: TTFT and {gap.upper()} targets on the token-level replica model",
         "",
@@ -231,6 +253,7 @@ def markdown(
         "KV usage and the queue (KV threshold); KEDA on the waiting query equals the HPA "
         "while Prometheus answers and is not run twice. Each baseline's cheapest setting "
         "that keeps >= 99 % within both targets is found with hindsight. "
+        + ROUTINGS[routing]
         + (
             "Seed 0: the draws every LLM policy change was measured on."
             if seed == 0
@@ -346,18 +369,27 @@ def main() -> int:
         default=0,
         help="Draws of the scenarios (0: the policy's tuning draws; others: held out).",
     )
+    parser.add_argument(
+        "--routing",
+        choices=sorted(ROUTINGS),
+        default="random",
+        help="Which ready pod a request goes to: at random (the operator's Service) or the "
+        "one with the fewest outstanding (a load-aware gateway).",
+    )
     args = parser.parse_args()
     if not AZURE.exists():
         print(f"shared Azure trace not found at {AZURE}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    todo = scenarios(args.gap_target, args.seed)
+    todo = scenarios(args.gap_target, args.seed, args.routing)
     if args.families:
         wanted = set(args.families.split(","))
         todo = [s for s in todo if s.family in wanted]
     reused: list[Run] = []
     if args.reuse_baselines:
-        reused = reusable_runs(args.reuse_baselines, {s.label: _portable(s) for s in todo}, Run)
+        reused = reusable_runs(
+            args.reuse_baselines, {s.label: _portable(s) for s in todo}, Run, _saved
+        )
     policies = policies_to_run(ALL_POLICIES, (r.policy for r in reused))
     with ProcessPoolExecutor(args.workers) as pool:
         jobs = [(s, policies) for s in todo]
