@@ -1,4 +1,5 @@
-"""The LLM suite's report (benchmarks/sim/llm.py) says where gpufleet's misses fall."""
+"""The LLM suite's report (benchmarks/sim/llm.py) says where gpufleet's misses fall and which pod
+a request goes to."""
 
 from __future__ import annotations
 
