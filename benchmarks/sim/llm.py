@@ -73,7 +73,7 @@ GAP_TARGETS = {
     "tpot": "a request's time per output token (its mean gap between tokens, TPOT)",
     "itl": "95 % of a request's gaps between two tokens (ITL, every gap)",
 }
-ROUTINGS = {
+ROUTING_SENTENCES = {
     "random": "Each request goes to a ready pod at random, as the ClusterIP Service the "
     "operator creates spreads them. ",
     "least-outstanding": "Each request goes to the ready pod with the fewest requests "
@@ -81,7 +81,8 @@ ROUTINGS = {
     "least-request proxy, the Gateway API Inference Extension's endpoint picker); the "
     "operator's Service alone spreads them at random. ",
 }
-"""``--routing``: which ready pod a request goes to, as the report says it."""
+"""The report's sentence for each ``--routing``, one per routing the simulator has
+(``gpufleet.sim.cli.ROUTINGS``)."""
 ORACLE_FACTOR = 1.25
 BASELINES = ("hpa", "kpa", "wva", "static")
 GRIDS: dict[str, tuple[float, ...]] = {
@@ -253,7 +254,7 @@ def markdown(
         "KV usage and the queue (KV threshold); KEDA on the waiting query equals the HPA "
         "while Prometheus answers and is not run twice. Each baseline's cheapest setting "
         "that keeps >= 99 % within both targets is found with hindsight. "
-        + ROUTINGS[routing]
+        + ROUTING_SENTENCES[routing]
         + (
             "Seed 0: the draws every LLM policy change was measured on."
             if seed == 0
@@ -371,7 +372,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--routing",
-        choices=sorted(ROUTINGS),
+        choices=sorted(ROUTING_SENTENCES),
         default="random",
         help="Which ready pod a request goes to: at random (the operator's Service) or the "
         "one with the fewest outstanding (a load-aware gateway).",
