@@ -183,23 +183,37 @@ def test_a_sequence_holds_the_kv_of_the_tokens_computed_so_far() -> None:
     assert pod.kv_usage_at(0.060 + 10 * 0.031 + 0.001) == pytest.approx(110 / 4096)
 
 
-def test_a_full_kv_cache_preempts_the_newest_sequence_which_is_recomputed_later() -> None:
+@pytest.mark.parametrize(
+    ("prefix_caching", "b_latency_ms", "b_gap_ms"),
+    [
+        # Recomputed whole: 30 + 0.3 x 551 = 195.3 ms; 6,549 + 195.3 + 148 x 31.
+        (False, 11332.3, 4814.3),
+        # Its 550 tokens freed as 34 cached blocks (544 tokens), the part block's 6 first;
+        # A's last 149 tokens take those 6, then 143 of B's prefix from its tail: 401 are
+        # left, 400 in whole blocks. B recomputes 151 tokens: 30 + 0.3 x 151 = 75.3 ms.
+        (True, 11212.3, 4694.3),
+    ],
+    ids=["recomputed-whole", "prefix-cached"],
+)
+def test_a_full_kv_cache_preempts_the_newest_sequence_which_is_recomputed_later(
+    prefix_caching: bool, b_latency_ms: float, b_gap_ms: float
+) -> None:
     """KV for 1,100 tokens; A and B (500-token prompts, 200-token answers) arrive together.
     Both prefill at once (30 + 0.3 x 1,000 = 330 ms) and decode at 32 ms a token; 50
     iterations later (1,930 ms) the cache is full (2 x 500 + 2 x 50) and B, the newest, is
     preempted: its 550 tokens freed, its 51 generated ones kept. A decodes alone at 31 ms
-    for its last 149 tokens (B's 551-token recompute never fits beside it), finishing at
-    1,930 + 149 x 31 = 6,549 ms. Then B's prompt and tokens are prefilled again
-    (30 + 0.3 x 551 = 195.3 ms) and its last 148 tokens come at 31 ms: 11,332.3 ms, its
-    first token still the one at 330 ms."""
-    small = PROFILE.model_copy(update={"kv_tokens": 1100})
+    for its last 149 tokens (B's 551-token sequence never fits beside it), finishing at
+    1,930 + 149 x 31 = 6,549 ms. Then B is readmitted: it prefills again what the cache no
+    longer holds of its prompt and tokens, and its last 148 tokens come at 31 ms, its first
+    token still the one at 330 ms."""
+    small = PROFILE.model_copy(update={"kv_tokens": 1100, "prefix_caching": prefix_caching})
     log, pod = serve([(0.0, 500, 200), (0.0, 500, 200)], small, slow_gap_s=0.1)
     assert ms(log.ttft) == [330.0, 330.0]
-    assert ms(log.latency) == [6549.0, 11332.3]
+    assert ms(log.latency) == [6549.0, b_latency_ms]
     assert pod.preemptions == 1
-    # B's client waits from its token at 1,930 ms to the first after its recompute, at
-    # 6,549 + 195.3 ms: one gap of 4,814.3 ms, the only one over 100 ms.
-    assert max(ms(pod.gap_s)) == 4814.3
+    # B's client waits from its token at 1,930 ms to the first after its recompute: the
+    # only gap over 100 ms.
+    assert max(ms(pod.gap_s)) == b_gap_ms
     assert log.slow_gaps == [0, 1]
     assert (pod.prompt_tokens_total, pod.generation_tokens_total) == (1000.0, 400.0)
     assert (pod.running_count, pod.waiting, pod.kv_used) == (0, 0, 0.0)
@@ -246,15 +260,21 @@ def test_a_ttft_is_observed_when_the_first_token_comes_not_when_the_request_ends
     ),
     budget=st.sampled_from([None, 64, 100, 512, 2048]),
     kv_tokens=st.sampled_from([4096, 2000]),
+    prefix_caching=st.booleans(),
 )
 def test_every_request_is_served_whole_or_failed_whatever_the_budget(
-    requests: list[tuple[float, int, int]], budget: int | None, kv_tokens: int
+    requests: list[tuple[float, int, int]], budget: int | None, kv_tokens: int, prefix_caching: bool
 ) -> None:
     """Chunked or not, preempted or not, the engine loses no request and no token: each is
     answered with all its output tokens, or failed (it cannot fit the KV cache); every
     prompt of an answered request is counted once."""
     profile = PROFILE.model_copy(
-        update={"max_num_batched_tokens": budget, "max_num_seqs": 64, "kv_tokens": kv_tokens}
+        update={
+            "max_num_batched_tokens": budget,
+            "max_num_seqs": 64,
+            "kv_tokens": kv_tokens,
+            "prefix_caching": prefix_caching,
+        }
     )
     ordered = sorted(requests)
     log, pod = serve(ordered, profile)

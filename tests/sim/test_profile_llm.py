@@ -41,14 +41,16 @@ def test_llm_profile_fits_prefill_and_decode_and_drives_the_simulator(
         [
             "--llm", "--url", llm_server.http_url, "--model", "gpufleet-llm",
             "--kv-tokens", str(KV_TOKENS), "--max-num-batched-tokens", "2048",
-            "--out", str(out), "--prompt-tokens", "16,384,768", "--concurrency", "1,4,8",
+            "--no-prefix-caching", "--out", str(out), "--prompt-tokens", "16,384,768", "--concurrency", "1,4,8",
             "--requests", "3",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     profile = load_any_profile(out)
     assert isinstance(profile, LlmProfile)
+    # The server's settings, as given: KV size, token budget, no prefix caching.
     assert (profile.kv_tokens, profile.max_num_batched_tokens) == (KV_TOKENS, 2048)
+    assert profile.prefix_caching is False
     # A longer prompt takes longer to prefill; an iteration takes longer with more
     # sequences running (measured here: ~6 ms alone, ~13 ms with 8 streams).
     assert profile.prefill_ms_per_token > 0

@@ -38,6 +38,13 @@ H_BUDGET = (
 )
 
 
+H_PREFIX_CACHING = (
+    "LLM: whether the server keeps freed KV for reuse, so a sequence preempted for KV "
+    "recomputes only what was since taken (vLLM V1's prefix caching, on unless "
+    "--no-enable-prefix-caching; gpufleet-server --mode llm keeps it too)."
+)
+
+
 def _ints(text: str, option: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -72,6 +79,7 @@ def profile(
     kv_tokens: Annotated[int | None, typer.Option(min=1, help=H_KV)] = None,
     max_num_seqs: Annotated[int, typer.Option(min=1, help="LLM: running sequences at most.")] = 256,
     max_num_batched_tokens: Annotated[int | None, typer.Option(min=1, help=H_BUDGET)] = None,
+    prefix_caching: Annotated[bool, typer.Option(help=H_PREFIX_CACHING)] = True,
     prompt_tokens: Annotated[str, typer.Option(help="LLM: prompt lengths to time.")] = (
         "16,256,512,1024"
     ),
@@ -109,6 +117,7 @@ def profile(
             kv_tokens=kv_tokens,
             max_num_seqs=max_num_seqs,
             max_num_batched_tokens=max_num_batched_tokens,
+            prefix_caching=prefix_caching,
             prompt_tokens=_ints(prompt_tokens, "--prompt-tokens"),
             concurrencies=_ints(concurrency, "--concurrency") or (1,),
             repeats=requests,

@@ -8,8 +8,9 @@ prefill its prompt -- one, or with a token budget one per chunk of it, each taki
 ``decode_base_ms`` plus its chunk's prefill -- and HTTP: less the iterations' fixed
 cost, it grows with the prompt by the prefill cost per token (the slope). The KV cache's
 size is the server's setting (vLLM logs it at start; gpufleet-server's
-``--kv-cache-tokens``), and so is the token budget of an iteration
-(``--max-num-batched-tokens``): given, not measured.
+``--kv-cache-tokens``), and so are the token budget of an iteration
+(``--max-num-batched-tokens``) and whether freed KV is kept for reuse (prefix caching):
+given, not measured.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class LlmPlan:
     kv_tokens: int
     max_num_seqs: int = 256
     max_num_batched_tokens: int | None = None
+    prefix_caching: bool = True
     prompt_tokens: tuple[int, ...] = (16, 256, 512, 1024)
     concurrencies: tuple[int, ...] = (1, 4, 8, 16)
     output_tokens: int = 32
@@ -104,6 +106,7 @@ async def _profile(plan: LlmPlan) -> LlmProfile:
         kv_tokens=plan.kv_tokens,
         max_num_seqs=plan.max_num_seqs,
         max_num_batched_tokens=plan.max_num_batched_tokens,
+        prefix_caching=plan.prefix_caching,
         source=f"gpufleet profile --llm of {plan.url}, {stamp}; TTFT alone by prompt "
         f"({points}); median inter-token gap by concurrent streams ({gaps_text})",
     )

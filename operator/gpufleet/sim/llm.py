@@ -18,7 +18,10 @@ next token), and only in an iteration that preempted nothing. When the cache can
 every running sequence its next slot, the newest sequence is preempted: its KV is freed
 and it goes back to the front of the queue, to be recomputed when it is admitted again
 (its prompt and the tokens it had generated prefilled anew, after which it resumes; its
-client sees a long gap, not a second first token). Its first token comes at the end of
+client sees a long gap, not a second first token). With prefix caching (vLLM V1's
+default) the freed KV keeps its contents until the cache hands it out again (``kv_free``):
+readmitted, the sequence takes back what is left of its prefix, in whole blocks, and
+recomputes only the rest -- at least its last token, whose logits give its next one. Its first token comes at the end of
 the iteration that prefills the last of its prompt (TTFT = wait + prefill iterations),
 each later token one iteration later (ITL = iteration time); it leaves after its last
 token and frees its KV.
@@ -47,11 +50,15 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gpufleet.sim.kv_free import FreeKv
 from gpufleet.sim.replica import PodCounters, PodLifecycle, PodState
 from gpufleet.sim.request_log import RequestLog
 from gpufleet.sim.scheduler import Scheduler
 from gpufleet.sim.trace import FloatArray, Trace
 
+KV_BLOCK_TOKENS = 16
+"""Tokens in one KV block (vLLM's default ``--block-size``): only whole blocks of a
+preempted sequence stay cached."""
 ENGINE_WAKE_S = 1e-6
 """An idle engine starts its next iteration this long after a request arrives, so
 requests that arrive together are prefilled together."""
@@ -82,6 +89,15 @@ class LlmProfile(BaseModel):
             "chunked prefill do.",
         ),
     ] = None
+    prefix_caching: Annotated[
+        bool,
+        Field(
+            description="Whether freed KV keeps its contents until it is reused, so a "
+            "preempted sequence readmitted recomputes only the part of it since taken "
+            "(vLLM V1's automatic prefix caching, on unless --no-enable-prefix-caching). "
+            "Off: a readmitted sequence recomputes its whole prompt and output so far.",
+        ),
+    ] = True
     source: str | None = None
 
     @model_validator(mode="after")
@@ -194,6 +210,8 @@ class LlmReplica(PodLifecycle):
         """The requests whose prefill the running iteration completes."""
         self.kv_used = 0.0
         """KV tokens held at the start of the running segment (its prefill included)."""
+        self.free_kv = FreeKv(profile.kv_tokens)
+        """The rest of the cache, and the prefixes preempted sequences left in it."""
         self.preemptions = 0
         """Sequences preempted so far (``vllm:num_preemptions_total``)."""
         self.count = 0
@@ -271,10 +289,11 @@ class LlmReplica(PodLifecycle):
         """Whether ``rid`` could be admitted after ``iterations`` more of the segment."""
         decoding = len(self.running)
         held = self.kv_used + iterations * decoding
-        first = min(self._prefill_length(rid), self._budget() - decoding)
+        cached = self._cached(rid)
+        first = min(self._prefill_length(rid) - cached, self._budget() - decoding)
         return (
             self.running_count < self.profile.max_num_seqs
-            and held + decoding + first <= self.profile.kv_tokens
+            and held + decoding + cached + first <= self.profile.kv_tokens
         )
 
     def _budget(self) -> float:
@@ -304,7 +323,7 @@ class LlmReplica(PodLifecycle):
         self.count += k
         self.counters.executions += k
         self.counters.compute_s += k * self._seg_tau
-        self.kv_used += k * decoding  # each decoding sequence was fed one token a step
+        self._hold(k * decoding)  # each decoding sequence was fed one token a step
         self.generation_tokens_total += k * decoding + len(self._completing)
         if decoding:
             self._gaps(now, self._seg_tau, k, [rid for _, rid in self.running])
@@ -355,7 +374,9 @@ class LlmReplica(PodLifecycle):
         if latency > self.timeout_s:
             log.failed[rid] = True
         log.answered += 1
-        self.kv_used -= self._held(rid)
+        held = self._held(rid)
+        self.kv_used -= held
+        self.free_kv.give(held)
         del self.decoding_since[rid], self.scheduled[rid]
         self.outstanding -= 1
         self.counters.success += 1
@@ -367,10 +388,13 @@ class LlmReplica(PodLifecycle):
         """Free the KV of the newest running sequence and queue it first, to be recomputed
         (vLLM V1's preemption); the request preempted."""
         rid = next(reversed(self.scheduled))
-        self.kv_used -= self._held(rid)
+        held = self._held(rid)
+        self.kv_used -= held
+        cached = held - held % KV_BLOCK_TOKENS if self.profile.prefix_caching else 0.0
+        self.free_kv.give(held, rid, cached)
         del self.scheduled[rid]
         if rid in self.prefilling:
-            del self.prefilling[rid]  # its prefilled chunks are lost with the KV
+            del self.prefilling[rid]  # what was prefilled is in the cache, if anywhere
         else:
             since, _, generated = self.decoding_since.pop(rid)
             self.recompute[rid] = generated + (self.count - since)
@@ -382,7 +406,23 @@ class LlmReplica(PodLifecycle):
         return rid
 
     def _free(self) -> float:
+        """KV tokens free, the prefixes preempted sequences left in them included (vLLM
+        counts them free: they are handed out when nothing else is)."""
         return self.profile.kv_tokens - self.kv_used
+
+    def _hold(self, tokens: float) -> None:
+        """The running sequences take ``tokens`` more of the cache."""
+        self.kv_used += tokens
+        self.free_kv.take(tokens)
+
+    def _cached(self, rid: int) -> float:
+        """Tokens of ``rid``'s prefill its cached prefix spares it: whole blocks, and never
+        the last token (its logits give the next one)."""
+        cached = self.free_kv.cached.get(rid, 0.0)
+        if not cached:
+            return 0.0
+        blocks = cached - cached % KV_BLOCK_TOKENS
+        return min(blocks, self._prefill_length(rid) - 1.0)
 
     def _boundary(self, now: float) -> None:
         """An iteration just ended (or the engine was idle): finish, make room in the KV
@@ -421,16 +461,19 @@ class LlmReplica(PodLifecycle):
                 self.queue.popleft()
                 self._fail(rid)
                 continue
-            take = min(self._prefill_length(rid), left)
+            cached = self._cached(rid)
+            take = min(self._prefill_length(rid) - cached, left)
             full = self.running_count >= self.profile.max_num_seqs
-            if full or self._free() - len(self.running) < take:
+            if full or self._free() - len(self.running) < cached + take:
                 break
             self.queue.popleft()
             if rid not in self.first_token_at:
                 self.counters.queue_s += now - self.log.arrivals[rid]
                 self.counters.inferences += 1
             self.scheduled[rid] = None
-            self.prefilling[rid] = 0.0
+            self.prefilling[rid] = cached
+            self.kv_used += cached
+            self.free_kv.reclaim(rid, cached)
             self._prefill(rid, take)
             prompt_tokens += take
             left -= take
@@ -451,11 +494,12 @@ class LlmReplica(PodLifecycle):
         """Schedule ``take`` more tokens of ``rid``'s prefill into the coming iteration."""
         done = self.prefilling[rid] + take
         self.prefilling[rid] = done
-        self.kv_used += take
+        self._hold(take)
         if done >= self._prefill_length(rid):
             self._completing.append(rid)
 
     def _fail(self, rid: int) -> None:
+        self.free_kv.forget(rid)
         self.first_token_at.pop(rid, None)
         self.recompute.pop(rid, None)
         self.preempted_at.pop(rid, None)
@@ -478,6 +522,7 @@ class LlmReplica(PodLifecycle):
         self._completing = []
         self.running = []
         self.kv_used = 0.0
+        self.free_kv = FreeKv(self.profile.kv_tokens)
         self.outstanding = 0
         self.exit(now)
 
