@@ -116,6 +116,48 @@ def test_a_full_kv_cache_preempts_the_newest_stream_which_resumes_where_it_was(
         assert server.stop() == 0
 
 
+def test_a_preempted_stream_readmitted_soon_reuses_its_cached_prefix(tmp_path: Path) -> None:
+    # 14 blocks of 16 tokens; a short stream (16 + 48 tokens: 4 blocks) and three long ones
+    # (16 + 96) are admitted one after another, an iteration or two apart, oldest first.
+    # Their fourth blocks (at 49 tokens) do not all fit, so the newest is preempted, its
+    # blocks freed tail first, and the others' fourth blocks take its tail. The short
+    # stream ends (at 64 tokens) before the long ones need a fifth block (at 65) and frees
+    # its own: the newest is readmitted with what is left of its prefix and recomputes
+    # only the rest.
+    server = start_server(
+        None,
+        tmp_path / "server.log",
+        [
+            "--kv-cache-tokens", "224", "--max-model-len", "224", "--block-size", "16",
+            "--seed", "1", "--emulate-decode-base-ms", "20",
+        ],
+    )  # fmt: skip
+    prompts = [f"0123456789ab{i:04d}" for i in (3, 22, 29, 33)]
+    lengths = [48, 96, 96, 96]
+    try:
+        alone = [greedy_text(server, p, n) for p, n in zip(prompts, lengths, strict=True)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures: list[Future[str]] = []
+            for prompt, length in zip(prompts, lengths, strict=True):
+                futures.append(pool.submit(greedy_text, server, prompt, length))
+                wait_for(
+                    lambda: gauge(server, "vllm:num_requests_running") >= len(futures),
+                    timeout=30,
+                    interval=0.005,  # within an iteration or two (20 ms each)
+                    what=f"{len(futures)} streams admitted",
+                )
+            together = [future.result(timeout=60) for future in futures]
+        assert gauge(server, "vllm:num_preemptions_total") > 0
+        # The tokens it was spared, in whole blocks; and the reused keys and values are the
+        # ones it had: every stream goes on as it would have alone.
+        hits = gauge(server, "vllm:prefix_cache_hits_total")
+        assert hits > 0
+        assert hits % 16 == 0
+        assert together == alone
+    finally:
+        assert server.stop() == 0
+
+
 def _aborted(server: ServerProcess) -> float:
     return server.metric("vllm:request_success_total", model_name=MODEL, finished_reason="abort")
 

@@ -41,8 +41,8 @@ def test_llm_profile_fits_prefill_and_decode_and_drives_the_simulator(
         [
             "--llm", "--url", llm_server.http_url, "--model", "gpufleet-llm",
             "--kv-tokens", str(KV_TOKENS), "--max-num-batched-tokens", "2048",
-            "--no-prefix-caching", "--out", str(out), "--prompt-tokens", "16,384,768", "--concurrency", "1,4,8",
-            "--requests", "3",
+            "--no-prefix-caching", "--out", str(out), "--prompt-tokens", "16,384,768",
+            "--concurrency", "1,4,8", "--requests", "3",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -13,10 +13,13 @@ they finish and free their KV blocks for the next iteration's admissions.
 KV blocks are allocated as vLLM V1 allocates them: a sequence holds the blocks of the
 tokens computed so far, one more when its last block fills. When the cache cannot hold
 what the iteration schedules, the newest sequence is preempted: its blocks are freed and
-it goes back to the front of the queue (vllm:num_preemptions_total). Readmitted, it
-recomputes -- its prompt and the tokens it had generated are prefilled again, the last
-position's logits giving its next token -- so its client sees a longer gap, never a
-repeated token. No iteration that preempted admits a waiting request.
+it goes back to the front of the queue (vllm:num_preemptions_total). Freed blocks keep
+their contents until handed out again (``kv_blocks``, vLLM V1's prefix caching): readmitted,
+the sequence takes back the whole blocks of its prefix still there and recomputes the rest
+of its prompt and the tokens it had generated -- at least the last, whose logits give its
+next token -- so its client sees a longer gap, never a repeated token
+(vllm:prefix_cache_hits_total counts the tokens it was spared). No iteration that
+preempted admits a waiting request.
 """
 
 from __future__ import annotations
@@ -142,9 +145,12 @@ class LlmEngine:
         return True
 
     def _preempt(self, request: GenerationRequest) -> None:
-        """vLLM V1's preemption by recompute: free the blocks, queue it first."""
+        """vLLM V1's preemption by recompute: free the blocks, queue it first. The blocks
+        full of computed tokens keep them for its readmission; the rest hold nothing."""
         self.running.remove(request)
-        self.allocator.release(request.blocks)
+        full = request.computed_tokens // self.options.block_size
+        self.allocator.release(request.blocks[full:])
+        self.allocator.keep(request.request_id, request.blocks[:full])
         request.blocks = []
         request.prefilled = 0
         request.decoding = False
@@ -158,14 +164,23 @@ class LlmEngine:
         while self.waiting and budget > 0 and len(self.running) < self.options.max_num_seqs:
             request = self.waiting[0]
             # A waiting request holds no blocks: it prefills its prompt and, if it was
-            # preempted, the tokens it had generated.
+            # preempted, the tokens it had generated -- less the whole blocks of them still
+            # in the cache, but never the last token, whose logits give the next one.
             request.prefill_tokens = request.prompt + request.output
-            chunk = min(len(request.prefill_tokens), budget)
-            short = self._blocks_short(request, chunk)
-            if short > self.allocator.free_blocks:
+            bs = self.options.block_size
+            reused = min(
+                self.allocator.kept(request.request_id), (len(request.prefill_tokens) - 1) // bs
+            )
+            chunk = min(len(request.prefill_tokens) - reused * bs, budget)
+            needed = blocks_for(reused * bs + chunk, bs)
+            if needed > self.allocator.free_blocks:  # its kept blocks are counted free
                 break  # first come, first served: nobody overtakes the oldest waiting request
             self.waiting.popleft()
-            request.blocks = self.allocator.allocate(short)
+            request.blocks = self.allocator.reclaim(request.request_id, reused)
+            request.blocks += self.allocator.allocate(needed - reused)
+            request.prefilled = reused * bs
+            self.metrics.prefix_cache_queries.inc(len(request.prefill_tokens))
+            self.metrics.prefix_cache_hits.inc(reused * bs)
             budget -= chunk
             self.running.append(request)
             admitted.append((request, chunk))
@@ -300,6 +315,7 @@ class LlmEngine:
         if request in self.running:
             self.running.remove(request)
         self.allocator.release(request.blocks)
+        self.allocator.forget(request.request_id)
         request.blocks = []
         self.metrics.request_success[reason].inc()
         self.metrics.e2e_request_latency.observe(now - request.arrival)

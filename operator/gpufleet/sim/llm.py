@@ -21,10 +21,10 @@ and it goes back to the front of the queue, to be recomputed when it is admitted
 client sees a long gap, not a second first token). With prefix caching (vLLM V1's
 default) the freed KV keeps its contents until the cache hands it out again (``kv_free``):
 readmitted, the sequence takes back what is left of its prefix, in whole blocks, and
-recomputes only the rest -- at least its last token, whose logits give its next one. Its first token comes at the end of
-the iteration that prefills the last of its prompt (TTFT = wait + prefill iterations),
-each later token one iteration later (ITL = iteration time); it leaves after its last
-token and frees its KV.
+recomputes only the rest -- at least its last token, whose logits give its next one.
+Its first token comes at the end of the iteration that prefills the last of its prompt
+(TTFT = wait + prefill iterations), each later token one iteration later (ITL =
+iteration time); it leaves after its last token and frees its KV.
 
 Between changes (an admission, a finish, the cache filling up) iterations repeat with the
 same time, so the replica jumps over them: its events are arrivals and finishes, not
