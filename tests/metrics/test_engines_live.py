@@ -264,6 +264,7 @@ def test_vllm_with_new_and_deprecated_names(reader: FleetMetricsReader) -> None:
     assert engines == {Engine.VLLM}
     assert obs.queue_depth == 6.0
     assert obs.running_requests == 14.0
+    assert obs.mean_running_requests == pytest.approx(14.0)  # a steady gauge: its mean
     assert obs.kv_cache_usage == pytest.approx(0.7)
     assert obs.kv_cache_usage_max == pytest.approx(0.8)
     assert obs.served_rate == pytest.approx(10.0, rel=0.1)
@@ -293,6 +294,7 @@ def test_triton_with_a_tensorrt_llm_backend(reader: FleetMetricsReader) -> None:
     assert engines == {Engine.TRITON_TRTLLM}
     assert obs.queue_depth == 4.0  # the backend's waiting requests, not Triton's empty queue
     assert obs.running_requests == 5.0
+    assert obs.mean_running_requests == pytest.approx(5.0)  # a steady gauge: its mean
     assert obs.kv_cache_usage == pytest.approx(0.25)
     assert obs.prompt_tokens_rate == pytest.approx(600.0, rel=0.1)
     assert obs.generation_tokens_rate == pytest.approx(150.0, rel=0.1)
@@ -313,6 +315,7 @@ def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:
     assert engines == {Engine.TRITON_VLLM}
     assert obs.queue_depth == 1.0
     assert obs.running_requests == 2.0
+    assert obs.mean_running_requests == pytest.approx(2.0)  # a steady gauge: its mean
     assert obs.kv_cache_usage == pytest.approx(0.3)
     assert obs.served_rate == pytest.approx(2.0, rel=0.1)
     assert obs.prompt_tokens_rate == pytest.approx(300.0, rel=0.1)

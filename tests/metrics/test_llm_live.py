@@ -136,6 +136,9 @@ def test_an_llm_server_under_streaming_load(rig: tuple[str, FleetMetricsReader])
     assert obs.running_requests is not None
     assert obs.queue_depth is not None
     assert obs.running_requests + obs.queue_depth <= 4.0  # four clients, one request each
+    # Averaged over the rate window, the batch streamed in: at least one, at most four.
+    assert later.mean_running_requests is not None
+    assert 1.0 <= later.mean_running_requests <= 4.0
     assert obs.kv_cache_usage is not None
     assert 0.0 < obs.kv_cache_usage <= 1.0
     assert obs.ttft_p95_ms is not None

@@ -58,6 +58,11 @@ def test_custom_label_names() -> None:
         (Signal.PENDING, "nv_inference_pending_request_count"),
         (Signal.RUNNING, "vllm:num_requests_running"),
         (Signal.RUNNING, 'nv_trt_llm_request_metrics{request_type="scheduled"'),
+        (Signal.RUNNING_MEAN, "avg_over_time(vllm:num_requests_running"),
+        (
+            Signal.RUNNING_MEAN,
+            'avg_over_time(nv_trt_llm_request_metrics{request_type="scheduled"',
+        ),
         (Signal.KV_USAGE, "vllm:kv_cache_usage_perc"),
         (Signal.KV_USAGE, "vllm:gpu_cache_usage_perc"),
         (Signal.KV_USAGE, 'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="used"'),
@@ -96,6 +101,7 @@ def test_every_documented_metric_name_is_read(signal: Signal, metric: str) -> No
 def test_classic_triton_exports_no_llm_signal() -> None:
     llm = (
         Signal.RUNNING,
+        Signal.RUNNING_MEAN,
         Signal.KV_USAGE,
         Signal.TTFT_P95_MS,
         Signal.ITL_P95_MS,

@@ -279,6 +279,7 @@ def vllm_fleet(**overrides: SignalResult) -> FleetSample:
         Signal.ENGINE: per_pod({"v-a": 2.0, "v-b": 2.0}),
         Signal.PENDING: per_pod({"v-a": 1.0, "v-b": 3.0}),
         Signal.RUNNING: per_pod({"v-a": 8.0, "v-b": 12.0}),
+        Signal.RUNNING_MEAN: per_pod({"v-a": 6.5, "v-b": 10.0}),
         Signal.SUCCESS_RATE: per_pod({"v-a": 4.0, "v-b": 6.0}),
         Signal.UNSERVED_RATE: per_pod({"v-a": 0.0, "v-b": 0.5}),
         Signal.ERROR_RATE: per_pod({"v-a": 0.0, "v-b": 0.0}),
@@ -305,6 +306,7 @@ def test_a_vllm_fleet_reads_its_llm_signals() -> None:
     assert obs.unknown == {}
     assert obs.queue_depth == 4.0
     assert obs.running_requests == 20.0
+    assert obs.mean_running_requests == 16.5
     assert obs.served_rate == pytest.approx(10.0)
     assert obs.request_rate == pytest.approx(10.5)
     assert obs.kv_cache_usage == pytest.approx(0.7)
@@ -361,6 +363,7 @@ def test_a_classic_triton_fleet_has_no_llm_signals_and_does_not_miss_them() -> N
     assert obs.ttft_p95_ms is None
     assert obs.kv_cache_usage is None
     assert obs.running_requests is None
+    assert obs.mean_running_requests is None
     assert obs.unknown == {}
 
 

@@ -46,10 +46,13 @@ def llm(
         "generation_tokens_rate": generated,
         "prompt_tokens_rate": served * PROMPT,
         "running_requests": ready * per_replica,
+        "mean_running_requests": ready * per_replica,
         "kv_cache_usage": KV_PER_SEQ * per_replica if kv is None else kv,
     }
     for name in lost:
         values[name] = None
+    if "running_requests" in lost:
+        values["mean_running_requests"] = None  # one gauge: its average goes with it
     return Observations(
         at=at,
         request_rate=served,
@@ -59,6 +62,7 @@ def llm(
         generation_tokens_rate=values["generation_tokens_rate"],
         prompt_tokens_rate=values["prompt_tokens_rate"],
         running_requests=values["running_requests"],
+        mean_running_requests=values["mean_running_requests"],
         kv_cache_usage=values["kv_cache_usage"],
         kv_cache_usage_max=values["kv_cache_usage"],
         pods_reporting=ready,
@@ -152,6 +156,21 @@ def test_each_llm_rule_sizes_and_explains_in_tokens(case: Case) -> None:
     assert (d.desired_replicas, d.rule) == (case.replicas, case.rule)
     for fragment in case.fragments:
         assert fragment in d.reason
+
+
+def test_the_iteration_time_is_read_from_the_running_batch_averaged_over_the_rate_window() -> None:
+    """The same fleet as the first case, but the running gauge is read at moments when
+    clumps of requests have just been admitted (4x the window's mean) or have just
+    drained (a quarter of it). The generated tokens' rate is a mean over the rate
+    window; so is the batch that pairs with it, and the fleet is sized as for the steady
+    reading: 25.7 sequences per replica, 5 replicas."""
+    ticks = []
+    for i, (state, obs) in enumerate(varied(4, 32.0)):
+        mean = obs.mean_running_requests or 0.0
+        ticks.append((state, replace(obs, running_requests=mean * (4.0 if i % 2 else 0.25))))
+    d = run(spec(slo=LLM_SLO), ticks)
+    assert d.desired_replicas == 5
+    assert "(25.7 sequences per replica, bound by ITL p95 <= 100 ms; 71 ms per token)" in d.reason
 
 
 def _fall_after_peak(lost: tuple[str, ...]) -> Decision:

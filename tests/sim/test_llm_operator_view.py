@@ -87,3 +87,27 @@ def test_replicas_out_of_kv_show_preemptions_and_a_nearly_full_cache() -> None:
     assert max(o.kv_cache_usage or 0.0 for o in seen[4000]) > 0.9
     assert all(o.preemption_rate == 0.0 for o in seen[32768])
     assert max(o.kv_cache_usage or 0.0 for o in seen[32768]) < 0.5
+
+
+def test_the_running_batch_averaged_over_the_rate_window_gives_the_iteration_time() -> None:
+    """Requests in clumps of 4 at 2/s on 2 replicas: the running batch jumps when a clump
+    arrives and drains over its answers. The generated tokens' rate is an average over
+    the rate window, and so must the batch be for their ratio to be the mean iteration
+    time (Little's law): averaged, it never reads an iteration faster than the engine's
+    30 ms alone; taken at the tick's moment, it does (a clump just drained), and reads
+    slower ones than any window ran (a clump just admitted)."""
+    trace = load_trace("synthetic:constant?rate=2&duration=300&clump=4", seed=3, llm=True)
+    probe = Probe(replicas=2)
+    simulate(with_llm_work(trace, PROFILE), PROFILE, SimSettings(seed=3), probe)
+    steady = [o for o in probe.seen if o.at >= 60 and o.generation_tokens_rate]
+    assert steady
+    averaged, at_the_tick = [], []
+    for obs in steady:
+        assert obs.mean_running_requests is not None
+        assert obs.running_requests is not None
+        assert obs.generation_tokens_rate is not None
+        averaged.append(1000.0 * obs.mean_running_requests / obs.generation_tokens_rate)
+        at_the_tick.append(1000.0 * obs.running_requests / obs.generation_tokens_rate)
+    assert min(averaged) >= 30.0
+    assert min(at_the_tick) < 30.0
+    assert max(at_the_tick) > max(averaged)

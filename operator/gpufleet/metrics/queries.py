@@ -31,7 +31,8 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
   ``nv_trt_llm_request_metrics{request_type="waiting"}``;
   ``nv_inference_pending_request_count`` (Triton: requests awaiting execution only)
 - running: ``vllm:num_requests_running``;
-  ``nv_trt_llm_request_metrics{request_type="scheduled"}``
+  ``nv_trt_llm_request_metrics{request_type="scheduled"}``; and the same gauges
+  averaged over the rate window (``avg_over_time``), which pair with the token rates
 - KV-cache usage (0..1): ``vllm:kv_cache_usage_perc``, deprecated
   ``vllm:gpu_cache_usage_perc``; ``nv_trt_llm_kv_cache_block_metrics``
   (``fraction``, else ``used`` / ``max`` blocks)
@@ -108,6 +109,7 @@ class Signal(StrEnum):
     ENGINE = "engine"
     PENDING = "pending"
     RUNNING = "running"
+    RUNNING_MEAN = "running_mean"
     SUCCESS_RATE = "success_rate"
     UNSERVED_RATE = "unserved_rate"
     ERROR_RATE = "error_rate"
@@ -164,6 +166,10 @@ def _rate(metric: str, matchers: str = "") -> str:
 
 def _gauge(metric: str, matchers: str = "", agg: str = "sum") -> str:
     return f"{agg} by ($by) ({metric}{{{matchers}$sel}})"
+
+
+def _mean_gauge(metric: str, matchers: str = "") -> str:
+    return f"sum by ($by) (avg_over_time({metric}{{{matchers}$sel}}[$w]))"
 
 
 def _quantile(bucket: str, scale: str = "", quantile: str = "0.95") -> str:
@@ -262,6 +268,19 @@ QUERIES: tuple[SignalQuery, ...] = (
             ),
         ),
         "Requests in the running batch (LLM engines).",
+    ),
+    SignalQuery(
+        Signal.RUNNING_MEAN,
+        (
+            Source(_VLLM_ALL, _mean_gauge("vllm:num_requests_running")),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _mean_gauge("nv_trt_llm_request_metrics", 'request_type="scheduled",'),
+            ),
+        ),
+        "The running batch averaged over the rate window: with the generated tokens' rate "
+        "over the same window, the mean iteration time (Little's law; the batch right now "
+        "is one moment of a window the rate averages).",
     ),
     SignalQuery(
         Signal.SUCCESS_RATE,

@@ -234,6 +234,7 @@ _LOAD_SIGNALS = {
     "served_rate": Signal.SUCCESS_RATE,
     "unserved_rate": Signal.UNSERVED_RATE,
     "running_requests": Signal.RUNNING,
+    "mean_running_requests": Signal.RUNNING_MEAN,
     "prompt_tokens_rate": Signal.PROMPT_TOKENS_RATE,
     "generation_tokens_rate": Signal.GENERATION_TOKENS_RATE,
 }
@@ -401,6 +402,7 @@ class _Aggregator:
             generation_tokens_rate=total(Signal.GENERATION_TOKENS_RATE, "generation_tokens_rate"),
             preemption_rate=total(Signal.PREEMPTION_RATE, "preemption_rate"),
             running_requests=total(Signal.RUNNING, "running_requests"),
+            mean_running_requests=total(Signal.RUNNING_MEAN, "mean_running_requests"),
             pods_reporting=len(self.pods),
             unknown=self.unknown,
         )

@@ -135,6 +135,16 @@ class MetricsPipeline:
         times, _ = self._series.get(pod, ([], []))
         return bisect.bisect_right(times, now) - bisect.bisect_left(times, now - window)
 
+    def mean_running(self, pod: int, now: float, window: float) -> float | None:
+        """``avg_over_time(vllm:num_requests_running[window])`` of one pod; None without a
+        sample in the window."""
+        times, samples = self._series.get(pod, ([], []))
+        lo = bisect.bisect_left(times, now - window)
+        hi = bisect.bisect_right(times, now)
+        if hi <= lo:
+            return None
+        return sum(s.running for s in samples[lo:hi]) / (hi - lo)
+
     def rates(self, pod: int, now: float, window: float) -> PodRates | None:
         """``rate(counter[window])`` of one pod, as Prometheus computes it
         (``prometheus_rate``); None with fewer than 2 samples."""

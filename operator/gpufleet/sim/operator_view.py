@@ -76,6 +76,10 @@ def fleet_sample(
     if isinstance(fleet.profile, LlmProfile):
         signals[Signal.ENGINE] = _result({str(p): float(VLLM_CODE) for p in pods})
         signals[Signal.RUNNING] = _result({str(p): float(s.running) for p, s in pods.items()})
+        means = {p: metrics.mean_running(p, now, window_s) for p in pods}
+        signals[Signal.RUNNING_MEAN] = _result(
+            {str(p): m for p, m in means.items() if m is not None}
+        )
         signals[Signal.KV_USAGE] = _result({str(p): s.kv_usage for p, s in pods.items()})
         window = (now - window_s, now)
         for signal, values in _llm_quantiles(fleet, window).items():

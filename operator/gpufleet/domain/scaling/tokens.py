@@ -10,8 +10,11 @@ tokens of a sequence -- grows with the sequences running on the replica:
 ``per_sequence`` carries a sequence's own decode and, for a steady mix of requests,
 its share of the prefills that replace finished sequences (new prompts arrive in
 proportion to the sequences running). Each tick measures one point: n is the running
-sequences per ready replica, and t = n / g, g the tokens a replica generates per
-second (every running sequence gets one token per iteration: Little's law). A
+sequences per ready replica averaged over the rate window, and t = n / g, g the tokens a
+replica generates per second over the same window (every running sequence gets one token
+per iteration: Little's law, which holds for the two means over one span -- the gauge at
+the tick's moment, paired with the window's rate, reads a clump just admitted as slow
+iterations and one just drained as fast ones, and tilts the line). A
 decayed least-squares fit learns the line; until n varies enough to fit a slope, a
 fixed share of t stands in (``PolicyTuning.prior_fixed_share``, as for batches).
 
@@ -104,9 +107,17 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
             kv_per_sequence = _smooth(kv_per_sequence, kv * ready / running, share)
         since = ctx.history.ready_since
         same_pods = since is None or now - since >= tuning.rate_window_s
-        if generated is not None and generated > 0.0 and same_pods and not ctx.understated:
-            n = running / ready
-            iteration_ms = 1000.0 * running / generated
+        mean_running = _finite(obs.mean_running_requests)
+        if (
+            generated is not None
+            and generated > 0.0
+            and mean_running is not None
+            and mean_running > 0.0
+            and same_pods
+            and not ctx.understated
+        ):
+            n = mean_running / ready
+            iteration_ms = 1000.0 * mean_running / generated
             fit, iteration = _fit(fit, iteration, n, iteration_ms, tuning)
             if ctx.settled and ctx.steady and _admitting(obs, ready) and _tail_measured(ctx):
                 memory = _learn_tails(memory, obs, n, tuning)

@@ -75,6 +75,8 @@ class Observations:
     cache ran out, whatever its mean usage reads."""
     running_requests: float | None = None
     """LLM: requests being processed, fleet sum."""
+    mean_running_requests: float | None = None
+    """LLM: requests being processed, fleet sum, averaged over the rate window."""
     configured_max_batch: int | None = None
     """The most requests one execution serves, as the model server's configuration
     states (Triton's ``max_batch_size`` with a batching scheduler, 1 without); ``None``:
