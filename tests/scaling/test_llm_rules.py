@@ -159,15 +159,22 @@ def test_each_llm_rule_sizes_and_explains_in_tokens(case: Case) -> None:
 
 
 def test_the_iteration_time_is_read_from_the_running_batch_averaged_over_the_rate_window() -> None:
-    """The same fleet as the first case, but the running gauge is read at moments when
-    clumps of requests have just been admitted (4x the window's mean) or have just
-    drained (a quarter of it). The generated tokens' rate is a mean over the rate
-    window; so is the batch that pairs with it, and the fleet is sized as for the steady
-    reading: 25.7 sequences per replica, 5 replicas."""
+    """The same fleet as the first case, but the gauges are read at moments when clumps
+    of requests have just been admitted (twice the window's mean batch, and the KV it
+    holds) or have just drained (half of it). The generated tokens' rate is a mean over
+    the rate window; so is the batch that pairs with it, and the fleet is sized as for
+    the steady reading: 25.7 sequences per replica, 5 replicas."""
     ticks = []
     for i, (state, obs) in enumerate(varied(4, 32.0)):
-        mean = obs.mean_running_requests or 0.0
-        ticks.append((state, replace(obs, running_requests=mean * (4.0 if i % 2 else 0.25))))
+        moment = 2.0 if i % 2 else 0.5
+        kv = (obs.kv_cache_usage or 0.0) * moment
+        read = replace(
+            obs,
+            running_requests=(obs.mean_running_requests or 0.0) * moment,
+            kv_cache_usage=kv,
+            kv_cache_usage_max=kv,
+        )
+        ticks.append((state, read))
     d = run(spec(slo=LLM_SLO), ticks)
     assert d.desired_replicas == 5
     assert "(25.7 sequences per replica, bound by ITL p95 <= 100 ms; 71 ms per token)" in d.reason
