@@ -130,31 +130,29 @@ class MetricsPipeline:
             return None
         return self.scrapes[-1]
 
+    def _within(self, pod: int, now: float, window: float) -> list[PodSample]:
+        """The pod's samples in the range ``[now - window, now]`` (a range vector)."""
+        times, samples = self._series.get(pod, ([], []))
+        return samples[bisect.bisect_left(times, now - window) : bisect.bisect_right(times, now)]
+
     def scrapes_within(self, pod: int, now: float, window: float) -> int:
         """``count_over_time(...[window])``: the pod's samples in the window."""
-        times, _ = self._series.get(pod, ([], []))
-        return bisect.bisect_right(times, now) - bisect.bisect_left(times, now - window)
+        return len(self._within(pod, now, window))
 
     def mean_running(self, pod: int, now: float, window: float) -> float | None:
         """``avg_over_time(vllm:num_requests_running[window])`` of one pod; None without a
         sample in the window."""
-        times, samples = self._series.get(pod, ([], []))
-        lo = bisect.bisect_left(times, now - window)
-        hi = bisect.bisect_right(times, now)
-        if hi <= lo:
-            return None
-        return sum(s.running for s in samples[lo:hi]) / (hi - lo)
+        inside = self._within(pod, now, window)
+        return sum(s.running for s in inside) / len(inside) if inside else None
 
     def rates(self, pod: int, now: float, window: float) -> PodRates | None:
         """``rate(counter[window])`` of one pod, as Prometheus computes it
         (``prometheus_rate``); None with fewer than 2 samples."""
-        times, samples = self._series.get(pod, ([], []))
-        lo = bisect.bisect_left(times, now - window)
-        hi = bisect.bisect_right(times, now)
-        if hi - lo < 2:
+        inside = self._within(pod, now, window)
+        if len(inside) < 2:
             return None
-        a, b = samples[lo], samples[hi - 1]
-        count = hi - lo
+        a, b = inside[0], inside[-1]
+        count = len(inside)
 
         def rate(first: float, last: float) -> float:
             return prometheus_rate((a.at, first), (b.at, last), count, now, window)
