@@ -59,9 +59,16 @@ from gpufleet.sim.trace import FloatArray, Trace
 KV_BLOCK_TOKENS = 16
 """Tokens in one KV block (vLLM's default ``--block-size``): only whole blocks of a
 preempted sequence stay cached."""
+
 ENGINE_WAKE_S = 1e-6
 """An idle engine starts its next iteration this long after a request arrives, so
 requests that arrive together are prefilled together."""
+
+
+def _whole_blocks(tokens: float) -> float:
+    """The tokens of ``tokens`` that fill whole KV blocks: what a freed sequence's cache
+    keeps for it (a part block is reused by no one)."""
+    return tokens - tokens % KV_BLOCK_TOKENS
 
 
 class LlmProfile(BaseModel):
@@ -390,7 +397,7 @@ class LlmReplica(PodLifecycle):
         rid = next(reversed(self.scheduled))
         held = self._held(rid)
         self.kv_used -= held
-        cached = held - held % KV_BLOCK_TOKENS if self.profile.prefix_caching else 0.0
+        cached = _whole_blocks(held) if self.profile.prefix_caching else 0.0
         self.free_kv.give(held, rid, cached)
         del self.scheduled[rid]
         if rid in self.prefilling:
@@ -421,8 +428,7 @@ class LlmReplica(PodLifecycle):
         cached = self.free_kv.cached.get(rid, 0.0)
         if not cached:
             return 0.0
-        blocks = cached - cached % KV_BLOCK_TOKENS
-        return min(blocks, self._prefill_length(rid) - 1.0)
+        return min(_whole_blocks(cached), self._prefill_length(rid) - 1.0)
 
     def _boundary(self, now: float) -> None:
         """An iteration just ended (or the engine was idle): finish, make room in the KV
