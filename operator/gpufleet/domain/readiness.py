@@ -73,12 +73,6 @@ def deployment_facts(deployment: Mapping[str, Any] | None) -> DeploymentFacts | 
     )
 
 
-def replica_counts(deployment: Mapping[str, Any] | None) -> tuple[int, int]:
-    """``(asked for, ready)`` replicas of a live Deployment."""
-    facts = deployment_facts(deployment)
-    return (0, 0) if facts is None else (facts.replicas, facts.ready)
-
-
 @dataclass(frozen=True, slots=True)
 class Activation:
     """The scale-from-zero signal as last measured (``scaling.activation``)."""

@@ -17,11 +17,6 @@ class KubernetesApiError(Exception):
         """The reasons of the Status's ``details.causes``."""
 
     @property
-    def retryable(self) -> bool:
-        """Conflicts, throttling and server errors pass; retry with backoff."""
-        return self.status in (409, 429) or self.status >= 500
-
-    @property
     def invalid(self) -> bool:
         return self.status == 422
 

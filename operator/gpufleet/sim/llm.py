@@ -253,10 +253,6 @@ class LlmReplica(PodLifecycle):
         self._waking = False
 
     @property
-    def idle(self) -> bool:
-        return self.outstanding == 0
-
-    @property
     def waiting(self) -> int:
         return len(self.queue)
 

@@ -157,10 +157,6 @@ class Replica(PodLifecycle):
         self.done_latency: list[float] = []
 
     @property
-    def idle(self) -> bool:
-        return self.outstanding == 0
-
-    @property
     def waiting(self) -> int:
         """Requests queued, not executing: Triton's ``nv_inference_pending_request_count``."""
         return self.outstanding - len(self.in_service)
