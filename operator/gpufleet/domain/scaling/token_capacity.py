@@ -28,7 +28,10 @@ What bounds the running batch per replica:
   prefill does not -- the line at no load, which no fleet size removes: a tail that
   misses there bounds nothing. The line is trusted down to the low end of the
   sequences it was measured at; below, a replica is given ``capacity_margin`` less at
-  a time.
+  a time. A tail that misses only just below its target at no load asks for replicas
+  that run a sequence or two each: the tails are bought up to what the streams they
+  keep within the targets are worth at the ski rental's price of a miss, and no further
+  (``_worth_buying``).
 
 A replica's capacity is then ``n_max / t(n_max)`` generated tokens/s plus the prompt
 tokens that come with them (prompts over outputs per request), and in requests/s that
@@ -46,7 +49,13 @@ from gpufleet.domain.scaling.context import Context
 from gpufleet.domain.scaling.tuning import PolicyTuning
 from gpufleet.domain.scaling.types import TokenMemory
 
-P95_SPREAD = NormalDist().inv_cdf(0.95)
+SPEC_QUANTILE = 0.95
+"""The spec's targets are p95s: the bounds on the gaps and the KV cache keep this share
+of the streams within them."""
+TAIL_QUANTILE = 0.99
+"""The tail bound (the TTFT, ITL and TPOT p99 lines) keeps this share within them."""
+
+P95_SPREAD = NormalDist().inv_cdf(SPEC_QUANTILE)
 """How far up the scatter of running sequences per replica the p95 request sits, in
 standard deviations."""
 
@@ -185,7 +194,7 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
         sequences, bound = ceiling[1], "TTFT, ITL or TPOT p95 missed, or KV ran out, at more"
     slowest = _tail_bound(ctx, memory)
     if slowest is not None and slowest[0] < sequences:
-        sequences, bound = slowest
+        sequences, bound = _worth_buying(slowest, sequences, line, tuning)
     return TokenCapacity(
         sequences=sequences,
         bound=bound,
@@ -194,6 +203,40 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
         per_sequence_ms=per_sequence,
         output_tokens=output,
         prompt_tokens=prompt or 0.0,
+    )
+
+
+def _worth_buying(
+    tail: tuple[float, str],
+    sequences: float,
+    line: tuple[float, float],
+    tuning: PolicyTuning,
+) -> tuple[float, str]:
+    """The tail bound's sequences per replica, unless the replicas they take cost more
+    than the streams they keep within the targets are worth.
+
+    Sized by the p95 bounds (``sequences``), at most ``1 - SPEC_QUANTILE`` of the streams
+    miss; the tail bound keeps ``1 - TAIL_QUANTILE`` missing, so it saves at most the
+    difference, ``TAIL_QUANTILE - SPEC_QUANTILE`` of the requests: that share of the
+    p95-sized fleet's worth of requests. At the ski rental's price of a miss
+    (``miss_cost_cold_starts``: a pod's worth of requests missing for a while is worth
+    that many times as long of a pod's GPU time), that is worth ``(TAIL_QUANTILE -
+    SPEC_QUANTILE) * miss_cost_cold_starts`` times the p95-sized fleet in more replicas:
+    the tail bound buys up to that many, no more. Where prompts prefill nearly as long
+    as the TTFT target on their own, or a replica's slowest streams stall at any load,
+    its line asks for replicas that each run a sequence or two; this keeps that price
+    within what it buys."""
+    fixed, per_sequence = line
+    extra = (TAIL_QUANTILE - SPEC_QUANTILE) * tuning.miss_cost_cold_starts
+    # A replica serves requests in proportion to n / t(n): the fewest sequences per
+    # replica worth running serve 1 / (1 + extra) of what ``sequences`` do.
+    share = sequences / (fixed + per_sequence * sequences) / (1.0 + extra)
+    cheapest = share * fixed / (1.0 - share * per_sequence)
+    if tail[0] >= cheapest:
+        return tail
+    return cheapest, (
+        f"{tail[1]}, bought up to {1.0 + extra:g}x the replicas the p95s need (what the "
+        f"streams it keeps within the targets are worth)"
     )
 
 

@@ -35,7 +35,8 @@ class PolicyTuning:
     is worth, in cold starts of that pod's GPU time. An idle pod is held this many cold
     starts after demand last needed it, when the demand left faster than a pod comes back
     (a spike, a step down) or came back: holding it longer costs more than the misses of
-    bringing it back a cold start late."""
+    bringing it back a cold start late. The same price bounds what an LLM fleet's tail
+    bound (its p99 lines) may buy beyond the p95s' size (``token_capacity``)."""
     spike_dip: float = 0.5
     """Share by which demand must fall between two peaks for them to be separate spikes
     (demand that returns); a smaller dip is noise on one level."""
