@@ -176,6 +176,39 @@ def test_cel_rules_and_models_reject_the_same_specs(
     assert [r["fieldPath"] for r in failing] == [f".{field}"], case
 
 
+# Budgets that pay for minReplicas exactly, though the product in floats is a hair above
+# (3 x 1.1 = 3.3000000000000003): the autoscaler runs these fleets, admission must take them.
+BUDGETS_EXACTLY_ENOUGH = [
+    ("3 replicas at 1.1 $/h", {"minReplicas": 3}, {}, 3.3, 1.1),
+    ("3 CPU replicas at 0.1 $/h", {"minReplicas": 3}, {"gpus": 0}, 0.3, 0.1),
+    ("1 replica of 3 GPUs at 0.1 $/h", {"minReplicas": 1}, {"gpus": 3}, 0.3, 0.1),
+    ("7 replicas at 0.1 $/h", {"minReplicas": 7}, {}, 0.7, 0.1),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "scaling", "resources", "budget", "price"), BUDGETS_EXACTLY_ENOUGH
+)
+def test_a_budget_that_pays_for_min_replicas_exactly_is_accepted(
+    case: str, scaling: dict[str, Any], resources: dict[str, Any], budget: float, price: float
+) -> None:
+    raw = minimal_spec(
+        scaling=scaling,
+        resources=resources,
+        cost={"maxHourlyCost": budget, "gpuHourlyPrice": price},
+    )
+    assert parse_spec(raw).cost.max_hourly_cost == budget, case
+    wire = _defaulted(raw)
+    assert [r["message"] for r in CEL_RULES if not _cel(r["rule"], wire)] == [], case
+    # A cent less is still refused, by both.
+    raw["cost"]["maxHourlyCost"] = wire["cost"]["maxHourlyCost"] = budget - 0.01
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    assert caught.value.field == "cost.maxHourlyCost", case
+    failing = [r["fieldPath"] for r in CEL_RULES if not _cel(r["rule"], wire)]
+    assert failing == [".cost.maxHourlyCost"], case
+
+
 def test_a_tpot_target_alone_is_a_latency_target() -> None:
     raw = minimal_spec(slo={"tpotP95Ms": 60})
     assert parse_spec(raw).slo.tpot_p95_ms == 60.0
@@ -361,6 +394,27 @@ APPLY_TIME_REJECTIONS = [
     (
         "a claim with no name",
         {"model": {"name": "m", "repository": "pvc:///models"}},
+        "spec.model.repository",
+    ),
+    # The pods' subPath in the claim, which the API server refuses with a '..' in it.
+    (
+        "a claim path that leaves the claim",
+        {"model": {"name": "m", "repository": "pvc://models/../triton"}},
+        "spec.model.repository",
+    ),
+    (
+        "a subPath that leaves its volume",
+        {
+            "runtime": {
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/data", "subPath": "a/../../b"}],
+            }
+        },
+        "spec.runtime.volumeMounts",
+    ),
+    (
+        "a claim path that ends above the claim",
+        {"model": {"name": "m", "repository": "pvc://models/triton/../.."}},
         "spec.model.repository",
     ),
 ]

@@ -127,6 +127,27 @@ def test_triton_sees_only_its_model_and_opens_no_model_control_api() -> None:
     ]
 
 
+@pytest.mark.parametrize("repository", ["s3://bucket/triton", "gs://bucket/triton/"])
+def test_triton_sees_only_its_model_on_a_shared_cache_claim(repository: str) -> None:
+    # The claim may hold other ModelDeployments' downloads: Triton, which loads every model
+    # in its repository, must not see them.
+    model = {"name": "resnet50", "repository": repository, "cache": {"claimName": "cache"}}
+    pod = _pod(minimal_spec(model=model))
+    (fetch,) = pod["initContainers"]
+    assert fetch["command"][-1] == "/models/resnet50"  # where the download lands
+    (server,) = pod["containers"]
+    assert "--model-repository=/models" in server["command"]
+    model_mounts = [m for m in server["volumeMounts"] if m["name"] == "model-repository"]
+    assert model_mounts == [
+        {
+            "name": "model-repository",
+            "mountPath": "/models/resnet50",
+            "subPath": "resnet50",
+            "readOnly": True,
+        }
+    ]
+
+
 @pytest.mark.parametrize(
     "flag", ["--model-control-mode=explicit", "--load-model=other", "--port=9000"]
 )

@@ -26,6 +26,9 @@ CASES: list[tuple[str, float, dict[str, Any], int | None, float | None, int, int
     ("no price known: as asked", 1.0, {"maxSurge": 2}, 50, None, 2, 0),
     ("before the Deployment exists: minReplicas", 1.6, {}, None, 0.8, 1, 0),
     ("scaled to zero", 0.8, {}, 0, 0.8, 1, 0),
+    # A huge budget ("no limit") over the price is more pods than a float holds.
+    ("a budget of 1e308 $/h", 1e308, {"maxSurge": 2}, 10, 0.5, 2, 0),
+    ("a budget of 1e308 $/h, before the Deployment", 1e308, {}, None, 0.1, 1, 0),
 ]
 
 

@@ -118,7 +118,35 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("client label key, two slashes",
      {"networkPolicy": {"clients": [{"podSelector": {"matchLabels": {"a/b/c": "x"}}}]}},
      "networkPolicy.clients[0].podSelector.matchLabels"),
+    # CIDRs the CRD cannot check (CEL's cidr() is Kubernetes 1.31's), which the API server
+    # would refuse on the NetworkPolicy.
+    ("client CIDR, a /33", {"networkPolicy": {"clients": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}},
+     "networkPolicy.clients[0].ipBlock.cidr"),
+    ("client CIDR, 3 octets",
+     {"networkPolicy": {"clients": [{"podSelector": {}}, {"ipBlock": {"cidr": "10.0.0/8"}}]}},
+     "networkPolicy.clients[1].ipBlock.cidr"),
+    ("client CIDR, an address", {"networkPolicy": {"clients": [{"ipBlock": {"cidr": "10.1.2.3"}}]}},
+     "networkPolicy.clients[0].ipBlock.cidr"),
+    ("prometheus except outside its CIDR",
+     {"networkPolicy": {"prometheus": [
+         {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.9.0.0/16", "11.0.0.0/16"]}}]}},
+     "networkPolicy.prometheus[0].ipBlock.except[1]"),
+    ("except the whole CIDR",
+     {"networkPolicy": {"clients": [
+         {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}},
+     "networkPolicy.clients[0].ipBlock.except[0]"),
 ]  # fmt: skip
+
+
+def test_cidrs_the_api_server_takes_are_accepted() -> None:
+    blocks = [
+        {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]},
+        {"cidr": "10.1.2.3/8"},  # host bits set: the API server masks them
+        {"cidr": "fd00::/8", "except": ["fd00:1::/32"]},
+    ]
+    spec = parse_spec(minimal_spec(networkPolicy={"clients": [{"ipBlock": b} for b in blocks]}))
+    assert spec.network_policy is not None
+    assert [p.to_wire()["ipBlock"] for p in spec.network_policy.clients] == blocks
 
 
 @pytest.mark.parametrize(("case", "overrides", "field"), BAD_SPECS)
@@ -191,6 +219,18 @@ def test_budget_below_min_replicas_at_catalog_price_is_rejected() -> None:
         validate(raw, DEFAULT_GPU_PRICES)
     assert caught.value.field == "cost.maxHourlyCost"
     assert "28" in str(caught.value)  # 2 replicas x 2 GPUs x 7 $/h
+
+
+def test_a_budget_at_exactly_min_replicas_catalog_cost_is_accepted() -> None:
+    # 3 CPU replicas at the catalog's 0.10 $/h fit 0.3 $/h, though 3 x 0.1 is
+    # 0.30000000000000004 in floats: the autoscaler runs that fleet, so validation takes it.
+    raw = minimal_spec(
+        resources={"gpuType": "cpu", "gpus": 0},
+        scaling={"minReplicas": 3},
+        cost={"maxHourlyCost": 0.3},
+    )
+    _, price = validate(raw, DEFAULT_GPU_PRICES)
+    assert price == 0.1
 
 
 def test_label_keys_as_kubernetes_writes_them_are_accepted() -> None:

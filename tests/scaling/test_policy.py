@@ -164,6 +164,16 @@ def test_budget_counts_gpus_per_replica() -> None:
     assert d.hourly_cost == pytest.approx(12.0)
 
 
+def test_a_budget_with_no_limit_in_sight_leaves_max_replicas_in_charge() -> None:
+    # maxHourlyCost 1e308 $/h, as someone writes "no limit", at 0.35 $/h a GPU: the
+    # budget buys more replicas than any float can count, and maxReplicas decides.
+    s = spec(budget=1e308, maxReplicas=8)
+    cheap = replace(fleet(4), gpu_hourly_price=0.35)
+    d = decide(s, cheap, load(0, 100.0, batch=2.0), ScalerHistory(), 0.0)
+    assert d.desired_replicas == 8
+    assert d.bounds_hit == {Bound.MAX_REPLICAS}
+
+
 def test_max_replicas_caps() -> None:
     s = spec(maxReplicas=8)
     d = decide(s, fleet(4), load(0, 100.0, batch=2.0), ScalerHistory(), 0.0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gpufleet.domain.spec import ModelDeploymentSpec, SpecError
+from gpufleet.domain.spec import ModelDeploymentSpec, SpecError, affords, replica_units
 
 DEFAULT_GPU_PRICES: dict[str, float] = {
     "nvidia-t4": 0.50,
@@ -41,13 +41,15 @@ def gpu_hourly_price(spec: ModelDeploymentSpec, catalog: Mapping[str, float]) ->
 
 def replica_hourly_cost(spec: ModelDeploymentSpec, price: float) -> float:
     """USD per hour of one replica. A GPU-less (CPU) replica is billed as one unit."""
-    return max(spec.resources.gpus, 1) * price
+    return replica_units(spec) * price
 
 
 def check_budget(spec: ModelDeploymentSpec, price: float) -> None:
     """Reject a spec whose budget cannot pay for ``minReplicas`` (:class:`SpecError`)."""
     floor = spec.scaling.min_replicas * replica_hourly_cost(spec, price)
-    if floor > spec.cost.max_hourly_cost:
+    if not affords(
+        spec.cost.max_hourly_cost, spec.scaling.min_replicas, replica_hourly_cost(spec, price)
+    ):
         raise SpecError(
             "cost.maxHourlyCost",
             f"{spec.cost.max_hourly_cost:g} $/h cannot afford scaling.minReplicas="

@@ -5,7 +5,8 @@
   repository on the claim never loads other models; torch and vLLM serve ``/models/path``.
 - ``s3://``, ``gs://``: an init container syncs the model into the model volume (an
   emptyDir of ``model.cache.sizeLimit``, or the claim ``model.cache.claimName``); for the
-  Triton layout (triton, torch) only the model's directory ``<uri>/<model>``.
+  Triton layout (triton, torch) only the model's directory ``<uri>/<model>``. Triton
+  mounts only that directory of a claim, which may hold other models.
 - ``http(s)://``: an init container unpacks the ``.tar.gz`` archive into the model volume;
   Triton mounts only the model's directory of it.
 - ``hf://org/model`` (vLLM): vLLM downloads the model itself into the model volume
@@ -149,8 +150,11 @@ def _fetched_plan(
     }
     if env_from:
         init["envFrom"] = env_from
-    if spec.runtime.type is RuntimeType.TRITON and scheme == "http":
-        # An archive may hold a whole repository: Triton sees only this model's directory.
+    if spec.runtime.type is RuntimeType.TRITON and (
+        scheme == "http" or model.effective_cache.claim_name
+    ):
+        # An archive may hold a whole repository, and a cache claim other models (other
+        # ModelDeployments' downloads): Triton sees only this model's directory.
         mount = {
             "name": MODEL_VOLUME,
             "mountPath": f"{MODEL_MOUNT_PATH}/{model.name}",

@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gpufleet.domain.spec import ModelDeploymentSpec
-
-_EPSILON = 1e-9  # budget arithmetic in floats: 10 x 0.8 $/h is within 8.0 $/h
+from gpufleet.domain.spec import BUDGET_EPSILON, ModelDeploymentSpec
 
 
 def surge_within_budget(
@@ -24,8 +22,12 @@ def surge_within_budget(
     if replica_hourly_cost is None or replica_hourly_cost <= 0:
         return wanted
     spare = spec.cost.max_hourly_cost - replicas * replica_hourly_cost
-    affordable = math.floor(spare / replica_hourly_cost + _EPSILON)
-    return max(0, min(wanted, affordable))
+    affordable = spare / replica_hourly_cost + BUDGET_EPSILON
+    # A budget of 1e308 $/h ("no limit") over a price buys infinitely many pods: no float
+    # to floor. NaN (an infinite price) buys none.
+    if math.isnan(affordable):
+        return 0
+    return max(0, math.floor(min(affordable, wanted)))
 
 
 def rolling_update(

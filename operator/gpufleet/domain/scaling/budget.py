@@ -10,10 +10,7 @@ import math
 from dataclasses import dataclass
 
 from gpufleet.domain.scaling.types import Bound, FleetState
-from gpufleet.domain.spec import ModelDeploymentSpec
-
-_EPSILON = 1e-9
-"""Lets 10.0 / 2.5 count as 4 replicas despite floating-point rounding."""
+from gpufleet.domain.spec import BUDGET_EPSILON, ModelDeploymentSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +29,11 @@ def replica_hourly_cost(fleet: FleetState) -> float:
 def limits(spec: ModelDeploymentSpec, fleet: FleetState) -> Limits:
     unit = replica_hourly_cost(fleet)
     max_replicas = spec.scaling.max_replicas
+    # min() first: a budget of 1e308 $/h ("no limit") over a price is no float to floor.
     affordable = (
-        math.floor(spec.cost.max_hourly_cost / unit + _EPSILON) if unit > 0.0 else max_replicas
+        math.floor(min(spec.cost.max_hourly_cost / unit + BUDGET_EPSILON, max_replicas))
+        if unit > 0.0
+        else max_replicas
     )
     if affordable < max_replicas:
         upper, bound = max(affordable, 0), Bound.BUDGET

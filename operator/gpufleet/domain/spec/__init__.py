@@ -13,7 +13,13 @@ Importers use this package, which re-exports every public name.
 """
 
 from gpufleet.domain.spec.cel_rules import CEL_RULES
-from gpufleet.domain.spec.deployment import ModelDeploymentSpec, downloads_model
+from gpufleet.domain.spec.deployment import (
+    BUDGET_EPSILON,
+    ModelDeploymentSpec,
+    affords,
+    downloads_model,
+    replica_units,
+)
 from gpufleet.domain.spec.errors import SpecError
 from gpufleet.domain.spec.model import (
     FETCHED_SCHEMES,
@@ -52,6 +58,7 @@ from gpufleet.domain.spec.server_flags import RESERVED_SERVER_FLAGS, TORCH_OWNED
 from gpufleet.domain.spec.targets import CostSpec, SLOSpec
 
 __all__ = [
+    "BUDGET_EPSILON",
     "CEL_RULES",
     "DEFAULT_IMAGES",
     "FETCHED_SCHEMES",
@@ -82,8 +89,10 @@ __all__ = [
     "Toleration",
     "TorchMode",
     "TorchSpec",
+    "affords",
     "check_name",
     "check_namespace",
     "downloads_model",
     "parse_spec",
+    "replica_units",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpufleet.domain.spec.deployment import BUDGET_EPSILON
 from gpufleet.domain.spec.messages import (
     ACTIVATION_REQUIRED,
     CACHE_UNUSED,
@@ -152,12 +153,13 @@ CEL_RULES: list[dict[str, str]] = [
         "fieldPath": ".scaling.fallbackReplicas",
     },
     {
+        # As ModelDeploymentSpec's affords(): the budget over one replica's cost, with
+        # BUDGET_EPSILON of slack for the floats (3 x 1.1 $/h fit 3.3 $/h).
         "rule": (
             "!has(self.cost.gpuHourlyPrice) || "
-            "double(self.scaling.minReplicas) * "
-            "(self.resources.gpus > 0 ? double(self.resources.gpus) : 1.0) * "
-            "self.cost.gpuHourlyPrice"
-            " <= self.cost.maxHourlyCost"
+            "double(self.scaling.minReplicas) <= double(self.cost.maxHourlyCost) / "
+            "((self.resources.gpus > 0 ? double(self.resources.gpus) : 1.0) * "
+            "double(self.cost.gpuHourlyPrice)) + " + repr(BUDGET_EPSILON)
         ),
         "message": (
             "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"

@@ -79,10 +79,27 @@ class ModelDeploymentSpec(WireModel):
         ):
             raise ValueError("scaling.fallbackReplicas must lie within [minReplicas, maxReplicas]")
         price = self.cost.gpu_hourly_price
-        gpu_units = max(self.resources.gpus, 1)  # a CPU-only replica is billed as one unit
-        if price is not None and s.min_replicas * gpu_units * price > self.cost.max_hourly_cost:
+        if price is not None and not affords(
+            self.cost.max_hourly_cost, s.min_replicas, replica_units(self) * price
+        ):
             raise ValueError(BUDGET_TOO_LOW)
         return self
+
+
+BUDGET_EPSILON = 1e-9
+"""Budget arithmetic is in floats: 3 replicas at 1.1 $/h fit 3.3 $/h, though 3 x 1.1 is
+3.3000000000000003 (as the autoscaler counts, gpufleet.domain.scaling.budget)."""
+
+
+def replica_units(spec: ModelDeploymentSpec) -> int:
+    """GPU-hours one replica is billed per hour: a CPU-only replica as one unit."""
+    return max(spec.resources.gpus, 1)
+
+
+def affords(budget: float, replicas: int, replica_cost: float) -> bool:
+    """Whether ``budget`` (USD per hour) pays for ``replicas`` at ``replica_cost`` each (a
+    free replica, as a catalog may price one, always)."""
+    return replica_cost <= 0 or replicas <= budget / replica_cost + BUDGET_EPSILON
 
 
 def _check_model_source(spec: ModelDeploymentSpec) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gpufleet.domain.k8s_shapes import (
     DNS_SUBDOMAIN,
@@ -76,6 +76,14 @@ class ModelCacheSpec(WireModel):
         return {"emptyDir": EmptyDirVolumeSource(size_limit=self.size_limit).to_wire()}
 
 
+_PVC_BACKSTEP = (
+    "a pvc:// path may not hold a '..' segment: it is a path within the claim (the pods' "
+    "subPath), which the API server refuses to leave"
+)
+# The claim's name holds no '/': the first one starts the path within the claim.
+_PVC_BACKSTEP_RULE = "!self.matches('^pvc://[^/]*/(.*/)?[.][.](/.*)?$')"
+
+
 MAX_BATCH_SIZE_LIMIT = 65536
 """Largest model.maxBatchSize accepted: far beyond any server's batch, it only keeps
 the model's arithmetic finite."""
@@ -104,6 +112,9 @@ class ModelSpec(WireModel):
                 r"|hf://[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?/?"
                 rf"|pvc://{DNS_SUBDOMAIN[1:-1]}(/.*)?|seed://[0-9]{{1,18}})$"
             ),
+            json_schema_extra={
+                "x-kubernetes-validations": [{"rule": _PVC_BACKSTEP_RULE, "message": _PVC_BACKSTEP}]
+            },
             description=(
                 "Where the model is: s3://bucket/path, gs://bucket/path, pvc://claim/sub/path, "
                 "http(s)://host/archive.tar.gz (Triton's repository layout for triton and "
@@ -163,6 +174,14 @@ class ModelSpec(WireModel):
             ),
         ),
     ] = None
+
+    @field_validator("repository")
+    @classmethod
+    def _stays_in_the_claim(cls, repository: str) -> str:
+        scheme, _, rest = repository.partition("://")
+        if scheme == "pvc" and ".." in rest.split("/")[1:]:
+            raise ValueError(_PVC_BACKSTEP)
+        return repository
 
     @property
     def scheme(self) -> str:

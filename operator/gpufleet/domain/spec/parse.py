@@ -23,7 +23,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-_NAMED_FIELD = re.compile(r"^([a-zA-Z]+(?:\.[a-zA-Z]+)+)(: )?")
+# A field's path: ``a.b``, ``a.b[0].c``, ``a.b[0].c[1]``.
+_NAMED_FIELD = re.compile(r"^([a-zA-Z]+(?:\.[a-zA-Z]+|\[[0-9]+\])*(?:\.[a-zA-Z]+|\[[0-9]+\]))(: )?")
 
 
 def parse_spec(raw: dict[str, Any] | None) -> ModelDeploymentSpec:
@@ -91,7 +92,7 @@ def _problem(loc: tuple[int | str, ...], msg: str) -> tuple[str, str]:
     msg = msg.removeprefix("Value error, ")
     # A rule on an object names the field it is about at the start of its message.
     match = _NAMED_FIELD.match(msg)
-    if match and (not path or match.group(1).startswith(path + ".")):
+    if match and (not path or match.group(1).startswith((path + ".", path + "["))):
         path = match.group(1)
         if match.group(2):
             msg = msg[match.end() :]

@@ -59,6 +59,10 @@ def _listed(items: Iterable[str]) -> str:
     return ", ".join(most) + " and " + last
 
 
+_SUB_PATH_BACKSTEP = (
+    "a subPath may not hold a '..' segment: the API server refuses a path that leaves the volume"
+)
+
 # The CEL twins of _volumes_consistent, so the API server refuses what the operator would.
 _VOLUME_RULES: list[JsonValue] = [
     {
@@ -87,6 +91,10 @@ _MOUNT_RULES: list[JsonValue] = [
         "message": (
             f"{_listed(RESERVED_MOUNT_PATHS)} (and the paths below them) are the operator's"
         ),
+    },
+    {
+        "rule": "self.all(m, !has(m.subPath) || !m.subPath.matches('(^|/)[.][.](/|$)'))",
+        "message": _SUB_PATH_BACKSTEP,
     },
 ]
 
@@ -279,4 +287,6 @@ class RuntimeSpec(WireModel):
                 raise ValueError(f"runtime.volumeMounts: {path} is mounted twice")
             if any(path == p or path.startswith(p + "/") for p in RESERVED_MOUNT_PATHS):
                 raise ValueError(f"runtime.volumeMounts: {path} is the operator's")
+            if mount.sub_path is not None and ".." in mount.sub_path.split("/"):
+                raise ValueError(f"runtime.volumeMounts: {_SUB_PATH_BACKSTEP}")
         return self
