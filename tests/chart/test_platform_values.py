@@ -9,6 +9,7 @@ any of these values (it is immutable: a change would fail `helm upgrade`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 import urllib.request
@@ -381,3 +382,49 @@ def test_helm_upgrade_to_these_values_keeps_the_deployment_selector(
     after = _render_case(chart_dir, case).one("Deployment")
     assert after["metadata"]["name"] == before["metadata"]["name"]
     assert after["spec"]["selector"] == before["spec"]["selector"]
+
+
+def _egress_allowed(policy: dict[str, Any], ip: str, port: int) -> bool:
+    """Whether a NetworkPolicy lets its pods open TCP to ``ip:port`` outside the
+    cluster's pods (only ipBlock peers, or rules without peers, can allow that)."""
+    address = ipaddress.ip_address(ip)
+    for rule in policy["spec"].get("egress", []):
+        ports = rule.get("ports")
+        if ports and not any(
+            p["port"] == port and p.get("protocol", "TCP") == "TCP" for p in ports
+        ):
+            continue
+        peers = rule.get("to")
+        if not peers:
+            return True
+        for block in (peer["ipBlock"] for peer in peers if "ipBlock" in peer):
+            excepted = any(address in ipaddress.ip_network(e) for e in block.get("except", []))
+            if address in ipaddress.ip_network(block["cidr"]) and not excepted:
+                return True
+    return False
+
+
+def test_network_policy_can_let_the_operator_reach_a_proxy_or_an_outside_prometheus(
+    chart_dir: Path,
+) -> None:
+    """With an HTTPS proxy in operator.extraEnv (or a Prometheus outside the cluster),
+    the chart's NetworkPolicy alone blocks every query: MetricsAvailable=False on every
+    ModelDeployment. networkPolicy.extraEgress lets it through without turning the policy off."""
+    proxy = {"name": "HTTPS_PROXY", "value": "http://10.20.0.5:3128"}
+    values: dict[str, Any] = {
+        "operator": {"extraEnv": [proxy]},
+        "networkPolicy": {"enabled": True},
+    }
+    policy = render(chart_dir, values).one("NetworkPolicy")
+    assert not _egress_allowed(policy, "10.20.0.5", 3128)
+    values["networkPolicy"]["extraEgress"] = [
+        {
+            "to": [{"ipBlock": {"cidr": "10.20.0.5/32"}}],
+            "ports": [{"port": 3128, "protocol": "TCP"}],
+        }
+    ]
+    policy = render(chart_dir, values).one("NetworkPolicy")
+    assert _egress_allowed(policy, "10.20.0.5", 3128)
+    assert not _egress_allowed(policy, "10.20.0.6", 3128)
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(policy, version, strict=True)

@@ -6,12 +6,14 @@ The checks follow https://kubernetes.io/docs/concepts/security/pod-security-stan
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from .render import VALUE_SETS, render
+from .render import REPO_ROOT, VALUE_SETS, render
 
 _RESTRICTED_VOLUME_TYPES = {
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
@@ -107,3 +109,43 @@ def test_the_checker_catches_a_privileged_pod(chart_dir: Path) -> None:
         "seccompProfile", "drop ALL", "SYS_ADMIN", "hostPath",
     ):  # fmt: skip
         assert expected in problems
+
+
+def _documented_openshift_values() -> dict[str, Any]:
+    """The values docs/install.md gives for OpenShift's restricted-v2 SCC."""
+    text = (REPO_ROOT / "docs" / "install.md").read_text()
+    _, found, after = text.partition("restricted-v2")
+    block = re.search(r"```yaml\n(.*?)```", after, flags=re.S) if found else None
+    assert block, "docs/install.md: no values for OpenShift's restricted-v2 SCC"
+    values: dict[str, Any] = yaml.safe_load(block.group(1))
+    return values
+
+
+def test_openshift_values_leave_the_uid_to_the_scc(chart_dir: Path) -> None:
+    """restricted-v2 refuses a pod that asks for a UID outside the namespace's range
+    (65532 is outside every range it assigns): with the documented values the pod asks
+    for none, and is still non-root and restricted."""
+    pod = render(chart_dir, _documented_openshift_values()).pod_spec()
+    contexts = [pod.get("securityContext", {})]
+    contexts += [c.get("securityContext", {}) for c in pod["containers"]]
+    for context in contexts:
+        assert "runAsUser" not in context, context
+        assert "runAsGroup" not in context, context
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert restricted_violations(pod) == []
+
+
+def test_openshift_values_let_the_network_policy_reach_openshift_dns(chart_dir: Path) -> None:
+    """OpenShift's DNS pods listen on 5353 behind the Service's 53, and a NetworkPolicy
+    sees the pod's port: allowing 53 alone leaves the operator unable to resolve
+    Prometheus' name (every query fails, MetricsAvailable=False everywhere)."""
+    values = _documented_openshift_values()
+    values.setdefault("networkPolicy", {})["enabled"] = True
+    policy = render(chart_dir, values).one("NetworkPolicy")
+    open_ports = {
+        (port["port"], port["protocol"])
+        for rule in policy["spec"]["egress"]
+        if "to" not in rule
+        for port in rule.get("ports", [])
+    }
+    assert {(5353, "UDP"), (5353, "TCP"), (53, "UDP"), (53, "TCP")} <= open_ports

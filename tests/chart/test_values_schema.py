@@ -92,6 +92,8 @@ INVALID_COMBINATIONS: list[tuple[dict[str, Any], str]] = [
     # A pod label that is also a selector label would leave the Deployment selecting nothing.
     ({"podLabels": {"app.kubernetes.io/name": "ops"}}, "podLabels: app.kubernetes.io/name"),
     ({"podLabels": {"app.kubernetes.io/instance": "x"}}, "podLabels: app.kubernetes.io/instance"),
+    # Two servers on one port: the second bind fails and the operator crash-loops.
+    ({"ports": {"metrics": 8080}}, "ports.health and ports.metrics"),
 ]
 
 

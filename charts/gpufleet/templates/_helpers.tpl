@@ -134,6 +134,9 @@ else watch.namespaces or the release namespace.
 {{- fail (printf "operator.extraVolumes: the name %q is the chart's own volume; choose another" .name) }}
 {{- end }}
 {{- end }}
+{{- if eq (int .Values.ports.health) (int .Values.ports.metrics) }}
+{{- fail (printf "ports.health and ports.metrics are both %v: the liveness endpoint and /metrics are two servers and need two ports" .Values.ports.health) }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled" }}
 {{- end }}
