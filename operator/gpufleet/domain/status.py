@@ -109,6 +109,21 @@ class LearnedStatus(WireModel):
         float | None,
         Field(default=None, description="LLM: TPOT p95 over the p95-busy replica's iteration."),
     ] = None
+    prefill_stall_ms: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="LLM: how long a prompt's prefill stalls the streams, where over the "
+            "ITL target (ms).",
+        ),
+    ] = None
+    stalls_per_prompt: Annotated[
+        float | None,
+        Field(
+            default=None,
+            description="LLM: iterations a prompt's prefill stalls over the ITL target.",
+        ),
+    ] = None
 
 
 class ActivationStatus(WireModel):

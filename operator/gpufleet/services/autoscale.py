@@ -79,6 +79,8 @@ LEARNED_KEYS = {
     "kv_per_sequence": "kvPerSequence",
     "itl_tail": "itlTail",
     "tpot_tail": "tpotTail",
+    "prefill_stall_ms": "prefillStallMs",
+    "stalls_per_prompt": "stallsPerPrompt",
 }
 """LearnedState's fields and their names in ``status.learned``."""
 

@@ -4,10 +4,10 @@
 few numbers in it are *learned* properties of the model and its cluster that stay
 true across an operator restart: the cold start, what one replica serves within
 the target, how its latency tail relates to its batch time; for an LLM engine, the
-time each running sequence adds to an iteration, the KV one sequence holds and its
-ITL tail. The operator stores a ``LearnedState`` in status and restores it with
-``history_from_learned`` on start, so a restarted operator does not re-learn them
-from the priors.
+time each running sequence adds to an iteration, the KV one sequence holds, its ITL
+tail and its prefills' stalls. The operator stores a ``LearnedState`` in status and
+restores it with ``history_from_learned`` on start, so a restarted operator does not
+re-learn them from the priors.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class LearnedState:
     """LLM: measured ITL p95 over the iteration time of the p95-busy replica."""
     tpot_tail: float | None = None
     """LLM: measured TPOT p95 over the iteration time of the p95-busy replica."""
+    prefill_stall_ms: float | None = None
+    """LLM: how long an iteration that prefills stalls the streams, where over the ITL
+    target."""
+    stalls_per_prompt: float | None = None
+    """LLM: iterations stalled over the ITL target per prompt admitted."""
 
     def as_dict(self) -> dict[str, float]:
         """The learned values only (for status); unknown ones are left out."""
@@ -88,6 +93,8 @@ def learned_state(history: ScalerHistory) -> LearnedState:
         kv_per_sequence=tokens.kv_per_sequence,
         itl_tail=tokens.itl_tail,
         tpot_tail=tokens.tpot_tail,
+        prefill_stall_ms=tokens.prefill_stall_ms,
+        stalls_per_prompt=tokens.stalls_per_prompt,
     )
 
 
@@ -105,6 +112,8 @@ def history_from_learned(state: LearnedState) -> ScalerHistory:
         kv_per_sequence=state.kv_per_sequence,
         itl_tail=state.itl_tail,
         tpot_tail=state.tpot_tail,
+        prefill_stall_ms=state.prefill_stall_ms,
+        stalls_per_prompt=state.stalls_per_prompt,
     )
     return ScalerHistory(
         observed_cold_start_s=state.cold_start_s,

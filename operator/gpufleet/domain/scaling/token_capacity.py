@@ -11,6 +11,19 @@ What bounds the running batch per replica:
   ``tail * t(n) <= (1 - latencyHeadroom) * target``, tail the measured p95 over the mean
   iteration time (every gap follows the iteration of its replica; a request's mean gap
   averages them over its life);
+- ITL's stalls: every gap follows its replica's iteration, and an iteration that prefills
+  a prompt stalls every stream on the replica; where that stall is longer than the ITL
+  target (measured: ``prefill_stall_ms``), the ITL p95 is not a multiple of the iteration
+  but the share of gaps stalled. A sequence generates ``output_tokens`` before a new
+  prompt takes its place, so a replica running n sequences admits n / output_tokens
+  prompts an iteration, and each stalls at least the iteration that admits it: the share
+  of the fleet's gaps stalled is (n + 1) / output_tokens (the +1: under a random spread a
+  replica's sequences scatter like a Poisson count, and a stall weighs by the streams it
+  stalls, E[n^2] / E[n] = n + 1), times the iterations each prompt stalls over the
+  target: one before any is measured (``STALLS_PER_PROMPT_PRIOR``), then where the
+  measured ITL p95 and p99 cross the target (a prompt longer than an iteration's token
+  budget stalls more than one, a short one none). ITL p95 within target keeps that share
+  under 5 %; the tail bound (below) under 1 %;
 - KV: ``n * kv_per_sequence <= kv_usage_limit`` -- a replica with a full KV cache queues
   (or preempts) whatever its token rate, and the queue's wait is TTFT;
 - measured: TTFT, ITL or TPOT missed, or a KV cache ran out (the engine preempted), on a
@@ -54,6 +67,11 @@ SPEC_QUANTILE = 0.95
 of the streams within them."""
 TAIL_QUANTILE = 0.99
 """The tail bound (the TTFT, ITL and TPOT p99 lines) keeps this share within them."""
+
+STALLS_PER_PROMPT_PRIOR = 1.0
+"""Iterations a prompt's prefill stalls over the ITL target before any is measured: the
+one that admits it (a prompt longer than an iteration's token budget stalls more, one
+whose prefill fits within the target none)."""
 
 P95_SPREAD = NormalDist().inv_cdf(SPEC_QUANTILE)
 """How far up the scatter of running sequences per replica the p95 request sits, in
@@ -179,6 +197,9 @@ def capacity(ctx: Context, memory: TokenMemory | None = None) -> TokenCapacity |
         busy = (aim_ms - fixed) / per_sequence
         text = f"{gap.name} p95 <= {gap.target_ms:g} ms"
         bounds.append((max(1.0, mean_for_busiest(busy, spread)), text))
+    stalls = _stall_bound(ctx, memory, SPEC_QUANTILE)
+    if stalls is not None:
+        bounds.append(stalls)
     if memory.kv_per_sequence is not None and memory.kv_per_sequence > 0.0:
         limit = tuning.kv_usage_limit
         busy = limit / memory.kv_per_sequence
@@ -242,7 +263,8 @@ def _worth_buying(
 
 def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
     """Sequences per replica at which the fitted TTFT, ITL and TPOT p99s stay within
-    ``(1 - latencyHeadroom)`` of their targets: 99 % of streams then meet each target.
+    ``(1 - latencyHeadroom)`` of their targets, and at most 1 % of the gaps wait for a
+    prefill longer than the ITL target: 99 % of streams then meet each target.
     A tail that misses even at no load (prompts too long to prefill in time) is not a
     bound: no fleet size removes it. Measured, so it wins over the 'met at it' floor,
     which reads the p95s."""
@@ -266,7 +288,31 @@ def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
         if sequences < step * measured:  # below the points measured: a step at a time
             sequences, text = step * measured, f"{text}, measured down to {measured:.1f}"
         bounds.append((max(1.0, sequences), text))
+    stalls = _stall_bound(ctx, memory, TAIL_QUANTILE)
+    if stalls is not None:
+        bounds.append(stalls)
     return min(bounds) if bounds else None
+
+
+def _stall_bound(ctx: Context, memory: TokenMemory, quantile: float) -> tuple[float, str] | None:
+    """Sequences per replica at which at most ``1 - quantile`` of the fleet's gaps wait
+    for a prefill, where such a wait is longer than the ITL target (module docstring):
+    ``(n + 1) / output_tokens <= 1 - quantile``. None without an ITL target, or before a
+    stall over it was measured."""
+    target = ctx.spec.slo.itl_p95_ms
+    stall, output = memory.prefill_stall_ms, memory.output_tokens
+    if target is None or stall is None or output is None or stall <= target:
+        return None
+    share = 1.0 - quantile
+    per_prompt = memory.stalls_per_prompt
+    per_prompt = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
+    sequences = share * output / per_prompt - 1.0
+    text = (
+        f"ITL p{100 * quantile:g} <= {target:g} ms (a prompt's prefill stalls its replica's "
+        f"streams {stall:.0f} ms, {per_prompt:.1f} iterations a prompt, a prompt every "
+        f"{output:.0f} tokens a sequence generates: at most {100 * share:g} % of gaps)"
+    )
+    return max(1.0, sequences), text
 
 
 def _measured_down_to(sums: tuple[float, ...]) -> float:
@@ -294,8 +340,17 @@ def running_at(
 def predicted_itl_p95_ms(
     memory: TokenMemory, tuning: PolicyTuning, generated_per_s: float | None, replicas: int
 ) -> float | None:
-    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s (``_predicted_gap_ms``)."""
-    return _predicted_gap_ms(memory, tuning, generated_per_s, replicas, memory.itl_tail)
+    """ITL p95 at ``replicas`` for ``generated_per_s`` tokens/s (``_predicted_gap_ms``), or
+    the measured prefill stall where more than 5 % of the gaps would wait for one."""
+    predicted = _predicted_gap_ms(memory, tuning, generated_per_s, replicas, memory.itl_tail)
+    stall, output = memory.prefill_stall_ms, memory.output_tokens
+    if predicted is None or stall is None or output is None or output <= 0.0:
+        return predicted
+    n = running_at(iteration_line(memory, tuning), generated_per_s, replicas)
+    per_prompt = memory.stalls_per_prompt
+    per_prompt = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
+    stalled = n is not None and per_prompt * (n + 1.0) / output > 1.0 - SPEC_QUANTILE
+    return max(predicted, stall) if stalled else predicted
 
 
 def predicted_tpot_p95_ms(

@@ -20,7 +20,10 @@ fixed share of t stands in (``PolicyTuning.prior_fixed_share``, as for batches).
 
 Each tick learns as well what ``token_capacity.py`` bounds the running batch by: the
 prompt and generated tokens of a request, the KV cache a running sequence holds, the
-measured ITL and TPOT p95s over the mean iteration time, the TTFT, ITL and TPOT p99s
+measured ITL and TPOT p95s over the mean iteration time (an ITL p95 over its target is
+not a multiple of the iteration: it reads the prefills' stalls, below), how long an
+iteration that prefills stalls the streams (the ITL p99 where it reads one over the
+target), the TTFT, ITL and TPOT p99s
 each fitted as a line in n (on a settled, steady fleet that admits at once, over enough
 requests for a p99), and the sequences per replica at which a TTFT, ITL or TPOT p95 was
 missed, or met with slack, on a settled fleet. TTFT is the wait plus the prefill: with
@@ -35,7 +38,15 @@ from dataclasses import replace
 
 from gpufleet.domain.scaling.capacity import Capacity
 from gpufleet.domain.scaling.context import Context
-from gpufleet.domain.scaling.token_capacity import P95_SPREAD, busiest, capacity, line_or_prior
+from gpufleet.domain.scaling.token_capacity import (
+    P95_SPREAD,
+    SPEC_QUANTILE,
+    STALLS_PER_PROMPT_PRIOR,
+    TAIL_QUANTILE,
+    busiest,
+    capacity,
+    line_or_prior,
+)
 from gpufleet.domain.scaling.tuning import PolicyTuning
 from gpufleet.domain.scaling.types import Observations, TokenMemory
 
@@ -100,6 +111,7 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
         memory.itl_tail,
         memory.tpot_tail,
     )
+    stall, per_prompt = memory.prefill_stall_ms, memory.stalls_per_prompt
     n: float | None = None
     if ready > 0 and running is not None and running > 0.0:
         kv = _finite(obs.kv_cache_usage)
@@ -124,8 +136,17 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
             line = line_or_prior(iteration, fit, tuning)
             if ctx.settled and n >= 1.0 and line is not None:
                 busy_ms = line[0] + line[1] * busiest(n, P95_SPREAD)
-                itl_tail = _gap_tail(itl_tail, obs.itl_p95_ms, busy_ms, tuning)
+                itl_target = ctx.spec.slo.itl_p95_ms
+                if not _over(obs.itl_p95_ms, itl_target):
+                    itl_tail = _gap_tail(itl_tail, obs.itl_p95_ms, busy_ms, tuning)
                 tpot_tail = _gap_tail(tpot_tail, obs.tpot_p95_ms, busy_ms, tuning)
+                stall = _prefill_stall(stall, obs.itl_p99_ms, itl_target, busy_ms, tuning)
+                if stall is not None and itl_target is not None and busy_ms <= itl_target:
+                    per_prompt = (
+                        _stalls_per_prompt(per_prompt, obs, (n + 1.0) / output, itl_target, tuning)
+                        if output
+                        else per_prompt
+                    )
     memory = replace(
         memory,
         output_tokens=output,
@@ -135,6 +156,8 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
         iteration=iteration,
         itl_tail=itl_tail,
         tpot_tail=tpot_tail,
+        prefill_stall_ms=stall,
+        stalls_per_prompt=per_prompt,
     )
     return memory if n is None else _correct(ctx, memory, n)
 
@@ -148,6 +171,57 @@ def _gap_tail(
         return tail
     lo, hi = tuning.gap_tail_range
     return _smooth(tail, min(hi, max(lo, measured / busy_ms)), tuning.token_smoothing)
+
+
+def _over(measured_ms: float | None, target_ms: float | None) -> bool:
+    measured = _finite(measured_ms)
+    return measured is not None and target_ms is not None and measured > target_ms
+
+
+def _prefill_stall(
+    stall: float | None,
+    itl_p99_ms: float | None,
+    target_ms: float | None,
+    busy_ms: float,
+    tuning: PolicyTuning,
+) -> float | None:
+    """The stall moved toward this tick's ITL p99 where that reads an iteration that
+    prefills: over the ITL target and longer than any decode iteration's tail
+    (``gap_tail_range``) on the p95-busy replica."""
+    measured = _finite(itl_p99_ms)
+    if measured is None or not _over(measured, target_ms):
+        return stall
+    if measured <= tuning.gap_tail_range[1] * busy_ms:
+        return stall
+    return _smooth(stall, measured, tuning.token_smoothing)
+
+
+def _stalls_per_prompt(
+    per_prompt: float | None,
+    obs: Observations,
+    prompts_per_gap: float,
+    target_ms: float,
+    tuning: PolicyTuning,
+) -> float | None:
+    """The stalls per prompt moved toward the nearest value this tick's ITL p95 and p99
+    allow. With the busy replica's iteration within the target, a gap over it waits for a
+    prefill, and ``prompts_per_gap`` times the stalls per prompt is the share of gaps that
+    do (``token_capacity._stall_bound``): a p99 over the target says that share is over
+    1 %, within it that it is not; the p95 likewise at 5 %."""
+    current = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
+    lo, hi = 0.0, math.inf
+    for measured, quantile in ((obs.itl_p99_ms, TAIL_QUANTILE), (obs.itl_p95_ms, SPEC_QUANTILE)):
+        value = _finite(measured)
+        if value is None:
+            continue
+        boundary = (1.0 - quantile) / prompts_per_gap
+        if value > target_ms:
+            lo = max(lo, boundary)
+        else:
+            hi = min(hi, boundary)
+    if lo > hi:
+        return per_prompt  # a p95 over the target with the p99 within it: no reading
+    return _smooth(per_prompt, min(hi, max(lo, current)), tuning.token_smoothing)
 
 
 def _preempting(obs: Observations) -> bool:

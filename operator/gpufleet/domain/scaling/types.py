@@ -210,6 +210,13 @@ class TokenMemory:
     """Measured ITL p95 over the mean iteration time (None: the prior)."""
     tpot_tail: float | None = None
     """Measured TPOT p95 over the mean iteration time (None: the prior)."""
+    prefill_stall_ms: float | None = None
+    """How long an iteration that prefills a prompt stalls the streams on its replica, as
+    the ITL p99 measures it where it reads such stalls over the ITL target (smoothed;
+    None: never seen over it)."""
+    stalls_per_prompt: float | None = None
+    """Iterations stalled over the ITL target per prompt admitted, calibrated where the
+    measured ITL p95 and p99 cross the target (None: the prior, one)."""
     ttft_p99_fit: tuple[float, ...] = ()
     """Decayed sums (as ``iteration_fit``) fitting the fleet's TTFT p99 (ms) to the
     running sequences per replica."""
