@@ -15,12 +15,17 @@ def check_writable(path: Path | None, flag: str) -> None:
     not after them with their results lost."""
     if path is None:
         return
-    if path.is_dir():
-        raise typer.BadParameter(f"{path} is a directory", param_hint=flag)
-    parent = path.parent
-    if not parent.is_dir():
-        raise typer.BadParameter(f"{parent} is not a directory", param_hint=flag)
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    try:
+        if path.is_dir():
+            raise typer.BadParameter(f"{path} is a directory", param_hint=flag)
+        parent = path.parent
+        if not parent.is_dir():
+            raise typer.BadParameter(f"{parent} is not a directory", param_hint=flag)
+        writable = os.access(parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+    except OSError as exc:
+        # A name the file system refuses (too long, a loop of links): said as such.
+        raise typer.BadParameter(f"{path}: {exc.strerror}", param_hint=flag) from exc
+    if not writable:
         raise typer.BadParameter(f"{path} is not writable", param_hint=flag)
 
 

@@ -333,3 +333,146 @@ def test_a_manifest_kubectl_wrote_is_read(tmp_path: Path) -> None:
     invoke("--trace", STEP, "--manifest", str(manifest), "--policies", "static",
            "--no-sweep", "--json", str(path))  # fmt: skip
     assert json.loads(path.read_text())["settings"]["slo_ms"] == 4500
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "message"),
+    [
+        # A disk that fills up during the runs: it was a traceback, the results' files lost.
+        ("--json", "/dev/full", "error: /dev/full: No space left on device (not written)"),
+        ("--csv", "/dev/full", "error: /dev/full: No space left on device (not written)"),
+    ],
+)
+def test_an_output_that_fails_after_the_runs_is_an_error_naming_it(
+    flag: str, name: str, message: str
+) -> None:
+    result = CliRunner().invoke(
+        app, ["--trace", STEP, "--policies", "static", "--no-sweep", flag, name]
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "static" in result.stdout  # the table came first: the result is not lost
+    assert not isinstance(result.exception, OSError)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # ENAMETOOLONG came out of the check as a traceback.
+        (["--csv", "r" * 300 + ".csv"], "File name too long"),
+        # matplotlib writes r.png for r, not the r that was checked.
+        (["--plot", "r"], "Invalid value for --plot: r.png is a directory"),
+        # llm-d's WVA reads KV usage, which a request-level replica reports as 0.
+        (["--policies", "wva"], "--policies wva: llm-d's autoscaler reads the KV cache's usage"),
+    ],
+)
+def test_an_output_or_policy_it_cannot_use_is_refused_before_the_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.png").mkdir()
+    result = CliRunner().invoke(app, ["--trace", STEP, "--no-sweep", "--policies", "static", *args])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", "").split())
+    assert message in said
+    assert "within SLO" not in said
+    assert not isinstance(result.exception, OSError)
+
+
+@pytest.mark.parametrize(
+    ("args", "note"),
+    [
+        # The default profile: a lone request waits 50 ms for a batch, then takes 600 + 300.
+        (["--slo-ms", "500"], "note: the latency target 500 ms is below the fastest any request "
+         "can be served (950 ms on default-llm-l4, on an idle replica): no fleet meets it"),
+        (["--profile", str(LLM_PROFILE), "--tpot-ms", "20"], "note: the TPOT target 20 ms "
+         "is below one decode iteration alone (31 ms on default-llm-8b-24gb): no fleet meets it"),
+        (["--profile", str(LLM_PROFILE), "--itl-ms", "30"], "note: the ITL target 30 ms "
+         "is below one decode iteration alone (31 ms on default-llm-8b-24gb)"),
+    ],
+)  # fmt: skip
+def test_a_target_no_replica_can_meet_is_said_before_the_runs(args: list[str], note: str) -> None:
+    out = invoke("--trace", "synthetic:constant?rate=1&duration=120", "--policies", "static",
+                 "--no-sweep", *args)  # fmt: skip
+    said = " ".join(out.split())
+    assert note in said
+    assert said.index("note:") < said.index("within")
+
+
+def test_a_target_a_replica_can_meet_gets_no_note() -> None:
+    out = invoke("--trace", "synthetic:constant?rate=1&duration=120", "--policies", "static",
+                 "--no-sweep", "--slo-ms", "950")  # fmt: skip
+    assert "note:" not in out
+
+
+def test_an_llm_table_written_to_a_file_shows_each_setting_whole() -> None:
+    # Not a terminal (a file, a CI log): at 140 columns it read "replicas…", "concurre…".
+    out = invoke("--trace", "synthetic:constant?rate=2&duration=120", "--profile",
+                 str(LLM_PROFILE), "--policies", "static,kpa", "--no-sweep")  # fmt: skip
+    assert "…" not in out
+    assert "│ static │ replicas=" in out
+    assert "│ kpa    │ concurrency=" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "targets"),
+    [
+        ([], {"ttft_ms": 800, "itl_ms": 60, "tpot_ms": None}),
+        # They were ignored: the run used the manifest's 800 and 60 ms without a word.
+        (["--ttft-ms", "5000", "--itl-ms", "500"], {"ttft_ms": 5000, "itl_ms": 500}),
+        (["--tpot-ms", "200"], {"ttft_ms": 800, "itl_ms": 60, "tpot_ms": 200}),
+        # It replaced the whole SLO, for "an LLM profile needs a token target" (exit 2).
+        (["--slo-ms", "5000"], {"ttft_ms": 800, "itl_ms": 60}),
+    ],
+)
+def test_token_flags_set_their_targets_in_an_llm_manifest(
+    tmp_path: Path, args: list[str], targets: dict[str, float | None]
+) -> None:
+    manifest = tmp_path / "md.yaml"
+    manifest.write_text(
+        "apiVersion: gpufleet.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: m}\n"
+        "spec:\n  model: {name: m, repository: 's3://b/m'}\n  runtime: {type: vllm}\n"
+        "  slo: {ttftP95Ms: 800, itlP95Ms: 60}\n  cost: {maxHourlyCost: 40}\n"
+    )
+    path = tmp_path / "m.json"
+    invoke("--trace", "synthetic:constant?rate=1&duration=120", "--manifest", str(manifest),
+           "--profile", str(LLM_PROFILE), "--policies", "static", "--no-sweep",
+           "--json", str(path), *args)  # fmt: skip
+    settings = json.loads(path.read_text())["settings"]
+    assert {k: settings[k] for k in targets} == targets
+
+
+def test_a_manifest_whose_budget_cannot_pay_for_min_replicas_is_refused(tmp_path: Path) -> None:
+    # The operator refuses it (gpufleet validate too); the simulator ran gpufleet at 0
+    # replicas, every request failed, beside baselines that ignore the budget.
+    manifest = tmp_path / "md.yaml"
+    manifest.write_text(
+        "apiVersion: gpufleet.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: m}\n"
+        "spec:\n  model: {name: m, repository: 's3://b/m'}\n  slo: {latencyP95Ms: 4500}\n"
+        "  cost: {maxHourlyCost: 0.1}\n  resources: {gpuType: nvidia-l4}\n"
+    )
+    result = CliRunner().invoke(app, ["--trace", STEP, "--manifest", str(manifest)])
+    assert result.exit_code == 2
+    assert (
+        "error: spec.cost.maxHourlyCost: 0.1 $/h cannot afford scaling.minReplicas=1 at 0.8 $/h"
+        in " ".join(result.output.split())
+    )
+    assert "within SLO" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        ("5\n", "1 request over 0.0 min (all arriving at once, 0.0167 in the busiest minute)"),
+        ("5\n5\n5\n", "3 requests over 0.0 min (all arriving at once, 0.05 in the busiest"),
+        ("5\n65\n", "2 requests over 1.0 min (0.0333 req/s on average"),
+    ],
+)
+def test_what_was_read_is_said_of_a_trace_of_one_instant(
+    tmp_path: Path, rows: str, said: str
+) -> None:
+    # It read "1 requests", and "0 req/s on average" of requests that all came at once.
+    trace = tmp_path / "t.csv"
+    trace.write_text(rows)
+    out = invoke("--trace", str(trace), "--policies", "static", "--no-sweep")
+    assert f"trace: t.csv, {said}" in " ".join(out.split())

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gpufleet.profiling import cli as profiling_cli
 from gpufleet.profiling.cli import app as profile_app
+from gpufleet.sim.profile import ServiceProfile
 
 
 def _profile(*args: str) -> tuple[int, str]:
@@ -61,3 +63,28 @@ def test_an_endpoint_with_or_without_its_scheme_reaches_the_server(
     assert "error:" in said
     assert "127.0.0.1:9" in said
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_naming_out(tmp_path: Path) -> None:
+    # It raised OSError (ENAMETOOLONG) out of the check: a traceback, not a usage error.
+    code, said = _profile("--url", "127.0.0.1:9", "--out", str(tmp_path / ("p" * 300)))
+    assert code == 2
+    assert "--out" in said
+    assert "File name too long" in said
+    assert "Traceback" not in said
+
+
+def test_a_profile_it_cannot_write_after_measuring_is_printed_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The measurement (minutes against a server) stands in; /dev/full takes the open and
+    # refuses the write, as a disk that fills up while the profile is measured does.
+    measured = ServiceProfile(name="m", a_ms=5.0, c_ms=2.0, max_batch=8, source="measured")
+    monkeypatch.setattr(profiling_cli, "profile_model", lambda plan: measured)
+    result = CliRunner().invoke(
+        profile_app, ["--model", "m", "--url", "127.0.0.1:9", "--out", "/dev/full"]
+    )
+    assert result.exit_code == 1
+    assert "/dev/full: No space left on device" in " ".join(result.output.split())
+    assert "a_ms: 5.0" in result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -227,8 +227,10 @@ AZURE_ROWS = (
         ("azure.csv", b"\xef\xbb\xbf" + AZURE_ROWS.encode(), [0.0, 4.31]),
         ("azure.csv.gz", gzip.compress(AZURE_ROWS.encode()), [0.0, 4.31]),
         ("mooncake.jsonl.gz", gzip.compress(MOONCAKE.encode()), [0.0, 10.535, 27.482]),
+        # A spreadsheet's empty rows: they were refused as "timestamp '' is not a date".
+        ("excel.csv", AZURE_ROWS.encode() + b",\r\n,\r\n", [0.0, 4.31]),
     ],
-)
+)  # fmt: skip
 def test_what_editors_and_archives_do_to_a_trace_changes_nothing(
     tmp_path: Path, name: str, content: bytes, arrivals: list[float]
 ) -> None:
@@ -308,3 +310,14 @@ def test_dates_with_an_offset_from_utc_load_as_the_azure_2024_traces_write_them(
         warnings.simplefilter("error")
         trace = load_trace(str(path))
     assert trace.arrivals.tolist() == pytest.approx([0.0, 1.49007, 2.99007, 3.99007])
+
+
+def test_an_offset_on_a_later_row_only_is_applied_as_on_the_first(tmp_path: Path) -> None:
+    # Only the first row was looked at for offsets: a later row's went to numpy, whose
+    # reading of one is deprecated (to become an error, refusing a trace it reads today).
+    path = tmp_path / "t.csv"
+    path.write_text("timestamp\n2023-11-16T18:15:00Z\n2023-11-16T20:15:01+02:00\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trace = load_trace(str(path))
+    assert trace.arrivals.tolist() == [0.0, 1.0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gpufleet.cli_inputs import check_writable, http_url
@@ -127,7 +129,7 @@ def profile(
         except (ProfileError, OSError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
-        write_profile(measured, out)
+        _save(measured, out, console)
         console.print(measured.source or "")
         console.print(f"wrote {out}: gpufleet sim --profile {out} ...")
         return
@@ -146,12 +148,31 @@ def profile(
     except (ProfileError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    write_profile(result, out)
+    _save(result, out, console)
     console.print(summary(result))
     console.print(f"wrote {out}: gpufleet sim --profile {out} ...")
 
 
+def _save(profile: ServiceProfile | LlmProfile, path: Path, console: Console) -> None:
+    """Write the profile; when that fails (a disk fills up during minutes of measuring),
+    print it to stdout rather than lose the measurement, and exit non-zero."""
+    try:
+        write_profile(profile, path)
+    except OSError as exc:
+        sys.stdout.write(profile_text(profile))
+        console.print(
+            f"[red]error:[/red] {escape(str(path))}: {exc.strerror or exc} (not written; the "
+            "profile is on stdout above)"
+        )
+        raise typer.Exit(1) from exc
+
+
 def write_profile(profile: ServiceProfile | LlmProfile, path: Path) -> None:
+    path.write_text(profile_text(profile))
+
+
+def profile_text(profile: ServiceProfile | LlmProfile) -> str:
+    """The profile as YAML, headed by comments saying what it models."""
     if isinstance(profile, LlmProfile):
         header = (
             f"# An iteration takes {profile.decode_base_ms:.3g} ms + "
@@ -180,7 +201,7 @@ def write_profile(profile: ServiceProfile | LlmProfile, path: Path) -> None:
                 "# No compute fit (no --metrics-url): the simulator credits it all to compute.\n"
             )
     body = yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True), sort_keys=False)
-    path.write_text(header + body)
+    return header + body
 
 
 def summary(profile: ServiceProfile) -> Table:

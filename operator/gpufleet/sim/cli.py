@@ -17,10 +17,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from gpufleet.cli_inputs import check_writable
 from gpufleet.domain.spec import SpecError
 from gpufleet.sim import plots, report
-from gpufleet.sim.catalog import LLM_POLICY_NAMES, POLICY_NAMES, REFERENCE_NAMES, sweep_grid
+from gpufleet.sim.catalog import (
+    LLM_POLICY_NAMES,
+    POLICY_NAMES,
+    REFERENCE_NAMES,
+    Setup,
+    sweep_grid,
+)
 from gpufleet.sim.compare import PolicyOutcome, compare
 from gpufleet.sim.llm import LlmProfile, beyond_one_cache
 from gpufleet.sim.scenario import ScenarioInputs, build
+from gpufleet.sim.settings import SimSettings
 from gpufleet.sim.trace import Trace
 from gpufleet.sim.trace_files import TIME_UNITS
 
@@ -89,10 +96,13 @@ def _trace_line(trace: Trace) -> str:
     """ "trace: NAME, N requests over D (R req/s on average, P in the busiest minute)"."""
     span = trace.duration
     length = f"{span / 3600:.1f} h" if span >= 5400 else f"{span / 60:.1f} min"
-    mean = len(trace) / span if span > 0 else 0.0
+    n = len(trace)
+    # A trace of one instant (one row, or every row the same time) has no mean rate: it
+    # read "0 req/s on average" for a burst of requests.
+    mean = f"{n / span:.3g} req/s on average" if span > 0 else "all arriving at once"
     return (
-        f"trace: {trace.name}, {len(trace):,} requests over {length} ({mean:.3g} req/s on "
-        f"average, {trace.peak_rate(60.0):.3g} in the busiest minute)"
+        f"trace: {trace.name}, {n:,} request{'' if n == 1 else 's'} over {length} ({mean}, "
+        f"{trace.peak_rate(60.0):.3g} in the busiest minute)"
     )
 
 
@@ -221,6 +231,9 @@ def sim(
         (tpot_ms, "--tpot-ms"),
     ):
         _positive(value, flag)
+    if plot is not None and not plot.suffix:
+        # matplotlib would write NAME.png, not the NAME checked here, and not say so.
+        plot = plot.with_name(f"{plot.name}.png")
     for out_path, flag in ((json_out, "--json"), (csv_out, "--csv"), (plot, "--plot")):
         check_writable(out_path, flag)
     if plot is not None and plot.suffix and plot.suffix[1:].lower() not in plots.image_formats():
@@ -262,6 +275,12 @@ def sim(
         _fail(console, str(exc))
     except OSError as exc:
         _fail(console, f"{exc.filename}: {exc.strerror}")
+    if "wva" in names and not isinstance(setup.profile, LlmProfile):
+        _fail(
+            console,
+            "--policies wva: llm-d's autoscaler reads the KV cache's usage, which only an LLM "
+            "profile (kind: llm) has",
+        )
     if not names:
         names = list(LLM_POLICY_NAMES if isinstance(setup.profile, LlmProfile) else POLICY_NAMES)
     # What was read, before hours of simulated time: a wrong --time-unit shows here.
@@ -278,19 +297,22 @@ def sim(
             highlight=False,
         )
 
+    unmeetable = _unmeetable_target(setup, settings)
+    if unmeetable is not None:
+        console.print(f"note: {unmeetable}: no fleet meets it", highlight=False)
+
     runs = sum(len(sweep_grid(n, setup)) if sweep else 1 for n in names)
     outcomes = _run_with_progress(
         console, runs, lambda on_run: compare(setup, settings, names, sweep=sweep, on_run=on_run)
     )
-    out = Console(width=None if sys.stdout.isatty() else 140)
-    out.print(
-        report.table(
-            outcomes,
-            settings.attainment_target,
-            report.oracle_gpu_hours(outcomes),
-            swept=sweep,
-        )
+    table = report.table(
+        outcomes, settings.attainment_target, report.oracle_gpu_hours(outcomes), swept=sweep
     )
+    # Into a file or a CI log, as wide as the table: at 140 columns the LLM table's
+    # settings came out as "replicas…", "concurre…", the one thing a sweep is run to learn.
+    wide = Console(width=1000).measure(table).maximum
+    out = Console(width=None if sys.stdout.isatty() else max(140, wide))
+    out.print(table)
     for o in outcomes:
         sentence = report.where_misses_fall(o.best)
         if sentence is not None:
@@ -306,15 +328,51 @@ def sim(
         "profile": setup.profile.model_dump(),
         "settings": settings.model_dump(mode="json"),
     }
-    if json_out:
-        report.to_json(outcomes, meta, json_out)
-    if csv_out:
-        report.to_csv(outcomes, csv_out)
-    if plot:
-        plots.replicas_vs_demand(outcomes, setup.profile.max_throughput_rps, plot)
-        if sweep:
-            sweep_png = plot.with_name(f"{plot.stem}-sweep{plot.suffix}")
-            plots.cost_vs_attainment(outcomes, settings.attainment_target, sweep_png)
+    writing: Path | None = None
+    try:
+        if json_out:
+            writing = json_out
+            report.to_json(outcomes, meta, json_out)
+        if csv_out:
+            writing = csv_out
+            report.to_csv(outcomes, csv_out)
+        if plot:
+            writing = plot
+            plots.replicas_vs_demand(outcomes, setup.profile.max_throughput_rps, plot)
+            if sweep:
+                writing = plot.with_name(f"{plot.stem}-sweep{plot.suffix}")
+                plots.cost_vs_attainment(outcomes, settings.attainment_target, writing)
+    except OSError as exc:
+        # Checked before the runs, but a disk fills up: the table above is the result.
+        _fail(console, f"{writing}: {exc.strerror or exc} (not written)")
+
+
+def _unmeetable_target(setup: Setup, settings: SimSettings) -> str | None:
+    """The target no request can meet on this profile, however many replicas serve it."""
+    profile = setup.profile
+    if isinstance(profile, LlmProfile):
+        # An iteration decoding one sequence alone is the fastest a token comes.
+        floor_ms = profile.decode_base_ms + profile.decode_ms_per_seq
+        for target, name in ((settings.tpot_ms, "TPOT"), (settings.itl_ms, "ITL")):
+            if target is not None and target < floor_ms:
+                return (
+                    f"the {name} target {target:g} ms is below one decode iteration alone "
+                    f"({floor_ms:.3g} ms on {profile.name})"
+                )
+        return None
+    sizes = setup.trace.sizes
+    smallest = float(sizes.min()) if sizes is not None and len(sizes) else 1.0
+    alone_ms = profile.a_ms + profile.c_ms * smallest
+    if profile.max_batch > 1:
+        # A request is dispatched when it has waited the batcher's delay, or in a batch of
+        # two or more (behind an older request, or full): whichever costs it less.
+        alone_ms += min(profile.max_queue_delay_ms, profile.c_ms * smallest)
+    if settings.slo_ms < alone_ms:
+        return (
+            f"the latency target {settings.slo_ms:g} ms is below the fastest any request "
+            f"can be served ({alone_ms:.4g} ms on {profile.name}, on an idle replica)"
+        )
+    return None
 
 
 def _fail(console: Console, message: str) -> NoReturn:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpufleet.domain.manifests.deployment import PRE_STOP_SECONDS
-from gpufleet.domain.pricing import gpu_hourly_price
+from gpufleet.domain.pricing import check_budget, gpu_hourly_price
+from gpufleet.domain.spec import ModelDeploymentSpec, parse_spec
 from gpufleet.settings import OperatorSettings
 from gpufleet.sim.catalog import Setup
 from gpufleet.sim.llm import LlmProfile, with_llm_work
@@ -76,15 +77,36 @@ def _default_tpot(inputs: ScenarioInputs) -> float | None:
     return DEFAULT_TPOT_MS
 
 
+def _with_llm_targets(spec: ModelDeploymentSpec, inputs: ScenarioInputs) -> ModelDeploymentSpec:
+    """The manifest's spec with each target given on the command line set in its SLO."""
+    # Not --slo-ms: an LLM run is scored on its token targets (as without a manifest).
+    given = {
+        "ttftP95Ms": inputs.ttft_ms,
+        "itlP95Ms": inputs.itl_ms,
+        "tpotP95Ms": inputs.tpot_ms,
+    }
+    if all(v is None for v in given.values()):
+        return spec
+    raw = spec.to_wire()
+    raw["slo"] = {**raw.get("slo", {}), **{k: v for k, v in given.items() if v is not None}}
+    return parse_spec(raw)
+
+
 def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
     operator = operator_settings(inputs)
     profile = load_any_profile(inputs.profile)
     llm = isinstance(profile, LlmProfile)
     cold = ColdStart.parse(inputs.cold_start) if inputs.cold_start else None
     if inputs.manifest is not None:
+        manifest = load_manifest(inputs.manifest)
+        if llm:
+            # The token flags set their targets in the manifest's SLO, beside the others:
+            # they were ignored (the run used the manifest's), and --slo-ms replaced the
+            # whole SLO, token targets and all, for an error that no token target was set.
+            manifest = _with_llm_targets(manifest, inputs)
         spec = with_overrides(
-            load_manifest(inputs.manifest),
-            slo_ms=inputs.slo_ms,
+            manifest,
+            slo_ms=None if llm else inputs.slo_ms,
             cold_start_s=None if cold is None else cold.seconds,
         )
         if cold is None:
@@ -100,6 +122,11 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
             itl_ms=inputs.itl_ms if llm else None,
             tpot_ms=_default_tpot(inputs) if llm else None,
         )
+    price = gpu_hourly_price(spec, operator.gpu_prices)
+    if inputs.manifest is not None:
+        # As the operator does: a budget that cannot pay for minReplicas is refused, not
+        # simulated as a gpufleet fleet of none beside baselines that ignore the budget.
+        check_budget(spec, price)
     slo = spec.slo
     if llm and all(t is None for t in (slo.ttft_p95_ms, slo.itl_p95_ms, slo.tpot_p95_ms)):
         raise ValueError(
@@ -123,7 +150,7 @@ def build(inputs: ScenarioInputs) -> tuple[Setup, SimSettings]:
         drain_timeout_s=spec.runtime.exit_timeout_seconds,
         seed=inputs.seed,
         gpus_per_replica=spec.resources.gpus,
-        gpu_hourly_price=gpu_hourly_price(spec, operator.gpu_prices),
+        gpu_hourly_price=price,
         initial_replicas=inputs.initial_replicas,
         initial_pod_age_s=inputs.initial_pod_age_s,
         min_replicas=spec.scaling.min_replicas,

@@ -216,7 +216,8 @@ def _read_csv(path: Path, text: str) -> _Records:
             k: (header[col], []) for k, col in wanted.items()
         }
         for row in reader:
-            if not row:
+            if not any(field.strip() for field in row):
+                # A blank line, or a spreadsheet's (",,,", which Excel writes at the end).
                 continue
             if len(row) != len(header):
                 raise ValueError(
@@ -279,9 +280,10 @@ def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
         raise ValueError(f"{path}: a time unit is for numeric timestamps; this file's are dates")
     cleaned = [s.strip().rstrip("Z") for s in stamps]
     offsets_s = np.zeros(len(cleaned))
-    if _UTC_OFFSET.search(cleaned[0]):
+    if any(_may_have_offset(text) and _UTC_OFFSET.search(text) for text in cleaned):
         # The Azure 2024 traces write "+00:00": numpy's parsing of an offset is deprecated
-        # (a warning now, an error to come), so it is applied here.
+        # (a warning now, an error to come), so it is applied here, on whichever rows have
+        # one (not only when the first has: a later row's went to numpy).
         for i, text in enumerate(cleaned):
             match = _UTC_OFFSET.search(text)
             if match:
@@ -323,6 +325,12 @@ def _not_a_timestamp(path: Path, records: _Records, i: int, first_is: str) -> Va
 
 _UTC_OFFSET = re.compile(r"(?<=\d)\s*(?P<sign>[+-])(?P<hours>\d\d):?(?P<minutes>\d\d)$")
 """A date's offset from UTC after its time: ``+00:00``, ``-0500``."""
+
+
+def _may_have_offset(text: str) -> bool:
+    """Whether a sign stands where an offset's would (``+00:00``, ``-0500``): a test cheaper
+    than the pattern, for the millions of dates of a trace without one."""
+    return text[-6:-5] in ("+", "-") or text[-5:-4] in ("+", "-")
 
 
 def _number(text: str) -> float:
