@@ -224,7 +224,7 @@ def test_the_operator_runs_with_the_fleets_tick_and_scrape_interval(tmp_path: Pa
     result = CliRunner().invoke(app, ["--trace", STEP, "--scrape-interval-s", "30"])
     assert result.exit_code == 2
     assert "--rate-window-s" in result.output
-    assert "shorter than two scrape intervals" in " ".join(result.output.split())
+    assert "shorter than two scrape intervals" in " ".join(result.output.replace("│", "").split())
 
 
 def test_millisecond_timestamps_replay_at_their_own_pace(tmp_path: Path) -> None:
@@ -476,3 +476,87 @@ def test_what_was_read_is_said_of_a_trace_of_one_instant(
     trace.write_text(rows)
     out = invoke("--trace", str(trace), "--policies", "static", "--no-sweep")
     assert f"trace: t.csv, {said}" in " ".join(out.split())
+
+
+ONE_TOKEN_TRACE = "timestamp,ContextTokens,GeneratedTokens\n0,100,1\n1,100,1\n2,100,1\n"
+
+
+def test_what_a_run_did_not_measure_is_null_in_json_and_a_dash_in_the_table(
+    tmp_path: Path,
+) -> None:
+    # No request has a second token, so no gap: the ITL p95 was NaN, which strict JSON
+    # parsers refuse (and the table read "nan").
+    trace = tmp_path / "one-token.csv"
+    trace.write_text(ONE_TOKEN_TRACE)
+    path = tmp_path / "r.json"
+    out = invoke("--trace", str(trace), "--profile", str(LLM_PROFILE), "--policies", "static",
+                 "--no-sweep", "--json", str(path), "--csv", str(tmp_path / "r.csv"))  # fmt: skip
+    assert "nan" not in out
+    row = next(line for line in out.splitlines() if "│ static" in line)
+    assert row.split("│")[9].strip() == "-"  # the ITL p95 column
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON")
+
+    doc = json.loads(path.read_text(), parse_constant=refuse)
+    assert doc["policies"][0]["best"]["itl_p95_ms"] is None
+    assert "nan" not in (tmp_path / "r.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "note"),
+    [
+        # Ignored without a word: the run was scored on the default TTFT and TPOT targets.
+        (["--profile", str(LLM_PROFILE), "--slo-ms", "500"], "note: --slo-ms 500 is ignored: "
+         "an LLM profile's runs are scored on their token targets (--ttft-ms, --itl-ms, "
+         "--tpot-ms)"),
+        # Clamped without a word to the ceiling.
+        (["--initial-replicas", "500"], "note: --initial-replicas 500 is above maxReplicas "
+         "(100): the fleets start at 100"),
+    ],
+)  # fmt: skip
+def test_a_flag_the_runs_do_not_follow_as_given_is_said(args: list[str], note: str) -> None:
+    out = invoke("--trace", "synthetic:constant?rate=1&duration=120", "--policies", "static",
+                 "--no-sweep", *args)  # fmt: skip
+    assert note in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # It read "--rate-window-s (rate_window_seconds): Value error, 30 s is shorter than
+        # two scrape intervals" and "stale_after_seconds: ...", a setting no flag sets.
+        (["--scrape-interval-s", "100"], "Invalid value: --rate-window-s 30 (the default) is "
+         "shorter than two scrape intervals (--scrape-interval-s 100: 200 s): rate() needs two "
+         "samples in its window"),
+        (["--rate-window-s", "5"], "--rate-window-s 5 is shorter than two scrape intervals "
+         "(--scrape-interval-s 5 (the default): 10 s)"),
+    ],
+)  # fmt: skip
+def test_a_rate_window_under_two_scrapes_is_refused_naming_the_flags(
+    args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["--trace", STEP, "--policies", "static", *args])
+    assert result.exit_code == 2
+    output = " ".join(result.output.replace("│", "").split())
+    assert message in output
+    assert "Value error" not in output
+    assert "stale_after_seconds" not in output
+
+
+def test_a_fleet_scraped_less_often_than_the_staleness_default_runs(tmp_path: Path) -> None:
+    # Refused for stale_after_seconds (30 s), which no flag of gpufleet sim sets.
+    path = tmp_path / "r.json"
+    invoke("--trace", "synthetic:constant?rate=1&duration=120", "--policies", "gpufleet",
+           "--no-sweep", "--scrape-interval-s", "40", "--rate-window-s", "80",
+           "--json", str(path))  # fmt: skip
+    assert json.loads(path.read_text())["settings"]["scrape_interval_s"] == 40
+
+
+def test_a_synthetic_parameter_out_of_range_is_a_usage_error_naming_it() -> None:
+    result = CliRunner().invoke(app, ["--trace", "synthetic:diurnal?period=0"])
+    assert result.exit_code == 2
+    assert "error: synthetic:diurnal: period=0: expected seconds > 0" in " ".join(
+        result.output.split()
+    )
+    assert "lam" not in result.output

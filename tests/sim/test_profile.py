@@ -3,6 +3,7 @@ what ``gpufleet profile`` writes reads back the same, compute fit included."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,27 @@ def test_an_llm_profile_is_recognised_by_its_kind(tmp_path: Path) -> None:
     assert profile.max_num_seqs == 256
     with pytest.raises(ValueError, match="LLM profile"):
         load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        # Each was read as a batching profile: "Extra inputs" for every LLM field.
+        ("LLM", "kind: 'LLM': expected 'llm' (a token-level LLM profile), or no kind"),
+        ("vllm", "kind: 'vllm': expected 'llm'"),
+        ("null", "kind: null: expected 'llm'"),
+    ],
+)
+def test_a_profile_of_another_kind_is_refused_naming_the_kinds(
+    tmp_path: Path, kind: str, said: str
+) -> None:
+    path = tmp_path / "llm.yaml"
+    path.write_text(
+        f"kind: {kind}\nprefill_ms_per_token: 0.2\ndecode_base_ms: 20\n"
+        "decode_ms_per_seq: 0.5\nkv_tokens: 65536\n"
+    )
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {said}")):
+        load_any_profile(path)
 
 
 def test_a_bad_profile_names_the_field(tmp_path: Path) -> None:

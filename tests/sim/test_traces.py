@@ -124,6 +124,10 @@ def test_public_llm_traces_load_as_published(
         ("keyless.jsonl", '{"t": 1}\n{"at": 2}\n', {}, "line 2: no timestamp"),
         ("gap.jsonl", '{"t": 1, "size": 3}\n{"t": 2}\n', {"token_sized": True},
          "line 2: no 'size', which the first request has"),
+        # It read "'None' is not a count": Python's word, not the file's.
+        ("null.jsonl", '{"t": 1, "input_length": 9, "output_length": 5}\n'
+         '{"t": 2, "input_length": null, "output_length": 4}\n', {"llm": True},
+         "line 2, column 'input_length': 'null' is not a count"),
         # numpy reads an empty cell as not-a-time, which would shift every arrival.
         ("blank.csv", "TIMESTAMP,GeneratedTokens\n2024-01-01T00:00:00Z,3\n,4\n", {},
          "line 3: timestamp '' is not a date (the first one is)"),
@@ -205,6 +209,20 @@ def test_unknown_synthetic_parameter_is_rejected() -> None:
          "2.08e+04 days; at most a year is replayed (a rate scale of 1e-06 slows it down)"),
         ("synthetic:constant", {"rate_scale": float("nan")}, "rate scale nan: expected a "),
         ("synthetic:constant", {"rate_scale": float("inf")}, "rate scale inf: expected a "),
+        # A period of 0 divided by zero: a numpy warning and "lam < 0 or lam is NaN".
+        ("synthetic:diurnal?period=0", {}, "synthetic:diurnal: period=0: expected seconds > 0"),
+        ("synthetic:bursty?every=0", {}, "synthetic:bursty: every=0: expected seconds > 0"),
+        ("synthetic:bursty?burst=0", {}, "synthetic:bursty: burst=0: expected seconds > 0"),
+        ("synthetic:flash?decay=0", {}, "synthetic:flash: decay=0: expected seconds > 0"),
+        # Accepted: a constant rate (on=0, off=0: the base) under the name of a cycle.
+        ("synthetic:onoff?on=0&off=0", {}, "synthetic:onoff: on=0: expected seconds > 0"),
+        ("synthetic:onoff?off=0", {}, "synthetic:onoff: off=0: expected seconds > 0"),
+        ("synthetic:constant?clump=0.5", {}, "synthetic:constant: clump=0.5: expected a number "
+         ">= 1"),
+        # Accepted as a step at 100 s (base > peak is the ramp down; start > end is no ramp).
+        ("synthetic:ramp?start=100&end=50", {}, "synthetic:ramp: end=50 is not after start=100"),
+        ("synthetic:ramp?start=1500", {}, "synthetic:ramp: end=1200 (the default) is not after "
+         "start=1500"),
     ],
 )  # fmt: skip
 def test_a_trace_that_is_no_trace_is_refused_saying_why(
@@ -212,6 +230,19 @@ def test_a_trace_that_is_no_trace_is_refused_saying_why(
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         load_trace(source, **asked)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "synthetic:ramp?base=20&peak=5&duration=600",  # the suite's ramp down
+        "synthetic:step?base=20&peak=5&duration=900",
+        "synthetic:flash?rise=0&duration=900",  # the crowd at once
+        "synthetic:bursty?base=0&duration=900",  # idle between bursts
+    ],
+)
+def test_a_shape_that_falls_or_jumps_is_a_trace(source: str) -> None:
+    assert len(load_trace(source, seed=1)) > 0
 
 
 AZURE_ROWS = (

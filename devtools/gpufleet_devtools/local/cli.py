@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from gpufleet.cli_inputs import check_writable
 from gpufleet.sim.trace import Trace
 from gpufleet.sim.trace_files import load_trace
 from gpufleet_devtools.local.llm_trace import StreamRequests, replay_streams
@@ -94,25 +97,39 @@ def status() -> None:
 DEFAULT_DURATION_S = 180.0
 
 
-def _read(trace: Path, console: Console, *, llm: bool = False) -> Trace:
-    """The trace file, or a clear refusal naming its line and column."""
+SYNTHETIC = "synthetic:"
+
+
+def _readable(trace: str) -> bool:
+    """A trace to read: a synthetic shape, or a file that is there."""
+    return trace.startswith(SYNTHETIC) or Path(trace).exists()
+
+
+def _trace_name(trace: str) -> str:
+    return trace if trace.startswith(SYNTHETIC) else Path(trace).name
+
+
+def _read(trace: str, console: Console, *, llm: bool = False) -> Trace:
+    """The trace (a file, or a seeded synthetic shape), or a clear refusal naming its line
+    and column, or the shape's parameter."""
     try:
-        return load_trace(str(trace), llm=llm)
+        return load_trace(trace, llm=llm)
     except ValueError as error:
-        console.print(f"[red]--trace: {error}[/]")
+        # Escaped: "[red]" markup around a message quoting "[...]" would eat it.
+        console.print(f"[red]--trace: {escape(str(error))}[/]")
         raise typer.Exit(2) from error
 
 
 def _arrivals(
-    trace: Path, duration: float, speedup: float | None, rate_scale: float, console: Console
+    trace: str, duration: float, speedup: float | None, rate_scale: float, console: Console
 ) -> Arrivals:
-    if trace.exists():
+    if _readable(trace):
         times = _read(trace, console).arrivals.tolist()
         # By default the whole trace plays in the default duration, so its rise and fall
         # both show; a shorter --duration replays less of it at the same rate (faster
         # would overload a small machine: the rate is what the example is sized for).
         factor = speedup or max(1.0, times[-1] / DEFAULT_DURATION_S)
-        return replay(times, duration, factor, rate_scale, name=trace.name)
+        return replay(times, duration, factor, rate_scale, name=_trace_name(trace))
     console.print(f"[yellow]{trace} not found: replaying a synthetic burst instead[/]")
     third = duration / 3
     return poisson_phases(
@@ -125,7 +142,7 @@ SYNTHETIC_PROMPT_TOKENS, SYNTHETIC_OUTPUT_TOKENS = 1155, 211
 
 
 def _streams(
-    trace: Path,
+    trace: str,
     duration: float,
     speedup: float | None,
     rate_scale: float,
@@ -135,7 +152,7 @@ def _streams(
     from gpufleet_devtools.local.llm_trace import max_model_len, token_trace, uniform_streams
     from gpufleet_devtools.local.manifest import load_manifest
 
-    if not trace.exists():
+    if not _readable(trace):
         console.print(f"[yellow]{trace} not found: replaying a synthetic burst instead[/]")
         # The Azure hour played in 180 s is ~108 requests/s; its minutes range 60-160.
         third = duration / 3
@@ -145,7 +162,36 @@ def _streams(
     tokens = token_trace(_read(trace, console, llm=True))
     factor = speedup or max(1.0, tokens.times[-1] / DEFAULT_DURATION_S)
     context = max_model_len(load_manifest(manifest).spec.runtime.args)
-    return replay_streams(tokens, duration, factor, rate_scale, context, name=trace.name)
+    return replay_streams(tokens, duration, factor, rate_scale, context, name=_trace_name(trace))
+
+
+def _check_outputs(json_path: Path | None, plot: Path) -> Path:
+    """Usage errors naming ``--json`` or ``--plot`` when either cannot be written: said
+    before the fleet starts, not minutes later with the run's results lost. Returns the
+    plot's path as matplotlib writes it."""
+    from gpufleet.sim.plots import image_formats
+
+    check_writable(json_path, "--json")
+    if plot.is_dir():
+        raise typer.BadParameter(f"{plot} is a directory", param_hint="--plot")
+    if not plot.suffix:
+        # matplotlib would write NAME.png, not the NAME checked here, and not say so.
+        plot = plot.with_name(f"{plot.name}.png")
+    # The plot's folder is made when the plot is written (.gpufleet/, the default's, by
+    # the fleet): the nearest folder that is there must take it.
+    made = plot.parent
+    while not made.exists() and made != made.parent:
+        made = made.parent
+    if made == plot.parent:
+        check_writable(plot, "--plot")
+    elif not (made.is_dir() and os.access(made, os.W_OK)):
+        raise typer.BadParameter(f"{made} is not a writable directory", param_hint="--plot")
+    if plot.suffix[1:].lower() not in image_formats():
+        formats = ", ".join(sorted(image_formats()))
+        raise typer.BadParameter(
+            f"{plot.suffix}: not an image format ({formats})", param_hint="--plot"
+        )
+    return plot
 
 
 @app.command()
@@ -179,11 +225,11 @@ def demo(
         ),
     ] = "gpu-like",
     trace: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Trace file, as `gpufleet sim --trace` reads it (with token columns for "
-            "--runtime llm). Default: the Azure conversation trace of ../shared/data, or a "
-            "synthetic burst where this checkout has none."
+            help="Trace file or synthetic:SHAPE[?k=v&...], as `gpufleet sim --trace` reads it "
+            "(with token columns for --runtime llm). Default: the Azure conversation trace "
+            "of ../shared/data, or a synthetic burst where this checkout has none."
         ),
     ] = None,
     manifest: Annotated[
@@ -213,9 +259,10 @@ def demo(
         {"--duration": duration, "--speedup": speedup, "--rate-scale": rate_scale, "--tick": tick},
         start_delay,
     )
-    if trace is not None and not trace.is_file():
+    if trace is not None and not trace.startswith(SYNTHETIC) and not Path(trace).is_file():
         raise typer.BadParameter(f"--trace {trace}: no such file")
-    trace = trace or DEFAULT_TRACE
+    plot = _check_outputs(json_path, plot)
+    trace = trace or str(DEFAULT_TRACE)
     console = Console()
     served = model if runtime == "torch" else runtime
     scale = rate_scale if rate_scale is not None else DEMO_RATE_SCALE[served]
@@ -236,10 +283,12 @@ def demo(
         json_path=json_path,
     )
     try:
-        asyncio.run(run_demo(LocalPaths.under(), run, console))
+        result = asyncio.run(run_demo(LocalPaths.under(), run, console))
     except KeyboardInterrupt:
         console.print("interrupted: the fleet was torn down")
         raise typer.Exit(130) from None
     except asyncio.CancelledError:
         console.print("stopped: the fleet was torn down")
         raise typer.Exit(143) from None
+    if result.unwritten:
+        raise typer.Exit(1)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from gpufleet.domain.spec import RuntimeType
 from gpufleet.k8s.client import KubernetesApi
@@ -83,6 +84,8 @@ class DemoResult:
     summary: DemoSummary
     timeline: Timeline
     loadgen: LoadGenerator | LlmLoadGenerator
+    unwritten: tuple[str, ...] = ()
+    """Each output (``--plot``, ``--json``) that could not be written, and why."""
 
 
 def bootstrap_model(
@@ -241,12 +244,32 @@ async def run_demo(paths: LocalPaths, run: DemoRun, console: Console | None = No
             f"kubeconfig {fleet.kubeconfig}"
         )
         result = await replay_against(fleet, manifest, run, console, input_name)
-    summary = result.summary
+    summary, unwritten = write_outputs(result.summary, result.timeline.samples, run)
+    console.print(summary_table(summary))
+    for problem in unwritten:
+        # After the table: the run's result is said even when a file of it is not.
+        console.print(f"[red]error:[/] {escape(problem)}", highlight=False)
+    return DemoResult(summary, result.timeline, result.loadgen, unwritten)
+
+
+def write_outputs(
+    summary: DemoSummary, samples: Sequence[Sample], run: DemoRun
+) -> tuple[DemoSummary, tuple[str, ...]]:
+    """Write the plot and the JSON summary where asked; the summary (naming the plot it
+    wrote) and each output that could not be written. Checked before the fleet started,
+    but a disk fills up: a traceback would lose the table of a run minutes long."""
+    unwritten: list[str] = []
     if run.plot_path is not None:
         target = summary.llm.target_ttft_p95_ms if summary.llm else summary.target_p95_ms
-        plot = plot_timeline(result.timeline.samples, target, run.plot_path)
-        summary = summary.model_copy(update={"plot": str(plot)})
+        try:
+            plot = plot_timeline(samples, target, run.plot_path)
+        except OSError as error:
+            unwritten.append(f"--plot {run.plot_path}: {error.strerror or error} (not written)")
+        else:
+            summary = summary.model_copy(update={"plot": str(plot)})
     if run.json_path is not None:
-        run.json_path.write_text(summary.model_dump_json(indent=2))
-    console.print(summary_table(summary))
-    return DemoResult(summary, result.timeline, result.loadgen)
+        try:
+            run.json_path.write_text(summary.model_dump_json(indent=2))
+        except OSError as error:
+            unwritten.append(f"--json {run.json_path}: {error.strerror or error} (not written)")
+    return summary, tuple(unwritten)

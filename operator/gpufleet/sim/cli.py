@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpufleet.cli_inputs import check_writable
 from gpufleet.domain.spec import SpecError
+from gpufleet.settings import OperatorSettings
 from gpufleet.sim import plots, report
 from gpufleet.sim.catalog import (
     LLM_POLICY_NAMES,
@@ -49,7 +50,10 @@ H_POLICIES = (
     f"{','.join(LLM_POLICY_NAMES)}); also `reactive`: perfect sensing, no foresight (a reference)."
 )
 H_RATE = "Compress time by X: X times the rate for 1/X of the duration."
-H_SLO = "Latency target, ms (default: the manifest's, else 3000)."
+H_SLO = (
+    "Latency target of a whole request, ms (default: the manifest's, else 3000); not with "
+    "an LLM profile, whose targets are --ttft-ms, --itl-ms and --tpot-ms."
+)
 H_COLD = "Cold start: N, uniform:N:SPREAD or lognormal:N:SIGMA (default: manifest's, else 60)."
 H_PLOT = "PNG of replicas vs demand; with --sweep also NAME-sweep.png (cost vs attainment)."
 H_SWEEP = "Sweep each baseline's main setting; report the cheapest that meets the target."
@@ -88,7 +92,10 @@ H_NODE_LOSS = (
     "(repeatable)."
 )
 H_TICK = "The operator's scaling tick, s (GPUFLEET_TICK_SECONDS; default 5)."
-H_SCRAPE = "Prometheus scrape interval, s (GPUFLEET_SCRAPE_INTERVAL_SECONDS; default 5)."
+H_SCRAPE = (
+    "Prometheus scrape interval, s (GPUFLEET_SCRAPE_INTERVAL_SECONDS; default 5). Above "
+    "30 s the operator's staleness limit (GPUFLEET_STALE_AFTER_SECONDS) is one interval."
+)
 H_WINDOW = "The operator's rate() window, s (GPUFLEET_RATE_WINDOW_SECONDS; default 30)."
 
 
@@ -172,8 +179,35 @@ def _setting_problems(exc: ValidationError) -> str:
         field = str(err["loc"][0]) if err["loc"] else ""
         flag = SETTING_FLAGS.get(field)
         name = f"{flag} ({field})" if flag else field
-        problems.append(f"{name}: {err['msg']} (got {err['input']!r})")
+        # Pydantic's "Value error, " prefixes a validator's own sentence: noise to a user.
+        message = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}: {message} (got {err['input']!r})")
     return "; ".join(problems)
+
+
+def _check_rate_window(scrape_interval_s: float | None, rate_window_s: float | None) -> None:
+    """A usage error naming both flags when the rate window spans under two scrapes.
+
+    The operator's settings refuse it too, but as a ``rate_window_seconds`` error when
+    only ``--scrape-interval-s`` was typed, the window being the default."""
+    fields = OperatorSettings.model_fields
+    interval = _given_or_default(scrape_interval_s, fields["scrape_interval_seconds"].default)
+    window = _given_or_default(rate_window_s, fields["rate_window_seconds"].default)
+    if not (math.isfinite(interval) and interval > 0 and math.isfinite(window) and window > 0):
+        return  # refused as out of range, by name, when the settings are built
+    if window < 2 * interval:
+        default = " (the default)"
+        said_window = f"--rate-window-s {window:g}{'' if rate_window_s else default}"
+        said_interval = f"--scrape-interval-s {interval:g}{'' if scrape_interval_s else default}"
+        raise typer.BadParameter(
+            f"{said_window} is shorter than two scrape intervals ({said_interval}: "
+            f"{2 * interval:g} s): rate() needs two samples in its window"
+        )
+
+
+def _given_or_default(given: float | None, default: object) -> float:
+    assert isinstance(default, float | int)
+    return float(default) if given is None else given
 
 
 @app.callback(invoke_without_command=True)
@@ -231,6 +265,7 @@ def sim(
         (tpot_ms, "--tpot-ms"),
     ):
         _positive(value, flag)
+    _check_rate_window(scrape_interval_s, rate_window_s)
     if plot is not None and not plot.suffix:
         # matplotlib would write NAME.png, not the NAME checked here, and not say so.
         plot = plot.with_name(f"{plot.name}.png")
@@ -283,6 +318,8 @@ def sim(
         )
     if not names:
         names = list(LLM_POLICY_NAMES if isinstance(setup.profile, LlmProfile) else POLICY_NAMES)
+    for note in _flags_not_taken_as_given(setup, settings, slo_ms):
+        console.print(f"note: {note}", highlight=False)
     # What was read, before hours of simulated time: a wrong --time-unit shows here.
     console.print(_trace_line(setup.trace))
     if isinstance(setup.profile, LlmProfile) and (
@@ -345,6 +382,27 @@ def sim(
     except OSError as exc:
         # Checked before the runs, but a disk fills up: the table above is the result.
         _fail(console, f"{writing}: {exc.strerror or exc} (not written)")
+
+
+def _flags_not_taken_as_given(
+    setup: Setup, settings: SimSettings, slo_ms: float | None
+) -> list[str]:
+    """What the runs do other than a flag said: each was done without a word before."""
+    notes = []
+    if slo_ms is not None and isinstance(setup.profile, LlmProfile):
+        notes.append(
+            f"--slo-ms {slo_ms:g} is ignored: an LLM profile's runs are scored on their token "
+            "targets (--ttft-ms, --itl-ms, --tpot-ms)"
+        )
+    initial, low, high = settings.initial_replicas, settings.min_replicas, settings.max_replicas
+    if initial is not None and not low <= initial <= high:
+        side, bound, name = (
+            ("above", high, "maxReplicas") if initial > high else ("below", low, "minReplicas")
+        )
+        notes.append(
+            f"--initial-replicas {initial} is {side} {name} ({bound}): the fleets start at {bound}"
+        )
+    return notes
 
 
 def _unmeetable_target(setup: Setup, settings: SimSettings) -> str | None:

@@ -140,6 +140,16 @@ def load_any_profile(path: Path | None = None) -> AnyProfile:
 
     source = path or DEFAULT_PROFILE_PATH
     raw = _parsed(source)
+    if isinstance(raw, dict) and "kind" in raw and raw["kind"] != "llm":
+        # Read as a batching profile, "kind: LLM" was a list of "Extra inputs" errors, one
+        # per LLM field, and never the one word at fault.
+        kind = raw["kind"]
+        # As the file spells it: a YAML null is "null", not Python's None.
+        shown = repr(kind) if isinstance(kind, str) else json.dumps(kind, default=str)
+        raise ValueError(
+            f"{source}: kind: {shown}: expected 'llm' (a token-level LLM profile), "
+            "or no kind (a batching profile)"
+        )
     try:
         if isinstance(raw, dict) and raw.get("kind") == "llm":
             return LlmProfile.model_validate(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,14 @@ COLUMNS = (
 )
 
 
+def _unmeasured(value: Any) -> bool:
+    """No measurement: ``None``, or the NaN a quantile of nothing is (an ITL p95 of a run
+    whose requests all have one output token has no gap to take it of)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
+    if _unmeasured(value):
         return "-"
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
@@ -121,7 +128,20 @@ def to_json(outcomes: Sequence[PolicyOutcome], meta: dict[str, Any], path: Path)
             for o in outcomes
         ],
     }
-    path.write_text(json.dumps(doc, indent=2))
+    # NaN is no JSON: strict parsers (jq, JSON.parse, Go's encoding/json) refuse the file.
+    path.write_text(json.dumps(_measured_only(doc), indent=2, allow_nan=False))
+
+
+def _measured_only(value: Any) -> Any:
+    """``value`` with every number JSON cannot hold (NaN: unmeasured) as ``None``, at any
+    depth."""
+    if isinstance(value, dict):
+        return {k: _measured_only(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_measured_only(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def to_csv(outcomes: Sequence[PolicyOutcome], path: Path) -> None:
@@ -130,7 +150,7 @@ def to_csv(outcomes: Sequence[PolicyOutcome], path: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow([*COLUMNS, "knob_name", "requests", "best"])
         for run, best in runs:
-            row = run.summary()
+            row = _measured_only(run.summary())
             writer.writerow([*(row[c] for c in COLUMNS), run.knob_name, run.requests, best])
 
 

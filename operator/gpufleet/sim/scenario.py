@@ -62,6 +62,11 @@ def operator_settings(inputs: ScenarioInputs) -> OperatorSettings:
         "scrape_interval_seconds": inputs.scrape_interval_s,
         "rate_window_seconds": inputs.rate_window_s,
     }
+    stale_after = OperatorSettings.model_fields["stale_after_seconds"].default
+    if inputs.scrape_interval_s is not None and inputs.scrape_interval_s > stale_after:
+        # The operator refuses a staleness limit under one scrape interval, and no flag
+        # sets it: a fleet scraped this rarely runs with the least limit it accepts.
+        given["stale_after_seconds"] = inputs.scrape_interval_s
     return OperatorSettings(**{k: v for k, v in given.items() if v is not None})
 
 

@@ -73,7 +73,43 @@ def parse_synthetic(text: str) -> tuple[str, dict[str, float], str]:
             f"synthetic:{shape}: duration={params['duration']:g}: seconds, > 0 and at most "
             f"{MAX_SPAN_S:g} (a year)"
         )
+    _check_ranges(shape, params, given)
     return shape, params, sizes
+
+
+_POSITIVE = {
+    "period": "seconds > 0 (one cycle of the cosine)",
+    "every": "seconds > 0 (the mean time between bursts)",
+    "burst": "seconds > 0 (how long a burst lasts)",
+    "decay": "seconds > 0 (the flash crowd's time constant)",
+    "on": "seconds > 0 (each phase at the peak; synthetic:constant has no phases)",
+    "off": "seconds > 0 (each phase at the base; synthetic:constant has no phases)",
+}
+"""Parameters 0 is no value of: a period or gap of 0 divides by zero, and a burst, a
+decay or an on/off phase of 0 is a shape without its defining part."""
+
+
+def _check_ranges(shape: str, params: dict[str, float], given: set[str]) -> None:
+    """Refuse, naming the parameter, a value in range for a number but not for its shape."""
+
+    def named(key: str) -> str:
+        # A default the user never typed is said to be one: they fix what they gave.
+        return f"{key}={params[key]:g}" + ("" if key in given else " (the default)")
+
+    for key, expected in _POSITIVE.items():
+        if key in params and not params[key] > 0:
+            raise ValueError(f"synthetic:{shape}: {named(key)}: expected {expected}")
+    if "clump" in params and params["clump"] < 1:
+        raise ValueError(
+            f"synthetic:{shape}: {named('clump')}: expected a number >= 1 "
+            "(the mean requests per clump)"
+        )
+    if shape == "ramp" and not params["end"] > params["start"]:
+        # The rate moves from base at `start` to peak at `end`; base > peak ramps down.
+        raise ValueError(
+            f"synthetic:ramp: {named('end')} is not after {named('start')}: the rate goes "
+            "from base at start to peak at end (base > peak ramps down)"
+        )
 
 
 def _non_negative(shape: str, key: str, text: str) -> float:
@@ -125,8 +161,6 @@ def _rate_fn(shape: str, p: dict[str, float], rng: np.random.Generator) -> RateF
 
 def synthetic_trace(text: str, seed: int) -> Trace:
     shape, params, sizes = parse_synthetic(text)
-    if params["clump"] < 1:
-        raise ValueError("clump must be >= 1 (mean requests per clump)")
     rng = np.random.default_rng(seed)
     duration = params["duration"]
     rate = _rate_fn(shape, params, rng)

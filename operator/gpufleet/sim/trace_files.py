@@ -260,10 +260,16 @@ def _read_jsonl(path: Path, text: str) -> _Records:
             # The first request says which columns the file has, as a CSV header does.
             columns = {k: (fields[k][0], []) for k in (*_SIZE_KEYS, *_PROMPT_KEYS) if k in fields}
         for key, (_, values) in columns.items():
-            values.append(str(fields[key][1]) if key in fields else None)
+            values.append(_json_text(fields[key][1]) if key in fields else None)
         lines.append(number)
         stamps.append(str(stamp))
     return _Records(lines, stamps, columns or {})
+
+
+def _json_text(value: object) -> str:
+    """A JSON value as the file spells it (``null``, ``true``), not as Python does
+    (``None``, ``True``): what an error quotes is then what the file holds."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _to_seconds(path: Path, records: _Records, unit_s: float) -> FloatArray:
