@@ -192,3 +192,26 @@ def test_where_the_itl_p99_crosses_the_target_calibrates_the_stalls_per_prompt()
         "18.9 sequences per replica, bound by ITL p99 <= 100 ms (a prompt's prefill stalls its "
         "replica's streams 450 ms, 0.1 iterations a prompt"
     ) in d.reason
+
+
+def test_answers_too_short_for_any_fleet_to_keep_the_stalls_rare_buy_no_replicas() -> None:
+    """The stalls of the first test (450 ms, over 5 % of the gaps), but answers of 15
+    tokens: a replica running any sequence at all admits a prompt every 15 iterations,
+    so at least 1 / 15 = 6.7 % of the gaps wait, whatever the fleet's size. No replica
+    removes that: the stalls bound nothing (they would give a replica one sequence, 34
+    replicas). The missed p95, measured at 10 sequences a replica on a steady fleet,
+    caps the batch at one capacity margin below what ran (9 sequences): 7 replicas."""
+    out = []
+    for t in range(0, 1605, 5):
+        n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
+        obs = llm(float(t), 4, n)
+        obs = replace(
+            obs,
+            served_rate=obs.generation_tokens_rate / 15.0,
+            itl_p95_ms=300.0,
+            itl_p99_ms=450.0,
+        )
+        out.append((fleet(4), obs))
+    d = run(spec(slo=LLM_SLO), out)
+    assert d.desired_replicas == 7, d.reason
+    assert "stalls" not in d.reason

@@ -297,8 +297,9 @@ def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
 def _stall_bound(ctx: Context, memory: TokenMemory, quantile: float) -> tuple[float, str] | None:
     """Sequences per replica at which at most ``1 - quantile`` of the fleet's gaps wait
     for a prefill, where such a wait is longer than the ITL target (module docstring):
-    ``(n + 1) / output_tokens <= 1 - quantile``. None without an ITL target, or before a
-    stall over it was measured."""
+    ``(n + 1) / output_tokens <= 1 - quantile``. None without an ITL target, before a
+    stall over it was measured, or where answers are too short for any fleet size to
+    keep the share (it misses at no load, as a tail line can: no replica removes it)."""
     target = ctx.spec.slo.itl_p95_ms
     stall, output = memory.prefill_stall_ms, memory.output_tokens
     if target is None or stall is None or output is None or stall <= target:
@@ -307,6 +308,8 @@ def _stall_bound(ctx: Context, memory: TokenMemory, quantile: float) -> tuple[fl
     per_prompt = memory.stalls_per_prompt
     per_prompt = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
     sequences = share * output / per_prompt - 1.0
+    if sequences <= 0.0:
+        return None
     text = (
         f"ITL p{100 * quantile:g} <= {target:g} ms (a prompt's prefill stalls its replica's "
         f"streams {stall:.0f} ms, {per_prompt:.1f} iterations a prompt, a prompt every "
