@@ -112,6 +112,37 @@ async def test_integers_beyond_int64_are_floats(api: aiohttp.ClientSession) -> N
     assert "must be of type integer" in body["details"]["causes"][0]["message"]
 
 
+# As the API server's Go RE2: "$" is the end of the text, not also before a final newline.
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"label": "abc\n"}, "spec.label"),
+        ({"since": "2026-01-01T00:00:00Z\n"}, "spec.since"),
+    ],
+)
+async def test_a_final_newline_does_not_match_the_end(
+    api: aiohttp.ClientSession, spec: dict[str, Any], field: str
+) -> None:
+    status, body = await _create(api, widget("newline", **spec))
+    assert status == 422, body
+    assert body["details"]["causes"][0]["field"] == field
+
+
+# A real API server gives CEL a number field as a double, whole or not.
+@pytest.mark.parametrize(("weight", "accepted"), [(1, True), (5, True), (2.5, True), (6, False)])
+async def test_a_whole_number_is_a_double_to_cel(
+    api: aiohttp.ClientSession, weight: float, accepted: bool
+) -> None:
+    status, body = await _create(api, widget("weighed", weight=weight))
+    if accepted:
+        assert status == 201, body
+        assert body["spec"]["weight"] == weight
+    else:
+        assert status == 422, body
+        assert [c["field"] for c in body["details"]["causes"]] == ["spec.weight"]
+        assert "weight must be at most 5" in body["details"]["causes"][0]["message"]
+
+
 async def test_required_field(api: aiohttp.ClientSession) -> None:
     status, body = await _create(api, {"metadata": {"name": "r"}, "spec": {"size": 2}})
     assert status == 422

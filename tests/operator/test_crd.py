@@ -36,10 +36,14 @@ def _schema() -> dict[str, Any]:
 
 
 def test_schema_is_structural() -> None:
-    """Every node has a type (or preserves unknown fields), as the API server demands."""
+    """Every node has a type (or preserves unknown fields, or is an int-or-string, which has
+    none), as the API server demands."""
 
     def walk(node: dict[str, Any], path: str) -> None:
-        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        if node.get("x-kubernetes-int-or-string"):
+            assert "type" not in node, path
+        else:
+            assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
         for forbidden in ("$ref", "anyOf", "oneOf", "allOf", "$defs", "title"):
             assert forbidden not in node, f"{path} has {forbidden}"
         for name, prop in node.get("properties", {}).items():
@@ -117,6 +121,15 @@ CROSS_FIELD_CASES = [
         {"scaling": {"minReplicas": 4}, "cost": {"maxHourlyCost": 5.0, "gpuHourlyPrice": 2.0}},
         "cost.maxHourlyCost",
     ),
+    (
+        # Scaling from zero starts one replica, which this budget cannot pay for.
+        "scale to zero on a budget below one replica",
+        {
+            "scaling": {"minReplicas": 0, "activation": {"query": "sum(gateway_queue)"}},
+            "cost": {"maxHourlyCost": 0.5, "gpuHourlyPrice": 0.8},
+        },
+        "cost.maxHourlyCost",
+    ),
     ("seed for triton", {"model": _SEEDED}, "model.repository"),
     ("torch llm mode with a claim", {"runtime": _TORCH_LLM}, "model.repository"),
     (
@@ -176,6 +189,8 @@ def test_cel_rules_and_models_reject_the_same_specs(
     assert [r["fieldPath"] for r in failing] == [f".{field}"], case
 
 
+_SCALE_TO_ZERO = {"minReplicas": 0, "activation": {"query": "sum(gateway_queue)"}}
+
 # Budgets that pay for minReplicas exactly, though the product in floats is a hair above
 # (3 x 1.1 = 3.3000000000000003): the autoscaler runs these fleets, admission must take them.
 BUDGETS_EXACTLY_ENOUGH = [
@@ -183,6 +198,9 @@ BUDGETS_EXACTLY_ENOUGH = [
     ("3 CPU replicas at 0.1 $/h", {"minReplicas": 3}, {"gpus": 0}, 0.3, 0.1),
     ("1 replica of 3 GPUs at 0.1 $/h", {"minReplicas": 1}, {"gpus": 3}, 0.3, 0.1),
     ("7 replicas at 0.1 $/h", {"minReplicas": 7}, {}, 0.7, 0.1),
+    # Scaling to zero: the one replica that scaling from zero starts.
+    ("scale to zero, 1 replica at 0.8 $/h", _SCALE_TO_ZERO, {}, 0.8, 0.8),
+    ("scale to zero, 1 replica of 3 GPUs at 0.1 $/h", _SCALE_TO_ZERO, {"gpus": 3}, 0.3, 0.1),
 ]
 
 
@@ -232,6 +250,18 @@ def test_children_are_valid_kubernetes_objects(case: str) -> None:
 
 def test_crd_itself_is_a_valid_object() -> None:
     kubernetes_validate.validate(yaml.safe_load(CRD_FILE.read_text()), "1.30", strict=True)
+
+
+def _volume(source: dict[str, Any]) -> dict[str, Any]:
+    return {"volumes": [{"name": "v", **source}]}
+
+
+def _item(path: str) -> dict[str, Any]:
+    return {"key": "k", "path": path}
+
+
+def _field_env(field_path: str, name: str = "A") -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
 
 
 APPLY_TIME_REJECTIONS = [
@@ -417,7 +447,90 @@ APPLY_TIME_REJECTIONS = [
         {"model": {"name": "m", "repository": "pvc://models/triton/../.."}},
         "spec.model.repository",
     ),
+    # Go's RE2 reads "$" as the end of the text: a final newline is refused.
+    (
+        "a repository with a final newline",
+        {"model": {"name": "m", "repository": "s3://b/a\n"}},
+        "spec.model.repository",
+    ),
+    # What the API server refuses on the Deployment's pod template.
+    (
+        "a key's file above its volume",
+        {"runtime": _volume({"configMap": {"name": "c", "items": [{"key": "k", "path": "../k"}]}})},
+        "spec.runtime.volumes[0].configMap.items[0].path",
+    ),
+    (
+        "a key's file through '..'",
+        {"runtime": _volume({"secret": {"secretName": "s", "items": [_item("a/../../k")]}})},
+        "spec.runtime.volumes[0].secret.items[0].path",
+    ),
+    (
+        "a key's file named '..k'",
+        {"runtime": _volume({"secret": {"secretName": "s", "items": [_item("..k")]}})},
+        "spec.runtime.volumes[0].secret.items[0].path",
+    ),
+    (
+        "a CSI driver with an underscore",
+        {"runtime": _volume({"csi": {"driver": "secrets_store.csi.k8s.io"}})},
+        "spec.runtime.volumes[0].csi.driver",
+    ),
+    (
+        "a CSI driver ending in a dot",
+        {"runtime": _volume({"csi": {"driver": "csi.example.com."}})},
+        "spec.runtime.volumes[0].csi.driver",
+    ),
+    (
+        "an env fieldPath the API server does not give",
+        {"runtime": {"env": [_field_env("spec.containers[0].image")]}},
+        "spec.runtime.env[0].valueFrom.fieldRef.fieldPath",
+    ),
+    (
+        "an env fieldPath of every label",
+        {"runtime": {"env": [{"name": "A", "value": "x"}, _field_env("metadata.labels", "B")]}},
+        "spec.runtime.env[1].valueFrom.fieldRef.fieldPath",
+    ),
+    (
+        "an env fieldPath of a label that is no label key",
+        {"runtime": {"env": [_field_env("metadata.labels['a b']")]}},
+        "spec.runtime.env[0].valueFrom.fieldRef.fieldPath",
+    ),
+    (
+        "an env fieldPath with a trailing newline",
+        {"runtime": {"env": [_field_env("status.podIP\n")]}},
+        "spec.runtime.env[0].valueFrom.fieldRef.fieldPath",
+    ),
 ]
+
+
+# What the API server takes on a pod, near the refusals above.
+POD_INPUTS_ACCEPTED = [
+    ("a key's file with dots in a name", {"runtime": _volume({"secret": {
+        "secretName": "s", "items": [_item("a/..b/c..")]}})}),
+    ("a CSI driver in capitals",
+     {"runtime": _volume({"csi": {"driver": "Secrets-Store.CSI.k8s.io"}})}),
+    ("env from every pod field", {"runtime": {"env": [
+        _field_env(path, f"F{index}") for index, path in enumerate([
+            "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+            "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
+            "status.podIPs", "metadata.labels['app.kubernetes.io/name']",
+            "metadata.annotations['Example.COM/Team_1']"])]}}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "overrides"), POD_INPUTS_ACCEPTED)
+def test_pod_inputs_the_api_server_takes_are_accepted(
+    kube: Kube, case: str, overrides: dict[str, Any]
+) -> None:
+    spec = minimal_spec(**overrides)
+    parse_spec(spec)
+    body = {
+        "apiVersion": "gpufleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "good"},
+        "spec": spec,
+    }
+    response = kube.create(MODELDEPLOYMENTS, "default", body)
+    assert response.status_code == 201, f"{case}: {response.text}"
 
 
 @pytest.mark.parametrize(("case", "overrides", "field"), APPLY_TIME_REJECTIONS)
@@ -475,7 +588,12 @@ JSON_TYPES = [
     ("a count as a string", {"resources": {"gpus": "1"}}, "resources.gpus"),
     ("a bool as a count", {"scaling": {"minReplicas": True}}, "scaling.minReplicas"),
     ("a latency as a string", {"slo": {"latencyP95Ms": "250"}}, "slo.latencyP95Ms"),
-    ("a number as a string", {"resources": {"memory": 8}}, "resources.memory"),
+    # A quantity is int-or-string, as on a Deployment: cpu: 8 unquoted is "8".
+    ("a whole number as a quantity", {"resources": {"cpu": 8, "memory": 1024}}, None),
+    ("a whole float as a quantity", {"resources": {"cpu": 8.0}}, None),
+    ("a fraction as a quantity", {"resources": {"cpu": 1.5}}, "resources.cpu"),
+    ("a bool as a quantity", {"resources": {"memory": True}}, "resources.memory"),
+    ("a list as a quantity", {"resources": {"memory": [8]}}, "resources.memory"),
     (
         "a string as a bool",
         {"runtime": {"volumes": [{"name": "v", "secret": {"secretName": "s", "optional": "yes"}}]}},

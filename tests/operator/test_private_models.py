@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,7 +135,7 @@ def test_triton_sees_only_its_model_on_a_shared_cache_claim(repository: str) -> 
     model = {"name": "resnet50", "repository": repository, "cache": {"claimName": "cache"}}
     pod = _pod(minimal_spec(model=model))
     (fetch,) = pod["initContainers"]
-    assert fetch["command"][-1] == "/models/resnet50"  # where the download lands
+    assert fetch["command"][-1] == "/models/demo/resnet50"  # where the download lands
     (server,) = pod["containers"]
     assert "--model-repository=/models" in server["command"]
     model_mounts = [m for m in server["volumeMounts"] if m["name"] == "model-repository"]
@@ -142,10 +143,60 @@ def test_triton_sees_only_its_model_on_a_shared_cache_claim(repository: str) -> 
         {
             "name": "model-repository",
             "mountPath": "/models/resnet50",
-            "subPath": "resnet50",
+            "subPath": "demo/resnet50",
             "readOnly": True,
         }
     ]
+
+
+# On a claim that other ModelDeployments share: where each runtime's download lands (the
+# fetcher mounts the claim's root at /models) and which directory of the claim its server
+# mounts, for the ModelDeployment "demo" and for "demo-2" beside it.
+CLAIM_LAYOUTS = [
+    ("vllm from s3", "vllm", "s3://b/llama", "/models/{md}", "/models", "{md}"),
+    ("vllm from gs", "vllm", "gs://b/llama/", "/models/{md}", "/models", "{md}"),
+    ("vllm from an archive", "vllm", "https://h/llama.tar.gz", "/models/{md}", "/models", "{md}"),
+    ("torch from s3", "torch", "s3://b/repo", "/models/{md}/m", "/models", "{md}"),
+    ("torch from an archive", "torch", "https://h/repo.tar.gz", "/models/{md}", "/models", "{md}"),
+    ("triton from gs", "triton", "gs://b/repo", "/models/{md}/m", "/models/m", "{md}/m"),
+    ("triton from an archive", "triton", "https://h/a.tgz", "/models/{md}", "/models/m", "{md}/m"),
+]  # fmt: skip
+
+
+def _download_dir(fetch: dict[str, Any]) -> str:
+    command = fetch["command"]
+    if command[0] != "/bin/sh":
+        return str(command[-1])
+    script = command[-1]
+    unpacked = re.search(r"tar -xz -C (\S+);", script)
+    assert unpacked is not None, script
+    # The archive's marker lies with it: another archive on the claim has its own.
+    assert f"{unpacked[1]}/.gpufleet-archive-url" in script
+    return unpacked[1]
+
+
+@pytest.mark.parametrize(
+    ("case", "runtime", "repository", "download", "mount_path", "sub_path"), CLAIM_LAYOUTS
+)
+def test_each_model_deployment_keeps_its_own_directory_on_a_shared_cache_claim(
+    case: str, runtime: str, repository: str, download: str, mount_path: str, sub_path: str
+) -> None:
+    model = {"name": "m", "repository": repository, "cache": {"claimName": "cache"}}
+    spec = parse_spec(minimal_spec(model=model, runtime={"type": runtime}))
+    for name in ("demo", "demo-2"):
+        pod = DEPLOYMENT.build(Owner(name, "ml", "uid"), spec)["spec"]["template"]["spec"]
+        (fetch,) = pod["initContainers"]
+        assert _download_dir(fetch) == download.format(md=name), case
+        (server,) = pod["containers"]
+        model_mounts = [m for m in server["volumeMounts"] if m["name"] == "model-repository"]
+        assert model_mounts == [
+            {
+                "name": "model-repository",
+                "mountPath": mount_path,
+                "subPath": sub_path.format(md=name),
+                "readOnly": True,
+            }
+        ], case
 
 
 @pytest.mark.parametrize(

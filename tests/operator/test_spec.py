@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gpufleet.domain.pricing import DEFAULT_GPU_PRICES
 from gpufleet.domain.spec import RuntimeType, SpecError, parse_spec
 from gpufleet.services.reconcile import validate
 from tests.operator.specs import minimal_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_defaults_fill_a_minimal_spec() -> None:
@@ -131,6 +135,16 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
      {"networkPolicy": {"prometheus": [
          {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.9.0.0/16", "11.0.0.0/16"]}}]}},
      "networkPolicy.prometheus[0].ipBlock.except[1]"),
+    # What the API server refuses on the pod template (the Deployment, ChildRejected).
+    ("key's file above its volume", {"runtime": {"volumes": [
+        {"name": "v", "configMap": {"name": "c", "items": [{"key": "k", "path": "../k"}]}}]}},
+     "runtime.volumes[0].configMap.items[0].path"),
+    ("CSI driver with an underscore",
+     {"runtime": {"volumes": [{"name": "v", "csi": {"driver": "secrets_store.csi.k8s.io"}}]}},
+     "runtime.volumes[0].csi.driver"),
+    ("env from a pod field no env gets", {"runtime": {"env": [
+        {"name": "IMG", "valueFrom": {"fieldRef": {"fieldPath": "spec.containers[0].image"}}}]}},
+     "runtime.env[0].valueFrom.fieldRef.fieldPath"),
     ("except the whole CIDR",
      {"networkPolicy": {"clients": [
          {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}},
@@ -221,6 +235,21 @@ def test_budget_below_min_replicas_at_catalog_price_is_rejected() -> None:
     assert "28" in str(caught.value)  # 2 replicas x 2 GPUs x 7 $/h
 
 
+def test_scaling_to_zero_on_a_budget_below_one_replica_is_rejected() -> None:
+    # examples/scale-to-zero.yaml on 0.5 $/h: an L4 replica costs 0.8 $/h in the catalog,
+    # so scaling from zero could never start a pod.
+    example = yaml.safe_load((EXAMPLES / "scale-to-zero.yaml").read_text())
+    raw = example["spec"]
+    raw["cost"]["maxHourlyCost"] = 0.5
+    with pytest.raises(SpecError) as caught:
+        validate(raw, DEFAULT_GPU_PRICES)
+    assert caught.value.field == "cost.maxHourlyCost"
+    assert "scaling.minReplicas=0" in str(caught.value)
+    assert "0.8 $/h" in str(caught.value)
+    raw["cost"]["maxHourlyCost"] = 0.8  # one replica's worth
+    validate(raw, DEFAULT_GPU_PRICES)
+
+
 def test_a_budget_at_exactly_min_replicas_catalog_cost_is_accepted() -> None:
     # 3 CPU replicas at the catalog's 0.10 $/h fit 0.3 $/h, though 3 x 0.1 is
     # 0.30000000000000004 in floats: the autoscaler runs that fleet, so validation takes it.
@@ -231,6 +260,13 @@ def test_a_budget_at_exactly_min_replicas_catalog_cost_is_accepted() -> None:
     )
     _, price = validate(raw, DEFAULT_GPU_PRICES)
     assert price == 0.1
+
+
+def test_whole_number_quantities_are_their_string_form() -> None:
+    # cpu: 8 unquoted in YAML, as a Deployment takes it: the pods request "8".
+    spec = parse_spec(minimal_spec(resources={"cpu": 8, "memory": 1024}))
+    assert (spec.resources.cpu, spec.resources.memory) == ("8", "1024")
+    assert spec.to_wire()["resources"]["cpu"] == "8"
 
 
 def test_label_keys_as_kubernetes_writes_them_are_accepted() -> None:

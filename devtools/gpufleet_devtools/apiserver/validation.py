@@ -13,6 +13,7 @@ only its transition rules (those reading ``oldSelf``), which are never ratcheted
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -143,6 +144,67 @@ def apply_defaults(schema: Schema, value: Any) -> Any:
                 value[key] = apply_defaults(extra, value[key])
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [apply_defaults(schema["items"], item) for item in value]
+    return value
+
+
+_MULTI_LINE = re.compile(r"\(\?[a-zA-Z]*m")
+
+
+@functools.lru_cache(maxsize=1024)
+def re2_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled to match as the API server's Go RE2 does.
+
+    RE2's ``$`` (without the ``m`` flag) is the end of the text; Python's also matches
+    before a final newline, and would take "a" and a newline for ``^a$``: it becomes
+    Python's end of the text, ``\\Z``.
+    """
+    if _MULTI_LINE.search(pattern):
+        return re.compile(pattern)  # there both match at each line's end
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            # A "]" first in a class (after an optional "^") is a literal, not its end.
+            start = i + 1
+            if pattern.startswith("^", start):
+                start += 1
+            if pattern.startswith("]", start):
+                start += 1
+            out.append(pattern[i:start])
+            i, in_class = start, True
+            continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return re.compile("".join(out))
+
+
+def as_cel_sees(schema: Schema, value: Any) -> Any:
+    """``value`` as the API server hands it to CEL: a whole number in a ``number`` field
+    is a double there (JSON has one number type), so ``self * 2.0`` works on ``1``."""
+    if value is None:
+        return None
+    kind = schema.get("type")
+    if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        properties: dict[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        return {
+            key: as_cel_sees(properties.get(key, extra if isinstance(extra, dict) else {}), item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [as_cel_sees(schema["items"], item) for item in value]
     return value
 
 
@@ -323,10 +385,10 @@ class _Validator:
                 )
             )
         pattern = schema.get("pattern")
-        if pattern and re.search(pattern, value) is None:
+        if pattern and re2_pattern(pattern).search(value) is None:
             self.invalid(path, value, f"{path} in body should match '{pattern}'")
         checker = _FORMATS.get(schema.get("format", ""))
-        if checker is not None and checker.match(value) is None:
+        if checker is not None and checker.fullmatch(value) is None:
             self.causes.append(
                 Cause(
                     path,
@@ -382,14 +444,25 @@ class _Validator:
                 continue  # transition rules only run on updates that had the old value
             if transitions_only and not transition:
                 continue
-            outcome = cel.evaluate(expression, value, old if transition else None)
+            outcome = cel.evaluate(
+                expression,
+                as_cel_sees(schema, value),
+                as_cel_sees(schema, old) if transition else None,
+            )
             if outcome.passed:
                 continue
             field_path = rule.get("fieldPath", "")
             field = f"{path}{field_path}" if path else field_path.lstrip(".")
             message = rule.get("message") or f"failed rule: {expression}"
             if rule.get("messageExpression"):
-                message = cel.render_message(rule["messageExpression"], value, old) or message
+                message = (
+                    cel.render_message(
+                        rule["messageExpression"],
+                        as_cel_sees(schema, value),
+                        as_cel_sees(schema, old),
+                    )
+                    or message
+                )
             if outcome.error:
                 message = f"{message} (evaluation error: {outcome.error})"
             reason = rule.get("reason", "FieldValueInvalid")

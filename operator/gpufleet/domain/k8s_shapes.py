@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from gpufleet.domain.wire import WireModel
@@ -50,6 +57,32 @@ def label_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
 
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 
+_INT64 = 2**63
+_FLOAT_INTS = 2**53
+"""Beyond this a float64 no longer holds every integer (nor is a JSON integer to the API server)."""
+
+
+def _quantity_text(value: object) -> object:
+    """A quantity written as a JSON integer (``cpu: 8`` unquoted in YAML), which the API
+    server takes in an int-or-string field as a Deployment does, in its string form "8"."""
+    if isinstance(value, bool):
+        return value  # refused: a bool is no quantity
+    if isinstance(value, int) and -_INT64 <= value < _INT64:
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _FLOAT_INTS:
+        return str(int(value))  # 8.0: the API server reads a whole float as an integer
+    return value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_text),
+    Field(pattern=QUANTITY),
+    # Int-or-string has no type in a structural schema; the pattern checks only a string.
+    WithJsonSchema({"pattern": QUANTITY, "x-kubernetes-int-or-string": True}),
+]
+"""A resource quantity, as a string ("8", "500m", "8Gi") or a whole number (8)."""
+
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 VolumeName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Mode = Annotated[int, Field(ge=0, le=0o777)]
@@ -73,6 +106,45 @@ def _count_set(model: WireModel, fields: tuple[str, ...]) -> int:
     return sum(getattr(model, f) is not None for f in fields)
 
 
+def _cel_matches(regex: str) -> str:
+    """A CEL rule: the whole value matches ``regex`` (which holds no double quote)."""
+    return 'self.matches("' + regex.replace("\\", "\\\\") + '")'
+
+
+def _rule(rule: str, message: str) -> JsonDict:
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
+
+
+# The fields an environment variable may read of its pod (the API server's
+# validEnvDownwardAPIFieldPathExpressions), and a label or annotation by its key.
+ENV_FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "metadata.labels['<key>']",
+    "metadata.annotations['<key>']",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+# An annotation's key is checked lower-cased: its prefix may hold capitals.
+_ANY_CASE_SUBDOMAIN = DNS_SUBDOMAIN[1:-1].replace("a-z", "A-Za-z")
+ENV_FIELD_PATH = (
+    r"^(metadata\.(name|namespace|uid)|spec\.(nodeName|serviceAccountName)"
+    r"|status\.(hostIPs?|podIPs?)"
+    rf"|metadata\.labels\['{QUALIFIED_NAME[1:-1]}'\]"
+    rf"|metadata\.annotations\['({_ANY_CASE_SUBDOMAIN}/)?{_LABEL_NAME}'\])$"
+)
+_ENV_FIELD_PATH_UNKNOWN = (
+    "fieldPath is not a field the API server gives an environment variable; one of "
+    + ", ".join(ENV_FIELD_PATHS)
+    + " (a key is a qualified name)"
+)
+
+
 class KeySelector(WireModel):
     """A key of a Secret or ConfigMap (``secretKeyRef`` / ``configMapKeyRef``)."""
 
@@ -82,8 +154,22 @@ class KeySelector(WireModel):
 
 
 class ObjectFieldSelector(WireModel):
-    field_path: Annotated[str, Field(min_length=1, max_length=256)]
+    field_path: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=256,
+            json_schema_extra=_rule(_cel_matches(ENV_FIELD_PATH), _ENV_FIELD_PATH_UNKNOWN),
+        ),
+    ]
     api_version: str | None = None
+
+    @field_validator("field_path")
+    @classmethod
+    def _a_pod_field(cls, field_path: str) -> str:
+        if not re.fullmatch(ENV_FIELD_PATH, field_path):
+            raise ValueError(_ENV_FIELD_PATH_UNKNOWN)
+        return field_path
 
 
 class ResourceFieldSelector(WireModel):
@@ -168,10 +254,34 @@ class EnvFromSource(WireModel):
         return self
 
 
+_KEY_PATH_BACKSTEP = (
+    "path may not start with '..' nor hold a '..' segment: the API server refuses a key's "
+    "file outside its volume"
+)
+
+
 class KeyToPath(WireModel):
     key: Annotated[str, Field(min_length=1, max_length=253, pattern=CONFIG_KEY)]
-    path: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[^/].*$")]
+    path: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=r"^[^/].*$",
+            json_schema_extra=_rule(
+                "!self.startsWith('..') && !self.matches('(^|/)[.][.](/|$)')", _KEY_PATH_BACKSTEP
+            ),
+        ),
+    ]
     mode: Mode | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _stays_in_the_volume(cls, path: str) -> str:
+        # As the API server: "..x" is refused too, though it names no parent directory.
+        if path.startswith("..") or ".." in path.split("/"):
+            raise ValueError(_KEY_PATH_BACKSTEP)
+        return path
 
 
 class SecretVolumeSource(WireModel):
@@ -198,12 +308,34 @@ class EmptyDirVolumeSource(WireModel):
     size_limit: Annotated[str | None, Field(default=None, pattern=QUANTITY)] = None
 
 
+# The API server checks a CSI driver's name lower-cased as a DNS-1123 subdomain.
+CSI_DRIVER = DNS_SUBDOMAIN.replace("a-z", "A-Za-z")
+_CSI_DRIVER_INVALID = (
+    "driver is not a CSI driver's name: a DNS-1123 subdomain (letters, digits, '-' and '.', "
+    "each dot-separated part starting and ending with a letter or digit)"
+)
+
+
 class CSIVolumeSource(WireModel):
-    driver: Annotated[str, Field(min_length=1, max_length=63)]
+    driver: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=63,
+            json_schema_extra=_rule(_cel_matches(CSI_DRIVER), _CSI_DRIVER_INVALID),
+        ),
+    ]
     read_only: bool | None = None
     fs_type: str | None = None
     volume_attributes: dict[str, str] | None = None
     node_publish_secret_ref: LocalObjectReference | None = None
+
+    @field_validator("driver")
+    @classmethod
+    def _a_driver_name(cls, driver: str) -> str:
+        if not re.fullmatch(CSI_DRIVER, driver):
+            raise ValueError(_CSI_DRIVER_INVALID)
+        return driver
 
 
 class NFSVolumeSource(WireModel):

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gpufleet.domain.spec import ModelDeploymentSpec, SpecError, affords, replica_units
+from gpufleet.domain.spec import (
+    ModelDeploymentSpec,
+    SpecError,
+    affords,
+    replica_units,
+    replicas_to_afford,
+)
 
 DEFAULT_GPU_PRICES: dict[str, float] = {
     "nvidia-t4": 0.50,
@@ -45,14 +51,19 @@ def replica_hourly_cost(spec: ModelDeploymentSpec, price: float) -> float:
 
 
 def check_budget(spec: ModelDeploymentSpec, price: float) -> None:
-    """Reject a spec whose budget cannot pay for ``minReplicas`` (:class:`SpecError`)."""
-    floor = spec.scaling.min_replicas * replica_hourly_cost(spec, price)
-    if not affords(
-        spec.cost.max_hourly_cost, spec.scaling.min_replicas, replica_hourly_cost(spec, price)
-    ):
+    """Reject a spec whose budget cannot pay for ``minReplicas``, or for the one replica
+    that scaling from zero starts (:class:`SpecError`)."""
+    replicas = replicas_to_afford(spec)
+    cost = replica_hourly_cost(spec, price)
+    if not affords(spec.cost.max_hourly_cost, replicas, cost):
+        min_replicas = spec.scaling.min_replicas
+        wanted = (
+            f"scaling.minReplicas={min_replicas}"
+            if min_replicas
+            else "the replica that scaling from zero (scaling.minReplicas=0) starts"
+        )
         raise SpecError(
             "cost.maxHourlyCost",
-            f"{spec.cost.max_hourly_cost:g} $/h cannot afford scaling.minReplicas="
-            f"{spec.scaling.min_replicas} at {replica_hourly_cost(spec, price):g} $/h per replica "
-            f"(needs {floor:g} $/h)",
+            f"{spec.cost.max_hourly_cost:g} $/h cannot afford {wanted} at {cost:g} $/h per "
+            f"replica (needs {replicas * cost:g} $/h)",
         )

@@ -108,7 +108,9 @@ def build_deployment(
     env = [e.to_wire() for e in runtime.env]
     env_from = [e.to_wire() for e in runtime.env_from]
     extra_mounts = [m.to_wire() for m in runtime.volume_mounts]
-    repo = plan_repository(spec, CONTAINER_SECURITY_CONTEXT, env, env_from, extra_mounts)
+    repo = plan_repository(
+        spec, owner.name, CONTAINER_SECURITY_CONTEXT, env, env_from, extra_mounts
+    )
     shm = {
         "name": SHM_VOLUME,
         "emptyDir": {"medium": "Memory", "sizeLimit": shm_size(runtime.type)},

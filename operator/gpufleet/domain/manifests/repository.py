@@ -5,10 +5,12 @@
   repository on the claim never loads other models; torch and vLLM serve ``/models/path``.
 - ``s3://``, ``gs://``: an init container syncs the model into the model volume (an
   emptyDir of ``model.cache.sizeLimit``, or the claim ``model.cache.claimName``); for the
-  Triton layout (triton, torch) only the model's directory ``<uri>/<model>``. Triton
-  mounts only that directory of a claim, which may hold other models.
+  Triton layout (triton, torch) only the model's directory ``<uri>/<model>``.
 - ``http(s)://``: an init container unpacks the ``.tar.gz`` archive into the model volume;
   Triton mounts only the model's directory of it.
+- A cache claim may serve many ModelDeployments of its namespace: each downloads into
+  its own directory of it, named after the ModelDeployment (unique on the namespaced
+  claim), and its server mounts only that directory (Triton: only its model's in it).
 - ``hf://org/model`` (vLLM): vLLM downloads the model itself into the model volume
   (``HF_HOME``), with ``HF_TOKEN`` from ``model.hfTokenSecretRef``.
 - ``seed://n`` (the torch server's LLM mode): nothing reaches the pod; the server draws
@@ -41,18 +43,24 @@ FETCHER_IMAGES = {
 FETCH_HOME_SIZE = "256Mi"
 """The tools' config and credential caches: kilobytes to a few megabytes."""
 HF_HOME = f"{MODEL_MOUNT_PATH}/huggingface"
-ARCHIVE_MARKER = f"{MODEL_MOUNT_PATH}/.gpufleet-archive-url"
-"""Names the archive a cache claim already holds, so a restarted pod does not fetch it again."""
+ARCHIVE_MARKER_NAME = ".gpufleet-archive-url"
+"""In the model's directory, names the archive a cache claim already holds there, so a
+restarted pod does not fetch it again."""
 
-# http(s): a .tar.gz of the repository, unpacked in place; skipped when a cache claim
-# already holds this very archive.
-_HTTP_FETCH = (
-    "set -eo pipefail; "
-    f'if [ -f {ARCHIVE_MARKER} ] && [ "$(cat {ARCHIVE_MARKER})" = "$MODEL_ARCHIVE_URL" ]; '
-    "then exit 0; fi; "
-    f'wget -qO- "$MODEL_ARCHIVE_URL" | tar -xz -C {MODEL_MOUNT_PATH}; '
-    f'printf %s "$MODEL_ARCHIVE_URL" > {ARCHIVE_MARKER}'
-)
+
+def _http_fetch(model_dir: str) -> str:
+    """http(s): a .tar.gz of the repository, unpacked into ``model_dir``; skipped when a
+    cache claim already holds this very archive there."""
+    marker = f"{model_dir}/{ARCHIVE_MARKER_NAME}"
+    # The volume's root exists; a ModelDeployment's directory on a claim, the first time, not.
+    make_dir = "" if model_dir == MODEL_MOUNT_PATH else f"mkdir -p {model_dir}; "
+    return (
+        f"set -eo pipefail; {make_dir}"
+        f'if [ -f {marker} ] && [ "$(cat {marker})" = "$MODEL_ARCHIVE_URL" ]; '
+        "then exit 0; fi; "
+        f'wget -qO- "$MODEL_ARCHIVE_URL" | tar -xz -C {model_dir}; '
+        f'printf %s "$MODEL_ARCHIVE_URL" > {marker}'
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +83,7 @@ def _fetch_command(scheme: str, uri: str, target: str) -> list[str]:
         return ["aws", "s3", "sync", "--only-show-errors", "--no-progress", uri, target]
     if scheme == "gs":
         return ["gcloud", "storage", "rsync", "--recursive", uri, target]
-    return ["/bin/sh", "-c", _HTTP_FETCH]
+    return ["/bin/sh", "-c", _http_fetch(target)]
 
 
 def _pvc_plan(spec: ModelDeploymentSpec) -> RepositoryPlan:
@@ -121,6 +129,7 @@ def _hf_plan(spec: ModelDeploymentSpec) -> RepositoryPlan:
 
 def _fetched_plan(
     spec: ModelDeploymentSpec,
+    claim_dir: str,
     security_context: dict[str, Any],
     env: list[dict[str, Any]],
     env_from: list[dict[str, Any]],
@@ -128,10 +137,15 @@ def _fetched_plan(
 ) -> RepositoryPlan:
     model = spec.model
     scheme = "http" if model.scheme in ("http", "https") else model.scheme
+    # A cache claim may hold other ModelDeployments' downloads: this one's lie in its own
+    # directory of it (``claim_dir``), the only one its server sees.
+    on_claim = model.effective_cache.claim_name is not None
+    claim_prefix = f"{claim_dir}/" if on_claim else ""
+    download_dir = f"{MODEL_MOUNT_PATH}/{claim_dir}" if on_claim else MODEL_MOUNT_PATH
     # The Triton layout keeps each model in a directory named after it: fetch only that.
     one_model = _triton_layout(spec) and scheme != "http"
     source = f"{model.repository.rstrip('/')}/{model.name}" if one_model else model.repository
-    target = f"{MODEL_MOUNT_PATH}/{model.name}" if one_model else MODEL_MOUNT_PATH
+    target = f"{download_dir}/{model.name}" if one_model else download_dir
     fetch_env = [*env, {"name": "HOME", "value": FETCH_HOME_PATH}]
     if scheme == "http":
         fetch_env.append({"name": "MODEL_ARCHIVE_URL", "value": model.repository})
@@ -150,15 +164,20 @@ def _fetched_plan(
     }
     if env_from:
         init["envFrom"] = env_from
-    if spec.runtime.type is RuntimeType.TRITON and (
-        scheme == "http" or model.effective_cache.claim_name
-    ):
-        # An archive may hold a whole repository, and a cache claim other models (other
-        # ModelDeployments' downloads): Triton sees only this model's directory.
+    if spec.runtime.type is RuntimeType.TRITON and (scheme == "http" or on_claim):
+        # Triton loads every model it sees, and an archive may hold a whole repository:
+        # it sees only this model's directory.
         mount = {
             "name": MODEL_VOLUME,
             "mountPath": f"{MODEL_MOUNT_PATH}/{model.name}",
-            "subPath": model.name,
+            "subPath": f"{claim_prefix}{model.name}",
+            "readOnly": True,
+        }
+    elif on_claim:
+        mount = {
+            "name": MODEL_VOLUME,
+            "mountPath": MODEL_MOUNT_PATH,
+            "subPath": claim_dir,
             "readOnly": True,
         }
     else:
@@ -176,12 +195,17 @@ def _fetched_plan(
 
 def plan_repository(
     spec: ModelDeploymentSpec,
+    claim_dir: str,
     security_context: dict[str, Any],
     env: list[dict[str, Any]],
     env_from: list[dict[str, Any]],
     extra_mounts: list[dict[str, Any]],
 ) -> RepositoryPlan:
-    """Volumes, mounts, init containers and environment that bring the model to the server."""
+    """Volumes, mounts, init containers and environment that bring the model to the server.
+
+    ``claim_dir`` is the ModelDeployment's directory on a cache claim: its name, unique
+    on the claim, which is namespaced.
+    """
     scheme = spec.model.scheme
     if scheme == "seed":
         return RepositoryPlan(server_path="")
@@ -189,4 +213,4 @@ def plan_repository(
         return _pvc_plan(spec)
     if scheme == "hf":
         return _hf_plan(spec)
-    return _fetched_plan(spec, security_context, env, env_from, extra_mounts)
+    return _fetched_plan(spec, claim_dir, security_context, env, env_from, extra_mounts)

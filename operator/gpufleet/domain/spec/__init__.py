@@ -19,6 +19,7 @@ from gpufleet.domain.spec.deployment import (
     affords,
     downloads_model,
     replica_units,
+    replicas_to_afford,
 )
 from gpufleet.domain.spec.errors import SpecError
 from gpufleet.domain.spec.model import (
@@ -95,4 +96,5 @@ __all__ = [
     "downloads_model",
     "parse_spec",
     "replica_units",
+    "replicas_to_afford",
 ]

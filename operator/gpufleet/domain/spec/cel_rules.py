@@ -5,6 +5,7 @@ from __future__ import annotations
 from gpufleet.domain.spec.deployment import BUDGET_EPSILON
 from gpufleet.domain.spec.messages import (
     ACTIVATION_REQUIRED,
+    BUDGET_TOO_LOW,
     CACHE_UNUSED,
     HF_NEEDS_VLLM,
     MAX_BATCH_NOT_LLM,
@@ -153,17 +154,17 @@ CEL_RULES: list[dict[str, str]] = [
         "fieldPath": ".scaling.fallbackReplicas",
     },
     {
-        # As ModelDeploymentSpec's affords(): the budget over one replica's cost, with
-        # BUDGET_EPSILON of slack for the floats (3 x 1.1 $/h fit 3.3 $/h).
+        # As ModelDeploymentSpec's affords(replicas_to_afford()): the budget over one
+        # replica's cost, with BUDGET_EPSILON of slack for the floats (3 x 1.1 $/h fit
+        # 3.3 $/h); minReplicas 0 still needs one replica, which scaling from zero starts.
         "rule": (
             "!has(self.cost.gpuHourlyPrice) || "
-            "double(self.scaling.minReplicas) <= double(self.cost.maxHourlyCost) / "
+            "(self.scaling.minReplicas > 0 ? double(self.scaling.minReplicas) : 1.0) <= "
+            "double(self.cost.maxHourlyCost) / "
             "((self.resources.gpus > 0 ? double(self.resources.gpus) : 1.0) * "
             "double(self.cost.gpuHourlyPrice)) + " + repr(BUDGET_EPSILON)
         ),
-        "message": (
-            "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"
-        ),
+        "message": BUDGET_TOO_LOW,
         "fieldPath": ".cost.maxHourlyCost",
     },
 ]

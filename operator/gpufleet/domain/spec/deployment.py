@@ -80,7 +80,7 @@ class ModelDeploymentSpec(WireModel):
             raise ValueError("scaling.fallbackReplicas must lie within [minReplicas, maxReplicas]")
         price = self.cost.gpu_hourly_price
         if price is not None and not affords(
-            self.cost.max_hourly_cost, s.min_replicas, replica_units(self) * price
+            self.cost.max_hourly_cost, replicas_to_afford(self), replica_units(self) * price
         ):
             raise ValueError(BUDGET_TOO_LOW)
         return self
@@ -94,6 +94,12 @@ BUDGET_EPSILON = 1e-9
 def replica_units(spec: ModelDeploymentSpec) -> int:
     """GPU-hours one replica is billed per hour: a CPU-only replica as one unit."""
     return max(spec.resources.gpus, 1)
+
+
+def replicas_to_afford(spec: ModelDeploymentSpec) -> int:
+    """Replicas the budget must pay for: ``minReplicas``, and one when that is 0, as
+    scaling from zero starts one (a budget below one replica never starts a pod)."""
+    return max(spec.scaling.min_replicas, 1)
 
 
 def affords(budget: float, replicas: int, replica_cost: float) -> bool:

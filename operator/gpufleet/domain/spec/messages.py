@@ -46,5 +46,6 @@ TORCH_OWNED_ARGS = (
     "them from runtime.torch.mode and model.repository seed://<n>"
 )
 BUDGET_TOO_LOW = (
-    "cost.maxHourlyCost cannot afford scaling.minReplicas replicas at cost.gpuHourlyPrice"
+    "cost.maxHourlyCost cannot afford scaling.minReplicas replicas (one, when it is 0: "
+    "scaling from zero starts one) at cost.gpuHourlyPrice"
 )

@@ -58,7 +58,10 @@ class ModelCacheSpec(WireModel):
             description=(
                 "A PersistentVolumeClaim to keep the model in instead of an emptyDir, so a "
                 "restarted pod re-syncs instead of downloading everything (ReadWriteMany to "
-                "share it between replicas)."
+                "share it between replicas). One claim may serve many ModelDeployments of "
+                "its namespace: each keeps its download in its own directory, named after "
+                "the ModelDeployment, and its pods see only that one (hf:// models share "
+                "the claim's Hugging Face cache, huggingface/)."
             ),
         ),
     ] = None

@@ -10,9 +10,9 @@ from gpufleet.domain.k8s_shapes import (
     DNS_LABEL,
     QUALIFIED_NAME,
     QUALIFIED_NAME_MAX,
-    QUANTITY,
     LabelValue,
     ObjectName,
+    Quantity,
     label_keys,
 )
 from gpufleet.domain.wire import WireModel
@@ -86,8 +86,8 @@ class ResourcesSpec(WireModel):
             ),
         ),
     ] = "nvidia-l4"
-    cpu: Annotated[str, Field(pattern=QUANTITY, description="CPU request per replica.")] = "2"
-    memory: Annotated[str, Field(pattern=QUANTITY, description="Memory request and limit.")] = "8Gi"
+    cpu: Annotated[Quantity, Field(description="CPU request per replica.")] = "2"
+    memory: Annotated[Quantity, Field(description="Memory request and limit.")] = "8Gi"
     # Values are label values, as on a pod (the CRD checks them); keys are checked by the
     # operator only (label_keys).
     node_selector: Annotated[
