@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -32,7 +34,10 @@ def run(
     ] = None,
     liveness: Annotated[
         str | None,
-        typer.Option(help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."),
+        typer.Option(
+            help="Serve the liveness probe at this URL, e.g. http://:8080/healthz: without a"
+            " host on every address, IPv4 and IPv6; with one (0.0.0.0, [::]) on that only."
+        ),
     ] = None,
     standalone: Annotated[
         bool, typer.Option(help="Run without kopf peering (a single operator instance).")
@@ -52,6 +57,7 @@ def run(
     from pydantic import ValidationError
 
     import gpufleet.handlers  # noqa: F401  (registers the handlers)
+    from gpufleet.observability.health import liveness_address, serving_liveness
     from gpufleet.observability.metrics import OperatorMetrics
 
     try:
@@ -66,19 +72,34 @@ def run(
         _exit_for_bad_settings("gpufleet run", err)
     except (ValueError, OSError) as err:
         _exit_for_bad_settings("gpufleet run", err)
+    if liveness:
+        try:
+            liveness_address(liveness)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--liveness") from err
     _configure_logging(verbose, log_format)
     metrics = OperatorMetrics()
     if metrics_port is not None:
         metrics.serve(metrics_port)
-    kopf.run(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness,
-        standalone=standalone,
-        # The startup handler reads its settings from the environment: the flags reach it
-        # here, so that Prometheus is read for the watched namespaces only.
-        memo=kopf.Memo(metrics=metrics, namespaces=tuple(namespaces)),
-    )
+
+    async def operate() -> None:
+        # Not kopf's liveness endpoint: that binds one address family, and an IPv6-only
+        # cluster's kubelet probes over IPv6 (gpufleet.observability.health).
+        async with AsyncExitStack() as stack:
+            if liveness:
+                await stack.enter_async_context(serving_liveness(liveness))
+            await kopf.operator(
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+                standalone=standalone,
+                # The startup handler reads its settings from the environment: the flags
+                # reach it here, so that Prometheus is read for the watched namespaces only.
+                memo=kopf.Memo(metrics=metrics, namespaces=tuple(namespaces)),
+            )
+
+    # As kopf.run: a cancelled operator (its stop) is an exit, not an error.
+    with suppress(asyncio.CancelledError):
+        asyncio.run(operate())
 
 
 def _settings_or_exit(command: str) -> OperatorSettings:

@@ -37,6 +37,9 @@ class MetricLabels(BaseModel):
     pod: str = "pod"
 
 
+PEERING_OBJECT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""A Kubernetes object name (DNS-1123 subdomain), as the peering object's must be."""
+
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """An HTTP field name (RFC 9110's token)."""
 CLIENT_HEADERS = frozenset(
@@ -54,6 +57,7 @@ SIMPLE_VARIABLES: dict[str, str] = {
     "GPUFLEET_QUERY_TIMEOUT_SECONDS": "query_timeout_seconds",
     "GPUFLEET_GPU_NODE_LABEL": "gpu_node_label",
     "GPUFLEET_PEERING_PRIORITY": "peering_priority",
+    "GPUFLEET_PEERING_NAME": "peering_name",
     "GPUFLEET_PROMETHEUS_BEARER_TOKEN_FILE": "prometheus_bearer_token_file",
     "GPUFLEET_PROMETHEUS_USERNAME": "prometheus_username",
     "GPUFLEET_PROMETHEUS_PASSWORD_FILE": "prometheus_password_file",
@@ -133,6 +137,10 @@ class OperatorSettings(BaseModel):
     """kopf peering: while a peer with a higher priority is alive this operator pauses;
     peers of equal priority pause each other (all of them). A hot standby runs with a
     lower priority than the primary."""
+    peering_name: Annotated[str, Field(pattern=PEERING_OBJECT_NAME, max_length=253)] = "gpufleet"
+    """The kopf peering object (``ClusterKopfPeering`` or ``KopfPeering``) this operator
+    peers through. Not kopf's ``default``: every kopf-based operator peers through that
+    one, and any of them at an equal priority would pause gpufleet (and itself)."""
     gpu_node_label: str = GFD_PRODUCT_LABEL
     """Node label naming each node's GPU model: GPU Feature Discovery's by default (its
     product names); another key (e.g. ``cloud.google.com/gke-accelerator``) carries the

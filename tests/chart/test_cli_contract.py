@@ -22,4 +22,4 @@ def test_gpufleet_run_accepts_the_charts_arguments(chart_dir: Path, value_set: s
     # Parse only (no invoke): unknown options and bad values raise here.
     context = command.make_context(subcommand, list(args))
     assert context.params["metrics_port"] == 9090
-    assert context.params["liveness"] == "http://0.0.0.0:8080/healthz"
+    assert context.params["liveness"] == "http://:8080/healthz"

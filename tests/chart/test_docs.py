@@ -136,3 +136,23 @@ def test_documented_install_is_picked_up_by_kube_prometheus_stack(
                 f"{doc}: {obj['kind']} {obj['metadata']['name']} is ignored by "
                 f"kube-prometheus-stack's Prometheus (labels {labels})"
             )
+
+
+def test_gitops_doc_names_the_annotations_the_operator_writes() -> None:
+    """docs/gitops.md tells GitOps users which annotations appear on their
+    ModelDeployments; kopf writes them under the prefix the operator configures."""
+    import kopf
+
+    from gpufleet.handlers.lifecycle import configure_kopf
+    from gpufleet.settings import OperatorSettings
+
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings, OperatorSettings())
+    diffbase = settings.persistence.diffbase_storage
+    assert isinstance(diffbase, kopf.AnnotationsDiffBaseStorage)
+    (written, *_) = diffbase.make_keys(diffbase.key)
+    prefix = written.split("/")[0]
+    doc = (REPO_ROOT / "docs" / "gitops.md").read_text()
+    assert f"`{prefix}/*`" in doc, f"docs/gitops.md should name the {prefix}/* annotations"
+    assert f"`{written}`" in doc, f"docs/gitops.md should name {written}"
+    assert "kopf.zalando.org" not in doc, "kopf's default prefix is not the operator's"

@@ -104,6 +104,7 @@ def test_operator_values_reach_the_operator(chart_dir: Path, tmp_path: Path) -> 
             "autoscaling": False,
             "metricLabels": labels,
             "peeringPriority": 50,
+            "peeringName": "gpufleet-team-a",
         },
         "gpuPrices": {"nvidia-l4": 0.65, "nvidia-b200": 12.5, "cpu": None},
         "watch": {"namespaces": ["team-a", "team-b"]},
@@ -115,6 +116,7 @@ def test_operator_values_reach_the_operator(chart_dir: Path, tmp_path: Path) -> 
     assert settings.query_timeout_seconds == 3
     assert settings.autoscaling_enabled is False
     assert settings.peering_priority == 50
+    assert settings.peering_name == "gpufleet-team-a"
     assert settings.labels.model_dump() == labels
     assert settings.namespaces == ("team-a", "team-b")
     # Helm merges maps: overrides and additions win, null removes a default.
@@ -147,7 +149,7 @@ def test_operator_command_line(chart_dir: Path) -> None:
     assert container["args"][:4] == [
         "run",
         "--log-format=json",
-        "--liveness=http://0.0.0.0:8181/healthz",
+        "--liveness=http://:8181/healthz",
         "--metrics-port=9191",
     ]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}

@@ -46,26 +46,32 @@ def peering_crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
     }
 
 
+PEERING_NAME = "gpufleet"
+"""gpufleet's own peering object (``GPUFLEET_PEERING_NAME``'s default)."""
+
+
 def peering_apiserver() -> EmulatedApiServer:
-    """The emulator with gpufleet's CRD, kopf's peering CRDs and the ``default`` peerings
-    (cluster-wide, and in the ``default`` namespace)."""
+    """The emulator with gpufleet's CRD, kopf's peering CRDs and the peering objects
+    (cluster-wide, and in the ``default`` namespace): gpufleet's, and kopf's ``default``,
+    which every other kopf-based operator peers through."""
     crds: list[Path | dict[str, Any]] = [
         CRD_FILE,
         peering_crd("ClusterKopfPeering", "clusterkopfpeerings", "Cluster"),
         peering_crd("KopfPeering", "kopfpeerings", "Namespaced"),
     ]
     server = EmulatedApiServer(crds=crds)
-    metadata = {"name": "default"}
-    server.cluster.create(
-        server.resource_type("kopf.dev/v1/clusterkopfpeerings"),
-        None,
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": metadata},
-    )
-    server.cluster.create(
-        server.resource_type("kopf.dev/v1/kopfpeerings"),
-        "default",
-        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": dict(metadata)},
-    )
+    for name in (PEERING_NAME, "default"):
+        metadata = {"name": name}
+        server.cluster.create(
+            server.resource_type("kopf.dev/v1/clusterkopfpeerings"),
+            None,
+            {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": metadata},
+        )
+        server.cluster.create(
+            server.resource_type("kopf.dev/v1/kopfpeerings"),
+            "default",
+            {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": dict(metadata)},
+        )
     return server
 
 
@@ -79,6 +85,7 @@ class OperatorProcess:
         *,
         priority: int = 0,
         namespaces: Iterable[str] = (),
+        args: Iterable[str] = (),
     ) -> None:
         self.log = log
         env = {
@@ -87,10 +94,13 @@ class OperatorProcess:
             "GPUFLEET_AUTOSCALING": "0",
             "GPUFLEET_PEERING_PRIORITY": str(priority),
         }
-        args = [sys.executable, "-m", "gpufleet", "run", "--verbose"]
-        args += [f"--namespace={namespace}" for namespace in namespaces]
+        command = [sys.executable, "-m", "gpufleet", "run", "--verbose"]
+        command += [f"--namespace={namespace}" for namespace in namespaces]
+        command += args
         self._file = log.open("wb")
-        self.process = subprocess.Popen(args, env=env, stdout=self._file, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._file, stderr=subprocess.STDOUT
+        )
 
     def said(self, text: str) -> bool:
         return text in self.log.read_text(errors="replace")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import kopf
 import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from gpufleet.cli import app, watched_namespaces
+from gpufleet.handlers.lifecycle import configure_kopf
 from gpufleet.settings import OperatorSettings
 
 
@@ -43,6 +45,7 @@ BAD_SETTINGS = [
     ({"GPUFLEET_GPU_PRICES": "/no/such.yaml"}, "GPUFLEET_GPU_PRICES: /no/such.yaml: No such file"),
     ({"GPUFLEET_GPU_PRICES": "{not json"}, "GPUFLEET_GPU_PRICES: Expecting property name"),
     ({"GPUFLEET_OPERATOR_POD_LABELS": "app"}, "GPUFLEET_OPERATOR_POD_LABELS: 'app' is not"),
+    ({"GPUFLEET_PEERING_NAME": "Team_A"}, "GPUFLEET_PEERING_NAME: 'Team_A': String should"),
     # A cluster scraping every 30 s with the default 30 s window: rate() would have no value.
     (
         {"GPUFLEET_SCRAPE_INTERVAL_SECONDS": "30"},
@@ -73,3 +76,14 @@ def test_the_operator_reads_prometheus_for_the_namespaces_gpufleet_run_watches()
     assert OperatorSettings.from_env(env, ("team-a",)).namespaces == ("team-a",)
     assert OperatorSettings.from_env(env, ()).namespaces == ("ml", "serving")
     assert OperatorSettings.from_env({}).namespaces == ()
+
+
+def test_kopf_peers_through_gpufleets_own_object_not_kopfs_default() -> None:
+    """kopf's `default` peering object is every kopf-based operator's: another one there
+    at an equal priority would pause gpufleet."""
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings, OperatorSettings.from_env({}))
+    assert settings.peering.name == "gpufleet"
+    named = OperatorSettings.from_env({"GPUFLEET_PEERING_NAME": "gpufleet-team-a"})
+    configure_kopf(settings, named)
+    assert settings.peering.name == "gpufleet-team-a"

@@ -1,7 +1,8 @@
 """Two operator processes on the API emulator: how kopf peering really behaves.
 
 Peering is on when kopf's peering CRDs and a peering object exist (cluster-wide here:
-``ClusterKopfPeering default``). Each operator writes a keep-alive into the object's
+``ClusterKopfPeering gpufleet``, gpufleet's own; kopf's ``default`` is every other
+kopf-based operator's). Each operator writes a keep-alive into the object's
 status; what each then does depends only on the priorities:
 
 - equal priorities pause each other -- all of them: nothing is reconciled while both
@@ -14,6 +15,7 @@ status; what each then does depends only on the priorities:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 
 from gpufleet.k8s.permissions import WatchScope
 from gpufleet_devtools.apiserver.server import EmulatedApiServer
-from tests.operator.processes import OperatorProcess, peering_apiserver
+from tests.operator.processes import PEERING_NAME, OperatorProcess, peering_apiserver
 from tests.operator.rbac import assert_granted
 from tests.operator.specs import minimal_spec
 from tests.support.kube import DEPLOYMENTS, MODELDEPLOYMENTS, Kube, modeldeployment
@@ -54,8 +56,12 @@ def start(apiserver: EmulatedApiServer, tmp_path: Path) -> Iterator[Any]:
         operator.stop()
 
 
-def _peers(kube: Kube) -> dict[str, Any]:
-    response = kube.session.get(kube.url + "/apis/kopf.dev/v1/clusterkopfpeerings/default")
+def _peering_url(kube: Kube, name: str) -> str:
+    return f"{kube.url}/apis/kopf.dev/v1/clusterkopfpeerings/{name}"
+
+
+def _peers(kube: Kube, name: str = PEERING_NAME) -> dict[str, Any]:
+    response = kube.session.get(_peering_url(kube, name))
     return dict(response.json().get("status") or {})
 
 
@@ -99,3 +105,27 @@ def test_a_lower_priority_operator_is_a_hot_standby(
     wait_for(lambda: standby.said("Resuming operations"), timeout=60, what="standby takes over")
     _apply(kube, "after-failover")
     wait_for(lambda: kube.get(DEPLOYMENTS, NS, "after-failover"), timeout=60, what="children")
+
+
+def test_another_kopf_operator_at_the_same_priority_leaves_gpufleet_working(
+    apiserver: EmulatedApiServer, start: Any
+) -> None:
+    kube = Kube(apiserver.url)
+    # Any other kopf-based operator in the cluster (kopf's defaults: peering object
+    # `default`, priority 0), alive for the whole test.
+    other = "other-kopf-operator@elsewhere"
+    lastseen = datetime.now(UTC).isoformat()
+    keep_alive = {"status": {other: {"priority": 0, "lifetime": 600, "lastseen": lastseen}}}
+    response = kube.session.patch(
+        _peering_url(kube, "default"),
+        json=keep_alive,
+        headers={"Content-Type": "application/merge-patch+json"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    operator = start("gpufleet", 0)
+    wait_for(lambda: len(_peers(kube)) == 1, timeout=60, what="gpufleet's own keep-alive")
+    assert other not in _peers(kube)
+    _apply(kube, "served")
+    wait_for(lambda: kube.get(DEPLOYMENTS, NS, "served"), timeout=60, what="gpufleet reconciles")
+    assert not operator.said("Pausing")

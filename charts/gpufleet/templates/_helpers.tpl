@@ -182,6 +182,11 @@ duplicate names break server-side apply and strategic-merge upgrades).
   value: {{ $op.gpuNodeLabel | quote }}
 - name: GPUFLEET_PEERING_PRIORITY
   value: {{ $op.peeringPriority | quote }}
+{{- /* Unset (`helm upgrade --reuse-values` from a release without it): the operator's own default. */}}
+{{- with $op.peeringName }}
+- name: GPUFLEET_PEERING_NAME
+  value: {{ . | quote }}
+{{- end }}
 # Where the operator's own pods run: a NetworkPolicy it builds for a
 # ModelDeployment lets them reach the model's HTTP port (model configuration).
 - name: GPUFLEET_OPERATOR_NAMESPACE

@@ -38,7 +38,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # so no cluster-scoped read in RBAC (a new watched namespace or a CRD installed
     # later needs a restart, as `helm upgrade` does).
     settings.scanning.disabled = True
-    # Equal priorities pause each other: a standby must run with a lower one.
+    # Equal priorities pause each other: a standby must run with a lower one. The
+    # object is gpufleet's own: in kopf's `default` any other kopf-based operator is a
+    # peer, and one at an equal priority would pause gpufleet.
+    settings.peering.name = config.peering_name
     settings.peering.priority = config.peering_priority
 
 

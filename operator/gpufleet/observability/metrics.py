@@ -16,14 +16,17 @@ signal must not look like a perfect latency.
 
 from __future__ import annotations
 
+import errno
 import math
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Final
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app, start_http_server
 
 from gpufleet import __version__
 
@@ -259,14 +262,49 @@ class OperatorMetrics:
         """The text format Prometheus scrapes (also handy in tests)."""
         return generate_latest(self.registry)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> WSGIServer:
+    def serve(self, port: int, addr: str | None = None) -> WSGIServer:
         """Serve ``/metrics`` on ``addr:port`` from a daemon thread; returns the server.
 
-        All interfaces by default: in a pod, Prometheus scrapes the pod IP.
-        ``shutdown()`` the returned server to stop it.
+        Every address of both families by default (``addr`` None): in a pod, Prometheus
+        scrapes the pod IP, which on an IPv6-only cluster is IPv6 only; on a kernel
+        without IPv6, every IPv4 address. ``shutdown()`` the returned server to stop it.
         """
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        if addr is not None:
+            server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+            return server
+        app = make_wsgi_app(self.registry)
+        try:
+            server = make_server("::", port, app, _DualStackServer, handler_class=_QuietHandler)
+        except OSError as error:
+            if error.errno not in NO_IPV6:
+                raise
+            server = make_server("0.0.0.0", port, app, ThreadingWSGIServer, _QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return server
+
+
+NO_IPV6: Final = frozenset({errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL})
+"""What creating or binding an IPv6 socket fails with where the kernel has no IPv6 (or
+it is switched off)."""
+
+
+class _DualStackServer(ThreadingWSGIServer):
+    """One IPv6 socket on ``::`` that takes IPv4 connections too (as ``::ffff:a.b.c.d``)."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        # Linux accepts IPv4 on `::` by default, but a node may set net.ipv6.bindv6only=1
+        # (and asyncio sets IPV6_V6ONLY itself): ask for both families explicitly.
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No line per request: Prometheus scrapes every few seconds."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def _label_sets(metric: Counter) -> list[tuple[str, ...]]:
