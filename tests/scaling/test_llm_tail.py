@@ -1,5 +1,6 @@
 """The slowest streams: TTFT and ITL p99s fitted against the running sequences per
-replica, and the batch bounded so that both stay within their targets.
+replica, and the batch bounded so that both stay within their targets; prefills that
+stall the streams longer than the ITL target, bounded by the share of gaps they stall.
 
 The engine is the one of ``test_llm_rules``: iterations of 20 ms + 2 ms per running
 sequence, 800 prompt and 200 generated tokens per request. 4 pods run a load that
@@ -16,6 +17,7 @@ the same sequences per replica.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pytest
@@ -131,87 +133,104 @@ def test_a_tail_bound_is_bought_only_up_to_what_it_saves() -> None:
     assert "bought up to 1.8x the replicas the p95s need" in d.reason
 
 
-def test_prefill_stalls_over_the_itl_target_bound_the_share_of_gaps_they_stall() -> None:
-    """Every tick reads an ITL p95 of 300 ms and a p99 of 450 ms: an iteration that
-    prefills a prompt stalls every stream on its replica for 450 ms, 4.5 times the
-    target and longer than any decode iteration's tail (at most 3 times the busy
-    replica's 50-98 ms), and the stalls are over 5 % of the gaps. Such a p95 is no
-    multiple of the iteration time: the ITL p95 model keeps its prior (25.7 sequences)
-    instead of reading a tail of 3 (which gave 2.3 sequences a replica and 16 replicas).
-    A sequence generates 200 tokens before a new prompt takes its place, so a replica
-    running n sequences stalls (n + 1) / 200 of the fleet's gaps (the +1: the random
-    spread) times the iterations a prompt stalls: one, the prior, which these readings
-    (over 5 % of gaps stalled at 10-30 sequences) agree with. ITL p95 within target at
-    0.05 x 200 - 1 = 9 sequences, p99 at 1. The tail
-    bound is bought up to 1.8x the replicas the p95s need: no fewer sequences than serve
-    9 / 38 ms / 1.8 = 131.6 tokens/s, 3.6 sequences at 27.1 ms. 4 pods at 30 sequences
-    generate 1500 tokens/s: 11.4, so 12."""
-    out = []
-    for t in range(0, 1605, 5):
-        n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
-        obs = replace(llm(float(t), 4, n), itl_p95_ms=300.0, itl_p99_ms=450.0)
-        out.append((fleet(4), obs))
-    d = run(spec(slo=LLM_SLO), out)
-    assert d.desired_replicas == 12, d.reason
-    assert (
+@dataclass(frozen=True)
+class StallCase:
+    name: str
+    itl_p95_ms: float | None
+    itl_p99_ms: Callable[[float], float]
+    """The ITL p99 at n running sequences per replica."""
+    output_tokens: float
+    replicas: int
+    fragment: str | None
+    """In the decision; None: no stall bound in it."""
+
+
+STALL_CASES = [
+    StallCase(
+        # Every tick reads an ITL p95 of 300 ms and a p99 of 450 ms: an iteration that
+        # prefills a prompt stalls every stream on its replica for 450 ms, 4.5 times the
+        # target and longer than any decode iteration's tail (at most 3 times the busy
+        # replica's 50-98 ms), and the stalls are over 5 % of the gaps. Such a p95 is no
+        # multiple of the iteration time: the ITL p95 model keeps its prior (25.7
+        # sequences) instead of reading a tail of 3 (which gave 2.3 sequences a replica
+        # and 17 replicas). A sequence generates 200 tokens before a new prompt takes its
+        # place, so a replica running n sequences stalls (n + 1) / 200 of the fleet's gaps
+        # (the +1: the random spread) times the iterations a prompt stalls: one, the
+        # prior, which these readings (over 5 % of gaps stalled at 10-30 sequences) agree
+        # with. ITL p95 within target at 0.05 x 200 - 1 = 9 sequences, p99 at 1. The tail
+        # bound is bought up to 1.8x the replicas the p95s need: no fewer sequences than
+        # serve 9 / 38 ms / 1.8 = 131.6 tokens/s, 3.6 sequences at 27.1 ms. 4 pods at 30
+        # sequences generate 1500 tokens/s: 11.4, so 12.
+        "stalls over the ITL target bound the share of gaps they stall",
+        300.0,
+        lambda n: 450.0,
+        200.0,
+        12,
         "3.6 sequences per replica, bound by ITL p99 <= 100 ms (a prompt's prefill stalls "
         "its replica's streams 450 ms, 1.0 iterations a prompt, a prompt every 200 tokens a "
-        "sequence generates: at most 1 % of gaps), bought up to 1.8x the replicas the p95s need"
-    ) in d.reason
-
-
-def test_a_stall_within_the_itl_target_bounds_nothing() -> None:
-    """The same fleet with prefills that stall its streams 90 ms, within the 100 ms
-    target, on over 1 % of the gaps: no gap misses for them, so the batch is bounded as
-    without any p99 (25.7 sequences, 5 replicas)."""
-    out = []
-    for t in range(0, 1605, 5):
-        n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
-        out.append((fleet(4), replace(llm(float(t), 4, n), itl_p99_ms=90.0)))
-    d = run(spec(slo=LLM_SLO), out)
-    assert d.desired_replicas == 5, d.reason
-    assert "stalls" not in d.reason
-
-
-def test_where_the_itl_p99_crosses_the_target_calibrates_the_stalls_per_prompt() -> None:
-    """Prefills stall the streams 450 ms, but only past 20 sequences a replica does the
-    ITL p99 read them (60 ms below, p95 40 ms throughout): most prompts prefill within
-    the target, and stalls pass 1 % of the gaps only at 20, where one stalled iteration
-    a prompt puts them at 21 / 200 = 10.5 %. So a prompt stalls about 0.01 x 200 / 21 =
-    0.1 iterations over the target, and the tail bound allows about 20 sequences where
-    the prior (one a prompt) allowed 1 and bought 1.8x the replicas: 5 replicas for the
-    1500 tokens/s (18.9 sequences at 58 ms per token, 327 tokens/s each)."""
-    out = []
-    for t in range(0, 1605, 5):
-        n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
-        obs = replace(llm(float(t), 4, n), itl_p95_ms=40.0, itl_p99_ms=450.0 if n > 20 else 60.0)
-        out.append((fleet(4), obs))
-    d = run(spec(slo=LLM_SLO), out)
-    assert d.desired_replicas == 5, d.reason
-    assert (
+        "sequence generates: at most 1 % of gaps), bought up to 1.8x the replicas the p95s need",
+    ),
+    StallCase(
+        # Prefills that stall the streams 90 ms, within the 100 ms target, on over 1 % of
+        # the gaps: no gap misses for them, so the batch is bounded as without any p99
+        # (25.7 sequences, 5 replicas).
+        "a stall within the ITL target bounds nothing",
+        None,
+        lambda n: 90.0,
+        200.0,
+        5,
+        None,
+    ),
+    StallCase(
+        # Prefills stall the streams 450 ms, but only past 20 sequences a replica does the
+        # ITL p99 read them (60 ms below, p95 40 ms throughout): most prompts prefill within
+        # the target, and stalls pass 1 % of the gaps only at 20, where one stalled
+        # iteration a prompt puts them at 21 / 200 = 10.5 %. So a prompt stalls about
+        # 0.01 x 200 / 21 = 0.1 iterations over the target, and the tail bound allows about
+        # 20 sequences where the prior (one a prompt) allowed 1 and bought 1.8x the
+        # replicas: 5 replicas for the 1500 tokens/s (18.9 sequences at 58 ms per token,
+        # 327 tokens/s each).
+        "where the ITL p99 crosses the target calibrates the stalls per prompt",
+        40.0,
+        lambda n: 450.0 if n > 20 else 60.0,
+        200.0,
+        5,
         "18.9 sequences per replica, bound by ITL p99 <= 100 ms (a prompt's prefill stalls its "
-        "replica's streams 450 ms, 0.1 iterations a prompt"
-    ) in d.reason
+        "replica's streams 450 ms, 0.1 iterations a prompt",
+    ),
+    StallCase(
+        # The stalls of the first case, but answers of 15 tokens: a replica running any
+        # sequence at all admits a prompt every 15 iterations, so at least 1 / 15 = 6.7 %
+        # of the gaps wait, whatever the fleet's size. No replica removes that: the stalls
+        # bound nothing (they would give a replica one sequence, 33 replicas). The missed
+        # p95, measured on a steady fleet, caps the batch at one capacity margin below what
+        # ran (9 sequences): 7 replicas.
+        "answers too short for any fleet to keep the stalls rare buy no replicas",
+        300.0,
+        lambda n: 450.0,
+        15.0,
+        7,
+        None,
+    ),
+]
 
 
-def test_answers_too_short_for_any_fleet_to_keep_the_stalls_rare_buy_no_replicas() -> None:
-    """The stalls of the first test (450 ms, over 5 % of the gaps), but answers of 15
-    tokens: a replica running any sequence at all admits a prompt every 15 iterations,
-    so at least 1 / 15 = 6.7 % of the gaps wait, whatever the fleet's size. No replica
-    removes that: the stalls bound nothing (they would give a replica one sequence, 34
-    replicas). The missed p95, measured at 10 sequences a replica on a steady fleet,
-    caps the batch at one capacity margin below what ran (9 sequences): 7 replicas."""
+@pytest.mark.parametrize("case", STALL_CASES, ids=[c.name for c in STALL_CASES])
+def test_prefill_stalls_over_the_itl_target(case: StallCase) -> None:
     out = []
     for t in range(0, 1605, 5):
         n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
         obs = llm(float(t), 4, n)
         obs = replace(
             obs,
-            served_rate=obs.generation_tokens_rate / 15.0,
-            itl_p95_ms=300.0,
-            itl_p99_ms=450.0,
+            served_rate=obs.generation_tokens_rate / case.output_tokens,
+            itl_p95_ms=case.itl_p95_ms,
+            itl_p99_ms=case.itl_p99_ms(n),
         )
         out.append((fleet(4), obs))
     d = run(spec(slo=LLM_SLO), out)
-    assert d.desired_replicas == 7, d.reason
-    assert "stalls" not in d.reason
+    assert d.desired_replicas == case.replicas, d.reason
+    if case.fragment is None:
+        assert "stalls" not in d.reason
+    else:
+        assert case.fragment in d.reason
