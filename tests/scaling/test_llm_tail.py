@@ -30,18 +30,24 @@ Line = tuple[float, float] | None
 """(ms at no load, ms per running sequence), or no p99 reported."""
 
 
-def ticks(ttft: Line, itl: Line) -> list[tuple[FleetState, Observations]]:
+def ticks(
+    reading: Callable[[Observations, float], Observations],
+) -> list[tuple[FleetState, Observations]]:
+    """4 pods rising from 10 to 30 sequences each and back, twice; ``reading`` adds
+    what each tick measures at n sequences per replica."""
     out = []
     for t in range(0, 1605, 5):
         n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
-        obs = llm(float(t), 4, n)
-        obs = replace(
-            obs,
-            ttft_p99_ms=None if ttft is None else ttft[0] + ttft[1] * n,
-            itl_p99_ms=None if itl is None else itl[0] + itl[1] * n,
-        )
-        out.append((fleet(4), obs))
+        out.append((fleet(4), reading(llm(float(t), 4, n), n)))
     return out
+
+
+def p99_lines(ttft: Line, itl: Line) -> Callable[[Observations, float], Observations]:
+    return lambda obs, n: replace(
+        obs,
+        ttft_p99_ms=None if ttft is None else ttft[0] + ttft[1] * n,
+        itl_p99_ms=None if itl is None else itl[0] + itl[1] * n,
+    )
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_the_slowest_streams_bound_the_batch(case: Case) -> None:
-    d = run(spec(slo=LLM_SLO), ticks(case.ttft, case.itl))
+    d = run(spec(slo=LLM_SLO), ticks(p99_lines(case.ttft, case.itl)))
     assert d.desired_replicas == case.replicas, d.reason
     assert case.fragment in d.reason
 
@@ -217,18 +223,15 @@ STALL_CASES = [
 
 @pytest.mark.parametrize("case", STALL_CASES, ids=[c.name for c in STALL_CASES])
 def test_prefill_stalls_over_the_itl_target(case: StallCase) -> None:
-    out = []
-    for t in range(0, 1605, 5):
-        n = 10.0 + 20.0 * abs((t % 800) - 400) / 400.0
-        obs = llm(float(t), 4, n)
-        obs = replace(
+    def reading(obs: Observations, n: float) -> Observations:
+        return replace(
             obs,
-            served_rate=obs.generation_tokens_rate / case.output_tokens,
+            served_rate=(obs.generation_tokens_rate or 0.0) / case.output_tokens,
             itl_p95_ms=case.itl_p95_ms,
             itl_p99_ms=case.itl_p99_ms(n),
         )
-        out.append((fleet(4), obs))
-    d = run(spec(slo=LLM_SLO), out)
+
+    d = run(spec(slo=LLM_SLO), ticks(reading))
     assert d.desired_replicas == case.replicas, d.reason
     if case.fragment is None:
         assert "stalls" not in d.reason
