@@ -20,7 +20,7 @@ What bounds the running batch per replica:
   of the fleet's gaps stalled is (n + 1) / output_tokens (the +1: under a random spread a
   replica's sequences scatter like a Poisson count, and a stall weighs by the streams it
   stalls, E[n^2] / E[n] = n + 1), times the iterations each prompt stalls over the
-  target: one before any is measured (``STALLS_PER_PROMPT_PRIOR``), then where the
+  target: one before any is measured (``stalls_per_prompt_prior``), then where the
   measured ITL p95 and p99 cross the target (a prompt longer than an iteration's token
   budget stalls more than one, a short one none). ITL p95 within target keeps that share
   under 5 %; the tail bound (below) under 1 %;
@@ -67,11 +67,6 @@ SPEC_QUANTILE = 0.95
 of the streams within them."""
 TAIL_QUANTILE = 0.99
 """The tail bound (the TTFT, ITL and TPOT p99 lines) keeps this share within them."""
-
-STALLS_PER_PROMPT_PRIOR = 1.0
-"""Iterations a prompt's prefill stalls over the ITL target before any is measured: the
-one that admits it (a prompt longer than an iteration's token budget stalls more, one
-whose prefill fits within the target none)."""
 
 P95_SPREAD = NormalDist().inv_cdf(SPEC_QUANTILE)
 """How far up the scatter of running sequences per replica the p95 request sits, in
@@ -306,7 +301,7 @@ def _stall_bound(ctx: Context, memory: TokenMemory, quantile: float) -> tuple[fl
         return None
     share = 1.0 - quantile
     per_prompt = memory.stalls_per_prompt
-    per_prompt = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
+    per_prompt = ctx.tuning.stalls_per_prompt_prior if per_prompt is None else per_prompt
     sequences = share * output / per_prompt - 1.0
     if sequences <= 0.0:
         return None
@@ -351,7 +346,7 @@ def predicted_itl_p95_ms(
         return predicted
     n = running_at(iteration_line(memory, tuning), generated_per_s, replicas)
     per_prompt = memory.stalls_per_prompt
-    per_prompt = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
+    per_prompt = tuning.stalls_per_prompt_prior if per_prompt is None else per_prompt
     stalled = n is not None and per_prompt * (n + 1.0) / output > 1.0 - SPEC_QUANTILE
     return max(predicted, stall) if stalled else predicted
 

@@ -41,7 +41,6 @@ from gpufleet.domain.scaling.context import Context
 from gpufleet.domain.scaling.token_capacity import (
     P95_SPREAD,
     SPEC_QUANTILE,
-    STALLS_PER_PROMPT_PRIOR,
     TAIL_QUANTILE,
     busiest,
     capacity,
@@ -208,7 +207,7 @@ def _stalls_per_prompt(
     prefill, and ``prompts_per_gap`` times the stalls per prompt is the share of gaps that
     do (``token_capacity._stall_bound``): a p99 over the target says that share is over
     1 %, within it that it is not; the p95 likewise at 5 %."""
-    current = STALLS_PER_PROMPT_PRIOR if per_prompt is None else per_prompt
+    current = tuning.stalls_per_prompt_prior if per_prompt is None else per_prompt
     lo, hi = 0.0, math.inf
     for measured, quantile in ((obs.itl_p99_ms, TAIL_QUANTILE), (obs.itl_p95_ms, SPEC_QUANTILE)):
         value = _finite(measured)

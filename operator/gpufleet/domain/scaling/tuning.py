@@ -140,7 +140,12 @@ class PolicyTuning:
     time of the p95-busy replica, before any is measured: iterations that also prefill new
     prompts run slower than the decode alone."""
     gap_tail_range: tuple[float, float] = (0.5, 3.0)
-    """Physically sensible values of that ratio."""
+    """Physically sensible values of that ratio; an ITL p99 over the top of it reads an
+    iteration that prefills (a stall), not a decode iteration's tail."""
+    stalls_per_prompt_prior: float = 1.0
+    """Iterations a prompt's prefill stalls the streams longer than the ITL target, before
+    any is measured: the one that admits it (a prompt longer than an iteration's token
+    budget stalls more, one whose prefill fits within the target none)."""
     token_smoothing: float = 0.1
     """Share of the way tokens per request, KV per sequence and the gap tails move toward
     one measurement (a window may hold a few unusually long conversations)."""
