@@ -127,7 +127,17 @@ def triton_trtllm(out: Exposition) -> None:
         "max": 512,
     }.items():
         out.gauge("nv_trt_llm_request_metrics", f'{m},request_type="{kind}"', value)
-    for kind, value in {"max": 1000, "used": 250, "free": 750, "tokens_per": 64}.items():
+    # The backend creates all six series at 0 on load (custom_metrics_reporter.cc) and sets
+    # those its executor's stats report: here no "Fraction used KV cache blocks".
+    kv_blocks = {
+        "max": 1000,
+        "free": 750,
+        "used": 250,
+        "tokens_per": 64,
+        "reused": 0,
+        "fraction": 0,
+    }
+    for kind, value in kv_blocks.items():
         out.gauge("nv_trt_llm_kv_cache_block_metrics", f'{m},kv_cache_block_type="{kind}"', value)
     out.histogram(
         "nv_llm_input_token_len", f'{m},response_metric_type="total_input_tokens"', 3, 200, TOKENS
@@ -141,12 +151,12 @@ def triton_trtllm(out: Exposition) -> None:
 
 
 def triton_vllm(out: Exposition) -> None:
-    """Triton's vLLM backend: Triton's counters (2 req/s) beside its vllm: metrics."""
+    """Triton's vLLM backend: Triton's counters (2 req/s) beside its vllm: metrics. Those
+    are the backend's own (vllm_backend src/utils/metrics.py): token counters and latency
+    histograms only, labelled ``model``/``version``; no scheduler gauges (running, waiting)
+    and no KV-cache usage."""
     triton_core(out, 2)
     m = 'model="vllm_model",version="1"'
-    out.gauge("vllm:num_requests_running", m, 2)
-    out.gauge("vllm:num_requests_waiting", m, 1)
-    out.gauge("vllm:gpu_cache_usage_perc", m, 0.3)
     out.counter("vllm:prompt_tokens_total", m, 300)
     out.counter("vllm:generation_tokens_total", m, 80)
     out.histogram("vllm:time_to_first_token_seconds", m, 2, 0.07, SECONDS)
@@ -313,10 +323,12 @@ def test_triton_with_a_tensorrt_llm_backend(reader: FleetMetricsReader) -> None:
 def test_triton_with_its_vllm_backend(reader: FleetMetricsReader) -> None:
     obs, engines = observe(reader, "tv", pods=1)
     assert engines == {Engine.TRITON_VLLM}
-    assert obs.queue_depth == 1.0
-    assert obs.running_requests == 2.0
-    assert obs.mean_running_requests == pytest.approx(2.0)  # a steady gauge: its mean
-    assert obs.kv_cache_usage == pytest.approx(0.3)
+    assert obs.queue_depth == 0.0  # Triton's pending count: the backend exports no waiting
+    # The backend exports no running batch and no KV-cache usage: absent, not "unknown"
+    # (an unknown that never resolves would hold the deployment's MetricsAvailable false).
+    for name in ("running_requests", "mean_running_requests", "kv_cache_usage"):
+        assert getattr(obs, name) is None, name
+        assert name not in obs.unknown, obs.unknown
     assert obs.served_rate == pytest.approx(2.0, rel=0.1)
     assert obs.prompt_tokens_rate == pytest.approx(300.0, rel=0.1)
     assert obs.ttft_p95_ms is not None

@@ -22,20 +22,28 @@ triton         Triton Inference Server, classic models; gpufleet-server (the tor
                runtime) exports the same names
 vllm           vLLM's OpenAI-compatible server (and gpufleet-server's LLM mode)
 triton-trtllm  Triton serving a TensorRT-LLM backend model (``nv_trt_llm_*``)
-triton-vllm    Triton serving its vLLM backend (``vllm:*`` beside ``nv_inference_*``)
+triton-vllm    Triton serving its vLLM backend (``vllm:*`` beside ``nv_inference_*``):
+               the backend's own ``vllm:*`` (vllm_backend ``src/utils/metrics.py``,
+               labelled ``model``/``version``) are token counters and the TTFT, ITL
+               (old name) and end-to-end histograms only: no scheduler gauges
+               (running, waiting), no KV-cache usage
 ============== =================================================================
 
 Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
 
-- queue waiting: ``vllm:num_requests_waiting``;
+- queue waiting: ``vllm:num_requests_waiting`` (vLLM's server);
   ``nv_trt_llm_request_metrics{request_type="waiting"}``;
-  ``nv_inference_pending_request_count`` (Triton: requests awaiting execution only)
-- running: ``vllm:num_requests_running``;
+  ``nv_inference_pending_request_count`` (Triton: requests awaiting execution only; with
+  the vLLM backend it does not see vLLM's own waiting queue)
+- running: ``vllm:num_requests_running`` (vLLM's server);
   ``nv_trt_llm_request_metrics{request_type="scheduled"}``; and the same gauges
   averaged over the rate window (``avg_over_time``), which pair with the token rates
-- KV-cache usage (0..1): ``vllm:kv_cache_usage_perc``, deprecated
-  ``vllm:gpu_cache_usage_perc``; ``nv_trt_llm_kv_cache_block_metrics``
-  (``fraction``, else ``used`` / ``max`` blocks)
+- KV-cache usage (0..1): ``vllm:kv_cache_usage_perc``, deprecated (removed in recent
+  releases) ``vllm:gpu_cache_usage_perc`` (vLLM's server; averaged over a pod's
+  data-parallel ``engine`` series); ``nv_trt_llm_kv_cache_block_metrics``
+  (``used`` / ``max`` blocks, else ``fraction``: the backend creates every
+  ``kv_cache_block_type`` series at 0 when the model loads and sets only those its
+  executor's stats report, so a ``fraction`` the executor does not report stays 0)
 - TTFT: ``vllm:time_to_first_token_seconds``; Triton's
   ``nv_inference_first_response_histogram_ms`` (needs ``--metrics-config
   histogram_latencies=true``)
@@ -55,7 +63,8 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
   ``vllm:generation_tokens_total``; ``nv_llm_input_token_len`` /
   ``nv_llm_output_token_len`` (TensorRT-LLM backend)
 - served: ``nv_inference_request_success``; ``vllm:request_success_total`` by
-  ``finished_reason`` (``stop``, ``length``)
+  ``finished_reason`` (``stop``, ``length``, ``repetition``: every reason but ``abort``
+  and ``error``)
 - unserved, demand a replica added would serve: Triton's
   ``nv_inference_request_failure`` with ``reason`` ``REJECTED`` (the queue timeout
   expired) or ``CANCELED`` (the client gave up), or without a ``reason`` (Triton before
@@ -211,7 +220,7 @@ QUERIES: tuple[SignalQuery, ...] = (
             Source(
                 _TRITON_ALL, "max by ($by) (timestamp(nv_inference_pending_request_count{$sel}))"
             ),
-            Source(_VLLM_ALL, "max by ($by) (timestamp(vllm:num_requests_running{$sel}))"),
+            Source((Engine.VLLM,), "max by ($by) (timestamp(vllm:num_requests_running{$sel}))"),
         ),
         "When each pod was last scraped: older than stale_after_seconds means its numbers "
         "are history, not the present (a hung scrape does not write staleness markers).",
@@ -224,7 +233,8 @@ QUERIES: tuple[SignalQuery, ...] = (
                 "max by ($by) (count_over_time(nv_inference_pending_request_count{$sel}[$w]))",
             ),
             Source(
-                _VLLM_ALL, "max by ($by) (count_over_time(vllm:num_requests_running{$sel}[$w]))"
+                (Engine.VLLM,),
+                "max by ($by) (count_over_time(vllm:num_requests_running{$sel}[$w]))",
             ),
         ),
         "Scrapes of each pod within the rate window: fewer than the window holds, the pod is "
@@ -248,7 +258,7 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.PENDING,
         (
-            Source(_VLLM_ALL, _gauge("vllm:num_requests_waiting")),
+            Source((Engine.VLLM,), _gauge("vllm:num_requests_waiting")),
             Source(
                 (Engine.TRITON_TRTLLM,),
                 _gauge("nv_trt_llm_request_metrics", 'request_type="waiting",'),
@@ -261,7 +271,7 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.RUNNING,
         (
-            Source(_VLLM_ALL, _gauge("vllm:num_requests_running")),
+            Source((Engine.VLLM,), _gauge("vllm:num_requests_running")),
             Source(
                 (Engine.TRITON_TRTLLM,),
                 _gauge("nv_trt_llm_request_metrics", 'request_type="scheduled",'),
@@ -272,7 +282,7 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.RUNNING_MEAN,
         (
-            Source(_VLLM_ALL, _mean_gauge("vllm:num_requests_running")),
+            Source((Engine.VLLM,), _mean_gauge("vllm:num_requests_running")),
             Source(
                 (Engine.TRITON_TRTLLM,),
                 _mean_gauge("nv_trt_llm_request_metrics", 'request_type="scheduled",'),
@@ -428,17 +438,18 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.KV_USAGE,
         (
-            Source(_VLLM_ALL, _gauge("vllm:kv_cache_usage_perc", agg="avg")),
-            Source(_VLLM_ALL, _gauge("vllm:gpu_cache_usage_perc", agg="avg")),
-            Source(
-                (Engine.TRITON_TRTLLM,),
-                _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="fraction",'),
-            ),
+            Source((Engine.VLLM,), _gauge("vllm:kv_cache_usage_perc", agg="avg")),
+            Source((Engine.VLLM,), _gauge("vllm:gpu_cache_usage_perc", agg="avg")),
             Source(
                 (Engine.TRITON_TRTLLM,),
                 _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="used",')
-                + " / "
-                + _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="max",'),
+                + " / ("
+                + _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="max",')
+                + " > 0)",
+            ),
+            Source(
+                (Engine.TRITON_TRTLLM,),
+                _gauge("nv_trt_llm_kv_cache_block_metrics", 'kv_cache_block_type="fraction",'),
             ),
         ),
         "KV-cache usage of each pod, 0..1: a pod near 1 preempts or queues.",
