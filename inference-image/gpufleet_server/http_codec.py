@@ -77,6 +77,8 @@ def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
         parsed = _RequestJson.model_validate(json.loads(header))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise invalid(f"malformed JSON in inference request: {error}") from None
+    except RecursionError:  # json's parser recurses per level of nesting
+        raise invalid("malformed JSON in inference request: nested too deeply") from None
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
@@ -93,7 +95,10 @@ def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
             offset += size
             inputs.append(from_bytes(tensor.name, tensor.datatype, tensor.shape, chunk))
         elif tensor.data is not None:
-            inputs.append(from_values(tensor.name, tensor.datatype, tensor.shape, tensor.data))
+            try:
+                inputs.append(from_values(tensor.name, tensor.datatype, tensor.shape, tensor.data))
+            except RecursionError:  # flattening recurses per level of nesting
+                raise invalid(f"input '{tensor.name}': data is nested too deeply") from None
         else:
             raise invalid(f"input '{tensor.name}' has neither data nor binary_data_size")
     if offset != len(binary):

@@ -247,7 +247,7 @@ def test_a_refused_prompt_of_a_batch_leaves_no_sequence_behind(llm_server: Serve
     too_long = "x" * 2000  # over the server's max_model_len
     response = post(llm_server, "/v1/completions", {"prompt": ["fine", too_long], "n": 2})
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["param"] == "max_tokens"
+    assert response.json()["error"]["param"] == "prompt"  # the prompt alone is over the limit
     wait_for(lambda: gauge(llm_server, "vllm:num_requests_running") == 0, timeout=10,
              what="the batch's first prompt aborted")  # fmt: skip
     assert gauge(llm_server, "vllm:num_requests_waiting") == 0

@@ -3,6 +3,7 @@ field, in OpenAI's error shape on /v1 and Triton's on /v2; the server keeps serv
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -121,3 +122,68 @@ def test_http_level_refusals_are_client_errors_in_openai_shape(
     error = response.json()["error"]
     assert error["code"] == status
     assert error["type"] == "BadRequestError"  # the client's mistake, not the server's
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/completions", b"[" * 100_000),
+        ("/v1/chat/completions", b'{"messages": ' + b"[" * 100_000),
+        (f"/v2/models/{MODEL}/generate", b"[" * 100_000),
+        (
+            f"/v2/models/{MODEL}/generate",
+            json.dumps({"text_input": "x", "sampling_parameters": "[" * 100_000}).encode(),
+        ),
+    ],
+    ids=["completions", "chat", "generate", "sampling-parameters"],
+)
+def test_json_nested_too_deeply_is_a_400_not_a_500(
+    llm_server: ServerProcess, path: str, body: bytes
+) -> None:
+    """Python's JSON parser recurses per level of nesting: a body nested past its limit is the
+    client's malformed input, not a server error."""
+    response = requests.post(
+        url(llm_server, path), data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.text
+    assert post(llm_server, "/v1/completions", {"prompt": "ok", "max_tokens": 1}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions", "generate"])
+def test_a_long_prompt_without_max_tokens_gets_what_the_context_has_left(
+    llm_server: ServerProcess, path: str
+) -> None:
+    """As vLLM: a request that sets no max_tokens is not refused for the default; it generates
+    at most what the context leaves after its prompt."""
+    left = 5
+    if path == "generate":
+        prompt = "x" * (LLM_MAX_MODEL_LEN - left)
+        response = post(llm_server, f"/v2/models/{MODEL}/generate", {"text_input": prompt})
+        assert response.status_code == 200, response.text
+        assert len(response.json()["text_output"]) <= left
+        return
+    if path == "/v1/completions":
+        body: dict[str, Any] = {"prompt": "x" * (LLM_MAX_MODEL_LEN - left)}
+    else:
+        template = len("user: \nassistant: ")  # the chat template's bytes around the message
+        body = {
+            "messages": [{"role": "user", "content": "x" * (LLM_MAX_MODEL_LEN - left - template)}]
+        }
+    response = post(llm_server, path, {**body, "temperature": 0})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["usage"]["prompt_tokens"] == LLM_MAX_MODEL_LEN - left
+    assert result["usage"]["completion_tokens"] == left
+    assert result["choices"][0]["finish_reason"] == "length"
+
+
+def test_a_prompt_that_fills_the_context_is_refused_naming_the_prompt(
+    llm_server: ServerProcess,
+) -> None:
+    response = post(llm_server, "/v1/completions", {"prompt": "x" * LLM_MAX_MODEL_LEN})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "prompt"
+    assert error["message"].startswith("prompt: ")
+    assert str(LLM_MAX_MODEL_LEN) in error["message"]

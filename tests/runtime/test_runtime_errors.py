@@ -109,8 +109,27 @@ def test_grpc_model_metadata_of_unknown_model_is_not_found(server: ServerProcess
         (b'{"inputs": "x"}', {}, "inputs"),
         (b'{"inputs": []}\0\0', {"Inference-Header-Content-Length": "abc"}, "not an integer"),
         (b'{"inputs": []}', {"Inference-Header-Content-Length": "999"}, "does not fit"),
+        # Nesting deeper than Python's recursion limit, in the body and in one input's data:
+        # the parser and the flattening recurse per level (these were 500s).
+        (b"[" * 100_000, {}, "nested too deeply"),
+        (
+            b'{"inputs": [{"name": "INPUT0", "shape": [1, 16], "datatype": "FP32", "data": '
+            + b"[" * 900
+            + b"0.0"
+            + b"]" * 900
+            + b"}]}",
+            {},
+            "nested too deeply",
+        ),
     ],
-    ids=["truncated-json", "inputs-not-a-list", "header-length-nan", "header-too-long"],
+    ids=[
+        "truncated-json",
+        "inputs-not-a-list",
+        "header-length-nan",
+        "header-too-long",
+        "deep-body",
+        "deep-data",
+    ],
 )
 def test_http_malformed_bodies_are_400(
     server: ServerProcess, body: bytes, headers: dict[str, str], says: str

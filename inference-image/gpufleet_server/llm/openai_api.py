@@ -54,6 +54,8 @@ async def parse_body(request: web.Request, schema: type[Body]) -> Body:
         payload = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RequestError(400, f"body: not valid JSON ({error})") from None
+    except RecursionError:  # json's parser recurses per level of nesting
+        raise RequestError(400, "body: JSON nested too deeply") from None
     refused = unsupported(payload)
     if refused is not None:
         raise RequestError(400, refused[1], refused[0])
@@ -130,7 +132,7 @@ async def _serve(
     shape: _Shape,
     body: CompletionRequest | ChatCompletionRequest,
     prompts: list[list[int]],
-    max_tokens: int,
+    max_tokens: int | None,
     echoes: list[str],
 ) -> web.StreamResponse:
     """Generate ``body.n`` choices for each prompt, as vLLM numbers them (prompt i's choice j

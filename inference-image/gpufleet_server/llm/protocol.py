@@ -25,7 +25,9 @@ from gpufleet_server.llm.runner import Sampling
 from gpufleet_server.llm.tokenizer import encode
 
 # OpenAI's default for /v1/completions; chat uses it too (an unbounded default would reserve
-# the whole context's KV cache for every request that omits max_tokens).
+# the whole context's KV cache for every request that omits max_tokens). A request without
+# max_tokens gets at most what its context has left (service.start), so a long prompt that
+# fits is served, as vLLM serves it, rather than refused for a limit the client never set.
 DEFAULT_MAX_TOKENS = 16
 
 TokenId = Annotated[int, Field(ge=0)]
@@ -124,7 +126,7 @@ class _SamplingFields(_Body):
 
 class _Sampling(_SamplingFields):
     model: str | None = None
-    max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)  # None: DEFAULT_MAX_TOKENS or less
     stream: StrictBool = False
     # vLLM's echo: the completion's text begins with the prompt (chat: with the last message
     # when it is the assistant's).
@@ -200,7 +202,7 @@ class ChatCompletionRequest(_Sampling):
     max_completion_tokens: int | None = Field(default=None, ge=1)
 
     @property
-    def generation_limit(self) -> int:
+    def generation_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
     def prompt_text(self) -> str:
@@ -211,7 +213,7 @@ class ChatCompletionRequest(_Sampling):
 
 
 class GenerateParameters(_SamplingFields):
-    max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)  # None: DEFAULT_MAX_TOKENS or less
     # A string or a list, as vLLM's SamplingParams takes it (Triton's vLLM backend).
     stop: str | list[str] = Field(default_factory=list)
 
@@ -244,6 +246,8 @@ class GenerateRequest(_Body):
                 decoded = json.loads(self.sampling_parameters)
             except json.JSONDecodeError as error:
                 raise ValueError(f"sampling_parameters: not JSON ({error})") from None
+            except RecursionError:
+                raise ValueError("sampling_parameters: JSON nested too deeply") from None
             if not isinstance(decoded, dict):
                 raise ValueError("sampling_parameters: not a JSON object")
             merged.update(decoded)
@@ -261,7 +265,7 @@ class GenerateRequest(_Body):
         if self.sampling_parameters is not None:
             try:
                 decoded = json.loads(self.sampling_parameters)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 decoded = None  # sampling() names the error
             if isinstance(decoded, dict):
                 merged = {**decoded, **merged}

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 from gpufleet_server.llm.engine import GenerationRequest, LlmEngine, TokenEvent
 from gpufleet_server.llm.options import LlmOptions
+from gpufleet_server.llm.protocol import DEFAULT_MAX_TOKENS
 from gpufleet_server.llm.runner import Sampling
 from gpufleet_server.llm.tokenizer import VOCAB_SIZE
 
@@ -47,10 +48,16 @@ class LlmService:
             raise RequestError(404, f"The model `{name}` does not exist.", "model")
 
     def start(
-        self, prompt: list[int], max_tokens: int, sampling: Sampling, stop: Sequence[str] = ()
+        self,
+        prompt: list[int],
+        max_tokens: int | None,
+        sampling: Sampling,
+        stop: Sequence[str] = (),
     ) -> GenerationRequest:
         """Validate the token counts and queue the request; every started request must be
-        released (``release``, or by ``tokens`` once it ends), which the drain waits for."""
+        released (``release``, or by ``tokens`` once it ends), which the drain waits for.
+        ``max_tokens`` None (the client gave none): ``DEFAULT_MAX_TOKENS``, or what the
+        context has left after the prompt if that is less."""
         if self.draining:
             raise RequestError(503, DRAINING_MESSAGE)
         if self.engine is None:
@@ -62,6 +69,15 @@ class LlmService:
                 400, f"prompt: token ids must be in [0, {VOCAB_SIZE - 1}] (byte tokens)", "prompt"
             )
         limit = self.options.max_model_len
+        if len(prompt) >= limit:
+            raise RequestError(
+                400,
+                f"prompt: this model's maximum context length is {limit} tokens, but the "
+                f"prompt has {len(prompt)}, which leaves none to generate",
+                "prompt",
+            )
+        if max_tokens is None:
+            max_tokens = min(DEFAULT_MAX_TOKENS, limit - len(prompt))
         if len(prompt) + max_tokens > limit:
             raise RequestError(
                 400,
