@@ -50,9 +50,7 @@ def test_llm_status_predicts_the_ttft_on_the_line_measured_on_a_settled_fleet() 
     / (1 - 0.3 x 2) = 15 sequences, at which the line gives 400 + 25 x 15 = 775 ms."""
     spec = parse_spec(minimal_spec(slo=LLM_SLO))
     history = ScalerHistory()
-    for state, tick in ticks(None, None):
-        per_replica = (tick.running_requests or 0.0) / 4
-        obs = replace(tick, ttft_p95_ms=400.0 + 25.0 * per_replica)
+    for state, obs in ticks(lambda tick, n: replace(tick, ttft_p95_ms=400.0 + 25.0 * n)):
         decision = decide(spec, state, obs, history, obs.at)
         history = decision.history
     assert decision.desired_replicas == 5
