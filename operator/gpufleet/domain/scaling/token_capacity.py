@@ -289,6 +289,12 @@ def _tail_bound(ctx: Context, memory: TokenMemory) -> tuple[float, str] | None:
     return min(bounds) if bounds else None
 
 
+def stalls_per_prompt(memory: TokenMemory, tuning: PolicyTuning) -> float:
+    """Iterations a prompt stalls over the ITL target: as calibrated, else the prior."""
+    calibrated = memory.stalls_per_prompt
+    return tuning.stalls_per_prompt_prior if calibrated is None else calibrated
+
+
 def _stall_bound(ctx: Context, memory: TokenMemory, quantile: float) -> tuple[float, str] | None:
     """Sequences per replica at which at most ``1 - quantile`` of the fleet's gaps wait
     for a prefill, where such a wait is longer than the ITL target (module docstring):
@@ -300,8 +306,7 @@ def _stall_bound(ctx: Context, memory: TokenMemory, quantile: float) -> tuple[fl
     if target is None or stall is None or output is None or stall <= target:
         return None
     share = 1.0 - quantile
-    per_prompt = memory.stalls_per_prompt
-    per_prompt = ctx.tuning.stalls_per_prompt_prior if per_prompt is None else per_prompt
+    per_prompt = stalls_per_prompt(memory, ctx.tuning)
     sequences = share * output / per_prompt - 1.0
     if sequences <= 0.0:
         return None
@@ -345,8 +350,7 @@ def predicted_itl_p95_ms(
     if predicted is None or stall is None or output is None or output <= 0.0:
         return predicted
     n = running_at(iteration_line(memory, tuning), generated_per_s, replicas)
-    per_prompt = memory.stalls_per_prompt
-    per_prompt = tuning.stalls_per_prompt_prior if per_prompt is None else per_prompt
+    per_prompt = stalls_per_prompt(memory, tuning)
     stalled = n is not None and per_prompt * (n + 1.0) / output > 1.0 - SPEC_QUANTILE
     return max(predicted, stall) if stalled else predicted
 

@@ -45,6 +45,7 @@ from gpufleet.domain.scaling.token_capacity import (
     busiest,
     capacity,
     line_or_prior,
+    stalls_per_prompt,
 )
 from gpufleet.domain.scaling.tuning import PolicyTuning
 from gpufleet.domain.scaling.types import Observations, TokenMemory
@@ -140,11 +141,14 @@ def _learn(ctx: Context, memory: TokenMemory) -> TokenMemory:
                     itl_tail = _gap_tail(itl_tail, obs.itl_p95_ms, busy_ms, tuning)
                 tpot_tail = _gap_tail(tpot_tail, obs.tpot_p95_ms, busy_ms, tuning)
                 stall = _prefill_stall(stall, obs.itl_p99_ms, itl_target, busy_ms, tuning)
-                if stall is not None and itl_target is not None and busy_ms <= itl_target:
-                    per_prompt = (
-                        _stalls_per_prompt(per_prompt, obs, (n + 1.0) / output, itl_target, tuning)
-                        if output
-                        else per_prompt
+                if (
+                    output
+                    and stall is not None
+                    and itl_target is not None
+                    and busy_ms <= itl_target
+                ):
+                    per_prompt = _calibrated_stalls(
+                        memory, obs, (n + 1.0) / output, itl_target, tuning
                     )
     memory = replace(
         memory,
@@ -195,8 +199,8 @@ def _prefill_stall(
     return _smooth(stall, measured, tuning.token_smoothing)
 
 
-def _stalls_per_prompt(
-    per_prompt: float | None,
+def _calibrated_stalls(
+    memory: TokenMemory,
     obs: Observations,
     prompts_per_gap: float,
     target_ms: float,
@@ -207,7 +211,8 @@ def _stalls_per_prompt(
     prefill, and ``prompts_per_gap`` times the stalls per prompt is the share of gaps that
     do (``token_capacity._stall_bound``): a p99 over the target says that share is over
     1 %, within it that it is not; the p95 likewise at 5 %."""
-    current = tuning.stalls_per_prompt_prior if per_prompt is None else per_prompt
+    per_prompt = memory.stalls_per_prompt
+    current = stalls_per_prompt(memory, tuning)
     lo, hi = 0.0, math.inf
     for measured, quantile in ((obs.itl_p99_ms, TAIL_QUANTILE), (obs.itl_p95_ms, SPEC_QUANTILE)):
         value = _finite(measured)
