@@ -321,6 +321,30 @@ def test_measured_latency_beats_the_model() -> None:
     assert replicas > size
 
 
+def test_a_fleet_short_for_its_load_does_not_learn_a_slower_replica() -> None:
+    """A fleet that starts short for its load (a first rise, an operator restart) misses
+    its target for a cold start while the pods it ordered start: the miss is the queue the
+    model itself predicts at that load per pod, not a slower request. It must not be
+    learned as one: sized on it, the fleet would run a few percent busy, never busy enough
+    to learn it back, and hold several times the replicas the load needs."""
+    s = spec(coldStartSeconds=180, max_batch_size=1, target_ms=2700.0, maxReplicas=200)
+    _, needed = warm(s, 10, 20.0, 1.0)  # the size 20 req/s settles at, never short
+    history, replicas, ready = ScalerHistory(), 25, 25
+    asked = []
+    for i in range(36):  # 20 req/s on 25 pods of 1.1 req/s at most, more on the way
+        now = i * TICK
+        obs = load(now, 20.0, queue=25.0, p95_ms=5000.0)
+        d = decide(s, fleet(max(replicas, ready), ready=ready), obs, history, now)
+        history, replicas = d.history, d.desired_replicas
+        asked.append(replicas)
+    for i in range(36, 100):  # the pods are ready: 20 req/s answered within the target
+        now = i * TICK
+        d = decide(s, fleet(replicas), load(now, 20.0), history, now)
+        history, replicas = d.history, d.desired_replicas
+        asked.append(replicas)
+    assert max(asked) <= needed, f"{needed} replicas serve it; asked {asked}: {d.reason}"
+
+
 def test_fresh_history_is_safe() -> None:
     """An operator restart: no history, a big fleet, light load: no immediate scale-down."""
     d = decide(spec(), fleet(30), load(0, 1.0), ScalerHistory(), 0.0)

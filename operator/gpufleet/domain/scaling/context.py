@@ -248,6 +248,18 @@ def observe(
     if target is not None and aim is not None:
         last = history.last_queue_depth
         calm = queue is not None and last is not None and queue <= normal and last <= normal
+        # What the model held so far predicts at the load each ready pod carries now: a
+        # miss it predicts is the queue of a fleet short for its load, not a slow batch.
+        believed = prior.replica_model(
+            history,
+            tuning,
+            configured_max_batch=obs.configured_max_batch,
+            declared_max_batch=spec.model.max_batch_size,
+        )
+        rate_now = obs.request_rate
+        predicted = None
+        if believed is not None and rate_now is not None and fleet.ready_replicas > 0:
+            predicted = believed.replica_p95_ms(rate_now / fleet.ready_replicas)
         history = prior.learn_tail_factor(
             history,
             obs,
@@ -255,6 +267,7 @@ def observe(
             trustworthy=settled and calm,
             aim_ms=aim,
             tuning=tuning,
+            predicted_ms=predicted,
         )
     # The server's configuration is the truth of the model running; the spec's
     # declaration stands in until it is read (or where the operator cannot reach pods).

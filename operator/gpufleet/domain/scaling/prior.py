@@ -191,13 +191,21 @@ def learn_tail_factor(
     trustworthy: bool,
     aim_ms: float,
     tuning: PolicyTuning,
+    predicted_ms: float | None,
 ) -> ScalerHistory:
     """Move the tail factor toward measured p95 / batch time now (log space, smoothed).
 
     Only from a busy replica -- or from one that misses ``aim_ms`` anyway: a replica
     the model calls half idle yet answering late costs more per request than its
     compute time says (HTTP, serialisation, a shared CPU), and only the measured p95
-    can say so."""
+    can say so.
+
+    Never up on a miss the model already predicted (``predicted_ms``: the model's p95 at
+    the load each ready replica carries now, above ``aim_ms`` or infinite): the fleet is
+    short for its load, the p95 holds the queue the model's own wait term predicts, and
+    the batch in flight is no slower than believed -- raising the factor there counts
+    that queue twice and applies it at every load, the light ones included, where a
+    fleet sized by it never runs busy enough to learn it back."""
     p95, batch_ms, rate = obs.p95_latency_ms, obs.compute_ms_per_request, obs.request_rate
     batch = obs.inferences_per_exec or 1.0
     if (
@@ -214,6 +222,9 @@ def learn_tail_factor(
     if busy < tuning.busy_for_learning and p95 <= aim_ms:
         return history
     old = tail_factor(history, tuning)
+    explained = predicted_ms is not None and predicted_ms > aim_ms
+    if explained and p95 / batch_ms > old:
+        return history
     step = tuning.tail_step
     low, high = tuning.tail_factor_range
     seen = min(high, max(low, min(old * step, max(old / step, p95 / batch_ms))))
