@@ -155,4 +155,47 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
         slo={"itlP95Ms": 40},
         networkPolicy={},
     ),
+    # A MIG slice of an A100 80GB a replica (the device plugin's mixed strategy; one: a CUDA
+    # process uses one MIG device), priced by the slice; replicas spread over zones (hard)
+    # and nodes (soft).
+    "vllm-mig-zone-spread": minimal_spec(
+        model={"name": "qwen-7b", "repository": "pvc://llm-weights/qwen2.5-7b-instruct"},
+        runtime={"type": "vllm"},
+        resources={
+            "gpus": 1,
+            "gpuType": "nvidia-a100-80gb",
+            "gpuResource": "nvidia.com/mig-3g.40gb",
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "minDomains": 3,
+                    "nodeTaintsPolicy": "Honor",
+                    "matchLabelKeys": ["pod-template-hash"],
+                },
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "matchLabelKeys": ["pod-template-hash"],
+                },
+            ],
+        },
+        slo={"ttftP95Ms": 500},
+        cost={"maxHourlyCost": 20.0, "gpuHourlyPrice": 1.1},
+        scaling={"minReplicas": 3, "maxReplicas": 9},
+    ),
+    # An AMD GPU: no GPU Feature Discovery label to select by; no spread at all ([]).
+    "vllm-amd-no-spread": minimal_spec(
+        model={"name": "qwen-7b", "repository": "pvc://llm-weights/qwen2.5-7b-instruct"},
+        runtime={"type": "vllm", "image": "docker.io/rocm/vllm:latest"},
+        resources={
+            "gpuType": "amd-mi300x",
+            "gpuResource": "amd.com/gpu",
+            "topologySpreadConstraints": [],
+        },
+        slo={"ttftP95Ms": 500},
+        cost={"maxHourlyCost": 20.0, "gpuHourlyPrice": 4.0},
+    ),
 }

@@ -260,8 +260,14 @@ def _item(path: str) -> dict[str, Any]:
     return {"key": "k", "path": path}
 
 
-def _field_env(field_path: str, name: str = "A") -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
+def _field_env(field_path: str, name: str = "A", api_version: str | None = None) -> dict[str, Any]:
+    selector = {"fieldPath": field_path} | ({"apiVersion": api_version} if api_version else {})
+    return {"name": name, "valueFrom": {"fieldRef": selector}}
+
+
+def _resource_env(resource: str, divisor: str | None = None, name: str = "A") -> dict[str, Any]:
+    selector = {"resource": resource} | ({"divisor": divisor} if divisor else {})
+    return {"name": name, "valueFrom": {"resourceFieldRef": selector}}
 
 
 APPLY_TIME_REJECTIONS = [
@@ -495,6 +501,16 @@ APPLY_TIME_REJECTIONS = [
         "spec.runtime.env[0].valueFrom.fieldRef.fieldPath",
     ),
     (
+        "an env fieldRef of a pod API version that has no such field",
+        {"runtime": {"env": [_field_env("metadata.name", api_version="v2")]}},
+        "spec.runtime.env[0].valueFrom.fieldRef.apiVersion",
+    ),
+    (
+        "an env resourceFieldRef of a GPU",
+        {"runtime": {"env": [_resource_env("limits.nvidia.com/gpu")]}},
+        "spec.runtime.env[0].valueFrom.resourceFieldRef.resource",
+    ),
+    (
         "an env fieldPath with a trailing newline",
         {"runtime": {"env": [_field_env("status.podIP\n")]}},
         "spec.runtime.env[0].valueFrom.fieldRef.fieldPath",
@@ -514,6 +530,14 @@ POD_INPUTS_ACCEPTED = [
             "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
             "status.podIPs", "metadata.labels['app.kubernetes.io/name']",
             "metadata.annotations['Example.COM/Team_1']"])]}}),
+    ("env from the pod API's version",
+     {"runtime": {"env": [_field_env("metadata.name", api_version="v1")]}}),
+    ("env from every container resource, each divisor in its unit", {"runtime": {"env": [
+        _resource_env(resource, divisor, f"R{index}") for index, (resource, divisor) in
+        enumerate([("limits.cpu", "1m"), ("requests.cpu", "1000m"), ("limits.memory", "1Mi"),
+                   ("requests.memory", "1k"), ("limits.ephemeral-storage", "1Gi"),
+                   ("requests.ephemeral-storage", None), ("limits.hugepages-2Mi", "1Ki"),
+                   ("limits.cpu", "0")])]}}),
 ]  # fmt: skip
 
 
@@ -592,6 +616,9 @@ JSON_TYPES = [
     ("a whole number as a quantity", {"resources": {"cpu": 8, "memory": 1024}}, None),
     ("a whole float as a quantity", {"resources": {"cpu": 8.0}}, None),
     ("a fraction as a quantity", {"resources": {"cpu": 1.5}}, "resources.cpu"),
+    # The pattern checks strings only: a negative number needs its own rule.
+    ("a negative whole number as a quantity", {"resources": {"cpu": -1}}, "resources.cpu"),
+    ("a negative quantity as a string", {"resources": {"memory": "-1Gi"}}, "resources.memory"),
     ("a bool as a quantity", {"resources": {"memory": True}}, "resources.memory"),
     ("a list as a quantity", {"resources": {"memory": [8]}}, "resources.memory"),
     (

@@ -133,6 +133,37 @@ def test_pod_settings_removed_from_the_spec_leave_the_pods(kube: Kube, operator:
         assert field not in pod, (field, pod.get(field))
 
 
+def test_spread_taken_out_of_the_spec_leaves_the_pods(kube: Kube, operator: None) -> None:
+    zones = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "matchLabelKeys": ["pod-template-hash"],
+    }
+
+    def spread() -> Any:
+        pod = kube.get(DEPLOYMENTS, NS, "qwen")["spec"]["template"]["spec"]  # type: ignore[index]
+        return pod.get("topologySpreadConstraints")
+
+    def spread_spec(constraints: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return {"spec": {"resources": {"topologySpreadConstraints": constraints}}}
+
+    _apply(kube, "qwen", minimal_spec(resources={"topologySpreadConstraints": [zones]}))
+    wait_for(lambda: _reconciled(kube, "qwen", 1), what="first reconcile")
+    fleet = {"matchLabels": {"gpufleet.io/modeldeployment": "qwen"}}
+    assert spread() == [{**zones, "labelSelector": fleet}]
+    # None at all: the field leaves the pods (not the zones left as they were).
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "qwen", spread_spec([])).ok
+    wait_for(lambda: _reconciled(kube, "qwen", 2), what="second reconcile")
+    assert spread() is None
+    # Unset: the default soft spread over nodes comes back.
+    assert kube.merge_patch(MODELDEPLOYMENTS, NS, "qwen", spread_spec(None)).ok
+    wait_for(lambda: _reconciled(kube, "qwen", 3), what="third reconcile")
+    assert [(c["topologyKey"], c["whenUnsatisfiable"]) for c in spread()] == [
+        ("kubernetes.io/hostname", "ScheduleAnyway")
+    ]
+
+
 def test_deleted_and_edited_children_are_restored(kube: Kube, operator: None) -> None:
     _apply(kube, "vit", minimal_spec())
     wait_for(lambda: _reconciled(kube, "vit", 1), what="reconcile")

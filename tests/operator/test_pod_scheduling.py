@@ -11,6 +11,7 @@ from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.diff import owned_patch
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
+from gpufleet_devtools.apiserver.patching import merge_patch
 from tests.operator.specs import minimal_spec
 
 OWNER = Owner("demo", "ml", "uid-1")
@@ -113,3 +114,128 @@ def test_adding_a_node_selector_drops_the_product_affinity() -> None:
     )
     assert patch is not None
     assert patch["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": None}
+
+
+# resources.gpuResource: MIG slices, other vendors' GPUs.
+
+
+def _tolerated(pod: dict[str, Any]) -> list[str]:
+    return [t["key"] for t in pod["tolerations"]]
+
+
+def test_a_mig_slice_is_asked_for_by_its_resource_on_its_gpus_nodes() -> None:
+    """The device plugin's mixed strategy: a slice is a resource of its own, and GFD's
+    product label stays the whole GPU's, so gpuType still selects the nodes."""
+    pod = _pod({"gpuType": "nvidia-a100-80gb", "gpuResource": "nvidia.com/mig-1g.10gb"})
+    assert pod["containers"][0]["resources"]["limits"] == {
+        "memory": "8Gi",
+        "nvidia.com/mig-1g.10gb": 1,
+    }
+    assert _required_terms(pod) == [
+        {
+            "key": "nvidia.com/gpu.product",
+            "operator": "In",
+            "values": ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"],
+        }
+    ]
+    assert _tolerated(pod) == ["nvidia.com/gpu", "nvidia.com/mig-1g.10gb"]
+
+
+def test_another_vendors_gpu_is_not_required_to_carry_gfds_label() -> None:
+    """GPU Feature Discovery labels NVIDIA nodes only: requiring its label would leave an
+    AMD pod Pending for ever. The resource itself keeps it to nodes with that device."""
+    resources = {"gpuType": "amd-mi300x", "gpuResource": "amd.com/gpu", "gpus": 2}
+    pod = _pod(resources)
+    assert "affinity" not in pod
+    assert pod["containers"][0]["resources"]["limits"]["amd.com/gpu"] == 2
+    assert "nvidia.com/gpu" not in pod["containers"][0]["resources"]["limits"]
+    # The GPU pools' usual taint, and the one named as the resource.
+    assert _tolerated(pod) == ["nvidia.com/gpu", "amd.com/gpu"]
+    # A label that carries the gpuType itself is any vendor's: it still selects.
+    custom = _pod(resources, BuildContext(gpu_node_label="example.com/gpu-type"))
+    assert _required_terms(custom) == [
+        {"key": "example.com/gpu-type", "operator": "In", "values": ["amd-mi300x"]}
+    ]
+    # A node selector picks the model, as for NVIDIA.
+    chosen = _pod(
+        {**resources, "nodeSelector": {"amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM"}}
+    )
+    assert chosen["nodeSelector"] == {"amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM"}
+
+
+def test_a_users_toleration_of_the_resource_taint_is_not_repeated() -> None:
+    mine = {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    pod = _pod({"gpuResource": "amd.com/gpu", "tolerations": [mine]})
+    assert pod["tolerations"] == [mine, GPU_TOLERATION]
+
+
+def test_cpu_only_pods_of_another_resource_ask_for_none() -> None:
+    pod = _pod({"gpus": 0, "gpuType": "cpu", "gpuResource": "amd.com/gpu"})
+    assert pod["tolerations"] == []
+    assert "amd.com/gpu" not in pod["containers"][0]["resources"]["limits"]
+
+
+# resources.topologySpreadConstraints
+
+
+FLEET = {"matchLabels": {"gpufleet.io/modeldeployment": "demo"}}
+DEFAULT_SPREAD = [
+    {
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": FLEET,
+    }
+]
+ZONES = {
+    "maxSkew": 1,
+    "topologyKey": "topology.kubernetes.io/zone",
+    "whenUnsatisfiable": "DoNotSchedule",
+    "minDomains": 3,
+    "nodeAffinityPolicy": "Honor",
+    "nodeTaintsPolicy": "Honor",
+    "matchLabelKeys": ["pod-template-hash"],
+}
+
+
+def test_unset_the_replicas_spread_softly_over_nodes() -> None:
+    assert _pod({})["topologySpreadConstraints"] == DEFAULT_SPREAD
+
+
+def test_spread_constraints_replace_the_default_and_count_the_fleets_pods() -> None:
+    hosts = {
+        "maxSkew": 2,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "DoNotSchedule",
+    }
+    pod = _pod({"topologySpreadConstraints": [ZONES, hosts]})
+    assert pod["topologySpreadConstraints"] == [
+        {**ZONES, "labelSelector": FLEET},
+        {**hosts, "labelSelector": FLEET},
+    ]
+
+
+def _patch(live_resources: dict[str, Any], desired_resources: dict[str, Any]) -> Any:
+    live = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec(resources=live_resources)))
+    desired = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec(resources=desired_resources)))
+    patch = owned_patch(
+        desired,
+        live,
+        not_owned=DEPLOYMENT.not_owned,
+        exclusive_maps=DEPLOYMENT.exclusive_maps,
+        optional_fields=DEPLOYMENT.optional_fields,
+    )
+    return live, patch
+
+
+def test_spread_constraints_taken_out_of_the_spec_leave_the_deployment() -> None:
+    # Unset again: the default replaces the zones.
+    _, patch = _patch({"topologySpreadConstraints": [ZONES]}, {})
+    assert patch["spec"]["template"]["spec"]["topologySpreadConstraints"] == DEFAULT_SPREAD
+    # None at all ([]): the field is removed, not left as it was.
+    live, patch = _patch({"topologySpreadConstraints": [ZONES]}, {"topologySpreadConstraints": []})
+    assert patch["spec"]["template"]["spec"]["topologySpreadConstraints"] is None
+    assert "topologySpreadConstraints" not in merge_patch(live, patch)["spec"]["template"]["spec"]
+    # And once gone, nothing more to write.
+    none = {"topologySpreadConstraints": []}
+    assert _patch(none, none)[1] is None

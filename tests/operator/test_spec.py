@@ -38,6 +38,13 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("hf id of three parts", {"model": {"name": "m", "repository": "hf://a/b/c"},
                               "runtime": {"type": "vllm"}}, "model.repository"),
     ("negative gpus", {"resources": {"gpus": -1}}, "resources.gpus"),
+    # What a CEL rule cannot check (quantities compared by value): the operator refuses.
+    ("a CPU divisor in bytes", {"runtime": {"env": [{"name": "A", "valueFrom": {
+        "resourceFieldRef": {"resource": "limits.cpu", "divisor": "1Mi"}}}]}},
+     "runtime.env[0].valueFrom.resourceFieldRef.divisor"),
+    ("a memory divisor of no unit", {"runtime": {"env": [{"name": "A", "valueFrom": {
+        "resourceFieldRef": {"resource": "requests.memory", "divisor": "2Mi"}}}]}},
+     "runtime.env[0].valueFrom.resourceFieldRef.divisor"),
     ("zero latency", {"slo": {"latencyP95Ms": 0}}, "slo.latencyP95Ms"),
     ("missing budget", {"cost": {}}, "cost.maxHourlyCost"),
     ("bad memory", {"resources": {"memory": "lots"}}, "resources.memory"),

@@ -9,12 +9,14 @@ Kubernetes' own, so manifests copy over unchanged.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Annotated
 
 from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -57,6 +59,54 @@ def label_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
 
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 
+_NOT_QUALIFIED = (
+    "{!r} is not a qualified name ([prefix/]name: name of at most 63 letters, digits, '-', "
+    "'_' or '.', starting and ending alphanumeric; prefix a DNS subdomain)"
+)
+_LONG_PREFIX = "^[^/]{254,}/"
+QUALIFIED_NAME_RULE = f"!self.matches('{_LONG_PREFIX}')"
+"""CEL on a string the pattern QUALIFIED_NAME checks: its prefix is at most 253 characters,
+which the pattern cannot say."""
+
+
+def qualified_name(key: str) -> str:
+    """``key`` if it is a qualified name (a label key, a topology key), as the API server
+    judges one, else a ValueError saying what one is."""
+    if not re.fullmatch(QUALIFIED_NAME, key) or re.match(_LONG_PREFIX, key):
+        raise ValueError(_NOT_QUALIFIED.format(key))
+    return key
+
+
+# An extended resource (the API server's IsExtendedResourceName): a qualified name with a
+# prefix, outside the kubernetes.io namespace ("*kubernetes.io/": a native resource), not
+# starting "requests." (quota's prefix), and a qualified name still once quota prefixes it
+# with "requests." -- the domain at most 253 - 9 = 244 characters.
+_QUOTA_PREFIX = "requests."
+EXTENDED_RESOURCE = rf"^{DNS_SUBDOMAIN[1:-1]}/{_LABEL_NAME}$"
+EXTENDED_RESOURCE_DOMAIN_MAX = 253 - len(_QUOTA_PREFIX)
+EXTENDED_RESOURCE_MAX = EXTENDED_RESOURCE_DOMAIN_MAX + 1 + 63
+_LONG_DOMAIN = f"^[^/]{{{EXTENDED_RESOURCE_DOMAIN_MAX + 1},}}/"
+NOT_AN_EXTENDED_RESOURCE = (
+    "not an extended resource name: domain/name, e.g. nvidia.com/gpu, "
+    "nvidia.com/mig-1g.10gb, amd.com/gpu, gpu.intel.com/i915 (the domain a lowercase DNS "
+    f"subdomain of at most {EXTENDED_RESOURCE_DOMAIN_MAX} characters, not in kubernetes.io "
+    "and not starting with 'requests.'; the name at most 63 letters, digits, '-', '_' or '.', "
+    "starting and ending alphanumeric)"
+)
+
+
+def extended_resource_name(name: str) -> str:
+    """``name`` if the API server takes it as an extended resource, else a ValueError."""
+    if (
+        not re.fullmatch(EXTENDED_RESOURCE, name)
+        or re.match(_LONG_DOMAIN, name)
+        or "kubernetes.io/" in name
+        or name.startswith(_QUOTA_PREFIX)
+    ):
+        raise ValueError(f"{name!r} is {NOT_AN_EXTENDED_RESOURCE}")
+    return name
+
+
 _INT64 = 2**63
 _FLOAT_INTS = 2**53
 """Beyond this a float64 no longer holds every integer (nor is a JSON integer to the API server)."""
@@ -78,8 +128,17 @@ Quantity = Annotated[
     str,
     BeforeValidator(_quantity_text),
     Field(pattern=QUANTITY),
-    # Int-or-string has no type in a structural schema; the pattern checks only a string.
-    WithJsonSchema({"pattern": QUANTITY, "x-kubernetes-int-or-string": True}),
+    # Int-or-string has no type in a structural schema; the pattern checks only a string,
+    # so a number (cpu: -1 unquoted) needs a rule of its own to be refused as a negative.
+    WithJsonSchema(
+        {
+            "pattern": QUANTITY,
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {"rule": "type(self) == string || self >= 0", "message": "must not be negative"}
+            ],
+        }
+    ),
 ]
 """A resource quantity, as a string ("8", "500m", "8Gi") or a whole number (8)."""
 
@@ -113,6 +172,13 @@ def _cel_matches(regex: str) -> str:
 
 def _rule(rule: str, message: str) -> JsonDict:
     return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
+
+
+EXTENDED_RESOURCE_RULE = (
+    f"{_cel_matches(EXTENDED_RESOURCE)} && !self.matches('{_LONG_DOMAIN}') && "
+    f"!self.contains('kubernetes.io/') && !self.startsWith('{_QUOTA_PREFIX}')"
+)
+"""CEL twin of :func:`extended_resource_name`."""
 
 
 # The fields an environment variable may read of its pod (the API server's
@@ -162,7 +228,12 @@ class ObjectFieldSelector(WireModel):
             json_schema_extra=_rule(_cel_matches(ENV_FIELD_PATH), _ENV_FIELD_PATH_UNKNOWN),
         ),
     ]
-    api_version: str | None = None
+    api_version: Annotated[
+        str | None,
+        # The API server converts the path with the version's field labels, and only v1
+        # (its default) has any.
+        Field(default=None, pattern=r"^v1$", description="The pod API's version: v1."),
+    ] = None
 
     @field_validator("field_path")
     @classmethod
@@ -172,10 +243,65 @@ class ObjectFieldSelector(WireModel):
         return field_path
 
 
+# What an environment variable may read of its container's resources (the API server's
+# validEnvDownwardAPIResourceFieldSelectors, and huge pages by size).
+ENV_RESOURCE = (
+    r"^(limits|requests)\.(cpu|memory|ephemeral-storage"
+    r"|hugepages-[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?)$"
+)
+_ENV_RESOURCE_UNKNOWN = (
+    "resource is not one the API server gives an environment variable: limits. or "
+    "requests. followed by cpu, memory, ephemeral-storage or hugepages-<size>"
+)
+_QUANTITY_SUFFIX = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+_QUANTITY_SUFFIX |= {"E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_QUANTITY_SUFFIX |= {"Pi": 2**50, "Ei": 2**60}
+_BYTE_DIVISORS = frozenset(_QUANTITY_SUFFIX.values())
+_CPU_DIVISORS = frozenset({Fraction(1, 1000), Fraction(1)})
+
+
+def quantity_value(quantity: str) -> Fraction:
+    """The exact value of a quantity that matches ``QUANTITY`` ("1000m" is 1)."""
+    number = quantity.rstrip("kmKMGTPEi")
+    suffix = quantity[len(number) :]
+    if suffix == "m":
+        return Fraction(number) / 1000
+    return Fraction(number) * _QUANTITY_SUFFIX[suffix]
+
+
 class ResourceFieldSelector(WireModel):
-    resource: Annotated[str, Field(min_length=1, max_length=64)]
+    resource: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            json_schema_extra=_rule(_cel_matches(ENV_RESOURCE), _ENV_RESOURCE_UNKNOWN),
+        ),
+    ]
     container_name: str | None = None
     divisor: Annotated[str | None, Field(default=None, pattern=QUANTITY)] = None
+
+    @field_validator("resource")
+    @classmethod
+    def _a_container_resource(cls, resource: str) -> str:
+        if not re.fullmatch(ENV_RESOURCE, resource):
+            raise ValueError(_ENV_RESOURCE_UNKNOWN)
+        return resource
+
+    @field_validator("divisor")
+    @classmethod
+    def _a_divisor_of_its_unit(cls, divisor: str | None, info: ValidationInfo) -> str | None:
+        # As the API server: CPU in cores or millicores, the rest in bytes by a power of
+        # 1000 or 1024; a zero divisor is no divisor. Checked by the operator, on the
+        # ModelDeployment: a CEL rule here cannot compare quantities by value.
+        resource = info.data.get("resource")
+        if divisor is None or resource is None or (value := quantity_value(divisor)) == 0:
+            return divisor
+        cpu = resource.endswith(".cpu")
+        if value not in (_CPU_DIVISORS if cpu else _BYTE_DIVISORS):
+            allowed = "1m or 1" if cpu else "1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, ... 1Ei"
+            raise ValueError(f"divisor {divisor} of {resource}: must be {allowed}")
+        return divisor
 
 
 _ENV_SOURCES = ("secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef")

@@ -84,6 +84,7 @@ DEPLOYMENT = ChildKind(
         ((*_POD, "priorityClassName"),),
         ((*_POD, "runtimeClassName"),),
         ((*_POD, "imagePullSecrets"),),
+        ((*_POD, "topologySpreadConstraints"),),
         # The API server mirrors serviceAccountName into the deprecated serviceAccount,
         # and reads it back as serviceAccountName when that is missing: both must go.
         ((*_POD, "serviceAccountName"), (*_POD, "serviceAccount")),

@@ -17,7 +17,8 @@ class BuildContext:
     """Node label that names a node's GPU model (the operator's setting). With GPU
     Feature Discovery's ``nvidia.com/gpu.product`` the gpuType is mapped to GFD's product
     names; with any other key (e.g. GKE's ``cloud.google.com/gke-accelerator``) the label
-    value is the gpuType itself; empty selects any node with ``nvidia.com/gpu``."""
+    value is the gpuType itself; empty selects any node with the GPU resource. GFD's label
+    selects NVIDIA resources only (see ``scheduling.selects_gpu_model``)."""
 
     replicas: int | None = None
     """The Deployment's replica count now (the autoscaler's); None before it exists,

@@ -15,7 +15,7 @@ from gpufleet.domain.manifests.identity import (
 from gpufleet.domain.manifests.pod_paths import SHM_MOUNT_PATH, SHM_VOLUME
 from gpufleet.domain.manifests.repository import plan_repository
 from gpufleet.domain.manifests.rollout import rolling_update
-from gpufleet.domain.manifests.scheduling import GPU_RESOURCE, pod_scheduling
+from gpufleet.domain.manifests.scheduling import pod_scheduling, topology_spread
 from gpufleet.domain.manifests.server import (
     PROBE_PERIOD_SECONDS,
     container_ports,
@@ -56,7 +56,8 @@ def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
         requests["ephemeral-storage"] = size_limit
     limits: dict[str, Any] = {"memory": res.memory}
     if res.gpus:
-        limits[GPU_RESOURCE] = res.gpus
+        # A limit alone: the API server sets a pod's request of an extended resource to it.
+        limits[res.gpu_resource] = res.gpus
     return {"requests": requests, "limits": limits}
 
 
@@ -144,15 +145,10 @@ def build_deployment(
         "volumes": [*repo.volumes, shm, *(v.to_wire() for v in runtime.volumes)],
         **pod_scheduling(spec.resources, context.gpu_node_label),
         **_identity(spec),
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": selector_labels(owner)},
-            }
-        ],
     }
+    spread = topology_spread(spec.resources, selector_labels(owner))
+    if spread:  # none ([] in the spec) is not stored: removed from a live Deployment
+        pod_spec["topologySpreadConstraints"] = spread
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
