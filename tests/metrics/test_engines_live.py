@@ -1,12 +1,14 @@
 """The engine -> signal table against real Prometheus, with each engine's documented names.
 
 Small exporters play a vLLM server (new metric names, and one with the deprecated
-ones), Triton with a TensorRT-LLM backend model, and Triton with its vLLM backend:
-each serves the names and labels its project documents, with counters growing at
-known rates and histograms whose observations all fall in one known bucket. The
-Debian ``prometheus`` scrapes them; the operator's reader must read every signal from
-each, recognise the engine, and leave what an engine does not export out of
-``unknown``. Slow (~20 s).
+ones), Triton with a TensorRT-LLM backend model, Triton with its vLLM backend, and
+Triton serving ensembles (TensorRT-LLM's preprocessing -> tensorrt_llm -> postprocessing,
+and a classic model's): each serves the names and labels its project documents, with
+counters growing at known rates and histograms whose observations all fall in one known
+bucket. The Debian ``prometheus`` scrapes them; the operator's reader must read every
+signal from each, recognise the engine, read an ensemble's requests once (its entry
+model's, not once per model), and leave what an engine does not export out of
+``unknown``. Slow (~40 s).
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ class Exposition:
             self.lines.append(f'{name}_bucket{{{labels},le="{bound}"}} {filled}')
         self.lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {count}')
         self.lines.append(f"{name}_sum{{{labels}}} {count * observed}")
+        self.lines.append(f"{name}_count{{{labels}}} {count}")
+
+    def summary(self, name: str, labels: str, per_s: float, quantiles: dict[str, float]) -> None:
+        """``per_s`` observations a second, with these quantiles (Triton's latency summaries)."""
+        count = per_s * self.elapsed
+        self.lines.append(f"# TYPE {name} summary")
+        for quantile, value in quantiles.items():
+            self.lines.append(f'{name}{{{labels},quantile="{quantile}"}} {value}')
+        self.lines.append(f"{name}_sum{{{labels}}} {count * max(quantiles.values())}")
         self.lines.append(f"{name}_count{{{labels}}} {count}")
 
     def text(self) -> str:
@@ -164,6 +175,85 @@ def triton_vllm(out: Exposition) -> None:
     out.histogram("vllm:e2e_request_latency_seconds", m, 2, 0.9, SECONDS)
 
 
+TRTLLM_ENSEMBLE = {
+    # model: (request, queue, compute us per request, pending, first response ms)
+    "preprocessing": (4_000, 100, 3_000, 1, 5.0),
+    "tensorrt_llm": (700_000, 50_000, 640_000, 6, 40.0),
+    "postprocessing": (2_000, 100, 1_500, 0, 3.0),
+    "ensemble": (720_000, 51_000, 650_000, 2, 130.0),
+}
+
+
+def triton_model(
+    out: Exposition,
+    model: str,
+    success_per_s: float,
+    times_us: tuple[float, float, float],
+    pending: float,
+    failures_per_s: dict[str, float] | None = None,
+) -> None:
+    """One model's series of Triton's per-model metrics (``model``, ``version`` labels):
+    the server exports them for every model it has loaded."""
+    m = f'model="{model}",version="1"'
+    request_us, queue_us, compute_us = times_us
+    out.gauge("nv_inference_pending_request_count", m, pending)
+    out.counter("nv_inference_request_success", m, success_per_s)
+    failures = {"REJECTED": 0.0, "CANCELED": 0.0, "BACKEND": 0.0, "OTHER": 0.0}
+    for reason, per_s in {**failures, **(failures_per_s or {})}.items():
+        out.counter("nv_inference_request_failure", f'{m},reason="{reason}"', per_s)
+    out.counter("nv_inference_count", m, success_per_s)
+    out.counter("nv_inference_exec_count", m, success_per_s)
+    out.counter("nv_inference_request_duration_us", m, success_per_s * request_us)
+    out.counter("nv_inference_queue_duration_us", m, success_per_s * queue_us)
+    out.counter("nv_inference_compute_infer_duration_us", m, success_per_s * compute_us)
+
+
+def triton_trtllm_ensemble(out: Exposition) -> None:
+    """TensorRT-LLM's usual Triton model repository: clients call ``ensemble``, which
+    passes each request through preprocessing, tensorrt_llm and postprocessing. Triton
+    exports its per-model metrics for all four, each at the clients' 2 req/s, times
+    differing per model; the ensemble's first responses in 130 ms (the engine's in 40).
+    tensorrt_llm fails 0.25 req/s, which the ensemble counts as its ``OTHER`` failure."""
+    failures = {"tensorrt_llm": {"BACKEND": 0.25}, "ensemble": {"OTHER": 0.25}}
+    for model, (request_us, queue_us, compute_us, pending, ttft_ms) in TRTLLM_ENSEMBLE.items():
+        times = (request_us, queue_us, compute_us)
+        triton_model(out, model, 2, times, pending, failures.get(model))
+        m = f'model="{model}",version="1"'
+        out.histogram("nv_inference_first_response_histogram_ms", m, 2, ttft_ms, MILLIS)
+    m = 'model="tensorrt_llm",version="1"'
+    for kind, value in {"waiting": 4, "scheduled": 5, "context": 1, "active": 9}.items():
+        out.gauge("nv_trt_llm_request_metrics", f'{m},request_type="{kind}"', value)
+    for kind, value in {"max": 1000, "free": 750, "used": 250, "fraction": 0}.items():
+        out.gauge("nv_trt_llm_kv_cache_block_metrics", f'{m},kv_cache_block_type="{kind}"', value)
+    out.histogram(
+        "nv_llm_input_token_len", f'{m},response_metric_type="total_input_tokens"', 2, 200, TOKENS
+    )
+    out.histogram(
+        "nv_llm_output_token_len", f'{m},response_metric_type="total_output_tokens"', 2, 50, TOKENS
+    )
+
+
+CLASSIC_ENSEMBLE = {
+    # model: (request, queue, compute us per request, pending, p95 us)
+    "preprocess": (2_000, 200, 1_500, 1, 3_000),
+    "resnet": (40_000, 9_000, 30_000, 6, 50_000),
+    "classify": (45_000, 10_000, 33_000, 2, 60_000),
+}
+
+
+def triton_classic_ensemble(out: Exposition) -> None:
+    """A classic Triton ensemble: clients call ``classify`` (preprocess -> resnet), 5 req/s
+    through each of its models, with latency summaries on."""
+    for model, (request_us, queue_us, compute_us, pending, p95_us) in CLASSIC_ENSEMBLE.items():
+        triton_model(out, model, 5, (request_us, queue_us, compute_us), pending)
+        out.summary(
+            "nv_inference_request_summary_us",
+            f'model="{model}",version="1"',
+            5,
+            {"0.5": p95_us / 2, "0.95": p95_us},
+        )
+
+
 def triton_unlabelled(out: Exposition) -> None:
     """A Triton from before the failure ``reason`` label: 4 req/s, 0.5 failed."""
     triton_core(out, 4, {"": 0.5})
@@ -187,6 +277,9 @@ PODS: dict[str, tuple[str, Callable[[Exposition], None]]] = {
     "trt-0": ("trt", triton_trtllm),
     "tv-0": ("tv", triton_vllm),
     "old-0": ("old", triton_unlabelled),
+    "ens-0": ("ens", triton_trtllm_ensemble),
+    "pipe-0": ("pipe", triton_classic_ensemble),
+    "misnamed-0": ("misnamed", triton_trtllm_ensemble),
 }
 
 
@@ -246,18 +339,28 @@ def reader() -> Iterator[FleetMetricsReader]:
 
 
 def observe(
-    reader: FleetMetricsReader, name: str, pods: int, *, tokens: bool = True
+    reader: FleetMetricsReader,
+    name: str,
+    pods: int,
+    *,
+    tokens: bool = True,
+    model: str | None = None,
+    served: bool = True,
 ) -> tuple[Observations, set[Engine]]:
     """Observations once every pod has been scraped long enough for its rates (the token
-    rates too, if the engine counts ``tokens``) to settle."""
+    rates too, if the engine counts ``tokens``; the served rate if it is to be known) to
+    settle. ``model``: the ModelDeployment's ``spec.model.name``."""
 
     async def poll() -> tuple[Observations, set[Engine]]:
         deadline = time.monotonic() + 40
         while True:
             sample = await reader.sample()
-            obs = sample.observations(NAMESPACE, name, expected_pods=pods)
+            obs = sample.observations(NAMESPACE, name, expected_pods=pods, model=model)
             fresh, _ = sample.fresh_pods(NAMESPACE, name)
-            rates = (obs.served_rate, obs.prompt_tokens_rate if tokens else 0.0)
+            rates = (
+                obs.served_rate if served else 0.0,
+                obs.prompt_tokens_rate if tokens else 0.0,
+            )
             settled = None not in rates and not obs.lower_bounds
             if settled and time.monotonic() > start + 6:  # a rate window past the first scrape
                 return obs, set(sample.engines(NAMESPACE, name, fresh))
@@ -346,6 +449,75 @@ def test_a_triton_without_failure_reasons_counts_every_failure_as_demand(
     assert obs.unserved_rate == pytest.approx(0.5, rel=0.1)  # it cannot tell: as before
     assert obs.error_rate == 0.0
     assert obs.request_rate == pytest.approx(4.5, rel=0.1)
+
+
+def test_a_tensorrt_llm_ensemble_is_read_once_as_its_entry_model(
+    reader: FleetMetricsReader,
+) -> None:
+    """Each request passes through four models and Triton counts it in each: the pod
+    serves the clients' 2 req/s, not 8, at the ensemble's latency and first responses."""
+    obs, engines = observe(reader, "ens", pods=1, model="ensemble")
+    assert engines == {Engine.TRITON_TRTLLM}
+    assert obs.served_rate == pytest.approx(2.0, rel=0.1)
+    assert obs.request_rate == pytest.approx(2.0, rel=0.1)
+    # tensorrt_llm's failure is the ensemble's OTHER too: one failed request, not two.
+    assert obs.error_rate == pytest.approx(0.25, rel=0.1)
+    assert obs.unserved_rate == 0.0
+    assert obs.avg_latency_ms == pytest.approx(720.0, rel=0.05)
+    assert obs.avg_queue_ms == pytest.approx(51.0, rel=0.05)
+    assert obs.compute_ms_per_request == pytest.approx(650.0, rel=0.05)
+    # All of the ensemble's first responses in (100, 200] ms: its p95 interpolates to 195.
+    assert obs.ttft_p95_ms == pytest.approx(195.0, abs=1.0)
+    assert obs.ttft_p99_ms == pytest.approx(199.0, abs=1.0)
+    # The backend's own metrics are the tensorrt_llm model's alone: read as before.
+    assert obs.queue_depth == 4.0
+    assert obs.running_requests == 5.0
+    assert obs.kv_cache_usage == pytest.approx(0.25)
+    assert obs.prompt_tokens_rate == pytest.approx(400.0, rel=0.1)
+    assert set(obs.unknown) == {"p95_latency_ms"}  # this server exports no summaries
+
+
+def test_a_classic_ensemble_is_read_as_its_entry_model(reader: FleetMetricsReader) -> None:
+    obs, engines = observe(reader, "pipe", pods=1, tokens=False, model="classify")
+    assert engines == {Engine.TRITON}
+    assert obs.served_rate == pytest.approx(5.0, rel=0.1)
+    assert obs.queue_depth == 2.0  # the ensemble's pending requests, not its models' sum
+    assert obs.least_pod_queue_depth == 2.0
+    assert obs.avg_latency_ms == pytest.approx(45.0, rel=0.05)
+    assert obs.compute_ms_per_request == pytest.approx(33.0, rel=0.05)
+    assert obs.p95_latency_ms == pytest.approx(60.0)
+    assert obs.unknown == {}
+
+
+def test_a_pod_serving_one_model_is_read_whatever_the_spec_calls_it(
+    reader: FleetMetricsReader,
+) -> None:
+    """gpufleet-server names its model after its configuration, and Triton a model after
+    its directory: a spec naming it otherwise (in another case, say) still reads its
+    only model."""
+    obs, _ = observe(reader, "old", pods=1, tokens=False, model="LLM")
+    assert obs.served_rate == pytest.approx(4.0, rel=0.1)
+    assert obs.unserved_rate == pytest.approx(0.5, rel=0.1)
+    assert obs.queue_depth == 0.0
+
+
+def test_several_models_none_of_them_the_spec_s_leave_their_signals_unknown(
+    reader: FleetMetricsReader,
+) -> None:
+    """An ensemble's spec naming a model the server does not serve: which model's counts
+    are the clients' is not known, and their sum would count each request four times.
+    Unknown, saying which models the pod exports; the backend's own signals stay known."""
+    obs, engines = observe(reader, "misnamed", pods=1, model="llama", served=False)
+    assert engines == {Engine.TRITON_TRTLLM}
+    models = "ensemble, postprocessing, preprocessing, tensorrt_llm"
+    for name in ("served_rate", "request_rate", "error_rate", "avg_latency_ms", "ttft_p95_ms"):
+        assert getattr(obs, name) is None, name
+        assert models in obs.unknown[name], obs.unknown[name]
+        assert "spec.model.name 'llama'" in obs.unknown[name], obs.unknown[name]
+    assert "Triton in pods misnamed-0" in obs.unknown["served_rate"]
+    assert obs.queue_depth == 4.0
+    assert obs.kv_cache_usage == pytest.approx(0.25)
+    assert obs.prompt_tokens_rate == pytest.approx(400.0, rel=0.1)
 
 
 def test_a_pod_added_by_a_scale_up_warms_up_without_losing_metrics(

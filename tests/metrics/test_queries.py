@@ -6,7 +6,14 @@ import re
 
 import pytest
 
-from gpufleet.metrics.queries import QUERIES, QUERY_BY_SIGNAL, Engine, Signal, build_queries
+from gpufleet.metrics.queries import (
+    QUERIES,
+    QUERY_BY_SIGNAL,
+    Engine,
+    Signal,
+    Source,
+    build_queries,
+)
 from gpufleet.settings import MetricLabels
 
 
@@ -15,12 +22,13 @@ def test_one_query_per_signal_grouped_by_pod_or_fleet() -> None:
     assert set(queries) == set(Signal)
     assert len(queries) == len(QUERIES)
     for signal, promql in queries.items():
+        # Triton's per-model metrics are grouped by model too (the reader keeps one's).
         grouping = (
-            "namespace, modeldeployment, pod"
+            r"namespace, modeldeployment, pod(, model)?"
             if QUERY_BY_SIGNAL[signal].per_pod
-            else "namespace, modeldeployment, le"
+            else r"namespace, modeldeployment(, model)?, le"
         )
-        assert f"by ({grouping})" in promql, signal
+        assert re.search(rf"by \({grouping}\)", promql), signal
         assert 'modeldeployment!=""' in promql
 
 
@@ -112,3 +120,73 @@ def test_classic_triton_exports_no_llm_signal() -> None:
     )
     assert all(Engine.TRITON not in QUERY_BY_SIGNAL[s].engines for s in llm)
     assert all(Engine.VLLM in QUERY_BY_SIGNAL[s].engines for s in llm)
+
+
+TRITON_PER_MODEL = "nv_inference_"
+"""Triton core's metrics, exported once per model of the server (an ensemble and each of
+its composing models): summed over a pod's models, an ensemble's request counts 4x."""
+
+
+def _sources() -> list[tuple[Signal, Source]]:
+    return [(q.signal, s) for q in QUERIES for s in q.sources]
+
+
+def test_triton_per_model_metrics_are_kept_per_model() -> None:
+    """Every source over Triton's per-model series keeps the model label (the reader picks
+    the entry model's); only a pod's scrape time, scrape count and engine take any."""
+    whole_pod = {Signal.FRESHNESS, Signal.SCRAPES, Signal.ENGINE}
+    for signal, source in _sources():
+        if signal in whole_pod:
+            assert not source.per_model, signal
+        elif TRITON_PER_MODEL in source.promql:
+            assert source.per_model, (signal, source.promql)
+            assert "by ($by, $model)" in source.promql or "by ($fleet, $model, le)" in (
+                source.promql
+            ), (signal, source.promql)
+        else:  # vLLM's, and the TensorRT-LLM backend's own (one model's, summed as before)
+            assert not source.per_model, (signal, source.promql)
+
+
+@pytest.mark.parametrize(
+    ("signal", "text"),
+    [
+        # The backend's waiting requests first; Triton's pending, per model, for pods
+        # without them: matched on the pod, as the model label is Triton's only.
+        (
+            Signal.PENDING,
+            "or on (namespace, modeldeployment, pod) (sum by (namespace, modeldeployment, "
+            "pod, model) (nv_inference_pending_request_count",
+        ),
+        # Triton's served first (a Triton vLLM-backend pod exports both); vLLM's for pods
+        # without Triton's, its idle 0 among them, not beside Triton's models.
+        (
+            Signal.SUCCESS_RATE,
+            "or on (namespace, modeldeployment, pod) ((sum by (namespace, modeldeployment, "
+            'pod) (rate(vllm:request_success_total{finished_reason!~"abort|error"',
+        ),
+        # A Triton model without failure series is idle: each model falls back on its own.
+        (
+            Signal.UNSERVED_RATE,
+            "((sum by (namespace, modeldeployment, pod, model) (rate(nv_inference_request_"
+            'failure{reason!~"BACKEND|OTHER",modeldeployment!=""}[30s]))) or (0 * sum by '
+            "(namespace, modeldeployment, pod, model) (rate(nv_inference_request_success",
+        ),
+        (
+            Signal.TTFT_P95_MS,
+            "or on (namespace, modeldeployment) (histogram_quantile(0.95, sum by (namespace, "
+            "modeldeployment, model, le) (rate(nv_inference_first_response_histogram_ms_bucket",
+        ),
+    ],
+)
+def test_precedence_across_per_model_and_per_pod_sources_matches_on_the_pod(
+    signal: Signal, text: str
+) -> None:
+    assert text in build_queries(MetricLabels(), rate_window_seconds=30)[signal]
+
+
+def test_custom_label_names_in_per_model_precedence() -> None:
+    labels = MetricLabels(namespace="kubernetes_namespace", modeldeployment="md", pod="pod_name")
+    queries = build_queries(labels, rate_window_seconds=30)
+    assert "or on (kubernetes_namespace, md, pod_name) (" in queries[Signal.PENDING]
+    assert "by (kubernetes_namespace, md, pod_name, model)" in queries[Signal.PENDING]
+    assert "or on (kubernetes_namespace, md) (" in queries[Signal.TTFT_P95_MS]

@@ -7,6 +7,25 @@ aggregated ``by (namespace, modeldeployment, pod)``. ``or`` keeps, per pod, the 
 part that has a value, so one query serves a fleet that mixes engines, and an engine's
 new metric name is preferred over its deprecated one while both are accepted.
 
+Triton exports its ``nv_inference_*`` once per model it has loaded (label ``model``,
+and ``version``): a pod serving an ensemble -- TensorRT-LLM's usual repository,
+``preprocessing`` -> ``tensorrt_llm`` -> ``postprocessing`` composed by ``ensemble`` (or
+``tensorrt_llm_bls``) -- counts each request once per model it passes through, so their
+sum reads ~4x the clients' requests, mixes the models' latencies, adds their queues and
+counts a composing model's failure twice (again as the ensemble's ``OTHER``). Those parts
+are aggregated ``by (namespace, modeldeployment, pod, model)`` (``Source.per_model``) and
+the reader keeps each pod's entry model's series (``gpufleet.metrics.sample``: the
+ModelDeployment's ``spec.model.name``, the model clients call; a pod's only model
+whatever its name; unknown where there are several and none is the spec's). The model is
+not put in the query: it differs per ModelDeployment, and the query is one for the
+fleet. Between a per-model part and one without the label, ``or on (namespace,
+modeldeployment, pod)`` keeps the precedence per pod (plain ``or`` matches whole label
+sets, which then never match, and would keep both); consecutive per-model parts are
+``or``-ed first, per model. Per pod and not per model: a pod's scrape time and count
+(``max`` over its models' series, scraped together), its engine, the TensorRT-LLM
+backend's ``nv_trt_llm_*`` and ``nv_llm_*`` (the ``tensorrt_llm`` model's alone) and
+``vllm:*``.
+
 Why one query and not one per signal at the same ``time=``: a scrape's samples carry
 the time the scrape began but are stored once its body has been read, so a scrape in
 flight when a tick starts can land between two queries of the tick. One query sees a
@@ -46,7 +65,7 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
   executor's stats report, so a ``fraction`` the executor does not report stays 0)
 - TTFT: ``vllm:time_to_first_token_seconds``; Triton's
   ``nv_inference_first_response_histogram_ms`` (needs ``--metrics-config
-  histogram_latencies=true``)
+  histogram_latencies=true``; per model: the entry model's buckets, summed over the fleet)
 - ITL: ``vllm:inter_token_latency_seconds``, deprecated
   ``vllm:time_per_output_token_seconds``
 - TPOT (each finished request's mean gap after its first token):
@@ -74,9 +93,9 @@ Signal to metric, in precedence order (see ``QUERIES`` for the exact PromQL):
 
 p95s (and p99s) come from ``histogram_quantile`` over the rate window, over the
 ModelDeployment's summed buckets (a fleet-wide quantile, not an average of pods'
-quantiles). Rates use ``rate()`` over the operator's rate window; the sample derives
-ratios (latency per request, time per batch) from sums of rates, which weighs each
-pod by its traffic.
+quantiles; Triton's per model, ``by (namespace, modeldeployment, model, le)``). Rates
+use ``rate()`` over the operator's rate window; the sample derives ratios (latency per
+request, time per batch) from sums of rates, which weighs each pod by its traffic.
 """
 
 from __future__ import annotations
@@ -87,6 +106,9 @@ from enum import StrEnum
 from string import Template
 
 from gpufleet.settings import MetricLabels
+
+MODEL_LABEL = "model"
+"""Triton's label naming the model a ``nv_inference_*`` series counts (beside ``version``)."""
 
 
 class Engine(StrEnum):
@@ -147,11 +169,17 @@ class Source:
 
     Placeholders: ``$by`` (namespace, modeldeployment, pod labels), ``$fleet``
     (namespace, modeldeployment labels), ``$sel`` (the matchers of the pods read: gpufleet's,
-    in the watched namespaces; to put inside a selector's braces), ``$w`` (the rate window).
+    in the watched namespaces; to put inside a selector's braces), ``$w`` (the rate window),
+    ``$model`` (Triton's model label, ``MODEL_LABEL``: a source grouped by it is per model).
     """
 
     engines: tuple[Engine, ...]
     promql: str
+
+    @property
+    def per_model(self) -> bool:
+        """Grouped by Triton's model label too: one series per pod (or fleet) and model."""
+        return "$model" in self.promql
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,22 +197,38 @@ class SignalQuery:
         return frozenset(e for source in self.sources for e in source.engines)
 
 
-def _rate(metric: str, matchers: str = "") -> str:
-    return f"sum by ($by) (rate({metric}{{{matchers}$sel}}[$w]))"
+def _rate(metric: str, matchers: str = "", by: str = "$by") -> str:
+    return f"sum by ({by}) (rate({metric}{{{matchers}$sel}}[$w]))"
 
 
-def _gauge(metric: str, matchers: str = "", agg: str = "sum") -> str:
-    return f"{agg} by ($by) ({metric}{{{matchers}$sel}})"
+def _gauge(metric: str, matchers: str = "", agg: str = "sum", by: str = "$by") -> str:
+    return f"{agg} by ({by}) ({metric}{{{matchers}$sel}})"
+
+
+_PER_MODEL = "$by, $model"
+"""Triton's per-model metrics are grouped by pod and model: the reader keeps one model's
+per pod (``gpufleet.metrics.sample``), never their sum."""
+
+
+def _model_rate(metric: str, matchers: str = "") -> str:
+    return _rate(metric, matchers, by=_PER_MODEL)
+
+
+def _model_gauge(metric: str, agg: str = "sum") -> str:
+    return _gauge(metric, agg=agg, by=_PER_MODEL)
 
 
 def _mean_gauge(metric: str, matchers: str = "") -> str:
     return f"sum by ($by) (avg_over_time({metric}{{{matchers}$sel}}[$w]))"
 
 
-def _quantile(bucket: str, scale: str = "", quantile: str = "0.95") -> str:
-    return (
-        f"histogram_quantile({quantile}, sum by ($fleet, le) (rate({bucket}{{$sel}}[$w]))){scale}"
-    )
+def _quantile(bucket: str, scale: str = "", quantile: str = "0.95", by: str = "$fleet") -> str:
+    return f"histogram_quantile({quantile}, sum by ({by}, le) (rate({bucket}{{$sel}}[$w]))){scale}"
+
+
+def _model_quantile(bucket: str, quantile: str = "0.95") -> str:
+    """A fleet-wide quantile of each Triton model's histogram."""
+    return _quantile(bucket, quantile=quantile, by="$fleet, $model")
 
 
 _VLLM_SERVED = 'finished_reason!~"abort|error",'
@@ -198,8 +242,8 @@ steps). ``REJECTED`` (the queue policy's timeout expired) and ``CANCELED`` (the 
 cancelled) are requests that waited for capacity."""
 _TRITON_UNSERVED = 'reason!~"BACKEND|OTHER",'
 """The other failures, and every failure of a Triton without the label (it cannot tell)."""
-_TRITON_IDLE = f"0 * {_rate('nv_inference_request_success')}"
-"""A Triton pod with no series of a failure reason (one without the label has no errors
+_TRITON_IDLE = f"0 * {_model_rate('nv_inference_request_success')}"
+"""A Triton model with no series of a failure reason (one without the label has no errors
 series) has none of them: 0 where it reports at all."""
 
 _ITL_NEW = "sum by ($by, le) (rate(vllm:inter_token_latency_seconds_bucket{$sel}[$w]))"
@@ -263,7 +307,7 @@ QUERIES: tuple[SignalQuery, ...] = (
                 (Engine.TRITON_TRTLLM,),
                 _gauge("nv_trt_llm_request_metrics", 'request_type="waiting",'),
             ),
-            Source(_TRITON_ALL, _gauge("nv_inference_pending_request_count")),
+            Source(_TRITON_ALL, _model_gauge("nv_inference_pending_request_count")),
         ),
         "Requests waiting in the pod right now (not those being executed): a backlog "
         "that must drain.",
@@ -295,7 +339,7 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.SUCCESS_RATE,
         (
-            Source(_TRITON_ALL, _rate("nv_inference_request_success")),
+            Source(_TRITON_ALL, _model_rate("nv_inference_request_success")),
             Source((Engine.VLLM,), _rate("vllm:request_success_total", _VLLM_SERVED)),
             Source((Engine.VLLM,), _VLLM_IDLE),
         ),
@@ -304,7 +348,7 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.UNSERVED_RATE,
         (
-            Source(_TRITON_ALL, _rate("nv_inference_request_failure", _TRITON_UNSERVED)),
+            Source(_TRITON_ALL, _model_rate("nv_inference_request_failure", _TRITON_UNSERVED)),
             Source(_TRITON_ALL, _TRITON_IDLE),
             Source((Engine.VLLM,), _rate("vllm:request_success_total", 'finished_reason="abort",')),
             Source((Engine.VLLM,), _VLLM_IDLE),
@@ -315,7 +359,7 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.ERROR_RATE,
         (
-            Source(_TRITON_ALL, _rate("nv_inference_request_failure", _TRITON_ERRORS)),
+            Source(_TRITON_ALL, _model_rate("nv_inference_request_failure", _TRITON_ERRORS)),
             Source(_TRITON_ALL, _TRITON_IDLE),
             Source((Engine.VLLM,), _rate("vllm:request_success_total", 'finished_reason="error",')),
             Source((Engine.VLLM,), _VLLM_IDLE),
@@ -325,18 +369,18 @@ QUERIES: tuple[SignalQuery, ...] = (
     ),
     SignalQuery(
         Signal.INFERENCE_RATE,
-        (Source(_TRITON_ALL, _rate("nv_inference_count")),),
+        (Source(_TRITON_ALL, _model_rate("nv_inference_count")),),
         "Inferences/s (a request of batch n counts n): with exec_rate, the batch size.",
     ),
     SignalQuery(
         Signal.EXEC_RATE,
-        (Source(_TRITON_ALL, _rate("nv_inference_exec_count")),),
+        (Source(_TRITON_ALL, _model_rate("nv_inference_exec_count")),),
         "Model executions/s (one per dynamic batch).",
     ),
     SignalQuery(
         Signal.REQUEST_US_RATE,
         (
-            Source(_TRITON_ALL, _rate("nv_inference_request_duration_us")),
+            Source(_TRITON_ALL, _model_rate("nv_inference_request_duration_us")),
             Source((Engine.VLLM,), f"1e6 * {_rate('vllm:e2e_request_latency_seconds_sum')}"),
         ),
         "Request latency, cumulative (us/s): divided by the served rate, the mean latency.",
@@ -344,14 +388,14 @@ QUERIES: tuple[SignalQuery, ...] = (
     SignalQuery(
         Signal.QUEUE_US_RATE,
         (
-            Source(_TRITON_ALL, _rate("nv_inference_queue_duration_us")),
+            Source(_TRITON_ALL, _model_rate("nv_inference_queue_duration_us")),
             Source((Engine.VLLM,), f"1e6 * {_rate('vllm:request_queue_time_seconds_sum')}"),
         ),
         "Queueing time, cumulative (us/s): divided by the served rate, the mean wait.",
     ),
     SignalQuery(
         Signal.COMPUTE_US_RATE,
-        (Source(_TRITON_ALL, _rate("nv_inference_compute_infer_duration_us")),),
+        (Source(_TRITON_ALL, _model_rate("nv_inference_compute_infer_duration_us")),),
         "Compute time, cumulative (us/s). Triton credits every request of a batch with the "
         "whole batch's time, so divided by the served rate it is the time of one batch "
         "execution (divided by exec_rate it would be that time times the batch size).",
@@ -361,7 +405,7 @@ QUERIES: tuple[SignalQuery, ...] = (
         (
             Source(
                 _TRITON_ALL,
-                'max by ($by) (nv_inference_request_summary_us{quantile="0.95",$sel})',
+                'max by ($by, $model) (nv_inference_request_summary_us{quantile="0.95",$sel})',
             ),
         ),
         "Per-pod p95 request latency, when Triton runs with "
@@ -379,7 +423,7 @@ QUERIES: tuple[SignalQuery, ...] = (
             Source(_VLLM_ALL, _quantile("vllm:time_to_first_token_seconds_bucket", " * 1000")),
             Source(
                 (Engine.TRITON_TRTLLM,),
-                _quantile("nv_inference_first_response_histogram_ms_bucket"),
+                _model_quantile("nv_inference_first_response_histogram_ms_bucket"),
             ),
         ),
         "p95 time to first token (Triton: to the first response of a streaming model).",
@@ -405,7 +449,7 @@ QUERIES: tuple[SignalQuery, ...] = (
             ),
             Source(
                 (Engine.TRITON_TRTLLM,),
-                _quantile("nv_inference_first_response_histogram_ms_bucket", quantile="0.99"),
+                _model_quantile("nv_inference_first_response_histogram_ms_bucket", quantile="0.99"),
             ),
         ),
         "p99 time to first token, from the same buckets: how the slowest streams start "
@@ -504,14 +548,37 @@ def build_queries(
         "fleet": f"{labels.namespace}, {labels.modeldeployment}",
         "sel": sel,
         "w": _window(rate_window_seconds),
+        "model": MODEL_LABEL,
     }
     queries: dict[Signal, str] = {}
     for query in QUERIES:
-        parts = [Template(source.promql).substitute(values) for source in query.sources]
-        queries[query.signal] = (
-            parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
-        )
+        on = values["by"] if query.per_pod else values["fleet"]
+        queries[query.signal] = _precedence(query.sources, values, on)
     return queries
+
+
+def _precedence(sources: tuple[Source, ...], values: Mapping[str, str], on: str) -> str:
+    """The sources' ``or`` in precedence order.
+
+    ``or`` matches series by their whole label set, and a per-model source's carry the
+    model label that the others' lack: between them ``or on (pod's or fleet's labels)``
+    keeps a pod's first source with a value. Consecutive per-model sources are ``or``-ed
+    first, by their whole label set, so that each model of a pod falls back on its own."""
+    groups: list[tuple[bool, list[str]]] = []
+    for source in sources:
+        promql = Template(source.promql).substitute(values)
+        if groups and groups[-1][0] == source.per_model:
+            groups[-1][1].append(promql)
+        else:
+            groups.append((source.per_model, [promql]))
+    if len(groups) == 1:
+        parts = groups[0][1]
+        return parts[0] if len(parts) == 1 else _or(parts)
+    return f" or on ({on}) ".join(f"({_or(parts)})" for _, parts in groups)
+
+
+def _or(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
 
 
 SIGNAL_LABEL = "gpufleet_signal"

@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from gpufleet.metrics.auth import prometheus_auth, prometheus_session
-from gpufleet.metrics.queries import SIGNAL_LABEL, Signal, build_queries, tick_query
+from gpufleet.metrics.queries import MODEL_LABEL, SIGNAL_LABEL, Signal, build_queries, tick_query
 from gpufleet.metrics.sample import FLEET_WIDE, FleetKey, FleetSample, PerPod, SignalResult
 from gpufleet.settings import MetricLabels, OperatorSettings
 
@@ -167,20 +167,21 @@ def split_by_signal(
         name = series.get("metric", {}).get(SIGNAL_LABEL)
         if name in series_by_signal:
             series_by_signal[name].append(series)
-    return {
-        Signal(name): SignalResult(values=parse_vector(series, labels))
-        for name, series in series_by_signal.items()
-    }
+    return {Signal(name): parse_vector(series, labels) for name, series in series_by_signal.items()}
 
 
-def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> dict[FleetKey, PerPod]:
-    """An instant vector as {(namespace, modeldeployment): {pod: value}}.
+def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> SignalResult:
+    """An instant vector as {(namespace, modeldeployment): {pod: value}}, and its series
+    of Triton's per-model sources (with the ``MODEL_LABEL``) as {(namespace,
+    modeldeployment): {pod: {model: value}}}: which model's a pod's value is depends on
+    the ModelDeployment (``FleetSample.observations``).
 
     A series without the pod label is the ModelDeployment's fleet-wide value (key
     ``FLEET_WIDE``). Prometheus encodes NaN/Inf as the strings "NaN", "+Inf";
     ``float`` parses them, and the aggregation treats them as unknown.
     """
-    out: dict[FleetKey, PerPod] = {}
+    values: dict[FleetKey, PerPod] = {}
+    by_model: dict[FleetKey, dict[str, PerPod]] = {}
     for series in raw:
         metric = series.get("metric", {})
         key = (metric.get(labels.namespace, ""), metric.get(labels.modeldeployment, ""))
@@ -189,8 +190,12 @@ def parse_vector(raw: list[dict[str, Any]], labels: MetricLabels) -> dict[FleetK
             value = float(series["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
             value = math.nan
-        out.setdefault(key, {})[pod] = value
-    return out
+        model = metric.get(MODEL_LABEL)
+        if model is None:
+            values.setdefault(key, {})[pod] = value
+        else:
+            by_model.setdefault(key, {}).setdefault(pod, {})[model] = value
+    return SignalResult(values=values, by_model=by_model)
 
 
 def _short_error(exc: Exception) -> str:

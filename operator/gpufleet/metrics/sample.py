@@ -25,6 +25,16 @@ rates are left as they are.
 
 A signal the pod's engine does not export (TTFT of a classic Triton model) is
 ``None`` and not listed as unknown: there is nothing to wait for.
+
+Triton exports its ``nv_inference_*`` once per model: a pod serving an ensemble
+(TensorRT-LLM's preprocessing -> tensorrt_llm -> postprocessing) counts each request
+once per model it passes through. Of a pod's per-model series the ModelDeployment's
+entry model's are read (``spec.model.name``, the model clients call: for an ensemble,
+the ensemble); a pod with one model's series reads that one whatever it is called
+(gpufleet-server names its model after its configuration). A pod with several, none of
+them the entry model, has those signals unknown, with the models it exports: their sum
+would count a request once per model, and no one of them is known to be the one
+clients call.
 """
 
 from __future__ import annotations
@@ -51,6 +61,11 @@ class SignalResult:
     """One signal's values by ModelDeployment and pod."""
 
     values: dict[FleetKey, PerPod] = field(default_factory=dict)
+    by_model: dict[FleetKey, dict[str, PerPod]] = field(default_factory=dict)
+    """Values of Triton's per-model series by ModelDeployment, pod and model (pod
+    ``FLEET_WIDE`` for a fleet-wide value): the entry model's is the pod's (module
+    docstring). A pod has either these or a value in ``values``, not both (the query's
+    precedence keeps one source per pod)."""
 
 
 _NOT_QUERIED = SignalResult()
@@ -99,6 +114,7 @@ class FleetSample:
         name: str,
         expected_pods: int | None,
         ready_since: Mapping[str, float] | None = None,
+        model: str | None = None,
     ) -> Observations:
         """The ModelDeployment's fleet-wide signals.
 
@@ -108,6 +124,9 @@ class FleetSample:
         are kept as ``lower_bounds``: enough to scale up on, never to scale down.
         ``ready_since`` (ready pod name -> when it became ready, Unix seconds) lets a
         pod that became ready within ``warm_up_seconds`` be absent without that.
+        ``model``: the model clients call (``spec.model.name``), whose series are read of
+        a Triton pod that exports several models' (module docstring); ``None``: only a
+        pod with one model's is read.
         """
         if self.read_error is not None:
             return _all_unknown(self.at, self.read_error)
@@ -120,7 +139,7 @@ class FleetSample:
         scrapes = self.result(Signal.SCRAPES).values.get(key, {})
         young = self._young(fresh, scrapes, self.result(Signal.FRESHNESS).values.get(key, {}))
         rescaled = self._rescaled(young, scrapes, ready_since)
-        aggregator = _Aggregator(self, key, fresh, young, rescaled)
+        aggregator = _Aggregator(self, key, fresh, young, rescaled, model)
         if expected_pods is None and ready_since is not None:
             expected_pods = len(ready_since)
         short = _pods_short(fresh, stale, len(unscraped), expected_pods)
@@ -180,6 +199,28 @@ class FleetSample:
                 if first - (self.at - window) >= interval - TIMESTAMP_RESOLUTION_S:
                     young.add(pod)
         return frozenset(young)
+
+
+def _entry_value(values: PerPod, model: str | None) -> float | None:
+    """Of one pod's (or fleet's) per-model values, the entry model's; the only one's if
+    there is one; else ``None``: which would be the pod's is not known."""
+    if model is not None and model in values:
+        return values[model]
+    if len(values) == 1:
+        return next(iter(values.values()))
+    return None
+
+
+def _several_models(by_model: Mapping[str, PerPod], pods: list[str], model: str | None) -> str:
+    """Why the Triton pods among ``pods`` have no value: several models' series, none of
+    them the entry model's."""
+    models = sorted({m for p in pods for m in by_model[p]})
+    where = "the fleet's Triton" if pods == [FLEET_WIDE] else f"Triton in pods {', '.join(pods)}"
+    entry = "no entry model was given" if model is None else f"none is spec.model.name {model!r}"
+    return (
+        f"{where} exports the metrics of models {', '.join(models)}, and {entry}: "
+        "name the model clients call (for an ensemble, the ensemble)"
+    )
 
 
 def _engine(code: float) -> Engine:
@@ -277,18 +318,45 @@ class _Aggregator:
         pods: list[str],
         warming: frozenset[str],
         rescaled: Mapping[str, float],
+        model: str | None = None,
     ) -> None:
         self._sample = sample
         self._key = key
         self.pods = pods
         self.warming = warming
         self._rescaled = rescaled
+        self._model = model
+        self._entry: dict[Signal, PerPod] = {}
         self.unknown: dict[str, str] = {}
+
+    def _entry_values(self, signal: Signal) -> PerPod:
+        """The signal's values by pod (or ``FLEET_WIDE``): of a Triton pod's per-model
+        series, the entry model's (module docstring)."""
+        if signal not in self._entry:
+            result = self._sample.result(signal)
+            values = result.values.get(self._key, {})
+            by_model = result.by_model.get(self._key, {})
+            if by_model:
+                values = dict(values)
+                for pod, models in by_model.items():
+                    value = _entry_value(models, self._model)
+                    if value is not None and pod not in values:
+                        values[pod] = value
+            self._entry[signal] = values
+        return self._entry[signal]
+
+    def _unresolved(self, signal: Signal, pods: list[str]) -> str | None:
+        """Why ``pods`` that have the signal only as several Triton models' series, none
+        of them the entry model's, have no value; ``None`` if no pod does."""
+        by_model = self._sample.result(signal).by_model.get(self._key, {})
+        values = self._entry_values(signal)
+        unresolved = [p for p in pods if p in by_model and p not in values]
+        return _several_models(by_model, unresolved, self._model) if unresolved else None
 
     def _values(self, signal: Signal) -> PerPod:
         """The signal's values by pod, a new pod's counter rate scaled up by what
         ``rate()`` understates of a series younger than the window (module docstring)."""
-        values = self._sample.result(signal).values.get(self._key, {})
+        values = self._entry_values(signal)
         if signal not in COUNTER_RATES or not self._rescaled:
             return values
         return {p: v * self._rescaled.get(p, 1.0) for p, v in values.items()}
@@ -299,6 +367,10 @@ class _Aggregator:
         pods = self.pods if pods is None else pods
         values = self._values(signal)
         missing = [p for p in pods if p not in values]
+        # Not a warming pod's missing sample: one no longer scrape will resolve.
+        unresolved = self._unresolved(signal, missing)
+        if unresolved is not None:
+            return unresolved
         if [p for p in missing if p not in self.warming]:
             return f"no {signal.value} sample from pods {', '.join(missing)}"
         bad = [p for p in pods if p in values and not math.isfinite(values[p])]
@@ -329,17 +401,23 @@ class _Aggregator:
 
     def fleet_value(self, signal: Signal, name: str, idle_reason: str) -> float | None:
         """A fleet-wide value (histogram quantile); NaN means no observations in the window."""
-        value = self._sample.result(signal).values.get(self._key, {}).get(FLEET_WIDE)
+        value = self._values(signal).get(FLEET_WIDE)
         if value is None or not math.isfinite(value):
-            self.unknown[name] = idle_reason if value is not None else f"no {signal.value} sample"
+            unresolved = self._unresolved(signal, [FLEET_WIDE])
+            missing = unresolved or f"no {signal.value} sample"
+            self.unknown[name] = idle_reason if value is not None else missing
             return None
         return value
 
     def p95_ms(self, success: PerPod | str) -> float | None:
         """Traffic-weighted mean of the pods' p95 (quantiles do not add; this is close
         when the load is balanced, and a pod without traffic does not skew it)."""
-        values = self._sample.result(Signal.P95_US).values.get(self._key, {})
+        values = self._values(Signal.P95_US)
         usable = {p: v for p, v in values.items() if p in self.pods and math.isfinite(v)}
+        unresolved = self._unresolved(Signal.P95_US, self.pods)
+        if unresolved is not None:
+            self.unknown["p95_latency_ms"] = unresolved
+            return None
         if not usable:
             self.unknown["p95_latency_ms"] = (
                 "no p95 summary (no recent requests, or Triton runs without "
@@ -433,7 +511,7 @@ class _Aggregator:
 
     def _p95_latency(self, histogram: bool, summary: bool) -> float | None:
         if histogram:
-            result = self._sample.result(Signal.E2E_P95_MS).values.get(self._key, {})
+            result = self._values(Signal.E2E_P95_MS)
             if math.isfinite(result.get(FLEET_WIDE, math.nan)) or not summary:
                 return self.fleet_value(Signal.E2E_P95_MS, "p95_latency_ms", "no requests lately")
         return self.p95_ms(self.per_pod(Signal.SUCCESS_RATE)) if summary else None

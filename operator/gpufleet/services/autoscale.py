@@ -310,6 +310,7 @@ async def autoscale_tick(
         expected_pods=ready,
         ready_since=observed.pods.ready_since,
         activation_query=None if activation is None else activation.query,
+        model=spec.model.name,
     )
     observations = replace(observations, configured_max_batch=configured_max_batch)
     history = resumed(history, observed.pods.ready_since, ready)

@@ -27,6 +27,7 @@ class FleetSample(Protocol):
         name: str,
         expected_pods: int | None,
         ready_since: Mapping[str, float] | None = None,
+        model: str | None = None,
     ) -> Observations: ...
 
 
@@ -70,15 +71,19 @@ class TickSampler:
         expected_pods: int | None,
         ready_since: Mapping[str, float] | None = None,
         activation_query: str | None = None,
+        model: str | None = None,
     ) -> Observations:
         """This tick's observations of one ModelDeployment.
 
         ``ready_since``: its ready pods' names and when each became ready (Unix
         seconds), so a pod too new to have been scraped is not taken for lost metrics.
         ``activation_query``: the spec's ``scaling.activation.query``, evaluated now.
+        ``model``: the model clients call (``spec.model.name``): of a Triton pod that
+        exports several models' metrics (an ensemble and its composing models), that
+        model's are read.
         """
         sample = await self.latest()
-        obs = sample.observations(namespace, name, expected_pods, ready_since)
+        obs = sample.observations(namespace, name, expected_pods, ready_since, model)
         if activation_query is None:
             return obs
         if not isinstance(self._source, ActivationSource):
