@@ -111,6 +111,31 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
         slo={"ttftP95Ms": 800, "itlP95Ms": 60},
         cost={"maxHourlyCost": 60.0, "gpuHourlyPrice": 7.0},
     ),
+    # Triton ensembles (TensorRT-LLM's repository): the models the ensemble runs reach the
+    # server beside it, each as the ensemble's own directory does.
+    "triton-pvc-ensemble": minimal_spec(
+        model={
+            "name": "ensemble",
+            "repository": "pvc://llm-engines/trtllm/llama-3-8b",
+            "composingModels": ["preprocessing", "tensorrt_llm", "postprocessing"],
+        },
+    ),
+    "triton-s3-ensemble-cache-claim": minimal_spec(
+        model={
+            "name": "tensorrt_llm_bls",
+            "repository": "s3://llm-engines/trtllm/llama-3-8b/",
+            "composingModels": ["preprocessing", "tensorrt_llm", "postprocessing"],
+            "cache": {"claimName": "engine-cache"},
+        },
+    ),
+    "triton-http-ensemble": minimal_spec(
+        model={
+            "name": "ensemble",
+            "repository": "https://models.example.com/trtllm-repo.tar.gz",
+            "composingModels": ["preprocessing", "tensorrt_llm", "postprocessing"],
+            "cache": {"sizeLimit": "40Gi"},
+        },
+    ),
     "vllm-pvc": minimal_spec(
         model={"name": "qwen-7b", "repository": "pvc://llm-weights/qwen2.5-7b-instruct"},
         runtime={"type": "vllm"},

@@ -100,6 +100,7 @@ def _defaulted(raw: dict[str, Any]) -> dict[str, Any]:
 
 _SEEDED = {"name": "tiny-llm", "repository": "seed://3"}
 _TORCH_LLM = {"type": "torch", "torch": {"mode": "llm"}}
+_ENSEMBLE = {"name": "ensemble", "repository": "pvc://models/trtllm"}
 
 CROSS_FIELD_CASES = [
     ("no latency target", {"slo": {}}, "slo"),
@@ -163,7 +164,24 @@ CROSS_FIELD_CASES = [
         {"model": {**_SEEDED, "cache": {"claimName": "c"}}, "runtime": _TORCH_LLM},
         "model.cache",
     ),
-]
+    *(
+        (f"composing models for {runtime['type']}", {"model": model, "runtime": runtime},
+         "model.composingModels")
+        for model, runtime in [
+            ({"name": "m", "repository": "hf://org/m", "composingModels": ["a"]},
+             {"type": "vllm"}),
+            ({"name": "m", "repository": "pvc://models/repo", "composingModels": ["a"]},
+             {"type": "torch"}),
+        ]
+    ),
+    (
+        "an ensemble composing itself",
+        # runtime as the API server defaults it (the rules read its type).
+        {"model": {**_ENSEMBLE, "composingModels": ["pre", "ensemble"]},
+         "runtime": {"type": "triton"}},
+        "model.composingModels",
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("case", "overrides", "field"), CROSS_FIELD_CASES)
@@ -272,6 +290,24 @@ def _resource_env(resource: str, divisor: str | None = None, name: str = "A") ->
 
 APPLY_TIME_REJECTIONS = [
     ("no latency target", {"slo": {}}, "spec.slo"),
+    (
+        "composing models for vllm",
+        {
+            "model": {"name": "m", "repository": "hf://org/m", "composingModels": ["a"]},
+            "runtime": {"type": "vllm"},
+        },
+        "spec.model.composingModels",
+    ),
+    (
+        "an ensemble composing itself",
+        {"model": {**_ENSEMBLE, "composingModels": ["ensemble"]}},
+        "spec.model.composingModels",
+    ),
+    (
+        "a composing model listed twice",
+        {"model": {**_ENSEMBLE, "composingModels": ["pre", "llm", "pre"]}},
+        "spec.model.composingModels",
+    ),
     (
         "scale to zero without activation",
         {"scaling": {"minReplicas": 0}},
@@ -645,7 +681,38 @@ REPOSITORIES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "overrides", "field"), NULLS + JSON_TYPES + REPOSITORIES)
+COMPOSING_MODELS = [
+    (
+        "an ensemble and its steps",
+        {"model": {**_ENSEMBLE, "composingModels": ["preprocessing", "tensorrt_llm"]}},
+        None,
+    ),
+    ("none listed", {"model": {**_ENSEMBLE, "composingModels": []}}, None),
+    (
+        "none listed for vllm",
+        {"model": {"name": "m", "repository": "hf://o/m", "composingModels": []},
+         "runtime": {"type": "vllm"}},
+        None,
+    ),
+    (
+        "a name that is no model directory",
+        {"model": {**_ENSEMBLE, "composingModels": ["pre", "../etc"]}},
+        "model.composingModels[1]",
+    ),
+    ("an empty name", {"model": {**_ENSEMBLE, "composingModels": [""]}},
+     "model.composingModels[0]"),
+    (
+        "too many",
+        {"model": {**_ENSEMBLE, "composingModels": [f"step{i}" for i in range(17)]}},
+        "model.composingModels",
+    ),
+    ("not a list", {"model": {**_ENSEMBLE, "composingModels": "pre"}}, "model.composingModels"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "field"), NULLS + JSON_TYPES + REPOSITORIES + COMPOSING_MODELS
+)
 def test_api_server_and_validate_agree(
     kube: Kube, case: str, overrides: dict[str, Any], field: str | None
 ) -> None:

@@ -11,6 +11,10 @@
 - A cache claim may serve many ModelDeployments of its namespace: each downloads into
   its own directory of it, named after the ModelDeployment (unique on the namespaced
   claim), and its server mounts only that directory (Triton: only its model's in it).
+- Triton's ensemble and BLS models run other models of the repository
+  (``model.composingModels``): each of their directories reaches the server as the
+  model's own does, by the same means (a subPath mount each, a sync each, a mount each of
+  the unpacked archive), and no other model does.
 - ``hf://org/model`` (vLLM): vLLM downloads the model itself into the model volume
   (``HF_HOME``), with ``HF_TOKEN`` from ``model.hfTokenSecretRef``.
 - ``seed://n`` (the torch server's LLM mode): nothing reaches the pod; the server draws
@@ -23,6 +27,7 @@ tools keep their config and credential caches there) and gets the server's envir
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,12 +83,34 @@ def _triton_layout(spec: ModelDeploymentSpec) -> bool:
     return spec.runtime.type in (RuntimeType.TRITON, RuntimeType.TORCH)
 
 
-def _fetch_command(scheme: str, uri: str, target: str) -> list[str]:
+def _sync_command(scheme: str, uri: str, target: str) -> list[str]:
     if scheme == "s3":
         return ["aws", "s3", "sync", "--only-show-errors", "--no-progress", uri, target]
-    if scheme == "gs":
-        return ["gcloud", "storage", "rsync", "--recursive", uri, target]
-    return ["/bin/sh", "-c", _http_fetch(target)]
+    return ["gcloud", "storage", "rsync", "--recursive", uri, target]
+
+
+def _fetch_command(scheme: str, sources: list[tuple[str, str]]) -> list[str]:
+    """The init container's command: each ``(uri, target)`` synced, or the archive unpacked.
+
+    One sync is exec'd as is; several run one after the other in a shell, each word
+    quoted (a bucket's path may hold any character), stopping at the first that fails.
+    """
+    if scheme == "http":
+        return ["/bin/sh", "-c", _http_fetch(sources[0][1])]
+    if len(sources) == 1:
+        return _sync_command(scheme, *sources[0])
+    syncs = (shlex.join(_sync_command(scheme, uri, target)) for uri, target in sources)
+    return ["/bin/sh", "-c", "set -e; " + "; ".join(syncs)]
+
+
+def _model_mount(models_dir: str, model: str) -> dict[str, Any]:
+    """One model's directory ``models_dir/<model>`` of the volume at ``/models/<model>``."""
+    return {
+        "name": MODEL_VOLUME,
+        "mountPath": f"{MODEL_MOUNT_PATH}/{model}",
+        "subPath": f"{models_dir}/{model}" if models_dir else model,
+        "readOnly": True,
+    }
 
 
 def _pvc_plan(spec: ModelDeploymentSpec) -> RepositoryPlan:
@@ -94,15 +121,10 @@ def _pvc_plan(spec: ModelDeploymentSpec) -> RepositoryPlan:
         "persistentVolumeClaim": {"claimName": model.pvc_claim, "readOnly": True},
     }
     if spec.runtime.type is RuntimeType.TRITON:
-        # Only this model's directory: Triton loads every model it finds.
-        model_dir = f"{sub}/{model.name}" if sub else model.name
-        mount = {
-            "name": MODEL_VOLUME,
-            "mountPath": f"{MODEL_MOUNT_PATH}/{model.name}",
-            "subPath": model_dir,
-            "readOnly": True,
-        }
-        return RepositoryPlan(MODEL_MOUNT_PATH, [volume], [mount])
+        # Only this model's directory (and those of the models it runs): Triton loads
+        # every model it finds.
+        mounts = [_model_mount(sub, name) for name in model.served_models]
+        return RepositoryPlan(MODEL_MOUNT_PATH, [volume], mounts)
     mount = {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}
     server_path = f"{MODEL_MOUNT_PATH}/{sub}" if sub else MODEL_MOUNT_PATH
     return RepositoryPlan(server_path, [volume], [mount])
@@ -140,19 +162,23 @@ def _fetched_plan(
     # A cache claim may hold other ModelDeployments' downloads: this one's lie in its own
     # directory of it (``claim_dir``), the only one its server sees.
     on_claim = model.effective_cache.claim_name is not None
-    claim_prefix = f"{claim_dir}/" if on_claim else ""
     download_dir = f"{MODEL_MOUNT_PATH}/{claim_dir}" if on_claim else MODEL_MOUNT_PATH
-    # The Triton layout keeps each model in a directory named after it: fetch only that.
-    one_model = _triton_layout(spec) and scheme != "http"
-    source = f"{model.repository.rstrip('/')}/{model.name}" if one_model else model.repository
-    target = f"{download_dir}/{model.name}" if one_model else download_dir
+    # The Triton layout keeps each model in a directory named after it: fetch only the
+    # model's (and those of the models it runs).
+    if _triton_layout(spec) and scheme != "http":
+        repository = model.repository.rstrip("/")
+        sources = [
+            (f"{repository}/{name}", f"{download_dir}/{name}") for name in model.served_models
+        ]
+    else:
+        sources = [(model.repository, download_dir)]
     fetch_env = [*env, {"name": "HOME", "value": FETCH_HOME_PATH}]
     if scheme == "http":
         fetch_env.append({"name": "MODEL_ARCHIVE_URL", "value": model.repository})
     init: dict[str, Any] = {
         "name": "fetch-model",
         "image": FETCHER_IMAGES[scheme],
-        "command": _fetch_command(scheme, source, target),
+        "command": _fetch_command(scheme, sources),
         "env": fetch_env,
         "volumeMounts": [
             {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH},
@@ -166,29 +192,27 @@ def _fetched_plan(
         init["envFrom"] = env_from
     if spec.runtime.type is RuntimeType.TRITON and (scheme == "http" or on_claim):
         # Triton loads every model it sees, and an archive may hold a whole repository:
-        # it sees only this model's directory.
-        mount = {
-            "name": MODEL_VOLUME,
-            "mountPath": f"{MODEL_MOUNT_PATH}/{model.name}",
-            "subPath": f"{claim_prefix}{model.name}",
-            "readOnly": True,
-        }
+        # it sees only this model's directory (and those of the models it runs).
+        models_dir = claim_dir if on_claim else ""
+        mounts = [_model_mount(models_dir, name) for name in model.served_models]
     elif on_claim:
-        mount = {
-            "name": MODEL_VOLUME,
-            "mountPath": MODEL_MOUNT_PATH,
-            "subPath": claim_dir,
-            "readOnly": True,
-        }
+        mounts = [
+            {
+                "name": MODEL_VOLUME,
+                "mountPath": MODEL_MOUNT_PATH,
+                "subPath": claim_dir,
+                "readOnly": True,
+            }
+        ]
     else:
-        mount = {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}
+        mounts = [{"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}]
     return RepositoryPlan(
         server_path=MODEL_MOUNT_PATH,
         volumes=[
             {"name": MODEL_VOLUME, **model.effective_cache.volume()},
             {"name": FETCH_HOME_VOLUME, "emptyDir": {"sizeLimit": FETCH_HOME_SIZE}},
         ],
-        mounts=[mount],
+        mounts=mounts,
         init_containers=[init],
     )
 

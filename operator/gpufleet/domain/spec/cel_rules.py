@@ -7,6 +7,8 @@ from gpufleet.domain.spec.messages import (
     ACTIVATION_REQUIRED,
     BUDGET_TOO_LOW,
     CACHE_UNUSED,
+    COMPOSING_NEEDS_TRITON,
+    COMPOSING_NOT_ITSELF,
     HF_NEEDS_VLLM,
     MAX_BATCH_NOT_LLM,
     NO_SLO_TARGET,
@@ -72,6 +74,22 @@ CEL_RULES: list[dict[str, str]] = [
         ),
         "message": MAX_BATCH_NOT_LLM,
         "fieldPath": ".model.maxBatchSize",
+    },
+    {
+        "rule": (
+            "!has(self.model.composingModels) || size(self.model.composingModels) == 0 || "
+            "self.runtime.type == 'triton'"
+        ),
+        "message": COMPOSING_NEEDS_TRITON,
+        "fieldPath": ".model.composingModels",
+    },
+    {
+        "rule": (
+            "!has(self.model.composingModels) || "
+            "!self.model.composingModels.exists(m, m == self.model.name)"
+        ),
+        "message": COMPOSING_NOT_ITSELF,
+        "fieldPath": ".model.composingModels",
     },
     {
         # The API server defaults model.cache to {}: only a set field counts.

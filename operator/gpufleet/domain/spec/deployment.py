@@ -10,6 +10,8 @@ from gpufleet.domain.spec.messages import (
     ACTIVATION_REQUIRED,
     BUDGET_TOO_LOW,
     CACHE_UNUSED,
+    COMPOSING_NEEDS_TRITON,
+    COMPOSING_NOT_ITSELF,
     HF_NEEDS_VLLM,
     MAX_BATCH_NOT_LLM,
     ROLLOUT_STUCK,
@@ -124,6 +126,10 @@ def _check_model_source(spec: ModelDeploymentSpec) -> None:
         raise ValueError(VERSION_NOT_SEEDED)
     if model.max_batch_size is not None and (runtime is RuntimeType.VLLM or spec.runtime.torch_llm):
         raise ValueError(MAX_BATCH_NOT_LLM)
+    if model.composing_models and runtime is not RuntimeType.TRITON:
+        raise ValueError(COMPOSING_NEEDS_TRITON)
+    if model.name in model.composing_models:
+        raise ValueError(COMPOSING_NOT_ITSELF)
     cache = model.effective_cache
     if (cache.size_limit or cache.claim_name) and not downloads_model(spec):
         raise ValueError(CACHE_UNUSED)

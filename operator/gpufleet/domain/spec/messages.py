@@ -49,3 +49,11 @@ BUDGET_TOO_LOW = (
     "cost.maxHourlyCost cannot afford scaling.minReplicas replicas (one, when it is 0: "
     "scaling from zero starts one) at cost.gpuHourlyPrice"
 )
+COMPOSING_NEEDS_TRITON = (
+    "model.composingModels applies to runtime.type triton only: it lists the models a "
+    "Triton ensemble or BLS model runs (the torch server and vLLM run no ensembles)"
+)
+COMPOSING_NOT_ITSELF = (
+    "model.composingModels lists the other models model.name runs, not model.name itself "
+    "(whose directory the server gets anyway)"
+)

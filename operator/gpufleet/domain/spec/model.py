@@ -87,6 +87,18 @@ _PVC_BACKSTEP = (
 _PVC_BACKSTEP_RULE = "!self.matches('^pvc://[^/]*/(.*/)?[.][.](/.*)?$')"
 
 
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""A Triton model directory name: model.name and each of model.composingModels."""
+MODEL_NAME_MAX = 128
+MAX_COMPOSING_MODELS = 16
+"""Most models model.composingModels may list: TensorRT-LLM's ensemble has three."""
+_COMPOSING_TWICE = "lists a model twice"
+
+ModelName = Annotated[
+    str, Field(min_length=1, max_length=MODEL_NAME_MAX, pattern=MODEL_NAME_PATTERN)
+]
+
+
 MAX_BATCH_SIZE_LIMIT = 65536
 """Largest model.maxBatchSize accepted: far beyond any server's batch, it only keeps
 the model's arithmetic finite."""
@@ -97,9 +109,41 @@ class ModelSpec(WireModel):
         str,
         Field(
             min_length=1,
-            max_length=128,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-            description="Model name as served (the Triton model directory name).",
+            max_length=MODEL_NAME_MAX,
+            pattern=MODEL_NAME_PATTERN,
+            description=(
+                "Model name as served (the Triton model directory name). For a Triton "
+                "ensemble or BLS model, the model clients call (the ensemble); list the "
+                "models it runs in composingModels."
+            ),
+        ),
+    ]
+    composing_models: Annotated[
+        list[ModelName],
+        Field(
+            default_factory=list,
+            max_length=MAX_COMPOSING_MODELS,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.all(m, self.exists_one(n, n == m))",
+                        "message": _COMPOSING_TWICE,
+                    }
+                ]
+            },
+            description=(
+                "The other models of the repository that model.name runs, loaded beside "
+                "it: the steps of a Triton ensemble, or the models a BLS model calls (their "
+                "model directory names; runtime.type triton only). Triton is given "
+                "model.name's directory alone (with model control off it loads every model "
+                "it finds), so without them an ensemble fails to load and its pods never "
+                "become ready. TensorRT-LLM's repository: name: ensemble (or "
+                "tensorrt_llm_bls) with composingModels: [preprocessing, tensorrt_llm, "
+                "postprocessing]. Each directory comes from the repository as model.name's "
+                "does (a subPath of the pvc:// claim, <uri>/<name> fetched from s3:// or "
+                "gs://, a directory of the unpacked archive). Metrics and status are read "
+                "from model.name."
+            ),
         ),
     ]
     repository: Annotated[
@@ -185,6 +229,20 @@ class ModelSpec(WireModel):
         if scheme == "pvc" and ".." in rest.split("/")[1:]:
             raise ValueError(_PVC_BACKSTEP)
         return repository
+
+    @field_validator("composing_models")
+    @classmethod
+    def _each_once(cls, models: list[str]) -> list[str]:
+        twice = sorted({m for m in models if models.count(m) > 1})
+        if twice:
+            raise ValueError(f"{_COMPOSING_TWICE}: {', '.join(twice)}")
+        return models
+
+    @property
+    def served_models(self) -> tuple[str, ...]:
+        """The model's directories the server is given: model.name's, then the models it
+        runs (model.composingModels)."""
+        return (self.name, *self.composing_models)
 
     @property
     def scheme(self) -> str:
