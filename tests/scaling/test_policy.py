@@ -87,13 +87,15 @@ CASES = [
     ),
     Case(
         # Demand fell from 10 req/s to none within a cold start: it may come back as fast,
-        # so the pods are held (ski rental), not released at the scale-down window.
+        # so the pods are held (ski rental), not released at the scale-down window. The
+        # settled fleet holds one pod more than 10 req/s needs (the reading's counting
+        # noise, ``rate_noise``): that one the window keeps for its length.
         "a load that stops at once holds its pods",
         SETTLED,
         load(600, 0.0),
         None,
         None,
-        ReasonCode.STEADY,
+        ReasonCode.SCALE_DOWN_STABILIZING,
     ),
     Case("all metrics unknown: hold", 10, unknown(600), 10, 10, ReasonCode.METRICS_UNKNOWN_HOLD),
     Case(

@@ -740,3 +740,30 @@ def test_a_replica_is_rated_at_the_load_it_carried_over_the_latency_window_not_o
     d = run(spec(), ticks)
     assert d.capacity_per_replica == pytest.approx(2.1)
     assert "2.10 req/s each (measured within the target)" in d.reason
+
+
+def _steady(replicas: int, rate: float, ticks: int = 60) -> list[tuple[FleetState, Observations]]:
+    return [(fleet(replicas), load(i * TICK, rate, batch=2.0)) for i in range(ticks)]
+
+
+def test_a_reading_within_its_counting_noise_keeps_the_pod_one_fewer_would_need() -> None:
+    """10 req/s counted over a 30 s window is uncertain by sqrt(10 / 30) = 0.58 req/s; 8
+    replicas serve 8 x 1.29 = 10.3 req/s, less than 10.6: the reading says nothing about
+    whether 8 would do, so the ninth pod is kept (released, it would be ordered again on
+    the next reading above 10.3, a cold start late)."""
+    d = run(spec(), _steady(9, 10.0))
+    assert d.rule == "rate-noise", d.reason
+    assert d.desired_replicas == 9
+    assert d.reason_code is ReasonCode.STEADY
+    assert d.reason == (
+        "holding 9 replicas: 10.0 req/s counted over 30 s is uncertain by 0.58 req/s: up to "
+        "10.6 req/s needs 9 replicas at 1.29 req/s each (from the batch time) for p95 <= "
+        "3000 ms; a pod released on a reading within its noise comes back a cold start late"
+    )
+
+
+def test_a_reading_clear_of_its_counting_noise_releases_the_pod() -> None:
+    """8.5 req/s, uncertain by 0.53: up to 9.0 req/s, which 7 replicas (9.03) serve."""
+    d = run(spec(), _steady(8, 8.5))
+    assert d.rule != "rate-noise", d.reason
+    assert d.desired_replicas == 7

@@ -14,6 +14,9 @@ to the limits, and reports the deciding rule's sentence as the reason.
 - ``trend``: a steady rise, projected one cold start ahead (pods ordered now serve then).
 - ``rising``: a rise too weak to order pods for keeps those the fleet has: a pod
   released now would come back a cold start late.
+- ``rate_noise``: a reading within the counting noise of what fewer replicas serve
+  keeps the pods the fleet has: the next reading may land above it, and a pod released
+  on it comes back a cold start late, billed a cold start again.
 - ``recurring_spikes``: demand that left within a cold start (a spike, a step down),
   or left and came back, holds its pods (ski rental).
 - ``activation``: scale from zero when the activation query says requests wait.
@@ -226,6 +229,38 @@ def rising(ctx: Context) -> Proposal | None:
     )
 
 
+def rate_noise(ctx: Context) -> Proposal | None:
+    """Keeps (never adds) the pods the demand needs within the counting noise of its
+    reading. A rate counted over a window of ``rate_window_s`` seconds of independent
+    arrivals is uncertain by ``sqrt(rate / rate_window_s)`` requests/s (Poisson: the
+    least a reading is uncertain by); a reading less than that below what one replica
+    fewer serves is no evidence that they would serve the load: the next window lands
+    above as often. A pod released on it is ordered again when it does -- a cold start
+    billed for nothing, and a cold start short. Releasing asks the demand to lie
+    ``hold_significance`` standard errors below what the replicas left serve: keeping a
+    pod asks less evidence than ordering one (``load`` orders on the reading itself).
+    Remembered, so the scale-down window holds the highest such need of its readings."""
+    rate = ctx.demand
+    if rate is None or rate <= 0.0:
+        return None
+    needed = ctx.replicas_for(rate)
+    if ctx.fleet.replicas <= needed:
+        return None  # nothing to release: no pod to keep
+    noise = math.sqrt(rate / ctx.tuning.rate_window_s)
+    upper = rate + ctx.tuning.hold_significance * noise
+    replicas = min(ctx.replicas_for(upper), ctx.fleet.replicas)
+    if replicas <= needed:
+        return None
+    return Proposal(
+        replicas,
+        ReasonCode.STEADY,  # the size the reading is consistent with: no release pending
+        f"{rate:.1f} req/s counted over {ctx.tuning.rate_window_s:.0f} s is uncertain by "
+        f"{noise:.2f} req/s: up to {upper:.1f} req/s needs {_capacity_text(ctx, replicas)}; "
+        "a pod released on a reading within its noise comes back a cold start late",
+        "rate-noise",
+    )
+
+
 def recurring_spikes(ctx: Context) -> Proposal | None:
     rate = ctx.demand
     if rate is None:
@@ -327,6 +362,7 @@ RULES: tuple[Rule, ...] = (
     backlog_rule,
     trend,
     rising,
+    rate_noise,
     recurring_spikes,
     activation_rule,
     keep_warm,
