@@ -223,7 +223,10 @@ def bench_queries(deployments: int) -> QueryResult:
     with exporter(deployments) as address, PrometheusServer(1.0, honor_labels=True) as prom:
         prom.set_targets([ScrapeTarget(address, {"job_kind": "bench"})])
         settings = OperatorSettings(
-            prometheus_url=prom.url, rate_window_seconds=5.0, stale_after_seconds=10.0
+            prometheus_url=prom.url,
+            scrape_interval_seconds=1.0,  # the server above scrapes every second
+            rate_window_seconds=5.0,
+            stale_after_seconds=10.0,
         )
         return asyncio.run(_ticks(FleetMetricsReader(settings), deployments))
 
