@@ -8,7 +8,6 @@ import pytest
 
 from gpufleet.domain.manifests.children import DEPLOYMENT
 from gpufleet.domain.manifests.context import BuildContext
-from gpufleet.domain.manifests.diff import owned_patch
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import parse_spec
 from gpufleet_devtools.apiserver.patching import merge_patch
@@ -97,9 +96,7 @@ def test_upgrade_removes_the_old_custom_label_selector() -> None:
     desired = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec()))
     live = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec()))
     live["spec"]["template"]["spec"]["nodeSelector"] = {"gpufleet.io/gpu-type": "nvidia-l4"}
-    patch = owned_patch(
-        desired, live, not_owned=DEPLOYMENT.not_owned, exclusive_maps=DEPLOYMENT.exclusive_maps
-    )
+    patch = DEPLOYMENT.patch(desired, live)
     assert patch is not None
     assert patch["spec"]["template"]["spec"]["nodeSelector"] == {"gpufleet.io/gpu-type": None}
 
@@ -109,9 +106,7 @@ def test_adding_a_node_selector_drops_the_product_affinity() -> None:
     desired = DEPLOYMENT.build(
         OWNER, parse_spec(minimal_spec(resources={"nodeSelector": {"pool": "a"}}))
     )
-    patch = owned_patch(
-        desired, live, not_owned=DEPLOYMENT.not_owned, exclusive_maps=DEPLOYMENT.exclusive_maps
-    )
+    patch = DEPLOYMENT.patch(desired, live)
     assert patch is not None
     assert patch["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": None}
 
@@ -218,13 +213,7 @@ def test_spread_constraints_replace_the_default_and_count_the_fleets_pods() -> N
 def _patch(live_resources: dict[str, Any], desired_resources: dict[str, Any]) -> Any:
     live = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec(resources=live_resources)))
     desired = DEPLOYMENT.build(OWNER, parse_spec(minimal_spec(resources=desired_resources)))
-    patch = owned_patch(
-        desired,
-        live,
-        not_owned=DEPLOYMENT.not_owned,
-        exclusive_maps=DEPLOYMENT.exclusive_maps,
-        optional_fields=DEPLOYMENT.optional_fields,
-    )
+    patch = DEPLOYMENT.patch(desired, live)
     return live, patch
 
 

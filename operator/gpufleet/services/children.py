@@ -9,7 +9,6 @@ from typing import Any
 from gpufleet import GROUP, KIND
 from gpufleet.domain.manifests.children import ChildKind
 from gpufleet.domain.manifests.context import BuildContext
-from gpufleet.domain.manifests.diff import owned_patch
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.spec import ModelDeploymentSpec
 from gpufleet.k8s.client import KubernetesApi, Resource
@@ -116,13 +115,7 @@ async def ensure_child(
         if _owned_by_former(live, owner):
             raise ChildOfFormerOwner(kind.kind, owner.namespace, owner.name)
         raise ChildOwnedByOther(kind.kind, owner.namespace, owner.name)
-    patch = owned_patch(
-        desired,
-        live,
-        not_owned=kind.not_owned,
-        exclusive_maps=kind.exclusive_maps,
-        optional_fields=kind.optional_fields,
-    )
+    patch = kind.patch(desired, live)
     if patch is None:
         return ChildResult(kind, ChildOutcome.UNCHANGED, live)
     patched = await api.merge_patch(resource, owner.namespace, owner.name, patch)

@@ -8,6 +8,7 @@ from typing import Any
 
 from gpufleet.domain.manifests.context import BuildContext
 from gpufleet.domain.manifests.deployment import build_deployment
+from gpufleet.domain.manifests.diff import owned_patch
 from gpufleet.domain.manifests.identity import Owner
 from gpufleet.domain.manifests.network_policy import build_network_policy, wants_network_policy
 from gpufleet.domain.manifests.pdb import build_pdb
@@ -38,6 +39,16 @@ class ChildKind:
     ) -> dict[str, Any]:
         """The desired child (``context``: operator settings and live facts; defaults)."""
         return self.builder(owner, spec, context or BuildContext())
+
+    def patch(self, desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any] | None:
+        """The merge patch that brings ``live``'s owned fields to ``desired`` (None: none)."""
+        return owned_patch(
+            desired,
+            live,
+            not_owned=self.not_owned,
+            exclusive_maps=self.exclusive_maps,
+            optional_fields=self.optional_fields,
+        )
 
     @property
     def group(self) -> str:
