@@ -219,16 +219,26 @@ async def _ticks(reader: FleetMetricsReader, deployments: int) -> QueryResult:
     )
 
 
+SCRAPE_INTERVAL_S = 1.0
+
+
+def query_settings(prometheus_url: str) -> OperatorSettings:
+    """The operator's settings for a Prometheus scraping every ``SCRAPE_INTERVAL_S``."""
+    return OperatorSettings(
+        prometheus_url=prometheus_url,
+        scrape_interval_seconds=SCRAPE_INTERVAL_S,
+        rate_window_seconds=5.0,
+        stale_after_seconds=10.0,
+    )
+
+
 def bench_queries(deployments: int) -> QueryResult:
-    with exporter(deployments) as address, PrometheusServer(1.0, honor_labels=True) as prom:
+    with (
+        exporter(deployments) as address,
+        PrometheusServer(SCRAPE_INTERVAL_S, honor_labels=True) as prom,
+    ):
         prom.set_targets([ScrapeTarget(address, {"job_kind": "bench"})])
-        settings = OperatorSettings(
-            prometheus_url=prom.url,
-            scrape_interval_seconds=1.0,  # the server above scrapes every second
-            rate_window_seconds=5.0,
-            stale_after_seconds=10.0,
-        )
-        return asyncio.run(_ticks(FleetMetricsReader(settings), deployments))
+        return asyncio.run(_ticks(FleetMetricsReader(query_settings(prom.url)), deployments))
 
 
 def sim_section(rows: list[dict[str, object]]) -> str:

@@ -29,3 +29,15 @@ def test_a_benchmark_script_starts(script: str) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+def test_the_query_benchmark_runs_on_settings_the_operator_takes() -> None:
+    # The operator's settings refuse a rate window shorter than two scrape intervals:
+    # the benchmark's own 5 s window once met the 5 s default and stopped the bench.
+    sys.path.insert(0, str(ROOT / "benchmarks" / "policy"))
+    try:
+        import run  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    settings = run.query_settings("http://127.0.0.1:9090")
+    assert settings.rate_window_seconds >= 2 * settings.scrape_interval_seconds
