@@ -245,21 +245,23 @@ def observe(
     # runs full batches alike.
     one_state = not backlog_now or flat_out_now
     history = prior.observe(obs, history, fleet.ready_replicas, now, tuning, fit=one_state)
+    # The server's configuration is the truth of the model running; the spec's
+    # declaration stands in until it is read (or where the operator cannot reach pods).
+    model = prior.replica_model(
+        history,
+        tuning,
+        configured_max_batch=obs.configured_max_batch,
+        declared_max_batch=spec.model.max_batch_size,
+    )
     if target is not None and aim is not None:
         last = history.last_queue_depth
         calm = queue is not None and last is not None and queue <= normal and last <= normal
         # What the model held so far predicts at the load each ready pod carries now: a
         # miss it predicts is the queue of a fleet short for its load, not a slow batch.
-        believed = prior.replica_model(
-            history,
-            tuning,
-            configured_max_batch=obs.configured_max_batch,
-            declared_max_batch=spec.model.max_batch_size,
-        )
         rate_now = obs.request_rate
         predicted = None
-        if believed is not None and rate_now is not None and fleet.ready_replicas > 0:
-            predicted = believed.replica_p95_ms(rate_now / fleet.ready_replicas)
+        if model is not None and rate_now is not None and fleet.ready_replicas > 0:
+            predicted = model.replica_p95_ms(rate_now / fleet.ready_replicas)
         history = prior.learn_tail_factor(
             history,
             obs,
@@ -269,14 +271,8 @@ def observe(
             tuning=tuning,
             predicted_ms=predicted,
         )
-    # The server's configuration is the truth of the model running; the spec's
-    # declaration stands in until it is read (or where the operator cannot reach pods).
-    model = prior.replica_model(
-        history,
-        tuning,
-        configured_max_batch=obs.configured_max_batch,
-        declared_max_batch=spec.model.max_batch_size,
-    )
+        if model is not None:  # learning moves the tail factor only
+            model = replace(model, tail_factor=prior.tail_factor(history, tuning))
 
     history = capacity.forget_old(history, now, tuning)
     served = obs.served_rate if obs.served_rate is not None else obs.request_rate
