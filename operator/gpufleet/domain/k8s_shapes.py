@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -174,6 +175,19 @@ def _rule(rule: str, message: str) -> JsonDict:
     return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
 
 
+def _fullmatch(regex: str, message: str) -> AfterValidator:
+    """The operator's side of ``_rule(_cel_matches(regex), message)``: the same refusal,
+    in the same words, where the CRD's rule is not run (``gpufleet validate``, the
+    operator's own parse)."""
+
+    def check(text: str) -> str:
+        if not re.fullmatch(regex, text):
+            raise ValueError(message)
+        return text
+
+    return AfterValidator(check)
+
+
 EXTENDED_RESOURCE_RULE = (
     f"{_cel_matches(EXTENDED_RESOURCE)} && !self.matches('{_LONG_DOMAIN}') && "
     f"!self.contains('kubernetes.io/') && !self.startsWith('{_QUOTA_PREFIX}')"
@@ -227,6 +241,7 @@ class ObjectFieldSelector(WireModel):
             max_length=256,
             json_schema_extra=_rule(_cel_matches(ENV_FIELD_PATH), _ENV_FIELD_PATH_UNKNOWN),
         ),
+        _fullmatch(ENV_FIELD_PATH, _ENV_FIELD_PATH_UNKNOWN),
     ]
     api_version: Annotated[
         str | None,
@@ -234,13 +249,6 @@ class ObjectFieldSelector(WireModel):
         # (its default) has any.
         Field(default=None, pattern=r"^v1$", description="The pod API's version: v1."),
     ] = None
-
-    @field_validator("field_path")
-    @classmethod
-    def _a_pod_field(cls, field_path: str) -> str:
-        if not re.fullmatch(ENV_FIELD_PATH, field_path):
-            raise ValueError(_ENV_FIELD_PATH_UNKNOWN)
-        return field_path
 
 
 # What an environment variable may read of its container's resources (the API server's
@@ -277,16 +285,10 @@ class ResourceFieldSelector(WireModel):
             max_length=64,
             json_schema_extra=_rule(_cel_matches(ENV_RESOURCE), _ENV_RESOURCE_UNKNOWN),
         ),
+        _fullmatch(ENV_RESOURCE, _ENV_RESOURCE_UNKNOWN),
     ]
     container_name: str | None = None
     divisor: Annotated[str | None, Field(default=None, pattern=QUANTITY)] = None
-
-    @field_validator("resource")
-    @classmethod
-    def _a_container_resource(cls, resource: str) -> str:
-        if not re.fullmatch(ENV_RESOURCE, resource):
-            raise ValueError(_ENV_RESOURCE_UNKNOWN)
-        return resource
 
     @field_validator("divisor")
     @classmethod
@@ -450,18 +452,12 @@ class CSIVolumeSource(WireModel):
             max_length=63,
             json_schema_extra=_rule(_cel_matches(CSI_DRIVER), _CSI_DRIVER_INVALID),
         ),
+        _fullmatch(CSI_DRIVER, _CSI_DRIVER_INVALID),
     ]
     read_only: bool | None = None
     fs_type: str | None = None
     volume_attributes: dict[str, str] | None = None
     node_publish_secret_ref: LocalObjectReference | None = None
-
-    @field_validator("driver")
-    @classmethod
-    def _a_driver_name(cls, driver: str) -> str:
-        if not re.fullmatch(CSI_DRIVER, driver):
-            raise ValueError(_CSI_DRIVER_INVALID)
-        return driver
 
 
 class NFSVolumeSource(WireModel):
