@@ -103,6 +103,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import groupby
 from string import Template
 
 from gpufleet.settings import MetricLabels
@@ -564,17 +565,11 @@ def _precedence(sources: tuple[Source, ...], values: Mapping[str, str], on: str)
     model label that the others' lack: between them ``or on (pod's or fleet's labels)``
     keeps a pod's first source with a value. Consecutive per-model sources are ``or``-ed
     first, by their whole label set, so that each model of a pod falls back on its own."""
-    groups: list[tuple[bool, list[str]]] = []
-    for source in sources:
-        promql = Template(source.promql).substitute(values)
-        if groups and groups[-1][0] == source.per_model:
-            groups[-1][1].append(promql)
-        else:
-            groups.append((source.per_model, [promql]))
-    if len(groups) == 1:
-        parts = groups[0][1]
-        return parts[0] if len(parts) == 1 else _or(parts)
-    return f" or on ({on}) ".join(f"({_or(parts)})" for _, parts in groups)
+    groups = [
+        _or([Template(source.promql).substitute(values) for source in group])
+        for _, group in groupby(sources, key=lambda source: source.per_model)
+    ]
+    return groups[0] if len(groups) == 1 else f" or on ({on}) ".join(f"({g})" for g in groups)
 
 
 def _or(parts: list[str]) -> str:
