@@ -106,11 +106,8 @@ the model's arithmetic finite."""
 
 class ModelSpec(WireModel):
     name: Annotated[
-        str,
+        ModelName,
         Field(
-            min_length=1,
-            max_length=MODEL_NAME_MAX,
-            pattern=MODEL_NAME_PATTERN,
             description=(
                 "Model name as served (the Triton model directory name). For a Triton "
                 "ensemble or BLS model, the model clients call (the ensemble); list the "
