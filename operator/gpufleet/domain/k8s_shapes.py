@@ -40,24 +40,6 @@ QUALIFIED_NAME_MAX = 253 + 1 + 63
 LABEL_VALUE = rf"^({_LABEL_NAME})?$"
 
 
-def label_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
-    """``labels`` if every key is a label key (a qualified name, as the API server wants
-    it), else a ValueError naming the first that is not.
-
-    Checked by the operator (and ``gpufleet validate``), not by the CRD: structural
-    schemas have no ``propertyNames``, and a CEL rule over a map's keys (no length bound)
-    costs more than a CRD's rules may."""
-    for key in labels or {}:
-        # The pattern bounds the name to 63 characters; a DNS subdomain's 253 it cannot.
-        if not re.fullmatch(QUALIFIED_NAME, key) or len(key.rpartition("/")[0]) > 253:
-            raise ValueError(
-                f"label key {key!r} is not a qualified name ([prefix/]name: name of at most "
-                "63 letters, digits, '-', '_' or '.', starting and ending alphanumeric; "
-                "prefix a DNS subdomain)"
-            )
-    return labels
-
-
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 
 _NOT_QUALIFIED = (
@@ -70,12 +52,30 @@ QUALIFIED_NAME_RULE = f"!self.matches('{_LONG_PREFIX}')"
 which the pattern cannot say."""
 
 
+def _is_qualified_name(key: str) -> bool:
+    # The pattern bounds the name to 63 characters; a DNS subdomain's 253 it cannot.
+    return bool(re.fullmatch(QUALIFIED_NAME, key)) and not re.match(_LONG_PREFIX, key)
+
+
 def qualified_name(key: str) -> str:
     """``key`` if it is a qualified name (a label key, a topology key), as the API server
     judges one, else a ValueError saying what one is."""
-    if not re.fullmatch(QUALIFIED_NAME, key) or re.match(_LONG_PREFIX, key):
+    if not _is_qualified_name(key):
         raise ValueError(_NOT_QUALIFIED.format(key))
     return key
+
+
+def label_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
+    """``labels`` if every key is a label key (a qualified name, as the API server wants
+    it), else a ValueError naming the first that is not.
+
+    Checked by the operator (and ``gpufleet validate``), not by the CRD: structural
+    schemas have no ``propertyNames``, and a CEL rule over a map's keys (no length bound)
+    costs more than a CRD's rules may."""
+    for key in labels or {}:
+        if not _is_qualified_name(key):
+            raise ValueError(f"label key {_NOT_QUALIFIED.format(key)}")
+    return labels
 
 
 # An extended resource (the API server's IsExtendedResourceName): a qualified name with a
