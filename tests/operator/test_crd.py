@@ -181,6 +181,8 @@ CROSS_FIELD_CASES = [
          "runtime": {"type": "triton"}},
         "model.composingModels",
     ),
+    ("two MIG slices a replica",
+     {"resources": {"gpuResource": "nvidia.com/mig-1g.10gb", "gpus": 2}}, "resources.gpus"),
 ]  # fmt: skip
 
 
@@ -194,7 +196,7 @@ def test_cel_rules_and_models_reject_the_same_specs(
     assert caught.value.field == field, case
     # The API server sees defaulted objects; build one without the model's own check.
     wire = minimal_spec(**overrides)
-    wire.setdefault("resources", {}).setdefault("gpus", 1)
+    wire["resources"] = {"gpus": 1, "gpuResource": "nvidia.com/gpu", **wire.get("resources", {})}
     scaling = {
         "minReplicas": 1,
         "maxReplicas": 10,
@@ -243,6 +245,22 @@ def test_a_budget_that_pays_for_min_replicas_exactly_is_accepted(
     assert caught.value.field == "cost.maxHourlyCost", case
     failing = [r["fieldPath"] for r in CEL_RULES if not _cel(r["rule"], wire)]
     assert failing == [".cost.maxHourlyCost"], case
+
+
+# One MIG slice a replica, or several whole GPUs: both take them.
+MIG_AND_WHOLE_GPUS_ACCEPTED = [
+    ("one MIG slice", {"gpuResource": "nvidia.com/mig-1g.10gb", "gpus": 1}),
+    ("two whole GPUs", {"gpuResource": "nvidia.com/gpu", "gpus": 2}),
+]
+
+
+@pytest.mark.parametrize(("case", "resources"), MIG_AND_WHOLE_GPUS_ACCEPTED)
+def test_cel_rules_and_models_accept_one_mig_slice_or_whole_gpus(
+    case: str, resources: dict[str, Any]
+) -> None:
+    raw = minimal_spec(resources=resources)
+    assert parse_spec(raw).resources.gpus == resources["gpus"], case
+    assert [r["message"] for r in CEL_RULES if not _cel(r["rule"], _defaulted(raw))] == [], case
 
 
 def test_a_tpot_target_alone_is_a_latency_target() -> None:

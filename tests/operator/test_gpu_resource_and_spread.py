@@ -49,6 +49,12 @@ REFUSED = [
     ("a domain in capitals", {"gpuResource": "NVIDIA.com/gpu"}, "spec.resources.gpuResource"),
     ("a name with a space", {"gpuResource": "nvidia.com/mig 1g"}, "spec.resources.gpuResource"),
     ("an empty name", {"gpuResource": "nvidia.com/"}, "spec.resources.gpuResource"),
+    # A process sees one MIG instance, and NCCL does not span instances: no tensor parallelism.
+    (
+        "two MIG slices a replica",
+        {"gpuResource": "nvidia.com/mig-1g.10gb", "gpus": 2},
+        "spec.resources.gpus",
+    ),
     # The API server's validateTopologySpreadConstraints, on the pod template.
     ("maxSkew 0", _spread(**{**_HARD_ZONE, "maxSkew": 0}), f"{SPREAD}[0].maxSkew"),
     ("no whenUnsatisfiable", _spread(**_ZONE), f"{SPREAD}[0].whenUnsatisfiable"),
@@ -133,6 +139,8 @@ def test_refused_by_the_api_server_and_the_operator_naming_one_field(
 
 ACCEPTED = [
     ("a MIG slice", {"gpuResource": "nvidia.com/mig-1g.10gb"}),
+    ("one MIG slice, said", {"gpuResource": "nvidia.com/mig-1g.10gb", "gpus": 1}),
+    ("two whole GPUs", {"gpuResource": "nvidia.com/gpu", "gpus": 2}),
     ("an AMD GPU", {"gpuResource": "amd.com/gpu"}),
     ("an Intel GPU", {"gpuResource": "gpu.intel.com/i915"}),
     # Only *kubernetes.io/ is the API server's own; k8s.io is any other domain to it.

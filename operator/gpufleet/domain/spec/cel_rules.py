@@ -11,6 +11,7 @@ from gpufleet.domain.spec.messages import (
     COMPOSING_NOT_ITSELF,
     HF_NEEDS_VLLM,
     MAX_BATCH_NOT_LLM,
+    MIG_ONE_PER_REPLICA,
     NO_SLO_TARGET,
     ROLLOUT_STUCK,
     SEED_NEEDS_TORCH_LLM,
@@ -21,6 +22,7 @@ from gpufleet.domain.spec.messages import (
     VERSION_NOT_SEEDED,
     VERSION_NOT_VLLM,
 )
+from gpufleet.domain.spec.resources import MIG_RESOURCE_PREFIX
 from gpufleet.domain.spec.server_flags import RESERVED_SERVER_FLAGS, TORCH_OWNED_FLAGS
 
 _TORCH_LLM_CEL = "(has(self.runtime.torch) && self.runtime.torch.mode == 'llm')"
@@ -184,5 +186,15 @@ CEL_RULES: list[dict[str, str]] = [
         ),
         "message": BUDGET_TOO_LOW,
         "fieldPath": ".cost.maxHourlyCost",
+    },
+    {
+        # As ResourcesSpec's _one_mig_slice: a process sees one MIG instance. The API server
+        # defaults resources and its gpuResource, so both are always there.
+        "rule": (
+            f"!self.resources.gpuResource.startsWith('{MIG_RESOURCE_PREFIX}') || "
+            "self.resources.gpus <= 1"
+        ),
+        "message": MIG_ONE_PER_REPLICA,
+        "fieldPath": ".resources.gpus",
     },
 ]

@@ -57,3 +57,8 @@ COMPOSING_NOT_ITSELF = (
     "model.composingModels lists the other models model.name runs, not model.name itself "
     "(whose directory the server gets anyway)"
 )
+MIG_ONE_PER_REPLICA = (
+    "resources.gpus must be at most 1 when resources.gpuResource is a MIG slice "
+    "(nvidia.com/mig-*): a process sees one MIG instance, and tensor parallelism (NCCL) does "
+    "not run across instances; ask for a larger MIG profile, or whole GPUs (nvidia.com/gpu)"
+)

@@ -22,10 +22,15 @@ from gpufleet.domain.k8s_shapes import (
     qualified_name,
 )
 from gpufleet.domain.manifests.identity import OWNER_LABEL
+from gpufleet.domain.spec.messages import MIG_ONE_PER_REPLICA
 from gpufleet.domain.wire import WireModel
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 """The extended resource NVIDIA's device plugin advertises a whole GPU as."""
+
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+"""The extended resources NVIDIA's device plugin advertises MIG slices as (mixed strategy):
+nvidia.com/mig-1g.10gb, nvidia.com/mig-3g.40gb."""
 
 _KEYLESS_NEEDS_EXISTS = "operator must be Exists when key is empty (it tolerates every taint)"
 _EXISTS_HAS_NO_VALUE = "value must be empty when operator is Exists"
@@ -225,7 +230,12 @@ class TopologySpreadConstraint(WireModel):
 
 class ResourcesSpec(WireModel):
     gpus: Annotated[
-        int, Field(ge=0, le=16, description="GPUs per replica (units of gpuResource).")
+        int,
+        Field(
+            ge=0,
+            le=16,
+            description="GPUs per replica (units of gpuResource; at most 1 of a MIG slice).",
+        ),
     ] = 1
     gpu_type: Annotated[
         str,
@@ -327,3 +337,12 @@ class ResourcesSpec(WireModel):
             ),
         ),
     ] = None
+
+    @model_validator(mode="after")
+    def _one_mig_slice(self) -> ResourcesSpec:
+        # A CUDA process enumerates one MIG instance, and NCCL does not run across instances:
+        # a replica of two slices would start vLLM with --tensor-parallel-size=2, which fails.
+        # Twinned by a CEL rule in cel_rules.py (the spec's, as it names resources.gpus).
+        if self.gpu_resource.startswith(MIG_RESOURCE_PREFIX) and self.gpus > 1:
+            raise ValueError(MIG_ONE_PER_REPLICA)
+        return self
