@@ -273,3 +273,43 @@ def test_a_measured_miss_caps_the_sequences_per_replica(
         after.reason
     )
     assert after.desired_replicas > before.desired_replicas, after.reason
+
+
+def _swinging(per_replica: float, ttft_p95_ms: float) -> list[tuple[FleetState, Observations]]:
+    """8 pods whose iteration line is learned (``varied``), then 30 minutes at
+    ``per_replica`` sequences each, the completions read 25 % below and above their mean
+    on alternate ticks (few, long requests: no steady load to learn a ceiling at), TTFT
+    p95 ``ttft_p95_ms`` against 2,000 ms."""
+    ticks = varied(8, 20.0)
+    for i, t in enumerate(range(305, 2100, 5)):
+        tick = llm(t, 8, per_replica)
+        assert tick.request_rate is not None
+        swing = 1.25 if i % 2 else 0.75
+        tick = replace(
+            tick,
+            request_rate=swing * tick.request_rate,
+            served_rate=swing * tick.request_rate,
+            ttft_p95_ms=ttft_p95_ms,
+            itl_p95_ms=40.0,
+        )
+        ticks.append((fleet(8), tick))
+    return ticks
+
+
+def test_a_fleet_missing_ttft_keeps_its_replicas() -> None:
+    """The token capacity (KV-bound) says 2 sequences a replica need far fewer than 8
+    replicas; TTFT measured 2.5 s against 2 s says the 8 do not meet the target. No
+    replica is released while the target is missed; once it is met, they are."""
+    missing = run(spec(slo=LLM_SLO), _swinging(2.0, 2500.0))
+    assert missing.desired_replicas == 8, missing.reason
+    assert missing.rule == "target-missed"
+    assert "TTFT p95 2500 ms > 2000 ms target at 2.0 sequences per replica" in missing.reason
+    met = run(spec(slo=LLM_SLO), _swinging(2.0, 900.0))
+    assert met.desired_replicas < 8, met.reason
+
+
+def test_a_miss_no_fleet_size_removes_keeps_nothing() -> None:
+    """At half a sequence a replica each request runs alone on its replica: a TTFT
+    missed there is the requests' own prefill, and the idle replicas are released."""
+    d = run(spec(slo=LLM_SLO), _swinging(0.5, 2500.0))
+    assert d.desired_replicas < 8, d.reason

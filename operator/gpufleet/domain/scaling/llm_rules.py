@@ -7,6 +7,8 @@ fleet's decision explains itself in tokens. Each reads what ``tokens.observe`` l
   serves with its running batch bounded by ITL and KV (``token_capacity.capacity``).
 - ``kv_cache``: a hard bound: the KV cache the running and waiting sequences hold,
   spread so that no replica is asked to fill more than ``kv_usage_limit`` of its own.
+- ``target_missed``: a fleet missing a TTFT, ITL or TPOT target while its replicas each
+  run a sequence or more keeps its replicas: fewer would each run more.
 - ``token_metrics_unknown``: an LLM fleet whose token or KV signals are unknown holds
   its size: a lost metric is not an idle fleet.
 """
@@ -103,6 +105,36 @@ def kv_cache(ctx: Context) -> Proposal | None:
     )
 
 
+def target_missed(ctx: Context) -> Proposal | None:
+    """Keeps (never adds) the replicas of a settled fleet that misses a TTFT, ITL or TPOT
+    target while each replica runs a sequence or more: fewer replicas would each run
+    more sequences, and every stream on a replica waits for the prefills of the others.
+    The capacity figures may still say fewer serve the tokens (the sequences ceiling
+    learns a miss only at a steady load, which few long requests never read as); the
+    measured miss says they do not. A replica running under one sequence serves its
+    requests alone: a miss there is the requests' own (a prompt whose prefill alone
+    takes longer than the target), which no fleet size removes, so it keeps nothing."""
+    missed = [
+        c
+        for c in ctx.latency
+        if c.per_token and c.measured_ms is not None and c.measured_ms > c.target_ms
+    ]
+    ready, running = ctx.fleet.ready_replicas, ctx.obs.mean_running_requests
+    if not missed or not ctx.settled or ready <= 0:
+        return None  # unsettled: the latency window still holds the fleet's former size
+    if running is None or not math.isfinite(running) or running < ready:
+        return None
+    check = missed[0]
+    return Proposal(
+        ctx.fleet.replicas,
+        ReasonCode.STEADY,  # the size the measurement asks for at least: nothing pending
+        f"{check.name} {check.measured_ms:.0f} ms > {check.target_ms:g} ms target at "
+        f"{running / ready:.1f} sequences per replica: no scale-down while a target is "
+        "missed (fewer replicas would each run more)",
+        "target-missed",
+    )
+
+
 def token_metrics_unknown(ctx: Context) -> Proposal | None:
     obs = ctx.obs
     lost = [n for n in HOLD_SIGNALS if getattr(obs, n) is None and n in obs.unknown]
@@ -118,5 +150,5 @@ def token_metrics_unknown(ctx: Context) -> Proposal | None:
     )
 
 
-LLM_RULES: tuple[Rule, ...] = (token_load, kv_cache, token_metrics_unknown)
+LLM_RULES: tuple[Rule, ...] = (token_load, kv_cache, target_missed, token_metrics_unknown)
 """Ahead of the request-level rules: on a tie, the sentence in tokens is reported."""
