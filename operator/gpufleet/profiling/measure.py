@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+WARM_UP_REQUESTS = 5
+"""Requests of each batch size sent, unmeasured, before it is measured (perf_analyzer
+likewise repeats its measurement windows until they agree, which leaves out the first)."""
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 _COUNTERS = (
     "nv_inference_request_success",
@@ -159,8 +162,12 @@ class Prober:
         return time.perf_counter() - started
 
     async def warm_up(self, facts: ModelFacts, batch: int) -> None:
-        """One request of ``batch`` items, not measured: the first call may load or compile."""
-        await self._one(self._request(facts, batch))
+        """``WARM_UP_REQUESTS`` requests of ``batch`` items, not measured: the first calls
+        of a shape may load, compile or allocate, and one slow request among the few
+        dozen measured moves their mean (what the fit reads) by its whole excess."""
+        inputs = self._request(facts, batch)
+        for _ in range(WARM_UP_REQUESTS):
+            await self._one(inputs)
 
     async def alone(self, facts: ModelFacts, batch: int, requests: int) -> Latencies:
         """``requests`` requests of ``batch`` items, one after the other."""
